@@ -1,0 +1,275 @@
+#include "callable/callable.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "simpler/simpler.h"
+
+#define BAD(...) simpler_fail(SIMPLER_E_INVALID_CALLABLE, "invalid callable: " __VA_ARGS__)
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+typedef struct region {
+    uint64_t off, len;
+    char what[48];
+} region;
+
+typedef struct regions {
+    region *r;
+    uint32_t n;
+} regions;
+
+/* Check one region lies inside the blob and remember it for the overlap
+ * check. align 0 means any alignment. */
+static int add_region(regions *rs, uint64_t blob_size, uint64_t off, uint64_t len, uint64_t align,
+                      const char *what)
+{
+    if (len == 0)
+        return SIMPLER_OK;
+    if (off < CALLABLE_HEADER_SIZE || off > blob_size || len > blob_size - off)
+        return BAD("%s [offset %" PRIu64 ", %" PRIu64 " bytes] lies outside the blob of %" PRIu64 " bytes",
+                   what, off, len, blob_size);
+    if (align && off % align)
+        return BAD("%s offset %" PRIu64 " is not %" PRIu64 "-byte aligned", what, off, align);
+    region *r = &rs->r[rs->n++];
+    r->off = off;
+    r->len = len;
+    strncpy(r->what, what, sizeof r->what - 1);
+    r->what[sizeof r->what - 1] = '\0';
+    return SIMPLER_OK;
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+    const region *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int check_overlaps(regions *rs)
+{
+    qsort(rs->r, rs->n, sizeof *rs->r, cmp_region);
+    for (uint32_t i = 1; i < rs->n; i++)
+        if (rs->r[i - 1].off + rs->r[i - 1].len > rs->r[i].off)
+            return BAD("%s overlaps %s", rs->r[i - 1].what, rs->r[i].what);
+    return SIMPLER_OK;
+}
+
+/* Copy a name out of the blob; it must be a C identifier. */
+static int read_name(const uint8_t *blob, uint64_t off, uint32_t len, char *out, const char *what)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        char c = (char)blob[off + i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return BAD("%s is not a C identifier (byte %u is 0x%02x)", what, i, (unsigned char)c);
+        out[i] = c;
+    }
+    out[len] = '\0';
+    return SIMPLER_OK;
+}
+
+static int check_elf(const uint8_t *p, uint64_t size, const char *what)
+{
+    if (size < 64 || memcmp(p, "\x7f" "ELF", 4) != 0)
+        return BAD("%s is not an ELF shared object (%" PRIu64 " bytes)", what, size);
+    return SIMPLER_OK;
+}
+
+static int valid_dtype(uint32_t d)
+{
+    switch (d) {
+    case 0: case SIMPLER_DTYPE_INT8: case SIMPLER_DTYPE_UINT8: case SIMPLER_DTYPE_INT16:
+    case SIMPLER_DTYPE_FLOAT16: case SIMPLER_DTYPE_BFLOAT16: case SIMPLER_DTYPE_INT32:
+    case SIMPLER_DTYPE_UINT32: case SIMPLER_DTYPE_FLOAT32: case SIMPLER_DTYPE_INT64:
+    case SIMPLER_DTYPE_UINT64: case SIMPLER_DTYPE_FLOAT64:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int parse_kernel(callable_info *info, regions *rs, uint32_t k)
+{
+    const uint8_t *b = info->blob;
+    const uint8_t *e = b + rd64(b + 40) + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
+    callable_kernel *kn = &info->kernels[k];
+    char what[48];
+    kn->func_id = rd32(e);
+    kn->core_type = rd32(e + 4);
+    kn->num_tensors = rd32(e + 8);
+    kn->num_scalars = rd32(e + 12);
+    uint64_t so_off = rd64(e + 16), sig_off = rd64(e + 32), entry_off = rd64(e + 40),
+             name_off = rd64(e + 48);
+    uint32_t entry_len = rd32(e + 56), name_len = rd32(e + 60);
+    kn->so_size = rd64(e + 24);
+
+    if (kn->func_id > CALLABLE_MAX_FUNC_ID)
+        return BAD("kernel %u: func_id %u is above the limit %u", k, kn->func_id, CALLABLE_MAX_FUNC_ID);
+    if (kn->core_type != SIMPLER_CORE_AIC && kn->core_type != SIMPLER_CORE_AIV)
+        return BAD("kernel %u: core_type %u is neither AIC (0) nor AIV (1)", k, kn->core_type);
+    if (kn->num_tensors > CALLABLE_MAX_KERNEL_TENSORS || kn->num_scalars > CALLABLE_MAX_KERNEL_SCALARS)
+        return BAD("kernel %u: %u tensors and %u scalars exceed the limits %u and %u", k, kn->num_tensors,
+                   kn->num_scalars, CALLABLE_MAX_KERNEL_TENSORS, CALLABLE_MAX_KERNEL_SCALARS);
+    if (entry_len == 0 || entry_len > CALLABLE_MAX_NAME || name_len > CALLABLE_MAX_NAME)
+        return BAD("kernel %u: entry name length %u or name length %u out of range 1..%u", k, entry_len,
+                   name_len, CALLABLE_MAX_NAME);
+    int rc;
+    snprintf(what, sizeof what, "kernel %u binary", k);
+    if ((rc = add_region(rs, info->size, so_off, kn->so_size, 8, what)))
+        return rc;
+    snprintf(what, sizeof what, "kernel %u signature", k);
+    if ((rc = add_region(rs, info->size, sig_off, (uint64_t)kn->num_tensors * 4, 4, what)))
+        return rc;
+    snprintf(what, sizeof what, "kernel %u entry name", k);
+    if ((rc = add_region(rs, info->size, entry_off, entry_len, 0, what)))
+        return rc;
+    snprintf(what, sizeof what, "kernel %u name", k);
+    if ((rc = add_region(rs, info->size, name_off, name_len, 0, what)))
+        return rc;
+    snprintf(what, sizeof what, "kernel %u binary", k);
+    if ((rc = check_elf(b + so_off, kn->so_size, what)))
+        return rc;
+    kn->so = b + so_off;
+    for (uint32_t t = 0; t < kn->num_tensors; t++) {
+        uint32_t tag = rd32(b + sig_off + 4ull * t);
+        if (tag < SIMPLER_INPUT || tag > SIMPLER_NO_DEP)
+            return BAD("kernel %u: tensor %u has unknown direction %u", k, t, tag);
+        kn->tags[t] = (uint8_t)tag;
+    }
+    snprintf(what, sizeof what, "kernel %u entry name", k);
+    if ((rc = read_name(b, entry_off, entry_len, kn->entry, what)))
+        return rc;
+    snprintf(what, sizeof what, "kernel %u name", k);
+    return read_name(b, name_off, name_len, kn->name, what);
+}
+
+static int parse(callable_info *info, regions *rs)
+{
+    const uint8_t *b = info->blob;
+    uint64_t size = info->size;
+    if (size < CALLABLE_HEADER_SIZE)
+        return BAD("blob of %" PRIu64 " bytes is shorter than the %d-byte header (truncated?)", size,
+                   CALLABLE_HEADER_SIZE);
+    if (memcmp(b, CALLABLE_MAGIC, 8) != 0)
+        return BAD("bad magic (not a ChipCallable blob)");
+    uint32_t version = rd32(b + 8), header_size = rd32(b + 12);
+    if (version != CALLABLE_VERSION)
+        return BAD("format version %u is not supported (this build reads version %d)", version,
+                   CALLABLE_VERSION);
+    if (header_size != CALLABLE_HEADER_SIZE)
+        return BAD("header size %u, expected %d", header_size, CALLABLE_HEADER_SIZE);
+    uint64_t total = rd64(b + 16);
+    if (total != size)
+        return BAD("header says %" PRIu64 " bytes but the blob has %" PRIu64 "%s", total, size,
+                   total > size ? " (truncated)" : "");
+    info->num_args = rd32(b + 24);
+    info->num_kernels = rd32(b + 28);
+    if (info->num_args > CALLABLE_MAX_ARGS)
+        return BAD("%u arguments exceed the limit of %d", info->num_args, CALLABLE_MAX_ARGS);
+    if (info->num_kernels > CALLABLE_MAX_KERNELS)
+        return BAD("%u kernels exceed the limit of %d", info->num_kernels, CALLABLE_MAX_KERNELS);
+    uint64_t args_off = rd64(b + 32), kernels_off = rd64(b + 40);
+    uint64_t orch_off = rd64(b + 48), orch_entry_off = rd64(b + 64);
+    uint32_t orch_entry_len = rd32(b + 72), flags = rd32(b + 76);
+    info->orch_size = rd64(b + 56);
+    if (flags != 0)
+        return BAD("unknown flags 0x%x", flags);
+    if (info->orch_size == 0)
+        return BAD("no orchestration binary");
+    if (orch_entry_len == 0 || orch_entry_len > CALLABLE_MAX_NAME)
+        return BAD("orchestration entry name length %u out of range 1..%d", orch_entry_len,
+                   CALLABLE_MAX_NAME);
+
+    rs->r = calloc(4 + 4ull * info->num_kernels, sizeof *rs->r);
+    info->args = calloc(info->num_args + 1, sizeof *info->args);
+    info->kernels = calloc(info->num_kernels + 1, sizeof *info->kernels);
+    if (!rs->r || !info->args || !info->kernels)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "callable parse: out of host memory");
+
+    int rc;
+    if ((rc = add_region(rs, size, args_off, (uint64_t)info->num_args * 8, 8, "argument table")) ||
+        (rc = add_region(rs, size, kernels_off, (uint64_t)info->num_kernels * CALLABLE_KERNEL_ENTRY_SIZE, 8,
+                         "kernel table")) ||
+        (rc = add_region(rs, size, orch_off, info->orch_size, 8, "orchestration binary")) ||
+        (rc = add_region(rs, size, orch_entry_off, orch_entry_len, 0, "orchestration entry name")))
+        return rc;
+    if ((rc = check_elf(b + orch_off, info->orch_size, "orchestration binary")) ||
+        (rc = read_name(b, orch_entry_off, orch_entry_len, info->orch_entry, "orchestration entry name")))
+        return rc;
+    info->orch = b + orch_off;
+
+    for (uint32_t i = 0; i < info->num_args; i++) {
+        callable_arg *a = &info->args[i];
+        a->kind = rd32(b + args_off + 8ull * i);
+        a->dtype = rd32(b + args_off + 8ull * i + 4);
+        if (a->kind == CALLABLE_ARG_SCALAR) {
+            info->num_scalar_args++;
+        } else if (a->kind == SIMPLER_INPUT || a->kind == SIMPLER_OUTPUT_EXISTING ||
+                   a->kind == SIMPLER_INOUT || a->kind == SIMPLER_NO_DEP) {
+            if (info->num_scalar_args)
+                return BAD("argument %u: tensors must come before scalars", i);
+            info->num_tensor_args++;
+        } else {
+            return BAD("argument %u: unknown kind %u", i, a->kind);
+        }
+        if (!valid_dtype(a->dtype))
+            return BAD("argument %u: unknown dtype 0x%x", i, a->dtype);
+    }
+    for (uint32_t k = 0; k < info->num_kernels; k++) {
+        if ((rc = parse_kernel(info, rs, k)))
+            return rc;
+        for (uint32_t j = 0; j < k; j++)
+            if (info->kernels[j].func_id == info->kernels[k].func_id)
+                return BAD("kernels %u and %u share func_id %u", j, k, info->kernels[k].func_id);
+    }
+    return check_overlaps(rs);
+}
+
+int callable_parse(const void *blob, uint64_t size, callable_info **out)
+{
+    if (!out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable parse: out is NULL");
+    *out = NULL;
+    if (!blob)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable parse: blob is NULL");
+    callable_info *info = calloc(1, sizeof *info);
+    if (!info)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "callable parse: out of host memory");
+    info->blob = blob;
+    info->size = size;
+    regions rs = {0};
+    int rc = parse(info, &rs);
+    free(rs.r);
+    if (rc) {
+        callable_info_free(info);
+        return rc;
+    }
+    *out = info;
+    return SIMPLER_OK;
+}
+
+void callable_info_free(callable_info *info)
+{
+    if (!info)
+        return;
+    free(info->args);
+    free(info->kernels);
+    free(info);
+}
+
+int32_t callable_find_kernel(const callable_info *info, uint32_t func_id)
+{
+    for (uint32_t k = 0; k < info->num_kernels; k++)
+        if (info->kernels[k].func_id == func_id)
+            return (int32_t)k;
+    return -1;
+}

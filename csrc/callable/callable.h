@@ -1,0 +1,84 @@
+/*
+ * The ChipCallable blob: one orchestration shared object plus its kernels
+ * (CoreCallables), with the run signature. Built by simpler.ChipCallable;
+ * parsed and validated here before anything is loaded.
+ *
+ * Format version 1, little-endian, every offset from the blob's start:
+ *
+ *   header (80 bytes)
+ *     0  char magic[8] = "SMPLCHIP"     8  u32 version = 1
+ *    12  u32 header_size = 80          16  u64 total_size (= blob length)
+ *    24  u32 num_args                  28  u32 num_kernels
+ *    32  u64 args_offset    -> num_args x {u32 kind, u32 dtype}
+ *    40  u64 kernels_offset -> num_kernels x kernel entry (64 bytes)
+ *    48  u64 orch_offset    56  u64 orch_size     (the orchestration ELF)
+ *    64  u64 orch_entry_offset  72 u32 orch_entry_len   76 u32 flags = 0
+ *   kernel entry (64 bytes)
+ *     0  u32 func_id   4 u32 core_type   8 u32 num_tensors  12 u32 num_scalars
+ *    16  u64 so_offset  24 u64 so_size  (the kernel ELF)
+ *    32  u64 sig_offset -> num_tensors x u32 simpler_tag
+ *    40  u64 entry_offset  48 u64 name_offset  56 u32 entry_len  60 u32 name_len
+ *
+ * An arg's kind is a simpler_tag (INPUT, OUTPUT_EXISTING, INOUT, NO_DEP) or
+ * CALLABLE_ARG_SCALAR; dtype 0 accepts any dtype. Tables are 8-byte
+ * aligned, regions lie inside the blob and never overlap, names are C
+ * identifiers.
+ */
+#ifndef SIMPLER_CALLABLE_CALLABLE_H
+#define SIMPLER_CALLABLE_CALLABLE_H
+
+#include <stdint.h>
+
+#define CALLABLE_MAGIC "SMPLCHIP"
+#define CALLABLE_VERSION 1
+#define CALLABLE_HEADER_SIZE 80
+#define CALLABLE_KERNEL_ENTRY_SIZE 64
+#define CALLABLE_ARG_SCALAR 16
+
+#define CALLABLE_MAX_ARGS 256
+#define CALLABLE_MAX_KERNELS 4096
+#define CALLABLE_MAX_KERNEL_TENSORS 64
+#define CALLABLE_MAX_KERNEL_SCALARS 64
+#define CALLABLE_MAX_NAME 255
+#define CALLABLE_MAX_FUNC_ID 65535
+
+typedef struct callable_arg {
+    uint32_t kind;
+    uint32_t dtype;
+} callable_arg;
+
+typedef struct callable_kernel {
+    uint32_t func_id;
+    uint32_t core_type;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    const uint8_t *so;
+    uint64_t so_size;
+    uint8_t tags[CALLABLE_MAX_KERNEL_TENSORS];
+    char entry[CALLABLE_MAX_NAME + 1];
+    char name[CALLABLE_MAX_NAME + 1];
+} callable_kernel;
+
+/* A validated view of a blob; the blob must outlive it. */
+typedef struct callable_info {
+    const uint8_t *blob;
+    uint64_t size;
+    uint32_t num_args;
+    uint32_t num_kernels;
+    uint32_t num_tensor_args;
+    uint32_t num_scalar_args;
+    callable_arg *args;
+    callable_kernel *kernels;
+    const uint8_t *orch;
+    uint64_t orch_size;
+    char orch_entry[CALLABLE_MAX_NAME + 1];
+} callable_info;
+
+/* SIMPLER_E_INVALID_CALLABLE with a message naming the bad field. */
+int callable_parse(const void *blob, uint64_t size, callable_info **out);
+void callable_info_free(callable_info *info);
+
+/* Index of the kernel with func_id, or -1. */
+int32_t callable_find_kernel(const callable_info *info, uint32_t func_id);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * The ABI inside a device: what a platform hands the AICPU runtime and the
+ * AICore executor, and how they talk to each other. Host code never sees
+ * these structs; it only fills a simpler_launch_params.
+ *
+ * Dispatch is a per-core mailbox handshake: the scheduler that owns a core
+ * writes the payload, then rings the doorbell (door.seq); the core copies
+ * the payload, acks that seq, runs the kernel, publishes finished = seq and
+ * signals its scheduler's event.
+ */
+#ifndef SIMPLER_COMMON_DEVICE_ABI_H
+#define SIMPLER_COMMON_DEVICE_ABI_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/wait.h"
+
+#define SIMPLER_MAX_CLUSTERS 32
+#define SIMPLER_CORES_PER_CLUSTER 3
+#define SIMPLER_MAX_CORES (SIMPLER_MAX_CLUSTERS * SIMPLER_CORES_PER_CLUSTER)
+#define SIMPLER_MAX_AICPU_THREADS 8
+#define SIMPLER_LAUNCH_MESSAGE_MAX 1024
+
+/* Core i of a device is in cluster i / 3; the first core of a cluster is
+ * the AIC, the other two are AIVs. */
+static inline uint32_t simpler_core_type_of(uint32_t core) { return core % 3 == 0 ? 0u : 1u; }
+
+typedef enum simpler_runtime_kind {
+    SIMPLER_RUNTIME_HOST_BUILD_GRAPH = 1
+} simpler_runtime_kind;
+
+typedef struct __attribute__((aligned(64))) simpler_mailbox {
+    /* Written by the owning scheduler before it rings the doorbell. */
+    uint64_t kernel_addr;
+    uint64_t tensors_addr;          /* simpler_tensor[num_tensors] */
+    uint64_t scalars_addr;          /* uint64_t[num_scalars] */
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint32_t block_idx;
+    uint32_t block_num;
+    uint32_t func_id;               /* for the watchdog's report */
+    uint64_t task_id;
+    simpler_event *notify;          /* signalled after finished is published */
+
+    /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */
+    __attribute__((aligned(64))) simpler_event door;
+    _Atomic uint32_t exit;          /* set with a doorbell ring to stop the core */
+
+    /* Written by the core. */
+    __attribute__((aligned(64))) _Atomic uint32_t ack;
+    _Atomic uint32_t finished;
+    _Atomic uint32_t in_kernel;     /* for the watchdog's report */
+} simpler_mailbox;
+
+/* What the host asks for; a platform turns it into a simpler_launch. */
+typedef struct simpler_launch_params {
+    uint32_t runtime;               /* simpler_runtime_kind */
+    uint32_t block_dim;
+    uint32_t aicpu_thread_num;
+    uint32_t scheduler_timeout_ms;
+    uint64_t image_addr;            /* the runtime's graph image in GM */
+} simpler_launch_params;
+
+typedef struct simpler_launch {
+    simpler_launch_params p;
+    uint32_t num_cores;             /* 3 * block_dim */
+    simpler_mailbox *mailboxes;     /* the device's cores, [num_cores] in use */
+    simpler_event thread_events[SIMPLER_MAX_AICPU_THREADS];
+
+    /* Results: the first failure wins the status and writes the message. */
+    _Atomic int32_t status;
+    _Atomic uint32_t abort;
+    _Atomic uint64_t tasks_completed;
+    char message[SIMPLER_LAUNCH_MESSAGE_MAX];
+} simpler_launch;
+
+/* Entry points the platform looks up by name. */
+typedef int (*simpler_aicpu_main_fn)(simpler_launch *launch, uint32_t thread_idx);
+typedef void (*simpler_aicore_main_fn)(simpler_mailbox *mailbox);
+
+#define SIMPLER_AICPU_MAIN_SYMBOL "simpler_aicpu_main"
+#define SIMPLER_AICORE_MAIN_SYMBOL "simpler_aicore_main"
+
+#endif

@@ -1,0 +1,54 @@
+#include "common/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_message[SIMPLER_MESSAGE_MAX];
+
+const char *simpler_strerror(int code)
+{
+    switch (code) {
+    case SIMPLER_OK: return "ok";
+    case SIMPLER_E_INVALID_ARGUMENT: return "invalid argument";
+    case SIMPLER_E_NO_HOST_MEMORY: return "out of host memory";
+    case SIMPLER_E_OUT_OF_MEMORY: return "out of device memory";
+    case SIMPLER_E_INVALID_CALLABLE: return "invalid callable";
+    case SIMPLER_E_ORCHESTRATION: return "orchestration error";
+    case SIMPLER_E_TIMEOUT: return "timeout";
+    case SIMPLER_E_DEVICE_LOST: return "device lost";
+    case SIMPLER_E_NOT_FOUND: return "not found";
+    case SIMPLER_E_EXISTS: return "already exists";
+    case SIMPLER_E_STATE: return "invalid state";
+    case SIMPLER_E_UNSUPPORTED: return "unsupported";
+    case SIMPLER_E_CAPACITY: return "capacity exceeded";
+    case SIMPLER_E_SYSTEM: return "system error";
+    default: return "unknown error code";
+    }
+}
+
+const char *simpler_last_error(void) { return last_message; }
+
+void simpler_clear_error(void) { last_message[0] = '\0'; }
+
+int simpler_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int simpler_fail_prefix(int code, const char *fmt, ...)
+{
+    char old[SIMPLER_MESSAGE_MAX];
+    memcpy(old, last_message, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof last_message)
+        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", old);
+    return code;
+}

@@ -1,0 +1,19 @@
+/* Error reporting inside the host library: a named code plus a message kept
+ * per thread, so simpler_last_error() after a failed call says what failed. */
+#ifndef SIMPLER_COMMON_ERROR_H
+#define SIMPLER_COMMON_ERROR_H
+
+#include "simpler/simpler.h"
+
+#define SIMPLER_MESSAGE_MAX 1024
+
+/* Record a message for the calling thread and return code, so call sites
+ * read `return simpler_fail(SIMPLER_E_..., "...", ...);`. */
+int simpler_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keep the current message but put context in front of it. */
+int simpler_fail_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void simpler_clear_error(void);
+
+#endif

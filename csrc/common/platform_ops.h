@@ -1,0 +1,63 @@
+/*
+ * A platform is this table of operations: the only way from the host down
+ * to a device. sim implements it in-process; onboard through a driver
+ * protocol. A fault-injecting test platform can wrap either.
+ *
+ * Every operation returns SIMPLER_OK or a simpler_error with the message
+ * set (common/error.h).
+ */
+#ifndef SIMPLER_COMMON_PLATFORM_OPS_H
+#define SIMPLER_COMMON_PLATFORM_OPS_H
+
+#include <stdint.h>
+
+#include "common/device_abi.h"
+#include "simpler/simpler.h"
+
+typedef struct platform_dev platform_dev;   /* a platform's own device state */
+
+/* A kernel of a registered callable as the device sees it. */
+typedef struct platform_kernel {
+    uint64_t addr;                          /* callable on a core of the device */
+} platform_kernel;
+
+typedef struct platform_counters {
+    uint64_t gm_capacity;
+    uint64_t committed_bytes;
+    uint64_t peak_committed_bytes;
+    uint64_t live_allocations;
+    uint64_t loaded_objects;
+    uint64_t core_threads;
+    uint64_t aicpu_threads;
+    uint64_t core_resets;
+} platform_counters;
+
+typedef struct platform_ops {
+    const char *name;
+    /* lib_dir holds libsimpler_aicpu.so and libsimpler_aicore.so. */
+    int (*open)(int32_t device_id, const simpler_device_options *options, const char *lib_dir,
+                platform_dev **out);
+    void (*close)(platform_dev *dev);
+
+    int (*gm_alloc)(platform_dev *dev, uint64_t size, uint64_t *addr_out);
+    int (*gm_free)(platform_dev *dev, uint64_t addr);
+    int (*copy_to_device)(platform_dev *dev, uint64_t dst, const void *src, uint64_t size);
+    int (*copy_from_device)(platform_dev *dev, void *dst, uint64_t src, uint64_t size);
+
+    /* Load the kernels of a validated callable blob onto the device; fills
+     * kernels[i] for the blob's kernel i. *handle releases them. */
+    int (*callable_load)(platform_dev *dev, const void *blob, uint64_t size,
+                         platform_kernel *kernels, void **handle_out);
+    void (*callable_release)(platform_dev *dev, void *handle);
+
+    /* Start a run on the AICPU threads and wait for it. On failure the
+     * launch's status code and message are returned, and the platform has
+     * already brought its cores back to idle (or reports the device lost). */
+    int (*launch)(platform_dev *dev, const simpler_launch_params *params);
+
+    void (*counters)(platform_dev *dev, platform_counters *out);
+} platform_ops;
+
+extern const platform_ops simpler_platform_sim;
+
+#endif

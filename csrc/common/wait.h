@@ -1,0 +1,88 @@
+/*
+ * Waiting primitives shared by the host, the AICPU runtime and the AICore
+ * executor. The policy (DESIGN.md, "Waiting"): spin with a pause while work
+ * flows, since a cache-line handoff costs ~130 ns here; block in a futex only
+ * after a stretch of idleness, since a futex wake costs ~38 us.
+ */
+#ifndef SIMPLER_COMMON_WAIT_H
+#define SIMPLER_COMMON_WAIT_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline void simpler_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint64_t simpler_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep while *word == expected, at most timeout_ns (0: no limit). Returns
+ * at once if the word already differs; spurious returns are possible. */
+static inline void simpler_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+        tp = &ts;
+    }
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, tp, NULL, 0);
+}
+
+static inline void simpler_futex_wake(_Atomic uint32_t *word, int count)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+/*
+ * A wake-up word: whoever changes what the sleeper waits for
+ * calls simpler_event_signal(); the sleeper calls simpler_event_prepare(),
+ * rechecks its condition, then simpler_event_sleep(). No wake is lost: the
+ * signal bumps seq, so a sleep that races with it returns at once.
+ */
+typedef struct simpler_event {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t sleepers;
+} simpler_event;
+
+static inline uint32_t simpler_event_prepare(simpler_event *e)
+{
+    atomic_fetch_add_explicit(&e->sleepers, 1, memory_order_seq_cst);
+    return atomic_load_explicit(&e->seq, memory_order_seq_cst);
+}
+
+static inline void simpler_event_sleep(simpler_event *e, uint32_t seen, uint64_t timeout_ns)
+{
+    simpler_futex_wait(&e->seq, seen, timeout_ns);
+    atomic_fetch_sub_explicit(&e->sleepers, 1, memory_order_relaxed);
+}
+
+static inline void simpler_event_cancel(simpler_event *e)
+{
+    atomic_fetch_sub_explicit(&e->sleepers, 1, memory_order_relaxed);
+}
+
+static inline void simpler_event_signal(simpler_event *e)
+{
+    atomic_fetch_add_explicit(&e->seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&e->sleepers, memory_order_seq_cst))
+        simpler_futex_wake(&e->seq, INT_MAX);
+}
+
+#endif

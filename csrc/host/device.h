@@ -1,0 +1,60 @@
+/*
+ * The host side of a device context: what simpler_device holds and what a
+ * host runtime may use of it. Runtimes see the platform only through
+ * device_* helpers and the ops table.
+ */
+#ifndef SIMPLER_HOST_DEVICE_H
+#define SIMPLER_HOST_DEVICE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "callable/callable.h"
+#include "common/platform_ops.h"
+#include "simpler/orch.h"
+#include "simpler/simpler.h"
+
+/* A registered callable: its own copy of the blob, the parsed view, the
+ * orchestration loaded on the host and the kernels loaded on the device. */
+typedef struct host_callable {
+    uint32_t id;
+    uint8_t *blob;
+    callable_info *info;
+    void *orch_so;
+    simpler_orch_fn orch;
+    void *device_handle;
+    platform_kernel *kernels;       /* [info->num_kernels] */
+    int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
+    uint32_t max_func_id;
+} host_callable;
+
+/* The run's arguments as the orchestration sees them. */
+typedef struct host_run {
+    host_callable *callable;
+    simpler_run_config config;      /* defaults filled in */
+    simpler_orch_args args;
+} host_run;
+
+typedef struct host_runtime {
+    const char *name;
+    int (*run)(simpler_device *dev, const host_run *run);
+} host_runtime;
+
+enum device_state { DEVICE_CREATED, DEVICE_READY, DEVICE_FINALIZED };
+
+struct simpler_device {
+    pthread_mutex_t lock;           /* one API call at a time */
+    enum device_state state;
+    int32_t device_id;
+    const platform_ops *ops;
+    platform_dev *pdev;
+    const host_runtime *runtime;
+    host_callable **callables;
+    uint32_t num_callables, cap_callables;
+    uint64_t runs;
+    uint64_t tasks_completed;
+};
+
+extern const host_runtime simpler_runtime_host_build_graph;
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * The public host API (simpler/simpler.h): argument checks, the device
+ * context's state, callable registration, and staging a run's arguments in
+ * and out of GM around the runtime.
+ */
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/so_load.h"
+#include "host/device.h"
+
+#define DEFAULT_BLOCK_DIM 2
+#define DEFAULT_AICPU_THREADS 2
+#define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
+#define DEFAULT_MAX_TASKS (4u << 20)
+#define MAX_DEVICE_ID 63
+
+/* Enter an API call on dev: checks the pointer, takes the lock, and checks
+ * the device is initialised. */
+static int enter(simpler_device *dev, const char *what)
+{
+    if (!dev)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s: device is NULL", what);
+    pthread_mutex_lock(&dev->lock);
+    if (dev->state != DEVICE_READY) {
+        pthread_mutex_unlock(&dev->lock);
+        return simpler_fail(SIMPLER_E_STATE, "%s: device is %s", what,
+                            dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
+    }
+    simpler_clear_error();
+    return SIMPLER_OK;
+}
+
+static int leave(simpler_device *dev, int rc)
+{
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
+}
+
+int simpler_device_create(simpler_device **out)
+{
+    if (!out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_create: out is NULL");
+    simpler_device *dev = calloc(1, sizeof *dev);
+    if (!dev)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "simpler_device_create: out of host memory");
+    pthread_mutex_init(&dev->lock, NULL);
+    dev->state = DEVICE_CREATED;
+    *out = dev;
+    return SIMPLER_OK;
+}
+
+/* The directory of this library: the AICPU and AICore objects sit beside it. */
+static int lib_dir(char *out, size_t size)
+{
+    Dl_info info;
+    if (!dladdr((void *)lib_dir, &info) || !info.dli_fname)
+        return simpler_fail(SIMPLER_E_SYSTEM, "cannot find where libsimpler is installed");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", info.dli_fname);
+    snprintf(out, size, "%s", dirname(tmp));
+    return SIMPLER_OK;
+}
+
+int simpler_device_init(simpler_device *dev, const char *platform, const char *runtime, int32_t device_id,
+                        const simpler_device_options *options)
+{
+    if (!dev || !platform || !runtime)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_init: device, platform and runtime are required");
+    pthread_mutex_lock(&dev->lock);
+    int rc = SIMPLER_OK;
+    if (dev->state != DEVICE_CREATED) {
+        rc = simpler_fail(SIMPLER_E_STATE, "simpler_device_init: device is already %s",
+                          dev->state == DEVICE_READY ? "initialised" : "finalized");
+    } else if (device_id < 0 || device_id > MAX_DEVICE_ID) {
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "device_id %d out of range 0..%d", device_id, MAX_DEVICE_ID);
+    } else if (strcmp(platform, "sim") == 0) {
+        dev->ops = &simpler_platform_sim;
+    } else if (strcmp(platform, "onboard") == 0) {
+        rc = simpler_fail(SIMPLER_E_UNSUPPORTED, "platform 'onboard' is not available in this build yet");
+    } else {
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown platform '%s' (expected 'sim' or 'onboard')", platform);
+    }
+    if (!rc) {
+        if (strcmp(runtime, "host_build_graph") == 0)
+            dev->runtime = &simpler_runtime_host_build_graph;
+        else if (strcmp(runtime, "tensormap_and_ringbuffer") == 0)
+            rc = simpler_fail(SIMPLER_E_UNSUPPORTED,
+                              "runtime 'tensormap_and_ringbuffer' is not available in this build yet");
+        else
+            rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
+                              "unknown runtime '%s' (expected 'host_build_graph' or 'tensormap_and_ringbuffer')",
+                              runtime);
+    }
+    char dir[4096];
+    if (!rc)
+        rc = lib_dir(dir, sizeof dir);
+    if (!rc)
+        rc = dev->ops->open(device_id, options, dir, &dev->pdev);
+    if (!rc) {
+        dev->device_id = device_id;
+        dev->state = DEVICE_READY;
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
+}
+
+static void callable_free(simpler_device *dev, host_callable *c)
+{
+    if (c->device_handle)
+        dev->ops->callable_release(dev->pdev, c->device_handle);
+    so_unload(c->orch_so);
+    callable_info_free(c->info);
+    free(c->kernels);
+    free(c->kernel_of_func);
+    free(c->blob);
+    free(c);
+}
+
+int simpler_device_finalize(simpler_device *dev)
+{
+    if (!dev)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_finalize: device is NULL");
+    pthread_mutex_lock(&dev->lock);
+    if (dev->state == DEVICE_READY) {
+        for (uint32_t i = 0; i < dev->num_callables; i++)
+            callable_free(dev, dev->callables[i]);
+        free(dev->callables);
+        dev->callables = NULL;
+        dev->num_callables = dev->cap_callables = 0;
+        dev->ops->close(dev->pdev);
+        dev->pdev = NULL;
+    }
+    dev->state = DEVICE_FINALIZED;
+    pthread_mutex_unlock(&dev->lock);
+    return SIMPLER_OK;
+}
+
+void simpler_device_destroy(simpler_device *dev)
+{
+    if (!dev)
+        return;
+    simpler_device_finalize(dev);
+    pthread_mutex_destroy(&dev->lock);
+    free(dev);
+}
+
+int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
+{
+    if (!out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_stats_get: out is NULL");
+    int rc = enter(dev, "simpler_device_stats_get");
+    if (rc)
+        return rc;
+    platform_counters pc = {0};
+    dev->ops->counters(dev->pdev, &pc);
+    memset(out, 0, sizeof *out);
+    out->gm_capacity = pc.gm_capacity;
+    out->committed_bytes = pc.committed_bytes;
+    out->peak_committed_bytes = pc.peak_committed_bytes;
+    out->live_allocations = pc.live_allocations;
+    out->loaded_objects = pc.loaded_objects;
+    for (uint32_t i = 0; i < dev->num_callables; i++)
+        out->loaded_objects += dev->callables[i]->orch_so != NULL;
+    out->registered_callables = dev->num_callables;
+    out->runs = dev->runs;
+    out->tasks_completed = dev->tasks_completed;
+    out->core_threads = pc.core_threads;
+    out->aicpu_threads = pc.aicpu_threads;
+    out->core_resets = pc.core_resets;
+    return leave(dev, SIMPLER_OK);
+}
+
+int simpler_committed_memory(simpler_device *dev, uint64_t *bytes_out)
+{
+    if (!bytes_out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_committed_memory: bytes_out is NULL");
+    simpler_device_stats st;
+    int rc = simpler_device_stats_get(dev, &st);
+    if (!rc)
+        *bytes_out = st.committed_bytes;
+    return rc;
+}
+
+int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out)
+{
+    if (!addr_out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_alloc: addr_out is NULL");
+    int rc = enter(dev, "simpler_gm_alloc");
+    return rc ? rc : leave(dev, dev->ops->gm_alloc(dev->pdev, size, addr_out));
+}
+
+int simpler_gm_free(simpler_device *dev, uint64_t addr)
+{
+    int rc = enter(dev, "simpler_gm_free");
+    return rc ? rc : leave(dev, dev->ops->gm_free(dev->pdev, addr));
+}
+
+int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size)
+{
+    if (!src && size)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_copy_to_device: src is NULL");
+    int rc = enter(dev, "simpler_gm_copy_to_device");
+    return rc ? rc : leave(dev, dev->ops->copy_to_device(dev->pdev, dst, src, size));
+}
+
+int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size)
+{
+    if (!dst && size)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_copy_from_device: dst is NULL");
+    int rc = enter(dev, "simpler_gm_copy_from_device");
+    return rc ? rc : leave(dev, dev->ops->copy_from_device(dev->pdev, dst, src, size));
+}
+
+int simpler_callable_validate(const void *blob, uint64_t size)
+{
+    callable_info *info;
+    int rc = callable_parse(blob, size, &info);
+    callable_info_free(info);
+    return rc;
+}
+
+static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *index)
+{
+    for (uint32_t i = 0; i < dev->num_callables; i++)
+        if (dev->callables[i]->id == id) {
+            if (index)
+                *index = i;
+            return dev->callables[i];
+        }
+    return NULL;
+}
+
+/* Parse, load the orchestration on the host and the kernels on the device. */
+static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
+{
+    c->blob = malloc(size ? size : 1);
+    if (!c->blob)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
+    memcpy(c->blob, blob, size);
+    int rc = callable_parse(c->blob, size, &c->info);
+    if (rc)
+        return rc;
+    callable_info *info = c->info;
+    for (uint32_t k = 0; k < info->num_kernels; k++)
+        if (info->kernels[k].func_id > c->max_func_id)
+            c->max_func_id = info->kernels[k].func_id;
+    c->kernel_of_func = malloc((c->max_func_id + 1ull) * sizeof *c->kernel_of_func);
+    c->kernels = calloc(info->num_kernels + 1ull, sizeof *c->kernels);
+    if (!c->kernel_of_func || !c->kernels)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
+    memset(c->kernel_of_func, 0xff, (c->max_func_id + 1ull) * sizeof *c->kernel_of_func);
+    for (uint32_t k = 0; k < info->num_kernels; k++)
+        c->kernel_of_func[info->kernels[k].func_id] = (int32_t)k;
+
+    if ((rc = so_load(info->orch, info->orch_size, "orchestration", &c->orch_so)) ||
+        (rc = so_symbol(c->orch_so, info->orch_entry, "orchestration", (void **)&c->orch)))
+        return rc;
+    return dev->ops->callable_load(dev->pdev, c->blob, size, c->kernels, &c->device_handle);
+}
+
+int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)
+{
+    if (!blob)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_callable_register: blob is NULL");
+    int rc = enter(dev, "simpler_callable_register");
+    if (rc)
+        return rc;
+    if (find_callable(dev, callable_id, NULL))
+        return leave(dev, simpler_fail(SIMPLER_E_EXISTS,
+                                       "callable id %u is already registered (unregister it first)", callable_id));
+    if (dev->num_callables == dev->cap_callables) {
+        uint32_t cap = dev->cap_callables ? dev->cap_callables * 2 : 8;
+        host_callable **cs = realloc(dev->callables, cap * sizeof *cs);
+        if (!cs)
+            return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
+        dev->callables = cs;
+        dev->cap_callables = cap;
+    }
+    host_callable *c = calloc(1, sizeof *c);
+    if (!c)
+        return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
+    c->id = callable_id;
+    rc = callable_load(dev, c, blob, size);
+    if (rc) {
+        callable_free(dev, c);
+        return leave(dev, rc);
+    }
+    dev->callables[dev->num_callables++] = c;
+    return leave(dev, SIMPLER_OK);
+}
+
+int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id)
+{
+    int rc = enter(dev, "simpler_callable_unregister");
+    if (rc)
+        return rc;
+    uint32_t i;
+    host_callable *c = find_callable(dev, callable_id, &i);
+    if (!c)
+        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+    callable_free(dev, c);
+    dev->callables[i] = dev->callables[--dev->num_callables];
+    return leave(dev, SIMPLER_OK);
+}
+
+static const char *tag_name(uint32_t kind)
+{
+    switch (kind) {
+    case SIMPLER_INPUT: return "input";
+    case SIMPLER_OUTPUT_EXISTING: return "output";
+    case SIMPLER_INOUT: return "inout";
+    case SIMPLER_NO_DEP: return "no-dep";
+    default: return "scalar";
+    }
+}
+
+/* Check one run argument against its signature entry; fills the tensor's
+ * row-major strides and returns its size in bytes. */
+static int check_arg(const callable_arg *spec, const simpler_arg *a, uint32_t i, simpler_tensor *t, uint64_t *bytes)
+{
+    if (spec->kind == CALLABLE_ARG_SCALAR) {
+        if (a->kind != SIMPLER_ARG_SCALAR)
+            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: the signature expects a scalar", i);
+        return SIMPLER_OK;
+    }
+    if (a->kind != SIMPLER_ARG_HOST_TENSOR && a->kind != SIMPLER_ARG_DEVICE_TENSOR)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: the signature expects a tensor (%s)", i,
+                            tag_name(spec->kind));
+    *t = a->tensor;
+    if (spec->dtype && t->dtype != spec->dtype)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: dtype 0x%x does not match the signature's 0x%x",
+                            i, t->dtype, spec->dtype);
+    if ((t->dtype & 0xFF) == 0 || t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: needs a dtype and 1..%d dimensions", i,
+                            SIMPLER_MAX_DIMS);
+    uint64_t n = t->dtype & 0xFF;
+    for (int d = (int)t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] < 0 || t->shape[d] > (INT64_C(1) << 40))
+            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: bad shape", i);
+        t->strides[d] = (int64_t)(n / (t->dtype & 0xFF));
+        n *= (uint64_t)t->shape[d];
+        if (n > (UINT64_C(1) << 44))
+            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensor too large", i);
+    }
+    for (uint32_t d = t->ndim; d < SIMPLER_MAX_DIMS; d++) {
+        t->shape[d] = 1;
+        t->strides[d] = 0;
+    }
+    t->offset = 0;
+    if (a->kind == SIMPLER_ARG_HOST_TENSOR && !a->host && n)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: host data is NULL", i);
+    *bytes = n;
+    return SIMPLER_OK;
+}
+
+static simpler_run_config fill_defaults(const simpler_run_config *cfg)
+{
+    simpler_run_config c = cfg ? *cfg : (simpler_run_config){0};
+    if (!c.block_dim)
+        c.block_dim = DEFAULT_BLOCK_DIM;
+    if (!c.aicpu_thread_num)
+        c.aicpu_thread_num = DEFAULT_AICPU_THREADS;
+    if (!c.scheduler_timeout_ms)
+        c.scheduler_timeout_ms = DEFAULT_SCHEDULER_TIMEOUT_MS;
+    if (!c.max_tasks)
+        c.max_tasks = DEFAULT_MAX_TASKS;
+    return c;
+}
+
+/* Stage host tensors in GM, run, copy results back, release the staging. */
+static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *args, uint32_t num_args,
+                      const simpler_run_config *config)
+{
+    callable_info *info = c->info;
+    if (num_args != info->num_args)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u", c->id,
+                            info->num_args, num_args);
+    if (num_args && !args)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run: args is NULL");
+    host_run run = {.callable = c, .config = fill_defaults(config)};
+    simpler_tensor tensors[CALLABLE_MAX_ARGS];
+    uint64_t scalars[CALLABLE_MAX_ARGS], staged[CALLABLE_MAX_ARGS] = {0}, sizes[CALLABLE_MAX_ARGS];
+    uint32_t nt = 0, ns = 0;
+    int rc = SIMPLER_OK;
+    for (uint32_t i = 0; i < num_args && !rc; i++) {
+        rc = check_arg(&info->args[i], &args[i], i, &tensors[nt], &sizes[i]);
+        if (rc)
+            break;
+        if (args[i].kind == SIMPLER_ARG_SCALAR) {
+            scalars[ns++] = args[i].scalar;
+            continue;
+        }
+        if (args[i].kind == SIMPLER_ARG_HOST_TENSOR) {
+            rc = dev->ops->gm_alloc(dev->pdev, sizes[i] ? sizes[i] : 1, &staged[i]);
+            if (rc) {
+                rc = simpler_fail_prefix(rc, "staging argument %u (%" PRIu64 " bytes)", i, sizes[i]);
+                break;
+            }
+            tensors[nt].addr = staged[i];
+            if (info->args[i].kind != SIMPLER_OUTPUT_EXISTING && sizes[i])
+                rc = dev->ops->copy_to_device(dev->pdev, staged[i], args[i].host, sizes[i]);
+        }
+        nt++;
+    }
+    if (!rc) {
+        run.args = (simpler_orch_args){tensors, scalars, nt, ns};
+        rc = dev->runtime->run(dev, &run);
+    }
+    for (uint32_t i = 0; i < num_args && !rc; i++)
+        if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])
+            rc = dev->ops->copy_from_device(dev->pdev, args[i].host, staged[i], sizes[i]);
+    for (uint32_t i = 0; i < num_args; i++)
+        if (staged[i])
+            dev->ops->gm_free(dev->pdev, staged[i]);
+    return rc;
+}
+
+int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args, uint32_t num_args,
+                const simpler_run_config *config)
+{
+    int rc = enter(dev, "simpler_run");
+    if (rc)
+        return rc;
+    host_callable *c = find_callable(dev, callable_id, NULL);
+    if (!c)
+        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+    rc = run_locked(dev, c, args, num_args, config);
+    dev->runs++;
+    return leave(dev, rc);
+}

@@ -1,0 +1,112 @@
+/*
+ * simpler/simpler.h: the host API.
+ *
+ * A device context owns one chip (a platform + a device id) and one runtime.
+ * Every fallible call returns SIMPLER_OK or a negative simpler_error;
+ * simpler_strerror() names the code and simpler_last_error() gives the
+ * message of the last failure on the calling thread.
+ *
+ * Device addresses are opaque 64-bit numbers: only the simpler_gm_* calls
+ * may read or write the memory behind them.
+ *
+ * This header is parsed by cffi (see simpler/_build_ffi.py): keep it to
+ * plain declarations.
+ */
+#ifndef SIMPLER_SIMPLER_H
+#define SIMPLER_SIMPLER_H
+
+#include <stdint.h>
+#include "simpler/types.h"
+
+#define SIMPLER_VERSION_MAJOR 0
+#define SIMPLER_VERSION_MINOR 1
+
+typedef enum simpler_error {
+    SIMPLER_OK = 0,
+    SIMPLER_E_INVALID_ARGUMENT = -1,   /* a bad pointer, size, id or value */
+    SIMPLER_E_NO_HOST_MEMORY = -2,     /* host malloc failed */
+    SIMPLER_E_OUT_OF_MEMORY = -3,      /* device GM exhausted */
+    SIMPLER_E_INVALID_CALLABLE = -4,   /* malformed or unloadable callable */
+    SIMPLER_E_ORCHESTRATION = -5,      /* the orchestration function failed */
+    SIMPLER_E_TIMEOUT = -6,            /* watchdog or deadline fired */
+    SIMPLER_E_DEVICE_LOST = -7,        /* the device is gone or unusable */
+    SIMPLER_E_NOT_FOUND = -8,          /* no such callable or allocation */
+    SIMPLER_E_EXISTS = -9,             /* id already in use */
+    SIMPLER_E_STATE = -10,             /* call not valid in this state */
+    SIMPLER_E_UNSUPPORTED = -11,       /* platform or runtime not available */
+    SIMPLER_E_CAPACITY = -12,          /* graph larger than the set capacity */
+    SIMPLER_E_SYSTEM = -13             /* an operating-system call failed */
+} simpler_error;
+
+typedef struct simpler_device simpler_device;
+
+/* Options fixed for the lifetime of a device context. Zero means default. */
+typedef struct simpler_device_options {
+    uint64_t gm_capacity;       /* bytes of GM; default 16 GiB (reserved lazily) */
+} simpler_device_options;
+
+/* Per-run settings. Zero means default. */
+typedef struct simpler_run_config {
+    uint32_t block_dim;             /* clusters in use (1 AIC + 2 AIV each); default 2 */
+    uint32_t aicpu_thread_num;      /* AICPU scheduler threads; default 2 */
+    uint32_t scheduler_timeout_ms;  /* no task finished for this long: timeout; default 30000 */
+    uint32_t max_tasks;             /* host_build_graph capacity in tasks; default 4194304 */
+} simpler_run_config;
+
+/* One argument of a run, matched against the callable's signature entry of
+ * the same position (the signature says which are tensors and scalars and
+ * how tensors are used). */
+typedef enum simpler_arg_kind {
+    SIMPLER_ARG_HOST_TENSOR = 1,    /* host memory; staged in and out by simpler_run */
+    SIMPLER_ARG_DEVICE_TENSOR = 2,  /* already in GM: tensor.addr is a device address */
+    SIMPLER_ARG_SCALAR = 3
+} simpler_arg_kind;
+
+typedef struct simpler_arg {
+    uint32_t kind;
+    uint32_t reserved;
+    void *host;                /* HOST_TENSOR: C-contiguous data */
+    uint64_t scalar;           /* SCALAR: the value's bits */
+    simpler_tensor tensor;     /* tensors: dtype, ndim, shape (and addr for DEVICE) */
+} simpler_arg;
+
+/* Counters a test or a tool can watch. */
+typedef struct simpler_device_stats {
+    uint64_t gm_capacity;
+    uint64_t committed_bytes;      /* GM bytes allocated now */
+    uint64_t peak_committed_bytes;
+    uint64_t live_allocations;
+    uint64_t registered_callables;
+    uint64_t loaded_objects;       /* shared objects currently loaded for callables */
+    uint64_t runs;
+    uint64_t tasks_completed;
+    uint64_t core_threads;         /* AICore threads alive */
+    uint64_t aicpu_threads;        /* AICPU threads alive */
+    uint64_t core_resets;          /* cores restarted after a timeout */
+} simpler_device_stats;
+
+const char *simpler_strerror(int code);
+const char *simpler_last_error(void);
+
+int simpler_device_create(simpler_device **out);
+int simpler_device_init(simpler_device *dev, const char *platform, const char *runtime,
+                        int32_t device_id, const simpler_device_options *options);
+int simpler_device_finalize(simpler_device *dev);
+void simpler_device_destroy(simpler_device *dev);
+int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out);
+int simpler_committed_memory(simpler_device *dev, uint64_t *bytes_out);
+
+int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out);
+int simpler_gm_free(simpler_device *dev, uint64_t addr);
+int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size);
+int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size);
+
+int simpler_callable_validate(const void *blob, uint64_t size);
+int simpler_callable_register(simpler_device *dev, uint32_t callable_id,
+                              const void *blob, uint64_t size);
+int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);
+
+int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
+                uint32_t num_args, const simpler_run_config *config);
+
+#endif

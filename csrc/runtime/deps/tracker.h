@@ -1,0 +1,35 @@
+/*
+ * The dependency tracker: which earlier tasks a new access must wait for.
+ *
+ * Per base address it keeps the live regions: each with its last writer
+ * and the readers since. A read waits for the writers of overlapping
+ * regions; a write waits for their writers and readers, then replaces the
+ * regions it covers. Work per access is proportional to the live regions of
+ * that one base address.
+ */
+#ifndef SIMPLER_DEPS_TRACKER_H
+#define SIMPLER_DEPS_TRACKER_H
+
+#include <stdint.h>
+
+#include "runtime/deps/region.h"
+
+#define DEP_NO_TASK UINT32_MAX
+
+typedef struct dep_tracker dep_tracker;
+
+/* Called once per predecessor found (possibly more than once for the same
+ * one); returns non-zero to abort the access. */
+typedef int (*dep_emit_fn)(void *ctx, uint32_t producer);
+
+int dep_tracker_create(dep_tracker **out);
+void dep_tracker_destroy(dep_tracker *t);
+
+/* Record that task reads and/or writes region r, reporting predecessors. */
+int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
+                       dep_emit_fn emit, void *ctx);
+
+/* Live regions across all bases (for tests). */
+uint64_t dep_tracker_live_regions(const dep_tracker *t);
+
+#endif

@@ -1,0 +1,470 @@
+/*
+ * host_build_graph, host side: run the orchestration on the host, derive
+ * the edges, lay the graph out as one image in GM and launch the AICPU
+ * scheduler on it.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "host/device.h"
+#include "runtime/deps/tracker.h"
+#include "runtime/host_build_graph/graph_image.h"
+
+#define HBG_MAX_BLOCKS 4096
+
+typedef struct build_task {
+    uint64_t kernel_addr;
+    uint64_t args_off;          /* into the args buffer: tensors, then scalars */
+    uint32_t func_id, core_type, block_num;
+    uint32_t num_tensors, num_scalars;
+    uint32_t fanin;
+    uint32_t fanout_count;
+    uint32_t stamp;             /* last consumer an edge was added for, + 1 */
+} build_task;
+
+typedef struct edge {
+    uint32_t producer, consumer;
+} edge;
+
+/* A base address the run knows, with its size in bytes. */
+typedef struct extent {
+    uint64_t base, size;
+} extent;
+
+typedef struct builder {
+    simpler_device *dev;
+    const host_run *run;
+    build_task *tasks;
+    uint32_t num_tasks;
+    uint64_t cap_tasks;
+    edge *edges;
+    uint64_t num_edges, cap_edges;
+    uint8_t *args;
+    uint64_t args_size, args_cap;
+    extent *extents;            /* open addressing by base; size 0 = empty */
+    uint64_t ext_cap, ext_used;
+    uint64_t *outputs;          /* GM the runtime allocated for OUTPUT tensors */
+    uint32_t num_outputs;
+    uint64_t cap_outputs;
+    dep_tracker *tracker;
+    uint32_t current;           /* task being submitted */
+    int scope_depth;
+    int failed;                 /* first error code; the message is in the thread's error */
+} builder;
+
+static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    uint64_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int fail(builder *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(builder *b, int code, const char *fmt, ...)
+{
+    char msg[SIMPLER_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!b->failed) {
+        b->failed = code;
+        simpler_fail(code, "%s", msg);
+    }
+    return b->failed;
+}
+
+static extent *extent_slot(builder *b, uint64_t base)
+{
+    for (uint64_t i = (base >> 6) * 0x9e3779b97f4a7c15ull & (b->ext_cap - 1);; i = (i + 1) & (b->ext_cap - 1))
+        if (b->extents[i].size == 0 || b->extents[i].base == base)
+            return &b->extents[i];
+}
+
+static int add_extent(builder *b, uint64_t base, uint64_t size)
+{
+    if ((b->ext_used + 1) * 2 > b->ext_cap) {
+        extent *old = b->extents;
+        uint64_t old_cap = b->ext_cap;
+        b->ext_cap = old_cap ? old_cap * 2 : 64;
+        b->extents = calloc(b->ext_cap, sizeof *b->extents);
+        if (!b->extents) {
+            b->extents = old;
+            b->ext_cap = old_cap;
+            return -1;
+        }
+        for (uint64_t i = 0; i < old_cap; i++)
+            if (old[i].size)
+                *extent_slot(b, old[i].base) = old[i];
+        free(old);
+    }
+    extent *e = extent_slot(b, base);
+    if (e->size == 0)
+        b->ext_used++;
+    if (size > e->size)
+        *e = (extent){base, size};
+    return 0;
+}
+
+static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
+{
+    build_task *p = &b->tasks[producer];
+    if (p->stamp == consumer + 1)
+        return 0;
+    p->stamp = consumer + 1;
+    if (grow((void **)&b->edges, &b->cap_edges, b->num_edges + 1, sizeof *b->edges))
+        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
+    b->edges[b->num_edges++] = (edge){producer, consumer};
+    p->fanout_count++;
+    b->tasks[consumer].fanin++;
+    return 0;
+}
+
+static int emit_edge(void *ctx, uint32_t producer)
+{
+    builder *b = ctx;
+    return add_edge(b, producer, b->current);
+}
+
+static int writes_tag(uint32_t tag)
+{
+    return tag == SIMPLER_OUTPUT || tag == SIMPLER_OUTPUT_EXISTING || tag == SIMPLER_INOUT;
+}
+
+/* Check one tensor argument against the kernel's signature and the run's
+ * known buffers; allocate it if it is an OUTPUT. */
+static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simpler_tensor *t, uint32_t tag)
+{
+    uint32_t id = b->num_tasks;
+    if (tag < SIMPLER_INPUT || tag > SIMPLER_NO_DEP)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u has unknown tag %u", id,
+                    k->name, i, tag);
+    uint32_t ktag = k->tags[i];
+    if (tag != SIMPLER_NO_DEP && writes_tag(ktag) && !writes_tag(tag))
+        return fail(b, SIMPLER_E_ORCHESTRATION,
+                    "task %u (kernel '%s'): tensor %u is written by the kernel but tagged INPUT", id, k->name, i);
+    if (tag != SIMPLER_NO_DEP && !writes_tag(ktag) && ktag != SIMPLER_NO_DEP && tag != SIMPLER_INPUT)
+        return fail(b, SIMPLER_E_ORCHESTRATION,
+                    "task %u (kernel '%s'): tensor %u is only read by the kernel but tagged as written", id,
+                    k->name, i);
+
+    if (tag == SIMPLER_OUTPUT) {
+        if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS || (t->dtype & 0xFF) == 0)
+            return fail(b, SIMPLER_E_ORCHESTRATION,
+                        "task %u (kernel '%s'): OUTPUT tensor %u needs a dtype and 1..%d dimensions "
+                        "(use simpler_tensor_new)", id, k->name, i, SIMPLER_MAX_DIMS);
+        uint64_t bytes = t->dtype & 0xFF;
+        int64_t stride = 1;
+        for (int d = (int)t->ndim - 1; d >= 0; d--) {
+            if (t->shape[d] < 0 || t->shape[d] > (INT64_C(1) << 40))
+                return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: OUTPUT tensor %u has a bad shape", id, i);
+            t->strides[d] = stride;
+            stride *= t->shape[d];
+            bytes *= (uint64_t)t->shape[d];
+        }
+        uint64_t addr;
+        int rc = b->dev->ops->gm_alloc(b->dev->pdev, bytes ? bytes : 1, &addr);
+        if (rc)
+            return fail(b, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
+                        simpler_last_error());
+        if (grow((void **)&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
+            b->dev->ops->gm_free(b->dev->pdev, addr);
+            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+        }
+        b->outputs[b->num_outputs++] = addr;
+        t->addr = addr;
+        t->offset = 0;
+        if (add_extent(b, addr, bytes))
+            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    }
+
+    dep_region r;
+    if (dep_region_init(&r, t))
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u: %s", id, k->name, i,
+                    simpler_last_error());
+    if (!dep_region_empty(&r)) {
+        extent *e = b->ext_cap ? extent_slot(b, t->addr) : NULL;
+        if (!e || e->size == 0)
+            return fail(b, SIMPLER_E_ORCHESTRATION,
+                        "task %u (kernel '%s'): tensor %u has base 0x%" PRIx64
+                        ", which is neither a run argument nor an earlier OUTPUT (make views with simpler_view)",
+                        id, k->name, i, t->addr);
+        if (r.lo < e->base || r.hi > e->base + e->size)
+            return fail(b, SIMPLER_E_ORCHESTRATION,
+                        "task %u (kernel '%s'): tensor %u view [%" PRIu64 ", %" PRIu64
+                        ") bytes lies outside its tensor of %" PRIu64 " bytes", id, k->name, i, r.lo - e->base,
+                        r.hi - e->base, e->size);
+    }
+    if (tag == SIMPLER_NO_DEP)
+        return 0;
+    int rc = dep_tracker_access(b->tracker, id, &r, tag == SIMPLER_INPUT || tag == SIMPLER_INOUT,
+                                writes_tag(tag), emit_edge, b);
+    if (rc)
+        return fail(b, rc, "task %u: %s", id, simpler_last_error());
+    return 0;
+}
+
+static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
+{
+    builder *b = (builder *)o;
+    if (b->failed)
+        return b->failed;
+    if (!task)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
+    host_callable *c = b->run->callable;
+    uint32_t id = b->num_tasks;
+    if (id >= b->run->config.max_tasks)
+        return fail(b, SIMPLER_E_CAPACITY,
+                    "graph capacity exceeded: more than %u tasks (raise CallConfig.max_tasks)",
+                    b->run->config.max_tasks);
+    if (task->func_id > c->max_func_id || c->kernel_of_func[task->func_id] < 0)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
+                    task->func_id);
+    const callable_kernel *k = &c->info->kernels[c->kernel_of_func[task->func_id]];
+    if (task->core_type != k->core_type)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: kernel '%s' runs on %s, but the task asks for %s", id,
+                    k->name, k->core_type ? "AIV" : "AIC", task->core_type == 0 ? "AIC"
+                    : task->core_type == 1 ? "AIV" : "an unknown core type");
+    if (task->num_tensors != k->num_tensors || task->num_scalars != k->num_scalars)
+        return fail(b, SIMPLER_E_ORCHESTRATION,
+                    "task %u: kernel '%s' takes %u tensors and %u scalars, the task passes %u and %u", id,
+                    k->name, k->num_tensors, k->num_scalars, task->num_tensors, task->num_scalars);
+    if ((task->num_tensors && (!task->tensors || !task->tags)) || (task->num_scalars && !task->scalars) ||
+        (task->num_deps && !task->deps))
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: a tensor, tag, scalar or deps array is NULL", id);
+    uint32_t blocks = task->block_num ? task->block_num : 1;
+    if (blocks > HBG_MAX_BLOCKS)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: block_num %u exceeds %d", id, blocks, HBG_MAX_BLOCKS);
+
+    if (grow((void **)&b->tasks, &b->cap_tasks, id + 1ull, sizeof *b->tasks))
+        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
+    build_task *bt = &b->tasks[id];
+    memset(bt, 0, sizeof *bt);
+    bt->kernel_addr = c->kernels[c->kernel_of_func[task->func_id]].addr;
+    bt->func_id = task->func_id;
+    bt->core_type = task->core_type;
+    bt->block_num = blocks;
+    bt->num_tensors = task->num_tensors;
+    bt->num_scalars = task->num_scalars;
+    b->current = id;
+
+    for (uint32_t i = 0; i < task->num_deps; i++) {
+        simpler_task_id d = task->deps[i];
+        if (d < 0 || d >= (simpler_task_id)id)
+            return fail(b, SIMPLER_E_ORCHESTRATION,
+                        "task %u: explicit dependency on task %" PRId64 ", which was not submitted before it", id, d);
+        if (add_edge(b, (uint32_t)d, id))
+            return b->failed;
+    }
+    for (uint32_t i = 0; i < task->num_tensors; i++)
+        if (prepare_tensor(b, k, i, &task->tensors[i], task->tags[i]))
+            return b->failed;
+
+    uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
+    if (grow((void **)&b->args, &b->args_cap, b->args_size + bytes, 1))
+        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
+    bt->args_off = b->args_size;
+    if (task->num_tensors)
+        memcpy(b->args + b->args_size, task->tensors, task->num_tensors * sizeof(simpler_tensor));
+    if (task->num_scalars)
+        memcpy(b->args + b->args_size + task->num_tensors * sizeof(simpler_tensor), task->scalars,
+               task->num_scalars * sizeof(uint64_t));
+    b->args_size += bytes;
+    b->num_tasks++;
+    if (id_out)
+        *id_out = id;
+    return SIMPLER_OK;
+}
+
+static int hbg_scope_begin(simpler_orch *o)
+{
+    builder *b = (builder *)o;
+    if (b->failed)
+        return b->failed;
+    b->scope_depth++;
+    return SIMPLER_OK;
+}
+
+static int hbg_scope_end(simpler_orch *o)
+{
+    builder *b = (builder *)o;
+    if (b->failed)
+        return b->failed;
+    if (b->scope_depth == 0)
+        return fail(b, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+    b->scope_depth--;
+    return SIMPLER_OK;
+}
+
+static int hbg_fail(simpler_orch *o, const char *message)
+{
+    return fail((builder *)o, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+}
+
+static const simpler_orch_api hbg_api = {
+    .version = SIMPLER_ORCH_API_VERSION,
+    .size = sizeof(simpler_orch_api),
+    .submit = hbg_submit,
+    .scope_begin = hbg_scope_begin,
+    .scope_end = hbg_scope_end,
+    .fail = hbg_fail,
+};
+
+/* Lay the graph out as one image (graph_image.h) in host memory. */
+static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
+{
+    uint64_t n = b->num_tasks;
+    uint64_t tasks_off = (sizeof(hbg_header) + 63) & ~63ull;
+    uint64_t fanout_off = tasks_off + n * sizeof(hbg_task);
+    uint64_t q0 = (fanout_off + b->num_edges * 4 + 63) & ~63ull;
+    uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
+    uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
+    uint64_t total = args_off + b->args_size;
+    uint8_t *img = calloc(1, total);
+    if (!img)
+        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64 "-byte image",
+                    total);
+    hbg_header *h = (hbg_header *)img;
+    h->magic = HBG_IMAGE_MAGIC;
+    h->total_size = total;
+    h->num_tasks = (uint32_t)n;
+    h->tasks_off = tasks_off;
+    h->fanout_off = fanout_off;
+    h->queue_off[0] = q0;
+    h->queue_off[1] = q1;
+
+    hbg_task *tasks = (hbg_task *)(img + tasks_off);
+    uint32_t *fanout = (uint32_t *)(img + fanout_off);
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        build_task *bt = &b->tasks[i];
+        hbg_task *t = &tasks[i];
+        t->kernel_addr = bt->kernel_addr;
+        t->tensors_off = args_off + bt->args_off;
+        t->scalars_off = t->tensors_off + bt->num_tensors * sizeof(simpler_tensor);
+        t->fanout_start = pos;
+        t->fanout_count = 0;
+        pos += bt->fanout_count;
+        t->num_tensors = bt->num_tensors;
+        t->num_scalars = bt->num_scalars;
+        t->func_id = bt->func_id;
+        t->core_type = bt->core_type;
+        t->block_num = bt->block_num;
+        atomic_init(&t->pending, bt->fanin);
+        atomic_init(&t->blocks_done, 0);
+        if (bt->fanin == 0) {
+            uint32_t *q = (uint32_t *)(img + h->queue_off[bt->core_type]);
+            q[atomic_load(&h->queue_tail[bt->core_type])] = (uint32_t)i + 1;
+            atomic_fetch_add(&h->queue_tail[bt->core_type], 1);
+            h->num_roots++;
+        }
+    }
+    /* Edges were added in consumer order; bucket them by producer. */
+    for (uint64_t e = 0; e < b->num_edges; e++) {
+        hbg_task *t = &tasks[b->edges[e].producer];
+        fanout[t->fanout_start + t->fanout_count++] = b->edges[e].consumer;
+    }
+    if (b->args_size)
+        memcpy(img + args_off, b->args, b->args_size);
+    *image_out = img;
+    *size_out = total;
+    return SIMPLER_OK;
+}
+
+static void builder_release(builder *b)
+{
+    for (uint32_t i = 0; i < b->num_outputs; i++)
+        b->dev->ops->gm_free(b->dev->pdev, b->outputs[i]);
+    dep_tracker_destroy(b->tracker);
+    free(b->tasks);
+    free(b->edges);
+    free(b->args);
+    free(b->extents);
+    free(b->outputs);
+}
+
+static int launch_image(builder *b)
+{
+    uint8_t *img = NULL;
+    uint64_t size = 0;
+    int rc = build_image(b, &img, &size);
+    if (rc)
+        return rc;
+    const platform_ops *ops = b->dev->ops;
+    uint64_t addr;
+    rc = ops->gm_alloc(b->dev->pdev, size, &addr);
+    if (rc) {
+        free(img);
+        return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
+                                   b->num_tasks, size);
+    }
+    rc = ops->copy_to_device(b->dev->pdev, addr, img, size);
+    free(img);
+    if (!rc) {
+        const simpler_run_config *cfg = &b->run->config;
+        simpler_launch_params p = {
+            .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
+            .block_dim = cfg->block_dim,
+            .aicpu_thread_num = cfg->aicpu_thread_num,
+            .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
+            .image_addr = addr,
+        };
+        rc = ops->launch(b->dev->pdev, &p);
+    }
+    char msg[SIMPLER_MESSAGE_MAX];
+    snprintf(msg, sizeof msg, "%s", simpler_last_error());
+    ops->gm_free(b->dev->pdev, addr);
+    if (rc)
+        simpler_fail(rc, "%s", msg);
+    return rc;
+}
+
+static int hbg_run(simpler_device *dev, const host_run *run)
+{
+    builder b = {0};
+    b.dev = dev;
+    b.run = run;
+    int rc = dep_tracker_create(&b.tracker);
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < run->args.num_tensors && !rc; i++) {
+        const simpler_tensor *t = &run->args.tensors[i];
+        dep_region r;
+        if (dep_region_init(&r, t) == SIMPLER_OK && !dep_region_empty(&r) && add_extent(&b, t->addr, r.hi - t->addr))
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    }
+    if (!rc) {
+        int orc = run->callable->orch(&hbg_api, (simpler_orch *)&b, &run->args);
+        if (b.failed)
+            rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->info->orch_entry);
+        else if (orc)
+            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d",
+                              run->callable->info->orch_entry, orc);
+        else if (b.scope_depth)
+            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open",
+                              run->callable->info->orch_entry, b.scope_depth);
+    }
+    if (!rc && b.num_tasks)
+        rc = launch_image(&b);
+    if (!rc)
+        dev->tasks_completed += b.num_tasks;
+    builder_release(&b);
+    return rc;
+}
+
+const host_runtime simpler_runtime_host_build_graph = {
+    .name = "host_build_graph",
+    .run = hbg_run,
+};

@@ -1,0 +1,53 @@
+/*
+ * The host_build_graph image: the whole task graph as one block of GM,
+ * built on the host and scheduled by the AICPU threads.
+ *
+ * Position-independent: every reference is an offset from the image's
+ * start, so the host can build it in host memory and copy it anywhere.
+ *
+ *   hbg_header | hbg_task[num_tasks] | uint32 fanout[num_edges]
+ *   | uint32 ready queue per core type [num_tasks each]
+ *   | per-task tensors and scalars
+ *
+ * The tasks' pending counts and the ready queues are the scheduler's
+ * working state: the host initialises them and the AICPU updates them.
+ */
+#ifndef SIMPLER_HBG_GRAPH_IMAGE_H
+#define SIMPLER_HBG_GRAPH_IMAGE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HBG_IMAGE_MAGIC 0x31474248524c504dull /* "MPLRHBG1" */
+
+typedef struct hbg_header {
+    uint64_t magic;
+    uint64_t total_size;
+    uint32_t num_tasks;
+    uint32_t num_roots;         /* tasks with no predecessor, pre-queued */
+    uint64_t tasks_off;
+    uint64_t fanout_off;
+    uint64_t queue_off[2];      /* ready queue per core type */
+    /* Ready queues: slots [head, tail) hold task index + 1; a slot still 0
+     * below tail is being published. Each task is pushed exactly once, so
+     * a queue of num_tasks slots never wraps. */
+    _Atomic uint64_t queue_head[2];
+    _Atomic uint64_t queue_tail[2];
+} hbg_header;
+
+typedef struct hbg_task {
+    uint64_t kernel_addr;
+    uint64_t tensors_off;       /* simpler_tensor[num_tensors] */
+    uint64_t scalars_off;       /* uint64_t[num_scalars] */
+    uint64_t fanout_start;      /* index into the fanout array */
+    uint32_t fanout_count;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint32_t func_id;
+    uint32_t core_type;
+    uint32_t block_num;
+    _Atomic uint32_t pending;   /* predecessors not yet finished */
+    _Atomic uint32_t blocks_done;
+} hbg_task;
+
+#endif

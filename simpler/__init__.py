@@ -1,0 +1,23 @@
+"""simpler: a task-graph runtime for an accelerator chip.
+
+    import simpler
+    with simpler.ChipWorker(platform="sim", runtime="host_build_graph") as w:
+        cid = w.register(simpler.ChipCallable.build(orch_so, [kernel], ["in", "in", "out"]))
+        w.run(cid, simpler.TaskArgs(a, b, out))
+"""
+from .callable import ArgSpec, ChipCallable, CoreCallable, CoreType, Tag
+from .compiler import CompileError, KernelCompiler
+from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArgument, InvalidCallable,
+                     InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
+                     SimplerError, Timeout, Unsupported)
+from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, DeviceTensor, TaskArgs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
+    "CompileError", "CoreCallable", "CoreType", "DeviceLost", "DeviceTensor", "InvalidArgument",
+    "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
+    "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "SimplerError", "Tag", "TaskArgs",
+    "Timeout", "Unsupported",
+]

@@ -1,0 +1,138 @@
+"""KernelCompiler: C kernels and orchestrations to shared objects, cached.
+
+The system C compiler builds each source once: results are kept in a user
+cache directory under the hash of the preprocessed source, the flags and
+the compiler's identity, so a notebook cell or a pytest-xdist worker never
+compiles the same code twice. Several processes compiling the same source
+at once each write a private temporary file and rename it into place, so a
+reader never sees a torn file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence, Union
+
+from . import _native
+from .errors import SimplerError
+
+PathLike = Union[str, os.PathLike]
+
+DEFAULT_CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                  "-Werror=implicit-function-declaration")
+
+
+class CompileError(SimplerError):
+    """The C compiler rejected a kernel or orchestration source."""
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SIMPLER_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "simpler"
+
+
+class KernelCompiler:
+    """Compiles C sources against simpler's headers into shared objects.
+
+    >>> kc = KernelCompiler()
+    >>> so = kc.compile("kernels/add.c")            # a file
+    >>> so = kc.compile_source("SIMPLER_KERNEL(kernel) { ... }")  # a string
+    """
+
+    def __init__(self, cc: str | None = None, cflags: Sequence[str] = (),
+                 cache_dir: PathLike | None = None) -> None:
+        self.cc = cc or os.environ.get("CC") or shutil.which("cc") or "gcc"
+        self.cflags = tuple(DEFAULT_CFLAGS) + tuple(cflags)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+        self._identity: str | None = None
+        self._memo: dict[tuple, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"KernelCompiler(cc={self.cc!r}, cache_dir='{self.cache_dir}', "
+                f"hits={self.hits}, misses={self.misses})")
+
+    def compile(self, path: PathLike, *, defines: dict[str, object] | None = None) -> bytes:
+        """Compile a C file; its directory is on the include path."""
+        path = Path(path)
+        return self._build(path.read_text(), str(path), [f"-I{path.parent.resolve()}"], defines, path)
+
+    def compile_source(self, source: str, *, name: str = "<source>",
+                       defines: dict[str, object] | None = None) -> bytes:
+        """Compile C source text, e.g. a notebook cell."""
+        return self._build(source, name, [], defines)
+
+    def compiler_identity(self) -> str:
+        if self._identity is None:
+            try:
+                out = subprocess.run([self.cc, "--version"], capture_output=True, text=True, check=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                raise CompileError(f"C compiler {self.cc!r} is not usable: {e}") from None
+            self._identity = out.stdout.splitlines()[0] if out.stdout else self.cc
+        return self._identity
+
+    def _flags(self, extra: list[str], defines: dict[str, object] | None) -> list[str]:
+        flags = [f"-I{_native.include_dir()}", *extra]
+        for k, v in sorted((defines or {}).items()):
+            flags.append(f"-D{k}" if v is None else f"-D{k}={v}")
+        return flags
+
+    def _build(self, source: str, name: str, extra: list[str], defines: dict[str, object] | None,
+               path: Path | None = None) -> bytes:
+        flags = self._flags(extra, defines)
+        memo_key = (source, tuple(flags))
+        with self._lock:
+            if memo_key in self._memo:
+                self.hits += 1
+                return self._memo[memo_key]
+        # The key covers what the compiler will see: the preprocessed text
+        # (so included headers count), the flags and the compiler itself.
+        pre = self._run([self.cc, "-E", "-P", *flags, "-x", "c", "-"], source, name, "preprocessing")
+        key = hashlib.sha256("\0".join([self.compiler_identity(), " ".join(self.cflags), pre]).encode())
+        target = self.cache_dir / "kernels" / f"{key.hexdigest()[:32]}.so"
+        if target.is_file():
+            data = target.read_bytes()
+            with self._lock:
+                self.hits += 1
+        else:
+            data = self._compile_to(target, source, name, flags, path)
+            with self._lock:
+                self.misses += 1
+        with self._lock:
+            self._memo[memo_key] = data
+        return data
+
+    def _compile_to(self, target: Path, source: str, name: str, flags: list[str],
+                    path: Path | None) -> bytes:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            # A file is compiled by name so diagnostics point into it.
+            src = [str(path)] if path else ["-x", "c", "-"]
+            self._run([self.cc, *self.cflags, *flags, *src, "-o", tmp], source, name, "compiling")
+            data = Path(tmp).read_bytes()
+            os.replace(tmp, target)  # atomic: concurrent compilers all write whole files
+            return data
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _run(self, cmd: list[str], source: str, name: str, what: str) -> str:
+        try:
+            out = subprocess.run(cmd, input=source, capture_output=True, text=True)
+        except OSError as e:
+            raise CompileError(f"{what} {name}: cannot run {cmd[0]!r}: {e}") from None
+        if out.returncode != 0:
+            raise CompileError(f"{what} {name} failed:\n{out.stderr.strip()}")
+        return out.stdout

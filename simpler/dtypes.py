@@ -1,0 +1,37 @@
+"""numpy dtypes and their simpler_dtype codes (the low byte is the size)."""
+from __future__ import annotations
+
+import numpy as np
+
+_CODES = {
+    np.dtype(np.int8): 0x101,
+    np.dtype(np.uint8): 0x201,
+    np.dtype(np.int16): 0x302,
+    np.dtype(np.float16): 0x402,
+    np.dtype(np.int32): 0x604,
+    np.dtype(np.uint32): 0x704,
+    np.dtype(np.float32): 0x804,
+    np.dtype(np.int64): 0x908,
+    np.dtype(np.uint64): 0xA08,
+    np.dtype(np.float64): 0xB08,
+}
+_NAMES = {code: dt for dt, code in _CODES.items()}
+BFLOAT16 = 0x502
+
+
+def dtype_code(dtype) -> int:
+    """simpler_dtype for a numpy dtype (or anything np.dtype accepts)."""
+    if isinstance(dtype, int):
+        if dtype in _NAMES or dtype == BFLOAT16:
+            return dtype
+        raise ValueError(f"unknown simpler dtype code {dtype:#x}")
+    dt = np.dtype(dtype)
+    try:
+        return _CODES[dt]
+    except KeyError:
+        supported = ", ".join(sorted(str(d) for d in _CODES))
+        raise ValueError(f"dtype {dt} is not supported (supported: {supported})") from None
+
+
+def numpy_dtype(code: int) -> np.dtype:
+    return _NAMES[code]

@@ -1,0 +1,308 @@
+"""ChipWorker: one device context (platform, runtime, device id) from Python."""
+from __future__ import annotations
+
+import itertools
+import struct
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Sequence, Union
+
+import numpy as np
+
+from ._native import check, ffi, lib
+from .callable import ChipCallable
+from .dtypes import dtype_code
+from .errors import DeviceLost, InvalidArgument, InvalidState
+
+PLATFORMS = ("sim", "onboard")
+RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
+
+
+@dataclass(frozen=True)
+class DeviceTensor:
+    """A tensor already in device memory (from ChipWorker.malloc)."""
+
+    addr: int
+    shape: tuple
+    dtype: np.dtype
+
+    def __init__(self, addr: int, shape: Sequence[int], dtype: Any) -> None:
+        object.__setattr__(self, "addr", int(addr))
+        object.__setattr__(self, "shape", tuple(int(s) for s in shape))
+        object.__setattr__(self, "dtype", np.dtype(dtype))
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def __repr__(self) -> str:
+        return f"DeviceTensor(0x{self.addr:x}, shape={self.shape}, dtype={self.dtype})"
+
+
+Arg = Union[np.ndarray, DeviceTensor, int, float, np.generic]
+
+
+class TaskArgs:
+    """The arguments of a run, in signature order: numpy arrays or
+    DeviceTensors for tensors, Python or numpy numbers for scalars.
+
+    Input arrays are copied to the device; "out" and "inout" arrays are
+    written back in place when the run succeeds.
+    """
+
+    def __init__(self, *args: Arg) -> None:
+        self.args = list(args)
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+    def __repr__(self) -> str:
+        def show(a: Arg) -> str:
+            if isinstance(a, np.ndarray):
+                return f"array{a.shape}:{a.dtype}"
+            return repr(a)
+        return f"TaskArgs({', '.join(show(a) for a in self.args)})"
+
+
+@dataclass
+class CallConfig:
+    """Per-run settings; None keeps the runtime's default."""
+
+    block_dim: int | None = None              # clusters (1 AIC + 2 AIV each); default 2
+    aicpu_thread_num: int | None = None       # AICPU scheduler threads; default 2
+    scheduler_timeout: float | None = None    # seconds without a finished task; default 30
+    max_tasks: int | None = None              # host_build_graph graph capacity; default 4Mi
+
+    def _to_c(self):
+        cfg = ffi.new("simpler_run_config *")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            if f.name == "scheduler_timeout":
+                if v <= 0:
+                    raise InvalidArgument("scheduler_timeout must be positive")
+                cfg.scheduler_timeout_ms = max(1, int(round(v * 1000)))
+            else:
+                if int(v) <= 0:
+                    raise InvalidArgument(f"{f.name} must be positive, not {v!r}")
+                setattr(cfg, f.name, int(v))
+        return cfg
+
+
+def _scalar_bits(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, np.generic):
+        raw = np.asarray(value).tobytes()
+        return int.from_bytes(raw.ljust(8, b"\0"), "little")
+    if isinstance(value, int):
+        return value & 0xFFFFFFFFFFFFFFFF
+    if isinstance(value, float):
+        return struct.unpack("<Q", struct.pack("<d", value))[0]
+    raise InvalidArgument(f"scalar argument must be a number, not {type(value).__name__}")
+
+
+class ChipWorker:
+    """A device context: register callables, run them, manage device memory.
+
+    >>> with simpler.ChipWorker(platform="sim") as w:
+    ...     cid = w.register(callable_)
+    ...     w.run(cid, simpler.TaskArgs(a, b, out))
+    """
+
+    def __init__(self, platform: str = "sim", runtime: str = "host_build_graph", device_id: int = 0,
+                 *, gm_capacity: int | None = None) -> None:
+        self.platform = platform
+        self.runtime = runtime
+        self.device_id = device_id
+        self._dev = None
+        self._ids = itertools.count(1)
+        self._callables: dict[int, ChipCallable] = {}
+        pdev = ffi.new("simpler_device **")
+        check(lib.simpler_device_create(pdev))
+        dev = pdev[0]
+        opts = ffi.new("simpler_device_options *")
+        if gm_capacity is not None:
+            if gm_capacity <= 0:
+                lib.simpler_device_destroy(dev)
+                raise InvalidArgument("gm_capacity must be positive")
+            opts.gm_capacity = int(gm_capacity)
+        rc = lib.simpler_device_init(dev, platform.encode(), runtime.encode(), int(device_id), opts)
+        if rc:
+            try:
+                check(rc, f"ChipWorker(platform={platform!r}, runtime={runtime!r}, device_id={device_id})")
+            finally:
+                lib.simpler_device_destroy(dev)
+        self._dev = dev
+
+    # -- lifecycle -------------------------------------------------------
+    def __enter__(self) -> "ChipWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finalize()
+
+    def __del__(self) -> None:
+        try:
+            self.finalize()
+        except Exception:
+            pass
+
+    def finalize(self) -> None:
+        """Release everything the worker holds on the device. Idempotent."""
+        dev, self._dev = self._dev, None
+        if dev is not None:
+            lib.simpler_device_destroy(dev)
+            self._callables.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._dev is None
+
+    def _d(self):
+        if self._dev is None:
+            raise InvalidState("this ChipWorker is finalized")
+        return self._dev
+
+    def __repr__(self) -> str:
+        state = "finalized" if self._dev is None else f"{len(self._callables)} callables"
+        return (f"<ChipWorker platform={self.platform!r} runtime={self.runtime!r} "
+                f"device_id={self.device_id} {state}>")
+
+    # -- callables -------------------------------------------------------
+    def register(self, callable_: ChipCallable, callable_id: int | None = None) -> int:
+        """Register a ChipCallable; returns its id (chosen if not given)."""
+        if not isinstance(callable_, ChipCallable):
+            raise InvalidArgument(f"register() takes a ChipCallable, not {type(callable_).__name__}")
+        if callable_id is None:
+            callable_id = next(i for i in self._ids if i not in self._callables)
+        blob = callable_.to_bytes()
+        check(lib.simpler_callable_register(self._d(), int(callable_id), blob, len(blob)),
+              f"register(callable_id={callable_id})")
+        self._callables[int(callable_id)] = callable_
+        return int(callable_id)
+
+    def unregister(self, callable_id: int) -> None:
+        check(lib.simpler_callable_unregister(self._d(), int(callable_id)), f"unregister({callable_id})")
+        self._callables.pop(int(callable_id), None)
+
+    @property
+    def callables(self) -> dict[int, ChipCallable]:
+        """Registered callables by id."""
+        return dict(self._callables)
+
+    # -- runs ------------------------------------------------------------
+    def run(self, callable_id: int, args: "TaskArgs | Iterable[Arg]" = (),
+            config: CallConfig | None = None, **config_kw: Any) -> None:
+        """Run a registered callable. Outputs are written back into the
+        "out"/"inout" arrays. Keyword arguments override CallConfig fields."""
+        dev = self._d()
+        if not isinstance(args, TaskArgs):
+            args = TaskArgs(*args)
+        if config_kw:
+            base = config or CallConfig()
+            config = CallConfig(**{**base.__dict__, **config_kw})
+        cfg = (config or CallConfig())._to_c()
+        n = len(args)
+        c_args = ffi.new("simpler_arg[]", max(n, 1))
+        keep: list[Any] = []
+        writeback: list[tuple[np.ndarray, np.ndarray]] = []
+        for i, a in enumerate(args.args):
+            self._fill_arg(c_args[i], i, a, keep, writeback)
+        rc = lib.simpler_run(dev, int(callable_id), c_args, n, cfg)
+        if rc:
+            check(rc, f"run(callable_id={callable_id})")
+        for dst, src in writeback:
+            np.copyto(dst, src)
+
+    @staticmethod
+    def _fill_arg(c, i: int, a: Arg, keep: list, writeback: list) -> None:
+        if isinstance(a, DeviceTensor):
+            c.kind = lib.SIMPLER_ARG_DEVICE_TENSOR
+            ChipWorker._fill_tensor(c.tensor, i, a.shape, a.dtype)
+            c.tensor.addr = a.addr
+            return
+        if isinstance(a, np.ndarray):
+            arr = a
+            if not (a.flags.c_contiguous and a.flags.writeable and a.flags.aligned):
+                arr = np.ascontiguousarray(a)
+                if a.flags.writeable:
+                    writeback.append((a, arr))
+            keep.append(arr)
+            c.kind = lib.SIMPLER_ARG_HOST_TENSOR
+            c.host = ffi.cast("void *", arr.ctypes.data)
+            ChipWorker._fill_tensor(c.tensor, i, arr.shape if arr.ndim else (1,), arr.dtype)
+            return
+        c.kind = lib.SIMPLER_ARG_SCALAR
+        c.scalar = _scalar_bits(a)
+
+    @staticmethod
+    def _fill_tensor(t, i: int, shape: Sequence[int], dtype: Any) -> None:
+        if not 1 <= len(shape) <= lib.SIMPLER_MAX_DIMS:
+            raise InvalidArgument(f"argument {i}: tensors have 1..{lib.SIMPLER_MAX_DIMS} dimensions, "
+                                  f"not {len(shape)}")
+        try:
+            t.dtype = dtype_code(dtype)
+        except ValueError as e:
+            raise InvalidArgument(f"argument {i}: {e}") from None
+        t.ndim = len(shape)
+        for d, s in enumerate(shape):
+            t.shape[d] = int(s)
+
+    # -- device memory ---------------------------------------------------
+    def malloc(self, nbytes: int) -> int:
+        """Allocate device memory; returns its (opaque) device address."""
+        if int(nbytes) <= 0:
+            raise InvalidArgument(f"malloc size must be positive, not {nbytes}")
+        addr = ffi.new("uint64_t *")
+        check(lib.simpler_gm_alloc(self._d(), int(nbytes), addr), f"malloc({nbytes})")
+        return int(addr[0])
+
+    def free(self, addr: int) -> None:
+        check(lib.simpler_gm_free(self._d(), int(addr)), f"free(0x{int(addr):x})")
+
+    def copy_to(self, addr: int, data: "np.ndarray | bytes") -> None:
+        """Copy host data (array or bytes) to device memory at addr."""
+        buf = np.ascontiguousarray(data) if isinstance(data, np.ndarray) else bytes(data)
+        n = buf.nbytes if isinstance(buf, np.ndarray) else len(buf)
+        src = ffi.cast("void *", buf.ctypes.data) if isinstance(buf, np.ndarray) else buf
+        check(lib.simpler_gm_copy_to_device(self._d(), int(addr), src, n), "copy_to")
+
+    def copy_from(self, addr: int, out: "np.ndarray | int") -> "np.ndarray | bytes":
+        """Copy device memory into an array (filled in place and returned) or,
+        given a byte count, return the bytes."""
+        if isinstance(out, np.ndarray):
+            if not (out.flags.c_contiguous and out.flags.writeable):
+                raise InvalidArgument("copy_from needs a C-contiguous writeable array")
+            check(lib.simpler_gm_copy_from_device(self._d(), ffi.cast("void *", out.ctypes.data), int(addr),
+                                                  out.nbytes), "copy_from")
+            return out
+        buf = ffi.new("char[]", max(int(out), 1))
+        check(lib.simpler_gm_copy_from_device(self._d(), buf, int(addr), int(out)), "copy_from")
+        return ffi.buffer(buf, int(out))[:]
+
+    # -- counters --------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, int]:
+        """Device counters: GM bytes, live allocations, loaded objects, threads, runs..."""
+        st = ffi.new("simpler_device_stats *")
+        check(lib.simpler_device_stats_get(self._d(), st))
+        return {name: int(getattr(st, name)) for name, _ in ffi.typeof("simpler_device_stats").fields}
+
+    @property
+    def committed_memory(self) -> int:
+        """GM bytes allocated now (staging, graphs, malloc)."""
+        out = ffi.new("uint64_t *")
+        check(lib.simpler_committed_memory(self._d(), out))
+        return int(out[0])
+
+    @property
+    def usable(self) -> bool:
+        """False once the device reported itself lost; create a new worker then."""
+        if self._dev is None:
+            return False
+        try:
+            self.stats
+        except DeviceLost:
+            return False
+        return True
