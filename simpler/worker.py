@@ -1,10 +1,11 @@
 """ChipWorker: one device context (platform, runtime, device id) from Python."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import struct
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -181,6 +182,16 @@ class ChipWorker:
               f"register(callable_id={callable_id})")
         self._callables[int(callable_id)] = callable_
         return int(callable_id)
+
+    @contextlib.contextmanager
+    def registered(self, callable_: ChipCallable) -> Iterator[int]:
+        """Register for the duration of a with-block: ``with w.registered(c) as cid:``."""
+        cid = self.register(callable_)
+        try:
+            yield cid
+        finally:
+            if self._dev is not None and cid in self._callables:
+                self.unregister(cid)
 
     def unregister(self, callable_id: int) -> None:
         check(lib.simpler_callable_unregister(self._d(), int(callable_id)), f"unregister({callable_id})")

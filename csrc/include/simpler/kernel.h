@@ -53,6 +53,28 @@ static inline int64_t simpler_tensor_numel(const simpler_tensor *t)
     return n;
 }
 
+/* Address of element i of the view in row-major order (any strides). */
+static inline void *simpler_tensor_at(const simpler_tensor *t, int64_t i)
+{
+    int64_t off = (int64_t)t->offset;
+    for (int d = (int)t->ndim - 1; d >= 0; d--) {
+        int64_t n = t->shape[d];
+        off += (i % n) * t->strides[d];
+        i /= n;
+    }
+    return (char *)(uintptr_t)t->addr + off * (int64_t)simpler_dtype_size(t->dtype);
+}
+
+/* The slice [lo, hi) of n elements that block block_idx of block_num owns. */
+static inline void simpler_block_range(const simpler_kernel_args *args, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t per = (n + args->block_num - 1) / args->block_num;
+    *lo = per * args->block_idx;
+    *hi = *lo + per < n ? *lo + per : n;
+    if (*lo > n)
+        *lo = n;
+}
+
 static inline double simpler_scalar_f64(uint64_t bits)
 {
     double d;

@@ -1,0 +1,98 @@
+"""Scene tests shared by the runtime suites: each suite's conftest chooses
+the runtime, and its test module imports these."""
+from __future__ import annotations
+
+import numpy as np
+
+import simpler
+
+F32 = np.float32
+RNG = np.random.default_rng(1234)
+
+
+def test_vector_add(chip_worker, scene, golden):
+    cid = scene("vector_add")
+    a = RNG.standard_normal(1000).astype(F32)
+    b = RNG.standard_normal(1000).astype(F32)
+    out = np.zeros_like(a)
+    chip_worker.run(cid, simpler.TaskArgs(a, b, out, 1))
+    golden(out, a + b)
+
+
+def test_vector_add_multiblock(chip_worker, scene, golden):
+    """One task over 7 blocks: every block must run once with its index."""
+    cid = scene("vector_add")
+    a = RNG.standard_normal(10007).astype(F32)
+    b = RNG.standard_normal(10007).astype(F32)
+    out = np.full_like(a, np.nan)
+    chip_worker.run(cid, simpler.TaskArgs(a, b, out, 7))
+    golden(out, a + b)
+
+
+def test_vector_add_2d_noncontiguous_inputs(chip_worker, scene, golden):
+    cid = scene("vector_add")
+    a = RNG.standard_normal((64, 32)).astype(F32)
+    b = RNG.standard_normal((32, 64)).astype(F32).T  # a transposed view
+    out = np.zeros((64, 32), F32)
+    chip_worker.run(cid, simpler.TaskArgs(a, b, out, 1))
+    golden(out, a + b)
+
+
+def test_fused_expression(chip_worker, scene, golden):
+    cid = scene("fused")
+    a = RNG.standard_normal(4096).astype(F32)
+    b = RNG.standard_normal(4096).astype(F32)
+    out = np.zeros_like(a)
+    chip_worker.run(cid, simpler.TaskArgs(a, b, out))
+    s = a + b
+    golden(out, (s + 1) * (s + 2) + s, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_diamond(chip_worker, scene, golden):
+    cid = scene("matmul_diamond")
+    A = RNG.standard_normal((48, 32)).astype(F32)
+    W1 = RNG.standard_normal((32, 40)).astype(F32)
+    W2 = RNG.standard_normal((32, 40)).astype(F32)
+    W3 = RNG.standard_normal((40, 24)).astype(F32)
+    out = np.zeros((48, 24), F32)
+    chip_worker.run(cid, simpler.TaskArgs(A, W1, W2, W3, out))
+    golden(out, (A @ W1 + A @ W2) @ W3, rtol=1e-4, atol=1e-3)
+
+
+def test_fanout_fanin_both_core_types(chip_worker, scene, golden):
+    cid = scene("fanout_fanin")
+    parts, n = 64, 64 * 16
+    x = RNG.standard_normal(n).astype(F32)
+    out = np.zeros(1, F32)
+    chip_worker.run(cid, simpler.TaskArgs(x, out, parts))
+    expected = (x.astype(np.float64) + 1 + np.repeat(np.arange(parts), n // parts)).sum()
+    golden(out, np.array([expected], F32), rtol=1e-5, atol=1e-3)
+
+
+def test_tiled_matmul_on_views(chip_worker, scene, golden):
+    cid = scene("tiled_matmul")
+    A = RNG.standard_normal((128, 96)).astype(F32)
+    B = RNG.standard_normal((96, 64)).astype(F32)
+    C = np.full((128, 64), np.nan, F32)
+    chip_worker.run(cid, simpler.TaskArgs(A, B, C, 16), block_dim=4)
+    golden(C, A @ B, rtol=1e-4, atol=1e-3)
+
+
+def test_fifty_thousand_tasks(chip_worker, scene, golden):
+    """500 independent INOUT chains of 100 increments: 50,000 tasks."""
+    cid = scene("chains")
+    X = RNG.integers(0, 100, (500, 8)).astype(F32)
+    expected = X + 100
+    chip_worker.run(cid, simpler.TaskArgs(X, 100), block_dim=4)
+    golden(X, expected)
+    assert chip_worker.stats["tasks_completed"] >= 50_000
+
+
+def test_write_after_read_and_write_after_write(chip_worker, scene, golden):
+    cid = scene("hazards")
+    X = RNG.standard_normal((32, 64)).astype(F32)
+    Y = np.zeros_like(X)
+    original = X.copy()
+    chip_worker.run(cid, simpler.TaskArgs(X, Y, 200_000), block_dim=4)
+    golden(Y, original, name="WAR: Y read X before X was overwritten")
+    golden(X, np.full_like(X, 2), name="WAW: the later write wins")

@@ -1,0 +1,834 @@
+/*
+ * Unit tests for the ChipCallable blob parser (csrc/callable/callable.c).
+ *
+ * Blobs are assembled here the way simpler.ChipCallable.build lays them out,
+ * then broken one field at a time: every malformed blob must be refused with
+ * SIMPLER_E_INVALID_CALLABLE and a message, and nothing may read outside the
+ * blob (each blob under test sits in a heap block of exactly its size, so
+ * AddressSanitizer reports any stray read).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callable/callable.h"
+#include "check.h"
+#include "common/error.h"
+#include "simpler/simpler.h"
+
+/* ---- blob builder ---------------------------------------------------- */
+
+#define MAX_SPEC_ARGS 16
+#define MAX_SPEC_KERNELS 4
+#define MAX_SPEC_TENSORS 8
+
+typedef struct kernel_spec {
+    uint32_t func_id, core_type;
+    uint32_t num_tensors, num_scalars;
+    uint32_t tags[MAX_SPEC_TENSORS];
+    uint32_t so_size;
+    const char *entry, *name;
+} kernel_spec;
+
+typedef struct blob_spec {
+    uint32_t num_args;
+    uint32_t kinds[MAX_SPEC_ARGS], dtypes[MAX_SPEC_ARGS];
+    uint32_t num_kernels;
+    kernel_spec k[MAX_SPEC_KERNELS];
+    uint32_t orch_size;
+    const char *orch_entry;
+} blob_spec;
+
+/* Where build() put each region, so tests can aim their damage. */
+typedef struct layout {
+    uint64_t size;
+    uint64_t args_off, kernels_off, orch_off, orch_entry_off;
+    uint64_t so_off[MAX_SPEC_KERNELS], sig_off[MAX_SPEC_KERNELS];
+    uint64_t entry_off[MAX_SPEC_KERNELS], name_off[MAX_SPEC_KERNELS];
+} layout;
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* Append len bytes (zeroed if src is NULL) after padding to align. */
+static uint64_t put(uint8_t *buf, uint64_t *pos, const void *src, uint64_t len, uint64_t align)
+{
+    while (*pos % align)
+        buf[(*pos)++] = 0;
+    uint64_t off = *pos;
+    if (src)
+        memcpy(buf + off, src, len);
+    else
+        memset(buf + off, 0, len);
+    *pos += len;
+    return off;
+}
+
+/* A fake shared object: the ELF magic, then a recognisable pattern. */
+static void fake_elf(uint8_t *p, uint32_t size, uint8_t seed)
+{
+    memset(p, 0, size);
+    memcpy(p, "\x7f" "ELF", 4);
+    for (uint32_t i = 4; i < size; i++)
+        p[i] = (uint8_t)(seed + i);
+}
+
+#define BUILD_CAP 65536
+
+/* Lay out spec into buf (BUILD_CAP bytes); returns the blob size. */
+static uint64_t build(const blob_spec *s, uint8_t *buf, layout *lay)
+{
+    uint64_t pos = 0;
+    uint8_t tmp[4096];
+    memset(lay, 0, sizeof *lay);
+    put(buf, &pos, NULL, CALLABLE_HEADER_SIZE, 1);
+
+    for (uint32_t i = 0; i < s->num_args; i++) {
+        wr32(tmp + 8 * i, s->kinds[i]);
+        wr32(tmp + 8 * i + 4, s->dtypes[i]);
+    }
+    lay->args_off = put(buf, &pos, tmp, 8ull * s->num_args, 8);
+    lay->kernels_off = put(buf, &pos, NULL, (uint64_t)CALLABLE_KERNEL_ENTRY_SIZE * s->num_kernels, 8);
+    fake_elf(tmp, s->orch_size, 0x40);
+    lay->orch_off = put(buf, &pos, tmp, s->orch_size, 8);
+    lay->orch_entry_off = put(buf, &pos, s->orch_entry, strlen(s->orch_entry), 1);
+
+    for (uint32_t k = 0; k < s->num_kernels; k++) {
+        const kernel_spec *ks = &s->k[k];
+        fake_elf(tmp, ks->so_size, (uint8_t)(0x10 * k));
+        lay->so_off[k] = put(buf, &pos, tmp, ks->so_size, 8);
+        for (uint32_t t = 0; t < ks->num_tensors; t++)
+            wr32(tmp + 4 * t, ks->tags[t]);
+        lay->sig_off[k] = put(buf, &pos, tmp, 4ull * ks->num_tensors, 8);
+        lay->entry_off[k] = put(buf, &pos, ks->entry, strlen(ks->entry), 1);
+        lay->name_off[k] = put(buf, &pos, ks->name, strlen(ks->name), 1);
+
+        uint8_t *e = buf + lay->kernels_off + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
+        wr32(e + 0, ks->func_id);
+        wr32(e + 4, ks->core_type);
+        wr32(e + 8, ks->num_tensors);
+        wr32(e + 12, ks->num_scalars);
+        wr64(e + 16, lay->so_off[k]);
+        wr64(e + 24, ks->so_size);
+        wr64(e + 32, lay->sig_off[k]);
+        wr64(e + 40, lay->entry_off[k]);
+        wr64(e + 48, lay->name_off[k]);
+        wr32(e + 56, (uint32_t)strlen(ks->entry));
+        wr32(e + 60, (uint32_t)strlen(ks->name));
+    }
+
+    memcpy(buf, CALLABLE_MAGIC, 8);
+    wr32(buf + 8, CALLABLE_VERSION);
+    wr32(buf + 12, CALLABLE_HEADER_SIZE);
+    wr64(buf + 16, pos);
+    wr32(buf + 24, s->num_args);
+    wr32(buf + 28, s->num_kernels);
+    wr64(buf + 32, lay->args_off);
+    wr64(buf + 40, lay->kernels_off);
+    wr64(buf + 48, lay->orch_off);
+    wr64(buf + 56, s->orch_size);
+    wr64(buf + 64, lay->orch_entry_off);
+    wr32(buf + 72, (uint32_t)strlen(s->orch_entry));
+    wr32(buf + 76, 0);
+    lay->size = pos;
+    return pos;
+}
+
+/* The callable most tests start from: 3 tensors + 2 scalars, 2 kernels. */
+static blob_spec full_spec(void)
+{
+    blob_spec s = {
+        .num_args = 5,
+        .kinds = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING, CALLABLE_ARG_SCALAR,
+                  CALLABLE_ARG_SCALAR},
+        .dtypes = {SIMPLER_DTYPE_FLOAT32, 0, SIMPLER_DTYPE_FLOAT16, SIMPLER_DTYPE_INT64, 0},
+        .num_kernels = 2,
+        .k = {{.func_id = 0, .core_type = SIMPLER_CORE_AIV, .num_tensors = 3, .num_scalars = 1,
+               .tags = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT}, .so_size = 72,
+               .entry = "kernel", .name = "vector_add"},
+              {.func_id = 65535, .core_type = SIMPLER_CORE_AIC, .num_tensors = 4, .num_scalars = 0,
+               .tags = {SIMPLER_INOUT, SIMPLER_OUTPUT_EXISTING, SIMPLER_NO_DEP, SIMPLER_INPUT},
+               .so_size = 128, .entry = "_mm2", .name = "Matmul_x9"}},
+        .orch_size = 96,
+        .orch_entry = "orchestrate",
+    };
+    return s;
+}
+
+static blob_spec minimal_spec(void)
+{
+    blob_spec s = {.num_args = 0, .num_kernels = 0, .orch_size = 64, .orch_entry = "o"};
+    return s;
+}
+
+/* A heap copy of exactly len bytes, so any read past the end is caught. */
+static uint8_t *exact_copy(const uint8_t *src, uint64_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    if (!p) {
+        perror("malloc");
+        exit(2);
+    }
+    memcpy(p, src, len);
+    return p;
+}
+
+/* Parse len bytes of buf from an exact-size copy; returns the code. */
+static int parse_copy(const uint8_t *buf, uint64_t len, callable_info **out)
+{
+    uint8_t *copy = exact_copy(buf, len);
+    callable_info *info = (callable_info *)0x1;
+    simpler_clear_error();
+    int rc = callable_parse(copy, len, &info);
+    if (out && rc == SIMPLER_OK) {
+        *out = info;
+        return rc; /* caller frees info, then the copy via info->blob */
+    }
+    if (rc == SIMPLER_OK)
+        callable_info_free(info);
+    else
+        CHECK(info == NULL);
+    free(copy);
+    return rc;
+}
+
+static void free_parsed(callable_info *info)
+{
+    void *blob = (void *)info->blob;
+    callable_info_free(info);
+    free(blob);
+}
+
+/* Expect rejection with a message mentioning `needle`. */
+#define EXPECT_BAD(buf, len, needle) expect_bad(buf, len, needle, __FILE__, __LINE__)
+
+static void expect_bad(const uint8_t *buf, uint64_t len, const char *needle, const char *file, int line)
+{
+    int rc = parse_copy(buf, len, NULL);
+    const char *msg = simpler_last_error();
+    if (!check_one(rc == SIMPLER_E_INVALID_CALLABLE, file, line, "rc == SIMPLER_E_INVALID_CALLABLE"))
+        fprintf(stderr, "    got rc %d, message \"%s\"\n", rc, msg);
+    else if (!check_one(strncmp(msg, "invalid callable: ", 18) == 0 && strstr(msg, needle) != NULL, file, line,
+                        "message names the problem"))
+        fprintf(stderr, "    wanted \"%s\" in \"%s\"\n", needle, msg);
+}
+
+#define EXPECT_OK(buf, len) expect_ok(buf, len, __FILE__, __LINE__)
+
+static void expect_ok(const uint8_t *buf, uint64_t len, const char *file, int line)
+{
+    int rc = parse_copy(buf, len, NULL);
+    if (!check_one(rc == SIMPLER_OK, file, line, "rc == SIMPLER_OK"))
+        fprintf(stderr, "    got rc %d, message \"%s\"\n", rc, simpler_last_error());
+}
+
+/* ---- valid blobs ----------------------------------------------------- */
+
+static void test_valid_full(void)
+{
+    static uint8_t buf[BUILD_CAP];
+    layout lay;
+    blob_spec s = full_spec();
+    uint64_t n = build(&s, buf, &lay);
+    callable_info *info = NULL;
+    int rc = parse_copy(buf, n, &info);
+    if (!CHECKF(rc == SIMPLER_OK, "rc %d: %s", rc, simpler_last_error()))
+        return;
+    const uint8_t *b = info->blob;
+    CHECK(info->size == n);
+    CHECK(info->num_args == 5);
+    CHECK(info->num_tensor_args == 3);
+    CHECK(info->num_scalar_args == 2);
+    for (uint32_t i = 0; i < 5; i++) {
+        CHECK(info->args[i].kind == s.kinds[i]);
+        CHECK(info->args[i].dtype == s.dtypes[i]);
+    }
+    CHECK(info->orch == b + lay.orch_off);
+    CHECK(info->orch_size == 96);
+    CHECK(memcmp(info->orch, "\x7f" "ELF", 4) == 0);
+    CHECK(strcmp(info->orch_entry, "orchestrate") == 0);
+    CHECK(info->num_kernels == 2);
+    for (uint32_t k = 0; k < 2; k++) {
+        const callable_kernel *kn = &info->kernels[k];
+        const kernel_spec *ks = &s.k[k];
+        CHECK(kn->func_id == ks->func_id);
+        CHECK(kn->core_type == ks->core_type);
+        CHECK(kn->num_tensors == ks->num_tensors);
+        CHECK(kn->num_scalars == ks->num_scalars);
+        CHECK(kn->so == b + lay.so_off[k]);
+        CHECK(kn->so_size == ks->so_size);
+        for (uint32_t t = 0; t < ks->num_tensors; t++)
+            CHECK(kn->tags[t] == ks->tags[t]);
+        CHECK(strcmp(kn->entry, ks->entry) == 0);
+        CHECK(strcmp(kn->name, ks->name) == 0);
+    }
+    CHECK(callable_find_kernel(info, 0) == 0);
+    CHECK(callable_find_kernel(info, 65535) == 1);
+    CHECK(callable_find_kernel(info, 1) == -1);
+    free_parsed(info);
+}
+
+static void test_valid_minimal(void)
+{
+    static uint8_t buf[BUILD_CAP];
+    layout lay;
+    blob_spec s = minimal_spec();
+    uint64_t n = build(&s, buf, &lay);
+    callable_info *info = NULL;
+    int rc = parse_copy(buf, n, &info);
+    if (!CHECKF(rc == SIMPLER_OK, "rc %d: %s", rc, simpler_last_error()))
+        return;
+    CHECK(info->num_args == 0 && info->num_kernels == 0);
+    CHECK(info->num_tensor_args == 0 && info->num_scalar_args == 0);
+    CHECK(info->orch_size == 64);
+    CHECK(strcmp(info->orch_entry, "o") == 0);
+    CHECK(callable_find_kernel(info, 0) == -1);
+    free_parsed(info);
+}
+
+/* Names of the maximum length, every dtype, every tag, a kernel with no
+ * tensors (its empty signature may point anywhere). */
+static void test_valid_edges(void)
+{
+    static uint8_t buf[BUILD_CAP];
+    static char longname[CALLABLE_MAX_NAME + 1];
+    layout lay;
+    memset(longname, 'a', CALLABLE_MAX_NAME);
+    longname[0] = '_';
+    longname[CALLABLE_MAX_NAME - 1] = '9';
+    blob_spec s = minimal_spec();
+    s.orch_entry = longname;
+    static const uint32_t dtypes[] = {0, SIMPLER_DTYPE_INT8, SIMPLER_DTYPE_UINT8, SIMPLER_DTYPE_INT16,
+                                      SIMPLER_DTYPE_FLOAT16, SIMPLER_DTYPE_BFLOAT16, SIMPLER_DTYPE_INT32,
+                                      SIMPLER_DTYPE_UINT32, SIMPLER_DTYPE_FLOAT32, SIMPLER_DTYPE_INT64,
+                                      SIMPLER_DTYPE_UINT64, SIMPLER_DTYPE_FLOAT64};
+    s.num_args = 12;
+    for (uint32_t i = 0; i < 12; i++) {
+        s.kinds[i] = i < 4 ? (uint32_t[]){SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING, SIMPLER_INOUT,
+                                          SIMPLER_NO_DEP}[i]
+                           : CALLABLE_ARG_SCALAR;
+        s.dtypes[i] = dtypes[i];
+    }
+    s.num_kernels = 2;
+    s.k[0] = (kernel_spec){.func_id = 7, .core_type = SIMPLER_CORE_AIC, .num_tensors = 0,
+                           .num_scalars = CALLABLE_MAX_KERNEL_SCALARS, .so_size = 64, .entry = longname,
+                           .name = longname};
+    s.k[1] = (kernel_spec){.func_id = 8, .core_type = SIMPLER_CORE_AIV, .num_tensors = 5,
+                           .tags = {1, 2, 3, 4, 5}, .so_size = 65, .entry = "k", .name = "Z"};
+    uint64_t n = build(&s, buf, &lay);
+    callable_info *info = NULL;
+    int rc = parse_copy(buf, n, &info);
+    if (!CHECKF(rc == SIMPLER_OK, "rc %d: %s", rc, simpler_last_error()))
+        return;
+    CHECK(info->num_tensor_args == 4 && info->num_scalar_args == 8);
+    CHECK(strlen(info->orch_entry) == CALLABLE_MAX_NAME);
+    CHECK(strcmp(info->kernels[0].entry, longname) == 0);
+    CHECK(info->kernels[0].num_scalars == CALLABLE_MAX_KERNEL_SCALARS);
+    CHECK(info->kernels[1].so_size == 65);
+    free_parsed(info);
+
+    /* The empty signature of kernel 0 may carry any offset. */
+    wr64(buf + lay.kernels_off + 32, UINT64_MAX);
+    EXPECT_OK(buf, n);
+}
+
+static void test_null_arguments(void)
+{
+    callable_info *info = (callable_info *)0x1;
+    uint8_t byte = 0;
+    CHECK(callable_parse(NULL, 100, &info) == SIMPLER_E_INVALID_ARGUMENT);
+    CHECK(info == NULL);
+    CHECK(callable_parse(&byte, 1, NULL) == SIMPLER_E_INVALID_ARGUMENT);
+    callable_info_free(NULL);
+}
+
+/* ---- truncation ------------------------------------------------------ */
+
+static void test_truncated(void)
+{
+    static uint8_t buf[BUILD_CAP], patched[BUILD_CAP];
+    layout lay;
+    blob_spec s = full_spec();
+    uint64_t n = build(&s, buf, &lay);
+    unsigned bad = 0, bad_patched = 0;
+    for (uint64_t len = 0; len < n; len++) {
+        /* As cut: the header (if present) still claims the full size. */
+        if (parse_copy(buf, len, NULL) != SIMPLER_E_INVALID_CALLABLE)
+            bad++;
+        /* Cut and the size field patched to match, so the region checks
+         * (not just the size check) must notice. */
+        memcpy(patched, buf, n);
+        if (len >= 24)
+            wr64(patched + 16, len);
+        int rc = parse_copy(patched, len, NULL);
+        if (rc != SIMPLER_E_INVALID_CALLABLE) {
+            bad_patched++;
+            fprintf(stderr, "    prefix of %llu bytes (size patched): rc %d\n", (unsigned long long)len, rc);
+        }
+    }
+    CHECKF(bad == 0, "%u of %llu prefixes accepted", bad, (unsigned long long)n);
+    CHECKF(bad_patched == 0, "%u of %llu patched prefixes accepted", bad_patched, (unsigned long long)n);
+    EXPECT_BAD(buf, 0, "shorter than");
+    EXPECT_BAD(buf, CALLABLE_HEADER_SIZE - 1, "shorter than");
+    EXPECT_BAD(buf, n - 1, "truncated");
+}
+
+/* ---- header fields --------------------------------------------------- */
+
+/* Each test case edits a fresh copy of the full blob. */
+static uint8_t g_base[BUILD_CAP], g_buf[BUILD_CAP + 64];
+static layout g_lay;
+static uint64_t g_n;
+
+static uint8_t *fresh(void)
+{
+    memcpy(g_buf, g_base, g_n);
+    return g_buf;
+}
+
+static uint8_t *kentry(uint8_t *b, uint32_t k)
+{
+    return b + g_lay.kernels_off + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
+}
+
+static void test_header(void)
+{
+    uint8_t *b;
+    EXPECT_OK(fresh(), g_n);
+
+    b = fresh(); b[0] = 'X';
+    EXPECT_BAD(b, g_n, "magic");
+    b = fresh(); memcpy(b, "SMPLCHIQ", 8);
+    EXPECT_BAD(b, g_n, "magic");
+    b = fresh(); memset(b, 0, 8);
+    EXPECT_BAD(b, g_n, "magic");
+
+    b = fresh(); wr32(b + 8, 2);
+    EXPECT_BAD(b, g_n, "version 2");
+    b = fresh(); wr32(b + 8, 0);
+    EXPECT_BAD(b, g_n, "version 0");
+    b = fresh(); wr32(b + 8, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "version");
+
+    b = fresh(); wr32(b + 12, 81);
+    EXPECT_BAD(b, g_n, "header size");
+    b = fresh(); wr32(b + 12, 0);
+    EXPECT_BAD(b, g_n, "header size");
+
+    b = fresh(); wr64(b + 16, g_n + 1);
+    EXPECT_BAD(b, g_n, "truncated");
+    b = fresh(); wr64(b + 16, g_n - 1);
+    EXPECT_BAD(b, g_n, "bytes");
+    b = fresh(); wr64(b + 16, UINT64_MAX);
+    EXPECT_BAD(b, g_n, "truncated");
+    b = fresh(); wr64(b + 16, 0);
+    EXPECT_BAD(b, g_n, "bytes");
+    /* Trailing garbage: the blob is longer than the header says. */
+    b = fresh(); b[g_n] = 0;
+    EXPECT_BAD(b, g_n + 1, "bytes");
+
+    b = fresh(); wr32(b + 76, 1);
+    EXPECT_BAD(b, g_n, "flags");
+    b = fresh(); wr32(b + 76, 0x80000000u);
+    EXPECT_BAD(b, g_n, "flags");
+}
+
+static void test_absurd_counts(void)
+{
+    uint8_t *b;
+    b = fresh(); wr32(b + 28, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "kernels exceed");
+    b = fresh(); wr32(b + 28, CALLABLE_MAX_KERNELS + 1);
+    EXPECT_BAD(b, g_n, "kernels exceed");
+    /* Within the limit but the table would run past the blob. */
+    b = fresh(); wr32(b + 28, CALLABLE_MAX_KERNELS);
+    EXPECT_BAD(b, g_n, "kernel table");
+    b = fresh(); wr32(b + 24, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "arguments exceed");
+    b = fresh(); wr32(b + 24, 0x20000001u); /* x 8 bytes wraps a u32 */
+    EXPECT_BAD(b, g_n, "arguments exceed");
+    b = fresh(); wr32(b + 24, CALLABLE_MAX_ARGS + 1);
+    EXPECT_BAD(b, g_n, "arguments exceed");
+    b = fresh(); wr32(b + 24, CALLABLE_MAX_ARGS);
+    EXPECT_BAD(b, g_n, "argument table");
+
+    b = fresh(); wr32(kentry(b, 1) + 8, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "exceed the limits");
+    b = fresh(); wr32(kentry(b, 1) + 8, CALLABLE_MAX_KERNEL_TENSORS + 1);
+    EXPECT_BAD(b, g_n, "exceed the limits");
+    b = fresh(); wr32(kentry(b, 0) + 12, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "exceed the limits");
+    b = fresh(); wr32(kentry(b, 0) + 12, CALLABLE_MAX_KERNEL_SCALARS + 1);
+    EXPECT_BAD(b, g_n, "exceed the limits");
+    /* A bigger but legal tensor count makes the signature overlap the
+     * entry name that follows it. */
+    b = fresh(); wr32(kentry(b, 1) + 8, 6);
+    EXPECT_BAD(b, g_n, "overlaps");
+}
+
+static void test_out_of_range(void)
+{
+    uint8_t *b;
+    /* Tables and binaries past the end or inside the header. */
+    b = fresh(); wr64(b + 32, g_n);
+    EXPECT_BAD(b, g_n, "argument table");
+    b = fresh(); wr64(b + 32, 0);
+    EXPECT_BAD(b, g_n, "argument table");
+    b = fresh(); wr64(b + 32, g_n - 32);
+    EXPECT_BAD(b, g_n, "outside the blob");
+    b = fresh(); wr64(b + 40, g_n + 64);
+    EXPECT_BAD(b, g_n, "kernel table");
+    b = fresh(); wr64(b + 40, 8);
+    EXPECT_BAD(b, g_n, "kernel table");
+    b = fresh(); wr64(b + 48, 0);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 48, (g_n + 7) & ~7ull);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 56, g_n);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 64, g_n);
+    EXPECT_BAD(b, g_n, "orchestration entry name");
+    b = fresh(); wr64(b + 64, 10);
+    EXPECT_BAD(b, g_n, "orchestration entry name");
+
+    b = fresh(); wr64(kentry(b, 1) + 16, g_n);
+    EXPECT_BAD(b, g_n, "kernel 1 binary");
+    b = fresh(); wr64(kentry(b, 0) + 24, g_n);
+    EXPECT_BAD(b, g_n, "kernel 0 binary");
+    b = fresh(); wr64(kentry(b, 0) + 32, g_n - 8);
+    EXPECT_BAD(b, g_n, "kernel 0 signature");
+    b = fresh(); wr64(kentry(b, 1) + 40, g_n - 3);
+    EXPECT_BAD(b, g_n, "kernel 1 entry name");
+    b = fresh(); wr64(kentry(b, 1) + 48, g_n);
+    EXPECT_BAD(b, g_n, "kernel 1 name");
+    b = fresh(); wr64(kentry(b, 1) + 48, 0);
+    EXPECT_BAD(b, g_n, "kernel 1 name");
+}
+
+/* offset + size must not wrap around to look in range. */
+static void test_overflow(void)
+{
+    uint8_t *b;
+    const uint64_t top = UINT64_MAX - 7; /* 8-byte aligned */
+    b = fresh(); wr64(b + 48, top); wr64(b + 56, 16);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 56, UINT64_MAX);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 56, UINT64_MAX - g_lay.orch_off + 1); /* off + size == 0 mod 2^64 */
+    EXPECT_BAD(b, g_n, "orchestration binary");
+    b = fresh(); wr64(b + 32, top);
+    EXPECT_BAD(b, g_n, "argument table");
+    b = fresh(); wr64(b + 40, top);
+    EXPECT_BAD(b, g_n, "kernel table");
+    b = fresh(); wr64(b + 64, UINT64_MAX);
+    EXPECT_BAD(b, g_n, "orchestration entry name");
+    b = fresh(); wr64(b + 64, UINT64_MAX - 5);
+    EXPECT_BAD(b, g_n, "orchestration entry name");
+
+    b = fresh(); wr64(kentry(b, 0) + 16, top); wr64(kentry(b, 0) + 24, 72);
+    EXPECT_BAD(b, g_n, "kernel 0 binary");
+    b = fresh(); wr64(kentry(b, 0) + 24, UINT64_MAX);
+    EXPECT_BAD(b, g_n, "kernel 0 binary");
+    b = fresh(); wr64(kentry(b, 1) + 24, UINT64_MAX - g_lay.so_off[1] + 1);
+    EXPECT_BAD(b, g_n, "kernel 1 binary");
+    b = fresh(); wr64(kentry(b, 0) + 32, UINT64_MAX - 3);
+    EXPECT_BAD(b, g_n, "kernel 0 signature");
+    b = fresh(); wr64(kentry(b, 0) + 40, UINT64_MAX - 1);
+    EXPECT_BAD(b, g_n, "kernel 0 entry name");
+    b = fresh(); wr64(kentry(b, 0) + 48, UINT64_MAX);
+    EXPECT_BAD(b, g_n, "kernel 0 name");
+}
+
+static void test_overlap(void)
+{
+    uint8_t *b;
+    /* Two kernels sharing one binary. */
+    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, 72);
+    EXPECT_BAD(b, g_n, "overlaps");
+    /* The orchestration entry name inside the orchestration binary
+     * ("\x7f" is not an identifier byte, so point past it at the
+     * pattern bytes... which are not letters either: use a kernel name). */
+    b = fresh(); wr64(b + 64, g_lay.name_off[0]); wr32(b + 72, 6);
+    EXPECT_BAD(b, g_n, "overlaps");
+    /* Kernel name and entry name on the same bytes. */
+    b = fresh(); wr64(kentry(b, 0) + 48, g_lay.entry_off[0]); wr32(kentry(b, 0) + 60, 6);
+    EXPECT_BAD(b, g_n, "overlaps");
+    /* Argument table on top of the kernel table (both valid tables). */
+    b = fresh(); wr64(b + 32, g_lay.kernels_off);
+    EXPECT_BAD(b, g_n, "overlaps");
+    /* The kernel table reaching into the orchestration binary. */
+    b = fresh(); wr64(b + 40, g_lay.kernels_off + 8);
+    EXPECT_BAD(b, g_n, "");
+    /* A signature inside a kernel binary (whose bytes 4.. are not tags, so
+     * accept either complaint but it must be refused). */
+    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.so_off[0] + 8);
+    EXPECT_BAD(b, g_n, "");
+    /* One byte of overlap at the end of a region: orchestration binary one
+     * byte longer than its slot when the entry name follows immediately. */
+    b = fresh(); wr64(b + 56, g_lay.orch_entry_off - g_lay.orch_off + 1);
+    EXPECT_BAD(b, g_n, "overlaps");
+}
+
+static void test_misaligned(void)
+{
+    uint8_t *b;
+    b = fresh(); wr64(b + 32, g_lay.args_off + 4);
+    EXPECT_BAD(b, g_n, "aligned");
+    b = fresh(); wr64(b + 40, g_lay.kernels_off + 1);
+    EXPECT_BAD(b, g_n, "aligned");
+    b = fresh(); wr64(b + 48, g_lay.orch_off + 4);
+    EXPECT_BAD(b, g_n, "aligned");
+    b = fresh(); wr64(kentry(b, 0) + 16, g_lay.so_off[0] + 2);
+    EXPECT_BAD(b, g_n, "aligned");
+    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 2);
+    EXPECT_BAD(b, g_n, "aligned");
+    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 1);
+    EXPECT_BAD(b, g_n, "aligned");
+}
+
+static void test_kernel_fields(void)
+{
+    uint8_t *b;
+    b = fresh(); wr32(kentry(b, 0) + 4, 2);
+    EXPECT_BAD(b, g_n, "core_type 2");
+    b = fresh(); wr32(kentry(b, 1) + 4, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "core_type");
+    b = fresh(); wr32(kentry(b, 1) + 0, 0);
+    EXPECT_BAD(b, g_n, "share func_id 0");
+    b = fresh(); wr32(kentry(b, 0) + 0, CALLABLE_MAX_FUNC_ID + 1);
+    EXPECT_BAD(b, g_n, "func_id");
+    b = fresh(); wr32(kentry(b, 0) + 0, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "func_id");
+
+    /* Unknown tensor directions in a kernel signature. */
+    b = fresh(); wr32(b + g_lay.sig_off[1] + 4, 0);
+    EXPECT_BAD(b, g_n, "direction 0");
+    b = fresh(); wr32(b + g_lay.sig_off[1] + 12, 6);
+    EXPECT_BAD(b, g_n, "direction 6");
+    b = fresh(); wr32(b + g_lay.sig_off[0], CALLABLE_ARG_SCALAR);
+    EXPECT_BAD(b, g_n, "direction");
+
+    /* Binaries that are not ELF shared objects. */
+    b = fresh(); b[g_lay.so_off[1] + 1] = 'e';
+    EXPECT_BAD(b, g_n, "kernel 1 binary is not an ELF");
+    b = fresh(); wr64(kentry(b, 0) + 24, 63);
+    EXPECT_BAD(b, g_n, "kernel 0 binary is not an ELF");
+    b = fresh(); wr64(kentry(b, 0) + 24, 0);
+    EXPECT_BAD(b, g_n, "kernel 0 binary");
+    b = fresh(); b[g_lay.orch_off] = 0;
+    EXPECT_BAD(b, g_n, "orchestration binary is not an ELF");
+    b = fresh(); wr64(b + 56, 63);
+    EXPECT_BAD(b, g_n, "orchestration binary is not an ELF");
+    b = fresh(); wr64(b + 56, 0);
+    EXPECT_BAD(b, g_n, "orchestration binary");
+}
+
+static void test_names(void)
+{
+    static const char *bad_names[] = {"1abc", "a-b", "a b", "a.b", "\xc3\xa9t", "ab$"};
+    uint8_t *b;
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+        const char *nm = bad_names[i];
+        uint32_t len = (uint32_t)strlen(nm);
+        /* Write over the start of the existing name and shorten it. */
+        b = fresh(); memcpy(b + g_lay.orch_entry_off, nm, len); wr32(b + 72, len);
+        EXPECT_BAD(b, g_n, "orchestration entry name is not a C identifier");
+        b = fresh(); memcpy(b + g_lay.entry_off[0], nm, len); wr32(kentry(b, 0) + 56, len);
+        EXPECT_BAD(b, g_n, "kernel 0 entry name is not a C identifier");
+        b = fresh(); memcpy(b + g_lay.name_off[1], nm, len); wr32(kentry(b, 1) + 60, len);
+        EXPECT_BAD(b, g_n, "kernel 1 name is not a C identifier");
+    }
+    /* An embedded NUL would silently shorten the name. */
+    b = fresh(); b[g_lay.orch_entry_off + 3] = 0;
+    EXPECT_BAD(b, g_n, "not a C identifier");
+    b = fresh(); b[g_lay.name_off[0] + 9] = 0;
+    EXPECT_BAD(b, g_n, "not a C identifier");
+
+    b = fresh(); wr32(b + 72, 0);
+    EXPECT_BAD(b, g_n, "orchestration entry name length 0");
+    b = fresh(); wr32(b + 72, CALLABLE_MAX_NAME + 1);
+    EXPECT_BAD(b, g_n, "orchestration entry name length");
+    b = fresh(); wr32(b + 72, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "orchestration entry name length");
+    b = fresh(); wr32(kentry(b, 0) + 56, 0);
+    EXPECT_BAD(b, g_n, "entry name length 0");
+    b = fresh(); wr32(kentry(b, 0) + 56, CALLABLE_MAX_NAME + 1);
+    EXPECT_BAD(b, g_n, "out of range");
+    b = fresh(); wr32(kentry(b, 1) + 60, CALLABLE_MAX_NAME + 1);
+    EXPECT_BAD(b, g_n, "out of range");
+    b = fresh(); wr32(kentry(b, 1) + 60, UINT32_MAX);
+    EXPECT_BAD(b, g_n, "out of range");
+}
+
+static void test_arg_table(void)
+{
+    static uint8_t buf[BUILD_CAP];
+    layout lay;
+    blob_spec s = full_spec();
+    uint8_t *b;
+
+    /* Tensors after scalars. */
+    s.kinds[2] = CALLABLE_ARG_SCALAR;
+    s.kinds[3] = SIMPLER_INPUT;
+    uint64_t n = build(&s, buf, &lay);
+    EXPECT_BAD(buf, n, "argument 3: tensors must come before scalars");
+    s = full_spec();
+    s.kinds[0] = CALLABLE_ARG_SCALAR;
+    n = build(&s, buf, &lay);
+    EXPECT_BAD(buf, n, "tensors must come before scalars");
+    s = full_spec();
+    s.kinds[4] = SIMPLER_NO_DEP;
+    n = build(&s, buf, &lay);
+    EXPECT_BAD(buf, n, "argument 4: tensors must come before scalars");
+
+    /* Unknown kinds; OUTPUT (a runtime-allocated tensor) is not a run
+     * argument. */
+    static const uint32_t bad_kinds[] = {0, SIMPLER_OUTPUT, 6, 15, 17, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad_kinds / sizeof *bad_kinds; i++) {
+        b = fresh(); wr32(b + g_lay.args_off + 8, bad_kinds[i]);
+        EXPECT_BAD(b, g_n, "argument 1: unknown kind");
+    }
+    /* Unknown dtypes. */
+    static const uint32_t bad_dtypes[] = {1, 0x104, 0xC08, 0x999, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad_dtypes / sizeof *bad_dtypes; i++) {
+        b = fresh(); wr32(b + g_lay.args_off + 8 * 3 + 4, bad_dtypes[i]);
+        EXPECT_BAD(b, g_n, "argument 3: unknown dtype");
+    }
+}
+
+/* ---- random damage --------------------------------------------------- */
+
+static int is_ident(const char *s)
+{
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* What an accepted blob promises its users. */
+static int accepted_is_sane(const callable_info *info, const uint8_t *blob, uint64_t n)
+{
+    int ok = info->blob == blob && info->size == n;
+    ok = ok && info->num_args <= CALLABLE_MAX_ARGS && info->num_kernels <= CALLABLE_MAX_KERNELS;
+    ok = ok && info->num_tensor_args + info->num_scalar_args == info->num_args;
+    ok = ok && info->orch >= blob && info->orch_size >= 64 && info->orch_size <= n &&
+         (uint64_t)(info->orch - blob) <= n - info->orch_size && memcmp(info->orch, "\x7f" "ELF", 4) == 0;
+    ok = ok && info->orch_entry[0] && is_ident(info->orch_entry);
+    for (uint32_t i = 0; ok && i < info->num_args; i++)
+        ok = (info->args[i].kind == CALLABLE_ARG_SCALAR) == (i >= info->num_tensor_args);
+    for (uint32_t k = 0; ok && k < info->num_kernels; k++) {
+        const callable_kernel *kn = &info->kernels[k];
+        ok = kn->so >= blob && kn->so_size >= 64 && kn->so_size <= n && (uint64_t)(kn->so - blob) <= n - kn->so_size;
+        ok = ok && kn->core_type <= SIMPLER_CORE_AIV && kn->func_id <= CALLABLE_MAX_FUNC_ID;
+        ok = ok && kn->num_tensors <= CALLABLE_MAX_KERNEL_TENSORS && kn->num_scalars <= CALLABLE_MAX_KERNEL_SCALARS;
+        ok = ok && kn->entry[0] && is_ident(kn->entry) && is_ident(kn->name);
+        for (uint32_t t = 0; ok && t < kn->num_tensors; t++)
+            ok = kn->tags[t] >= SIMPLER_INPUT && kn->tags[t] <= SIMPLER_NO_DEP;
+        for (uint32_t j = 0; ok && j < k; j++)
+            ok = info->kernels[j].func_id != kn->func_id;
+    }
+    return ok;
+}
+
+static void test_fuzz(void)
+{
+    static uint8_t buf[BUILD_CAP];
+    unsigned long long rng = 0x5eed;
+    unsigned accepted = 0, refused = 0, wrong = 0, insane = 0, silent = 0;
+    const int rounds = 20000;
+    for (int round = 0; round < rounds; round++) {
+        memcpy(buf, g_base, g_n);
+        uint64_t n = g_n;
+        unsigned flips = 1 + (unsigned)(check_rand(&rng) % 4);
+        for (unsigned f = 0; f < flips; f++) {
+            uint64_t r = check_rand(&rng);
+            /* Aim most damage at the header and the tables, where the
+             * offsets and counts live. */
+            uint64_t span = (r & 3) ? g_lay.orch_off : n;
+            uint64_t at = (r >> 8) % span;
+            switch ((r >> 4) & 3) {
+            case 0: buf[at] ^= (uint8_t)(1u << ((r >> 40) % 8)); break;
+            case 1: buf[at] = (uint8_t)(r >> 40); break;
+            case 2: buf[at] = (r >> 40) & 1 ? 0xFF : 0x00; break;
+            default: /* a whole 32-bit word set to an edge value */
+                at &= ~(uint64_t)3;
+                if (at + 4 <= n)
+                    wr32(buf + at, (uint32_t[]){0, 1, 0x7FFFFFFF, 0x80000000u, UINT32_MAX}[(r >> 40) % 5]);
+                break;
+            }
+        }
+        uint64_t r = check_rand(&rng);
+        if (r % 8 == 0) /* sometimes also cut or extend, keeping the size field honest */
+            n = (r >> 8) % (g_n + 16);
+        if (n >= 24 && r % 16 < 8)
+            wr64(buf + 16, n);
+        uint8_t *copy = exact_copy(buf, n);
+        callable_info *info = NULL;
+        simpler_clear_error();
+        int rc = callable_parse(copy, n, &info);
+        if (rc == SIMPLER_OK) {
+            accepted++;
+            if (!accepted_is_sane(info, copy, n))
+                insane++;
+            callable_info_free(info);
+        } else if (rc == SIMPLER_E_INVALID_CALLABLE) {
+            refused++;
+            if (info != NULL || strncmp(simpler_last_error(), "invalid callable: ", 18) != 0)
+                silent++;
+        } else {
+            wrong++;
+            fprintf(stderr, "    round %d: rc %d (%s)\n", round, rc, simpler_last_error());
+        }
+        free(copy);
+    }
+    CHECKF(wrong == 0, "%u mutations gave a code other than OK / INVALID_CALLABLE", wrong);
+    CHECKF(insane == 0, "%u accepted mutations broke the parser's promises", insane);
+    CHECKF(silent == 0, "%u refusals without an 'invalid callable' message or with *out set", silent);
+    CHECKF(accepted + refused == (unsigned)rounds, "%u + %u != %d", accepted, refused, rounds);
+    /* The loop is only meaningful if it produces both outcomes. */
+    CHECKF(accepted > 100 && refused > 10000, "accepted %u, refused %u", accepted, refused);
+    printf("fuzz: %u accepted, %u refused\n", accepted, refused);
+}
+
+int main(void)
+{
+    blob_spec s = full_spec();
+    g_n = build(&s, g_base, &g_lay);
+
+    test_valid_full();
+    test_valid_minimal();
+    test_valid_edges();
+    test_null_arguments();
+    test_truncated();
+    test_header();
+    test_absurd_counts();
+    test_out_of_range();
+    test_overflow();
+    test_overlap();
+    test_misaligned();
+    test_kernel_fields();
+    test_names();
+    test_arg_table();
+    test_fuzz();
+    return check_report();
+}
