@@ -97,7 +97,9 @@ static int valid_dtype(uint32_t d)
     }
 }
 
-static int parse_kernel(callable_info *info, regions *rs, uint32_t k)
+/* A kernel entry's fields and regions; contents are checked after the
+ * whole layout is known to be sound. */
+static int parse_kernel_layout(callable_info *info, regions *rs, uint32_t k, uint64_t offs[4], uint32_t lens[2])
 {
     const uint8_t *b = info->blob;
     const uint8_t *e = b + rd64(b + 40) + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
@@ -107,10 +109,13 @@ static int parse_kernel(callable_info *info, regions *rs, uint32_t k)
     kn->core_type = rd32(e + 4);
     kn->num_tensors = rd32(e + 8);
     kn->num_scalars = rd32(e + 12);
-    uint64_t so_off = rd64(e + 16), sig_off = rd64(e + 32), entry_off = rd64(e + 40),
-             name_off = rd64(e + 48);
-    uint32_t entry_len = rd32(e + 56), name_len = rd32(e + 60);
     kn->so_size = rd64(e + 24);
+    offs[0] = rd64(e + 16);  /* so */
+    offs[1] = rd64(e + 32);  /* signature */
+    offs[2] = rd64(e + 40);  /* entry name */
+    offs[3] = rd64(e + 48);  /* name */
+    lens[0] = rd32(e + 56);
+    lens[1] = rd32(e + 60);
 
     if (kn->func_id > CALLABLE_MAX_FUNC_ID)
         return BAD("kernel %u: func_id %u is above the limit %u", k, kn->func_id, CALLABLE_MAX_FUNC_ID);
@@ -119,37 +124,44 @@ static int parse_kernel(callable_info *info, regions *rs, uint32_t k)
     if (kn->num_tensors > CALLABLE_MAX_KERNEL_TENSORS || kn->num_scalars > CALLABLE_MAX_KERNEL_SCALARS)
         return BAD("kernel %u: %u tensors and %u scalars exceed the limits %u and %u", k, kn->num_tensors,
                    kn->num_scalars, CALLABLE_MAX_KERNEL_TENSORS, CALLABLE_MAX_KERNEL_SCALARS);
-    if (entry_len == 0 || entry_len > CALLABLE_MAX_NAME || name_len > CALLABLE_MAX_NAME)
-        return BAD("kernel %u: entry name length %u or name length %u out of range 1..%u", k, entry_len,
-                   name_len, CALLABLE_MAX_NAME);
+    if (lens[0] == 0 || lens[0] > CALLABLE_MAX_NAME || lens[1] > CALLABLE_MAX_NAME)
+        return BAD("kernel %u: entry name length %u or name length %u out of range 1..%u", k, lens[0], lens[1],
+                   CALLABLE_MAX_NAME);
     int rc;
     snprintf(what, sizeof what, "kernel %u binary", k);
-    if ((rc = add_region(rs, info->size, so_off, kn->so_size, 8, what)))
+    if ((rc = add_region(rs, info->size, offs[0], kn->so_size, 8, what)))
         return rc;
     snprintf(what, sizeof what, "kernel %u signature", k);
-    if ((rc = add_region(rs, info->size, sig_off, (uint64_t)kn->num_tensors * 4, 4, what)))
+    if ((rc = add_region(rs, info->size, offs[1], (uint64_t)kn->num_tensors * 4, 4, what)))
         return rc;
     snprintf(what, sizeof what, "kernel %u entry name", k);
-    if ((rc = add_region(rs, info->size, entry_off, entry_len, 0, what)))
+    if ((rc = add_region(rs, info->size, offs[2], lens[0], 0, what)))
         return rc;
     snprintf(what, sizeof what, "kernel %u name", k);
-    if ((rc = add_region(rs, info->size, name_off, name_len, 0, what)))
-        return rc;
+    return add_region(rs, info->size, offs[3], lens[1], 0, what);
+}
+
+static int parse_kernel_content(callable_info *info, uint32_t k, const uint64_t offs[4], const uint32_t lens[2])
+{
+    const uint8_t *b = info->blob;
+    callable_kernel *kn = &info->kernels[k];
+    char what[48];
+    int rc;
     snprintf(what, sizeof what, "kernel %u binary", k);
-    if ((rc = check_elf(b + so_off, kn->so_size, what)))
+    if ((rc = check_elf(b + offs[0], kn->so_size, what)))
         return rc;
-    kn->so = b + so_off;
+    kn->so = b + offs[0];
     for (uint32_t t = 0; t < kn->num_tensors; t++) {
-        uint32_t tag = rd32(b + sig_off + 4ull * t);
+        uint32_t tag = rd32(b + offs[1] + 4ull * t);
         if (tag < SIMPLER_INPUT || tag > SIMPLER_NO_DEP)
             return BAD("kernel %u: tensor %u has unknown direction %u", k, t, tag);
         kn->tags[t] = (uint8_t)tag;
     }
     snprintf(what, sizeof what, "kernel %u entry name", k);
-    if ((rc = read_name(b, entry_off, entry_len, kn->entry, what)))
+    if ((rc = read_name(b, offs[2], lens[0], kn->entry, what)))
         return rc;
     snprintf(what, sizeof what, "kernel %u name", k);
-    return read_name(b, name_off, name_len, kn->name, what);
+    return read_name(b, offs[3], lens[1], kn->name, what);
 }
 
 static int parse(callable_info *info, regions *rs)
@@ -202,8 +214,30 @@ static int parse(callable_info *info, regions *rs)
         (rc = add_region(rs, size, orch_off, info->orch_size, 8, "orchestration binary")) ||
         (rc = add_region(rs, size, orch_entry_off, orch_entry_len, 0, "orchestration entry name")))
         return rc;
-    if ((rc = check_elf(b + orch_off, info->orch_size, "orchestration binary")) ||
-        (rc = read_name(b, orch_entry_off, orch_entry_len, info->orch_entry, "orchestration entry name")))
+    uint64_t(*koffs)[4] = calloc(info->num_kernels + 1ull, sizeof *koffs);
+    uint32_t(*klens)[2] = calloc(info->num_kernels + 1ull, sizeof *klens);
+    if (!koffs || !klens) {
+        free(koffs);
+        free(klens);
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "callable parse: out of host memory");
+    }
+    for (uint32_t k = 0; k < info->num_kernels && !rc; k++)
+        rc = parse_kernel_layout(info, rs, k, koffs[k], klens[k]);
+    if (!rc)
+        rc = check_overlaps(rs);
+    if (!rc)
+        rc = check_elf(b + orch_off, info->orch_size, "orchestration binary");
+    if (!rc)
+        rc = read_name(b, orch_entry_off, orch_entry_len, info->orch_entry, "orchestration entry name");
+    for (uint32_t k = 0; k < info->num_kernels && !rc; k++) {
+        rc = parse_kernel_content(info, k, koffs[k], klens[k]);
+        for (uint32_t j = 0; j < k && !rc; j++)
+            if (info->kernels[j].func_id == info->kernels[k].func_id)
+                rc = BAD("kernels %u and %u share func_id %u", j, k, info->kernels[k].func_id);
+    }
+    free(koffs);
+    free(klens);
+    if (rc)
         return rc;
     info->orch = b + orch_off;
 
@@ -224,14 +258,7 @@ static int parse(callable_info *info, regions *rs)
         if (!valid_dtype(a->dtype))
             return BAD("argument %u: unknown dtype 0x%x", i, a->dtype);
     }
-    for (uint32_t k = 0; k < info->num_kernels; k++) {
-        if ((rc = parse_kernel(info, rs, k)))
-            return rc;
-        for (uint32_t j = 0; j < k; j++)
-            if (info->kernels[j].func_id == info->kernels[k].func_id)
-                return BAD("kernels %u and %u share func_id %u", j, k, info->kernels[k].func_id);
-    }
-    return check_overlaps(rs);
+    return SIMPLER_OK;
 }
 
 int callable_parse(const void *blob, uint64_t size, callable_info **out)

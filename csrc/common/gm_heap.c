@@ -101,7 +101,8 @@ int gm_heap_alloc(gm_heap *h, uint64_t size, uint64_t *addr_out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "GM alloc: addr_out is NULL");
     if (size == 0 || size > h->capacity)
         return size ? simpler_fail(SIMPLER_E_OUT_OF_MEMORY,
-                                   "GM alloc of %" PRIu64 " bytes exceeds the GM capacity of %" PRIu64 " bytes",
+                                   "GM exhausted: cannot allocate %" PRIu64 " bytes, more than the GM capacity of %" PRIu64
+                                   " bytes (raise gm_capacity)",
                                    size, h->capacity)
                     : simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "GM alloc: size is 0");
     uint64_t need = (size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);

@@ -1,0 +1,197 @@
+"""Bad input, shared by the runtime suites: each mistake gives its typed
+exception with a useful message, and the worker keeps working after it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scenes
+import simpler
+
+F32 = np.float32
+
+
+def assert_still_works(worker, kernel_compiler):
+    """A vector add on the same worker after the failure."""
+    cid = worker.register(scenes.callable_(kernel_compiler, "vector_add"))
+    try:
+        a = np.arange(100, dtype=F32)
+        out = np.zeros_like(a)
+        worker.run(cid, simpler.TaskArgs(a, a, out, 1))
+        np.testing.assert_array_equal(out, 2 * a)
+    finally:
+        worker.unregister(cid)
+
+
+def test_wrong_argument_count(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="takes 4 arguments, got 3"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_dtype_mismatch(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="argument 1: dtype"):
+        chip_worker.run(cid, simpler.TaskArgs(a, np.zeros(4, np.float64), a, 1))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_scalar_where_tensor_expected(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="argument 2: the signature expects a tensor"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, 3.0, 1))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_shape_mismatch(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    out = np.zeros(4, F32)
+    with pytest.raises(simpler.OrchestrationError, match="same shape"):
+        chip_worker.run(cid, simpler.TaskArgs(np.zeros(5, F32), np.zeros(4, F32), out, 1))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+@pytest.mark.parametrize("case, message", [
+    (0, "lies outside its tensor"),
+    (1, "takes 1 tensors and 1 scalars, the task passes 2 and 1"),
+    (2, "runs on AIV, but the task asks for AIC"),
+    (3, "no kernel with func_id 999"),
+    (4, "scope"),
+    (5, "not submitted before it"),
+    (6, "returned 42"),
+    (7, "neither a run argument nor an earlier OUTPUT"),
+])
+def test_orchestration_mistakes(chip_worker, scene, kernel_compiler, case, message):
+    cid = scene("misuse")
+    x = np.zeros(16, F32)
+    with pytest.raises(simpler.OrchestrationError, match=message):
+        chip_worker.run(cid, simpler.TaskArgs(x, case))
+    np.testing.assert_array_equal(x, 0)  # nothing ran
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b[:100], "truncated"),
+    (lambda b: b"XXXXXXXX" + b[8:], "bad magic"),
+    (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "version 99"),
+    (lambda b: b[:28] + (10**9).to_bytes(4, "little") + b[32:], "exceed the limit"),
+    (lambda b: b[:48] + (len(b) - 8).to_bytes(8, "little") + b[56:], "outside the blob"),
+    (lambda b: b[:48] + (80).to_bytes(8, "little") + b[56:], "overlaps"),
+    (lambda b: b"", "shorter than"),
+])
+def test_malformed_blob(chip_worker, scene, kernel_compiler, mutate, message):
+    blob = scenes.callable_(kernel_compiler, "vector_add").to_bytes()
+    bad = simpler.ChipCallable.from_bytes(mutate(blob))
+    with pytest.raises(simpler.InvalidCallable, match=message):
+        chip_worker.register(bad)
+    assert chip_worker.callables == {}
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_kernel_that_is_not_a_shared_object(chip_worker, kernel_compiler):
+    k = simpler.CoreCallable(0, "aiv", b"\x7fELF" + b"\0" * 200, ["in"], name="bogus")
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    c = simpler.ChipCallable.build(orch, [k], ["in"])
+    with pytest.raises(simpler.InvalidCallable, match="kernel 'bogus'.*cannot load"):
+        chip_worker.register(c)
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_missing_kernel_entry_symbol(chip_worker, kernel_compiler):
+    binary = kernel_compiler.compile(scenes.HERE / "kernels" / "add.c")
+    k = simpler.CoreCallable(0, "aiv", binary, ["in", "in", "out"], entry="no_such_function", name="add")
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    with pytest.raises(simpler.InvalidCallable, match="no symbol 'no_such_function'"):
+        chip_worker.register(simpler.ChipCallable.build(orch, [k], ["in", "in", "out", "scalar"]))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_register_twice(chip_worker, scene, kernel_compiler):
+    callable_ = scenes.callable_(kernel_compiler, "vector_add")
+    cid = scene("vector_add")
+    with pytest.raises(simpler.AlreadyRegistered, match=f"callable id {cid} is already registered"):
+        chip_worker.register(callable_, callable_id=cid)
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_run_after_unregister(chip_worker, kernel_compiler):
+    cid = chip_worker.register(scenes.callable_(kernel_compiler, "vector_add"))
+    chip_worker.unregister(cid)
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.NotRegistered, match=f"callable id {cid} is not registered"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1))
+    with pytest.raises(simpler.NotRegistered):
+        chip_worker.unregister(cid)
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_graph_over_capacity(chip_worker, scene, kernel_compiler):
+    cid = scene("chains")
+    X = np.zeros((10, 4), F32)
+    before = chip_worker.committed_memory
+    with pytest.raises(simpler.CapacityExceeded, match="more than 25 tasks.*max_tasks"):
+        chip_worker.run(cid, simpler.TaskArgs(X, 3), max_tasks=25)
+    np.testing.assert_array_equal(X, 0)  # failed before launch: nothing ran
+    assert chip_worker.committed_memory == before
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_kernel_that_never_finishes(chip_worker, scene, kernel_compiler):
+    cid = scene("misuse")
+    before = chip_worker.stats
+    with pytest.raises(simpler.Timeout, match=r"no task finished.*task 0 \(func 9\) on core"):
+        chip_worker.run(cid, simpler.TaskArgs(np.zeros(4, F32), 8), scheduler_timeout=0.3)
+    after = chip_worker.stats
+    assert after["core_resets"] == before["core_resets"] + 1
+    assert after["committed_bytes"] == before["committed_bytes"]
+    assert chip_worker.usable
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_bad_config(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="block_dim 1000 out of range"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), block_dim=1000)
+    with pytest.raises(simpler.InvalidArgument, match="must be positive"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), block_dim=-1)
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_device_memory_misuse(chip_worker, kernel_compiler):
+    with pytest.raises(simpler.NotRegistered, match="not the start of a live allocation"):
+        chip_worker.free(12345)
+    addr = chip_worker.malloc(256)
+    chip_worker.free(addr)
+    with pytest.raises(simpler.NotRegistered, match="freed twice"):
+        chip_worker.free(addr)
+    with pytest.raises(simpler.InvalidArgument, match="not device memory"):
+        chip_worker.copy_to(8, b"abc")
+    with pytest.raises(simpler.InvalidArgument):
+        chip_worker.malloc(0)
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_gm_exhausted(simpler_platform, simpler_runtime, kernel_compiler):
+    """A small device: staging, outputs and malloc past capacity fail with
+    OutOfMemory, and the device recovers once memory is freed."""
+    with simpler.ChipWorker(simpler_platform, simpler_runtime, gm_capacity=1 << 20) as w:
+        with pytest.raises(simpler.OutOfMemory, match="GM exhausted"):
+            w.malloc(2 << 20)
+        cid = w.register(scenes.callable_(kernel_compiler, "fused"))
+        big = np.zeros(100_000, F32)  # 400 KB: three do not fit
+        with pytest.raises(simpler.OutOfMemory, match="staging argument 2"):
+            w.run(cid, simpler.TaskArgs(big, big, big.copy()))
+        assert w.committed_memory == 0
+        mid = np.zeros(60_000, F32)  # 240 KB: the arguments fit, the intermediates do not
+        with pytest.raises(simpler.OutOfMemory, match="allocating OUTPUT tensor"):
+            w.run(cid, simpler.TaskArgs(mid, mid, mid.copy()))
+        assert w.committed_memory == 0
+        small = np.ones(1000, F32)
+        out = np.zeros_like(small)
+        w.run(cid, simpler.TaskArgs(small, small, out))
+        np.testing.assert_allclose(out, (2 + 1) * (2 + 2) + 2)
