@@ -1,0 +1,91 @@
+"""Churn counters, shared by the runtime suites: long-lived workers must
+not grow. Each test checks the device's own counters (GM bytes, live
+allocations, loaded objects, threads) and the process's (file descriptors,
+threads, temporary files), not only results."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import scenes
+import simpler
+
+F32 = np.float32
+
+
+def process_counters() -> dict[str, int]:
+    tmp = Path(tempfile.gettempdir())
+    return {
+        "fds": len(os.listdir("/proc/self/fd")),
+        "threads": len(os.listdir("/proc/self/task")),
+        "temp_so_files": len(list(tmp.glob("simpler-so-*"))),
+    }
+
+
+def device_counters(worker) -> dict[str, int]:
+    st = worker.stats
+    return {k: st[k] for k in ("committed_bytes", "live_allocations", "loaded_objects",
+                               "registered_callables", "core_threads", "aicpu_threads")}
+
+
+def test_register_unregister_churn(chip_worker, kernel_compiler):
+    callable_ = scenes.callable_(kernel_compiler, "vector_add")
+    a = np.ones(64, F32)
+    out = np.zeros_like(a)
+    cid = chip_worker.register(callable_)  # warm: threads exist, caches filled
+    chip_worker.run(cid, simpler.TaskArgs(a, a, out, 1))
+    chip_worker.unregister(cid)
+    dev0, proc0 = device_counters(chip_worker), process_counters()
+
+    for _ in range(1000):
+        cid = chip_worker.register(callable_)
+        chip_worker.unregister(cid)
+
+    assert device_counters(chip_worker) == dev0
+    assert process_counters() == proc0
+
+
+def test_run_churn(chip_worker, scene):
+    cid = scene("fused")
+    a = np.arange(256, dtype=F32)
+    out = np.zeros_like(a)
+    chip_worker.run(cid, simpler.TaskArgs(a, a, out))
+    dev0, proc0 = device_counters(chip_worker), process_counters()
+    tasks0 = chip_worker.stats["tasks_completed"]
+
+    for _ in range(1000):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, out))
+
+    np.testing.assert_allclose(out, (2 * a + 1) * (2 * a + 2) + 2 * a)
+    assert device_counters(chip_worker) == dev0
+    assert process_counters() == proc0
+    assert chip_worker.stats["tasks_completed"] == tasks0 + 5 * 1000
+
+
+def test_failed_runs_do_not_leak(chip_worker, scene):
+    cid = scene("misuse")
+    x = np.zeros(16, F32)
+    dev0 = device_counters(chip_worker)
+    for case in range(8):
+        for _ in range(20):
+            try:
+                chip_worker.run(cid, simpler.TaskArgs(x, case))
+            except simpler.OrchestrationError:
+                pass
+    assert device_counters(chip_worker) == dev0
+
+
+def test_finalize_releases_threads_and_memory(simpler_platform, simpler_runtime, kernel_compiler):
+    proc0 = process_counters()
+    for _ in range(3):
+        with simpler.ChipWorker(simpler_platform, simpler_runtime) as w:
+            cid = w.register(scenes.callable_(kernel_compiler, "chains"))
+            X = np.zeros((8, 4), F32)
+            w.run(cid, simpler.TaskArgs(X, 10), block_dim=4, aicpu_thread_num=3)
+            assert w.stats["core_threads"] == 12 and w.stats["aicpu_threads"] == 3
+            np.testing.assert_array_equal(X, 10)
+        assert w.closed
+    assert process_counters() == proc0
