@@ -55,7 +55,7 @@ class KernelCompiler:
         self.hits = 0
         self.misses = 0
         self._identity: str | None = None
-        self._memo: dict[tuple, bytes] = {}
+        self._memo: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -90,18 +90,18 @@ class KernelCompiler:
     def _build(self, source: str, name: str, extra: list[str], defines: dict[str, object] | None,
                path: Path | None = None) -> bytes:
         flags = self._flags(extra, defines)
-        memo_key = (source, tuple(flags))
-        with self._lock:
-            if memo_key in self._memo:
-                self.hits += 1
-                return self._memo[memo_key]
         # The key covers what the compiler will see: the preprocessed text
         # (so included headers count), the flags and the compiler itself.
+        # Preprocessing runs every time; only compiling is skipped.
         pre = self._run([self.cc, "-E", "-P", *flags, "-x", "c", "-"], source, name, "preprocessing")
         key = hashlib.sha256("\0".join([self.compiler_identity(), " ".join(self.cflags), pre]).encode())
-        target = self.cache_dir / "kernels" / f"{key.hexdigest()[:32]}.so"
-        if target.is_file():
+        digest = key.hexdigest()[:32]
+        with self._lock:
+            data = self._memo.get(digest)
+        target = self.cache_dir / "kernels" / f"{digest}.so"
+        if data is None and target.is_file():
             data = target.read_bytes()
+        if data is not None:
             with self._lock:
                 self.hits += 1
         else:
@@ -109,7 +109,7 @@ class KernelCompiler:
             with self._lock:
                 self.misses += 1
         with self._lock:
-            self._memo[memo_key] = data
+            self._memo[digest] = data
         return data
 
     def _compile_to(self, target: Path, source: str, name: str, flags: list[str],
