@@ -24,7 +24,9 @@ from .errors import SimplerError
 PathLike = Union[str, os.PathLike]
 
 DEFAULT_CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                  "-Werror=implicit-function-declaration")
+                  "-Werror=implicit-function-declaration",
+                  # unwind tables let a timed-out kernel be cancelled where it stands
+                  "-fasynchronous-unwind-tables")
 
 
 class CompileError(SimplerError):
