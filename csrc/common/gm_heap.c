@@ -204,6 +204,38 @@ int gm_heap_free(gm_heap *h, uint64_t addr, uint64_t *size_out)
     return SIMPLER_OK;
 }
 
+int gm_heap_is_allocated(gm_heap *h, uint64_t addr, uint64_t size)
+{
+    if (addr < h->base || addr > h->base + h->capacity || size > h->base + h->capacity - addr)
+        return 0;
+    if (size == 0)
+        return 1;
+    pthread_mutex_lock(&h->lock);
+    /* The last free range starting before the end is the only one that can
+     * reach into [addr, addr + size): free ranges are sorted and disjoint. */
+    uint32_t lo = 0, hi = h->free_count;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (h->free_list[mid].addr < addr + size)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int ok = lo == 0 || h->free_list[lo - 1].addr + h->free_list[lo - 1].size <= addr;
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+uint64_t gm_heap_size_of(gm_heap *h, uint64_t addr)
+{
+    pthread_mutex_lock(&h->lock);
+    int found;
+    uint64_t slot = live_slot(h, addr, &found);
+    uint64_t size = found ? h->live[slot].size : 0;
+    pthread_mutex_unlock(&h->lock);
+    return size;
+}
+
 #define LOCKED_READ(h, field)                 \
     do {                                      \
         pthread_mutex_lock(&(h)->lock);       \

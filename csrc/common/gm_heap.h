@@ -41,6 +41,13 @@ int gm_heap_alloc(gm_heap *h, uint64_t size, uint64_t *addr_out);
 /* SIMPLER_E_NOT_FOUND for an address that is not a live allocation's start. */
 int gm_heap_free(gm_heap *h, uint64_t addr, uint64_t *size_out);
 
+/* True when every byte of [addr, addr + size) is allocated (it may span
+ * adjacent allocations). */
+int gm_heap_is_allocated(gm_heap *h, uint64_t addr, uint64_t size);
+
+/* Size of the live allocation starting exactly at addr, or 0. */
+uint64_t gm_heap_size_of(gm_heap *h, uint64_t addr);
+
 uint64_t gm_heap_committed(gm_heap *h);
 uint64_t gm_heap_peak(gm_heap *h);
 uint64_t gm_heap_live_count(gm_heap *h);

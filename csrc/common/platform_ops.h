@@ -41,6 +41,8 @@ typedef struct platform_ops {
 
     int (*gm_alloc)(platform_dev *dev, uint64_t size, uint64_t *addr_out);
     int (*gm_free)(platform_dev *dev, uint64_t addr);
+    /* Size of the live allocation that starts at addr; 0 if there is none. */
+    uint64_t (*gm_size_of)(platform_dev *dev, uint64_t addr);
     int (*copy_to_device)(platform_dev *dev, uint64_t dst, const void *src, uint64_t size);
     int (*copy_from_device)(platform_dev *dev, void *dst, uint64_t src, uint64_t size);
 

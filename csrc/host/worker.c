@@ -397,6 +397,17 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
             scalars[ns++] = args[i].scalar;
             continue;
         }
+        if (args[i].kind == SIMPLER_ARG_DEVICE_TENSOR) {
+            uint64_t have = dev->ops->gm_size_of(dev->pdev, tensors[nt].addr);
+            if (have < sizes[i] || have == 0) {
+                rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
+                                  "argument %u (device tensor at 0x%" PRIx64 ", %" PRIu64 " bytes): %s", i,
+                                  tensors[nt].addr, sizes[i],
+                                  have ? "larger than its allocation"
+                                       : "not the start of an allocation (pass the address malloc returned)");
+                break;
+            }
+        }
         if (args[i].kind == SIMPLER_ARG_HOST_TENSOR) {
             rc = dev->ops->gm_alloc(dev->pdev, sizes[i] ? sizes[i] : 1, &staged[i]);
             if (rc) {

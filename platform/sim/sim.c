@@ -215,15 +215,16 @@ static void sim_close(platform_dev *d)
     free(d);
 }
 
-static int check_range(platform_dev *d, uint64_t addr, uint64_t size, const char *what)
+static int sim_gm_check(platform_dev *d, uint64_t addr, uint64_t size, const char *what)
 {
-    uint64_t base = (uint64_t)(uintptr_t)d->gm;
-    if (addr < base || addr > base + d->gm_capacity || size > base + d->gm_capacity - addr)
+    if (!gm_heap_is_allocated(&d->heap, addr, size))
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
-                            "%s: [0x%" PRIx64 ", +%" PRIu64 ") is not device memory of this device", what,
+                            "%s: [0x%" PRIx64 ", +%" PRIu64 ") is not allocated device memory of this device", what,
                             addr, size);
     return SIMPLER_OK;
 }
+
+static uint64_t sim_gm_size_of(platform_dev *d, uint64_t addr) { return gm_heap_size_of(&d->heap, addr); }
 
 static int sim_gm_alloc(platform_dev *d, uint64_t size, uint64_t *addr_out)
 {
@@ -248,7 +249,7 @@ static int sim_gm_free(platform_dev *d, uint64_t addr)
 
 static int sim_copy_to_device(platform_dev *d, uint64_t dst, const void *src, uint64_t size)
 {
-    int rc = check_range(d, dst, size, "copy to device");
+    int rc = sim_gm_check(d, dst, size, "copy to device");
     if (!rc && size)
         memcpy((void *)(uintptr_t)dst, src, size);
     return rc;
@@ -256,7 +257,7 @@ static int sim_copy_to_device(platform_dev *d, uint64_t dst, const void *src, ui
 
 static int sim_copy_from_device(platform_dev *d, void *dst, uint64_t src, uint64_t size)
 {
-    int rc = check_range(d, src, size, "copy from device");
+    int rc = sim_gm_check(d, src, size, "copy from device");
     if (!rc && size)
         memcpy(dst, (const void *)(uintptr_t)src, size);
     return rc;
@@ -417,6 +418,7 @@ const platform_ops simpler_platform_sim = {
     .close = sim_close,
     .gm_alloc = sim_gm_alloc,
     .gm_free = sim_gm_free,
+    .gm_size_of = sim_gm_size_of,
     .copy_to_device = sim_copy_to_device,
     .copy_from_device = sim_copy_from_device,
     .callable_load = sim_callable_load,

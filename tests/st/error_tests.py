@@ -169,10 +169,16 @@ def test_device_memory_misuse(chip_worker, kernel_compiler):
     chip_worker.free(addr)
     with pytest.raises(simpler.NotRegistered, match="freed twice"):
         chip_worker.free(addr)
-    with pytest.raises(simpler.InvalidArgument, match="not device memory"):
+    with pytest.raises(simpler.InvalidArgument, match="not allocated device memory"):
         chip_worker.copy_to(8, b"abc")
+    with pytest.raises(simpler.InvalidArgument, match="not allocated device memory"):
+        chip_worker.copy_from(addr, 16)  # freed above
+    live = chip_worker.malloc(64)
+    with pytest.raises(simpler.InvalidArgument, match="not allocated device memory"):
+        chip_worker.copy_to(live, bytes(65))  # one byte past the allocation
     with pytest.raises(simpler.InvalidArgument):
         chip_worker.malloc(0)
+    chip_worker.free(live)
     assert_still_works(chip_worker, kernel_compiler)
 
 
@@ -195,3 +201,19 @@ def test_gm_exhausted(simpler_platform, simpler_runtime, kernel_compiler):
         out = np.zeros_like(small)
         w.run(cid, simpler.TaskArgs(small, small, out))
         np.testing.assert_allclose(out, (2 + 1) * (2 + 2) + 2)
+
+
+def test_device_tensor_outside_device_memory(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    bogus = simpler.DeviceTensor(0x1000, (4,), F32)
+    a20 = np.zeros(20, F32)
+    with pytest.raises(simpler.InvalidArgument, match="argument 1 \\(device tensor.*not the start of an allocation"):
+        chip_worker.run(cid, simpler.TaskArgs(a, bogus, a, 1))
+    small = chip_worker.malloc(8)
+    try:
+        with pytest.raises(simpler.InvalidArgument, match="argument 2 \\(device tensor.*larger than its allocation"):
+            chip_worker.run(cid, simpler.TaskArgs(a20, a20, simpler.DeviceTensor(small, (20,), F32), 1))
+    finally:
+        chip_worker.free(small)
+    assert_still_works(chip_worker, kernel_compiler)
