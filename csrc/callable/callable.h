@@ -20,9 +20,9 @@
  *    40  u64 entry_offset  48 u64 name_offset  56 u32 entry_len  60 u32 name_len
  *
  * An arg's kind is a simpler_tag (INPUT, OUTPUT_EXISTING, INOUT, NO_DEP) or
- * CALLABLE_ARG_SCALAR; dtype 0 accepts any dtype. Tables are 8-byte
- * aligned, regions lie inside the blob and never overlap, names are C
- * identifiers.
+ * CALLABLE_ARG_SCALAR; dtype 0 accepts any dtype. The argument and kernel
+ * tables and the binaries are 8-byte aligned, signatures 4-byte; regions
+ * lie inside the blob and never overlap; names are C identifiers.
  */
 #ifndef SIMPLER_CALLABLE_CALLABLE_H
 #define SIMPLER_CALLABLE_CALLABLE_H

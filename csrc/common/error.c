@@ -42,13 +42,20 @@ int simpler_fail(int code, const char *fmt, ...)
 
 int simpler_fail_prefix(int code, const char *fmt, ...)
 {
-    char old[SIMPLER_MESSAGE_MAX];
-    memcpy(old, last_message, sizeof old);
+    /* Room for both parts; the result is cut to the message size. */
+    char joined[2 * SIMPLER_MESSAGE_MAX + 8];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    int n = vsnprintf(joined, SIMPLER_MESSAGE_MAX, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof last_message)
-        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", old);
+    if (n < 0)
+        n = 0;
+    if (n >= SIMPLER_MESSAGE_MAX)
+        n = SIMPLER_MESSAGE_MAX - 1;
+    size_t old = strnlen(last_message, SIMPLER_MESSAGE_MAX - 1);
+    memcpy(joined + n, ": ", 2);
+    memcpy(joined + n + 2, last_message, old);
+    joined[(size_t)n + 2 + old] = '\0';
+    snprintf(last_message, sizeof last_message, "%.*s", SIMPLER_MESSAGE_MAX - 1, joined);
     return code;
 }

@@ -19,7 +19,7 @@ static uint64_t hash_addr(uint64_t a)
 int gm_heap_init(gm_heap *h, uint64_t base, uint64_t capacity)
 {
     memset(h, 0, sizeof *h);
-    if (capacity < SIMPLER_GM_ALIGN || base % SIMPLER_GM_ALIGN)
+    if (capacity < SIMPLER_GM_ALIGN || base % SIMPLER_GM_ALIGN || base + capacity < base)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "GM heap: bad range (base 0x%" PRIx64
                             ", capacity %" PRIu64 ")", base, capacity);
     h->base = base;

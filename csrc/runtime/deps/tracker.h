@@ -2,7 +2,10 @@
  * The dependency tracker: which earlier tasks a new access must wait for.
  *
  * Per base address it keeps the live regions: each with its last writer
- * and the readers since. A read waits for the writers of overlapping
+ * and the readers since. Callers guarantee that different base addresses
+ * never share memory (the runtimes accept only bases that are starts of
+ * distinct allocations: run arguments and OUTPUT tensors), so history is
+ * kept per base and regions of one base are compared by region. A read waits for the writers of overlapping
  * regions; a write waits for their writers and readers, then replaces the
  * regions it covers. Work per access is proportional to the live regions of
  * that one base address.

@@ -466,6 +466,11 @@ static void test_absurd_counts(void)
     EXPECT_BAD(b, g_n, "exceed the limits");
     b = fresh(); wr32(kentry(b, 0) + 12, CALLABLE_MAX_KERNEL_SCALARS + 1);
     EXPECT_BAD(b, g_n, "exceed the limits");
+    /* A bigger but legal tensor count stretches the signature over the
+     * entry name that follows it: a layout error, whatever those bytes
+     * would decode to. */
+    b = fresh(); wr32(kentry(b, 1) + 8, 6);
+    EXPECT_BAD(b, g_n, "overlaps");
 }
 
 static void test_out_of_range(void)

@@ -1,0 +1,843 @@
+/*
+ * Unit tests for the dependency tracker (csrc/runtime/deps): region overlap
+ * and coverage, the edges the tracker reports, and brute-force checks of
+ * both against byte sets enumerated element by element.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/error.h"
+#include "runtime/deps/region.h"
+#include "runtime/deps/tracker.h"
+#include "simpler/simpler.h"
+
+#define F32 SIMPLER_DTYPE_FLOAT32
+#define BASE 0x100000ull
+
+/* ---- helpers --------------------------------------------------------- */
+
+static simpler_tensor tensor(uint64_t addr, uint64_t offset, uint32_t dtype, uint32_t ndim, const int64_t *shape,
+                             const int64_t *strides)
+{
+    simpler_tensor t;
+    memset(&t, 0, sizeof t);
+    t.addr = addr;
+    t.offset = offset;
+    t.dtype = dtype;
+    t.ndim = ndim;
+    for (uint32_t d = 0; d < ndim; d++) {
+        t.shape[d] = shape[d];
+        t.strides[d] = strides[d];
+    }
+    return t;
+}
+
+/* A region that must initialise; a failure is a test failure. */
+static dep_region region(uint64_t addr, uint64_t offset, uint32_t dtype, uint32_t ndim, const int64_t *shape,
+                         const int64_t *strides)
+{
+    dep_region r;
+    simpler_tensor t = tensor(addr, offset, dtype, ndim, shape, strides);
+    int rc = dep_region_init(&r, &t);
+    CHECKF(rc == SIMPLER_OK, "dep_region_init: %d %s", rc, simpler_last_error());
+    return r;
+}
+
+/* n float32 elements from element `start` of BASE. */
+static dep_region range1(uint64_t base, uint64_t start, int64_t n)
+{
+    return region(base, start, F32, 1, (int64_t[]){n}, (int64_t[]){1});
+}
+
+/* A rows x cols tile at (row, col) of a row-major float32 matrix with ld
+ * columns at BASE. */
+static dep_region tile(int64_t ld, int64_t row, int64_t col, int64_t rows, int64_t cols)
+{
+    return region(BASE, (uint64_t)(row * ld + col), F32, 2, (int64_t[]){rows, cols}, (int64_t[]){ld, 1});
+}
+
+/* Symmetric overlap, checked both ways. */
+static int overlaps(const dep_region *a, const dep_region *b)
+{
+    int ab = dep_region_overlaps(a, b), ba = dep_region_overlaps(b, a);
+    CHECKF(ab == ba, "overlaps is not symmetric (%d vs %d)", ab, ba);
+    return ab;
+}
+
+/* ---- regions --------------------------------------------------------- */
+
+static void test_ranges_1d(void)
+{
+    dep_region a = range1(BASE, 0, 10), b = range1(BASE, 10, 10), c = range1(BASE, 9, 10);
+    dep_region d = range1(BASE, 2, 3), e = range1(BASE, 0, 10);
+    CHECK(a.lo == BASE && a.hi == BASE + 40 && a.dense && a.boxed);
+    CHECK(!overlaps(&a, &b)); /* adjacent */
+    CHECK(overlaps(&a, &c));  /* one element in common */
+    CHECK(overlaps(&b, &c));
+    CHECK(overlaps(&a, &d)); /* contained */
+    CHECK(overlaps(&a, &e)); /* identical */
+    CHECK(overlaps(&a, &a));
+    CHECK(dep_region_equal(&a, &e) && !dep_region_equal(&a, &c));
+
+    /* Interleaved stride-2 views of one buffer never share an element. */
+    dep_region even = region(BASE, 0, F32, 1, (int64_t[]){8}, (int64_t[]){2});
+    dep_region odd = region(BASE, 1, F32, 1, (int64_t[]){8}, (int64_t[]){2});
+    dep_region odd_late = region(BASE, 5, F32, 1, (int64_t[]){4}, (int64_t[]){2});
+    dep_region even_late = region(BASE, 6, F32, 1, (int64_t[]){4}, (int64_t[]){2});
+    CHECK(!even.dense && even.boxed);
+    CHECK(!overlaps(&even, &odd));
+    CHECK(!overlaps(&even, &odd_late));
+    CHECK(overlaps(&odd, &odd_late));
+    CHECK(overlaps(&even, &even_late));
+    /* A dense range overlaps both. */
+    CHECK(overlaps(&a, &even) && overlaps(&a, &odd));
+
+    /* Same bytes through a different dtype: no longer comparable, but the
+     * bytes meet. */
+    dep_region bytes = region(BASE, 4, SIMPLER_DTYPE_UINT8, 1, (int64_t[]){1}, (int64_t[]){1});
+    CHECK(overlaps(&even, &bytes) && overlaps(&a, &bytes));
+    dep_region bytes_past = region(BASE, 40, SIMPLER_DTYPE_UINT8, 1, (int64_t[]){4}, (int64_t[]){1});
+    CHECK(!overlaps(&a, &bytes_past));
+}
+
+static void test_tiles_2d(void)
+{
+    const int64_t ld = 64; /* 64 x 64 float32 matrix */
+    dep_region t00 = tile(ld, 0, 0, 16, 16), t01 = tile(ld, 0, 16, 16, 16), t02 = tile(ld, 0, 32, 16, 16);
+    dep_region t10 = tile(ld, 16, 0, 16, 16), t11 = tile(ld, 16, 16, 16, 16);
+    dep_region mid = tile(ld, 8, 8, 16, 16), full = tile(ld, 0, 0, 64, 64);
+    CHECK(t00.boxed && t01.boxed && mid.boxed && full.boxed && full.dense && !t00.dense);
+    /* Same row band, different column tiles: interleaved byte ranges but
+     * no shared element. */
+    CHECK(t00.lo < t01.hi && t01.lo < t00.hi);
+    CHECK(!overlaps(&t00, &t01));
+    CHECK(!overlaps(&t00, &t02));
+    CHECK(!overlaps(&t01, &t02));
+    CHECK(!overlaps(&t00, &t10) && !overlaps(&t00, &t11) && !overlaps(&t01, &t10));
+    /* A tile straddling four others overlaps each of them. */
+    CHECK(overlaps(&mid, &t00) && overlaps(&mid, &t01) && overlaps(&mid, &t10) && overlaps(&mid, &t11));
+    CHECK(!overlaps(&mid, &t02));
+    CHECK(overlaps(&full, &t11) && overlaps(&full, &mid));
+    /* Single row / column slivers. */
+    dep_region col15 = tile(ld, 0, 15, 64, 1), col16 = tile(ld, 0, 16, 64, 1), row16 = tile(ld, 16, 0, 1, 64);
+    CHECK(overlaps(&col15, &t00) && !overlaps(&col15, &t01));
+    CHECK(overlaps(&col16, &t01) && !overlaps(&col16, &t00));
+    CHECK(overlaps(&row16, &t10) && !overlaps(&row16, &t00) && overlaps(&row16, &col15));
+    /* Tiles of a padded matrix (ld 70 > 64 columns used). */
+    dep_region p0 = region(BASE, 0, F32, 2, (int64_t[]){8, 32}, (int64_t[]){70, 1});
+    dep_region p1 = region(BASE, 32, F32, 2, (int64_t[]){8, 32}, (int64_t[]){70, 1});
+    dep_region p2 = region(BASE, 31 + 70 * 7, F32, 2, (int64_t[]){1, 2}, (int64_t[]){70, 1});
+    CHECK(p0.boxed && p1.boxed && p2.boxed);
+    CHECK(!overlaps(&p0, &p1));
+    CHECK(overlaps(&p0, &p2) && overlaps(&p1, &p2));
+    /* 3-D blocks of a [4][8][8] tensor. */
+    int64_t st3[3] = {64, 8, 1};
+    dep_region b0 = region(BASE, 0, F32, 3, (int64_t[]){4, 4, 4}, st3);
+    dep_region b1 = region(BASE, 4, F32, 3, (int64_t[]){4, 4, 4}, st3);
+    dep_region b2 = region(BASE, 32, F32, 3, (int64_t[]){4, 4, 4}, st3);
+    dep_region b3 = region(BASE, 64 * 2 + 8 * 3 + 3, F32, 3, (int64_t[]){1, 2, 2}, st3);
+    /* b3: (2, 3..4, 3..4) straddles b0, b1 and b2; b4: (2, 3, 5..6) only b1. */
+    dep_region b4 = region(BASE, 64 * 2 + 8 * 3 + 5, F32, 3, (int64_t[]){1, 1, 2}, st3);
+    CHECK(b0.boxed && b1.boxed && b2.boxed && b3.boxed && b4.boxed);
+    CHECK(!overlaps(&b0, &b1) && !overlaps(&b0, &b2) && !overlaps(&b1, &b2));
+    CHECK(overlaps(&b3, &b0) && overlaps(&b3, &b1) && overlaps(&b3, &b2));
+    CHECK(overlaps(&b4, &b1) && !overlaps(&b4, &b0) && !overlaps(&b4, &b2));
+}
+
+static void test_mixed_strides(void)
+{
+    /* A 16 x 16 matrix and its transpose view: not comparable as boxes, so
+     * overlap falls back to byte intervals and must be reported whenever
+     * bytes meet. */
+    dep_region row0 = region(BASE, 0, F32, 2, (int64_t[]){1, 16}, (int64_t[]){16, 1});
+    dep_region col0_t = region(BASE, 0, F32, 2, (int64_t[]){1, 16}, (int64_t[]){1, 16}); /* column 0 */
+    dep_region col1_t = region(BASE, 1, F32, 2, (int64_t[]){1, 16}, (int64_t[]){1, 16}); /* column 1 */
+    CHECK(overlaps(&row0, &col0_t)); /* element (0,0) */
+    CHECK(overlaps(&row0, &col1_t)); /* element (0,1) */
+    /* Different ndim, same bytes. */
+    dep_region flat = range1(BASE, 17, 1); /* element (1,1) */
+    dep_region t11 = tile(16, 1, 1, 1, 1);
+    CHECK(overlaps(&flat, &t11));
+    /* Strides differ and no byte is shared: fine either way, but a
+     * stride-3 walk through a stride-2 walk that share element 6 must be
+     * reported. */
+    dep_region s2 = region(BASE, 0, F32, 1, (int64_t[]){8}, (int64_t[]){2});
+    dep_region s3 = region(BASE, 0, F32, 1, (int64_t[]){5}, (int64_t[]){3});
+    CHECK(overlaps(&s2, &s3));
+    /* Negative strides: a reversed view covers the same bytes. */
+    dep_region fwd = range1(BASE, 0, 8);
+    dep_region rev = region(BASE, 7, F32, 1, (int64_t[]){8}, (int64_t[]){-1});
+    CHECK(rev.lo == BASE && rev.hi == BASE + 32 && rev.dense && !rev.boxed);
+    CHECK(overlaps(&fwd, &rev));
+    CHECK(dep_region_covers(&rev, &fwd) && dep_region_covers(&fwd, &rev));
+    /* A broadcast (stride 0) read of one element. */
+    dep_region bcast = region(BASE, 3, F32, 2, (int64_t[]){4, 4}, (int64_t[]){0, 0});
+    CHECK(bcast.lo == BASE + 12 && bcast.hi == BASE + 16);
+    dep_region past = range1(BASE, 4, 4);
+    CHECK(overlaps(&bcast, &fwd) && !overlaps(&bcast, &past));
+}
+
+static void test_bases(void)
+{
+    /* Two separate buffers. */
+    dep_region a = range1(BASE, 0, 64), b = range1(BASE + 256, 0, 64);
+    CHECK(!overlaps(&a, &b));
+    /* Two tensors whose base addresses differ but whose memory is the same
+     * (a view handed over as a new tensor): overlap is about bytes. */
+    dep_region a_tail = range1(BASE, 32, 32), alias = range1(BASE + 128, 0, 32);
+    CHECK(overlaps(&a_tail, &alias));
+    CHECK(overlaps(&a, &alias));
+    dep_region alias_tile = region(BASE + 64, 0, F32, 2, (int64_t[]){4, 4}, (int64_t[]){16, 1});
+    dep_region own_tile = region(BASE, 16, F32, 2, (int64_t[]){4, 4}, (int64_t[]){16, 1});
+    CHECK(alias_tile.boxed && own_tile.boxed);
+    CHECK(overlaps(&alias_tile, &own_tile)); /* identical bytes, different base */
+    dep_region other_buffer = range1(BASE + 4096, 16, 16);
+    CHECK(!overlaps(&own_tile, &other_buffer));
+}
+
+static void test_covers(void)
+{
+    const int64_t ld = 64;
+    dep_region full = tile(ld, 0, 0, 64, 64), t00 = tile(ld, 0, 0, 16, 16), t01 = tile(ld, 0, 16, 16, 16);
+    dep_region mid = tile(ld, 8, 8, 16, 16), inner = tile(ld, 2, 3, 4, 5);
+    CHECK(dep_region_covers(&full, &t00) && dep_region_covers(&full, &mid));
+    CHECK(!dep_region_covers(&t00, &full));
+    CHECK(dep_region_covers(&t00, &t00));
+    CHECK(dep_region_covers(&t00, &inner));
+    CHECK(!dep_region_covers(&t00, &t01));
+    CHECK(!dep_region_covers(&t00, &mid) && !dep_region_covers(&mid, &t00));
+    /* A tile does not cover a range inside its byte interval that crosses
+     * into the neighbouring tile. */
+    dep_region row_span = range1(BASE, 0, 32);
+    CHECK(!dep_region_covers(&t00, &row_span));
+    CHECK(dep_region_covers(&full, &row_span));
+    /* Dense 1-D ranges. */
+    dep_region a = range1(BASE, 0, 10), sub = range1(BASE, 3, 4), past = range1(BASE, 8, 4);
+    CHECK(dep_region_covers(&a, &sub) && !dep_region_covers(&a, &past) && !dep_region_covers(&sub, &a));
+    /* A strided (non-dense) view does not cover what lies between its
+     * elements. */
+    dep_region even = region(BASE, 0, F32, 1, (int64_t[]){5}, (int64_t[]){2});
+    dep_region one_odd = range1(BASE, 3, 1);
+    CHECK(!dep_region_covers(&even, &one_odd));
+    CHECK(!dep_region_covers(&even, &a));
+    CHECK(dep_region_covers(&a, &even)); /* dense, different strides */
+    /* Another base: covers only through bytes. */
+    dep_region a_alias = range1(BASE + 12, 0, 4);
+    CHECK(dep_region_covers(&a, &a_alias));
+    dep_region elsewhere = range1(BASE + 4096, 0, 10);
+    CHECK(!dep_region_covers(&elsewhere, &sub));
+}
+
+/* A view whose element count equals its byte span only because some
+ * elements repeat is not dense: bytes between its elements are not in it.
+ * region.h: dense means "every byte of [lo, hi) is in the view", and
+ * covers() is "true only if every byte of b is inside a". */
+static void test_aliasing_view_not_dense(void)
+{
+    /* Elements at offsets {0, 0, 3, 3}: 4 elements, span 4, bytes of
+     * elements 1 and 2 not in the view. */
+    dep_region alias = region(BASE, 0, F32, 2, (int64_t[]){2, 2}, (int64_t[]){3, 0});
+    dep_region elem1 = range1(BASE, 1, 1);
+    CHECKF(!alias.dense, "[2,2] strides [3,0] marked dense (lo %llu hi %llu)",
+           (unsigned long long)(alias.lo - BASE), (unsigned long long)(alias.hi - BASE));
+    CHECKF(!dep_region_covers(&alias, &elem1), "covers() claims element 1, which the view never touches");
+    /* Same with positive strides only: offsets {0,1,1,2,5,6,6,7}. */
+    dep_region alias3 = region(BASE, 0, F32, 3, (int64_t[]){2, 2, 2}, (int64_t[]){5, 1, 1});
+    dep_region elem3 = range1(BASE, 3, 2);
+    CHECK(!alias3.dense);
+    CHECK(!dep_region_covers(&alias3, &elem3));
+}
+
+static void test_empty(void)
+{
+    dep_region e = region(BASE, 0, F32, 2, (int64_t[]){0, 16}, (int64_t[]){16, 1});
+    dep_region e2 = region(BASE, 5, F32, 2, (int64_t[]){4, 0}, (int64_t[]){16, 1});
+    dep_region a = range1(BASE, 0, 64);
+    CHECK(dep_region_empty(&e) && dep_region_empty(&e2) && !dep_region_empty(&a));
+    CHECK(!overlaps(&e, &a) && !overlaps(&e, &e) && !overlaps(&e, &e2));
+    CHECK(dep_region_covers(&a, &e));
+    CHECK(!dep_region_covers(&e, &a));
+}
+
+static void test_init_errors(void)
+{
+    dep_region r;
+    simpler_tensor t = tensor(BASE, 0, F32, 1, (int64_t[]){4}, (int64_t[]){1});
+    CHECK(dep_region_init(&r, &t) == SIMPLER_OK);
+    t.ndim = 0;
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT && strstr(simpler_last_error(), "dimensions"));
+    t.ndim = SIMPLER_MAX_DIMS + 1;
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT);
+    t.ndim = 1;
+    t.dtype = 0;
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT && strstr(simpler_last_error(), "dtype"));
+    t.dtype = 0x700; /* size byte 0 */
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT);
+    t.dtype = F32;
+    t.shape[0] = -1;
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT);
+    t.shape[0] = 4;
+    t.strides[0] = -1; /* reaches 3 elements before the base */
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT && strstr(simpler_last_error(), "before"));
+    t.offset = 3;
+    CHECK(dep_region_init(&r, &t) == SIMPLER_OK && r.lo == BASE);
+    t.strides[0] = (INT64_C(1) << 48) + 1; /* beyond the 2^48-element reach */
+    CHECK(dep_region_init(&r, &t) == SIMPLER_E_INVALID_ARGUMENT);
+}
+
+/* Inputs at the limits dep_region_init accepts must not overflow: run each
+ * in a child so a sanitizer abort is reported as a failed check. */
+typedef struct extreme_case {
+    const char *what;
+    simpler_tensor t;
+} extreme_case;
+
+static int init_extreme(const simpler_tensor *t)
+{
+    dep_region r;
+    int rc = dep_region_init(&r, t);
+    if (rc == SIMPLER_OK && r.lo > r.hi) {
+        fprintf(stderr, "    accepted with lo 0x%llx > hi 0x%llx\n", (unsigned long long)r.lo,
+                (unsigned long long)r.hi);
+        return 1;
+    }
+    if (rc != SIMPLER_OK && rc != SIMPLER_E_INVALID_ARGUMENT)
+        return 1;
+    return 0;
+}
+
+static void test_extremes(void)
+{
+    const int64_t big = INT64_C(1) << 40;
+    extreme_case cases[] = {
+        {"shape 2^40 x stride 2^40", tensor(BASE, 0, F32, 1, (int64_t[]){big}, (int64_t[]){big})},
+        {"shape 2^40 x stride -2^40", tensor(BASE, 0, F32, 1, (int64_t[]){big}, (int64_t[]){-big})},
+        {"2-D reach near 2^62 at offset 2^62",
+         tensor(BASE, UINT64_C(1) << 62, F32, 2, (int64_t[]){1 << 22, 1 << 18}, (int64_t[]){big, big})},
+        {"offset INT64_MAX", tensor(BASE, INT64_MAX, F32, 1, (int64_t[]){2}, (int64_t[]){1})},
+        {"offset UINT64_MAX", tensor(BASE, UINT64_MAX, F32, 1, (int64_t[]){1}, (int64_t[]){1})},
+        {"bytes past the top of the address space", tensor(UINT64_MAX - 15, 0, F32, 1, (int64_t[]){8}, (int64_t[]){1})},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(init_extreme(&cases[i].t));
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dep_region_init on %s: %s %d", cases[i].what,
+               WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+}
+
+/* ---- brute force: regions against enumerated bytes -------------------- */
+
+#define WIN 512 /* bytes of memory the random views live in */
+
+typedef struct view {
+    simpler_tensor t;
+    uint8_t bytes[WIN]; /* byte i of the window is in the view */
+    int count;          /* elements, counting repeats */
+} view;
+
+static void enumerate(view *v)
+{
+    memset(v->bytes, 0, sizeof v->bytes);
+    const simpler_tensor *t = &v->t;
+    uint64_t esize = t->dtype & 0xFF;
+    int64_t idx[SIMPLER_MAX_DIMS] = {0};
+    v->count = 0;
+    for (uint32_t d = 0; d < t->ndim; d++)
+        if (t->shape[d] == 0)
+            return;
+    for (;;) {
+        int64_t off = (int64_t)t->offset;
+        for (uint32_t d = 0; d < t->ndim; d++)
+            off += idx[d] * t->strides[d];
+        uint64_t at = t->addr - BASE + (uint64_t)off * esize;
+        for (uint64_t k = 0; k < esize; k++)
+            v->bytes[at + k] = 1;
+        v->count++;
+        uint32_t d = t->ndim;
+        while (d > 0 && ++idx[d - 1] == t->shape[d - 1])
+            idx[--d] = 0;
+        if (d == 0)
+            return;
+    }
+}
+
+static const uint32_t dtypes[] = {SIMPLER_DTYPE_INT8, SIMPLER_DTYPE_FLOAT16, F32, F32, F32, SIMPLER_DTYPE_FLOAT64};
+
+/* A random view inside the window; like != NULL copies its base, dtype
+ * and strides so the pair is comparable when both are boxed. */
+static int g_one_base; /* random views all use BASE as their address */
+
+static void random_view(view *v, const view *like, unsigned long long *rng)
+{
+    simpler_tensor *t = &v->t;
+    memset(t, 0, sizeof *t);
+    if (like) {
+        t->addr = like->t.addr;
+        t->dtype = like->t.dtype;
+        t->ndim = like->t.ndim;
+        memcpy(t->strides, like->t.strides, sizeof t->strides);
+    } else {
+        t->addr = BASE + (g_one_base ? 0 : 16 * (check_rand(rng) % 4));
+        t->dtype = dtypes[check_rand(rng) % (sizeof dtypes / sizeof *dtypes)];
+        t->ndim = 1 + (uint32_t)(check_rand(rng) % 3);
+        if (check_rand(rng) % 2) {
+            /* row-major-like strides (often boxed tiles) */
+            int64_t s = 1 + (int64_t)(check_rand(rng) % 2);
+            for (int d = (int)t->ndim - 1; d >= 0; d--) {
+                t->strides[d] = s;
+                s *= 2 + (int64_t)(check_rand(rng) % 4);
+            }
+        } else {
+            for (uint32_t d = 0; d < t->ndim; d++)
+                t->strides[d] = (int64_t)(check_rand(rng) % 12) - 3;
+        }
+    }
+    uint64_t esize = t->dtype & 0xFF;
+    int64_t limit = (int64_t)((WIN - (t->addr - BASE)) / esize); /* elements that fit */
+    for (int attempt = 0;; attempt++) {
+        int64_t lo = 0, hi = 0;
+        for (uint32_t d = 0; d < t->ndim; d++) {
+            t->shape[d] = check_rand(rng) % 40 == 0 ? 0 : 1 + (int64_t)(check_rand(rng) % 5);
+            if (attempt > 20)
+                t->shape[d] = t->shape[d] ? 1 : 0;
+            int64_t reach = (t->shape[d] ? t->shape[d] - 1 : 0) * t->strides[d];
+            if (reach < 0)
+                lo += reach;
+            else
+                hi += reach;
+        }
+        int64_t room = limit - (hi - lo);
+        if (room <= 0)
+            continue;
+        t->offset = (uint64_t)(-lo + (int64_t)(check_rand(rng) % (uint64_t)room));
+        break;
+    }
+    enumerate(v);
+}
+
+static void test_brute_force_regions(void)
+{
+    static view a, b;
+    unsigned long long rng = 0xdeb5;
+    unsigned missed = 0, inexact = 0, bad_cover = 0, exact_cover = 0, bad_bounds = 0, bad_dense = 0;
+    unsigned comparable = 0, true_overlaps = 0, init_failed = 0;
+    const int rounds = 200000;
+    for (int i = 0; i < rounds; i++) {
+        random_view(&a, NULL, &rng);
+        random_view(&b, check_rand(&rng) % 2 ? &a : NULL, &rng);
+        dep_region ra, rb;
+        if (dep_region_init(&ra, &a.t) || dep_region_init(&rb, &b.t)) {
+            init_failed++;
+            continue;
+        }
+        int truth = 0, b_in_a = 1;
+        for (int k = 0; k < WIN; k++) {
+            truth |= a.bytes[k] & b.bytes[k];
+            if (b.bytes[k] && !a.bytes[k])
+                b_in_a = 0;
+        }
+        true_overlaps += truth;
+        int got = dep_region_overlaps(&ra, &rb);
+        int same_system = ra.boxed && rb.boxed && ra.base == rb.base && ra.dtype == rb.dtype && ra.ndim == rb.ndim &&
+                          memcmp(ra.strides, rb.strides, sizeof ra.strides) == 0;
+        comparable += same_system;
+        if (truth && !got) {
+            if (missed++ < 5)
+                fprintf(stderr, "    missed overlap in round %d\n", i);
+        }
+        if (same_system && got != truth)
+            inexact++;
+        if (dep_region_overlaps(&rb, &ra) != got)
+            inexact++;
+        int cov = dep_region_covers(&ra, &rb);
+        if (cov && !b_in_a) {
+            if (bad_cover++ < 5)
+                fprintf(stderr, "    round %d: covers() but b has bytes outside a (a ndim %u shape [%lld %lld %lld] "
+                        "strides [%lld %lld %lld])\n", i, a.t.ndim, (long long)a.t.shape[0], (long long)a.t.shape[1],
+                        (long long)a.t.shape[2], (long long)a.t.strides[0], (long long)a.t.strides[1],
+                        (long long)a.t.strides[2]);
+        }
+        if (same_system && cov != b_in_a)
+            exact_cover++;
+        /* [lo, hi) is the tight byte hull; dense means the hull is full. */
+        const view *vs[2] = {&a, &b};
+        const dep_region *rs[2] = {&ra, &rb};
+        for (int s = 0; s < 2; s++) {
+            int64_t first = -1, last = -1, n = 0;
+            for (int k = 0; k < WIN; k++)
+                if (vs[s]->bytes[k]) {
+                    if (first < 0)
+                        first = k;
+                    last = k;
+                    n++;
+                }
+            if (first < 0) {
+                if (!dep_region_empty(rs[s]))
+                    bad_bounds++;
+                continue;
+            }
+            if (rs[s]->lo != BASE + (uint64_t)first || rs[s]->hi != BASE + (uint64_t)last + 1)
+                bad_bounds++;
+            if (rs[s]->dense && n != last - first + 1)
+                bad_dense++;
+        }
+    }
+    printf("regions: %d pairs, %u truly overlapping, %u comparable\n", rounds, true_overlaps, comparable);
+    CHECK(init_failed == 0);
+    CHECKF(missed == 0, "%u real overlaps reported as disjoint", missed);
+    CHECKF(inexact == 0, "%u comparable pairs answered inexactly (or asymmetrically)", inexact);
+    CHECKF(bad_bounds == 0, "%u regions with lo/hi not the byte hull", bad_bounds);
+    CHECKF(bad_dense == 0, "%u regions marked dense with holes", bad_dense);
+    CHECKF(bad_cover == 0, "%u covers() answers claiming bytes outside a", bad_cover);
+    CHECKF(exact_cover == 0, "%u comparable pairs with an inexact covers()", exact_cover);
+    CHECKF(true_overlaps > rounds / 10 && comparable > rounds / 20, "generator too weak: %u overlaps, %u comparable",
+           true_overlaps, comparable);
+}
+
+/* ---- tracker --------------------------------------------------------- */
+
+#define MAX_PREDS 4096
+
+typedef struct preds {
+    uint32_t n;
+    uint32_t id[MAX_PREDS];
+    int abort_on; /* emit returns non-zero for this producer (-1: never) */
+} preds;
+
+static int collect(void *ctx, uint32_t producer)
+{
+    preds *p = ctx;
+    if ((int64_t)producer == p->abort_on)
+        return 1;
+    for (uint32_t i = 0; i < p->n; i++)
+        if (p->id[i] == producer)
+            return 0;
+    if (p->n < MAX_PREDS)
+        p->id[p->n++] = producer;
+    return 0;
+}
+
+static int has(const preds *p, uint32_t id)
+{
+    for (uint32_t i = 0; i < p->n; i++)
+        if (p->id[i] == id)
+            return 1;
+    return 0;
+}
+
+enum { RD = 1, WR = 2, RW = 3 };
+
+/* Record an access and return the predecessors found. */
+static preds track(dep_tracker *t, uint32_t task, const dep_region *r, int mode)
+{
+    preds p = {.n = 0, .abort_on = -1};
+    int rc = dep_tracker_access(t, task, r, mode & RD, (mode & WR) != 0, collect, &p);
+    CHECKF(rc == SIMPLER_OK, "dep_tracker_access: %d %s", rc, simpler_last_error());
+    return p;
+}
+
+/* preds equal exactly the listed ids. */
+static int exactly(const preds *p, uint32_t n, const uint32_t *ids)
+{
+    if (p->n != n)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!has(p, ids[i]))
+            return 0;
+    return 1;
+}
+
+#define EXACTLY(p, ...) exactly(&(p), sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t), (uint32_t[]){__VA_ARGS__})
+
+static void test_tracker_basic_edges(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK && t))
+        return;
+    dep_region r = range1(BASE, 0, 64);
+    preds p;
+    p = track(t, 1, &r, WR);
+    CHECK(p.n == 0);
+    p = track(t, 2, &r, RD); /* read after write */
+    CHECK(EXACTLY(p, 1));
+    p = track(t, 3, &r, RD); /* readers do not wait for readers */
+    CHECK(EXACTLY(p, 1));
+    p = track(t, 4, &r, WR); /* write after read (and after write) */
+    CHECK(EXACTLY(p, 1, 2, 3));
+    p = track(t, 5, &r, WR); /* write after write */
+    CHECK(EXACTLY(p, 4));
+    CHECK(dep_tracker_live_regions(t) == 1);
+    /* No self edges when a task reads and writes the same region. */
+    p = track(t, 6, &r, RD);
+    CHECK(EXACTLY(p, 5));
+    p = track(t, 6, &r, WR);
+    CHECK(EXACTLY(p, 5));
+    p = track(t, 7, &r, RD);
+    CHECK(EXACTLY(p, 6));
+    /* Disjoint and empty accesses find nothing. */
+    dep_region other = range1(BASE, 64, 64);
+    p = track(t, 8, &other, WR);
+    CHECK(p.n == 0);
+    dep_region empty = region(BASE, 0, F32, 1, (int64_t[]){0}, (int64_t[]){1});
+    uint64_t live = dep_tracker_live_regions(t);
+    p = track(t, 9, &empty, RW);
+    CHECK(p.n == 0 && dep_tracker_live_regions(t) == live);
+    p = track(t, 9, &r, 0); /* neither read nor write */
+    CHECK(p.n == 0 && dep_tracker_live_regions(t) == live);
+    dep_tracker_destroy(t);
+    dep_tracker_destroy(NULL);
+}
+
+static void test_tracker_supersede(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    const int64_t ld = 64;
+    dep_region t00 = tile(ld, 0, 0, 32, 32), t01 = tile(ld, 0, 32, 32, 32), t10 = tile(ld, 32, 0, 32, 32);
+    dep_region full = tile(ld, 0, 0, 64, 64);
+    preds p;
+    track(t, 1, &t00, WR);
+    track(t, 2, &t01, WR);
+    track(t, 3, &t10, RD);
+    CHECK(dep_tracker_live_regions(t) == 3);
+    p = track(t, 4, &full, WR);
+    CHECK(EXACTLY(p, 1, 2, 3));
+    CHECK(dep_tracker_live_regions(t) == 1);
+    /* The superseded writers are gone: a reader waits for the new one. */
+    p = track(t, 5, &t00, RD);
+    CHECK(EXACTLY(p, 4));
+    /* A write that covers only part of a region leaves it live. */
+    p = track(t, 6, &t01, WR);
+    CHECK(EXACTLY(p, 4));
+    CHECK(dep_tracker_live_regions(t) == 3); /* full, t00 (read), t01 */
+    p = track(t, 7, &t01, RD);
+    CHECK(has(&p, 6) && !has(&p, 1) && !has(&p, 2));
+    /* Superseding a dense 1-D range by a larger one. */
+    dep_region small = range1(BASE + 65536, 8, 8), large = range1(BASE + 65536, 0, 32);
+    uint64_t live = dep_tracker_live_regions(t);
+    track(t, 8, &small, WR);
+    CHECK(dep_tracker_live_regions(t) == live + 1);
+    p = track(t, 9, &large, WR);
+    CHECK(EXACTLY(p, 8) && dep_tracker_live_regions(t) == live + 1);
+    dep_tracker_destroy(t);
+}
+
+static void test_tracker_disjoint_readers(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    const int64_t ld = 64;
+    dep_region full = tile(ld, 0, 0, 64, 64);
+    preds p = track(t, 1, &full, WR);
+    /* 16 readers, one per 16 x 16 tile: each waits for the writer only. */
+    for (uint32_t i = 0; i < 16; i++) {
+        dep_region ti = tile(ld, 16 * (i / 4), 16 * (i % 4), 16, 16);
+        p = track(t, 2 + i, &ti, RD);
+        CHECKF(EXACTLY(p, 1), "reader %u found %u predecessors", i, p.n);
+    }
+    /* Writers of disjoint tiles in the same row band wait for their own
+     * tile's reader (and the old full writer), not the neighbours'. */
+    for (uint32_t i = 0; i < 4; i++) {
+        dep_region ti = tile(ld, 0, 16 * i, 16, 16);
+        p = track(t, 100 + i, &ti, WR);
+        CHECKF(EXACTLY(p, 1, 2 + i), "writer of tile %u: %u predecessors", i, p.n);
+    }
+    /* Readers of columns of the band: each column tile's writer only. */
+    for (uint32_t i = 0; i < 4; i++) {
+        dep_region ci = tile(ld, 0, 16 * i + 5, 16, 3);
+        p = track(t, 200 + i, &ci, RD);
+        CHECKF(has(&p, 100 + i) && !has(&p, 100 + (i + 1) % 4) && !has(&p, 100 + (i + 3) % 4),
+               "column reader %u", i);
+    }
+    dep_tracker_destroy(t);
+}
+
+static void test_tracker_inout_chain(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    dep_region acc = tile(64, 8, 0, 8, 64);
+    for (uint32_t k = 1; k <= 50; k++) {
+        preds p = track(t, k, &acc, RW);
+        if (k == 1)
+            CHECK(p.n == 0);
+        else
+            CHECKF(EXACTLY(p, k - 1), "INOUT %u: %u predecessors", k, p.n);
+    }
+    CHECK(dep_tracker_live_regions(t) == 1);
+    /* Two interleaved chains on disjoint tiles stay separate. */
+    dep_region x = tile(64, 0, 0, 8, 32), y = tile(64, 0, 32, 8, 32);
+    for (uint32_t k = 0; k < 20; k++) {
+        preds p = track(t, 100 + k, k % 2 ? &y : &x, RW);
+        if (k >= 2)
+            CHECKF(EXACTLY(p, 100 + k - 2), "interleaved INOUT %u", k);
+        else
+            CHECK(p.n == 0);
+    }
+    dep_tracker_destroy(t);
+}
+
+static void test_tracker_abort_and_bases(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    dep_region r = range1(BASE, 0, 16);
+    track(t, 1, &r, WR);
+    preds p = {.n = 0, .abort_on = 1};
+    CHECK(dep_tracker_access(t, 2, &r, 1, 0, collect, &p) == SIMPLER_E_ORCHESTRATION);
+    /* Many bases: the per-base table grows and every base keeps its own
+     * history. */
+    for (uint32_t i = 0; i < 2000; i++) {
+        dep_region ri = range1(BASE + 0x10000ull * (i + 1), 0, 16);
+        p = track(t, 10 + i, &ri, WR);
+        CHECK(p.n == 0);
+    }
+    for (uint32_t i = 0; i < 2000; i++) {
+        dep_region ri = range1(BASE + 0x10000ull * (i + 1), 4, 4);
+        p = track(t, 5000 + i, &ri, RD);
+        if (!CHECK(EXACTLY(p, 10 + i)))
+            break;
+    }
+    CHECK(dep_tracker_live_regions(t) >= 4001);
+    dep_tracker_destroy(t);
+}
+
+/*
+ * Brute force: random accesses checked against a per-byte model. For every
+ * byte, the model keeps the last writer and the readers since. A task must
+ * be ordered (directly or through other reported edges) after the last
+ * writer of each byte it touches, and, if it writes, after the readers
+ * since. Edges only point backwards, so ancestor sets are bitsets.
+ */
+#define BF_TASKS 192
+#define BF_WORDS (BF_TASKS / 64)
+
+typedef struct bitset {
+    uint64_t w[BF_WORDS];
+} bitset;
+
+static void bs_set(bitset *b, uint32_t i) { b->w[i / 64] |= 1ull << (i % 64); }
+static int bs_has(const bitset *b, uint32_t i) { return (b->w[i / 64] >> (i % 64)) & 1; }
+
+static void test_brute_force_tracker(void)
+{
+    static view v;
+    static uint32_t last_writer[WIN];
+    static bitset readers[WIN], anc[BF_TASKS];
+    unsigned long long rng = 0x7eac;
+    unsigned missing = 0, trials = 300, accesses = 0;
+    /* One base address: the tracker keeps history per base, and callers
+     * guarantee different bases never share memory (tracker.h). */
+    g_one_base = 1;
+    for (unsigned trial = 0; trial < trials; trial++) {
+        dep_tracker *t = NULL;
+        if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+            return;
+        for (int k = 0; k < WIN; k++) {
+            last_writer[k] = DEP_NO_TASK;
+            memset(&readers[k], 0, sizeof readers[k]);
+        }
+        memset(anc, 0, sizeof anc);
+        /* A few shared shapes so accesses often meet exactly. */
+        static view pool[6];
+        for (int i = 0; i < 6; i++)
+            random_view(&pool[i], i % 2 && i ? &pool[i - 1] : NULL, &rng);
+        for (uint32_t task = 0; task < BF_TASKS; task++) {
+            /* 1..3 accesses per task, like a task's tensors. */
+            uint32_t nacc = 1 + (uint32_t)(check_rand(&rng) % 3);
+            bitset need;
+            memset(&need, 0, sizeof need);
+            preds p = {.n = 0, .abort_on = -1};
+            for (uint32_t a = 0; a < nacc; a++) {
+                const view *vp;
+                if (check_rand(&rng) % 3) {
+                    vp = &pool[check_rand(&rng) % 6];
+                } else {
+                    random_view(&v, check_rand(&rng) % 2 ? &pool[check_rand(&rng) % 6] : NULL, &rng);
+                    vp = &v;
+                }
+                int mode = 1 + (int)(check_rand(&rng) % 3);
+                dep_region r;
+                if (!CHECK(dep_region_init(&r, &vp->t) == SIMPLER_OK))
+                    continue;
+                int rc = dep_tracker_access(t, task, &r, mode & RD, (mode & WR) != 0, collect, &p);
+                CHECK(rc == SIMPLER_OK);
+                accesses++;
+                for (int k = 0; k < WIN; k++) {
+                    if (!vp->bytes[k])
+                        continue;
+                    if (last_writer[k] != DEP_NO_TASK && last_writer[k] != task)
+                        bs_set(&need, last_writer[k]);
+                    if (mode & WR) {
+                        for (int w = 0; w < BF_WORDS; w++)
+                            need.w[w] |= readers[k].w[w];
+                    }
+                }
+                /* The model applies each access as the tracker does:
+                 * immediately, in order. */
+                for (int k = 0; k < WIN; k++) {
+                    if (!vp->bytes[k])
+                        continue;
+                    if (mode & WR) {
+                        last_writer[k] = task;
+                        memset(&readers[k], 0, sizeof readers[k]);
+                    } else if (last_writer[k] != task) {
+                        bs_set(&readers[k], task);
+                    }
+                }
+            }
+            /* Ancestors: reported predecessors and theirs. */
+            for (uint32_t i = 0; i < p.n; i++) {
+                uint32_t q = p.id[i];
+                if (!CHECKF(q < task, "task %u reported predecessor %u (not earlier)", task, q))
+                    continue;
+                bs_set(&anc[task], q);
+                for (int w = 0; w < BF_WORDS; w++)
+                    anc[task].w[w] |= anc[q].w[w];
+            }
+            for (uint32_t q = 0; q < task; q++)
+                if (bs_has(&need, q) && !bs_has(&anc[task], q) && missing++ < 5)
+                    fprintf(stderr, "    trial %u: task %u is not ordered after task %u\n", trial, task, q);
+        }
+        dep_tracker_destroy(t);
+    }
+    g_one_base = 0;
+    printf("tracker: %u trials, %u accesses\n", trials, accesses);
+    CHECKF(missing == 0, "%u required orderings missing", missing);
+}
+
+int main(void)
+{
+    test_ranges_1d();
+    test_tiles_2d();
+    test_mixed_strides();
+    test_bases();
+    test_covers();
+    test_aliasing_view_not_dense();
+    test_empty();
+    test_init_errors();
+    test_extremes();
+    test_brute_force_regions();
+    test_tracker_basic_edges();
+    test_tracker_supersede();
+    test_tracker_disjoint_readers();
+    test_tracker_inout_chain();
+    test_tracker_abort_and_bases();
+    test_brute_force_tracker();
+    return check_report();
+}
