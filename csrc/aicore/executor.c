@@ -59,7 +59,8 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
         /* A kernel that never returns is stopped by the platform with
          * pthread_cancel; kernels hold no locks, so asynchronous
          * cancellation is safe inside them and only there. */
-        atomic_store_explicit(&mb->in_kernel, 1, memory_order_relaxed);
+        /* release: a watchdog that sees in_kernel also sees the payload */
+        atomic_store_explicit(&mb->in_kernel, 1, memory_order_release);
         int old;
         pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
         fn(&args);

@@ -95,8 +95,8 @@ static void post(sched *s, core_slot *c, uint32_t task, uint32_t block)
     mb->num_scalars = t->num_scalars;
     mb->block_idx = block;
     mb->block_num = t->block_num;
-    mb->func_id = t->func_id;
-    mb->task_id = task;
+    atomic_store_explicit(&mb->func_id, t->func_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->task_id, task, memory_order_relaxed);
     mb->notify = &s->launch->thread_events[s->thread_idx];
     c->seq++;
     c->busy = 1;
@@ -175,9 +175,11 @@ static void report_timeout(sched *s, uint64_t stalled_ns)
         if (!atomic_load(&mb->in_kernel))
             continue;
         stuck++;
+        uint64_t task = atomic_load_explicit(&mb->task_id, memory_order_relaxed);
+        uint32_t func = atomic_load_explicit(&mb->func_id, memory_order_relaxed);
         if (n < sizeof list - 80)
             n += (size_t)snprintf(list + n, sizeof list - n, "%stask %" PRIu64 " (func %u) on core %u (%s)",
-                                  stuck > 1 ? ", " : "", mb->task_id, mb->func_id, c,
+                                  stuck > 1 ? ", " : "", task, func, c,
                                   simpler_core_type_of(c) ? "AIV" : "AIC");
     }
     uint64_t done = atomic_load(&L->tasks_completed);

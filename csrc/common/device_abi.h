@@ -39,8 +39,10 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     uint32_t num_scalars;
     uint32_t block_idx;
     uint32_t block_num;
-    uint32_t func_id;               /* for the watchdog's report */
-    uint64_t task_id;
+    /* For the watchdog's report, which any AICPU thread may write while
+     * the owner posts: relaxed atomics, read only while in_kernel is set. */
+    _Atomic uint32_t func_id;
+    _Atomic uint64_t task_id;
     simpler_event *notify;          /* signalled after finished is published */
 
     /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */

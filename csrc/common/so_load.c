@@ -14,7 +14,9 @@ int so_load(const void *bytes, uint64_t size, const char *what, void **handle_ou
 {
     const char *dir = getenv("TMPDIR");
     char path[4096];
-    snprintf(path, sizeof path, "%s/simpler-so-XXXXXX", dir && *dir ? dir : "/tmp");
+    /* The pid in the name tells whose file it is (and lets tests count
+     * their own). */
+    snprintf(path, sizeof path, "%s/simpler-so-%ld-XXXXXX", dir && *dir ? dir : "/tmp", (long)getpid());
     int fd = mkstemp(path);
     if (fd < 0)
         return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot create a temporary file in %s: %s", what,

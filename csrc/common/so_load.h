@@ -1,6 +1,6 @@
 /*
  * Loading a shared object from bytes in memory: the bytes go to a private
- * temporary file (mode 0700, random name), which is opened and removed at
+ * temporary file (mode 0600, named simpler-so-<pid>-<random>), which is opened and removed at
  * once; the mapping keeps the contents alive.
  *
  * Not a memfd: dlopen recognises an already loaded object by its path, and

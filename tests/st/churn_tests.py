@@ -21,7 +21,7 @@ def process_counters() -> dict[str, int]:
     return {
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": len(os.listdir("/proc/self/task")),
-        "temp_so_files": len(list(tmp.glob("simpler-so-*"))),
+        "temp_so_files": len(list(tmp.glob(f"simpler-so-{os.getpid()}-*"))),
     }
 
 

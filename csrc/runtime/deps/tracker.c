@@ -1,3 +1,16 @@
+/*
+ * The dependency tracker.
+ *
+ * Live regions are entries in one pool. To find the entries a new access
+ * overlaps without scanning them all, each base address has a hierarchical
+ * grid: an entry spanning s bytes lives at level L, the smallest with
+ * s <= 2^L (at least 2^6), in the one or two 2^L-byte cells it touches. A
+ * query at each level in use looks at the cells its own bytes touch, or
+ * walks that level's entries when they are fewer than those cells. Any
+ * entry sharing a byte with the query shares a cell with it, so nothing is
+ * missed, and the work per access stays flat however many regions are
+ * live when accesses are local (tiles, rows, slices).
+ */
 #include "runtime/deps/tracker.h"
 
 #include <stdlib.h>
@@ -5,26 +18,52 @@
 
 #include "common/error.h"
 
+#define MIN_LEVEL 6
+#define NUM_LEVELS 64
+#define NONE UINT32_MAX
+
 typedef struct dep_entry {
     dep_region region;
     uint32_t writer;
     uint32_t num_readers, cap_readers;
     uint32_t *readers;
+    uint32_t bucket;
+    uint32_t level;
+    uint32_t prev, next;        /* in the bucket's list for its level */
+    uint32_t seen;              /* query stamp, so one query visits it once */
+    uint32_t live;
 } dep_entry;
 
 typedef struct dep_bucket {
     uint64_t base;
-    uint32_t count, cap;
-    dep_entry *entries;
+    uint64_t levels;            /* bit L: entries at level L exist */
+    uint32_t head[NUM_LEVELS];
+    uint32_t count[NUM_LEVELS];
 } dep_bucket;
 
-struct dep_tracker {
-    dep_bucket *buckets;    /* open addressing by base; count == UINT32_MAX marks empty */
-    uint64_t cap, used;
-    uint64_t live;
-};
+/* A grid cell: (bucket, level, index) -> the entries that touch it. */
+typedef struct dep_cell {
+    uint64_t key;               /* bucket << 8 | level; 0 = empty slot */
+    uint64_t index;
+    uint32_t n, cap;
+    uint32_t *ids;
+} dep_cell;
 
-#define EMPTY UINT32_MAX
+struct dep_tracker {
+    dep_entry *entries;
+    uint32_t num_entries, cap_entries, free_head;
+    dep_bucket *buckets;
+    uint32_t num_buckets, cap_buckets;
+    uint32_t *bucket_of;        /* open addressing: base -> bucket + 1 (0 empty) */
+    uint64_t bucket_map_cap;
+    dep_cell *cells;            /* open addressing, never shrinks */
+    uint64_t cell_cap, cells_used;
+    uint32_t stamp;
+    uint64_t live;
+    uint64_t visits;
+    uint32_t *scratch;          /* entries to drop after a covering write */
+    uint32_t scratch_cap;
+};
 
 static uint64_t mix(uint64_t a)
 {
@@ -34,23 +73,36 @@ static uint64_t mix(uint64_t a)
     return a;
 }
 
-static dep_bucket *alloc_table(uint64_t cap)
+static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t elem)
 {
-    dep_bucket *b = malloc(cap * sizeof *b);
-    if (b)
-        for (uint64_t i = 0; i < cap; i++)
-            b[i] = (dep_bucket){0, EMPTY, 0, NULL};
-    return b;
+    if (need <= *cap)
+        return 0;
+    uint32_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
 }
 
 int dep_tracker_create(dep_tracker **out)
 {
     dep_tracker *t = calloc(1, sizeof *t);
     if (t) {
-        t->cap = 64;
-        t->buckets = alloc_table(t->cap);
+        t->free_head = NONE;
+        t->bucket_map_cap = 64;
+        t->bucket_of = calloc(t->bucket_map_cap, sizeof *t->bucket_of);
+        t->cell_cap = 1024;
+        t->cells = calloc(t->cell_cap, sizeof *t->cells);
     }
-    if (!t || !t->buckets) {
+    if (!t || !t->bucket_of || !t->cells) {
+        if (t) {
+            free(t->bucket_of);
+            free(t->cells);
+        }
         free(t);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
     }
@@ -62,80 +114,276 @@ void dep_tracker_destroy(dep_tracker *t)
 {
     if (!t)
         return;
-    for (uint64_t i = 0; i < t->cap; i++) {
-        dep_bucket *b = &t->buckets[i];
-        if (b->count == EMPTY)
-            continue;
-        for (uint32_t e = 0; e < b->count; e++)
-            free(b->entries[e].readers);
-        free(b->entries);
-    }
+    for (uint32_t i = 0; i < t->num_entries; i++)
+        free(t->entries[i].readers);
+    for (uint64_t i = 0; i < t->cell_cap; i++)
+        free(t->cells[i].ids);
+    free(t->entries);
     free(t->buckets);
+    free(t->bucket_of);
+    free(t->cells);
+    free(t->scratch);
     free(t);
 }
 
-static dep_bucket *find_slot(dep_bucket *tab, uint64_t cap, uint64_t base)
+uint64_t dep_tracker_live_regions(const dep_tracker *t) { return t->live; }
+uint64_t dep_tracker_visits(const dep_tracker *t) { return t->visits; }
+
+/* ---- buckets: one per base address ---------------------------------- */
+
+static uint32_t *bucket_slot(uint32_t *map, uint64_t cap, const dep_bucket *buckets, uint64_t base)
 {
     for (uint64_t i = mix(base) & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (tab[i].count == EMPTY || tab[i].base == base)
-            return &tab[i];
+        if (map[i] == 0 || buckets[map[i] - 1].base == base)
+            return &map[i];
 }
 
-static dep_bucket *bucket_for(dep_tracker *t, uint64_t base)
+/* The bucket of base, created if new; NONE when out of memory. */
+static uint32_t bucket_for(dep_tracker *t, uint64_t base)
 {
-    dep_bucket *b = find_slot(t->buckets, t->cap, base);
-    if (b->count != EMPTY)
-        return b;
-    if ((t->used + 1) * 2 > t->cap) {
-        uint64_t cap = t->cap * 2;
-        dep_bucket *tab = alloc_table(cap);
-        if (!tab)
-            return NULL;
-        for (uint64_t i = 0; i < t->cap; i++)
-            if (t->buckets[i].count != EMPTY)
-                *find_slot(tab, cap, t->buckets[i].base) = t->buckets[i];
-        free(t->buckets);
-        t->buckets = tab;
-        t->cap = cap;
-        b = find_slot(tab, cap, base);
+    uint32_t *slot = bucket_slot(t->bucket_of, t->bucket_map_cap, t->buckets, base);
+    if (*slot)
+        return *slot - 1;
+    if ((t->num_buckets + 1ull) * 2 > t->bucket_map_cap) {
+        uint64_t cap = t->bucket_map_cap * 2;
+        uint32_t *map = calloc(cap, sizeof *map);
+        if (!map)
+            return NONE;
+        for (uint32_t b = 0; b < t->num_buckets; b++)
+            *bucket_slot(map, cap, t->buckets, t->buckets[b].base) = b + 1;
+        free(t->bucket_of);
+        t->bucket_of = map;
+        t->bucket_map_cap = cap;
+        slot = bucket_slot(map, cap, t->buckets, base);
     }
-    *b = (dep_bucket){base, 0, 0, NULL};
-    t->used++;
-    return b;
+    if (grow_array((void **)&t->buckets, &t->cap_buckets, t->num_buckets + 1, sizeof *t->buckets))
+        return NONE;
+    dep_bucket *b = &t->buckets[t->num_buckets];
+    memset(b, 0, sizeof *b);
+    b->base = base;
+    for (int l = 0; l < NUM_LEVELS; l++)
+        b->head[l] = NONE;
+    *slot = ++t->num_buckets;
+    return t->num_buckets - 1;
+}
+
+/* ---- cells ------------------------------------------------------------ */
+
+static dep_cell *cell_slot(dep_cell *cells, uint64_t cap, uint64_t key, uint64_t index)
+{
+    for (uint64_t i = mix(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (cells[i].key == 0 || (cells[i].key == key && cells[i].index == index))
+            return &cells[i];
+}
+
+static uint64_t cell_key(uint32_t bucket, uint32_t level) { return ((uint64_t)bucket + 1) << 8 | level; }
+
+static dep_cell *cell_find(dep_tracker *t, uint64_t key, uint64_t index)
+{
+    dep_cell *c = cell_slot(t->cells, t->cell_cap, key, index);
+    return c->key ? c : NULL;
+}
+
+static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
+{
+    if ((t->cells_used + 1) * 2 > t->cell_cap) {
+        uint64_t cap = t->cell_cap * 2;
+        dep_cell *cells = calloc(cap, sizeof *cells);
+        if (!cells)
+            return -1;
+        for (uint64_t i = 0; i < t->cell_cap; i++)
+            if (t->cells[i].key)
+                *cell_slot(cells, cap, t->cells[i].key, t->cells[i].index) = t->cells[i];
+        free(t->cells);
+        t->cells = cells;
+        t->cell_cap = cap;
+    }
+    dep_cell *c = cell_slot(t->cells, t->cell_cap, key, index);
+    if (!c->key) {
+        c->key = key;
+        c->index = index;
+        t->cells_used++;
+    }
+    if (grow_array((void **)&c->ids, &c->cap, c->n + 1, sizeof *c->ids))
+        return -1;
+    c->ids[c->n++] = id;
+    return 0;
+}
+
+static void cell_remove(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
+{
+    dep_cell *c = cell_find(t, key, index);
+    for (uint32_t i = 0; c && i < c->n; i++)
+        if (c->ids[i] == id) {
+            c->ids[i] = c->ids[--c->n];
+            return;
+        }
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+static uint32_t level_of(const dep_region *r)
+{
+    uint64_t span = r->hi - r->lo;
+    uint32_t l = MIN_LEVEL;
+    while (l < NUM_LEVELS - 1 && (1ull << l) < span)
+        l++;
+    return l;
+}
+
+static uint32_t add_entry(dep_tracker *t, uint32_t bucket, const dep_region *r, uint32_t writer)
+{
+    uint32_t id;
+    if (t->free_head != NONE) {
+        id = t->free_head;
+        t->free_head = t->entries[id].next;
+    } else {
+        if (grow_array((void **)&t->entries, &t->cap_entries, t->num_entries + 1, sizeof *t->entries))
+            return NONE;
+        id = t->num_entries++;
+        t->entries[id].readers = NULL;
+        t->entries[id].cap_readers = 0;
+    }
+    dep_entry *e = &t->entries[id];
+    uint32_t *readers = e->readers, cap = e->cap_readers;
+    memset(e, 0, sizeof *e);
+    e->readers = readers;
+    e->cap_readers = cap;
+    e->region = *r;
+    e->writer = writer;
+    e->bucket = bucket;
+    e->level = level_of(r);
+    e->live = 1;
+    e->seen = t->stamp;
+
+    uint64_t key = cell_key(bucket, e->level);
+    uint64_t c0 = r->lo >> e->level, c1 = (r->hi - 1) >> e->level;
+    if (cell_add(t, key, c0, id) || (c1 != c0 && cell_add(t, key, c1, id))) {
+        cell_remove(t, key, c0, id);
+        e->live = 0;
+        e->next = t->free_head;
+        t->free_head = id;
+        return NONE;
+    }
+    dep_bucket *b = &t->buckets[bucket];
+    e->prev = NONE;
+    e->next = b->head[e->level];
+    if (e->next != NONE)
+        t->entries[e->next].prev = id;
+    b->head[e->level] = id;
+    b->count[e->level]++;
+    b->levels |= 1ull << e->level;
+    t->live++;
+    return id;
+}
+
+static void remove_entry(dep_tracker *t, uint32_t id)
+{
+    dep_entry *e = &t->entries[id];
+    dep_bucket *b = &t->buckets[e->bucket];
+    uint64_t key = cell_key(e->bucket, e->level);
+    uint64_t c0 = e->region.lo >> e->level, c1 = (e->region.hi - 1) >> e->level;
+    cell_remove(t, key, c0, id);
+    if (c1 != c0)
+        cell_remove(t, key, c1, id);
+    if (e->prev != NONE)
+        t->entries[e->prev].next = e->next;
+    else
+        b->head[e->level] = e->next;
+    if (e->next != NONE)
+        t->entries[e->next].prev = e->prev;
+    if (--b->count[e->level] == 0)
+        b->levels &= ~(1ull << e->level);
+    e->live = 0;
+    e->num_readers = 0;
+    e->next = t->free_head;
+    t->free_head = id;
+    t->live--;
 }
 
 static int add_reader(dep_entry *e, uint32_t task)
 {
     if (e->num_readers && e->readers[e->num_readers - 1] == task)
         return 0;
-    if (e->num_readers == e->cap_readers) {
-        uint32_t cap = e->cap_readers ? e->cap_readers * 2 : 4;
-        uint32_t *r = realloc(e->readers, cap * sizeof *r);
-        if (!r)
-            return -1;
-        e->readers = r;
-        e->cap_readers = cap;
-    }
-    e->readers[e->num_readers++] = task;
-    return 0;
+    return grow_array((void **)&e->readers, &e->cap_readers, e->num_readers + 1, sizeof *e->readers)
+               ? -1
+               : (e->readers[e->num_readers++] = task, 0);
 }
 
-static dep_entry *add_entry(dep_tracker *t, dep_bucket *b, const dep_region *r, uint32_t writer)
+/* ---- access -------------------------------------------------------------- */
+
+typedef struct query {
+    dep_tracker *t;
+    const dep_region *r;
+    uint32_t task;
+    int writes;
+    dep_emit_fn emit;
+    void *ctx;
+    uint32_t same;              /* an entry with exactly this region */
+    uint32_t num_covered;
+    int failed;
+} query;
+
+static void visit(query *q, uint32_t id)
 {
-    if (b->count == b->cap) {
-        uint32_t cap = b->cap ? b->cap * 2 : 4;
-        dep_entry *e = realloc(b->entries, cap * sizeof *e);
-        if (!e)
-            return NULL;
-        b->entries = e;
-        b->cap = cap;
+    dep_tracker *t = q->t;
+    dep_entry *e = &t->entries[id];
+    if (e->seen == t->stamp || q->failed)
+        return;
+    e->seen = t->stamp;
+    t->visits++;
+    if (!dep_region_overlaps(&e->region, q->r))
+        return;
+    if (e->writer != DEP_NO_TASK && e->writer != q->task && q->emit(q->ctx, e->writer)) {
+        q->failed = SIMPLER_E_ORCHESTRATION;
+        return;
     }
-    dep_entry *e = &b->entries[b->count++];
-    memset(e, 0, sizeof *e);
-    e->region = *r;
-    e->writer = writer;
-    t->live++;
-    return e;
+    if (q->writes) {
+        for (uint32_t k = 0; k < e->num_readers; k++)
+            if (e->readers[k] != q->task && q->emit(q->ctx, e->readers[k])) {
+                q->failed = SIMPLER_E_ORCHESTRATION;
+                return;
+            }
+        if (dep_region_covers(q->r, &e->region)) {
+            if (grow_array((void **)&t->scratch, &t->scratch_cap, q->num_covered + 1, sizeof *t->scratch)) {
+                q->failed = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
+                return;
+            }
+            t->scratch[q->num_covered++] = id;
+        }
+    } else if (q->same == NONE && dep_region_equal(&e->region, q->r)) {
+        q->same = id;
+    }
+}
+
+/* Visit every entry of the bucket that may overlap q->r. */
+static void scan(query *q, uint32_t bucket)
+{
+    dep_tracker *t = q->t;
+    if (++t->stamp == 0) { /* wrapped: forget old stamps */
+        for (uint32_t i = 0; i < t->num_entries; i++)
+            t->entries[i].seen = 0;
+        t->stamp = 1;
+    }
+    dep_bucket *b = &t->buckets[bucket];
+    for (uint64_t levels = b->levels; levels && !q->failed; levels &= levels - 1) {
+        uint32_t l = (uint32_t)__builtin_ctzll(levels);
+        uint64_t c0 = q->r->lo >> l, c1 = (q->r->hi - 1) >> l;
+        if (c1 - c0 + 1 > b->count[l]) {
+            for (uint32_t id = b->head[l]; id != NONE && !q->failed;) {
+                uint32_t next = t->entries[id].next;
+                visit(q, id);
+                id = next;
+            }
+            continue;
+        }
+        uint64_t key = cell_key(bucket, l);
+        for (uint64_t c = c0; c <= c1 && !q->failed; c++) {
+            dep_cell *cell = cell_find(t, key, c);
+            for (uint32_t i = 0; cell && i < cell->n && !q->failed; i++)
+                visit(q, cell->ids[i]);
+        }
+    }
 }
 
 int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
@@ -143,49 +391,28 @@ int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int r
 {
     if (dep_region_empty(r) || (!reads && !writes))
         return SIMPLER_OK;
-    dep_bucket *b = bucket_for(t, r->base);
-    if (!b)
+    uint32_t bucket = bucket_for(t, r->base);
+    if (bucket == NONE)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
 
-    dep_entry *same = NULL;
-    for (uint32_t i = 0; i < b->count; i++) {
-        dep_entry *e = &b->entries[i];
-        if (!dep_region_overlaps(&e->region, r))
-            continue;
-        if (e->writer != DEP_NO_TASK && e->writer != task && emit(ctx, e->writer))
-            return SIMPLER_E_ORCHESTRATION;
-        if (writes)
-            for (uint32_t k = 0; k < e->num_readers; k++)
-                if (e->readers[k] != task && emit(ctx, e->readers[k]))
-                    return SIMPLER_E_ORCHESTRATION;
-        if (!same && dep_region_equal(&e->region, r))
-            same = e;
-    }
+    query q = {t, r, task, writes, emit, ctx, NONE, 0, 0};
+    scan(&q, bucket);
+    if (q.failed)
+        return q.failed;
 
     if (!writes) {
         /* A read: remember the reader for later writers. */
-        if (!same && !(same = add_entry(t, b, r, DEP_NO_TASK)))
+        if (q.same == NONE && (q.same = add_entry(t, bucket, r, DEP_NO_TASK)) == NONE)
             return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
-        if (add_reader(same, task))
+        if (add_reader(&t->entries[q.same], task))
             return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
         return SIMPLER_OK;
     }
-
-    /* A write: regions it covers are superseded (their writers and readers
-     * are now this task's predecessors). */
-    for (uint32_t i = 0; i < b->count;) {
-        dep_entry *e = &b->entries[i];
-        if (dep_region_covers(r, &e->region)) {
-            free(e->readers);
-            *e = b->entries[--b->count];
-            t->live--;
-        } else {
-            i++;
-        }
-    }
-    if (!add_entry(t, b, r, task))
+    /* A write supersedes the regions it covers: their writers and readers
+     * are now this task's predecessors. */
+    for (uint32_t i = 0; i < q.num_covered; i++)
+        remove_entry(t, t->scratch[i]);
+    if (add_entry(t, bucket, r, task) == NONE)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
     return SIMPLER_OK;
 }
-
-uint64_t dep_tracker_live_regions(const dep_tracker *t) { return t->live; }

@@ -32,7 +32,9 @@ void dep_tracker_destroy(dep_tracker *t);
 int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
                        dep_emit_fn emit, void *ctx);
 
-/* Live regions across all bases (for tests). */
+/* Live regions across all bases, and entries examined by all accesses so
+ * far (for tests: work per access must not grow with live regions). */
 uint64_t dep_tracker_live_regions(const dep_tracker *t);
+uint64_t dep_tracker_visits(const dep_tracker *t);
 
 #endif

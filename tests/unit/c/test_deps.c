@@ -717,6 +717,42 @@ static void test_tracker_abort_and_bases(void)
     dep_tracker_destroy(t);
 }
 
+/* Work per access stays flat however many regions are live: 50,000 rows of
+ * one matrix written, then read, then written again, one task each, with
+ * a whole-matrix reader and a row-band writer mixed in. The entries each
+ * access examines (a counter, not a clock) must stay a small constant. */
+static void test_tracker_flat_cost(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    enum { ROWS = 50000, COLS = 8 };
+    uint32_t task = 0, accesses = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int64_t r = 0; r < ROWS; r++) {
+            dep_region row = tile(COLS, r, 0, 1, COLS);
+            preds p = track(t, task++, &row, pass == 1 ? RD : RW);
+            accesses++;
+            /* pass 1 reads after pass 0's write; pass 2 writes after both */
+            if (pass > 0 && !CHECKF(p.n == (uint32_t)pass, "row %lld pass %d: %u predecessors", (long long)r,
+                                    pass, p.n))
+                break;
+        }
+    CHECK(dep_tracker_live_regions(t) == ROWS);
+    double per_access = (double)dep_tracker_visits(t) / accesses;
+    CHECKF(per_access <= 4.0, "%.1f entries examined per access with %d live rows", per_access, ROWS);
+
+    /* A tile spanning many rows finds exactly the rows it covers. */
+    dep_region band = tile(COLS, 1000, 0, 64, COLS);
+    uint64_t before = dep_tracker_visits(t);
+    preds p = track(t, task++, &band, WR);
+    CHECKF(p.n == 64 || p.n == MAX_PREDS, "row band found %u predecessors", p.n);
+    CHECKF(dep_tracker_visits(t) - before <= 64 + 4, "row band examined %llu entries",
+           (unsigned long long)(dep_tracker_visits(t) - before));
+    CHECK(dep_tracker_live_regions(t) == ROWS - 64 + 1);
+    dep_tracker_destroy(t);
+}
+
 /*
  * Brute force: random accesses checked against a per-byte model. For every
  * byte, the model keeps the last writer and the readers since. A task must
@@ -838,6 +874,7 @@ int main(void)
     test_tracker_disjoint_readers();
     test_tracker_inout_chain();
     test_tracker_abort_and_bases();
+    test_tracker_flat_cost();
     test_brute_force_tracker();
     return check_report();
 }

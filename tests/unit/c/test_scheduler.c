@@ -1,0 +1,677 @@
+/*
+ * A standalone test of the device-side scheduling core: the host_build_graph
+ * scheduler (csrc/aicpu) driving the AICore executor (csrc/aicore) through
+ * the mailboxes, with no Python, no dlopen and no platform library. Built
+ * with ThreadSanitizer (and with ASan/UBSan) by
+ * tests/unit/test_c_scheduler_tsan.py.
+ *
+ * The program plays the sim platform, simplified: it starts one thread per
+ * core running simpler_aicore_main(), and for each launch runs
+ * aicpu_thread_num threads calling simpler_aicpu_main() and joins them. The
+ * graph images are laid out by hand following graph_image.h, and the
+ * kernels are functions of this file.
+ *
+ * Kernels keep their bookkeeping in atomics so that any race ThreadSanitizer
+ * reports is the runtime's. One exception is deliberate: each block writes
+ * its result into a plain array that its successors read, the way a
+ * consumer kernel reads its producer's output tensor; the runtime must order
+ * a task after all blocks of its predecessors, so TSan checks that too.
+ *
+ * Usage: test_scheduler [scale]   (scale in percent of the default sizes,
+ * default 100; smaller is faster)
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/device_abi.h"
+#include "runtime/host_build_graph/graph_image.h"
+#include "simpler/kernel.h"
+#include "simpler/simpler.h"
+
+int simpler_aicpu_main(simpler_launch *launch, uint32_t thread_idx);
+void simpler_aicore_main(simpler_mailbox *mailbox);
+
+#define MAX_BLOCK_DIM 4
+#define NUM_CORES (MAX_BLOCK_DIM * SIMPLER_CORES_PER_CLUSTER)
+#define MAX_TASKS 6000
+#define MAX_BLOCKS 8
+#define NORMAL_TIMEOUT_MS 60000
+#define WATCHDOG_TIMEOUT_MS 200
+#define SPIN_FUNC_ID 7
+/* A hung launch kills the program (SIGALRM) instead of hanging the suite. */
+#define LAUNCH_ALARM_S 120
+
+/* ---- the device: cores, mailboxes, one launch struct ------------------ */
+
+static simpler_mailbox *mailboxes;
+static pthread_t core_threads[NUM_CORES];
+static uint32_t core_ids[NUM_CORES];
+static simpler_launch launch; /* kept for the whole run, like sim.c */
+
+/* The core a thread runs, for kernels to check where they are. */
+static _Thread_local int32_t tls_core = -1;
+
+static void *core_main(void *arg)
+{
+    uint32_t c = *(const uint32_t *)arg;
+    tls_core = (int32_t)c;
+    simpler_aicore_main(&mailboxes[c]);
+    return NULL;
+}
+
+static void start_cores(void)
+{
+    mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * NUM_CORES);
+    if (!mailboxes) {
+        perror("aligned_alloc");
+        exit(2);
+    }
+    memset(mailboxes, 0, sizeof(simpler_mailbox) * NUM_CORES);
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        core_ids[c] = c;
+        if (pthread_create(&core_threads[c], NULL, core_main, &core_ids[c])) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+}
+
+static void stop_cores(void)
+{
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        atomic_store(&mb->exit, 1);
+        simpler_event_signal(&mb->door);
+        pthread_join(core_threads[c], NULL);
+    }
+    free(mailboxes);
+}
+
+/* Wait until every core finished what was posted to it. */
+static int cores_idle(uint64_t timeout_ns)
+{
+    uint64_t deadline = simpler_now_ns() + timeout_ns;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        while (atomic_load(&mb->finished) != atomic_load(&mb->door.seq)) {
+            if (simpler_now_ns() > deadline)
+                return 0;
+            sched_yield();
+        }
+    }
+    return 1;
+}
+
+/* ---- kernels and their bookkeeping ------------------------------------ */
+
+/* What the kernels of the current graph check against; written by main
+ * before a launch and only read by kernels. */
+static uint32_t g_blocks[MAX_TASKS];
+static uint32_t g_num_cores;
+
+static _Atomic uint32_t block_runs[MAX_TASKS * MAX_BLOCKS];
+static _Atomic uint32_t blocks_done[MAX_TASKS];
+static _Atomic uint32_t order_pos;
+static _Atomic uint32_t order[MAX_TASKS];
+static _Atomic uint32_t kernel_errors;
+/* Plain data flowing along the edges: depth of the task in its graph. */
+static uint32_t depth_out[MAX_TASKS * MAX_BLOCKS];
+
+static _Atomic uint32_t spin_release;
+static _Atomic uint32_t spin_started;
+
+static void kernel_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void kernel_error(const char *fmt, ...)
+{
+    if (atomic_fetch_add(&kernel_errors, 1) < 20) {
+        char line[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "kernel error: %s\n", line);
+    }
+}
+
+/*
+ * The kernel of every ordinary task. scalars: [0] task index, [1] core type,
+ * [2] number of predecessors, [3..] the predecessors.
+ */
+static void work_kernel(const simpler_kernel_args *args)
+{
+    if (args->num_scalars < 3 || args->num_tensors != 0) {
+        kernel_error("bad argument counts: %u scalars, %u tensors", args->num_scalars, args->num_tensors);
+        return;
+    }
+    const uint64_t *sc = args->scalars;
+    uint64_t idx = sc[0], type = sc[1], npred = sc[2];
+    if (idx >= MAX_TASKS || args->num_scalars != 3 + npred) {
+        kernel_error("bad scalars: task %" PRIu64 ", %" PRIu64 " predecessors, %u scalars", idx, npred,
+                     args->num_scalars);
+        return;
+    }
+    int32_t core = tls_core;
+    if (core < 0 || (uint32_t)core >= g_num_cores || simpler_core_type_of((uint32_t)core) != type)
+        kernel_error("task %" PRIu64 " of core type %" PRIu64 " ran on core %d of %u", idx, type, core,
+                     g_num_cores);
+    if (args->block_num != g_blocks[idx] || args->block_idx >= args->block_num)
+        kernel_error("task %" PRIu64 ": block %u of %u, expected block_num %u", idx, args->block_idx,
+                     args->block_num, g_blocks[idx]);
+    uint32_t b = args->block_idx < MAX_BLOCKS ? args->block_idx : 0;
+
+    uint32_t depth = 0;
+    for (uint64_t p = 0; p < npred; p++) {
+        uint64_t pred = sc[3 + p];
+        if (pred >= MAX_TASKS) {
+            kernel_error("task %" PRIu64 ": bad predecessor %" PRIu64, idx, pred);
+            continue;
+        }
+        uint32_t done = atomic_load_explicit(&blocks_done[pred], memory_order_relaxed);
+        if (done != g_blocks[pred])
+            kernel_error("task %" PRIu64 " started with predecessor %" PRIu64 " at %u of %u blocks done", idx,
+                         pred, done, g_blocks[pred]);
+        /* Plain reads of every block's output of the predecessor. */
+        for (uint32_t pb = 0; pb < g_blocks[pred] && pb < MAX_BLOCKS; pb++)
+            if (depth_out[pred * MAX_BLOCKS + pb] > depth)
+                depth = depth_out[pred * MAX_BLOCKS + pb];
+    }
+    depth_out[idx * MAX_BLOCKS + b] = depth + 1;
+
+    atomic_fetch_add_explicit(&block_runs[idx * MAX_BLOCKS + b], 1, memory_order_relaxed);
+    if (args->block_idx == 0) {
+        uint32_t pos = atomic_fetch_add_explicit(&order_pos, 1, memory_order_relaxed);
+        if (pos < MAX_TASKS)
+            atomic_store_explicit(&order[pos], (uint32_t)idx, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&blocks_done[idx], 1, memory_order_relaxed);
+}
+
+/* Never returns until the test lets it. */
+static void spin_kernel(const simpler_kernel_args *args)
+{
+    atomic_store(&spin_started, 1);
+    while (!atomic_load(&spin_release))
+        sched_yield();
+}
+
+/* ---- graphs and their images ------------------------------------------ */
+
+typedef struct graph {
+    uint32_t n;
+    uint32_t num_edges;
+    simpler_kernel_fn fn[MAX_TASKS];
+    uint32_t type[MAX_TASKS], blocks[MAX_TASKS], func[MAX_TASKS];
+    uint32_t pred_start[MAX_TASKS + 1];
+    uint32_t *preds;
+    uint32_t cap_edges;
+} graph;
+
+static graph *graph_new(uint32_t cap_edges)
+{
+    graph *g = calloc(1, sizeof *g);
+    if (g)
+        g->preds = malloc(sizeof(uint32_t) * (cap_edges ? cap_edges : 1));
+    if (!g || !g->preds) {
+        perror("graph_new");
+        exit(2);
+    }
+    g->cap_edges = cap_edges;
+    return g;
+}
+
+static void graph_free(graph *g)
+{
+    free(g->preds);
+    free(g);
+}
+
+static uint32_t graph_add(graph *g, simpler_kernel_fn fn, uint32_t type, uint32_t blocks, uint32_t npred,
+                          const uint32_t *preds)
+{
+    uint32_t i = g->n++;
+    if (i >= MAX_TASKS || g->num_edges + npred > g->cap_edges || blocks > MAX_BLOCKS) {
+        fprintf(stderr, "graph_add: graph too large\n");
+        exit(2);
+    }
+    g->fn[i] = fn;
+    g->type[i] = type;
+    g->blocks[i] = blocks;
+    g->func[i] = fn == spin_kernel ? SPIN_FUNC_ID : 1 + type;
+    g->pred_start[i] = g->num_edges;
+    for (uint32_t p = 0; p < npred; p++)
+        g->preds[g->num_edges++] = preds[p];
+    g->pred_start[i + 1] = g->num_edges;
+    return i;
+}
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~63ull; }
+
+/* Lay the graph out as graph_image.h says, roots pre-queued. */
+static uint8_t *build_image(const graph *g)
+{
+    uint64_t n = g->n;
+    uint64_t args_size = 0;
+    for (uint32_t i = 0; i < n; i++)
+        args_size += (3ull + g->pred_start[i + 1] - g->pred_start[i]) * sizeof(uint64_t);
+    uint64_t tasks_off = align64(sizeof(hbg_header));
+    uint64_t fanout_off = tasks_off + n * sizeof(hbg_task);
+    uint64_t q0 = align64(fanout_off + g->num_edges * 4ull);
+    uint64_t q1 = q0 + align64(n * 4);
+    uint64_t args_off = q1 + align64(n * 4);
+    uint64_t total = align64(args_off + args_size);
+    uint8_t *img = aligned_alloc(64, total);
+    uint32_t *fan_count = calloc(n, sizeof *fan_count);
+    if (!img || !fan_count) {
+        perror("build_image");
+        exit(2);
+    }
+    memset(img, 0, total);
+
+    hbg_header *h = (hbg_header *)img;
+    h->magic = HBG_IMAGE_MAGIC;
+    h->total_size = total;
+    h->num_tasks = (uint32_t)n;
+    h->tasks_off = tasks_off;
+    h->fanout_off = fanout_off;
+    h->queue_off[0] = q0;
+    h->queue_off[1] = q1;
+    atomic_init(&h->queue_head[0], 0);
+    atomic_init(&h->queue_head[1], 0);
+
+    hbg_task *tasks = (hbg_task *)(img + tasks_off);
+    uint32_t *fanout = (uint32_t *)(img + fanout_off);
+    for (uint32_t e = 0; e < g->num_edges; e++)
+        fan_count[g->preds[e]]++;
+    uint64_t fan_pos = 0, arg_pos = args_off, tail[2] = {0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        hbg_task *t = &tasks[i];
+        uint32_t npred = g->pred_start[i + 1] - g->pred_start[i];
+        t->kernel_addr = (uint64_t)(uintptr_t)g->fn[i];
+        t->tensors_off = arg_pos;
+        t->scalars_off = arg_pos;
+        t->fanout_start = fan_pos;
+        t->fanout_count = 0; /* counts up while the edges are bucketed below */
+        fan_pos += fan_count[i];
+        t->num_tensors = 0;
+        t->num_scalars = 3 + npred;
+        t->func_id = g->func[i];
+        t->core_type = g->type[i];
+        t->block_num = g->blocks[i];
+        atomic_init(&t->pending, npred);
+        atomic_init(&t->blocks_done, 0);
+
+        uint64_t *sc = (uint64_t *)(img + arg_pos);
+        sc[0] = i;
+        sc[1] = g->type[i];
+        sc[2] = npred;
+        for (uint32_t p = 0; p < npred; p++)
+            sc[3 + p] = g->preds[g->pred_start[i] + p];
+        arg_pos += t->num_scalars * sizeof(uint64_t);
+
+        if (npred == 0) {
+            uint32_t *q = (uint32_t *)(img + h->queue_off[g->type[i]]);
+            q[tail[g->type[i]]++] = i + 1;
+            h->num_roots++;
+        }
+    }
+    atomic_init(&h->queue_tail[0], tail[0]);
+    atomic_init(&h->queue_tail[1], tail[1]);
+    for (uint32_t c = 0; c < n; c++)
+        for (uint32_t e = g->pred_start[c]; e < g->pred_start[c + 1]; e++) {
+            hbg_task *p = &tasks[g->preds[e]];
+            fanout[p->fanout_start + p->fanout_count++] = c;
+        }
+    free(fan_count);
+    return img;
+}
+
+/* ---- launching -------------------------------------------------------- */
+
+typedef struct aicpu_arg {
+    uint32_t idx;
+    int rc;
+} aicpu_arg;
+
+static void *aicpu_main_thread(void *arg)
+{
+    aicpu_arg *a = arg;
+    a->rc = simpler_aicpu_main(&launch, a->idx);
+    return NULL;
+}
+
+static void reset_bookkeeping(const graph *g, uint32_t block_dim)
+{
+    for (uint32_t i = 0; i < MAX_TASKS; i++) {
+        atomic_store_explicit(&blocks_done[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&order[i], UINT32_MAX, memory_order_relaxed);
+        for (uint32_t b = 0; b < MAX_BLOCKS; b++) {
+            atomic_store_explicit(&block_runs[i * MAX_BLOCKS + b], 0, memory_order_relaxed);
+            depth_out[i * MAX_BLOCKS + b] = 0;
+        }
+        g_blocks[i] = i < g->n ? g->blocks[i] : 0;
+    }
+    atomic_store(&order_pos, 0);
+    atomic_store(&kernel_errors, 0);
+    g_num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
+}
+
+/* One launch of img on threads AICPU threads and block_dim clusters; every
+ * thread's return code must be the launch status, which is returned. */
+static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint32_t timeout_ms)
+{
+    launch.p.runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH;
+    launch.p.block_dim = block_dim;
+    launch.p.aicpu_thread_num = threads;
+    launch.p.scheduler_timeout_ms = timeout_ms;
+    launch.p.image_addr = (uint64_t)(uintptr_t)img;
+    launch.num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
+    launch.mailboxes = mailboxes;
+    atomic_store(&launch.status, 0);
+    atomic_store(&launch.abort, 0);
+    atomic_store(&launch.tasks_completed, 0);
+    launch.message[0] = '\0';
+
+    uint32_t seq_before[NUM_CORES];
+    for (uint32_t c = 0; c < NUM_CORES; c++)
+        seq_before[c] = atomic_load(&mailboxes[c].door.seq);
+
+    pthread_t th[SIMPLER_MAX_AICPU_THREADS];
+    aicpu_arg a[SIMPLER_MAX_AICPU_THREADS];
+    alarm(LAUNCH_ALARM_S);
+    for (uint32_t t = 0; t < threads; t++) {
+        a[t] = (aicpu_arg){.idx = t, .rc = 1};
+        if (pthread_create(&th[t], NULL, aicpu_main_thread, &a[t])) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+    for (uint32_t t = 0; t < threads; t++)
+        pthread_join(th[t], NULL);
+    alarm(0);
+    int status = atomic_load(&launch.status);
+    for (uint32_t t = 0; t < threads; t++)
+        CHECKF(a[t].rc == status, "thread %u returned %d, launch status %d", t, a[t].rc, status);
+    /* Cores outside the launch's clusters were left alone. */
+    for (uint32_t c = launch.num_cores; c < NUM_CORES; c++)
+        CHECKF(atomic_load(&mailboxes[c].door.seq) == seq_before[c], "core %u of %u was posted to", c,
+               launch.num_cores);
+    return status;
+}
+
+/* The checks every successful run of every graph gets. */
+static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t block_dim, int status)
+{
+    uint32_t fails = (uint32_t)check_failed;
+    hbg_header *h = (hbg_header *)img;
+    hbg_task *tasks = (hbg_task *)(img + h->tasks_off);
+
+    CHECKF(status == SIMPLER_OK, "threads %u block_dim %u: status %d: %s", threads, block_dim, status,
+           launch.message);
+    CHECKF(launch.message[0] == '\0', "message on success: %s", launch.message);
+    CHECKF(atomic_load(&launch.tasks_completed) == g->n, "tasks_completed %llu of %u",
+           (unsigned long long)atomic_load(&launch.tasks_completed), g->n);
+    CHECKF(atomic_load(&kernel_errors) == 0, "%u kernel errors", atomic_load(&kernel_errors));
+
+    /* Every block of every task ran exactly once, and its data flowed. */
+    uint32_t bad_runs = 0, bad_done = 0, bad_state = 0, bad_depth = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        for (uint32_t b = 0; b < MAX_BLOCKS; b++) {
+            uint32_t r = atomic_load_explicit(&block_runs[i * MAX_BLOCKS + b], memory_order_relaxed);
+            if (r != (b < g->blocks[i] ? 1u : 0u) && bad_runs++ < 5)
+                fprintf(stderr, "    task %u block %u ran %u times (block_num %u)\n", i, b, r, g->blocks[i]);
+        }
+        if (atomic_load_explicit(&blocks_done[i], memory_order_relaxed) != g->blocks[i])
+            bad_done++;
+        if (atomic_load(&tasks[i].pending) != 0 || atomic_load(&tasks[i].blocks_done) != g->blocks[i])
+            bad_state++;
+        uint32_t want = 0;
+        for (uint32_t e = g->pred_start[i]; e < g->pred_start[i + 1]; e++) {
+            uint32_t p = g->preds[e];
+            if (depth_out[p * MAX_BLOCKS] > want)
+                want = depth_out[p * MAX_BLOCKS];
+        }
+        for (uint32_t b = 0; b < g->blocks[i]; b++)
+            if (depth_out[i * MAX_BLOCKS + b] != want + 1)
+                bad_depth++;
+    }
+    CHECKF(bad_runs == 0, "%u task blocks ran a wrong number of times", bad_runs);
+    CHECKF(bad_done == 0, "%u tasks with a wrong number of finished blocks", bad_done);
+    CHECKF(bad_state == 0, "%u tasks with pending != 0 or blocks_done != block_num in the image", bad_state);
+    CHECKF(bad_depth == 0, "%u task blocks computed a wrong depth", bad_depth);
+
+    /* Each ready queue saw each task of its type exactly once. */
+    uint8_t *seen = calloc(g->n, 1);
+    for (uint32_t type = 0; type < 2; type++) {
+        uint32_t count = 0;
+        for (uint32_t i = 0; i < g->n; i++)
+            count += g->type[i] == type;
+        uint64_t head = atomic_load(&h->queue_head[type]), tail = atomic_load(&h->queue_tail[type]);
+        CHECKF(head == count && tail == count, "type %u: queue head %llu tail %llu, %u tasks", type,
+               (unsigned long long)head, (unsigned long long)tail, count);
+        const uint32_t *q = (const uint32_t *)(img + h->queue_off[type]);
+        uint32_t bad = 0;
+        for (uint64_t s = 0; s < tail && s < g->n; s++) {
+            uint32_t v = q[s];
+            if (v == 0 || v > g->n || g->type[v - 1] != type || seen[v - 1]++)
+                bad++;
+        }
+        CHECKF(bad == 0, "type %u: %u bad or repeated ready-queue entries", type, bad);
+    }
+    free(seen);
+
+    /* The cores are all back to idle, and acked what they ran. */
+    uint32_t busy = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        uint32_t seq = atomic_load(&mb->door.seq);
+        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
+            busy++;
+    }
+    CHECKF(busy == 0, "%u cores not idle after a successful launch", busy);
+    return (uint32_t)check_failed == fails;
+}
+
+/* ---- the graphs ------------------------------------------------------- */
+
+static unsigned long long rng = 12345;
+
+static uint32_t rand_type(void) { return (uint32_t)(check_rand(&rng) & 1); }
+
+static graph *make_chain(uint32_t n)
+{
+    graph *g = graph_new(n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t p = i - 1;
+        graph_add(g, work_kernel, rand_type(), 1, i ? 1 : 0, &p);
+    }
+    return g;
+}
+
+static graph *make_independent(uint32_t n)
+{
+    graph *g = graph_new(0);
+    for (uint32_t i = 0; i < n; i++)
+        graph_add(g, work_kernel, i % 2, 1 + (check_rand(&rng) % 4 == 0), 0, NULL);
+    return g;
+}
+
+static uint32_t fan_children_preds[MAX_TASKS];
+
+static graph *make_fan(uint32_t width)
+{
+    graph *g = graph_new(2 * width);
+    uint32_t root = graph_add(g, work_kernel, 0, 1, 0, NULL);
+    for (uint32_t i = 0; i < width; i++)
+        fan_children_preds[i] = graph_add(g, work_kernel, rand_type(), 1, 1, &root);
+    graph_add(g, work_kernel, 1, 1, width, fan_children_preds);
+    return g;
+}
+
+/* Layers of multi-block tasks, each depending on two of the layer before. */
+static graph *make_multiblock(uint32_t layers, uint32_t width)
+{
+    graph *g = graph_new(2 * layers * width);
+    for (uint32_t l = 0; l < layers; l++)
+        for (uint32_t j = 0; j < width; j++) {
+            uint32_t blocks = 3 + (uint32_t)(check_rand(&rng) % 3);
+            uint32_t p[2] = {(l - 1) * width + j, (l - 1) * width + (j + 1) % width};
+            graph_add(g, work_kernel, rand_type(), blocks, l ? (width > 1 ? 2 : 1) : 0, p);
+        }
+    return g;
+}
+
+/* A spinning task with a successor, next to a few ordinary tasks. */
+static graph *make_watchdog(void)
+{
+    graph *g = graph_new(4);
+    uint32_t spin = graph_add(g, spin_kernel, 1, 1, 0, NULL);
+    graph_add(g, work_kernel, 0, 1, 1, &spin);
+    for (uint32_t i = 0; i < 4; i++)
+        graph_add(g, work_kernel, i % 2, 1, 0, NULL);
+    return g;
+}
+
+/* ---- cases ------------------------------------------------------------ */
+
+static const uint32_t thread_nums[] = {1, 2, 3};
+static const uint32_t block_dims[] = {1, 2, 4};
+
+static int run_graph(const char *name, graph *g, uint32_t threads, uint32_t block_dim)
+{
+    uint8_t *img = build_image(g);
+    reset_bookkeeping(g, block_dim);
+    int status = launch_image(img, threads, block_dim, NORMAL_TIMEOUT_MS);
+    int ok = check_run(g, img, threads, block_dim, status);
+    if (!ok)
+        fprintf(stderr, "  ^ in %s (%u tasks), aicpu_thread_num %u, block_dim %u\n", name, g->n, threads,
+                block_dim);
+    /* After a broken launch, cores may still be using the image. */
+    CHECKF(ok || cores_idle(10000000000ull), "cores still busy 10 s after a failed launch");
+    free(img);
+    return ok;
+}
+
+static void case_graph(const char *name, graph *g, int reps, void (*extra)(const graph *))
+{
+    uint64_t t0 = simpler_now_ns();
+    int runs = 0;
+    for (int r = 0; r < reps; r++)
+        for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
+            for (size_t bi = 0; bi < sizeof block_dims / sizeof *block_dims; bi++) {
+                int ok = run_graph(name, g, thread_nums[ti], block_dims[bi]);
+                if (ok && extra)
+                    extra(g);
+                runs++;
+            }
+    printf("%-14s %5u tasks x %d runs: %.2f s\n", name, g->n, runs, (double)(simpler_now_ns() - t0) / 1e9);
+    fflush(stdout);
+}
+
+static void chain_extra(const graph *g)
+{
+    uint32_t bad = 0;
+    CHECKF(atomic_load(&order_pos) == g->n, "chain: %u tasks recorded", atomic_load(&order_pos));
+    for (uint32_t i = 0; i < g->n; i++)
+        if (atomic_load_explicit(&order[i], memory_order_relaxed) != i && bad++ < 5)
+            fprintf(stderr, "    chain: position %u holds task %u\n", i,
+                    atomic_load_explicit(&order[i], memory_order_relaxed));
+    CHECKF(bad == 0, "chain: %u tasks out of order", bad);
+    CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == g->n);
+}
+
+static void fan_extra(const graph *g)
+{
+    /* Root first, join last. */
+    CHECK(atomic_load_explicit(&order[0], memory_order_relaxed) == 0);
+    CHECK(atomic_load_explicit(&order[g->n - 1], memory_order_relaxed) == g->n - 1);
+    CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == 3);
+}
+
+/* The watchdog: a kernel that never finishes times the launch out with a
+ * message naming it; once let go, the cores serve the next launch. */
+static void case_watchdog(uint32_t threads, uint32_t block_dim)
+{
+    graph *g = make_watchdog();
+    uint8_t *img = build_image(g);
+    reset_bookkeeping(g, block_dim);
+    atomic_store(&spin_release, 0);
+    atomic_store(&spin_started, 0);
+    uint64_t t0 = simpler_now_ns();
+    int status = launch_image(img, threads, block_dim, WATCHDOG_TIMEOUT_MS);
+    uint64_t took = simpler_now_ns() - t0;
+    CHECKF(status == SIMPLER_E_TIMEOUT, "watchdog: status %d (%s)", status, launch.message);
+    CHECKF(strstr(launch.message, "no task finished") != NULL, "watchdog message: %s", launch.message);
+    char want[64];
+    snprintf(want, sizeof want, "task 0 (func %d) on core", SPIN_FUNC_ID);
+    CHECKF(strstr(launch.message, want) != NULL, "watchdog message does not name the spinning task: %s",
+           launch.message);
+    CHECKF(took >= WATCHDOG_TIMEOUT_MS * 1000000ull, "watchdog fired after %.3f s", (double)took / 1e9);
+    CHECK(atomic_load(&spin_started) == 1);
+    CHECK(atomic_load(&launch.abort) == 1);
+    CHECKF(atomic_load(&launch.tasks_completed) < g->n, "tasks_completed %llu",
+           (unsigned long long)atomic_load(&launch.tasks_completed));
+    uint32_t in_kernel = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++)
+        in_kernel += atomic_load(&mailboxes[c].in_kernel);
+    CHECKF(in_kernel >= 1, "%u cores in a kernel after the timeout", in_kernel);
+
+    /* Let the kernel go; the core must catch up before the image goes. */
+    atomic_store(&spin_release, 1);
+    CHECKF(cores_idle(30000000000ull), "cores did not finish after the spinning kernel was released");
+    free(img);
+    graph_free(g);
+
+    /* The same cores run the next graph. */
+    graph *next = make_independent(200);
+    run_graph("after-watchdog", next, threads, block_dim);
+    graph_free(next);
+    printf("watchdog       threads %u block_dim %u: %.2f s\n", threads, block_dim,
+           (double)(simpler_now_ns() - t0) / 1e9);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int scale = argc > 1 ? atoi(argv[1]) : 100;
+    if (scale < 1)
+        scale = 1;
+#define SCALED(x) ((uint32_t)((x) * scale / 100 > 2 ? (x) * scale / 100 : 2))
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    start_cores();
+
+    graph *g = make_chain(SCALED(2000));
+    case_graph("chain", g, 1, chain_extra);
+    graph_free(g);
+
+    g = make_independent(SCALED(5000));
+    case_graph("independent", g, 1, NULL);
+    graph_free(g);
+
+    g = make_fan(SCALED(500));
+    case_graph("fan-out/in", g, 2, fan_extra);
+    graph_free(g);
+
+    g = make_multiblock(SCALED(20), 10);
+    case_graph("multi-block", g, 1, NULL);
+    graph_free(g);
+
+    for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
+        case_watchdog(thread_nums[ti], ti == 2 ? 1 : 2);
+
+    /* A last run after every watchdog case. */
+    g = make_chain(SCALED(200));
+    case_graph("chain-again", g, 1, chain_extra);
+    graph_free(g);
+
+    stop_cores();
+    return check_report();
+}
