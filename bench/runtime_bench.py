@@ -13,6 +13,8 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+
 import simpler
 
 HERE = Path(__file__).parent
@@ -23,6 +25,13 @@ def build(compiler: simpler.KernelCompiler) -> simpler.ChipCallable:
     noop = simpler.CoreCallable(0, "aiv", compiler.compile(HERE / "kernels" / "noop.c"), [], name="noop")
     return simpler.ChipCallable.build(compiler.compile(HERE / "orch" / "graph.c"), [noop],
                                       ["scalar", "scalar"])
+
+
+def build_rows(compiler: simpler.KernelCompiler) -> simpler.ChipCallable:
+    """One in-place task per row of a matrix: dependency tracking on one buffer."""
+    noop = simpler.CoreCallable(1, "aiv", compiler.compile(HERE / "kernels" / "noop.c"), ["inout"], name="noop")
+    return simpler.ChipCallable.build(compiler.compile(HERE / "orch" / "rows.c"), [noop],
+                                      [("inout", np.float32), "scalar"])
 
 
 def time_runs(worker, cid, pattern: str, tasks: int, repeats: int, **cfg) -> list[float]:
@@ -64,6 +73,18 @@ def main() -> None:
                 t = time_runs(w, cid, pattern, n, reps)
                 rows.append((f"{pattern}, per task", n, len(t), min(t) / n * 1e9, "ns/task"))
         w.unregister(cid)
+        rows_cid = w.register(build_rows(compiler))
+        for n in (1000, 100_000, 1_000_000):
+            X = np.zeros((n, 4), np.float32)
+            w.run(rows_cid, [X, 1])
+            t = []
+            for _ in range(max(1, (200_000 // n) // q)):
+                t0 = time.perf_counter()
+                w.run(rows_cid, [X, 1])
+                t.append(time.perf_counter() - t0)
+            rows.append(("row updates on one buffer (tracked deps), per task", n, len(t), min(t) / n * 1e9,
+                         "ns/task"))
+        w.unregister(rows_cid)
 
     width = max(len(r[0]) for r in rows)
     print(f"simpler runtime bench on {opts.platform} ({os.cpu_count()} cores, {platform.machine()})")

@@ -8,19 +8,17 @@
 #include "common/device_abi.h"
 #include "simpler/kernel.h"
 
-/* Spin this many pauses (tens of microseconds) before sleeping: a core that
- * just finished a task is likely to get the next one soon. */
-#define CORE_SPIN_LIMIT 4096
-
+/* A core that just finished a task is likely to get the next one soon:
+ * back off (pause, then yield) before sleeping on the doorbell. */
 static uint32_t wait_doorbell(simpler_mailbox *mb, uint32_t last)
 {
     uint32_t seq;
-    for (int i = 0; i < CORE_SPIN_LIMIT; i++) {
+    simpler_backoff backoff = {0};
+    do {
         seq = atomic_load_explicit(&mb->door.seq, memory_order_acquire);
         if (seq != last)
             return seq;
-        simpler_cpu_relax();
-    }
+    } while (!simpler_backoff_step(&backoff));
     for (;;) {
         uint32_t seen = simpler_event_prepare(&mb->door);
         if (seen != last) {

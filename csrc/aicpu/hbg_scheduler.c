@@ -17,8 +17,6 @@
 #include "runtime/host_build_graph/graph_image.h"
 #include "simpler/simpler.h"
 
-/* Idle rounds spent spinning before a thread sleeps on its event. */
-#define SCHED_SPIN_LIMIT 2048
 /* A sleeping thread wakes this often to run the watchdog. */
 #define SCHED_SLEEP_NS 20000000ull
 
@@ -210,7 +208,7 @@ int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
 
     uint64_t timeout_ns = (uint64_t)L->p.scheduler_timeout_ms * 1000000ull;
     uint64_t seen_done = UINT64_MAX, seen_at = 0;
-    uint32_t idle = 0;
+    simpler_backoff backoff = {0};
     simpler_event *me = &L->thread_events[thread_idx];
 
     while (!should_stop(s)) {
@@ -226,13 +224,11 @@ int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
                 progress |= dispatch(s, c);
         }
         if (progress) {
-            idle = 0;
+            simpler_backoff_reset(&backoff);
             continue;
         }
-        if (++idle < SCHED_SPIN_LIMIT) {
-            simpler_cpu_relax();
+        if (!simpler_backoff_step(&backoff))
             continue;
-        }
 
         /* Idle for a while: run the watchdog, then sleep until a core of
          * ours finishes, a task becomes ready, or the watchdog is due. */

@@ -8,6 +8,7 @@
 #define SIMPLER_COMMON_WAIT_H
 
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
@@ -48,6 +49,39 @@ static inline void simpler_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 static inline void simpler_futex_wake(_Atomic uint32_t *word, int count)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+/*
+ * Backing off while idle, before blocking. First a few pauses (the work
+ * may be a cache-line handoff away), then yields: with more threads than
+ * host cores, the thread that will make our work is often waiting for a
+ * CPU, and a yield hands it ours. Only after a stretch of yielding, longer
+ * than a futex wake costs, does the caller block.
+ */
+#define SIMPLER_BACKOFF_PAUSES 64
+#define SIMPLER_BACKOFF_YIELD_NS 200000ull
+
+typedef struct simpler_backoff {
+    uint32_t rounds;
+    uint64_t since;
+} simpler_backoff;
+
+static inline void simpler_backoff_reset(simpler_backoff *b) { b->rounds = 0; }
+
+/* One idle round; returns 1 when the caller should block. */
+static inline int simpler_backoff_step(simpler_backoff *b)
+{
+    if (b->rounds < SIMPLER_BACKOFF_PAUSES) {
+        b->rounds++;
+        simpler_cpu_relax();
+        return 0;
+    }
+    if (b->rounds++ == SIMPLER_BACKOFF_PAUSES)
+        b->since = simpler_now_ns();
+    else if ((b->rounds & 7) == 0 && simpler_now_ns() - b->since >= SIMPLER_BACKOFF_YIELD_NS)
+        return 1;
+    sched_yield();
+    return 0;
 }
 
 /*

@@ -27,8 +27,10 @@
 #define SIM_DEFAULT_GM_CAPACITY (16ull << 30)
 /* A failed run's cores get this long to finish before they are stopped. */
 #define SIM_CORE_GRACE_NS 200000000ull
-/* The host's own deadline beyond the scheduler watchdog. */
+/* The host's own deadline beyond the scheduler watchdog, and how often a
+ * waiting host looks at progress. */
 #define SIM_HOST_MARGIN_NS 10000000000ull
+#define SIM_HOST_POLL_NS 1000000000ull
 
 typedef struct sim_core {
     struct platform_dev *dev;
@@ -374,23 +376,31 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
     for (uint32_t t = 0; t < L->p.aicpu_thread_num; t++)
         simpler_event_signal(&d->aicpu[t].go);
 
-    uint64_t deadline = simpler_now_ns() + (uint64_t)p->scheduler_timeout_ms * 1000000ull + SIM_HOST_MARGIN_NS;
+    /* The host's deadline follows progress: it moves whenever a task
+     * finishes, so only a scheduler that stopped counting (and whose own
+     * watchdog did not fire) is declared lost. */
+    uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + SIM_HOST_MARGIN_NS;
+    uint64_t seen_done = 0, deadline = simpler_now_ns() + limit;
     for (;;) {
         uint32_t seq = simpler_event_prepare(&d->done);
         if (atomic_load(&d->running) == 0) {
             simpler_event_cancel(&d->done);
             break;
         }
-        uint64_t now = simpler_now_ns();
+        uint64_t now = simpler_now_ns(), done = atomic_load(&L->tasks_completed);
+        if (done != seen_done) {
+            seen_done = done;
+            deadline = now + limit;
+        }
         if (now >= deadline) {
             simpler_event_cancel(&d->done);
             atomic_store(&L->abort, 1);
             d->lost = 1;
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
-                                "sim: host wait deadline passed and the AICPU scheduler did not stop; "
-                                "the device is unusable, create a new worker");
+                                "sim: no task finished for %.0f s and the AICPU scheduler did not stop; "
+                                "the device is unusable, create a new worker", (double)limit / 1e9);
         }
-        simpler_event_sleep(&d->done, seq, deadline - now);
+        simpler_event_sleep(&d->done, seq, deadline - now < SIM_HOST_POLL_NS ? deadline - now : SIM_HOST_POLL_NS);
     }
     int status = atomic_load(&L->status);
     if (status == SIMPLER_OK)
