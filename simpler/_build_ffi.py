@@ -6,7 +6,6 @@ parses plain C), except ``#define NAME <integer>`` constants.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -53,9 +52,9 @@ ffibuilder.cdef(cdef_source())
 ffibuilder.set_source(
     "simpler._simpler_c",
     '#include "simpler/simpler.h"\n',
-    # setuptools wants paths relative to setup.py, which is where it runs us.
-    sources=[os.path.relpath(ROOT / s) for s in HOST_SOURCES],
-    include_dirs=[os.path.relpath(INCLUDE), os.path.relpath(ROOT / "csrc")],
+    # setuptools wants paths relative to setup.py (ROOT), where it runs us.
+    sources=HOST_SOURCES,
+    include_dirs=["csrc/include", "csrc"],
     extra_compile_args=CFLAGS,
     libraries=["dl", "pthread"],
 )
