@@ -95,7 +95,11 @@ class KernelCompiler:
         # The key covers what the compiler will see: the preprocessed text
         # (so included headers count), the flags and the compiler itself.
         # Preprocessing runs every time; only compiling is skipped.
-        pre = self._run([self.cc, "-E", "-P", *flags, "-x", "c", "-"], source, name, "preprocessing")
+        # Preprocess exactly as the compile will read: same flags, and a file
+        # by its path so its quoted includes resolve beside it.
+        src = [str(path)] if path else ["-x", "c", "-"]
+        pre_flags = [f for f in self.cflags if f != "-shared"]
+        pre = self._run([self.cc, *pre_flags, *flags, "-E", "-P", *src], source, name, "preprocessing")
         key = hashlib.sha256("\0".join([self.compiler_identity(), " ".join(self.cflags), pre]).encode())
         digest = key.hexdigest()[:32]
         with self._lock:

@@ -20,12 +20,18 @@ BFLOAT16 = 0x502
 
 
 def dtype_code(dtype) -> int:
-    """simpler_dtype for a numpy dtype (or anything np.dtype accepts)."""
+    """simpler_dtype for a numpy dtype (or anything np.dtype accepts), or
+    "bfloat16", which numpy lacks."""
     if isinstance(dtype, int):
         if dtype in _NAMES or dtype == BFLOAT16:
             return dtype
         raise ValueError(f"unknown simpler dtype code {dtype:#x}")
-    dt = np.dtype(dtype)
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return BFLOAT16
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{dtype!r} is not a dtype") from None
     try:
         return _CODES[dt]
     except KeyError:
@@ -33,5 +39,6 @@ def dtype_code(dtype) -> int:
         raise ValueError(f"dtype {dt} is not supported (supported: {supported})") from None
 
 
-def numpy_dtype(code: int) -> np.dtype:
-    return _NAMES[code]
+def numpy_dtype(code: int) -> "np.dtype | str":
+    """The numpy dtype of a code ("bfloat16" for the one numpy lacks)."""
+    return "bfloat16" if code == BFLOAT16 else _NAMES[code]

@@ -48,25 +48,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "simpler_runtime(name): run this test on the given runtime")
     requested = config.getoption("simpler_platforms")
-    if requested:
+    if requested:  # asked for by name: say at once if one is missing
         for p in requested:
             ok, why = platform_available(p)
             if not ok:
                 raise pytest.UsageError(f"--platform {p}: not available here: {why}")
-        selected = list(dict.fromkeys(requested))
-    else:
+        config._simpler_platforms = list(dict.fromkeys(requested))  # type: ignore[attr-defined]
+
+
+def selected_platforms(config: pytest.Config) -> list[str]:
+    """The platforms device tests run on. Probed on first use, so sessions
+    with no device tests never open a device."""
+    selected = getattr(config, "_simpler_platforms", None)
+    if selected is None:
         selected = [p for p in PLATFORMS if platform_available(p)[0]]
-    config._simpler_platforms = selected  # type: ignore[attr-defined]
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"simpler platforms: {', '.join(config._simpler_platforms) or 'none'}"  # type: ignore[attr-defined]
+        config._simpler_platforms = selected  # type: ignore[attr-defined]
+    return selected
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "simpler_platform" in metafunc.fixturenames:
-        metafunc.parametrize("simpler_platform", metafunc.config._simpler_platforms,  # type: ignore[attr-defined]
-                             scope="session")
+        metafunc.parametrize("simpler_platform", selected_platforms(metafunc.config), scope="session")
 
 
 class WorkerPool:

@@ -34,7 +34,9 @@ def assert_golden(actual: np.ndarray, expected: np.ndarray, rtol: float | None =
         return
     bad = [tuple(int(i) for i in idx) for idx in np.argwhere(~close)]
     diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    worst = tuple(int(i) for i in np.unravel_index(np.nanargmax(np.where(close, -1, diff)), actual.shape))
+    # Among the differing elements only; a NaN difference counts as the worst.
+    diff = np.where(close, -1.0, np.where(np.isnan(diff), np.inf, diff))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), actual.shape))
     raise AssertionError(
         f"{name}: {len(bad)} of {actual.size} elements differ beyond rtol={rtol}, atol={atol}; "
         f"first at {bad[0]}: {actual[bad[0]]} vs {expected[bad[0]]}; "

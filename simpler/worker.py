@@ -80,14 +80,23 @@ class CallConfig:
             if v is None:
                 continue
             if f.name == "scheduler_timeout":
-                if v <= 0:
-                    raise InvalidArgument("scheduler_timeout must be positive")
+                if not (isinstance(v, (int, float)) and 0 < v < 4_000_000):
+                    raise InvalidArgument(f"scheduler_timeout must be a positive number of seconds, not {v!r}")
                 cfg.scheduler_timeout_ms = max(1, int(round(v * 1000)))
             else:
-                if int(v) <= 0:
-                    raise InvalidArgument(f"{f.name} must be positive, not {v!r}")
-                setattr(cfg, f.name, int(v))
+                setattr(cfg, f.name, _checked_int(f.name, v, 32, minimum=1))
         return cfg
+
+
+def _checked_int(name: str, value: Any, bits: int, minimum: int = 0) -> int:
+    """value as an int that fits the C field, or InvalidArgument."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} must be an integer, not {value!r}") from None
+    if not minimum <= v < (1 << bits):
+        raise InvalidArgument(f"{name} {v} is out of range {minimum}..{(1 << bits) - 1}")
+    return v
 
 
 def _scalar_bits(value: Any) -> int:
@@ -135,6 +144,7 @@ class ChipWorker:
             finally:
                 lib.simpler_device_destroy(dev)
         self._dev = dev
+        self._handle = dev  # freed by __del__; _dev is None once finalized
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> "ChipWorker":
@@ -144,16 +154,17 @@ class ChipWorker:
         self.finalize()
 
     def __del__(self) -> None:
-        try:
-            self.finalize()
-        except Exception:
-            pass
-
-    def finalize(self) -> None:
-        """Release everything the worker holds on the device. Idempotent."""
-        dev, self._dev = self._dev, None
+        # Only now can no other thread be inside a call on this context.
+        dev, self._handle = getattr(self, "_handle", None), None
         if dev is not None:
             lib.simpler_device_destroy(dev)
+
+    def finalize(self) -> None:
+        """Release everything the worker holds on the device. Idempotent;
+        calls racing with it from other threads fail with InvalidState."""
+        dev, self._dev = self._dev, None
+        if dev is not None:
+            lib.simpler_device_finalize(dev)
             self._callables.clear()
 
     @property
@@ -177,11 +188,12 @@ class ChipWorker:
             raise InvalidArgument(f"register() takes a ChipCallable, not {type(callable_).__name__}")
         if callable_id is None:
             callable_id = next(i for i in self._ids if i not in self._callables)
+        callable_id = _checked_int("callable_id", callable_id, 32)
         blob = callable_.to_bytes()
-        check(lib.simpler_callable_register(self._d(), int(callable_id), blob, len(blob)),
+        check(lib.simpler_callable_register(self._d(), callable_id, blob, len(blob)),
               f"register(callable_id={callable_id})")
-        self._callables[int(callable_id)] = callable_
-        return int(callable_id)
+        self._callables[callable_id] = callable_
+        return callable_id
 
     @contextlib.contextmanager
     def registered(self, callable_: ChipCallable) -> Iterator[int]:
@@ -190,12 +202,13 @@ class ChipWorker:
         try:
             yield cid
         finally:
-            if self._dev is not None and cid in self._callables:
+            if cid in self._callables and self.usable:
                 self.unregister(cid)
 
     def unregister(self, callable_id: int) -> None:
-        check(lib.simpler_callable_unregister(self._d(), int(callable_id)), f"unregister({callable_id})")
-        self._callables.pop(int(callable_id), None)
+        callable_id = _checked_int("callable_id", callable_id, 32)
+        check(lib.simpler_callable_unregister(self._d(), callable_id), f"unregister({callable_id})")
+        self._callables.pop(callable_id, None)
 
     @property
     def callables(self) -> dict[int, ChipCallable]:
@@ -208,36 +221,43 @@ class ChipWorker:
         """Run a registered callable. Outputs are written back into the
         "out"/"inout" arrays. Keyword arguments override CallConfig fields."""
         dev = self._d()
+        callable_id = _checked_int("callable_id", callable_id, 32)
         if not isinstance(args, TaskArgs):
             args = TaskArgs(*args)
         if config_kw:
             base = config or CallConfig()
             config = CallConfig(**{**base.__dict__, **config_kw})
         cfg = (config or CallConfig())._to_c()
+        registered = self._callables.get(callable_id)
+        specs = registered.signature if registered is not None else []
         n = len(args)
         c_args = ffi.new("simpler_arg[]", max(n, 1))
         keep: list[Any] = []
         writeback: list[tuple[np.ndarray, np.ndarray]] = []
         for i, a in enumerate(args.args):
-            self._fill_arg(c_args[i], i, a, keep, writeback)
-        rc = lib.simpler_run(dev, int(callable_id), c_args, n, cfg)
+            written = i < len(specs) and specs[i].direction in ("out", "inout", "nodep")
+            self._fill_arg(c_args[i], i, a, written, keep, writeback)
+        rc = lib.simpler_run(dev, callable_id, c_args, n, cfg)
         if rc:
             check(rc, f"run(callable_id={callable_id})")
         for dst, src in writeback:
             np.copyto(dst, src)
 
     @staticmethod
-    def _fill_arg(c, i: int, a: Arg, keep: list, writeback: list) -> None:
+    def _fill_arg(c, i: int, a: Arg, written: bool, keep: list, writeback: list) -> None:
         if isinstance(a, DeviceTensor):
             c.kind = lib.SIMPLER_ARG_DEVICE_TENSOR
             ChipWorker._fill_tensor(c.tensor, i, a.shape, a.dtype)
-            c.tensor.addr = a.addr
+            c.tensor.addr = _checked_int("device tensor address", a.addr, 64)
             return
         if isinstance(a, np.ndarray):
+            if written and not a.flags.writeable:
+                raise InvalidArgument(f"argument {i} is an output, but its array is read-only")
             arr = a
-            if not (a.flags.c_contiguous and a.flags.writeable and a.flags.aligned):
+            if not (a.flags.c_contiguous and a.flags.aligned):
+                # The C side sees a contiguous copy; outputs are copied back.
                 arr = np.ascontiguousarray(a)
-                if a.flags.writeable:
+                if written:
                     writeback.append((a, arr))
             keep.append(arr)
             c.kind = lib.SIMPLER_ARG_HOST_TENSOR
@@ -263,34 +283,37 @@ class ChipWorker:
     # -- device memory ---------------------------------------------------
     def malloc(self, nbytes: int) -> int:
         """Allocate device memory; returns its (opaque) device address."""
-        if int(nbytes) <= 0:
-            raise InvalidArgument(f"malloc size must be positive, not {nbytes}")
+        nbytes = _checked_int("malloc size", nbytes, 64, minimum=1)
         addr = ffi.new("uint64_t *")
-        check(lib.simpler_gm_alloc(self._d(), int(nbytes), addr), f"malloc({nbytes})")
+        check(lib.simpler_gm_alloc(self._d(), nbytes, addr), f"malloc({nbytes})")
         return int(addr[0])
 
     def free(self, addr: int) -> None:
-        check(lib.simpler_gm_free(self._d(), int(addr)), f"free(0x{int(addr):x})")
+        addr = _checked_int("address", addr, 64)
+        check(lib.simpler_gm_free(self._d(), addr), f"free(0x{addr:x})")
 
     def copy_to(self, addr: int, data: "np.ndarray | bytes") -> None:
         """Copy host data (array or bytes) to device memory at addr."""
+        addr = _checked_int("address", addr, 64)
         buf = np.ascontiguousarray(data) if isinstance(data, np.ndarray) else bytes(data)
         n = buf.nbytes if isinstance(buf, np.ndarray) else len(buf)
         src = ffi.cast("void *", buf.ctypes.data) if isinstance(buf, np.ndarray) else buf
-        check(lib.simpler_gm_copy_to_device(self._d(), int(addr), src, n), "copy_to")
+        check(lib.simpler_gm_copy_to_device(self._d(), addr, src, n), "copy_to")
 
     def copy_from(self, addr: int, out: "np.ndarray | int") -> "np.ndarray | bytes":
         """Copy device memory into an array (filled in place and returned) or,
         given a byte count, return the bytes."""
+        addr = _checked_int("address", addr, 64)
         if isinstance(out, np.ndarray):
             if not (out.flags.c_contiguous and out.flags.writeable):
                 raise InvalidArgument("copy_from needs a C-contiguous writeable array")
-            check(lib.simpler_gm_copy_from_device(self._d(), ffi.cast("void *", out.ctypes.data), int(addr),
+            check(lib.simpler_gm_copy_from_device(self._d(), ffi.cast("void *", out.ctypes.data), addr,
                                                   out.nbytes), "copy_from")
             return out
-        buf = ffi.new("char[]", max(int(out), 1))
-        check(lib.simpler_gm_copy_from_device(self._d(), buf, int(addr), int(out)), "copy_from")
-        return ffi.buffer(buf, int(out))[:]
+        nbytes = _checked_int("byte count", out, 40)
+        buf = ffi.new("char[]", max(nbytes, 1))
+        check(lib.simpler_gm_copy_from_device(self._d(), buf, addr, nbytes), "copy_from")
+        return ffi.buffer(buf, nbytes)[:]
 
     # -- counters --------------------------------------------------------
     @property
@@ -309,11 +332,12 @@ class ChipWorker:
 
     @property
     def usable(self) -> bool:
-        """False once the device reported itself lost; create a new worker then."""
+        """False once finalized or once the device was lost; create a new
+        worker then."""
         if self._dev is None:
             return False
         try:
             self.stats
-        except DeviceLost:
+        except (DeviceLost, InvalidState):
             return False
         return True

@@ -37,7 +37,11 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
     /* Not door.seq: a task may be posted before this thread first runs. */
     uint32_t last = atomic_load_explicit(&mb->finished, memory_order_acquire);
     for (;;) {
+        /* A core being stopped after a timeout dies here if its cancel
+         * arrived just after its kernel returned. */
+        pthread_testcancel();
         uint32_t seq = wait_doorbell(mb, last);
+        pthread_testcancel();
         last = seq;
         if (atomic_load_explicit(&mb->exit, memory_order_acquire))
             return;

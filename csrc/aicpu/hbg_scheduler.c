@@ -5,8 +5,8 @@
  * by all threads and live in the graph image.
  *
  * A task is pushed to its ready queue once, by whoever finishes its last
- * predecessor; a thread pops only when one of its own cores of that type is
- * idle, so a popped task is dispatched at once.
+ * predecessor; a thread takes a block only when one of its own cores of
+ * that type is idle, so a taken block is dispatched at once.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,12 +28,6 @@ typedef struct core_slot {
     uint32_t task;
 } core_slot;
 
-/* A task with more blocks than one post: the rest go to later idle cores. */
-typedef struct partial {
-    uint32_t task;
-    uint32_t next_block;   /* 0: none */
-} partial;
-
 typedef struct sched {
     simpler_launch *launch;
     uint8_t *base;
@@ -44,15 +38,11 @@ typedef struct sched {
     uint32_t thread_idx;
     uint32_t num_slots;
     core_slot slots[SIMPLER_MAX_CORES];
-    partial part[2];
 } sched;
 
-static void push_ready(sched *s, uint32_t task)
+/* Another thread may own an idle core for new work; wake only sleepers. */
+static void wake_others(sched *s)
 {
-    uint32_t type = s->tasks[task].core_type;
-    uint64_t pos = atomic_fetch_add(&s->hdr->queue_tail[type], 1);
-    atomic_store(&s->queue[type][pos], task + 1);
-    /* Another thread may own the idle core for it; wake only sleepers. */
     for (uint32_t t = 0; t < s->launch->p.aicpu_thread_num; t++) {
         simpler_event *e = &s->launch->thread_events[t];
         if (t != s->thread_idx && atomic_load(&e->sleepers))
@@ -60,8 +50,17 @@ static void push_ready(sched *s, uint32_t task)
     }
 }
 
-/* Returns task index + 1, or 0 when nothing is ready. */
-static uint32_t pop_ready(sched *s, uint32_t type)
+static void push_ready(sched *s, uint32_t task)
+{
+    uint32_t type = s->tasks[task].core_type;
+    uint64_t pos = atomic_fetch_add(&s->hdr->queue_tail[type], 1);
+    atomic_store(&s->queue[type][pos], task + 1);
+    wake_others(s);
+}
+
+/* Claim the next ready block of this core type: returns 1 with *task and
+ * *block set, or 0 when nothing is ready. */
+static int take_block(sched *s, uint32_t type, uint32_t *task, uint32_t *block)
 {
     _Atomic uint64_t *head = &s->hdr->queue_head[type];
     for (;;) {
@@ -71,15 +70,33 @@ static uint32_t pop_ready(sched *s, uint32_t type)
         uint32_t v = atomic_load(&s->queue[type][h]);
         if (v == 0)
             return 0; /* being published; the pusher will wake us */
-        if (atomic_compare_exchange_weak(head, &h, h + 1))
-            return v;
+        hbg_task *t = &s->tasks[v - 1];
+        if (t->block_num == 1) {
+            if (!atomic_compare_exchange_weak(head, &h, h + 1))
+                continue;
+            *task = v - 1;
+            *block = 0;
+            return 1;
+        }
+        /* Several blocks: claim one; whoever claims the last (or finds
+         * them all claimed) moves the head on. head only grows, so a
+         * stale h makes the CAS fail and the claim land past block_num. */
+        uint32_t b = atomic_fetch_add(&t->next_block, 1);
+        if (b + 1 >= t->block_num)
+            atomic_compare_exchange_strong(head, &h, h + 1);
+        if (b >= t->block_num)
+            continue;
+        if (b + 1 < t->block_num)
+            wake_others(s); /* more blocks for other threads' idle cores */
+        *task = v - 1;
+        *block = b;
+        return 1;
     }
 }
 
 static int ready_nonempty(sched *s, uint32_t type)
 {
-    return s->part[type].next_block != 0 ||
-           atomic_load(&s->hdr->queue_head[type]) < atomic_load(&s->hdr->queue_tail[type]);
+    return atomic_load(&s->hdr->queue_head[type]) < atomic_load(&s->hdr->queue_tail[type]);
 }
 
 static void post(sched *s, core_slot *c, uint32_t task, uint32_t block)
@@ -102,32 +119,20 @@ static void post(sched *s, core_slot *c, uint32_t task, uint32_t block)
     simpler_event_signal(&mb->door);
 }
 
-/* Give an idle core its next block: the rest of a multi-block task first. */
+/* Give an idle core the next ready block of its type. */
 static int dispatch(sched *s, core_slot *c)
 {
-    partial *p = &s->part[c->type];
-    if (p->next_block) {
-        uint32_t block = p->next_block;
-        if (++p->next_block == s->tasks[p->task].block_num)
-            p->next_block = 0;
-        post(s, c, p->task, block);
-        return 1;
-    }
-    uint32_t v = pop_ready(s, c->type);
-    if (!v)
+    uint32_t task, block;
+    if (!take_block(s, c->type, &task, &block))
         return 0;
-    uint32_t task = v - 1;
-    if (s->tasks[task].block_num > 1) {
-        p->task = task;
-        p->next_block = 1;
-    }
-    post(s, c, task, 0);
+    post(s, c, task, block);
     return 1;
 }
 
 static void finish_block(sched *s, uint32_t task)
 {
     hbg_task *t = &s->tasks[task];
+    atomic_fetch_add_explicit(&s->launch->blocks_completed, 1, memory_order_relaxed);
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
         return;
     const uint32_t *succ = s->fanout + t->fanout_start;
@@ -233,7 +238,7 @@ int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
         /* Idle for a while: run the watchdog, then sleep until a core of
          * ours finishes, a task becomes ready, or the watchdog is due. */
         uint64_t now = simpler_now_ns();
-        uint64_t done = atomic_load(&L->tasks_completed);
+        uint64_t done = atomic_load(&L->blocks_completed);
         if (done != seen_done) {
             seen_done = done;
             seen_at = now;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
 #include "simpler/simpler.h"
 
@@ -84,18 +85,8 @@ static int check_elf(const uint8_t *p, uint64_t size, const char *what)
     return SIMPLER_OK;
 }
 
-static int valid_dtype(uint32_t d)
-{
-    switch (d) {
-    case 0: case SIMPLER_DTYPE_INT8: case SIMPLER_DTYPE_UINT8: case SIMPLER_DTYPE_INT16:
-    case SIMPLER_DTYPE_FLOAT16: case SIMPLER_DTYPE_BFLOAT16: case SIMPLER_DTYPE_INT32:
-    case SIMPLER_DTYPE_UINT32: case SIMPLER_DTYPE_FLOAT32: case SIMPLER_DTYPE_INT64:
-    case SIMPLER_DTYPE_UINT64: case SIMPLER_DTYPE_FLOAT64:
-        return 1;
-    default:
-        return 0;
-    }
-}
+/* 0 in a signature accepts any dtype. */
+static int valid_dtype(uint32_t d) { return d == 0 || simpler_dtype_known(d); }
 
 /* A kernel entry's fields and regions; contents are checked after the
  * whole layout is known to be sound. */

@@ -74,6 +74,7 @@ typedef struct simpler_launch {
     _Atomic int32_t status;
     _Atomic uint32_t abort;
     _Atomic uint64_t tasks_completed;
+    _Atomic uint64_t blocks_completed;  /* progress, for the watchdogs */
     char message[SIMPLER_LAUNCH_MESSAGE_MAX];
 } simpler_launch;
 

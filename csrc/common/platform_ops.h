@@ -57,6 +57,9 @@ typedef struct platform_ops {
      * already brought its cores back to idle (or reports the device lost). */
     int (*launch)(platform_dev *dev, const simpler_launch_params *params);
 
+    /* Non-zero once the device cannot be used any more (a stuck core, a
+     * scheduler that did not stop): every later call but close fails. */
+    int (*is_lost)(platform_dev *dev);
     void (*counters)(platform_dev *dev, platform_counters *out);
 } platform_ops;
 

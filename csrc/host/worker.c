@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
 #include "common/so_load.h"
 #include "host/device.h"
@@ -32,6 +33,12 @@ static int enter(simpler_device *dev, const char *what)
         pthread_mutex_unlock(&dev->lock);
         return simpler_fail(SIMPLER_E_STATE, "%s: device is %s", what,
                             dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
+    }
+    if (dev->ops->is_lost(dev->pdev)) {
+        pthread_mutex_unlock(&dev->lock);
+        return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                            "%s: device %d was lost after an earlier failure; finalize this worker and create "
+                            "a new one", what, dev->device_id);
     }
     simpler_clear_error();
     return SIMPLER_OK;
@@ -334,19 +341,20 @@ static int check_arg(const callable_arg *spec, const simpler_arg *a, uint32_t i,
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: the signature expects a tensor (%s)", i,
                             tag_name(spec->kind));
     *t = a->tensor;
+    if (!simpler_dtype_known(t->dtype))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: unknown dtype 0x%x", i, t->dtype);
     if (spec->dtype && t->dtype != spec->dtype)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: dtype 0x%x does not match the signature's 0x%x",
                             i, t->dtype, spec->dtype);
-    if ((t->dtype & 0xFF) == 0 || t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: needs a dtype and 1..%d dimensions", i,
-                            SIMPLER_MAX_DIMS);
+    if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensors have 1..%d dimensions, not %u", i,
+                            SIMPLER_MAX_DIMS, t->ndim);
     uint64_t n = t->dtype & 0xFF;
     for (int d = (int)t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] < 0 || t->shape[d] > (INT64_C(1) << 40))
-            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: bad shape", i);
+        if (t->shape[d] < 0)
+            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: negative shape", i);
         t->strides[d] = (int64_t)(n / (t->dtype & 0xFF));
-        n *= (uint64_t)t->shape[d];
-        if (n > (UINT64_C(1) << 44))
+        if (__builtin_mul_overflow(n, (uint64_t)t->shape[d], &n) || n > (UINT64_C(1) << 44))
             return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensor too large", i);
     }
     for (uint32_t d = t->ndim; d < SIMPLER_MAX_DIMS; d++) {
@@ -360,9 +368,15 @@ static int check_arg(const callable_arg *spec, const simpler_arg *a, uint32_t i,
     return SIMPLER_OK;
 }
 
-static simpler_run_config fill_defaults(const simpler_run_config *cfg)
+static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
 {
     simpler_run_config c = cfg ? *cfg : (simpler_run_config){0};
+    if (c.block_dim > SIMPLER_MAX_CLUSTERS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "block_dim %u out of range 1..%d", c.block_dim,
+                            SIMPLER_MAX_CLUSTERS);
+    if (c.aicpu_thread_num > SIMPLER_MAX_AICPU_THREADS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "aicpu_thread_num %u out of range 1..%d",
+                            c.aicpu_thread_num, SIMPLER_MAX_AICPU_THREADS);
     if (!c.block_dim)
         c.block_dim = DEFAULT_BLOCK_DIM;
     if (!c.aicpu_thread_num)
@@ -371,7 +385,8 @@ static simpler_run_config fill_defaults(const simpler_run_config *cfg)
         c.scheduler_timeout_ms = DEFAULT_SCHEDULER_TIMEOUT_MS;
     if (!c.max_tasks)
         c.max_tasks = DEFAULT_MAX_TASKS;
-    return c;
+    *out = c;
+    return SIMPLER_OK;
 }
 
 /* Stage host tensors in GM, run, copy results back, release the staging. */
@@ -384,11 +399,13 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
                             info->num_args, num_args);
     if (num_args && !args)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run: args is NULL");
-    host_run run = {.callable = c, .config = fill_defaults(config)};
+    host_run run = {.callable = c};
+    int rc = fill_defaults(config, &run.config);
+    if (rc)
+        return rc;
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS], staged[CALLABLE_MAX_ARGS] = {0}, sizes[CALLABLE_MAX_ARGS];
     uint32_t nt = 0, ns = 0;
-    int rc = SIMPLER_OK;
     for (uint32_t i = 0; i < num_args && !rc; i++) {
         rc = check_arg(&info->args[i], &args[i], i, &tensors[nt], &sizes[i]);
         if (rc)
@@ -415,7 +432,9 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
                 break;
             }
             tensors[nt].addr = staged[i];
-            if (info->args[i].kind != SIMPLER_OUTPUT_EXISTING && sizes[i])
+            /* Outputs too: elements a kernel does not write keep the
+             * caller's values instead of whatever GM held before. */
+            if (sizes[i])
                 rc = dev->ops->copy_to_device(dev->pdev, staged[i], args[i].host, sizes[i]);
         }
         nt++;

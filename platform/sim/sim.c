@@ -31,10 +31,15 @@
  * waiting host looks at progress. */
 #define SIM_HOST_MARGIN_NS 10000000000ull
 #define SIM_HOST_POLL_NS 1000000000ull
+/* How long closing a lost device waits for each of its threads. */
+#define SIM_LOST_JOIN_NS 200000000ull
+/* How long a cancelled core has to exit. */
+#define SIM_CANCEL_JOIN_NS 2000000000ull
 
 typedef struct sim_core {
     struct platform_dev *dev;
     uint32_t idx;
+    int running;                    /* thread started and not yet joined */
     pthread_t thread;
 } sim_core;
 
@@ -68,7 +73,7 @@ struct platform_dev {
 
     _Atomic uint64_t loaded_objects;
     uint64_t core_resets;
-    int lost;                       /* a core could not be stopped */
+    _Atomic int lost;               /* threads may still run device code: never unload it */
 };
 
 typedef struct sim_callable {
@@ -91,6 +96,7 @@ static int start_core(platform_dev *d, uint32_t c)
     int e = pthread_create(&d->cores[c].thread, NULL, core_thread, &d->cores[c]);
     if (e)
         return simpler_fail(SIMPLER_E_SYSTEM, "sim: cannot start core thread %u: %s", c, strerror(e));
+    d->cores[c].running = 1;
     return SIMPLER_OK;
 }
 
@@ -186,25 +192,53 @@ fail:
     return rc;
 }
 
-static void stop_core(platform_dev *d, uint32_t c)
+/* Join a thread, giving up after timeout_ns. */
+static int join_within(pthread_t thread, uint64_t timeout_ns)
 {
-    simpler_mailbox *mb = &d->mailboxes[c];
-    atomic_store(&mb->exit, 1);
-    simpler_event_signal(&mb->door);
-    pthread_join(d->cores[c].thread, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    return pthread_timedjoin_np(thread, NULL, &ts);
 }
 
+/*
+ * Stop every thread. A device that is lost may have threads stuck in a
+ * kernel: they get a moment to notice, and the ones that do not stop are
+ * detached and everything they might touch (the device state, GM, the
+ * executor and kernel code) is left in place on purpose. A small leak is
+ * the price of never unmapping code that a thread is running.
+ */
 static void sim_close(platform_dev *d)
 {
     if (!d)
         return;
+    int lost = atomic_load(&d->lost), stuck = 0;
     atomic_store(&d->stopping, 1);
-    for (uint32_t i = 0; i < d->num_aicpu_threads; i++) {
-        simpler_event_signal(&d->aicpu[i].go);
-        pthread_join(d->aicpu[i].thread, NULL);
+    for (uint32_t c = 0; c < d->num_core_threads; c++) {
+        atomic_store(&d->mailboxes[c].exit, 1);
+        simpler_event_signal(&d->mailboxes[c].door);
     }
-    for (uint32_t c = 0; c < d->num_core_threads; c++)
-        stop_core(d, c);
+    for (uint32_t i = 0; i < d->num_aicpu_threads; i++) {
+        atomic_store(&d->launch.abort, 1);
+        simpler_event_signal(&d->aicpu[i].go);
+        simpler_event_signal(&d->launch.thread_events[i]);
+        if (!lost)
+            pthread_join(d->aicpu[i].thread, NULL);
+        else if (join_within(d->aicpu[i].thread, SIM_LOST_JOIN_NS) != 0 && ++stuck)
+            pthread_detach(d->aicpu[i].thread);
+    }
+    for (uint32_t c = 0; c < d->num_core_threads; c++) {
+        if (!d->cores[c].running)
+            continue;
+        if (!lost)
+            pthread_join(d->cores[c].thread, NULL);
+        else if (join_within(d->cores[c].thread, SIM_LOST_JOIN_NS) != 0 && ++stuck)
+            pthread_detach(d->cores[c].thread);
+    }
+    if (stuck)
+        return;
     if (d->heap.live)
         gm_heap_destroy(&d->heap);
     if (d->gm)
@@ -270,6 +304,11 @@ static void sim_callable_release(platform_dev *d, void *handle)
     sim_callable *c = handle;
     if (!c)
         return;
+    /* A stuck core may be running this code: leave it mapped. */
+    if (atomic_load(&d->lost)) {
+        free(c);
+        return;
+    }
     for (uint32_t i = 0; i < c->count; i++) {
         if (c->handles[i]) {
             so_unload(c->handles[i]);
@@ -326,21 +365,23 @@ static int recover_cores(platform_dev *d, uint32_t num_cores)
             sched_yield();
         if (atomic_load(&mb->finished) == atomic_load(&mb->door.seq))
             continue;
+        /* In a kernel the cancel acts at once; if the kernel has just
+         * returned, the ring wakes the core to its next cancellation
+         * point at the top of its loop. */
         pthread_cancel(d->cores[c].thread);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 2;
-        if (pthread_timedjoin_np(d->cores[c].thread, NULL, &ts) != 0) {
-            d->lost = 1;
+        simpler_event_signal(&mb->door);
+        if (join_within(d->cores[c].thread, SIM_CANCEL_JOIN_NS) != 0) {
+            atomic_store(&d->lost, 1);
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
-                                "sim: core %u could not be stopped after a failed run; the device is unusable, "
-                                "create a new worker", c);
+                                "sim: core %u could not be stopped after a failed run (its kernel blocks "
+                                "cancellation?); the device is unusable, create a new worker", c);
         }
+        d->cores[c].running = 0;
         d->core_resets++;
         int rc = start_core(d, c);
         if (rc) {
-            d->lost = 1;
-            return rc;
+            atomic_store(&d->lost, 1);
+            return simpler_fail_prefix(SIMPLER_E_DEVICE_LOST, "sim: restarting core %u", c);
         }
     }
     return SIMPLER_OK;
@@ -348,7 +389,7 @@ static int recover_cores(platform_dev *d, uint32_t num_cores)
 
 static int sim_launch(platform_dev *d, const simpler_launch_params *p)
 {
-    if (d->lost)
+    if (atomic_load(&d->lost))
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "sim: device %d is unusable after an earlier failure; "
                             "create a new worker", d->device_id);
     if (p->block_dim == 0 || p->block_dim > SIMPLER_MAX_CLUSTERS)
@@ -371,6 +412,7 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
     atomic_store(&L->status, 0);
     atomic_store(&L->abort, 0);
     atomic_store(&L->tasks_completed, 0);
+    atomic_store(&L->blocks_completed, 0);
     L->message[0] = '\0';
     atomic_store(&d->running, L->p.aicpu_thread_num);
     for (uint32_t t = 0; t < L->p.aicpu_thread_num; t++)
@@ -387,7 +429,7 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
             simpler_event_cancel(&d->done);
             break;
         }
-        uint64_t now = simpler_now_ns(), done = atomic_load(&L->tasks_completed);
+        uint64_t now = simpler_now_ns(), done = atomic_load(&L->blocks_completed);
         if (done != seen_done) {
             seen_done = done;
             deadline = now + limit;
@@ -395,7 +437,7 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
         if (now >= deadline) {
             simpler_event_cancel(&d->done);
             atomic_store(&L->abort, 1);
-            d->lost = 1;
+            atomic_store(&d->lost, 1);
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
                                 "sim: no task finished for %.0f s and the AICPU scheduler did not stop; "
                                 "the device is unusable, create a new worker", (double)limit / 1e9);
@@ -409,6 +451,8 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
     rc = recover_cores(d, cores);
     return rc ? rc : simpler_fail(status, "%s", L->message);
 }
+
+static int sim_is_lost(platform_dev *d) { return atomic_load(&d->lost); }
 
 static void sim_counters(platform_dev *d, platform_counters *out)
 {
@@ -434,5 +478,6 @@ const platform_ops simpler_platform_sim = {
     .callable_load = sim_callable_load,
     .callable_release = sim_callable_release,
     .launch = sim_launch,
+    .is_lost = sim_is_lost,
     .counters = sim_counters,
 };

@@ -152,13 +152,29 @@ def test_kernel_that_never_finishes(chip_worker, scene, kernel_compiler):
     assert_still_works(chip_worker, kernel_compiler)
 
 
+def test_watchdog_counts_blocks_not_tasks(chip_worker, scene, kernel_compiler):
+    """One task of 12 blocks of 100 ms on 2 AIV cores takes ~0.6 s, longer
+    than the 0.3 s watchdog; blocks keep finishing, so it is not stuck."""
+    cid = scene("blocks")
+    before = chip_worker.stats["tasks_completed"]
+    chip_worker.run(cid, simpler.TaskArgs(12, 100_000), block_dim=1, scheduler_timeout=0.3)
+    assert chip_worker.stats["tasks_completed"] == before + 1
+
+
 def test_bad_config(chip_worker, scene, kernel_compiler):
     cid = scene("vector_add")
     a = np.zeros(4, F32)
     with pytest.raises(simpler.InvalidArgument, match="block_dim 1000 out of range"):
         chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), block_dim=1000)
-    with pytest.raises(simpler.InvalidArgument, match="must be positive"):
+    with pytest.raises(simpler.InvalidArgument, match="block_dim -1 is out of range"):
         chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), block_dim=-1)
+    with pytest.raises(simpler.InvalidArgument, match="block_dim 8589934592 is out of range"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), block_dim=2**33)
+    with pytest.raises(simpler.InvalidArgument, match="aicpu_thread_num 9 out of range"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), aicpu_thread_num=9)
+    for bad in (float("nan"), 1e10, -1):
+        with pytest.raises(simpler.InvalidArgument, match="scheduler_timeout"):
+            chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1), scheduler_timeout=bad)
     assert_still_works(chip_worker, kernel_compiler)
 
 
@@ -178,6 +194,10 @@ def test_device_memory_misuse(chip_worker, kernel_compiler):
         chip_worker.copy_to(live, bytes(65))  # one byte past the allocation
     with pytest.raises(simpler.InvalidArgument):
         chip_worker.malloc(0)
+    with pytest.raises(simpler.InvalidArgument, match="out of range"):
+        chip_worker.malloc(2**64)
+    with pytest.raises(simpler.InvalidArgument, match="out of range"):
+        chip_worker.free(-1)
     chip_worker.free(live)
     assert_still_works(chip_worker, kernel_compiler)
 

@@ -140,3 +140,96 @@ def test_unsupported_dtype_and_scalar(scale_callable):
             w.run(cid, [x, x, 1.0])
         with pytest.raises(simpler.InvalidArgument, match="scalar argument must be a number"):
             w.run(cid, [np.zeros(3), np.zeros(3), "two"])
+
+
+def test_read_only_output_array_is_refused(scale_callable):
+    with simpler.ChipWorker() as w:
+        cid = w.register(scale_callable)
+        x = np.arange(4, dtype=np.float64)
+        frozen = np.frombuffer(bytes(32), dtype=np.float64)  # read-only view of immutable bytes
+        with pytest.raises(simpler.InvalidArgument, match="argument 1 is an output, but its array is read-only"):
+            w.run(cid, [x, frozen, 2.0])
+        assert frozen.tobytes() == bytes(32)
+        ro_in = x.copy()
+        ro_in.flags.writeable = False
+        out = np.zeros(4)
+        w.run(cid, [ro_in, out, 2.0])  # a read-only input is fine
+        np.testing.assert_array_equal(out, 2 * x)
+
+
+def test_noncontiguous_input_is_not_written_back(scale_callable):
+    with simpler.ChipWorker() as w:
+        cid = w.register(scale_callable)
+        base = np.arange(8, dtype=np.float64)
+        view = base[::2]
+        out = np.zeros(4)
+        w.run(cid, [view, out, 1.0])
+        np.testing.assert_array_equal(base, np.arange(8))
+        np.testing.assert_array_equal(out, [0, 2, 4, 6])
+
+
+FIRST_ONLY = """
+#include <simpler/kernel.h>
+SIMPLER_KERNEL(kernel) {
+    double *out = simpler_tensor_data(&args->tensors[0]);
+    out[0] = (double)simpler_scalar_i64(args->scalars[0]);
+    if (args->scalars[1])  /* write everything */
+        for (int64_t i = 1; i < simpler_tensor_numel(&args->tensors[0]); i++)
+            out[i] = out[0];
+}
+"""
+ORCH_FIRST_ONLY = """
+#include <simpler/orch.h>
+SIMPLER_ORCHESTRATION(orchestrate) {
+    simpler_tensor t = args->tensors[0];
+    uint32_t tag = SIMPLER_OUTPUT_EXISTING;
+    return simpler_submit(api, o, 0, SIMPLER_CORE_AIV, &t, &tag, 1, args->scalars, 2, NULL);
+}
+"""
+
+
+def test_output_elements_a_kernel_skips_keep_their_values():
+    """"out" arrays are staged with their contents, so GM left over from
+    earlier runs never leaks into them."""
+    kc = simpler.KernelCompiler()
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source(FIRST_ONLY), ["out"], num_scalars=2)
+    c = simpler.ChipCallable.build(kc.compile_source(ORCH_FIRST_ONLY), [k], [("out", np.float64), "scalar", "scalar"])
+    with simpler.ChipWorker() as w:
+        cid = w.register(c)
+        out = np.zeros(1000)
+        w.run(cid, [out, 99, 1])  # leaves 99s in the GM block the next run reuses
+        assert (out == 99).all()
+        out = np.full(1000, 7.0)
+        w.run(cid, [out, 1, 0])
+        assert out[0] == 1 and (out[1:] == 7).all()
+
+
+def test_bfloat16_signatures_decode():
+    kc = simpler.KernelCompiler()
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source(FIRST_ONLY), ["out"], num_scalars=2)
+    c = simpler.ChipCallable.build(kc.compile_source(ORCH_FIRST_ONLY), [k], [("in", "bfloat16"), "scalar"])
+    again = simpler.ChipCallable.from_bytes(c.to_bytes())
+    assert again.signature[0].dtype == "bfloat16" and "in, scalar" in repr(again)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w: w.register(None), "takes a ChipCallable"),
+    (lambda w: w.unregister(-1), "callable_id -1 is out of range"),
+    (lambda w: w.run(2**40, []), "callable_id 1099511627776 is out of range"),
+    (lambda w: w.copy_from(2**64, 8), "address .* out of range"),
+    (lambda w: w.copy_to(0, b"x"), "not allocated device memory"),
+])
+def test_out_of_range_values_are_invalid_arguments(call, message):
+    with simpler.ChipWorker() as w:
+        with pytest.raises(simpler.InvalidArgument, match=message):
+            call(w)
+
+
+def test_finalize_while_in_use_elsewhere_is_an_error_not_a_crash(scale_callable):
+    w = simpler.ChipWorker()
+    cid = w.register(scale_callable)
+    w.finalize()
+    for call in (lambda: w.run(cid, []), lambda: w.malloc(8), lambda: w.stats):
+        with pytest.raises(simpler.InvalidState):
+            call()
+    assert not w.usable

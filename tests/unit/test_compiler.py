@@ -85,3 +85,29 @@ def test_concurrent_compiles_of_the_same_source(tmp_path):
 def test_repr_shows_cache_and_counts(tmp_path):
     kc = simpler.KernelCompiler(cache_dir=tmp_path)
     assert str(tmp_path) in repr(kc) and "hits=0" in repr(kc)
+
+
+def test_cflags_reach_the_preprocessor(tmp_path):
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "extra.h").write_text("#define EXTRA 3\n")
+    kc = simpler.KernelCompiler(cflags=[f"-I{inc}"], cache_dir=tmp_path / "cache")
+    so = kc.compile_source('#include "extra.h"\n' + SOURCE + "int extra = EXTRA;\n")
+    assert so[:4] == b"\x7fELF"
+
+
+def test_quoted_includes_resolve_beside_the_file_not_the_cwd(tmp_path, monkeypatch):
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    (src_dir / "v.h").write_text("#define VAL 1\n")
+    src = src_dir / "k.c"
+    src.write_text('#include "v.h"\n' + SOURCE + "int val = VAL;\n")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    (elsewhere / "v.h").write_text("#define VAL 999\n")
+    monkeypatch.chdir(elsewhere)
+    kc = simpler.KernelCompiler(cache_dir=tmp_path / "cache")
+    first = kc.compile(src)
+    (src_dir / "v.h").write_text("#define VAL 2\n")
+    second = kc.compile(src)
+    assert kc.misses == 2 and first != second

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
 #include "host/device.h"
 #include "runtime/deps/tracker.h"
@@ -161,18 +162,18 @@ static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simp
                     k->name, i);
 
     if (tag == SIMPLER_OUTPUT) {
-        if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS || (t->dtype & 0xFF) == 0)
+        if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS || !simpler_dtype_known(t->dtype))
             return fail(b, SIMPLER_E_ORCHESTRATION,
                         "task %u (kernel '%s'): OUTPUT tensor %u needs a dtype and 1..%d dimensions "
                         "(use simpler_tensor_new)", id, k->name, i, SIMPLER_MAX_DIMS);
         uint64_t bytes = t->dtype & 0xFF;
         int64_t stride = 1;
         for (int d = (int)t->ndim - 1; d >= 0; d--) {
-            if (t->shape[d] < 0 || t->shape[d] > (INT64_C(1) << 40))
-                return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: OUTPUT tensor %u has a bad shape", id, i);
+            if (t->shape[d] < 0 || __builtin_mul_overflow(bytes, (uint64_t)t->shape[d], &bytes) ||
+                bytes > (UINT64_C(1) << 48))
+                return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: OUTPUT tensor %u has a bad or huge shape", id, i);
             t->strides[d] = stride;
-            stride *= t->shape[d];
-            bytes *= (uint64_t)t->shape[d];
+            stride *= t->shape[d]; /* <= bytes: cannot overflow */
         }
         uint64_t addr;
         int rc = b->dev->ops->gm_alloc(b->dev->pdev, bytes ? bytes : 1, &addr);
@@ -191,6 +192,9 @@ static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simp
     }
 
     dep_region r;
+    if (!simpler_dtype_known(t->dtype))
+        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u has unknown dtype 0x%x", id,
+                    k->name, i, t->dtype);
     if (dep_region_init(&r, t))
         return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u: %s", id, k->name, i,
                     simpler_last_error());

@@ -30,7 +30,9 @@ typedef struct hbg_header {
     uint64_t queue_off[2];      /* ready queue per core type */
     /* Ready queues: slots [head, tail) hold task index + 1; a slot still 0
      * below tail is being published. Each task is pushed exactly once, so
-     * a queue of num_tasks slots never wraps. */
+     * a queue of num_tasks slots never wraps. A task with several blocks
+     * stays at the head until its last block is claimed, so every
+     * scheduler thread's idle cores can take its blocks. */
     _Atomic uint64_t queue_head[2];
     _Atomic uint64_t queue_tail[2];
 } hbg_header;
@@ -47,6 +49,7 @@ typedef struct hbg_task {
     uint32_t core_type;
     uint32_t block_num;
     _Atomic uint32_t pending;   /* predecessors not yet finished */
+    _Atomic uint32_t next_block; /* blocks claimed by schedulers (may pass block_num) */
     _Atomic uint32_t blocks_done;
 } hbg_task;
 

@@ -24,6 +24,7 @@ KERNELS = {
     "slow_copy": (7, "aiv", "slow_copy.c", ["in", "out"], 1, None),
     "fill": (8, "aiv", "fill.c", ["out"], 2, None),
     "hang": (9, "aiv", "hang.c", [], 0, None),
+    "spin_us": (10, "aiv", "spin_us.c", [], 1, None),
 }
 
 # orchestration: run signature
@@ -36,6 +37,7 @@ SIGNATURES = {
     "chains": [("inout", F32), "scalar"],
     "hazards": [("inout", F32), ("out", F32), "scalar"],
     "misuse": [("inout", F32), "scalar"],
+    "blocks": ["scalar", "scalar"],
 }
 
 

@@ -15,7 +15,8 @@ enum {
     F_REDUCE_SUM = 6,   /* AIC  out[0] = sum(a) */
     F_SLOW_COPY = 7,    /* AIV  spin s0, out = a */
     F_FILL = 8,         /* AIV  spin s0, x = s1 */
-    F_HANG = 9          /* AIV  never returns */
+    F_HANG = 9,         /* AIV  never returns */
+    F_SPIN_US = 10      /* AIV  busy for s0 microseconds */
 };
 
 static inline uint64_t f64_bits(double d)
