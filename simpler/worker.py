@@ -235,7 +235,11 @@ class ChipWorker:
         keep: list[Any] = []
         writeback: list[tuple[np.ndarray, np.ndarray]] = []
         for i, a in enumerate(args.args):
-            written = i < len(specs) and specs[i].direction in ("out", "inout", "nodep")
+            spec = specs[i] if i < len(specs) else None
+            if spec is not None and not spec.is_scalar and not isinstance(a, (np.ndarray, DeviceTensor)):
+                raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
+                                      f"or a DeviceTensor, not {type(a).__name__}")
+            written = spec is not None and spec.direction in ("out", "inout", "nodep")
             self._fill_arg(c_args[i], i, a, written, keep, writeback)
         rc = lib.simpler_run(dev, callable_id, c_args, n, cfg)
         if rc:
@@ -265,7 +269,10 @@ class ChipWorker:
             ChipWorker._fill_tensor(c.tensor, i, arr.shape if arr.ndim else (1,), arr.dtype)
             return
         c.kind = lib.SIMPLER_ARG_SCALAR
-        c.scalar = _scalar_bits(a)
+        try:
+            c.scalar = _scalar_bits(a)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"argument {i}: {e}") from None
 
     @staticmethod
     def _fill_tensor(t, i: int, shape: Sequence[int], dtype: Any) -> None:

@@ -344,8 +344,8 @@ static int check_arg(const callable_arg *spec, const simpler_arg *a, uint32_t i,
     if (!simpler_dtype_known(t->dtype))
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: unknown dtype 0x%x", i, t->dtype);
     if (spec->dtype && t->dtype != spec->dtype)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: dtype 0x%x does not match the signature's 0x%x",
-                            i, t->dtype, spec->dtype);
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: dtype %s does not match the signature's %s",
+                            i, simpler_dtype_name(t->dtype), simpler_dtype_name(spec->dtype));
     if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensors have 1..%d dimensions, not %u", i,
                             SIMPLER_MAX_DIMS, t->ndim);

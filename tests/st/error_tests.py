@@ -34,7 +34,7 @@ def test_wrong_argument_count(chip_worker, scene, kernel_compiler):
 def test_dtype_mismatch(chip_worker, scene, kernel_compiler):
     cid = scene("vector_add")
     a = np.zeros(4, F32)
-    with pytest.raises(simpler.InvalidArgument, match="argument 1: dtype"):
+    with pytest.raises(simpler.InvalidArgument, match="argument 1: dtype float64 does not match the signature's float32"):
         chip_worker.run(cid, simpler.TaskArgs(a, np.zeros(4, np.float64), a, 1))
     assert_still_works(chip_worker, kernel_compiler)
 
@@ -42,8 +42,20 @@ def test_dtype_mismatch(chip_worker, scene, kernel_compiler):
 def test_scalar_where_tensor_expected(chip_worker, scene, kernel_compiler):
     cid = scene("vector_add")
     a = np.zeros(4, F32)
-    with pytest.raises(simpler.InvalidArgument, match="argument 2: the signature expects a tensor"):
+    with pytest.raises(simpler.InvalidArgument, match="argument 2 is a tensor \\('out'\\)"):
         chip_worker.run(cid, simpler.TaskArgs(a, a, 3.0, 1))
+    with pytest.raises(simpler.InvalidArgument, match="argument 3: the signature expects a scalar"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, a))
+    assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_python_object_where_tensor_expected(chip_worker, scene, kernel_compiler):
+    cid = scene("vector_add")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="argument 0 is a tensor .* numpy array .* not list"):
+        chip_worker.run(cid, simpler.TaskArgs([1.0, 2.0, 3.0, 4.0], a, a, 1))
+    with pytest.raises(simpler.InvalidArgument, match="argument 3: scalar argument must be a number"):
+        chip_worker.run(cid, simpler.TaskArgs(a, a, a, None))
     assert_still_works(chip_worker, kernel_compiler)
 
 
