@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "csrc" / "include"
 
 HOST_SOURCES = [
+    "csrc/common/addr_map.c",
     "csrc/common/error.c",
     "csrc/common/gm_heap.c",
     "csrc/common/so_load.c",

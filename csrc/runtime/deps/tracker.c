@@ -63,6 +63,7 @@ struct dep_tracker {
     uint64_t visits;
     uint32_t *scratch;          /* entries to drop after a covering write */
     uint32_t scratch_cap;
+    uint32_t sweep_cursor;
 };
 
 static uint64_t mix(uint64_t a)
@@ -308,6 +309,40 @@ static int add_reader(dep_entry *e, uint32_t task)
     return grow_array((void **)&e->readers, &e->cap_readers, e->num_readers + 1, sizeof *e->readers)
                ? -1
                : (e->readers[e->num_readers++] = task, 0);
+}
+
+/* ---- reclaiming ------------------------------------------------------------ */
+
+void dep_tracker_sweep(dep_tracker *t, uint32_t budget, dep_live_fn live, void *ctx)
+{
+    for (uint32_t n = 0; n < budget && t->num_entries; n++) {
+        uint32_t id = t->sweep_cursor++ % t->num_entries;
+        dep_entry *e = &t->entries[id];
+        if (!e->live)
+            continue;
+        uint32_t kept = 0;
+        for (uint32_t k = 0; k < e->num_readers; k++)
+            if (live(ctx, e->readers[k]))
+                e->readers[kept++] = e->readers[k];
+        e->num_readers = kept;
+        if (e->writer != DEP_NO_TASK && !live(ctx, e->writer))
+            e->writer = DEP_NO_TASK;
+        if (e->writer == DEP_NO_TASK && e->num_readers == 0)
+            remove_entry(t, id);
+    }
+}
+
+void dep_tracker_forget(dep_tracker *t, uint64_t base)
+{
+    uint32_t *slot = bucket_slot(t->bucket_of, t->bucket_map_cap, t->buckets, base);
+    if (!*slot)
+        return;
+    dep_bucket *b = &t->buckets[*slot - 1];
+    for (uint64_t levels = b->levels; levels; levels &= levels - 1) {
+        uint32_t l = (uint32_t)__builtin_ctzll(levels);
+        while (b->head[l] != NONE)
+            remove_entry(t, b->head[l]);
+    }
 }
 
 /* ---- access -------------------------------------------------------------- */

@@ -32,6 +32,18 @@ void dep_tracker_destroy(dep_tracker *t);
 int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
                        dep_emit_fn emit, void *ctx);
 
+/* Whether a task may still run (its edges still matter). */
+typedef int (*dep_live_fn)(void *ctx, uint32_t task);
+
+/* Examine up to budget entries (round robin over all of them): drop
+ * readers and writers that are no longer live and entries left with
+ * neither. A streaming runtime calls this a little per access so that
+ * memory follows the tasks in flight, not the tasks ever submitted. */
+void dep_tracker_sweep(dep_tracker *t, uint32_t budget, dep_live_fn live, void *ctx);
+
+/* Forget every region of base (its memory was freed and may be reused). */
+void dep_tracker_forget(dep_tracker *t, uint64_t base);
+
 /* Live regions across all bases, and entries examined by all accesses so
  * far (for tests: work per access must not grow with live regions). */
 uint64_t dep_tracker_live_regions(const dep_tracker *t);

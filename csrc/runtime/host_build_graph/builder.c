@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr_map.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "host/device.h"
@@ -31,11 +32,6 @@ typedef struct edge {
     uint32_t producer, consumer;
 } edge;
 
-/* A base address the run knows, with its size in bytes. */
-typedef struct extent {
-    uint64_t base, size;
-} extent;
-
 typedef struct builder {
     simpler_device *dev;
     const host_run *run;
@@ -46,8 +42,7 @@ typedef struct builder {
     uint64_t num_edges, cap_edges;
     uint8_t *args;
     uint64_t args_size, args_cap;
-    extent *extents;            /* open addressing by base; size 0 = empty */
-    uint64_t ext_cap, ext_used;
+    addr_map extents;           /* bases the run knows: arguments and OUTPUTs, with sizes */
     uint64_t *outputs;          /* GM the runtime allocated for OUTPUT tensors */
     uint32_t num_outputs;
     uint64_t cap_outputs;
@@ -87,36 +82,12 @@ static int fail(builder *b, int code, const char *fmt, ...)
     return b->failed;
 }
 
-static extent *extent_slot(builder *b, uint64_t base)
-{
-    for (uint64_t i = (base >> 6) * 0x9e3779b97f4a7c15ull & (b->ext_cap - 1);; i = (i + 1) & (b->ext_cap - 1))
-        if (b->extents[i].size == 0 || b->extents[i].base == base)
-            return &b->extents[i];
-}
-
 static int add_extent(builder *b, uint64_t base, uint64_t size)
 {
-    if ((b->ext_used + 1) * 2 > b->ext_cap) {
-        extent *old = b->extents;
-        uint64_t old_cap = b->ext_cap;
-        b->ext_cap = old_cap ? old_cap * 2 : 64;
-        b->extents = calloc(b->ext_cap, sizeof *b->extents);
-        if (!b->extents) {
-            b->extents = old;
-            b->ext_cap = old_cap;
-            return -1;
-        }
-        for (uint64_t i = 0; i < old_cap; i++)
-            if (old[i].size)
-                *extent_slot(b, old[i].base) = old[i];
-        free(old);
-    }
-    extent *e = extent_slot(b, base);
-    if (e->size == 0)
-        b->ext_used++;
-    if (size > e->size)
-        *e = (extent){base, size};
-    return 0;
+    addr_entry *e = addr_map_get(&b->extents, base);
+    if (e && e->size >= size)
+        return 0;
+    return addr_map_put(&b->extents, base, size, 0, 0);
 }
 
 static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
@@ -199,17 +170,17 @@ static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simp
         return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u: %s", id, k->name, i,
                     simpler_last_error());
     if (!dep_region_empty(&r)) {
-        extent *e = b->ext_cap ? extent_slot(b, t->addr) : NULL;
-        if (!e || e->size == 0)
+        addr_entry *e = addr_map_get(&b->extents, t->addr);
+        if (!e)
             return fail(b, SIMPLER_E_ORCHESTRATION,
                         "task %u (kernel '%s'): tensor %u has base 0x%" PRIx64
                         ", which is neither a run argument nor an earlier OUTPUT (make views with simpler_view)",
                         id, k->name, i, t->addr);
-        if (r.lo < e->base || r.hi > e->base + e->size)
+        if (r.lo < e->key || r.hi > e->key + e->size)
             return fail(b, SIMPLER_E_ORCHESTRATION,
                         "task %u (kernel '%s'): tensor %u view [%" PRIu64 ", %" PRIu64
-                        ") bytes lies outside its tensor of %" PRIu64 " bytes", id, k->name, i, r.lo - e->base,
-                        r.hi - e->base, e->size);
+                        ") bytes lies outside its tensor of %" PRIu64 " bytes", id, k->name, i, r.lo - e->key,
+                        r.hi - e->key, e->size);
     }
     if (tag == SIMPLER_NO_DEP)
         return 0;
@@ -395,7 +366,7 @@ static void builder_release(builder *b)
     free(b->tasks);
     free(b->edges);
     free(b->args);
-    free(b->extents);
+    addr_map_free(&b->extents);
     free(b->outputs);
 }
 

@@ -1,0 +1,117 @@
+/*
+ * tensormap_and_ringbuffer: what the host lays out in GM for the AICPU.
+ *
+ * Registration uploads the callable's blob once and a kernel table next
+ * to it (tmr_callable), and a load launch has the AICPU open the
+ * orchestration straight from the blob in GM. A run gets one block of GM
+ * (tmr_run) holding its arguments and every ring:
+ *
+ *   tmr_run | task rings [TMR_DEPTHS][task_ring] | heap rings [TMR_DEPTHS][heap_ring]
+ *           | dependency node pool [dep_pool] | ready queues [2][queue_cap]
+ *
+ * Rings are per scope depth (scopes deeper than TMR_DEPTHS - 1 share the
+ * last), so an inner scope's tasks and buffers are reclaimed while an
+ * outer scope is still open.
+ */
+#ifndef SIMPLER_TMR_LAYOUT_H
+#define SIMPLER_TMR_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "simpler/types.h"
+
+#define TMR_DEPTHS 4
+#define TMR_MAX_TASK_TENSORS 16
+#define TMR_MAX_TASK_SCALARS 16
+#define TMR_MAX_RING_SLOTS 32768     /* task handles keep 15 bits of slot */
+#define TMR_NONE UINT32_MAX
+
+/* A kernel as the orchestrator checks tasks against it. */
+typedef struct tmr_kernel {
+    uint64_t addr;
+    uint32_t func_id;
+    uint32_t core_type;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint8_t tags[64];
+    char name[64];
+} tmr_kernel;
+
+/* Registration record, in GM for the life of the registration. */
+typedef struct tmr_callable {
+    uint64_t blob_addr;             /* the ChipCallable, uploaded once */
+    uint64_t orch_offset, orch_size;
+    char orch_entry[256];
+    uint64_t kernels_addr;          /* tmr_kernel[num_kernels] */
+    uint64_t func_index_addr;       /* int32[max_func_id + 1]: kernel index or -1 */
+    uint32_t num_kernels;
+    uint32_t max_func_id;
+    /* Written by the AICPU's load launch. */
+    uint64_t orch_handle;
+    uint64_t orch_fn;
+    uint64_t loads;                 /* orchestration objects this AICPU runtime has opened */
+} tmr_callable;
+
+/* A task slot. id is the task's sequence number + 1 (0: never used); the
+ * slot is reused only after the task completed and its scope ended. */
+typedef struct tmr_task {
+    _Atomic uint64_t seq;
+    _Atomic uint32_t lock;          /* guards fanout and completed */
+    _Atomic uint32_t completed;
+    _Atomic uint32_t pending;       /* predecessors left, + 1 while being submitted */
+    _Atomic uint32_t next_block;
+    _Atomic uint32_t blocks_done;
+    uint32_t fanout;                /* first dependency node, TMR_NONE for none */
+    uint32_t generation;            /* for task handles */
+    uint32_t block_num;
+    uint32_t core_type;
+    uint32_t func_id;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint32_t depth;
+    uint32_t scope;                 /* instance of its depth's scope it belongs to */
+    uint64_t kernel_addr;
+    simpler_tensor tensors[TMR_MAX_TASK_TENSORS];
+    uint64_t scalars[TMR_MAX_TASK_SCALARS];
+} tmr_task;
+
+/* A successor in a producer's fanout list. */
+typedef struct tmr_dep_node {
+    uint32_t consumer;              /* task handle */
+    _Atomic uint32_t next;
+} tmr_dep_node;
+
+/* Ring settings; zero means default. */
+typedef struct tmr_sizes {
+    uint32_t task_ring;             /* task slots per scope depth */
+    uint32_t dep_pool;              /* dependency nodes */
+    uint64_t heap_ring;             /* bytes of OUTPUT buffers per scope depth */
+} tmr_sizes;
+
+typedef struct tmr_run {
+    uint64_t callable_addr;         /* tmr_callable */
+    uint64_t tensors_addr;          /* the run's simpler_tensor[num_tensors] */
+    uint64_t scalars_addr;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    tmr_sizes sizes;
+    uint32_t queue_cap;             /* power of two >= every task slot */
+    uint32_t reserved;
+    uint64_t tasks_off, heap_off, deps_off, queue_off;  /* from this block's start */
+
+    /* Shared while running. */
+    _Atomic uint64_t submitted;     /* tasks published */
+    _Atomic uint32_t submit_done;   /* the orchestration returned */
+    _Atomic uint64_t queue_head[2];
+    _Atomic uint64_t queue_tail[2];
+    /* Dependency nodes schedulers freed; only the orchestrator takes them
+     * (all at once), so the stack has one consumer and no ABA. */
+    _Atomic uint32_t dep_free;
+    /* Figures for tests and the docs. */
+    uint64_t peak_live_tasks;
+    uint64_t peak_heap_bytes;
+    uint64_t waits;                 /* times the orchestrator waited for a ring */
+} tmr_run;
+
+#endif
