@@ -8,7 +8,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 DEVICE_LIBS = {
-    "libsimpler_aicpu.so": ["csrc/aicpu/aicpu_main.c", "csrc/aicpu/hbg_scheduler.c"],
+    "libsimpler_aicpu.so": ["csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c"],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
 }
 DEVICE_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     "tests/unit/c/test_scheduler.c",
     "csrc/aicpu/aicpu_main.c",
+    "csrc/aicpu/sched_loop.c",
     "csrc/aicpu/hbg_scheduler.c",
     "csrc/aicore/executor.c",
 ]
