@@ -22,6 +22,7 @@ HOST_SOURCES = [
     "csrc/callable/callable.c",
     "csrc/runtime/deps/region.c",
     "csrc/runtime/deps/tracker.c",
+    "csrc/runtime/task_check.c",
     "csrc/runtime/host_build_graph/builder.c",
     "csrc/host/worker.c",
     "platform/sim/sim.c",

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "common/addr_map.h"
-#include "common/dtype.h"
 #include "common/error.h"
 #include "host/device.h"
 #include "runtime/deps/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
+#include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096
 
@@ -110,45 +110,27 @@ static int emit_edge(void *ctx, uint32_t producer)
     return add_edge(b, producer, b->current);
 }
 
-static int writes_tag(uint32_t tag)
+/* Keep the first failure: its message is already in the thread's error. */
+static int failed(builder *b, int rc)
 {
-    return tag == SIMPLER_OUTPUT || tag == SIMPLER_OUTPUT_EXISTING || tag == SIMPLER_INOUT;
+    if (!b->failed)
+        b->failed = rc;
+    return b->failed;
 }
 
 /* Check one tensor argument against the kernel's signature and the run's
- * known buffers; allocate it if it is an OUTPUT. */
-static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simpler_tensor *t, uint32_t tag)
+ * known buffers; allocate it if it is an OUTPUT; record its accesses. */
+static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_tensor *t, uint32_t tag)
 {
     uint32_t id = b->num_tasks;
-    if (tag < SIMPLER_INPUT || tag > SIMPLER_NO_DEP)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u has unknown tag %u", id,
-                    k->name, i, tag);
-    uint32_t ktag = k->tags[i];
-    if (tag != SIMPLER_NO_DEP && writes_tag(ktag) && !writes_tag(tag))
-        return fail(b, SIMPLER_E_ORCHESTRATION,
-                    "task %u (kernel '%s'): tensor %u is written by the kernel but tagged INPUT", id, k->name, i);
-    if (tag != SIMPLER_NO_DEP && !writes_tag(ktag) && ktag != SIMPLER_NO_DEP && tag != SIMPLER_INPUT)
-        return fail(b, SIMPLER_E_ORCHESTRATION,
-                    "task %u (kernel '%s'): tensor %u is only read by the kernel but tagged as written", id,
-                    k->name, i);
-
+    int rc = task_check_tag(k, id, i, tag);
+    if (rc)
+        return failed(b, rc);
     if (tag == SIMPLER_OUTPUT) {
-        if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS || !simpler_dtype_known(t->dtype))
-            return fail(b, SIMPLER_E_ORCHESTRATION,
-                        "task %u (kernel '%s'): OUTPUT tensor %u needs a dtype and 1..%d dimensions "
-                        "(use simpler_tensor_new)", id, k->name, i, SIMPLER_MAX_DIMS);
-        uint64_t bytes = t->dtype & 0xFF;
-        int64_t stride = 1;
-        for (int d = (int)t->ndim - 1; d >= 0; d--) {
-            if (t->shape[d] < 0 || __builtin_mul_overflow(bytes, (uint64_t)t->shape[d], &bytes) ||
-                bytes > (UINT64_C(1) << 48))
-                return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: OUTPUT tensor %u has a bad or huge shape", id, i);
-            t->strides[d] = stride;
-            stride *= t->shape[d]; /* <= bytes: cannot overflow */
-        }
-        uint64_t addr;
-        int rc = b->dev->ops->gm_alloc(b->dev->pdev, bytes ? bytes : 1, &addr);
-        if (rc)
+        uint64_t bytes, addr;
+        if ((rc = task_output_bytes(k, id, i, t, &bytes)))
+            return failed(b, rc);
+        if ((rc = b->dev->ops->gm_alloc(b->dev->pdev, bytes ? bytes : 1, &addr)))
             return fail(b, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
                         simpler_last_error());
         if (grow((void **)&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
@@ -157,35 +139,16 @@ static int prepare_tensor(builder *b, const callable_kernel *k, uint32_t i, simp
         }
         b->outputs[b->num_outputs++] = addr;
         t->addr = addr;
-        t->offset = 0;
         if (add_extent(b, addr, bytes))
             return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     }
-
     dep_region r;
-    if (!simpler_dtype_known(t->dtype))
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u has unknown dtype 0x%x", id,
-                    k->name, i, t->dtype);
-    if (dep_region_init(&r, t))
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u (kernel '%s'): tensor %u: %s", id, k->name, i,
-                    simpler_last_error());
-    if (!dep_region_empty(&r)) {
-        addr_entry *e = addr_map_get(&b->extents, t->addr);
-        if (!e)
-            return fail(b, SIMPLER_E_ORCHESTRATION,
-                        "task %u (kernel '%s'): tensor %u has base 0x%" PRIx64
-                        ", which is neither a run argument nor an earlier OUTPUT (make views with simpler_view)",
-                        id, k->name, i, t->addr);
-        if (r.lo < e->key || r.hi > e->key + e->size)
-            return fail(b, SIMPLER_E_ORCHESTRATION,
-                        "task %u (kernel '%s'): tensor %u view [%" PRIu64 ", %" PRIu64
-                        ") bytes lies outside its tensor of %" PRIu64 " bytes", id, k->name, i, r.lo - e->key,
-                        r.hi - e->key, e->size);
-    }
+    addr_entry *buffer;
+    if ((rc = task_tensor_region(k, id, i, t, &b->extents, &r, &buffer)))
+        return failed(b, rc);
     if (tag == SIMPLER_NO_DEP)
         return 0;
-    int rc = dep_tracker_access(b->tracker, id, &r, tag == SIMPLER_INPUT || tag == SIMPLER_INOUT,
-                                writes_tag(tag), emit_edge, b);
+    rc = dep_tracker_access(b->tracker, id, &r, task_tag_reads(tag), task_tag_writes(tag), emit_edge, b);
     if (rc)
         return fail(b, rc, "task %u: %s", id, simpler_last_error());
     return 0;
@@ -207,21 +170,11 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
     if (task->func_id > c->max_func_id || c->kernel_of_func[task->func_id] < 0)
         return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
                     task->func_id);
-    const callable_kernel *k = &c->info->kernels[c->kernel_of_func[task->func_id]];
-    if (task->core_type != k->core_type)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: kernel '%s' runs on %s, but the task asks for %s", id,
-                    k->name, k->core_type ? "AIV" : "AIC", task->core_type == 0 ? "AIC"
-                    : task->core_type == 1 ? "AIV" : "an unknown core type");
-    if (task->num_tensors != k->num_tensors || task->num_scalars != k->num_scalars)
-        return fail(b, SIMPLER_E_ORCHESTRATION,
-                    "task %u: kernel '%s' takes %u tensors and %u scalars, the task passes %u and %u", id,
-                    k->name, k->num_tensors, k->num_scalars, task->num_tensors, task->num_scalars);
-    if ((task->num_tensors && (!task->tensors || !task->tags)) || (task->num_scalars && !task->scalars) ||
-        (task->num_deps && !task->deps))
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: a tensor, tag, scalar or deps array is NULL", id);
-    uint32_t blocks = task->block_num ? task->block_num : 1;
-    if (blocks > HBG_MAX_BLOCKS)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: block_num %u exceeds %d", id, blocks, HBG_MAX_BLOCKS);
+    const callable_kernel *ck = &c->info->kernels[c->kernel_of_func[task->func_id]];
+    task_kernel k = {ck->name, ck->core_type, ck->num_tensors, ck->num_scalars, ck->tags};
+    int rc = task_check(&k, task, id, HBG_MAX_BLOCKS);
+    if (rc)
+        return failed(b, rc);
 
     if (grow((void **)&b->tasks, &b->cap_tasks, id + 1ull, sizeof *b->tasks))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
@@ -230,7 +183,7 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
     bt->kernel_addr = c->kernels[c->kernel_of_func[task->func_id]].addr;
     bt->func_id = task->func_id;
     bt->core_type = task->core_type;
-    bt->block_num = blocks;
+    bt->block_num = task->block_num ? task->block_num : 1;
     bt->num_tensors = task->num_tensors;
     bt->num_scalars = task->num_scalars;
     b->current = id;
@@ -244,7 +197,7 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
             return b->failed;
     }
     for (uint32_t i = 0; i < task->num_tensors; i++)
-        if (prepare_tensor(b, k, i, &task->tensors[i], task->tags[i]))
+        if (prepare_tensor(b, &k, i, &task->tensors[i], task->tags[i]))
             return b->failed;
 
     uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
