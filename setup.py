@@ -8,7 +8,13 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 DEVICE_LIBS = {
-    "libsimpler_aicpu.so": ["csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c"],
+    "libsimpler_aicpu.so": [
+        "csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c",
+        "csrc/aicpu/tmr_scheduler.c", "csrc/aicpu/tmr_orchestrator.c",
+        # shared with the host library: each program gets its own copy
+        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
+        "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
+    ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
 }
 DEVICE_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",

@@ -24,6 +24,7 @@ HOST_SOURCES = [
     "csrc/runtime/deps/tracker.c",
     "csrc/runtime/task_check.c",
     "csrc/runtime/host_build_graph/builder.c",
+    "csrc/runtime/tensormap_and_ringbuffer/host.c",
     "csrc/host/worker.c",
     "platform/sim/sim.c",
 ]

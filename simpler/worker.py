@@ -72,6 +72,11 @@ class CallConfig:
     aicpu_thread_num: int | None = None       # AICPU scheduler threads; default 2
     scheduler_timeout: float | None = None    # seconds without a finished task; default 30
     max_tasks: int | None = None              # host_build_graph graph capacity; default 4Mi
+    # tensormap_and_ringbuffer rings, per scope depth (env SIMPLER_TASK_RING_SIZE,
+    # SIMPLER_HEAP_RING_SIZE, SIMPLER_DEP_POOL_SIZE when None)
+    task_ring_size: int | None = None         # task slots; default 1024, at most 32768
+    heap_ring_size: int | None = None         # bytes of OUTPUT tensors; default 16 MiB
+    dep_pool_size: int | None = None          # dependency list nodes; default 65536
 
     def _to_c(self):
         cfg = ffi.new("simpler_run_config *")
@@ -84,7 +89,8 @@ class CallConfig:
                     raise InvalidArgument(f"scheduler_timeout must be a positive number of seconds, not {v!r}")
                 cfg.scheduler_timeout_ms = max(1, int(round(v * 1000)))
             else:
-                setattr(cfg, f.name, _checked_int(f.name, v, 32, minimum=1))
+                bits = 64 if f.name == "heap_ring_size" else 32
+                setattr(cfg, f.name, _checked_int(f.name, v, bits, minimum=1))
         return cfg
 
 

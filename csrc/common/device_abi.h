@@ -27,7 +27,10 @@
 static inline uint32_t simpler_core_type_of(uint32_t core) { return core % 3 == 0 ? 0u : 1u; }
 
 typedef enum simpler_runtime_kind {
-    SIMPLER_RUNTIME_HOST_BUILD_GRAPH = 1
+    SIMPLER_RUNTIME_HOST_BUILD_GRAPH = 1,
+    SIMPLER_RUNTIME_TMR = 2,            /* a tensormap_and_ringbuffer run */
+    SIMPLER_RUNTIME_TMR_LOAD = 3,       /* open a registration's orchestration on the AICPU */
+    SIMPLER_RUNTIME_TMR_UNLOAD = 4      /* close it */
 } simpler_runtime_kind;
 
 typedef struct __attribute__((aligned(64))) simpler_mailbox {
@@ -61,20 +64,24 @@ typedef struct simpler_launch_params {
     uint32_t block_dim;
     uint32_t aicpu_thread_num;
     uint32_t scheduler_timeout_ms;
-    uint64_t image_addr;            /* the runtime's graph image in GM */
+    uint32_t extra_threads;         /* AICPU threads beyond the schedulers (an orchestrator) */
+    uint32_t reserved;
+    uint64_t image_addr;            /* the runtime's graph image or run block in GM */
 } simpler_launch_params;
 
 typedef struct simpler_launch {
     simpler_launch_params p;
     uint32_t num_cores;             /* 3 * block_dim */
     simpler_mailbox *mailboxes;     /* the device's cores, [num_cores] in use */
-    simpler_event thread_events[SIMPLER_MAX_AICPU_THREADS];
+    /* One per AICPU thread: schedulers first, then any extra threads. */
+    simpler_event thread_events[SIMPLER_MAX_AICPU_THREADS + 1];
 
     /* Results: the first failure wins the status and writes the message. */
     _Atomic int32_t status;
     _Atomic uint32_t abort;
     _Atomic uint64_t tasks_completed;
     _Atomic uint64_t blocks_completed;  /* progress, for the watchdogs */
+    _Atomic uint64_t heartbeat;         /* other progress (tasks submitted on the device) */
     char message[SIMPLER_LAUNCH_MESSAGE_MAX];
 } simpler_launch;
 

@@ -26,6 +26,7 @@ typedef struct host_callable {
     platform_kernel *kernels;       /* [info->num_kernels] */
     int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
     uint32_t max_func_id;
+    void *runtime_state;            /* the runtime's per-registration state */
 } host_callable;
 
 /* The run's arguments as the orchestration sees them. */
@@ -37,6 +38,10 @@ typedef struct host_run {
 
 typedef struct host_runtime {
     const char *name;
+    /* After the blob is parsed and the kernels loaded: get the
+     * orchestration ready to run (on the host, or on the AICPU). */
+    int (*prepare)(simpler_device *dev, host_callable *c);
+    void (*release)(simpler_device *dev, host_callable *c);
     int (*run)(simpler_device *dev, const host_run *run);
 } host_runtime;
 
@@ -53,8 +58,10 @@ struct simpler_device {
     uint32_t num_callables, cap_callables;
     uint64_t runs;
     uint64_t tasks_completed;
+    uint64_t orchestration_loads;
 };
 
 extern const host_runtime simpler_runtime_host_build_graph;
+extern const host_runtime simpler_runtime_tensormap_and_ringbuffer;
 
 #endif

@@ -13,7 +13,6 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
-#include "common/so_load.h"
 #include "host/device.h"
 
 #define DEFAULT_BLOCK_DIM 2
@@ -98,8 +97,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
         if (strcmp(runtime, "host_build_graph") == 0)
             dev->runtime = &simpler_runtime_host_build_graph;
         else if (strcmp(runtime, "tensormap_and_ringbuffer") == 0)
-            rc = simpler_fail(SIMPLER_E_UNSUPPORTED,
-                              "runtime 'tensormap_and_ringbuffer' is not available in this build yet");
+            dev->runtime = &simpler_runtime_tensormap_and_ringbuffer;
         else
             rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
                               "unknown runtime '%s' (expected 'host_build_graph' or 'tensormap_and_ringbuffer')",
@@ -120,9 +118,9 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
+    dev->runtime->release(dev, c);
     if (c->device_handle)
         dev->ops->callable_release(dev->pdev, c->device_handle);
-    so_unload(c->orch_so);
     callable_info_free(c->info);
     free(c->kernels);
     free(c->kernel_of_func);
@@ -174,7 +172,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->live_allocations = pc.live_allocations;
     out->loaded_objects = pc.loaded_objects;
     for (uint32_t i = 0; i < dev->num_callables; i++)
-        out->loaded_objects += dev->callables[i]->orch_so != NULL;
+        out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
+    out->orchestration_loads = dev->orchestration_loads;
     out->registered_callables = dev->num_callables;
     out->runs = dev->runs;
     out->tasks_completed = dev->tasks_completed;
@@ -266,10 +265,9 @@ static int callable_load(simpler_device *dev, host_callable *c, const void *blob
     for (uint32_t k = 0; k < info->num_kernels; k++)
         c->kernel_of_func[info->kernels[k].func_id] = (int32_t)k;
 
-    if ((rc = so_load(info->orch, info->orch_size, "orchestration", &c->orch_so)) ||
-        (rc = so_symbol(c->orch_so, info->orch_entry, "orchestration", (void **)&c->orch)))
+    if ((rc = dev->ops->callable_load(dev->pdev, c->blob, size, c->kernels, &c->device_handle)))
         return rc;
-    return dev->ops->callable_load(dev->pdev, c->blob, size, c->kernels, &c->device_handle);
+    return dev->runtime->prepare(dev, c);
 }
 
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)

@@ -63,7 +63,7 @@ struct platform_dev {
     simpler_mailbox *mailboxes;     /* [SIMPLER_MAX_CORES] */
     sim_core cores[SIMPLER_MAX_CORES];
     uint32_t num_core_threads;
-    sim_aicpu aicpu[SIMPLER_MAX_AICPU_THREADS];
+    sim_aicpu aicpu[SIMPLER_MAX_AICPU_THREADS + 1];
     uint32_t num_aicpu_threads;
     _Atomic uint32_t stopping;
 
@@ -404,7 +404,10 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
     /* A thread with no core of its own would only watch. */
     if (L->p.aicpu_thread_num > cores)
         L->p.aicpu_thread_num = cores;
-    int rc = ensure_threads(d, cores, L->p.aicpu_thread_num);
+    if (p->extra_threads > 1)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "sim: at most one extra AICPU thread");
+    uint32_t threads = L->p.aicpu_thread_num + p->extra_threads;
+    int rc = ensure_threads(d, cores, threads);
     if (rc)
         return rc;
     L->num_cores = cores;
@@ -414,8 +417,9 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
     atomic_store(&L->tasks_completed, 0);
     atomic_store(&L->blocks_completed, 0);
     L->message[0] = '\0';
-    atomic_store(&d->running, L->p.aicpu_thread_num);
-    for (uint32_t t = 0; t < L->p.aicpu_thread_num; t++)
+    atomic_store(&L->heartbeat, 0);
+    atomic_store(&d->running, threads);
+    for (uint32_t t = 0; t < threads; t++)
         simpler_event_signal(&d->aicpu[t].go);
 
     /* The host's deadline follows progress: it moves whenever a task
@@ -429,7 +433,8 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
             simpler_event_cancel(&d->done);
             break;
         }
-        uint64_t now = simpler_now_ns(), done = atomic_load(&L->blocks_completed);
+        uint64_t now = simpler_now_ns();
+        uint64_t done = atomic_load(&L->blocks_completed) + atomic_load(&L->heartbeat);
         if (done != seen_done) {
             seen_done = done;
             deadline = now + limit;

@@ -51,6 +51,12 @@ typedef struct simpler_run_config {
     uint32_t aicpu_thread_num;      /* AICPU scheduler threads; default 2 */
     uint32_t scheduler_timeout_ms;  /* no task finished for this long: timeout; default 30000 */
     uint32_t max_tasks;             /* host_build_graph capacity in tasks; default 4194304 */
+    /* tensormap_and_ringbuffer rings, per scope depth; 0 takes the
+     * environment (SIMPLER_TASK_RING_SIZE, SIMPLER_DEP_POOL_SIZE,
+     * SIMPLER_HEAP_RING_SIZE) or the default. */
+    uint32_t task_ring_size;        /* task slots; default 1024, at most 32768 */
+    uint32_t dep_pool_size;         /* dependency list nodes; default 65536 */
+    uint64_t heap_ring_size;        /* bytes for OUTPUT tensors; default 16 MiB */
 } simpler_run_config;
 
 /* One argument of a run, matched against the callable's signature entry of
@@ -83,6 +89,7 @@ typedef struct simpler_device_stats {
     uint64_t core_threads;         /* AICore threads alive */
     uint64_t aicpu_threads;        /* AICPU threads alive */
     uint64_t core_resets;          /* cores restarted after a timeout */
+    uint64_t orchestration_loads;  /* orchestrations opened on the AICPU (tensormap_and_ringbuffer) */
 } simpler_device_stats;
 
 const char *simpler_strerror(int code);

@@ -11,6 +11,7 @@
 
 #include "common/addr_map.h"
 #include "common/error.h"
+#include "common/so_load.h"
 #include "host/device.h"
 #include "runtime/deps/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
@@ -392,7 +393,24 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     return rc;
 }
 
+/* The orchestration runs on the host: load it here. */
+static int hbg_prepare(simpler_device *dev, host_callable *c)
+{
+    int rc = so_load(c->info->orch, c->info->orch_size, "orchestration", &c->orch_so);
+    if (!rc)
+        rc = so_symbol(c->orch_so, c->info->orch_entry, "orchestration", (void **)&c->orch);
+    return rc;
+}
+
+static void hbg_release(simpler_device *dev, host_callable *c)
+{
+    so_unload(c->orch_so);
+    c->orch_so = NULL;
+}
+
 const host_runtime simpler_runtime_host_build_graph = {
     .name = "host_build_graph",
+    .prepare = hbg_prepare,
+    .release = hbg_release,
     .run = hbg_run,
 };

@@ -69,12 +69,32 @@ typedef struct tmr_task {
     uint32_t func_id;
     uint32_t num_tensors;
     uint32_t num_scalars;
-    uint32_t depth;
-    uint32_t scope;                 /* instance of its depth's scope it belongs to */
+    uint32_t depth;                 /* scope depth it was submitted at (0: top level) */
+    uint32_t scope;                 /* which instance of that depth's scopes */
+    uint32_t heap_mask;             /* tensors whose base is a heap-ring buffer */
+    uint32_t stamp;                 /* orchestrator: last consumer linked, for dedup */
     uint64_t kernel_addr;
     simpler_tensor tensors[TMR_MAX_TASK_TENSORS];
     uint64_t scalars[TMR_MAX_TASK_SCALARS];
 } tmr_task;
+
+/* Every heap-ring buffer starts with this header; the data follows. users
+ * counts the submitted tasks that reference the buffer and have not
+ * finished: the buffer is freed once its scope ended and users is 0. */
+#define TMR_HEAP_HEADER 64
+typedef struct tmr_heap_header {
+    _Atomic uint32_t users;
+} tmr_heap_header;
+
+/* A task handle: ring depth, slot and the slot's generation, so a handle
+ * to a reused slot is recognisably stale. Never equal to TMR_NONE. */
+static inline uint32_t tmr_handle(uint32_t ring_depth, uint32_t slot, uint32_t generation)
+{
+    return ring_depth << 29 | slot << 14 | (generation & 0x3FFFu);
+}
+static inline uint32_t tmr_handle_depth(uint32_t h) { return h >> 29; }
+static inline uint32_t tmr_handle_slot(uint32_t h) { return (h >> 14) & 0x7FFFu; }
+static inline uint32_t tmr_handle_gen(uint32_t h) { return h & 0x3FFFu; }
 
 /* A successor in a producer's fanout list. */
 typedef struct tmr_dep_node {

@@ -1,0 +1,514 @@
+/*
+ * tensormap_and_ringbuffer: the orchestrator thread.
+ *
+ * Runs the orchestration function on the AICPU. Each submit takes a slot
+ * from the task ring of its scope depth, allocates OUTPUT tensors from
+ * that depth's heap ring, asks the tensor map (the dependency tracker) for
+ * its producers, links itself into their fanout lists and publishes the
+ * task. Everything is reclaimed as tasks finish and scopes end:
+ *
+ *  - a task slot, once its task finished and (inside an explicit scope)
+ *    that scope ended;
+ *  - a heap buffer, once its scope ended (the run's end at top level) and
+ *    every task using it finished;
+ *  - dependency nodes, when their producer finishes;
+ *  - tensor-map entries, swept a few per submit once their tasks finished,
+ *    and all of a buffer's when it is freed.
+ *
+ * A full ring makes the orchestrator wait. A wait that cannot end, because
+ * the oldest slot or buffer is pinned by a scope that is still open, fails
+ * the run at once with what to change.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aicpu/launch_status.h"
+#include "aicpu/sched_loop.h"
+#include "aicpu/tmr_shared.h"
+#include "common/addr_map.h"
+#include "common/error.h"
+#include "runtime/deps/tracker.h"
+#include "runtime/task_check.h"
+#include "simpler/simpler.h"
+
+#define MAX_SCOPE_DEPTH 63
+#define MAX_BLOCKS 4096
+#define SWEEP_PER_SUBMIT 8
+#define WAIT_SLEEP_NS 1000000ull
+#define KNOWN_HEAP 1    /* addr_map tag of heap-ring buffers */
+
+typedef struct heap_rec {
+    uint64_t end;               /* ring position just past it */
+    uint64_t addr;              /* its data */
+    uint32_t depth, scope;      /* the scope instance that owns it */
+} heap_rec;
+
+typedef struct heap_ring {
+    uint64_t head, tail;        /* byte positions; ring offset = position % size */
+    heap_rec *recs;             /* FIFO of live buffers */
+    uint64_t rec_head, rec_tail, rec_cap;
+} heap_ring;
+
+typedef struct tmr_orch {
+    tmr_ctx c;
+    const tmr_callable *cal;
+    const tmr_kernel *kernels;
+    const int32_t *func_index;
+    dep_tracker *tracker;
+    addr_map known;             /* buffers a view may use: run arguments and live OUTPUTs */
+    uint64_t task_head[TMR_DEPTHS], task_tail[TMR_DEPTHS];
+    heap_ring heap[TMR_DEPTHS];
+    uint32_t depth;
+    uint32_t begun[MAX_SCOPE_DEPTH + 1], ended[MAX_SCOPE_DEPTH + 1];
+    uint64_t seq;               /* tasks submitted */
+    uint32_t current;           /* handle of the task being submitted */
+    uint32_t free_nodes, fresh_nodes;
+    simpler_backoff backoff;
+    int failed;
+} tmr_orch;
+
+static int fail(tmr_orch *o, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(tmr_orch *o, int code, const char *fmt, ...)
+{
+    if (!o->failed) {
+        char msg[SIMPLER_MESSAGE_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        simpler_fail(code, "%s", msg);
+        o->failed = code;
+    }
+    return o->failed;
+}
+
+/* Keep the first failure; its message is already in the thread's error. */
+static int failed(tmr_orch *o, int rc)
+{
+    if (!o->failed)
+        o->failed = rc;
+    return o->failed;
+}
+
+static uint32_t ring_of(uint32_t depth) { return depth < TMR_DEPTHS ? depth : TMR_DEPTHS - 1; }
+
+static int scope_ended(const tmr_orch *o, uint32_t depth, uint32_t scope) { return o->ended[depth] > scope; }
+
+/* Wait a little for schedulers to finish tasks: pause, yield, then sleep
+ * on our event (schedulers signal it as tasks finish). */
+static int wait_round(tmr_orch *o)
+{
+    if (atomic_load(&o->c.launch->abort))
+        return fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
+    if (simpler_backoff_step(&o->backoff)) {
+        simpler_event *e = &o->c.launch->thread_events[o->c.orchestrator_idx];
+        uint32_t seq = simpler_event_prepare(e);
+        simpler_event_sleep(e, seq, WAIT_SLEEP_NS);
+    }
+    return 0;
+}
+
+static int task_live(void *ctx, uint32_t handle)
+{
+    tmr_orch *o = ctx;
+    tmr_task *t = tmr_task_of(&o->c, handle);
+    return (t->generation & 0x3FFFu) == tmr_handle_gen(handle) && !atomic_load(&t->completed);
+}
+
+/* ---- task ring ---------------------------------------------------------------- */
+
+static void reclaim_tasks(tmr_orch *o, uint32_t rd)
+{
+    while (o->task_tail[rd] < o->task_head[rd]) {
+        tmr_task *t = &o->c.tasks[(uint64_t)rd * o->c.ring + o->task_tail[rd] % o->c.ring];
+        if (!atomic_load_explicit(&t->completed, memory_order_acquire))
+            break;
+        if (t->depth > 0 && !scope_ended(o, t->depth, t->scope))
+            break;
+        t->generation++; /* handles to the old task are now stale */
+        o->task_tail[rd]++;
+    }
+}
+
+static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
+{
+    simpler_backoff_reset(&o->backoff);
+    for (;;) {
+        reclaim_tasks(o, rd);
+        if (o->task_head[rd] - o->task_tail[rd] < o->c.ring)
+            break;
+        tmr_task *oldest = &o->c.tasks[(uint64_t)rd * o->c.ring + o->task_tail[rd] % o->c.ring];
+        if (atomic_load(&oldest->completed)) {
+            fail(o, SIMPLER_E_ORCHESTRATION,
+                 "scope deadlock: the task ring for scope depth %u is full (%u slots) of tasks that finished "
+                 "but stay pinned until their scope at depth %u ends, and that scope is still open; raise the "
+                 "task ring size (CallConfig.task_ring_size or SIMPLER_TASK_RING_SIZE) above the tasks one "
+                 "scope submits, or end the scope sooner", rd, o->c.ring, oldest->depth);
+            return NULL;
+        }
+        o->c.run->waits++;
+        if (wait_round(o))
+            return NULL;
+    }
+    uint32_t slot = (uint32_t)(o->task_head[rd] % o->c.ring);
+    tmr_task *t = &o->c.tasks[(uint64_t)rd * o->c.ring + slot];
+    if (o->task_head[rd] < o->c.ring) { /* first use of the slot in this run: GM holds garbage */
+        t->generation = 0;
+        t->stamp = 0;
+        atomic_store(&t->lock, 0);
+    }
+    o->task_head[rd]++;
+    uint64_t live = o->task_head[rd] - o->task_tail[rd];
+    if (live > o->c.run->peak_live_tasks)
+        o->c.run->peak_live_tasks = live;
+    *slot_out = slot;
+    return t;
+}
+
+/* ---- heap ring ---------------------------------------------------------------- */
+
+static void reclaim_heap(tmr_orch *o, uint32_t rd)
+{
+    heap_ring *h = &o->heap[rd];
+    while (h->rec_tail < h->rec_head) {
+        heap_rec *r = &h->recs[h->rec_tail % h->rec_cap];
+        tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(r->addr - TMR_HEAP_HEADER);
+        if (!scope_ended(o, r->depth, r->scope) || atomic_load_explicit(&hdr->users, memory_order_acquire))
+            break;
+        addr_map_remove(&o->known, r->addr);
+        dep_tracker_forget(o->tracker, r->addr);
+        h->tail = r->end;
+        h->rec_tail++;
+    }
+}
+
+static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
+{
+    heap_ring *h = &o->heap[rd];
+    uint64_t size = o->c.run->sizes.heap_ring;
+    uint64_t need = TMR_HEAP_HEADER + ((bytes + 63) & ~63ull);
+    if (need > size) {
+        fail(o, SIMPLER_E_ORCHESTRATION,
+             "an OUTPUT tensor of %" PRIu64 " bytes does not fit in the heap ring of %" PRIu64 " bytes for scope "
+             "depth %u; raise the heap ring size (CallConfig.heap_ring_size or SIMPLER_HEAP_RING_SIZE)",
+             bytes, size, rd);
+        return 0;
+    }
+    if (h->rec_head - h->rec_tail == h->rec_cap) {
+        uint64_t cap = h->rec_cap ? h->rec_cap * 2 : 256;
+        heap_rec *recs = malloc(cap * sizeof *recs);
+        if (!recs) {
+            fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+            return 0;
+        }
+        for (uint64_t i = h->rec_tail; i < h->rec_head; i++)
+            recs[i % cap] = h->recs[i % h->rec_cap];
+        free(h->recs);
+        h->recs = recs;
+        h->rec_cap = cap;
+    }
+    simpler_backoff_reset(&o->backoff);
+    uint64_t pad;
+    for (;;) {
+        reclaim_heap(o, rd);
+        uint64_t off = h->head % size;
+        pad = off + need > size ? size - off : 0;
+        if (h->head - h->tail + pad + need <= size)
+            break;
+        heap_rec *oldest = &h->recs[h->rec_tail % h->rec_cap];
+        if (!scope_ended(o, oldest->depth, oldest->scope)) {
+            if (oldest->depth == 0)
+                fail(o, SIMPLER_E_ORCHESTRATION,
+                     "heap ring full: the %" PRIu64 "-byte heap ring for the run's top level holds OUTPUT "
+                     "tensors that live until the run ends; raise the heap ring size (CallConfig.heap_ring_size "
+                     "or SIMPLER_HEAP_RING_SIZE) or allocate OUTPUTs inside scopes", size);
+            else
+                fail(o, SIMPLER_E_ORCHESTRATION,
+                     "scope deadlock: the heap ring for scope depth %u (%" PRIu64 " bytes) is full of OUTPUT "
+                     "tensors pinned until their scope at depth %u ends, and that scope is still open; raise the "
+                     "heap ring size (CallConfig.heap_ring_size or SIMPLER_HEAP_RING_SIZE) or end the scope sooner",
+                     rd, size, oldest->depth);
+            return 0;
+        }
+        o->c.run->waits++;
+        if (wait_round(o))
+            return 0;
+    }
+    uint64_t start = h->head + pad;
+    h->head = start + need;
+    if (h->head - h->tail > o->c.run->peak_heap_bytes)
+        o->c.run->peak_heap_bytes = h->head - h->tail;
+    uint64_t addr = (uint64_t)(uintptr_t)(o->c.heap + (uint64_t)rd * size + start % size) + TMR_HEAP_HEADER;
+    tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(addr - TMR_HEAP_HEADER);
+    atomic_store(&hdr->users, 0);
+    h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->depth, o->begun[o->depth] - 1};
+    if (addr_map_put(&o->known, addr, bytes, KNOWN_HEAP, rd)) {
+        fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+        return 0;
+    }
+    return addr;
+}
+
+/* ---- dependency nodes ------------------------------------------------------------ */
+
+static uint32_t take_node(tmr_orch *o)
+{
+    simpler_backoff_reset(&o->backoff);
+    for (;;) {
+        if (o->free_nodes != TMR_NONE) {
+            uint32_t n = o->free_nodes;
+            o->free_nodes = atomic_load_explicit(&o->c.deps[n].next, memory_order_relaxed);
+            return n;
+        }
+        if (o->fresh_nodes < o->c.run->sizes.dep_pool)
+            return o->fresh_nodes++;
+        o->free_nodes = atomic_exchange(&o->c.run->dep_free, TMR_NONE);
+        if (o->free_nodes != TMR_NONE)
+            continue;
+        o->c.run->waits++;
+        if (wait_round(o))
+            return TMR_NONE;
+    }
+}
+
+/* The tracker (or an explicit dependency) found a producer of the task
+ * being submitted: link the two unless the producer already finished. */
+static int link_producer(void *ctx, uint32_t producer)
+{
+    tmr_orch *o = ctx;
+    if (producer == o->current)
+        return 0;
+    tmr_task *p = tmr_task_of(&o->c, producer);
+    uint32_t stamp = (uint32_t)o->seq + 1;
+    if ((p->generation & 0x3FFFu) != tmr_handle_gen(producer) || p->stamp == stamp ||
+        atomic_load(&p->completed))
+        return 0;
+    p->stamp = stamp;
+    uint32_t n = take_node(o);
+    if (n == TMR_NONE)
+        return 1;
+    tmr_task *self = tmr_task_of(&o->c, o->current);
+    tmr_lock(&p->lock);
+    if (atomic_load(&p->completed)) {
+        tmr_unlock(&p->lock);
+        atomic_store_explicit(&o->c.deps[n].next, o->free_nodes, memory_order_relaxed);
+        o->free_nodes = n;
+        return 0;
+    }
+    o->c.deps[n].consumer = o->current;
+    atomic_store_explicit(&o->c.deps[n].next, p->fanout, memory_order_relaxed);
+    p->fanout = n;
+    atomic_fetch_add(&self->pending, 1);
+    tmr_unlock(&p->lock);
+    return 0;
+}
+
+/* ---- the orchestration API ------------------------------------------------------- */
+
+static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, simpler_task *task, uint32_t rd)
+{
+    uint64_t id = o->seq;
+    int rc;
+    for (uint32_t i = 0; i < task->num_tensors; i++) {
+        simpler_tensor *tensor = &task->tensors[i];
+        uint32_t tag = task->tags[i];
+        if ((rc = task_check_tag(k, id, i, tag)))
+            return failed(o, rc);
+        if (tag == SIMPLER_OUTPUT) {
+            uint64_t bytes;
+            if ((rc = task_output_bytes(k, id, i, tensor, &bytes)))
+                return failed(o, rc);
+            if (!(tensor->addr = heap_alloc(o, rd, bytes)))
+                return o->failed;
+        }
+        dep_region r;
+        addr_entry *buffer;
+        if ((rc = task_tensor_region(k, id, i, tensor, &o->known, &r, &buffer)))
+            return failed(o, rc);
+        if (buffer && buffer->tag == KNOWN_HEAP) {
+            tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(buffer->key - TMR_HEAP_HEADER);
+            atomic_fetch_add(&hdr->users, 1);
+            t->heap_mask |= 1u << i;
+        }
+        if (tag != SIMPLER_NO_DEP &&
+            (rc = dep_tracker_access(o->tracker, o->current, &r, task_tag_reads(tag), task_tag_writes(tag),
+                                     link_producer, o)))
+            return o->failed ? o->failed : fail(o, rc, "task %" PRIu64 ": %s", id, simpler_last_error());
+        t->tensors[i] = *tensor;
+    }
+    return 0;
+}
+
+static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_out)
+{
+    tmr_orch *o = (tmr_orch *)so;
+    if (o->failed)
+        return o->failed;
+    if (!task)
+        return fail(o, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
+    uint64_t id = o->seq;
+    if (task->func_id > o->cal->max_func_id || o->func_index[task->func_id] < 0)
+        return fail(o, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": no kernel with func_id %u in this callable", id,
+                    task->func_id);
+    const tmr_kernel *kn = &o->kernels[o->func_index[task->func_id]];
+    task_kernel k = {kn->name, kn->core_type, kn->num_tensors, kn->num_scalars, kn->tags};
+    int rc = task_check(&k, task, id, MAX_BLOCKS);
+    if (rc)
+        return failed(o, rc);
+    if (task->num_tensors > TMR_MAX_TASK_TENSORS || task->num_scalars > TMR_MAX_TASK_SCALARS)
+        return fail(o, SIMPLER_E_ORCHESTRATION,
+                    "task %" PRIu64 ": tensormap_and_ringbuffer takes at most %d tensors and %d scalars per task",
+                    id, TMR_MAX_TASK_TENSORS, TMR_MAX_TASK_SCALARS);
+
+    uint32_t rd = ring_of(o->depth), slot;
+    tmr_task *t = take_slot(o, rd, &slot);
+    if (!t)
+        return o->failed;
+    atomic_store(&t->seq, 0);
+    atomic_store(&t->pending, 1); /* held until the task is fully linked */
+    atomic_store(&t->completed, 0);
+    atomic_store(&t->next_block, 0);
+    atomic_store(&t->blocks_done, 0);
+    t->fanout = TMR_NONE;
+    t->block_num = task->block_num ? task->block_num : 1;
+    t->core_type = task->core_type;
+    t->func_id = task->func_id;
+    t->num_tensors = task->num_tensors;
+    t->num_scalars = task->num_scalars;
+    t->depth = o->depth;
+    t->scope = o->begun[o->depth] - 1;
+    t->heap_mask = 0;
+    t->kernel_addr = kn->addr;
+    o->current = tmr_handle(rd, slot, t->generation);
+
+    for (uint32_t i = 0; i < task->num_deps; i++) {
+        simpler_task_id d = task->deps[i];
+        uint64_t dseq = (uint64_t)d >> 32;
+        if (d < 0 || dseq >= id)
+            return fail(o, SIMPLER_E_ORCHESTRATION,
+                        "task %" PRIu64 ": explicit dependency on task %" PRId64 ", which was not submitted before it",
+                        id, d);
+        tmr_task *p = tmr_task_of(&o->c, (uint32_t)d);
+        if (atomic_load(&p->seq) == dseq + 1 && link_producer(o, (uint32_t)d))
+            return o->failed;
+    }
+    if ((rc = tensors_and_edges(o, &k, t, task, rd)))
+        return rc;
+    if (task->num_scalars)
+        memcpy(t->scalars, task->scalars, task->num_scalars * sizeof(uint64_t));
+
+    /* Publish: from here schedulers may run it. */
+    atomic_store(&t->seq, id + 1);
+    atomic_fetch_add(&o->c.run->submitted, 1);
+    atomic_fetch_add_explicit(&o->c.launch->heartbeat, 1, memory_order_relaxed);
+    o->seq++;
+    if (atomic_fetch_sub(&t->pending, 1) == 1)
+        tmr_push_ready(&o->c, o->current);
+    dep_tracker_sweep(o->tracker, SWEEP_PER_SUBMIT, task_live, o);
+    if (id_out)
+        *id_out = (simpler_task_id)(id << 32 | o->current);
+    return SIMPLER_OK;
+}
+
+static int tmr_scope_begin(simpler_orch *so)
+{
+    tmr_orch *o = (tmr_orch *)so;
+    if (o->failed)
+        return o->failed;
+    if (o->depth == MAX_SCOPE_DEPTH)
+        return fail(o, SIMPLER_E_ORCHESTRATION, "scopes nest at most %d deep", MAX_SCOPE_DEPTH);
+    o->depth++;
+    o->begun[o->depth]++;
+    return SIMPLER_OK;
+}
+
+static int tmr_scope_end(simpler_orch *so)
+{
+    tmr_orch *o = (tmr_orch *)so;
+    if (o->failed)
+        return o->failed;
+    if (o->depth == 0)
+        return fail(o, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+    o->ended[o->depth]++;
+    o->depth--;
+    return SIMPLER_OK;
+}
+
+static int tmr_fail(simpler_orch *so, const char *message)
+{
+    return fail((tmr_orch *)so, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+}
+
+static const simpler_orch_api tmr_api = {
+    .version = SIMPLER_ORCH_API_VERSION,
+    .size = sizeof(simpler_orch_api),
+    .submit = tmr_submit,
+    .scope_begin = tmr_scope_begin,
+    .scope_end = tmr_scope_end,
+    .fail = tmr_fail,
+};
+
+/* ---- the thread ------------------------------------------------------------------- */
+
+static void release(tmr_orch *o)
+{
+    dep_tracker_destroy(o->tracker);
+    addr_map_free(&o->known);
+    for (int d = 0; d < TMR_DEPTHS; d++)
+        free(o->heap[d].recs);
+    free(o);
+}
+
+int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
+{
+    tmr_orch *o = calloc(1, sizeof *o);
+    if (!o) {
+        aicpu_launch_fail(L, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+        return SIMPLER_E_NO_HOST_MEMORY;
+    }
+    tmr_ctx_init(&o->c, L, thread_idx);
+    tmr_run *run = o->c.run;
+    o->cal = (const tmr_callable *)(uintptr_t)run->callable_addr;
+    o->kernels = (const tmr_kernel *)(uintptr_t)o->cal->kernels_addr;
+    o->func_index = (const int32_t *)(uintptr_t)o->cal->func_index_addr;
+    o->free_nodes = TMR_NONE;
+    o->begun[0] = 1; /* the top level */
+    const simpler_tensor *tensors = (const simpler_tensor *)(uintptr_t)run->tensors_addr;
+    int rc = dep_tracker_create(&o->tracker);
+    for (uint32_t i = 0; i < run->num_tensors && !rc; i++) {
+        dep_region r;
+        if (dep_region_init(&r, &tensors[i]) == SIMPLER_OK && !dep_region_empty(&r) &&
+            addr_map_put(&o->known, tensors[i].addr, r.hi - tensors[i].addr, 0, 0))
+            rc = SIMPLER_E_NO_HOST_MEMORY;
+    }
+    if (rc) {
+        release(o);
+        aicpu_launch_fail(L, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+        return SIMPLER_E_NO_HOST_MEMORY;
+    }
+
+    simpler_orch_args args = {tensors, (const uint64_t *)(uintptr_t)run->scalars_addr, run->num_tensors,
+                              run->num_scalars};
+    simpler_orch_fn fn = (simpler_orch_fn)(uintptr_t)o->cal->orch_fn;
+    int orc = fn(&tmr_api, (simpler_orch *)o, &args);
+    if (!o->failed && orc)
+        fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", o->cal->orch_entry, orc);
+    else if (!o->failed && o->depth)
+        fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %u scope(s) open", o->cal->orch_entry,
+             o->depth);
+    else if (o->failed && !atomic_load(&L->abort))
+        simpler_fail_prefix(o->failed, "orchestration '%s'", o->cal->orch_entry);
+
+    /* Tasks already submitted still run to completion; then the run ends
+     * with the orchestration's error, if any. */
+    if (o->failed && !atomic_load(&L->abort))
+        aicpu_launch_error(L, o->failed, "%s", simpler_last_error());
+    atomic_store(&run->submit_done, 1);
+    aicpu_wake_all(L);
+    rc = o->failed;
+    release(o);
+    return rc;
+}

@@ -1,0 +1,183 @@
+/*
+ * tensormap_and_ringbuffer scheduling: the shared dispatch loop over task
+ * slots that the orchestrator fills while it runs.
+ *
+ * Ready queues are rings of queue_cap slots holding a task handle + 1.
+ * head and tail only grow; whoever moves head past a position clears its
+ * slot, and a pusher waits for its slot to be clear (it always is soon:
+ * the queue never holds more tasks than there are task slots). As in
+ * host_build_graph, a task with several blocks stays at the head while its
+ * blocks are claimed.
+ */
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+
+#include "aicpu/launch_status.h"
+#include "aicpu/sched_loop.h"
+#include "aicpu/tmr_shared.h"
+
+void tmr_ctx_init(tmr_ctx *c, simpler_launch *L, uint32_t thread_idx)
+{
+    c->launch = L;
+    c->base = (uint8_t *)(uintptr_t)L->p.image_addr;
+    c->run = (tmr_run *)c->base;
+    c->tasks = (tmr_task *)(c->base + c->run->tasks_off);
+    c->heap = c->base + c->run->heap_off;
+    c->deps = (tmr_dep_node *)(c->base + c->run->deps_off);
+    c->queue[0] = (_Atomic uint32_t *)(c->base + c->run->queue_off);
+    c->queue[1] = c->queue[0] + c->run->queue_cap;
+    c->ring = c->run->sizes.task_ring;
+    c->qmask = c->run->queue_cap - 1;
+    c->thread_idx = thread_idx;
+    c->orchestrator_idx = L->p.aicpu_thread_num;
+}
+
+void tmr_wake_orchestrator(tmr_ctx *c)
+{
+    simpler_event *e = &c->launch->thread_events[c->orchestrator_idx];
+    if (atomic_load(&e->sleepers))
+        simpler_event_signal(e);
+}
+
+void tmr_push_ready(tmr_ctx *c, uint32_t handle)
+{
+    uint32_t type = tmr_task_of(c, handle)->core_type;
+    uint64_t pos = atomic_fetch_add(&c->run->queue_tail[type], 1);
+    _Atomic uint32_t *slot = &c->queue[type][pos & c->qmask];
+    /* The consumer of pos - queue_cap has moved head on; it clears the
+     * slot right after. */
+    while (atomic_load(slot) != 0)
+        sched_yield();
+    atomic_store(slot, handle + 1);
+    sched_wake_others(c->launch, c->thread_idx);
+}
+
+static void fill(tmr_task *t, uint32_t handle, uint32_t block, sched_post *out)
+{
+    *out = (sched_post){
+        .kernel_addr = t->kernel_addr,
+        .tensors_addr = (uint64_t)(uintptr_t)t->tensors,
+        .scalars_addr = (uint64_t)(uintptr_t)t->scalars,
+        .num_tensors = t->num_tensors,
+        .num_scalars = t->num_scalars,
+        .block = block,
+        .block_num = t->block_num,
+        .func_id = t->func_id,
+        .task = handle,
+        .task_id = atomic_load_explicit(&t->seq, memory_order_relaxed) - 1,
+    };
+}
+
+/* Move head past h (if nobody did) and clear the slot behind it. */
+static void advance(tmr_ctx *c, uint32_t type, uint64_t h)
+{
+    if (atomic_compare_exchange_strong(&c->run->queue_head[type], &h, h + 1))
+        atomic_store(&c->queue[type][h & c->qmask], 0);
+}
+
+static int take(void *rt, uint32_t type, sched_post *out)
+{
+    tmr_ctx *c = rt;
+    _Atomic uint64_t *head = &c->run->queue_head[type];
+    for (;;) {
+        uint64_t h = atomic_load(head);
+        if (h >= atomic_load(&c->run->queue_tail[type]))
+            return 0;
+        uint32_t v = atomic_load(&c->queue[type][h & c->qmask]);
+        if (v == 0)
+            return 0; /* being published or cleared; we will be woken or look again */
+        uint32_t handle = v - 1;
+        tmr_task *t = tmr_task_of(c, handle);
+        if (t->block_num == 1) {
+            if (!atomic_compare_exchange_weak(head, &h, h + 1))
+                continue;
+            atomic_store(&c->queue[type][h & c->qmask], 0);
+            fill(t, handle, 0, out);
+            return 1;
+        }
+        uint32_t b = atomic_fetch_add(&t->next_block, 1);
+        if (b + 1 >= t->block_num)
+            advance(c, type, h);
+        if (b >= t->block_num)
+            continue;
+        if (b + 1 < t->block_num)
+            sched_wake_others(c->launch, c->thread_idx);
+        fill(t, handle, b, out);
+        return 1;
+    }
+}
+
+/* A block finished; the last one completes the task: release its
+ * successors, its heap buffers and its dependency nodes. */
+static void finish(void *rt, uint64_t task)
+{
+    tmr_ctx *c = rt;
+    uint32_t handle = (uint32_t)task;
+    tmr_task *t = tmr_task_of(c, handle);
+    if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
+        return;
+    for (uint32_t m = t->heap_mask, i; m; m &= m - 1) {
+        i = (uint32_t)__builtin_ctz(m);
+        tmr_heap_header *h = (tmr_heap_header *)(uintptr_t)(t->tensors[i].addr - TMR_HEAP_HEADER);
+        atomic_fetch_sub(&h->users, 1);
+    }
+    tmr_lock(&t->lock);
+    uint32_t first = t->fanout;
+    t->fanout = TMR_NONE;
+    atomic_store_explicit(&t->completed, 1, memory_order_release);
+    tmr_unlock(&t->lock);
+
+    uint32_t last = TMR_NONE;
+    for (uint32_t n = first; n != TMR_NONE; n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed)) {
+        tmr_task *s = tmr_task_of(c, c->deps[n].consumer);
+        if (atomic_fetch_sub(&s->pending, 1) == 1)
+            tmr_push_ready(c, c->deps[n].consumer);
+        last = n;
+    }
+    if (last != TMR_NONE) { /* give the nodes back, all at once */
+        uint32_t old = atomic_load(&c->run->dep_free);
+        do
+            atomic_store_explicit(&c->deps[last].next, old, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak(&c->run->dep_free, &old, first));
+    }
+    uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, 1) + 1;
+    tmr_wake_orchestrator(c);
+    if (atomic_load(&c->run->submit_done) && completed == atomic_load(&c->run->submitted))
+        aicpu_wake_all(c->launch);
+}
+
+static int ready(void *rt, uint32_t type)
+{
+    tmr_ctx *c = rt;
+    return atomic_load(&c->run->queue_head[type]) < atomic_load(&c->run->queue_tail[type]);
+}
+
+static int done(void *rt)
+{
+    tmr_ctx *c = rt;
+    return atomic_load(&c->run->submit_done) &&
+           atomic_load(&c->launch->tasks_completed) == atomic_load(&c->run->submitted);
+}
+
+static int in_flight(void *rt)
+{
+    tmr_ctx *c = rt;
+    return atomic_load(&c->launch->tasks_completed) < atomic_load(&c->run->submitted);
+}
+
+static void summary(void *rt, char *buf, size_t len)
+{
+    tmr_ctx *c = rt;
+    snprintf(buf, len, "%" PRIu64 " of %" PRIu64 " submitted tasks done%s", atomic_load(&c->launch->tasks_completed),
+             atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
+}
+
+static const sched_ops tmr_ops = {take, finish, ready, done, in_flight, summary};
+
+int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
+{
+    tmr_ctx c;
+    tmr_ctx_init(&c, L, thread_idx);
+    return sched_loop(L, thread_idx, &tmr_ops, &c);
+}

@@ -1,0 +1,58 @@
+/*
+ * tensormap_and_ringbuffer on the AICPU: the state the orchestrator thread
+ * and the scheduler threads share, and the operations both use.
+ */
+#ifndef SIMPLER_AICPU_TMR_SHARED_H
+#define SIMPLER_AICPU_TMR_SHARED_H
+
+#include "common/device_abi.h"
+#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+
+typedef struct tmr_ctx {
+    simpler_launch *launch;
+    tmr_run *run;
+    uint8_t *base;
+    tmr_task *tasks;                /* [TMR_DEPTHS][task_ring] */
+    uint8_t *heap;                  /* [TMR_DEPTHS][heap_ring] */
+    tmr_dep_node *deps;
+    _Atomic uint32_t *queue[2];     /* [queue_cap] each: handle + 1, 0 = empty */
+    uint32_t ring;
+    uint64_t qmask;
+    uint32_t thread_idx;
+    uint32_t orchestrator_idx;      /* the orchestrator's event index */
+} tmr_ctx;
+
+void tmr_ctx_init(tmr_ctx *c, simpler_launch *launch, uint32_t thread_idx);
+
+static inline tmr_task *tmr_task_of(const tmr_ctx *c, uint32_t handle)
+{
+    return &c->tasks[(uint64_t)tmr_handle_depth(handle) * c->ring + tmr_handle_slot(handle)];
+}
+
+/* A short lock: held for a few stores, so spin, yielding if the holder
+ * was preempted. */
+static inline void tmr_lock(_Atomic uint32_t *l)
+{
+    uint32_t spins = 0;
+    while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
+        if (++spins % 64 == 0)
+            sched_yield();
+        else
+            simpler_cpu_relax();
+    }
+}
+
+static inline void tmr_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0, memory_order_release); }
+
+/* Queue a task whose last predecessor finished (or that had none). */
+void tmr_push_ready(tmr_ctx *c, uint32_t handle);
+
+/* Wake the orchestrator if it sleeps waiting for ring space. */
+void tmr_wake_orchestrator(tmr_ctx *c);
+
+/* Scheduler threads' entry. */
+int tmr_schedule(simpler_launch *launch, uint32_t thread_idx);
+/* The orchestrator thread's entry. */
+int tmr_orchestrate(simpler_launch *launch, uint32_t thread_idx);
+
+#endif

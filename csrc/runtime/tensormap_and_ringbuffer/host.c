@@ -1,0 +1,246 @@
+/*
+ * tensormap_and_ringbuffer, host side. Registration uploads the blob and
+ * a kernel table to GM and has the AICPU open the orchestration from the
+ * blob in place (once per registration). A run lays out its block of GM
+ * (arguments and rings, sized per run) and launches the schedulers plus
+ * one orchestrator thread; the graph is built on the device while it runs.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "host/device.h"
+#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+
+#define DEFAULT_TASK_RING 1024
+#define DEFAULT_DEP_POOL 65536
+#define DEFAULT_HEAP_RING (16ull << 20)
+#define LOAD_TIMEOUT_MS 30000
+
+/* GM a registration holds. */
+typedef struct tmr_state {
+    uint64_t record;                /* tmr_callable */
+    uint64_t blob;
+    uint64_t kernels;
+    uint64_t func_index;
+} tmr_state;
+
+static void free_gm(simpler_device *dev, uint64_t *addr)
+{
+    if (*addr)
+        dev->ops->gm_free(dev->pdev, *addr);
+    *addr = 0;
+}
+
+/* Allocate GM and fill it from host memory. */
+static int upload(simpler_device *dev, const void *src, uint64_t size, uint64_t *addr, const char *what)
+{
+    int rc = dev->ops->gm_alloc(dev->pdev, size ? size : 1, addr);
+    if (rc)
+        return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: uploading %s (%" PRIu64 " bytes)", what, size);
+    if (size && (rc = dev->ops->copy_to_device(dev->pdev, *addr, src, size)))
+        free_gm(dev, addr);
+    return rc;
+}
+
+static int aicpu_call(simpler_device *dev, uint32_t kind, uint64_t record)
+{
+    simpler_launch_params p = {.runtime = kind, .block_dim = 1, .aicpu_thread_num = 1,
+                               .scheduler_timeout_ms = LOAD_TIMEOUT_MS, .image_addr = record};
+    return dev->ops->launch(dev->pdev, &p);
+}
+
+static void tmr_release(simpler_device *dev, host_callable *c)
+{
+    tmr_state *s = c->runtime_state;
+    if (!s)
+        return;
+    if (s->record && !dev->ops->is_lost(dev->pdev)) {
+        tmr_callable rec;
+        if (dev->ops->copy_from_device(dev->pdev, &rec, s->record, sizeof rec) == SIMPLER_OK && rec.orch_handle)
+            aicpu_call(dev, SIMPLER_RUNTIME_TMR_UNLOAD, s->record);
+    }
+    free_gm(dev, &s->record);
+    free_gm(dev, &s->blob);
+    free_gm(dev, &s->kernels);
+    free_gm(dev, &s->func_index);
+    free(s);
+    c->runtime_state = NULL;
+}
+
+static int tmr_prepare(simpler_device *dev, host_callable *c)
+{
+    callable_info *info = c->info;
+    tmr_state *s = calloc(1, sizeof *s);
+    tmr_kernel *kernels = calloc(info->num_kernels + 1ull, sizeof *kernels);
+    if (!s || !kernels) {
+        free(s);
+        free(kernels);
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
+    }
+    c->runtime_state = s;
+    for (uint32_t k = 0; k < info->num_kernels; k++) {
+        const callable_kernel *kn = &info->kernels[k];
+        kernels[k] = (tmr_kernel){.addr = c->kernels[k].addr, .func_id = kn->func_id, .core_type = kn->core_type,
+                                  .num_tensors = kn->num_tensors, .num_scalars = kn->num_scalars};
+        memcpy(kernels[k].tags, kn->tags, sizeof kernels[k].tags);
+        snprintf(kernels[k].name, sizeof kernels[k].name, "%.*s", (int)sizeof kernels[k].name - 1, kn->name);
+    }
+    tmr_callable rec = {.orch_offset = (uint64_t)(info->orch - info->blob), .orch_size = info->orch_size,
+                        .num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
+    snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
+    int rc;
+    if (!(rc = upload(dev, info->blob, info->size, &s->blob, "the callable")) &&
+        !(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
+        !(rc = upload(dev, c->kernel_of_func, (c->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
+                      "the kernel index"))) {
+        rec.blob_addr = s->blob;
+        rec.kernels_addr = s->kernels;
+        rec.func_index_addr = s->func_index;
+        rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");
+    }
+    free(kernels);
+    if (!rc && (rc = aicpu_call(dev, SIMPLER_RUNTIME_TMR_LOAD, s->record)))
+        rc = simpler_fail_prefix(rc == SIMPLER_E_INVALID_CALLABLE ? rc : SIMPLER_E_INVALID_CALLABLE,
+                                 "loading the orchestration on the AICPU");
+    if (!rc && !(rc = dev->ops->copy_from_device(dev->pdev, &rec, s->record, sizeof rec)) &&
+        rec.loads > dev->orchestration_loads)
+        dev->orchestration_loads = rec.loads;
+    if (rc) {
+        /* The AICPU opened nothing: clear the record so release does not
+         * ask it to close anything. */
+        tmr_callable none = {0};
+        if (s->record)
+            dev->ops->copy_to_device(dev->pdev, s->record, &none, sizeof none);
+        char msg[SIMPLER_MESSAGE_MAX];
+        snprintf(msg, sizeof msg, "%s", simpler_last_error());
+        tmr_release(dev, c);
+        simpler_fail(rc, "%s", msg);
+    }
+    return rc;
+}
+
+/* A ring setting: the run's, else the environment's, else the default. */
+static uint64_t setting(uint64_t configured, const char *env, uint64_t fallback)
+{
+    if (configured)
+        return configured;
+    const char *v = getenv(env);
+    if (v && *v) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 0);
+        if (*end == 'K' || *end == 'k')
+            n <<= 10;
+        else if (*end == 'M' || *end == 'm')
+            n <<= 20;
+        else if (*end == 'G' || *end == 'g')
+            n <<= 30;
+        if (n)
+            return n;
+    }
+    return fallback;
+}
+
+static int sizes_for(const simpler_run_config *cfg, tmr_sizes *out)
+{
+    uint64_t task_ring = setting(cfg->task_ring_size, "SIMPLER_TASK_RING_SIZE", DEFAULT_TASK_RING);
+    uint64_t dep_pool = setting(cfg->dep_pool_size, "SIMPLER_DEP_POOL_SIZE", DEFAULT_DEP_POOL);
+    uint64_t heap_ring = setting(cfg->heap_ring_size, "SIMPLER_HEAP_RING_SIZE", DEFAULT_HEAP_RING);
+    if (task_ring < 1 || task_ring > TMR_MAX_RING_SLOTS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "task_ring_size %" PRIu64 " out of range 1..%d", task_ring,
+                            TMR_MAX_RING_SLOTS);
+    if (dep_pool < 16 || dep_pool > (1u << 28))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "dep_pool_size %" PRIu64 " out of range 16..%u", dep_pool,
+                            1u << 28);
+    if (heap_ring < 4096 || heap_ring > (1ull << 40))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "heap_ring_size %" PRIu64 " out of range 4 KiB..1 TiB",
+                            heap_ring);
+    *out = (tmr_sizes){(uint32_t)task_ring, (uint32_t)dep_pool, (heap_ring + 63) & ~63ull};
+    return SIMPLER_OK;
+}
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~63ull; }
+
+static int tmr_run_graph(simpler_device *dev, const host_run *run)
+{
+    tmr_state *s = run->callable->runtime_state;
+    tmr_run hdr = {0};
+    int rc = sizes_for(&run->config, &hdr.sizes);
+    if (rc)
+        return rc;
+    uint64_t slots = (uint64_t)TMR_DEPTHS * hdr.sizes.task_ring;
+    hdr.queue_cap = 1;
+    while (hdr.queue_cap < slots)
+        hdr.queue_cap *= 2;
+
+    uint64_t off = align64(sizeof hdr);
+    uint64_t tensors_off = off;
+    off = align64(off + run->args.num_tensors * sizeof(simpler_tensor));
+    uint64_t scalars_off = off;
+    off = align64(off + run->args.num_scalars * sizeof(uint64_t));
+    hdr.tasks_off = off;
+    off = align64(off + slots * sizeof(tmr_task));
+    hdr.heap_off = off;
+    off = align64(off + TMR_DEPTHS * hdr.sizes.heap_ring);
+    hdr.deps_off = off;
+    off = align64(off + (uint64_t)hdr.sizes.dep_pool * sizeof(tmr_dep_node));
+    hdr.queue_off = off;
+    off += 2ull * hdr.queue_cap * sizeof(uint32_t);
+
+    uint64_t block;
+    if ((rc = dev->ops->gm_alloc(dev->pdev, off, &block)))
+        return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: the run's rings (%" PRIu64 " bytes) do not fit "
+                                   "in GM", off);
+    hdr.callable_addr = s->record;
+    hdr.tensors_addr = block + tensors_off;
+    hdr.scalars_addr = block + scalars_off;
+    hdr.num_tensors = run->args.num_tensors;
+    hdr.num_scalars = run->args.num_scalars;
+    atomic_init(&hdr.dep_free, TMR_NONE);
+
+    /* The header, the arguments, and zeroed ready queues; task slots,
+     * nodes and the heap are initialised by the orchestrator as it uses
+     * them. */
+    uint32_t *zeros = calloc(2ull * hdr.queue_cap, sizeof *zeros);
+    if (!zeros)
+        rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "tensormap_and_ringbuffer: out of host memory");
+    if (!rc)
+        rc = dev->ops->copy_to_device(dev->pdev, block, &hdr, sizeof hdr);
+    if (!rc && run->args.num_tensors)
+        rc = dev->ops->copy_to_device(dev->pdev, hdr.tensors_addr, run->args.tensors,
+                                      run->args.num_tensors * sizeof(simpler_tensor));
+    if (!rc && run->args.num_scalars)
+        rc = dev->ops->copy_to_device(dev->pdev, hdr.scalars_addr, run->args.scalars,
+                                      run->args.num_scalars * sizeof(uint64_t));
+    if (!rc)
+        rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, zeros, 2ull * hdr.queue_cap * sizeof *zeros);
+    free(zeros);
+    if (!rc) {
+        simpler_launch_params p = {
+            .runtime = SIMPLER_RUNTIME_TMR,
+            .block_dim = run->config.block_dim,
+            .aicpu_thread_num = run->config.aicpu_thread_num,
+            .scheduler_timeout_ms = run->config.scheduler_timeout_ms,
+            .extra_threads = 1,
+            .image_addr = block,
+        };
+        rc = dev->ops->launch(dev->pdev, &p);
+    }
+    if (!rc && !(rc = dev->ops->copy_from_device(dev->pdev, &hdr, block, sizeof hdr)))
+        dev->tasks_completed += atomic_load(&hdr.submitted);
+    char msg[SIMPLER_MESSAGE_MAX];
+    snprintf(msg, sizeof msg, "%s", simpler_last_error());
+    dev->ops->gm_free(dev->pdev, block);
+    if (rc)
+        simpler_fail(rc, "%s", msg);
+    return rc;
+}
+
+const host_runtime simpler_runtime_tensormap_and_ringbuffer = {
+    .name = "tensormap_and_ringbuffer",
+    .prepare = tmr_prepare,
+    .release = tmr_release,
+    .run = tmr_run_graph,
+};
