@@ -141,7 +141,9 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
         if (o->task_head[rd] - o->task_tail[rd] < o->c.ring)
             break;
         tmr_task *oldest = &o->c.tasks[(uint64_t)rd * o->c.ring + o->task_tail[rd] % o->c.ring];
-        if (atomic_load(&oldest->completed)) {
+        /* Pinned by a scope that is still open (it may also have finished
+         * just now, after reclaim looked: then simply look again). */
+        if (atomic_load(&oldest->completed) && oldest->depth > 0 && !scope_ended(o, oldest->depth, oldest->scope)) {
             fail(o, SIMPLER_E_ORCHESTRATION,
                  "scope deadlock: the task ring for scope depth %u is full (%u slots) of tasks that finished "
                  "but stay pinned until their scope at depth %u ends, and that scope is still open; raise the "
@@ -408,6 +410,9 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     if (atomic_fetch_sub(&t->pending, 1) == 1)
         tmr_push_ready(&o->c, o->current);
     dep_tracker_sweep(o->tracker, SWEEP_PER_SUBMIT, task_live, o);
+    uint64_t regions = dep_tracker_live_regions(o->tracker);
+    if (regions > o->c.run->peak_regions)
+        o->c.run->peak_regions = regions;
     if (id_out)
         *id_out = (simpler_task_id)(id << 32 | o->current);
     return SIMPLER_OK;

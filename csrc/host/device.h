@@ -59,6 +59,7 @@ struct simpler_device {
     uint64_t runs;
     uint64_t tasks_completed;
     uint64_t orchestration_loads;
+    uint64_t last_run_peaks[4];     /* tasks, heap bytes, regions, ring waits */
 };
 
 extern const host_runtime simpler_runtime_host_build_graph;

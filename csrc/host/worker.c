@@ -174,6 +174,10 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     for (uint32_t i = 0; i < dev->num_callables; i++)
         out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
+    out->last_run_peak_tasks = dev->last_run_peaks[0];
+    out->last_run_peak_heap_bytes = dev->last_run_peaks[1];
+    out->last_run_peak_regions = dev->last_run_peaks[2];
+    out->last_run_ring_waits = dev->last_run_peaks[3];
     out->registered_callables = dev->num_callables;
     out->runs = dev->runs;
     out->tasks_completed = dev->tasks_completed;

@@ -228,8 +228,15 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
         };
         rc = dev->ops->launch(dev->pdev, &p);
     }
-    if (!rc && !(rc = dev->ops->copy_from_device(dev->pdev, &hdr, block, sizeof hdr)))
-        dev->tasks_completed += atomic_load(&hdr.submitted);
+    tmr_run after;
+    if (dev->ops->copy_from_device(dev->pdev, &after, block, sizeof after) == SIMPLER_OK) {
+        if (!rc)
+            dev->tasks_completed += atomic_load(&after.submitted);
+        dev->last_run_peaks[0] = after.peak_live_tasks;
+        dev->last_run_peaks[1] = after.peak_heap_bytes;
+        dev->last_run_peaks[2] = after.peak_regions;
+        dev->last_run_peaks[3] = after.waits;
+    }
     char msg[SIMPLER_MESSAGE_MAX];
     snprintf(msg, sizeof msg, "%s", simpler_last_error());
     dev->ops->gm_free(dev->pdev, block);

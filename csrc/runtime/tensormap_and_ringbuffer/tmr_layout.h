@@ -132,6 +132,7 @@ typedef struct tmr_run {
     uint64_t peak_live_tasks;
     uint64_t peak_heap_bytes;
     uint64_t waits;                 /* times the orchestrator waited for a ring */
+    uint64_t peak_regions;          /* live tensor-map regions */
 } tmr_run;
 
 #endif

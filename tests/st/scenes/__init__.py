@@ -38,6 +38,10 @@ SIGNATURES = {
     "hazards": [("inout", F32), ("out", F32), "scalar"],
     "misuse": [("inout", F32), "scalar"],
     "blocks": ["scalar", "scalar"],
+    "stream": [("in", F32), ("out", F32), "scalar"],
+    "one_scope": [("inout", F32), "scalar"],
+    "nested": [("in", F32), ("out", F32)],
+    "outputs": [("in", F32), "scalar"],
 }
 
 
