@@ -1,5 +1,7 @@
-"""Runtime benchmarks: per-task cost of no-op graphs and the fixed cost of
-a run() from Python. Prints a table and writes JSON; no pass/fail.
+"""Runtime benchmarks: per-task cost of no-op graphs on both runtimes, the
+orchestration's submit cost, the fixed cost of a run() from Python, and
+the memory of a million-task stream. Prints a table and writes JSON; no
+pass/fail.
 
     python bench/runtime_bench.py [--quick] [--json PATH]
 """
@@ -10,6 +12,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import simpler
 
 HERE = Path(__file__).parent
 PATTERNS = {"empty": 0, "independent": 1, "chain": 2, "fan": 3}
+RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
 
 
 def build(compiler: simpler.KernelCompiler) -> simpler.ChipCallable:
@@ -34,15 +39,35 @@ def build_rows(compiler: simpler.KernelCompiler) -> simpler.ChipCallable:
                                       [("inout", np.float32), "scalar"])
 
 
-def time_runs(worker, cid, pattern: str, tasks: int, repeats: int, **cfg) -> list[float]:
-    args = simpler.TaskArgs(PATTERNS[pattern], tasks)
+def time_runs(worker, cid, args, repeats: int, **cfg) -> tuple[list[float], float]:
+    """Wall times of repeated runs, and the orchestration's ns per task."""
     worker.run(cid, args, **cfg)  # warm
-    times = []
+    times, submit = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         worker.run(cid, args, **cfg)
         times.append(time.perf_counter() - t0)
-    return times
+        st = worker.stats
+        if st["last_run_tasks"]:
+            submit.append(st["last_run_orchestration_ns"] / st["last_run_tasks"])
+    return times, (min(submit) if submit else 0.0)
+
+
+def stream_peak_rss(tasks: int) -> int:
+    """Peak resident size (KiB) of a fresh process streaming `tasks` tasks."""
+    code = f"""
+import resource, sys, numpy as np, simpler
+sys.path.insert(0, {str(HERE.parent / "tests" / "st")!r})
+import scenes
+kc = simpler.KernelCompiler()
+with simpler.ChipWorker(runtime="tensormap_and_ringbuffer") as w:
+    cid = w.register(scenes.callable_(kc, "stream"))
+    X = np.ones((64, 4), np.float32); Y = np.zeros_like(X)
+    w.run(cid, [X, Y, {tasks // 2}], task_ring_size=256, heap_ring_size=1 << 20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1])
 
 
 def main() -> None:
@@ -54,46 +79,49 @@ def main() -> None:
     q = 10 if opts.quick else 1
 
     compiler = simpler.KernelCompiler()
-    callable_ = build(compiler)
     rows = []
-    with simpler.ChipWorker(opts.platform, "host_build_graph") as w:
-        cid = w.register(callable_)
-        t = time_runs(w, cid, "empty", 0, 20000 // q)
-        rows.append(("empty run() from Python", 0, len(t), statistics.median(t) * 1e6, "us/run"))
-        t = time_runs(w, cid, "independent", 1, 5000 // q)
-        rows.append(("one no-op task run()", 1, len(t), statistics.median(t) * 1e6, "us/run"))
-        total_start = time.perf_counter()
-        t = time_runs(w, cid, "independent", 1000, 1000 // q)
-        total = time.perf_counter() - total_start
-        rows.append(("1,000 runs of 1,000 independent tasks", 1000, len(t), len(t) * 1000 / total,
-                     "tasks/s"))
-        for pattern in ("independent", "chain", "fan"):
-            for n in (1000, 100_000, 1_000_000):
-                reps = max(1, (200_000 // n) // q)
-                t = time_runs(w, cid, pattern, n, reps)
-                rows.append((f"{pattern}, per task", n, len(t), min(t) / n * 1e9, "ns/task"))
-        w.unregister(cid)
-        rows_cid = w.register(build_rows(compiler))
-        for n in (1000, 100_000, 1_000_000):
-            X = np.zeros((n, 4), np.float32)
-            w.run(rows_cid, [X, 1])
-            t = []
-            for _ in range(max(1, (200_000 // n) // q)):
-                t0 = time.perf_counter()
-                w.run(rows_cid, [X, 1])
-                t.append(time.perf_counter() - t0)
-            rows.append(("row updates on one buffer (tracked deps), per task", n, len(t), min(t) / n * 1e9,
-                         "ns/task"))
-        w.unregister(rows_cid)
 
-    width = max(len(r[0]) for r in rows)
+    def add(runtime, what, n, runs, value, unit):
+        rows.append((runtime, what, n, runs, value, unit))
+
+    for runtime in RUNTIMES:
+        with simpler.ChipWorker(opts.platform, runtime) as w:
+            cid = w.register(build(compiler))
+            t, _ = time_runs(w, cid, [0, 0], 20000 // q)
+            add(runtime, "empty run() from Python", 0, len(t), statistics.median(t) * 1e6, "us/run")
+            t, _ = time_runs(w, cid, [1, 1], 5000 // q)
+            add(runtime, "one no-op task run()", 1, len(t), statistics.median(t) * 1e6, "us/run")
+            t, _ = time_runs(w, cid, [1, 1000], 1000 // q)
+            add(runtime, "1,000 runs of 1,000 independent tasks", 1000, len(t), len(t) * 1000 / sum(t), "tasks/s")
+            for pattern in ("independent", "chain", "fan"):
+                for n in (1000, 100_000, 1_000_000):
+                    reps = max(1, (200_000 // n) // q)
+                    t, submit = time_runs(w, cid, [PATTERNS[pattern], n], reps)
+                    add(runtime, f"{pattern}, per task", n, len(t), min(t) / n * 1e9, "ns/task")
+                    if n == 100_000:
+                        add(runtime, f"{pattern}, orchestration submit", n, len(t), submit, "ns/task")
+                        add(runtime, f"{pattern}, tasks per second", n, len(t), n / min(t), "tasks/s")
+            w.unregister(cid)
+            rows_cid = w.register(build_rows(compiler))
+            for n in (1000, 100_000, 1_000_000):
+                X = np.zeros((n, 4), np.float32)
+                t, submit = time_runs(w, rows_cid, [X, 1], max(1, (200_000 // n) // q))
+                add(runtime, "row updates on one buffer (tracked deps), per task", n, len(t), min(t) / n * 1e9,
+                    "ns/task")
+            w.unregister(rows_cid)
+    for n in (100_000, 1_000_000):
+        add("tensormap_and_ringbuffer", "stream through 256-slot rings: peak RSS", n, 1, stream_peak_rss(n) / 1024,
+            "MiB")
+
+    wr = max(len(r[0]) for r in rows)
+    ww = max(len(r[1]) for r in rows)
     print(f"simpler runtime bench on {opts.platform} ({os.cpu_count()} cores, {platform.machine()})")
-    print(f"{'what':<{width}}  {'tasks':>9}  {'runs':>6}  {'value':>12}")
-    for what, n, runs, value, unit in rows:
-        print(f"{what:<{width}}  {n:>9}  {runs:>6}  {value:>12.1f} {unit}")
+    print(f"{'runtime':<{wr}}  {'what':<{ww}}  {'tasks':>9}  {'runs':>6}  {'value':>12}")
+    for runtime, what, n, runs, value, unit in rows:
+        print(f"{runtime:<{wr}}  {what:<{ww}}  {n:>9}  {runs:>6}  {value:>12.1f} {unit}")
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps(
-        [dict(zip(("what", "tasks", "runs", "value", "unit"), r)) for r in rows], indent=1))
+        [dict(zip(("runtime", "what", "tasks", "runs", "value", "unit"), r)) for r in rows], indent=1))
     print(f"wrote {opts.json}")
 
 

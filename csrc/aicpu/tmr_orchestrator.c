@@ -498,7 +498,9 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     simpler_orch_args args = {tensors, (const uint64_t *)(uintptr_t)run->scalars_addr, run->num_tensors,
                               run->num_scalars};
     simpler_orch_fn fn = (simpler_orch_fn)(uintptr_t)o->cal->orch_fn;
+    uint64_t t0 = simpler_now_ns();
     int orc = fn(&tmr_api, (simpler_orch *)o, &args);
+    run->orchestration_ns = simpler_now_ns() - t0;
     if (!o->failed && orc)
         fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", o->cal->orch_entry, orc);
     else if (!o->failed && o->depth)

@@ -60,6 +60,8 @@ struct simpler_device {
     uint64_t tasks_completed;
     uint64_t orchestration_loads;
     uint64_t last_run_peaks[4];     /* tasks, heap bytes, regions, ring waits */
+    uint64_t last_run_tasks;
+    uint64_t last_run_orchestration_ns;
 };
 
 extern const host_runtime simpler_runtime_host_build_graph;

@@ -174,6 +174,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     for (uint32_t i = 0; i < dev->num_callables; i++)
         out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
+    out->last_run_tasks = dev->last_run_tasks;
+    out->last_run_orchestration_ns = dev->last_run_orchestration_ns;
     out->last_run_peak_tasks = dev->last_run_peaks[0];
     out->last_run_peak_heap_bytes = dev->last_run_peaks[1];
     out->last_run_peak_regions = dev->last_run_peaks[2];

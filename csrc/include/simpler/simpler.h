@@ -90,6 +90,8 @@ typedef struct simpler_device_stats {
     uint64_t aicpu_threads;        /* AICPU threads alive */
     uint64_t core_resets;          /* cores restarted after a timeout */
     uint64_t orchestration_loads;  /* orchestrations opened on the AICPU (tensormap_and_ringbuffer) */
+    uint64_t last_run_tasks;       /* tasks the last run submitted */
+    uint64_t last_run_orchestration_ns; /* time its orchestration function took (submits included) */
     /* The last tensormap_and_ringbuffer run's high-water marks. */
     uint64_t last_run_peak_tasks;  /* task slots in use */
     uint64_t last_run_peak_heap_bytes; /* of one scope depth's heap ring */

@@ -375,7 +375,10 @@ static int hbg_run(simpler_device *dev, const host_run *run)
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     }
     if (!rc) {
+        uint64_t t0 = simpler_now_ns();
         int orc = run->callable->orch(&hbg_api, (simpler_orch *)&b, &run->args);
+        dev->last_run_orchestration_ns = simpler_now_ns() - t0;
+        dev->last_run_tasks = b.num_tasks;
         if (b.failed)
             rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->info->orch_entry);
         else if (orc)

@@ -1,0 +1,898 @@
+/*
+ * A standalone test of the tensormap_and_ringbuffer runtime's device side:
+ * the orchestrator thread (csrc/aicpu/tmr_orchestrator.c) building the
+ * graph while the scheduler threads (tmr_scheduler.c over sched_loop.c)
+ * dispatch it to the AICore executor (csrc/aicore) through the mailboxes.
+ * No Python, no dlopen, no platform library: the sources are linked in.
+ * Built with ThreadSanitizer (and with ASan/UBSan) by
+ * tests/unit/test_c_tmr_sanitizers.py.
+ *
+ * The program plays the sim platform, simplified: one thread per core runs
+ * simpler_aicore_main(); a launch runs aicpu_thread_num scheduler threads
+ * plus one orchestrator thread, each calling simpler_aicpu_main(), and
+ * joins them. The run block is laid out the way
+ * runtime/tensormap_and_ringbuffer/host.c lays it out in GM, in plain
+ * 64-byte-aligned host memory (on sim a device address is a host address).
+ * The registration record's orch_fn points straight at an orchestration
+ * function of this file, and its kernel table at kernels of this file.
+ *
+ * Kernels read and write the tensors with plain loads and stores, the way
+ * real kernels do: the runtime must order a consumer after its producer
+ * (and a writer after earlier readers), so a missing edge shows up both as
+ * a wrong value and as a ThreadSanitizer report.
+ *
+ * Usage: test_tmr [scale [rounds [case]]]
+ *   scale: percent of the default sizes (default 100; smaller is faster);
+ *   rounds: times to run the whole list (default 1): races between
+ *           scheduler threads need the right interleaving, so a sanitizer
+ *           run gains from several rounds;
+ *   case: run only the cases whose name contains it.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/device_abi.h"
+#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+#include "simpler/kernel.h"
+#include "simpler/orch.h"
+#include "simpler/simpler.h"
+
+int simpler_aicpu_main(simpler_launch *launch, uint32_t thread_idx);
+void simpler_aicore_main(simpler_mailbox *mailbox);
+
+#define MAX_BLOCK_DIM 2
+#define NUM_CORES (MAX_BLOCK_DIM * SIMPLER_CORES_PER_CLUSTER)
+#define NORMAL_TIMEOUT_MS 60000
+/* A hung launch kills the program (SIGALRM) instead of hanging the suite. */
+#define LAUNCH_ALARM_S 120
+
+/* ---- the device: cores, mailboxes, one launch struct ------------------ */
+
+static simpler_mailbox *mailboxes;
+static pthread_t core_threads[NUM_CORES];
+static uint32_t core_ids[NUM_CORES];
+static simpler_launch launch; /* kept for the whole run, like sim.c */
+
+/* The core a thread runs, for kernels to check where they are. */
+static _Thread_local int32_t tls_core = -1;
+
+static void *core_main(void *arg)
+{
+    uint32_t c = *(const uint32_t *)arg;
+    tls_core = (int32_t)c;
+    simpler_aicore_main(&mailboxes[c]);
+    return NULL;
+}
+
+static void start_cores(void)
+{
+    mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * NUM_CORES);
+    if (!mailboxes) {
+        perror("aligned_alloc");
+        exit(2);
+    }
+    memset(mailboxes, 0, sizeof(simpler_mailbox) * NUM_CORES);
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        core_ids[c] = c;
+        if (pthread_create(&core_threads[c], NULL, core_main, &core_ids[c])) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+}
+
+static void stop_cores(void)
+{
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        atomic_store(&mb->exit, 1);
+        simpler_event_signal(&mb->door);
+        pthread_join(core_threads[c], NULL);
+    }
+    free(mailboxes);
+}
+
+/* Every core finished (and acked) what was posted to it. */
+static uint32_t busy_cores(void)
+{
+    uint32_t busy = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        uint32_t seq = atomic_load(&mb->door.seq);
+        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
+            busy++;
+    }
+    return busy;
+}
+
+/* Wait until every core finished what was posted to it. */
+static int cores_idle(uint64_t timeout_ns)
+{
+    uint64_t deadline = simpler_now_ns() + timeout_ns;
+    while (busy_cores()) {
+        if (simpler_now_ns() > deadline)
+            return 0;
+        sched_yield();
+    }
+    return 1;
+}
+
+/* ---- kernels ------------------------------------------------------------ */
+
+static _Atomic uint32_t kernel_errors;
+static _Atomic uint64_t kernel_runs;
+static _Atomic uint32_t spin_sink;
+
+static void kernel_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void kernel_error(const char *fmt, ...)
+{
+    if (atomic_fetch_add(&kernel_errors, 1) < 20) {
+        char line[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "kernel error: %s\n", line);
+    }
+}
+
+static void kernel_enter(const simpler_kernel_args *args, uint32_t type, uint32_t tensors, uint32_t scalars,
+                         const char *name)
+{
+    atomic_fetch_add_explicit(&kernel_runs, 1, memory_order_relaxed);
+    int32_t core = tls_core;
+    if (core < 0 || (uint32_t)core >= launch.num_cores || simpler_core_type_of((uint32_t)core) != type)
+        kernel_error("%s (core type %u) ran on core %d of %u", name, type, core, launch.num_cores);
+    if (args->num_tensors != tensors || args->num_scalars != scalars || args->block_num != 1 ||
+        args->block_idx != 0)
+        kernel_error("%s: %u tensors, %u scalars, block %u of %u", name, args->num_tensors, args->num_scalars,
+                     args->block_idx, args->block_num);
+}
+
+static float *at(const simpler_tensor *t, int64_t i) { return (float *)simpler_tensor_at(t, i); }
+
+/* Spin a while, so that tasks overlap. */
+static void spin(uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        atomic_fetch_add_explicit(&spin_sink, 1, memory_order_relaxed);
+        simpler_cpu_relax();
+    }
+}
+
+/* t0 (INOUT) += 1 */
+static void inc(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 1, 0, "inc");
+    const simpler_tensor *t = &args->tensors[0];
+    for (int64_t i = 0, n = simpler_tensor_numel(t); i < n; i++)
+        *at(t, i) += 1.0f;
+}
+
+/* t1 (OUTPUT) = 2 * t0 (INPUT) */
+static void dbl(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 2, 0, "double");
+    const simpler_tensor *x = &args->tensors[0], *y = &args->tensors[1];
+    int64_t n = simpler_tensor_numel(x);
+    if (simpler_tensor_numel(y) != n) {
+        kernel_error("double: %" PRId64 " in, %" PRId64 " out", n, simpler_tensor_numel(y));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        *at(y, i) = 2.0f * *at(x, i);
+}
+
+/* t1 (OUTPUT_EXISTING) = t0 (INPUT) + 1 */
+static void add1(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 2, 0, "add1");
+    const simpler_tensor *x = &args->tensors[0], *y = &args->tensors[1];
+    int64_t n = simpler_tensor_numel(x);
+    if (simpler_tensor_numel(y) != n) {
+        kernel_error("add1: %" PRId64 " in, %" PRId64 " out", n, simpler_tensor_numel(y));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        *at(y, i) = *at(x, i) + 1.0f;
+}
+
+/* Spin scalar[0] rounds, then t1 (OUTPUT_EXISTING) = t0 (INPUT). */
+static void slow_copy(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 2, 1, "slow_copy");
+    spin((uint32_t)args->scalars[0]);
+    const simpler_tensor *x = &args->tensors[0], *y = &args->tensors[1];
+    int64_t n = simpler_tensor_numel(x);
+    if (simpler_tensor_numel(y) != n) {
+        kernel_error("slow_copy: %" PRId64 " in, %" PRId64 " out", n, simpler_tensor_numel(y));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        *at(y, i) = *at(x, i);
+}
+
+/* Spin scalar[1] rounds, then t0 (OUTPUT_EXISTING) = scalar[0] (a double). */
+static void fill(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 1, 2, "fill");
+    spin((uint32_t)args->scalars[1]);
+    float v = (float)simpler_scalar_f64(args->scalars[0]);
+    const simpler_tensor *t = &args->tensors[0];
+    for (int64_t i = 0, n = simpler_tensor_numel(t); i < n; i++)
+        *at(t, i) = v;
+}
+
+#define PAIR(name)                                                            \
+    static void name##_aic(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIC); } \
+    static void name##_aiv(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIV); }
+PAIR(inc)
+PAIR(dbl)
+PAIR(add1)
+PAIR(slow_copy)
+PAIR(fill)
+
+/* func ids: deliberately not the table indices. */
+enum {
+    F_INC_AIC = 3, F_INC_AIV = 5, F_DBL_AIC = 7, F_DBL_AIV = 9, F_ADD1_AIC = 11, F_ADD1_AIV = 13,
+    F_SLOW_AIC = 15, F_SLOW_AIV = 17, F_FILL_AIC = 19, F_FILL_AIV = 21, MAX_FUNC_ID = 23
+};
+
+static uint64_t scalar_f64(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* ---- the registration: kernel table, func index, record ------------------ */
+
+static tmr_kernel kernel_table[10];
+static int32_t func_index[MAX_FUNC_ID + 1];
+static tmr_callable callable;
+
+static void add_kernel(uint32_t i, simpler_kernel_fn fn, uint32_t func_id, uint32_t type, uint32_t nt,
+                       uint32_t ns, const uint8_t *tags, const char *name)
+{
+    tmr_kernel *k = &kernel_table[i];
+    memset(k, 0, sizeof *k);
+    k->addr = (uint64_t)(uintptr_t)fn;
+    k->func_id = func_id;
+    k->core_type = type;
+    k->num_tensors = nt;
+    k->num_scalars = ns;
+    memcpy(k->tags, tags, nt);
+    snprintf(k->name, sizeof k->name, "%s", name);
+    func_index[func_id] = (int32_t)i;
+}
+
+static void register_callable(void)
+{
+    static const uint8_t t_inout[] = {SIMPLER_INOUT};
+    static const uint8_t t_in_out[] = {SIMPLER_INPUT, SIMPLER_OUTPUT};
+    static const uint8_t t_in_outx[] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    static const uint8_t t_outx[] = {SIMPLER_OUTPUT_EXISTING};
+    for (uint32_t f = 0; f <= MAX_FUNC_ID; f++)
+        func_index[f] = -1;
+    /* Table order differs from func id order. */
+    add_kernel(0, fill_aiv, F_FILL_AIV, SIMPLER_CORE_AIV, 1, 2, t_outx, "fill_aiv");
+    add_kernel(1, fill_aic, F_FILL_AIC, SIMPLER_CORE_AIC, 1, 2, t_outx, "fill_aic");
+    add_kernel(2, inc_aic, F_INC_AIC, SIMPLER_CORE_AIC, 1, 0, t_inout, "inc_aic");
+    add_kernel(3, inc_aiv, F_INC_AIV, SIMPLER_CORE_AIV, 1, 0, t_inout, "inc_aiv");
+    add_kernel(4, dbl_aic, F_DBL_AIC, SIMPLER_CORE_AIC, 2, 0, t_in_out, "double_aic");
+    add_kernel(5, dbl_aiv, F_DBL_AIV, SIMPLER_CORE_AIV, 2, 0, t_in_out, "double_aiv");
+    add_kernel(6, add1_aic, F_ADD1_AIC, SIMPLER_CORE_AIC, 2, 0, t_in_outx, "add1_aic");
+    add_kernel(7, add1_aiv, F_ADD1_AIV, SIMPLER_CORE_AIV, 2, 0, t_in_outx, "add1_aiv");
+    add_kernel(8, slow_copy_aic, F_SLOW_AIC, SIMPLER_CORE_AIC, 2, 1, t_in_outx, "slow_copy_aic");
+    add_kernel(9, slow_copy_aiv, F_SLOW_AIV, SIMPLER_CORE_AIV, 2, 1, t_in_outx, "slow_copy_aiv");
+    memset(&callable, 0, sizeof callable);
+    snprintf(callable.orch_entry, sizeof callable.orch_entry, "test_orchestration");
+    callable.kernels_addr = (uint64_t)(uintptr_t)kernel_table;
+    callable.func_index_addr = (uint64_t)(uintptr_t)func_index;
+    callable.num_kernels = sizeof kernel_table / sizeof *kernel_table;
+    callable.max_func_id = MAX_FUNC_ID;
+}
+
+/* ---- buffers and the run block ------------------------------------------- */
+
+static float *new_floats(uint64_t n)
+{
+    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+    if (!p) {
+        perror("aligned_alloc");
+        exit(2);
+    }
+    memset(p, 0, n * sizeof(float));
+    return p;
+}
+
+static simpler_tensor tensor_of(float *p, uint32_t ndim, const int64_t *shape)
+{
+    simpler_tensor t = simpler_tensor_new(SIMPLER_DTYPE_FLOAT32, ndim, shape);
+    t.addr = (uint64_t)(uintptr_t)p;
+    return t;
+}
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~63ull; }
+
+/* The run block as tmr_run_graph lays it out: header, arguments, task
+ * rings, heap rings, dependency nodes, zeroed ready queues. Task slots,
+ * nodes and the heap get garbage, as fresh GM would hold. */
+static tmr_run *build_run(const simpler_tensor *tensors, uint32_t num_tensors, uint32_t task_ring,
+                          uint32_t dep_pool, uint64_t heap_ring)
+{
+    tmr_run hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.sizes = (tmr_sizes){task_ring, dep_pool, (heap_ring + 63) & ~63ull};
+    uint64_t slots = (uint64_t)TMR_DEPTHS * task_ring;
+    hdr.queue_cap = 1;
+    while (hdr.queue_cap < slots)
+        hdr.queue_cap *= 2;
+
+    uint64_t off = align64(sizeof hdr);
+    uint64_t tensors_off = off;
+    off = align64(off + num_tensors * sizeof(simpler_tensor));
+    uint64_t scalars_off = off;
+    off = align64(off);
+    hdr.tasks_off = off;
+    off = align64(off + slots * sizeof(tmr_task));
+    hdr.heap_off = off;
+    off = align64(off + TMR_DEPTHS * hdr.sizes.heap_ring);
+    hdr.deps_off = off;
+    off = align64(off + (uint64_t)dep_pool * sizeof(tmr_dep_node));
+    hdr.queue_off = off;
+    off += 2ull * hdr.queue_cap * sizeof(uint32_t);
+    uint64_t total = align64(off);
+
+    uint8_t *block = aligned_alloc(64, total);
+    if (!block) {
+        perror("aligned_alloc");
+        exit(2);
+    }
+    memset(block, 0xA5, total);
+    hdr.callable_addr = (uint64_t)(uintptr_t)&callable;
+    hdr.tensors_addr = (uint64_t)(uintptr_t)(block + tensors_off);
+    hdr.scalars_addr = (uint64_t)(uintptr_t)(block + scalars_off);
+    hdr.num_tensors = num_tensors;
+    hdr.num_scalars = 0;
+    atomic_init(&hdr.dep_free, TMR_NONE);
+    memcpy(block, &hdr, sizeof hdr);
+    if (num_tensors)
+        memcpy(block + tensors_off, tensors, num_tensors * sizeof(simpler_tensor));
+    memset(block + hdr.queue_off, 0, 2ull * hdr.queue_cap * sizeof(uint32_t));
+    return (tmr_run *)block;
+}
+
+/* ---- launching -------------------------------------------------------- */
+
+typedef struct aicpu_arg {
+    uint32_t idx;
+    int rc;
+} aicpu_arg;
+
+static void *aicpu_thread(void *arg)
+{
+    aicpu_arg *a = arg;
+    a->rc = simpler_aicpu_main(&launch, a->idx);
+    return NULL;
+}
+
+/* What the orchestration of a run saw; written by the orchestrator thread,
+ * read by main after the join. */
+typedef struct orch_result {
+    int rc;                  /* what the orchestration returned */
+    uint32_t submitted;      /* submits that returned SIMPLER_OK */
+    int failed_rc;           /* the first failing submit's code */
+    uint32_t failed_at;      /* its index (UINT32_MAX: none failed) */
+    int scope_rc;            /* first failing scope_begin/scope_end */
+} orch_result;
+
+static orch_result result;
+
+static void result_reset(void)
+{
+    result = (orch_result){0, 0, 0, UINT32_MAX, 0};
+}
+
+/* Submit and record the outcome; returns the submit's code. */
+static int submit(const simpler_orch_api *api, simpler_orch *o, uint32_t func, uint32_t type,
+                  simpler_tensor *tensors, const uint32_t *tags, uint32_t nt, const uint64_t *scalars,
+                  uint32_t ns)
+{
+    int rc = simpler_submit(api, o, func, type, tensors, tags, nt, scalars, ns, NULL);
+    if (rc == SIMPLER_OK)
+        result.submitted++;
+    else if (result.failed_at == UINT32_MAX) {
+        result.failed_at = result.submitted;
+        result.failed_rc = rc;
+    }
+    return rc;
+}
+
+static int scope(int rc)
+{
+    if (rc && !result.scope_rc)
+        result.scope_rc = rc;
+    return rc;
+}
+
+/* One launch on threads scheduler threads + the orchestrator and block_dim
+ * clusters. Every thread's return code must be the launch status, which
+ * is returned; the general checks of any launch are made here. */
+static int launch_run(const char *name, tmr_run *run, simpler_orch_fn fn, uint32_t threads,
+                      uint32_t block_dim)
+{
+    callable.orch_fn = (uint64_t)(uintptr_t)fn;
+    result_reset();
+    atomic_store(&kernel_errors, 0);
+    atomic_store(&kernel_runs, 0);
+
+    memset(&launch.p, 0, sizeof launch.p);
+    launch.p.runtime = SIMPLER_RUNTIME_TMR;
+    launch.p.block_dim = block_dim;
+    launch.p.aicpu_thread_num = threads;
+    launch.p.scheduler_timeout_ms = NORMAL_TIMEOUT_MS;
+    launch.p.extra_threads = 1;
+    launch.p.image_addr = (uint64_t)(uintptr_t)run;
+    launch.num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
+    launch.mailboxes = mailboxes;
+    atomic_store(&launch.status, 0);
+    atomic_store(&launch.abort, 0);
+    atomic_store(&launch.tasks_completed, 0);
+    atomic_store(&launch.blocks_completed, 0);
+    atomic_store(&launch.heartbeat, 0);
+    launch.message[0] = '\0';
+
+    uint32_t seq_before[NUM_CORES];
+    for (uint32_t c = 0; c < NUM_CORES; c++)
+        seq_before[c] = atomic_load(&mailboxes[c].door.seq);
+
+    uint32_t n = threads + 1;
+    pthread_t th[SIMPLER_MAX_AICPU_THREADS + 1];
+    aicpu_arg a[SIMPLER_MAX_AICPU_THREADS + 1];
+    alarm(LAUNCH_ALARM_S);
+    for (uint32_t t = 0; t < n; t++) {
+        a[t] = (aicpu_arg){.idx = t, .rc = 1};
+        if (pthread_create(&th[t], NULL, aicpu_thread, &a[t])) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+    for (uint32_t t = 0; t < n; t++)
+        pthread_join(th[t], NULL);
+    alarm(0);
+
+    int status = atomic_load(&launch.status);
+    uint64_t done = atomic_load(&launch.tasks_completed), submitted = atomic_load(&run->submitted);
+    uint32_t fails = (uint32_t)check_failed;
+    for (uint32_t t = 0; t < n; t++)
+        CHECKF(a[t].rc == status, "%s thread %u returned %d, launch status %d",
+               t < threads ? "scheduler" : "orchestrator", t, a[t].rc, status);
+    /* Whatever the outcome, everything published ran, exactly once, and
+     * nothing is left on a core. */
+    CHECKF(done == submitted, "tasks_completed %" PRIu64 ", submitted %" PRIu64, done, submitted);
+    CHECKF(submitted == result.submitted, "run->submitted %" PRIu64 ", the orchestration's submits %u", submitted,
+           result.submitted);
+    CHECKF(atomic_load(&kernel_runs) == submitted, "%" PRIu64 " kernel runs for %" PRIu64 " tasks",
+           (uint64_t)atomic_load(&kernel_runs), submitted);
+    CHECK(atomic_load(&run->submit_done) == 1);
+    uint32_t busy = busy_cores();
+    CHECKF(busy == 0, "%u cores not idle after all threads returned", busy);
+    uint64_t posts = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        uint32_t d = atomic_load(&mailboxes[c].door.seq) - seq_before[c];
+        posts += d;
+        CHECKF(c < launch.num_cores || d == 0, "core %u of %u was posted to", c, launch.num_cores);
+    }
+    CHECKF(posts == submitted, "%" PRIu64 " posts for %" PRIu64 " tasks", posts, submitted);
+    for (uint32_t type = 0; type < 2; type++)
+        CHECKF(atomic_load(&run->queue_head[type]) == atomic_load(&run->queue_tail[type]),
+               "ready queue %u: head %" PRIu64 " tail %" PRIu64, type, (uint64_t)atomic_load(&run->queue_head[type]),
+               (uint64_t)atomic_load(&run->queue_tail[type]));
+    CHECKF(atomic_load(&kernel_errors) == 0, "%u kernel errors", atomic_load(&kernel_errors));
+    if ((uint32_t)check_failed != fails)
+        fprintf(stderr, "  ^ in %s, aicpu_thread_num %u, block_dim %u: status %d: %s\n", name, threads, block_dim,
+                status, launch.message);
+    /* After a broken launch cores may still use the block. */
+    if (busy)
+        CHECKF(cores_idle(10000000000ull), "cores still busy 10 s after the launch");
+    return status;
+}
+
+static int check_ok(const char *name, tmr_run *run, int status, uint32_t expect_tasks)
+{
+    uint32_t fails = (uint32_t)check_failed;
+    CHECKF(status == SIMPLER_OK, "%s: status %d: %s", name, status, launch.message);
+    CHECKF(launch.message[0] == '\0', "%s: message on success: %s", name, launch.message);
+    CHECKF(result.rc == 0 && result.failed_at == UINT32_MAX && result.scope_rc == 0,
+           "%s: orchestration returned %d, submit %u failed with %d, scope call failed with %d", name, result.rc,
+           result.failed_at, result.failed_rc, result.scope_rc);
+    CHECKF(atomic_load(&run->submitted) == expect_tasks, "%s: %" PRIu64 " submitted, expected %u", name,
+           (uint64_t)atomic_load(&run->submitted), expect_tasks);
+    CHECKF(atomic_load(&launch.tasks_completed) == atomic_load(&run->submitted), "%s: %" PRIu64 " of %" PRIu64
+           " completed", name, (uint64_t)atomic_load(&launch.tasks_completed), (uint64_t)atomic_load(&run->submitted));
+    return (uint32_t)check_failed == fails;
+}
+
+/* ---- scenario 1: a long INOUT chain through a small task ring --------------- */
+
+static uint32_t chain_len; /* scenario 1 */
+static uint32_t chain_n;   /* the run's */
+#define CHAIN_ELEMS 16
+
+static int orch_chain(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_INOUT};
+    for (uint32_t i = 0; i < chain_n; i++) {
+        simpler_tensor t = args->tensors[0];
+        int rc = i % 2 ? submit(api, o, F_INC_AIC, SIMPLER_CORE_AIC, &t, tags, 1, NULL, 0)
+                       : submit(api, o, F_INC_AIV, SIMPLER_CORE_AIV, &t, tags, 1, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void chain_run(const char *name, uint32_t threads, uint32_t block_dim, uint32_t ring, uint32_t n)
+{
+    chain_n = n;
+    float *buf = new_floats(CHAIN_ELEMS);
+    int64_t shape[1] = {CHAIN_ELEMS};
+    simpler_tensor t = tensor_of(buf, 1, shape);
+    tmr_run *run = build_run(&t, 1, ring, 1024, 4096);
+    int status = launch_run(name, run, orch_chain, threads, block_dim);
+    if (check_ok(name, run, status, n)) {
+        uint32_t bad = 0;
+        for (uint32_t i = 0; i < CHAIN_ELEMS; i++)
+            if (buf[i] != (float)n && bad++ < 3)
+                fprintf(stderr, "    %s: element %u is %.1f, expected %u\n", name, i, buf[i], n);
+        CHECKF(bad == 0, "chain: %u elements wrong", bad);
+        /* Back-pressure: the ring was reused many times. */
+        CHECKF(run->peak_live_tasks <= ring, "chain: peak live tasks %" PRIu64 " of %u", run->peak_live_tasks,
+               ring);
+        CHECKF(run->waits > 0, "chain: the orchestrator never waited for the task ring");
+    }
+    free(run);
+    free(buf);
+}
+
+static void case_chain(uint32_t threads, uint32_t block_dim)
+{
+    chain_run("chain", threads, block_dim, 64, chain_len);
+}
+
+/* The same chain through a ring of 2 slots: every slot is reused right
+ * after its task finished, while other schedulers may still be looking at
+ * the ready-queue entry that named it. */
+static void case_tight(uint32_t threads, uint32_t block_dim)
+{
+    chain_run("tight-chain", threads, block_dim, 2, chain_len / 3 > 2 ? chain_len / 3 : 2);
+}
+
+/* ---- lanes: interleaved INOUT chains, many tasks ready at once -------------- */
+
+#define LANES 8
+static uint32_t lane_len;
+
+/* Task k increments row k % LANES: LANES independent chains side by side,
+ * so several tasks are ready at once and the schedulers compete for them
+ * while the 16-slot ring turns over. */
+static int orch_lanes(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_INOUT};
+    for (uint32_t k = 0; k < lane_len * LANES; k++) {
+        uint32_t lane = k % LANES;
+        simpler_tensor t = simpler_view2d(&args->tensors[0], lane, 0, 1, CHAIN_ELEMS);
+        int rc = (lane + k / LANES) % 2 ? submit(api, o, F_INC_AIC, SIMPLER_CORE_AIC, &t, tags, 1, NULL, 0)
+                                        : submit(api, o, F_INC_AIV, SIMPLER_CORE_AIV, &t, tags, 1, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_lanes(uint32_t threads, uint32_t block_dim)
+{
+    float *buf = new_floats(LANES * CHAIN_ELEMS);
+    int64_t shape[2] = {LANES, CHAIN_ELEMS};
+    simpler_tensor t = tensor_of(buf, 2, shape);
+    tmr_run *run = build_run(&t, 1, 16, 1024, 4096);
+    int status = launch_run("lanes", run, orch_lanes, threads, block_dim);
+    if (check_ok("lanes", run, status, lane_len * LANES)) {
+        uint32_t bad = 0;
+        for (uint32_t i = 0; i < LANES * CHAIN_ELEMS; i++)
+            if (buf[i] != (float)lane_len && bad++ < 3)
+                fprintf(stderr, "    lanes: element %u is %.1f, expected %u\n", i, buf[i], lane_len);
+        CHECKF(bad == 0, "lanes: %u elements wrong", bad);
+    }
+    free(run);
+    free(buf);
+}
+
+/* ---- scenario 2: streaming with scopes and runtime-allocated OUTPUTs -------- */
+
+static uint32_t stream_iters;
+#define STREAM_COLS 256
+
+static int orch_stream(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t t1_tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT};
+    static const uint32_t t2_tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    const simpler_tensor *x = &args->tensors[0], *out = &args->tensors[1];
+    int64_t shape[1] = {STREAM_COLS};
+    int rc;
+    for (uint32_t i = 0; i < stream_iters; i++) {
+        if ((rc = scope(api->scope_begin(o))))
+            return result.rc = rc;
+        simpler_tensor t1[2] = {simpler_view2d(x, i, 0, 1, STREAM_COLS),
+                                simpler_tensor_new(SIMPLER_DTYPE_FLOAT32, 1, shape)};
+        rc = i % 2 ? submit(api, o, F_DBL_AIC, SIMPLER_CORE_AIC, t1, t1_tags, 2, NULL, 0)
+                   : submit(api, o, F_DBL_AIV, SIMPLER_CORE_AIV, t1, t1_tags, 2, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+        if (t1[1].addr == 0)
+            return result.rc = api->fail(o, "stream: OUTPUT got no address");
+        /* Every third iteration the consumer sits in a nested scope. */
+        int nested = i % 3 == 0;
+        if (nested && (rc = scope(api->scope_begin(o))))
+            return result.rc = rc;
+        simpler_tensor t2[2] = {t1[1], simpler_view2d(out, i, 0, 1, STREAM_COLS)};
+        rc = i % 2 ? submit(api, o, F_ADD1_AIV, SIMPLER_CORE_AIV, t2, t2_tags, 2, NULL, 0)
+                   : submit(api, o, F_ADD1_AIC, SIMPLER_CORE_AIC, t2, t2_tags, 2, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+        if (nested && (rc = scope(api->scope_end(o))))
+            return result.rc = rc;
+        if ((rc = scope(api->scope_end(o))))
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_stream(uint32_t threads, uint32_t block_dim)
+{
+    uint64_t n = (uint64_t)stream_iters * STREAM_COLS;
+    float *x = new_floats(n), *out = new_floats(n);
+    for (uint64_t i = 0; i < n; i++) {
+        x[i] = (float)(i % 1000);
+        out[i] = -1.0f;
+    }
+    int64_t shape[2] = {stream_iters, STREAM_COLS};
+    simpler_tensor t[2] = {tensor_of(x, 2, shape), tensor_of(out, 2, shape)};
+    tmr_run *run = build_run(t, 2, 16, 32, 16 << 10);
+    int status = launch_run("stream", run, orch_stream, threads, block_dim);
+    if (check_ok("stream", run, status, 2 * stream_iters)) {
+        uint32_t bad = 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (out[i] != 2.0f * (float)(i % 1000) + 1.0f && bad++ < 3)
+                fprintf(stderr, "    stream: out[%" PRIu64 "] = %.1f, expected %.1f\n", i, out[i],
+                        2.0f * (float)(i % 1000) + 1.0f);
+        CHECKF(bad == 0, "stream: %u elements wrong", bad);
+        /* Slots, heap and nodes were reused many times over. */
+        CHECKF(run->peak_live_tasks <= 16, "stream: peak live tasks %" PRIu64, run->peak_live_tasks);
+        CHECKF(run->peak_heap_bytes <= 16 << 10, "stream: peak heap bytes %" PRIu64, run->peak_heap_bytes);
+    }
+    free(run);
+    free(x);
+    free(out);
+}
+
+/* ---- scenario 3: write-after-read ------------------------------------------ */
+
+#define WAR_READERS 12
+#define WAR_ROUNDS 6
+#define WAR_ELEMS 64
+#define WAR_WINDOW 16
+#define WAR_SPIN 3000
+
+/* Round r: WAR_READERS slow readers copy overlapping windows of R (which
+ * holds r + 1), then one writer fills all of R with r + 2. */
+static int orch_war(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t rtags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    static const uint32_t wtags[1] = {SIMPLER_OUTPUT_EXISTING};
+    const simpler_tensor *r = &args->tensors[0], *copies = &args->tensors[1];
+    int rc;
+    for (uint32_t round = 0; round < WAR_ROUNDS; round++) {
+        for (uint32_t k = 0; k < WAR_READERS; k++) {
+            uint64_t sc[1] = {WAR_SPIN};
+            simpler_tensor t[2] = {simpler_view2d(r, 0, k * 4, 1, WAR_WINDOW),
+                                   simpler_view2d(copies, round * WAR_READERS + k, 0, 1, WAR_WINDOW)};
+            rc = k % 2 ? submit(api, o, F_SLOW_AIC, SIMPLER_CORE_AIC, t, rtags, 2, sc, 1)
+                       : submit(api, o, F_SLOW_AIV, SIMPLER_CORE_AIV, t, rtags, 2, sc, 1);
+            if (rc)
+                return result.rc = rc;
+        }
+        uint64_t sc[2] = {scalar_f64(round + 2.0), 0};
+        simpler_tensor w = *r;
+        rc = round % 2 ? submit(api, o, F_FILL_AIC, SIMPLER_CORE_AIC, &w, wtags, 1, sc, 2)
+                       : submit(api, o, F_FILL_AIV, SIMPLER_CORE_AIV, &w, wtags, 1, sc, 2);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_war(uint32_t threads, uint32_t block_dim)
+{
+    float *r = new_floats(WAR_ELEMS), *copies = new_floats(WAR_ROUNDS * WAR_READERS * WAR_WINDOW);
+    for (uint32_t i = 0; i < WAR_ELEMS; i++)
+        r[i] = 1.0f;
+    int64_t rshape[2] = {1, WAR_ELEMS}, cshape[2] = {WAR_ROUNDS * WAR_READERS, WAR_WINDOW};
+    simpler_tensor t[2] = {tensor_of(r, 2, rshape), tensor_of(copies, 2, cshape)};
+    tmr_run *run = build_run(t, 2, 64, 1024, 4096);
+    int status = launch_run("war", run, orch_war, threads, block_dim);
+    if (check_ok("war", run, status, WAR_ROUNDS * (WAR_READERS + 1))) {
+        uint32_t bad = 0;
+        for (uint32_t round = 0; round < WAR_ROUNDS; round++)
+            for (uint32_t k = 0; k < WAR_READERS; k++)
+                for (uint32_t j = 0; j < WAR_WINDOW; j++) {
+                    float v = copies[(round * WAR_READERS + k) * WAR_WINDOW + j];
+                    if (v != round + 1.0f && bad++ < 3)
+                        fprintf(stderr, "    war: round %u reader %u saw %.1f, expected %.1f\n", round, k, v,
+                                round + 1.0f);
+                }
+        CHECKF(bad == 0, "war: %u copied elements wrong", bad);
+        bad = 0;
+        for (uint32_t i = 0; i < WAR_ELEMS; i++)
+            bad += r[i] != WAR_ROUNDS + 1.0f;
+        CHECKF(bad == 0, "war: %u elements of R not %.1f at the end", bad, WAR_ROUNDS + 1.0);
+    }
+    free(run);
+    free(r);
+    free(copies);
+}
+
+/* ---- scenario 4: a scope that outgrows the task ring ----------------------- */
+
+#define DEADLOCK_TASKS 20
+#define DEADLOCK_RING 8
+#define DEADLOCK_SPIN 20000
+
+static int orch_deadlock(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_OUTPUT_EXISTING};
+    int rc;
+    if ((rc = scope(api->scope_begin(o))))
+        return result.rc = rc;
+    for (uint32_t k = 0; k < DEADLOCK_TASKS; k++) {
+        uint64_t sc[2] = {scalar_f64(k + 1.0), DEADLOCK_SPIN};
+        simpler_tensor t = simpler_view2d(&args->tensors[0], k, 0, 1, 16);
+        rc = k % 2 ? submit(api, o, F_FILL_AIC, SIMPLER_CORE_AIC, &t, tags, 1, sc, 2)
+                   : submit(api, o, F_FILL_AIV, SIMPLER_CORE_AIV, &t, tags, 1, sc, 2);
+        if (rc)
+            return result.rc = rc; /* scope left open: the run fails anyway */
+    }
+    scope(api->scope_end(o));
+    return result.rc = 0;
+}
+
+static void case_deadlock(uint32_t threads, uint32_t block_dim)
+{
+    float *d = new_floats(DEADLOCK_TASKS * 16);
+    int64_t shape[2] = {DEADLOCK_TASKS, 16};
+    simpler_tensor t = tensor_of(d, 2, shape);
+    tmr_run *run = build_run(&t, 1, DEADLOCK_RING, 1024, 4096);
+    uint64_t t0 = simpler_now_ns();
+    int status = launch_run("deadlock", run, orch_deadlock, threads, block_dim);
+    double took = (double)(simpler_now_ns() - t0) / 1e9;
+    CHECKF(status == SIMPLER_E_ORCHESTRATION, "deadlock: status %d: %s", status, launch.message);
+    CHECKF(strstr(launch.message, "scope deadlock") && strstr(launch.message, "task ring"),
+           "deadlock: message: %s", launch.message);
+    CHECKF(result.failed_at == DEADLOCK_RING && result.failed_rc == SIMPLER_E_ORCHESTRATION &&
+               result.rc == SIMPLER_E_ORCHESTRATION,
+           "deadlock: submit %u failed with %d, orchestration returned %d", result.failed_at, result.failed_rc,
+           result.rc);
+    CHECKF(atomic_load(&run->submitted) == DEADLOCK_RING, "deadlock: %" PRIu64 " submitted",
+           (uint64_t)atomic_load(&run->submitted));
+    CHECKF(!atomic_load(&launch.abort), "deadlock: the run was aborted instead of draining");
+    CHECKF(took < 30.0, "deadlock: took %.1f s", took);
+    /* The tasks submitted before the failure ran; the rest did not. */
+    uint32_t bad = 0;
+    for (uint32_t k = 0; k < DEADLOCK_TASKS; k++)
+        for (uint32_t j = 0; j < 16; j++)
+            bad += d[k * 16 + j] != (k < DEADLOCK_RING ? k + 1.0f : 0.0f);
+    CHECKF(bad == 0, "deadlock: %u elements wrong", bad);
+    free(run);
+    free(d);
+}
+
+/* ---- scenario 5: an OUTPUT larger than the heap ring ------------------------ */
+
+#define BIG_ELEMS 2048 /* 8 KiB: more than the 4 KiB heap ring */
+
+static int orch_heap_small(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT};
+    int64_t small[1] = {64}, big[1] = {BIG_ELEMS};
+    simpler_tensor t0[2] = {simpler_view2d(&args->tensors[0], 0, 0, 1, 64),
+                            simpler_tensor_new(SIMPLER_DTYPE_FLOAT32, 1, small)};
+    int rc = submit(api, o, F_DBL_AIV, SIMPLER_CORE_AIV, t0, tags, 2, NULL, 0);
+    if (rc)
+        return result.rc = rc;
+    simpler_tensor t1[2] = {t0[1], simpler_tensor_new(SIMPLER_DTYPE_FLOAT32, 1, big)};
+    rc = submit(api, o, F_DBL_AIC, SIMPLER_CORE_AIC, t1, tags, 2, NULL, 0);
+    if (rc)
+        return result.rc = rc;
+    return result.rc = 0;
+}
+
+static void case_heap_small(uint32_t threads, uint32_t block_dim)
+{
+    float *x = new_floats(BIG_ELEMS);
+    int64_t shape[2] = {1, BIG_ELEMS};
+    simpler_tensor t = tensor_of(x, 2, shape);
+    tmr_run *run = build_run(&t, 1, 64, 1024, 4096);
+    int status = launch_run("heap-small", run, orch_heap_small, threads, block_dim);
+    CHECKF(status == SIMPLER_E_ORCHESTRATION, "heap-small: status %d: %s", status, launch.message);
+    CHECKF(strstr(launch.message, "does not fit in the heap ring") != NULL, "heap-small: message: %s",
+           launch.message);
+    CHECKF(result.failed_at == 1 && result.failed_rc == SIMPLER_E_ORCHESTRATION, "heap-small: submit %u failed with %d",
+           result.failed_at, result.failed_rc);
+    CHECKF(atomic_load(&run->submitted) == 1, "heap-small: %" PRIu64 " submitted",
+           (uint64_t)atomic_load(&run->submitted));
+    free(run);
+    free(x);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static const uint32_t combos[][2] = {{1, 1}, {2, 2}, {3, 1}};
+
+typedef void (*case_fn)(uint32_t threads, uint32_t block_dim);
+
+static const char *only; /* run only the cases whose name contains this */
+
+static void run_case(const char *name, case_fn fn)
+{
+    if (only && !strstr(name, only))
+        return;
+    uint64_t t0 = simpler_now_ns();
+    for (size_t i = 0; i < sizeof combos / sizeof *combos; i++)
+        fn(combos[i][0], combos[i][1]);
+    printf("%-12s x %zu runs: %.2f s\n", name, sizeof combos / sizeof *combos,
+           (double)(simpler_now_ns() - t0) / 1e9);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int scale = argc > 1 ? atoi(argv[1]) : 100;
+    if (scale < 1)
+        scale = 1;
+#define SCALED(x) ((uint32_t)((x) * scale / 100 > 2 ? (x) * scale / 100 : 2))
+    int rounds = argc > 2 ? atoi(argv[2]) : 1;
+    only = argc > 3 ? argv[3] : NULL;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    chain_len = SCALED(3000);
+    stream_iters = SCALED(200);
+    lane_len = SCALED(300);
+    register_callable();
+    start_cores();
+
+    for (int r = 0; r < rounds; r++) {
+        if (rounds > 1)
+            printf("round %d of %d\n", r + 1, rounds);
+        run_case("chain", case_chain);
+        run_case("tight-chain", case_tight);
+        run_case("lanes", case_lanes);
+        run_case("stream", case_stream);
+        run_case("war", case_war);
+        run_case("deadlock", case_deadlock);
+        run_case("heap-small", case_heap_small);
+        /* The cores serve ordinary runs after the failed ones. */
+        run_case("chain-again", case_chain);
+    }
+
+    stop_cores();
+    return check_report();
+}
