@@ -372,7 +372,6 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     atomic_store(&t->seq, 0);
     atomic_store(&t->pending, 1); /* held until the task is fully linked */
     atomic_store(&t->completed, 0);
-    atomic_store(&t->next_block, 0);
     atomic_store(&t->blocks_done, 0);
     t->fanout = TMR_NONE;
     t->block_num = task->block_num ? task->block_num : 1;
@@ -385,6 +384,7 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     t->heap_mask = 0;
     t->kernel_addr = kn->addr;
     o->current = tmr_handle(rd, slot, t->generation);
+    atomic_store(&t->claim, (uint64_t)(t->generation & 0xFFFFu) << 48 | (uint64_t)t->block_num << 32);
 
     for (uint32_t i = 0; i < task->num_deps; i++) {
         simpler_task_id d = task->deps[i];

@@ -89,21 +89,24 @@ static int take(void *rt, uint32_t type, sched_post *out)
             return 0; /* being published or cleared; we will be woken or look again */
         uint32_t handle = v - 1;
         tmr_task *t = tmr_task_of(c, handle);
-        if (t->block_num == 1) {
-            if (!atomic_compare_exchange_weak(head, &h, h + 1))
-                continue;
-            atomic_store(&c->queue[type][h & c->qmask], 0);
-            fill(t, handle, 0, out);
-            return 1;
-        }
-        uint32_t b = atomic_fetch_add(&t->next_block, 1);
-        if (b + 1 >= t->block_num)
-            advance(c, type, h);
-        if (b >= t->block_num)
+        /* Claim a block through the slot's claim word, which names the
+         * task occupying it: a stale entry (h already consumed, the slot
+         * reused) fails the generation check and claims nothing. */
+        uint64_t old = atomic_load(&t->claim);
+        if (((old >> 48) & 0x3FFFu) != tmr_handle_gen(handle))
             continue;
-        if (b + 1 < t->block_num)
-            sched_wake_others(c->launch, c->thread_idx);
-        fill(t, handle, b, out);
+        uint32_t block_num = (uint32_t)(old >> 32) & 0xFFFFu, block = (uint32_t)old;
+        if (block >= block_num) { /* all claimed: help move the head on */
+            advance(c, type, h);
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&t->claim, &old, old + 1))
+            continue;
+        if (block + 1 == block_num)
+            advance(c, type, h);
+        else
+            sched_wake_others(c->launch, c->thread_idx); /* more blocks for other idle cores */
+        fill(t, handle, block, out);
         return 1;
     }
 }

@@ -60,8 +60,11 @@ typedef struct tmr_task {
     _Atomic uint32_t lock;          /* guards fanout and completed */
     _Atomic uint32_t completed;
     _Atomic uint32_t pending;       /* predecessors left, + 1 while being submitted */
-    _Atomic uint32_t next_block;
     _Atomic uint32_t blocks_done;
+    /* Claiming blocks: generation (16) | block_num (16) | next block (32).
+     * A scheduler holding a stale queue entry sees another generation and
+     * claims nothing: the slot may have been reused by then. */
+    _Atomic uint64_t claim;
     uint32_t fanout;                /* first dependency node, TMR_NONE for none */
     uint32_t generation;            /* for task handles */
     uint32_t block_num;
