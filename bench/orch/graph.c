@@ -2,7 +2,9 @@
  *   0 empty: submits nothing
  *   1 independent: tasks with no edges
  *   2 chain: each task depends on the previous one (explicit edge)
- *   3 fan: one root, tasks-2 children, one join depending on all */
+ *   3 fan: one root, tasks-2 children, joins depending on all of them */
+#include <stdlib.h>
+
 #include <simpler/orch.h>
 
 SIMPLER_ORCHESTRATION(orchestrate)
@@ -26,36 +28,33 @@ SIMPLER_ORCHESTRATION(orchestrate)
         }
         return rc;
     case 3: {
+        /* Ids are opaque (only host_build_graph numbers them 0, 1, ...):
+         * keep the children's. */
+        simpler_task_id *kids = malloc(n * sizeof *kids);
+        if (!kids)
+            return api->fail(o, "graph: out of memory");
+        uint64_t num_kids = n > 2 ? n - 2 : 0;
         rc = api->submit(o, &t, &root);
-        simpler_task_id first = -1, last = -1;
-        for (uint64_t i = 0; i + 2 < n && !rc; i++) {
+        for (uint64_t i = 0; i < num_kids && !rc; i++) {
             simpler_task c = t;
             c.num_deps = 1;
             c.deps = &root;
-            rc = api->submit(o, &c, &last);
-            if (first < 0)
-                first = last;
+            rc = api->submit(o, &c, &kids[i]);
         }
-        if (rc)
-            return rc;
-        /* The join: explicit edges from every child. */
-        uint64_t kids = last >= 0 ? (uint64_t)(last - first + 1) : 0;
-        simpler_task_id deps[256];
-        simpler_task j = t;
-        /* Chunk the children through intermediate joins of 256. */
-        simpler_task_id joined = root;
-        for (uint64_t i = 0; i < kids; i += 255) {
+        /* The join: explicit edges from every child, through joins of 256. */
+        simpler_task_id deps[256], joined = root;
+        for (uint64_t i = 0; i < num_kids && !rc; i += 255) {
             uint32_t m = 0;
             deps[m++] = joined;
-            for (uint64_t k = i; k < kids && m < 256; k++)
-                deps[m++] = first + (simpler_task_id)k;
+            for (uint64_t k = i; k < num_kids && m < 256; k++)
+                deps[m++] = kids[k];
+            simpler_task j = t;
             j.num_deps = m;
             j.deps = deps;
             rc = api->submit(o, &j, &joined);
-            if (rc)
-                return rc;
         }
-        return 0;
+        free(kids);
+        return rc;
     }
     default:
         return api->fail(o, "graph: unknown pattern");

@@ -98,15 +98,23 @@ static uint32_t ring_of(uint32_t depth) { return depth < TMR_DEPTHS ? depth : TM
 static int scope_ended(const tmr_orch *o, uint32_t depth, uint32_t scope) { return o->ended[depth] > scope; }
 
 /* Wait a little for schedulers to finish tasks: pause, yield, then sleep
- * on our event (schedulers signal it as tasks finish). */
-static int wait_round(tmr_orch *o)
+ * until `completions` more tasks finished (the scheduler that finishes the
+ * last of them signals us), or a millisecond passed. */
+static int wait_round(tmr_orch *o, uint64_t completions)
 {
-    if (atomic_load(&o->c.launch->abort))
+    simpler_launch *L = o->c.launch;
+    if (atomic_load(&L->abort))
         return fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
     if (simpler_backoff_step(&o->backoff)) {
-        simpler_event *e = &o->c.launch->thread_events[o->c.orchestrator_idx];
+        simpler_event *e = &L->thread_events[o->c.orchestrator_idx];
+        uint64_t target = atomic_load(&L->tasks_completed) + completions;
+        atomic_store(&o->c.run->wake_at, target);
         uint32_t seq = simpler_event_prepare(e);
-        simpler_event_sleep(e, seq, WAIT_SLEEP_NS);
+        if (atomic_load(&L->tasks_completed) >= target)
+            simpler_event_cancel(e);
+        else
+            simpler_event_sleep(e, seq, WAIT_SLEEP_NS);
+        atomic_store(&o->c.run->wake_at, UINT64_MAX);
     }
     return 0;
 }
@@ -136,14 +144,21 @@ static void reclaim_tasks(tmr_orch *o, uint32_t rd)
 static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
 {
     simpler_backoff_reset(&o->backoff);
+    /* Once the ring was full, wait for a batch of free slots rather than
+     * one: the orchestrator then sleeps through many completions instead
+     * of being woken by each. */
+    uint64_t batch = o->c.ring / 8 ? o->c.ring / 8 : 1, need = 1;
     for (;;) {
         reclaim_tasks(o, rd);
-        if (o->task_head[rd] - o->task_tail[rd] < o->c.ring)
+        uint64_t free_slots = o->c.ring - (o->task_head[rd] - o->task_tail[rd]);
+        if (free_slots >= need)
             break;
         tmr_task *oldest = &o->c.tasks[(uint64_t)rd * o->c.ring + o->task_tail[rd] % o->c.ring];
         /* Pinned by a scope that is still open (it may also have finished
          * just now, after reclaim looked: then simply look again). */
         if (atomic_load(&oldest->completed) && oldest->depth > 0 && !scope_ended(o, oldest->depth, oldest->scope)) {
+            if (free_slots)
+                break; /* no more will come free: use what there is */
             fail(o, SIMPLER_E_ORCHESTRATION,
                  "scope deadlock: the task ring for scope depth %u is full (%u slots) of tasks that finished "
                  "but stay pinned until their scope at depth %u ends, and that scope is still open; raise the "
@@ -151,8 +166,9 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
                  "scope submits, or end the scope sooner", rd, o->c.ring, oldest->depth);
             return NULL;
         }
+        need = batch;
         o->c.run->waits++;
-        if (wait_round(o))
+        if (wait_round(o, need - free_slots))
             return NULL;
     }
     uint32_t slot = (uint32_t)(o->task_head[rd] % o->c.ring);
@@ -236,7 +252,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
             return 0;
         }
         o->c.run->waits++;
-        if (wait_round(o))
+        if (wait_round(o, 1))
             return 0;
     }
     uint64_t start = h->head + pad;
@@ -271,7 +287,7 @@ static uint32_t take_node(tmr_orch *o)
         if (o->free_nodes != TMR_NONE)
             continue;
         o->c.run->waits++;
-        if (wait_round(o))
+        if (wait_round(o, 1))
             return TMR_NONE;
     }
 }
@@ -369,7 +385,7 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     tmr_task *t = take_slot(o, rd, &slot);
     if (!t)
         return o->failed;
-    atomic_store(&t->seq, 0);
+    atomic_store(&t->seq, id + 1); /* a dependency naming this slot's old task now reads "moved on" */
     atomic_store(&t->pending, 1); /* held until the task is fully linked */
     atomic_store(&t->completed, 0);
     atomic_store(&t->blocks_done, 0);
@@ -387,14 +403,20 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     atomic_store(&t->claim, (uint64_t)(t->generation & 0xFFFFu) << 48 | (uint64_t)t->block_num << 32);
 
     for (uint32_t i = 0; i < task->num_deps; i++) {
+        /* An id is seq << 32 | handle; check it is one submit returned
+         * before following it into the rings. */
         simpler_task_id d = task->deps[i];
         uint64_t dseq = (uint64_t)d >> 32;
-        if (d < 0 || dseq >= id)
+        uint32_t h = (uint32_t)d;
+        if (d < 0 || dseq >= id || tmr_handle_depth(h) >= TMR_DEPTHS || tmr_handle_slot(h) >= o->c.ring)
             return fail(o, SIMPLER_E_ORCHESTRATION,
                         "task %" PRIu64 ": explicit dependency on task %" PRId64 ", which was not submitted before it",
                         id, d);
-        tmr_task *p = tmr_task_of(&o->c, (uint32_t)d);
-        if (atomic_load(&p->seq) == dseq + 1 && link_producer(o, (uint32_t)d))
+        uint64_t pseq = atomic_load(&tmr_task_of(&o->c, h)->seq);
+        if (pseq < dseq + 1)
+            return fail(o, SIMPLER_E_ORCHESTRATION,
+                        "task %" PRIu64 ": explicit dependency %" PRId64 " is not an id submit returned", id, d);
+        if (pseq == dseq + 1 && link_producer(o, h)) /* else the slot moved on: that task finished */
             return o->failed;
     }
     if ((rc = tensors_and_edges(o, &k, t, task, rd)))
@@ -403,7 +425,6 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
         memcpy(t->scalars, task->scalars, task->num_scalars * sizeof(uint64_t));
 
     /* Publish: from here schedulers may run it. */
-    atomic_store(&t->seq, id + 1);
     atomic_fetch_add(&o->c.run->submitted, 1);
     atomic_fetch_add_explicit(&o->c.launch->heartbeat, 1, memory_order_relaxed);
     o->seq++;
@@ -481,6 +502,7 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     o->func_index = (const int32_t *)(uintptr_t)o->cal->func_index_addr;
     o->free_nodes = TMR_NONE;
     o->begun[0] = 1; /* the top level */
+    atomic_store(&run->wake_at, UINT64_MAX);
     const simpler_tensor *tensors = (const simpler_tensor *)(uintptr_t)run->tensors_addr;
     int rc = dep_tracker_create(&o->tracker);
     for (uint32_t i = 0; i < run->num_tensors && !rc; i++) {

@@ -145,7 +145,8 @@ static void finish(void *rt, uint64_t task)
         while (!atomic_compare_exchange_weak(&c->run->dep_free, &old, first));
     }
     uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, 1) + 1;
-    tmr_wake_orchestrator(c);
+    if (completed >= atomic_load(&c->run->wake_at))
+        tmr_wake_orchestrator(c);
     if (atomic_load(&c->run->submit_done) && completed == atomic_load(&c->run->submitted))
         aicpu_wake_all(c->launch);
 }

@@ -131,6 +131,9 @@ typedef struct tmr_run {
     /* Dependency nodes schedulers freed; only the orchestrator takes them
      * (all at once), so the stack has one consumer and no ABA. */
     _Atomic uint32_t dep_free;
+    /* The orchestrator, waiting for ring space, wants a signal once this
+     * many tasks have completed (UINT64_MAX: it is not waiting). */
+    _Atomic uint64_t wake_at;
     /* Figures for tests and the docs. */
     uint64_t peak_live_tasks;
     uint64_t peak_heap_bytes;
