@@ -3,7 +3,8 @@
  * 0 a view outside its tensor, 1 wrong tensor count for the kernel,
  * 2 wrong core type, 3 unknown func_id, 4 a scope left open,
  * 5 a dependency on a task not yet submitted, 6 a nonzero return,
- * 7 an unknown tensor base address, 8 a run of one hanging task. */
+ * 7 an unknown tensor base address, 8 a run of one hanging task,
+ * 9 an explicit dependency on an id no submit returned. */
 #include "funcs.h"
 
 SIMPLER_ORCHESTRATION(orchestrate)
@@ -35,6 +36,12 @@ SIMPLER_ORCHESTRATION(orchestrate)
         return simpler_submit(api, o, F_INC, SIMPLER_CORE_AIV, &bogus, &inout, 1, &one, 1, NULL);
     }
     case 8: return simpler_submit(api, o, F_HANG, SIMPLER_CORE_AIV, NULL, NULL, 0, NULL, 0, NULL);
+    case 9: {
+        simpler_task_id first, bogus = 0x7FFFFFFF;
+        CHECK(simpler_submit(api, o, F_INC, SIMPLER_CORE_AIV, &x, &inout, 1, &one, 1, &first));
+        simpler_task t = {F_INC, SIMPLER_CORE_AIV, 1, 1, &x, &inout, 1, &one, 1, &bogus};
+        return api->submit(o, &t, NULL);
+    }
     default: return api->fail(o, "misuse: unknown case");
     }
 }
