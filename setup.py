@@ -2,21 +2,15 @@
 programs it loads, libsimpler_aicpu.so and libsimpler_aicore.so, installed
 beside the extension inside the package."""
 import os
+import runpy
 import shutil
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-DEVICE_LIBS = {
-    "libsimpler_aicpu.so": [
-        "csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c",
-        "csrc/aicpu/tmr_scheduler.c", "csrc/aicpu/tmr_orchestrator.c",
-        # shared with the host library: each program gets its own copy
-        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
-        "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
-    ],
-    "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
-}
+# One list of sources, in the cffi build module (loaded by path: the
+# package itself cannot be imported before it is built).
+DEVICE_LIBS = runpy.run_path("simpler/_build_ffi.py")["DEVICE_LIBS"]
 DEVICE_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",
                  "-Wno-unused-parameter", "-pthread"]
 

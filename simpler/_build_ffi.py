@@ -29,6 +29,19 @@ HOST_SOURCES = [
     "platform/sim/sim.c",
 ]
 
+# The device programs the platform loads; setup.py builds them, and the
+# sanitizer tests link the same sources straight into their test programs.
+DEVICE_LIBS = {
+    "libsimpler_aicpu.so": [
+        "csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c",
+        "csrc/aicpu/tmr_scheduler.c", "csrc/aicpu/tmr_orchestrator.c",
+        # shared with the host library: each program gets its own copy
+        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
+        "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
+    ],
+    "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
+}
+
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"]
 
 _DEFINE = re.compile(r"^#define\s+(\w+)\s+(-?\d+|0x[0-9a-fA-F]+)\s*$")

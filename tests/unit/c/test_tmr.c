@@ -46,60 +46,13 @@
 #include "simpler/orch.h"
 #include "simpler/simpler.h"
 
-int simpler_aicpu_main(simpler_launch *launch, uint32_t thread_idx);
-void simpler_aicore_main(simpler_mailbox *mailbox);
-
 #define MAX_BLOCK_DIM 2
 #define NUM_CORES (MAX_BLOCK_DIM * SIMPLER_CORES_PER_CLUSTER)
 #define NORMAL_TIMEOUT_MS 60000
 /* A hung launch kills the program (SIGALRM) instead of hanging the suite. */
 #define LAUNCH_ALARM_S 120
 
-/* ---- the device: cores, mailboxes, one launch struct ------------------ */
-
-static simpler_mailbox *mailboxes;
-static pthread_t core_threads[NUM_CORES];
-static uint32_t core_ids[NUM_CORES];
-static simpler_launch launch; /* kept for the whole run, like sim.c */
-
-/* The core a thread runs, for kernels to check where they are. */
-static _Thread_local int32_t tls_core = -1;
-
-static void *core_main(void *arg)
-{
-    uint32_t c = *(const uint32_t *)arg;
-    tls_core = (int32_t)c;
-    simpler_aicore_main(&mailboxes[c]);
-    return NULL;
-}
-
-static void start_cores(void)
-{
-    mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * NUM_CORES);
-    if (!mailboxes) {
-        perror("aligned_alloc");
-        exit(2);
-    }
-    memset(mailboxes, 0, sizeof(simpler_mailbox) * NUM_CORES);
-    for (uint32_t c = 0; c < NUM_CORES; c++) {
-        core_ids[c] = c;
-        if (pthread_create(&core_threads[c], NULL, core_main, &core_ids[c])) {
-            perror("pthread_create");
-            exit(2);
-        }
-    }
-}
-
-static void stop_cores(void)
-{
-    for (uint32_t c = 0; c < NUM_CORES; c++) {
-        simpler_mailbox *mb = &mailboxes[c];
-        atomic_store(&mb->exit, 1);
-        simpler_event_signal(&mb->door);
-        pthread_join(core_threads[c], NULL);
-    }
-    free(mailboxes);
-}
+#include "device_harness.h"
 
 /* Every core finished (and acked) what was posted to it. */
 static uint32_t busy_cores(void)
