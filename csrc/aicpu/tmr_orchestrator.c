@@ -105,6 +105,7 @@ static int wait_round(tmr_orch *o, uint64_t completions)
     simpler_launch *L = o->c.launch;
     if (atomic_load(&L->abort))
         return fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
+    uint64_t t0 = simpler_now_ns();
     if (simpler_backoff_step(&o->backoff)) {
         simpler_event *e = &L->thread_events[o->c.orchestrator_idx];
         uint64_t target = atomic_load(&L->tasks_completed) + completions;
@@ -116,6 +117,7 @@ static int wait_round(tmr_orch *o, uint64_t completions)
             simpler_event_sleep(e, seq, WAIT_SLEEP_NS);
         atomic_store(&o->c.run->wake_at, UINT64_MAX);
     }
+    o->c.run->wait_ns += simpler_now_ns() - t0;
     return 0;
 }
 

@@ -62,6 +62,7 @@ struct simpler_device {
     uint64_t last_run_peaks[4];     /* tasks, heap bytes, regions, ring waits */
     uint64_t last_run_tasks;
     uint64_t last_run_orchestration_ns;
+    uint64_t last_run_wait_ns;
 };
 
 extern const host_runtime simpler_runtime_host_build_graph;

@@ -176,6 +176,7 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->orchestration_loads = dev->orchestration_loads;
     out->last_run_tasks = dev->last_run_tasks;
     out->last_run_orchestration_ns = dev->last_run_orchestration_ns;
+    out->last_run_wait_ns = dev->last_run_wait_ns;
     out->last_run_peak_tasks = dev->last_run_peaks[0];
     out->last_run_peak_heap_bytes = dev->last_run_peaks[1];
     out->last_run_peak_regions = dev->last_run_peaks[2];

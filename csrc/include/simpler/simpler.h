@@ -92,6 +92,7 @@ typedef struct simpler_device_stats {
     uint64_t orchestration_loads;  /* orchestrations opened on the AICPU (tensormap_and_ringbuffer) */
     uint64_t last_run_tasks;       /* tasks the last run submitted */
     uint64_t last_run_orchestration_ns; /* time its orchestration function took (submits included) */
+    uint64_t last_run_wait_ns;     /* of which the orchestrator waited for ring space */
     /* The last tensormap_and_ringbuffer run's high-water marks. */
     uint64_t last_run_peak_tasks;  /* task slots in use */
     uint64_t last_run_peak_heap_bytes; /* of one scope depth's heap ring */

@@ -379,6 +379,7 @@ static int hbg_run(simpler_device *dev, const host_run *run)
         int orc = run->callable->orch(&hbg_api, (simpler_orch *)&b, &run->args);
         dev->last_run_orchestration_ns = simpler_now_ns() - t0;
         dev->last_run_tasks = b.num_tasks;
+        dev->last_run_wait_ns = 0;
         if (b.failed)
             rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->info->orch_entry);
         else if (orc)

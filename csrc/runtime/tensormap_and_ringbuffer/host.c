@@ -238,6 +238,7 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
         dev->last_run_peaks[3] = after.waits;
         dev->last_run_tasks = atomic_load(&after.submitted);
         dev->last_run_orchestration_ns = after.orchestration_ns;
+        dev->last_run_wait_ns = after.wait_ns;
     }
     char msg[SIMPLER_MESSAGE_MAX];
     snprintf(msg, sizeof msg, "%s", simpler_last_error());

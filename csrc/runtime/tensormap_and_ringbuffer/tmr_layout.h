@@ -140,6 +140,7 @@ typedef struct tmr_run {
     uint64_t waits;                 /* times the orchestrator waited for a ring */
     uint64_t peak_regions;          /* live tensor-map regions */
     uint64_t orchestration_ns;      /* time in the orchestration function, waits included */
+    uint64_t wait_ns;               /* of which waiting for ring space */
 } tmr_run;
 
 #endif
