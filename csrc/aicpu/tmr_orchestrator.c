@@ -43,7 +43,8 @@
 typedef struct heap_rec {
     uint64_t end;               /* ring position just past it */
     uint64_t addr;              /* its data */
-    uint32_t depth, scope;      /* the scope instance that owns it */
+    uint64_t scope;             /* the scope instance that owns it, */
+    uint32_t depth;             /* at this depth */
 } heap_rec;
 
 typedef struct heap_ring {
@@ -62,7 +63,8 @@ typedef struct tmr_orch {
     uint64_t task_head[TMR_DEPTHS], task_tail[TMR_DEPTHS];
     heap_ring heap[TMR_DEPTHS];
     uint32_t depth;
-    uint32_t begun[MAX_SCOPE_DEPTH + 1], ended[MAX_SCOPE_DEPTH + 1];
+    uint64_t begun[MAX_SCOPE_DEPTH + 1], ended[MAX_SCOPE_DEPTH + 1];
+    uint64_t scope_first_rec[MAX_SCOPE_DEPTH + 1]; /* heap record count of its ring at scope_begin */
     uint64_t seq;               /* tasks submitted */
     uint32_t current;           /* handle of the task being submitted */
     uint32_t free_nodes, fresh_nodes;
@@ -95,16 +97,22 @@ static int failed(tmr_orch *o, int rc)
 
 static uint32_t ring_of(uint32_t depth) { return depth < TMR_DEPTHS ? depth : TMR_DEPTHS - 1; }
 
-static int scope_ended(const tmr_orch *o, uint32_t depth, uint32_t scope) { return o->ended[depth] > scope; }
+static int scope_ended(const tmr_orch *o, uint32_t depth, uint64_t scope) { return o->ended[depth] > scope; }
 
 /* Wait a little for schedulers to finish tasks: pause, yield, then sleep
  * until `completions` more tasks finished (the scheduler that finishes the
- * last of them signals us), or a millisecond passed. */
+ * last of them signals us), or a millisecond passed. Returns 1 when no
+ * task is in flight (so none will free anything: the caller looks once
+ * more, then gives up), -1 on abort. */
 static int wait_round(tmr_orch *o, uint64_t completions)
 {
     simpler_launch *L = o->c.launch;
-    if (atomic_load(&L->abort))
-        return fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
+    if (atomic_load(&L->abort)) {
+        fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
+        return -1;
+    }
+    if (atomic_load(&L->tasks_completed) == atomic_load(&o->c.run->submitted))
+        return 1;
     uint64_t t0 = simpler_now_ns();
     if (simpler_backoff_step(&o->backoff)) {
         simpler_event *e = &L->thread_events[o->c.orchestrator_idx];
@@ -150,6 +158,7 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
      * one: the orchestrator then sleeps through many completions instead
      * of being woken by each. */
     uint64_t batch = o->c.ring / 8 ? o->c.ring / 8 : 1, need = 1;
+    int idle_rounds = 0;
     for (;;) {
         reclaim_tasks(o, rd);
         uint64_t free_slots = o->c.ring - (o->task_head[rd] - o->task_tail[rd]);
@@ -170,8 +179,17 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
         }
         need = batch;
         o->c.run->waits++;
-        if (wait_round(o, need - free_slots))
+        int w = wait_round(o, need - free_slots);
+        if (w < 0)
             return NULL;
+        if (w > 0 && free_slots)
+            break; /* nothing in flight: what is free is all there will be */
+        if (w > 0 && idle_rounds++) {
+            fail(o, SIMPLER_E_ORCHESTRATION, "the task ring for scope depth %u (%u slots) is full and no task in "
+                 "flight will free a slot; raise the task ring size (CallConfig.task_ring_size or "
+                 "SIMPLER_TASK_RING_SIZE)", rd, o->c.ring);
+            return NULL;
+        }
     }
     uint32_t slot = (uint32_t)(o->task_head[rd] % o->c.ring);
     tmr_task *t = &o->c.tasks[(uint64_t)rd * o->c.ring + slot];
@@ -232,13 +250,16 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
     }
     simpler_backoff_reset(&o->backoff);
     uint64_t pad;
+    int idle_rounds = 0;
     for (;;) {
         reclaim_heap(o, rd);
+        if (h->rec_tail == h->rec_head)
+            h->head = h->tail = 0; /* empty: start from the ring's beginning, not where it wrapped */
         uint64_t off = h->head % size;
         pad = off + need > size ? size - off : 0;
         if (h->head - h->tail + pad + need <= size)
             break;
-        heap_rec *oldest = &h->recs[h->rec_tail % h->rec_cap];
+        heap_rec *oldest = &h->recs[h->rec_tail % h->rec_cap]; /* not empty: it would have fitted */
         if (!scope_ended(o, oldest->depth, oldest->scope)) {
             if (oldest->depth == 0)
                 fail(o, SIMPLER_E_ORCHESTRATION,
@@ -254,8 +275,16 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
             return 0;
         }
         o->c.run->waits++;
-        if (wait_round(o, 1))
+        int w = wait_round(o, 1);
+        if (w < 0)
             return 0;
+        if (w > 0 && idle_rounds++) {
+            fail(o, SIMPLER_E_ORCHESTRATION,
+                 "the heap ring for scope depth %u (%" PRIu64 " bytes) has no room for %" PRIu64 " more bytes and no "
+                 "task in flight will free any; raise the heap ring size (CallConfig.heap_ring_size or "
+                 "SIMPLER_HEAP_RING_SIZE)", rd, size, need);
+            return 0;
+        }
     }
     uint64_t start = h->head + pad;
     h->head = start + need;
@@ -264,7 +293,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
     uint64_t addr = (uint64_t)(uintptr_t)(o->c.heap + (uint64_t)rd * size + start % size) + TMR_HEAP_HEADER;
     tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(addr - TMR_HEAP_HEADER);
     atomic_store(&hdr->users, 0);
-    h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->depth, o->begun[o->depth] - 1};
+    h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->begun[o->depth] - 1, o->depth};
     if (addr_map_put(&o->known, addr, bytes, KNOWN_HEAP, rd)) {
         fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
         return 0;
@@ -277,6 +306,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
 static uint32_t take_node(tmr_orch *o)
 {
     simpler_backoff_reset(&o->backoff);
+    int idle_rounds = 0;
     for (;;) {
         if (o->free_nodes != TMR_NONE) {
             uint32_t n = o->free_nodes;
@@ -289,8 +319,15 @@ static uint32_t take_node(tmr_orch *o)
         if (o->free_nodes != TMR_NONE)
             continue;
         o->c.run->waits++;
-        if (wait_round(o, 1))
+        int w = wait_round(o, 1);
+        if (w < 0)
             return TMR_NONE;
+        if (w > 0 && idle_rounds++) {
+            fail(o, SIMPLER_E_ORCHESTRATION, "the dependency pool (%u nodes) is exhausted and no task in flight "
+                 "will free a node; raise CallConfig.dep_pool_size or SIMPLER_DEP_POOL_SIZE",
+                 o->c.run->sizes.dep_pool);
+            return TMR_NONE;
+        }
     }
 }
 
@@ -302,7 +339,7 @@ static int link_producer(void *ctx, uint32_t producer)
     if (producer == o->current)
         return 0;
     tmr_task *p = tmr_task_of(&o->c, producer);
-    uint32_t stamp = (uint32_t)o->seq + 1;
+    uint64_t stamp = o->seq + 1;
     if ((p->generation & 0x3FFFu) != tmr_handle_gen(producer) || p->stamp == stamp ||
         atomic_load(&p->completed))
         return 0;
@@ -332,18 +369,24 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
 {
     uint64_t id = o->seq;
     int rc;
+    /* OUTPUTs first: an allocation may wait for buffers to be freed, and
+     * must not wait on a buffer this very task already holds. */
     for (uint32_t i = 0; i < task->num_tensors; i++) {
         simpler_tensor *tensor = &task->tensors[i];
         uint32_t tag = task->tags[i];
         if ((rc = task_check_tag(k, id, i, tag)))
             return failed(o, rc);
+        uint64_t bytes;
         if (tag == SIMPLER_OUTPUT) {
-            uint64_t bytes;
             if ((rc = task_output_bytes(k, id, i, tensor, &bytes)))
                 return failed(o, rc);
             if (!(tensor->addr = heap_alloc(o, rd, bytes)))
                 return o->failed;
         }
+    }
+    for (uint32_t i = 0; i < task->num_tensors; i++) {
+        simpler_tensor *tensor = &task->tensors[i];
+        uint32_t tag = task->tags[i];
         dep_region r;
         addr_entry *buffer;
         if ((rc = task_tensor_region(k, id, i, tensor, &o->known, &r, &buffer)))
@@ -360,6 +403,33 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         t->tensors[i] = *tensor;
     }
     return 0;
+}
+
+/* Task ids are seq << 17 | ring depth << 15 | slot: unique for the run,
+ * and enough to find the slot and check it still holds that task. */
+static simpler_task_id task_id(uint64_t seq, uint32_t rd, uint32_t slot)
+{
+    return (simpler_task_id)(seq << 17 | (uint64_t)rd << 15 | slot);
+}
+
+/* Link an explicit predecessor given by id, after checking it is an id a
+ * submit of this run returned. */
+static int link_explicit(tmr_orch *o, uint64_t id, simpler_task_id d)
+{
+    uint64_t dseq = (uint64_t)d >> 17;
+    uint32_t rd = (uint32_t)(d >> 15) & 3u, slot = (uint32_t)d & 0x7FFFu;
+    if (d < 0 || dseq >= id || slot >= o->c.ring || o->task_head[rd] <= slot)
+        return fail(o, SIMPLER_E_ORCHESTRATION,
+                    "task %" PRIu64 ": explicit dependency on task %" PRId64 ", which was not submitted before it",
+                    id, d);
+    tmr_task *p = &o->c.tasks[(uint64_t)rd * o->c.ring + slot];
+    uint64_t pseq = atomic_load(&p->seq);
+    if (pseq < dseq + 1)
+        return fail(o, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": explicit dependency %" PRId64
+                    " is not an id submit returned", id, d);
+    if (pseq > dseq + 1)
+        return 0; /* the slot moved on: that task finished */
+    return link_producer(o, tmr_handle(rd, slot, p->generation)) ? o->failed : 0;
 }
 
 static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_out)
@@ -404,23 +474,9 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     o->current = tmr_handle(rd, slot, t->generation);
     atomic_store(&t->claim, (uint64_t)(t->generation & 0xFFFFu) << 48 | (uint64_t)t->block_num << 32);
 
-    for (uint32_t i = 0; i < task->num_deps; i++) {
-        /* An id is seq << 32 | handle; check it is one submit returned
-         * before following it into the rings. */
-        simpler_task_id d = task->deps[i];
-        uint64_t dseq = (uint64_t)d >> 32;
-        uint32_t h = (uint32_t)d;
-        if (d < 0 || dseq >= id || tmr_handle_depth(h) >= TMR_DEPTHS || tmr_handle_slot(h) >= o->c.ring)
-            return fail(o, SIMPLER_E_ORCHESTRATION,
-                        "task %" PRIu64 ": explicit dependency on task %" PRId64 ", which was not submitted before it",
-                        id, d);
-        uint64_t pseq = atomic_load(&tmr_task_of(&o->c, h)->seq);
-        if (pseq < dseq + 1)
-            return fail(o, SIMPLER_E_ORCHESTRATION,
-                        "task %" PRIu64 ": explicit dependency %" PRId64 " is not an id submit returned", id, d);
-        if (pseq == dseq + 1 && link_producer(o, h)) /* else the slot moved on: that task finished */
+    for (uint32_t i = 0; i < task->num_deps; i++)
+        if (link_explicit(o, id, task->deps[i]))
             return o->failed;
-    }
     if ((rc = tensors_and_edges(o, &k, t, task, rd)))
         return rc;
     if (task->num_scalars)
@@ -437,7 +493,7 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     if (regions > o->c.run->peak_regions)
         o->c.run->peak_regions = regions;
     if (id_out)
-        *id_out = (simpler_task_id)(id << 32 | o->current);
+        *id_out = task_id(id, rd, slot);
     return SIMPLER_OK;
 }
 
@@ -450,6 +506,7 @@ static int tmr_scope_begin(simpler_orch *so)
         return fail(o, SIMPLER_E_ORCHESTRATION, "scopes nest at most %d deep", MAX_SCOPE_DEPTH);
     o->depth++;
     o->begun[o->depth]++;
+    o->scope_first_rec[o->depth] = o->heap[ring_of(o->depth)].rec_head;
     return SIMPLER_OK;
 }
 
@@ -460,6 +517,16 @@ static int tmr_scope_end(simpler_orch *so)
         return o->failed;
     if (o->depth == 0)
         return fail(o, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+    /* Its OUTPUTs are gone for the orchestration from now on (their memory
+     * lives until the tasks using them finish). */
+    heap_ring *h = &o->heap[ring_of(o->depth)];
+    uint64_t instance = o->begun[o->depth] - 1;
+    for (uint64_t i = o->scope_first_rec[o->depth] > h->rec_tail ? o->scope_first_rec[o->depth] : h->rec_tail;
+         i < h->rec_head; i++) {
+        heap_rec *r = &h->recs[i % h->rec_cap];
+        if (r->depth == o->depth && r->scope == instance)
+            addr_map_remove(&o->known, r->addr);
+    }
     o->ended[o->depth]++;
     o->depth--;
     return SIMPLER_OK;
@@ -509,7 +576,10 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     int rc = dep_tracker_create(&o->tracker);
     for (uint32_t i = 0; i < run->num_tensors && !rc; i++) {
         dep_region r;
-        if (dep_region_init(&r, &tensors[i]) == SIMPLER_OK && !dep_region_empty(&r) &&
+        if (dep_region_init(&r, &tensors[i]) != SIMPLER_OK || dep_region_empty(&r))
+            continue;
+        addr_entry *e = addr_map_get(&o->known, tensors[i].addr); /* an argument passed twice: the larger */
+        if ((!e || e->size < r.hi - tensors[i].addr) &&
             addr_map_put(&o->known, tensors[i].addr, r.hi - tensors[i].addr, 0, 0))
             rc = SIMPLER_E_NO_HOST_MEMORY;
     }

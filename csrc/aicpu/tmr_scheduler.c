@@ -2,10 +2,15 @@
  * tensormap_and_ringbuffer scheduling: the shared dispatch loop over task
  * slots that the orchestrator fills while it runs.
  *
- * Ready queues are rings of queue_cap slots holding a task handle + 1.
- * head and tail only grow; whoever moves head past a position clears its
- * slot, and a pusher waits for its slot to be clear (it always is soon:
- * the queue never holds more tasks than there are task slots). As in
+ * Ready queues are rings of queue_cap cells; head and tail only grow. A
+ * cell names the position it belongs to (low 32 bits, in its high half)
+ * and holds handle + 1 once published, 0 while free:
+ *   free for position p:  p << 32 | 0      published: p << 32 | handle + 1
+ * The pusher of p waits until its cell is free for p; whoever moves head
+ * past p frees the cell for p + queue_cap. A scheduler that read head long
+ * ago sees another position's tag and takes nothing. (The queue never
+ * holds more tasks than there are task slots, so a pusher waits only
+ * for a consumer between its head CAS and its release.) As in
  * host_build_graph, a task with several blocks stays at the head while its
  * blocks are claimed.
  */
@@ -25,7 +30,7 @@ void tmr_ctx_init(tmr_ctx *c, simpler_launch *L, uint32_t thread_idx)
     c->tasks = (tmr_task *)(c->base + c->run->tasks_off);
     c->heap = c->base + c->run->heap_off;
     c->deps = (tmr_dep_node *)(c->base + c->run->deps_off);
-    c->queue[0] = (_Atomic uint32_t *)(c->base + c->run->queue_off);
+    c->queue[0] = (_Atomic uint64_t *)(c->base + c->run->queue_off);
     c->queue[1] = c->queue[0] + c->run->queue_cap;
     c->ring = c->run->sizes.task_ring;
     c->qmask = c->run->queue_cap - 1;
@@ -40,16 +45,16 @@ void tmr_wake_orchestrator(tmr_ctx *c)
         simpler_event_signal(e);
 }
 
+static uint64_t cell_tag(uint64_t pos) { return (pos & 0xFFFFFFFFull) << 32; }
+
 void tmr_push_ready(tmr_ctx *c, uint32_t handle)
 {
     uint32_t type = tmr_task_of(c, handle)->core_type;
     uint64_t pos = atomic_fetch_add(&c->run->queue_tail[type], 1);
-    _Atomic uint32_t *slot = &c->queue[type][pos & c->qmask];
-    /* The consumer of pos - queue_cap has moved head on; it clears the
-     * slot right after. */
-    while (atomic_load(slot) != 0)
+    _Atomic uint64_t *cell = &c->queue[type][pos & c->qmask];
+    while (atomic_load(cell) != cell_tag(pos))
         sched_yield();
-    atomic_store(slot, handle + 1);
+    atomic_store(cell, cell_tag(pos) | (handle + 1));
     sched_wake_others(c->launch, c->thread_idx);
 }
 
@@ -69,11 +74,12 @@ static void fill(tmr_task *t, uint32_t handle, uint32_t block, sched_post *out)
     };
 }
 
-/* Move head past h (if nobody did) and clear the slot behind it. */
+/* Move head past h (if nobody did); the winner frees the cell for the
+ * position one lap on. */
 static void advance(tmr_ctx *c, uint32_t type, uint64_t h)
 {
     if (atomic_compare_exchange_strong(&c->run->queue_head[type], &h, h + 1))
-        atomic_store(&c->queue[type][h & c->qmask], 0);
+        atomic_store(&c->queue[type][h & c->qmask], cell_tag(h + c->qmask + 1));
 }
 
 static int take(void *rt, uint32_t type, sched_post *out)
@@ -84,19 +90,22 @@ static int take(void *rt, uint32_t type, sched_post *out)
         uint64_t h = atomic_load(head);
         if (h >= atomic_load(&c->run->queue_tail[type]))
             return 0;
-        uint32_t v = atomic_load(&c->queue[type][h & c->qmask]);
-        if (v == 0)
-            return 0; /* being published or cleared; we will be woken or look again */
-        uint32_t handle = v - 1;
+        uint64_t v = atomic_load(&c->queue[type][h & c->qmask]);
+        if ((v & ~0xFFFFFFFFull) != cell_tag(h)) {
+            if (atomic_load(head) == h)
+                return 0; /* freed but not yet refilled for h: look again later */
+            continue;     /* head moved on while we looked */
+        }
+        if ((uint32_t)v == 0)
+            return 0; /* being published; the pusher will wake us */
+        uint32_t handle = (uint32_t)v - 1;
         tmr_task *t = tmr_task_of(c, handle);
         /* Claim a block through the slot's claim word, which names the
-         * task occupying it: a stale entry (h already consumed, the slot
-         * reused) fails the generation check and claims nothing. */
+         * task occupying it. Another generation there means this entry's
+         * task got all its blocks, ran and left: help move the head on. */
         uint64_t old = atomic_load(&t->claim);
-        if (((old >> 48) & 0x3FFFu) != tmr_handle_gen(handle))
-            continue;
         uint32_t block_num = (uint32_t)(old >> 32) & 0xFFFFu, block = (uint32_t)old;
-        if (block >= block_num) { /* all claimed: help move the head on */
+        if (((old >> 48) & 0x3FFFu) != tmr_handle_gen(handle) || block >= block_num) {
             advance(c, type, h);
             continue;
         }
@@ -118,7 +127,9 @@ static void finish(void *rt, uint64_t task)
     tmr_ctx *c = rt;
     uint32_t handle = (uint32_t)task;
     tmr_task *t = tmr_task_of(c, handle);
-    if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
+    /* block_num first: once the last block is in, the slot may be reused. */
+    uint32_t block_num = t->block_num;
+    if (atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
         return;
     for (uint32_t m = t->heap_mask, i; m; m &= m - 1) {
         i = (uint32_t)__builtin_ctz(m);

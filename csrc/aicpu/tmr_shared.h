@@ -15,7 +15,7 @@ typedef struct tmr_ctx {
     tmr_task *tasks;                /* [TMR_DEPTHS][task_ring] */
     uint8_t *heap;                  /* [TMR_DEPTHS][heap_ring] */
     tmr_dep_node *deps;
-    _Atomic uint32_t *queue[2];     /* [queue_cap] each: handle + 1, 0 = empty */
+    _Atomic uint64_t *queue[2];     /* [queue_cap] cells each: see tmr_scheduler.c */
     uint32_t ring;
     uint64_t qmask;
     uint32_t thread_idx;

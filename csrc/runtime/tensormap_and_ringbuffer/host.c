@@ -161,8 +161,6 @@ static int sizes_for(const simpler_run_config *cfg, tmr_sizes *out)
     return SIMPLER_OK;
 }
 
-static uint64_t align64(uint64_t x) { return (x + 63) & ~63ull; }
-
 static int tmr_run_graph(simpler_device *dev, const host_run *run)
 {
     tmr_state *s = run->callable->runtime_state;
@@ -170,24 +168,9 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     int rc = sizes_for(&run->config, &hdr.sizes);
     if (rc)
         return rc;
-    uint64_t slots = (uint64_t)TMR_DEPTHS * hdr.sizes.task_ring;
-    hdr.queue_cap = 1;
-    while (hdr.queue_cap < slots)
-        hdr.queue_cap *= 2;
-
-    uint64_t off = align64(sizeof hdr);
-    uint64_t tensors_off = off;
-    off = align64(off + run->args.num_tensors * sizeof(simpler_tensor));
-    uint64_t scalars_off = off;
-    off = align64(off + run->args.num_scalars * sizeof(uint64_t));
-    hdr.tasks_off = off;
-    off = align64(off + slots * sizeof(tmr_task));
-    hdr.heap_off = off;
-    off = align64(off + TMR_DEPTHS * hdr.sizes.heap_ring);
-    hdr.deps_off = off;
-    off = align64(off + (uint64_t)hdr.sizes.dep_pool * sizeof(tmr_dep_node));
-    hdr.queue_off = off;
-    off += 2ull * hdr.queue_cap * sizeof(uint32_t);
+    tmr_sizes sizes = hdr.sizes;
+    uint64_t tensors_off, scalars_off;
+    uint64_t off = tmr_layout(&hdr, &sizes, run->args.num_tensors, run->args.num_scalars, &tensors_off, &scalars_off);
 
     uint64_t block;
     if ((rc = dev->ops->gm_alloc(dev->pdev, off, &block)))
@@ -200,11 +183,12 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     hdr.num_scalars = run->args.num_scalars;
     atomic_init(&hdr.dep_free, TMR_NONE);
 
-    /* The header, the arguments, and zeroed ready queues; task slots,
-     * nodes and the heap are initialised by the orchestrator as it uses
-     * them. */
-    uint32_t *zeros = calloc(2ull * hdr.queue_cap, sizeof *zeros);
-    if (!zeros)
+    /* The header, the arguments, and the ready queues; task slots, nodes
+     * and the heap are initialised by the orchestrator as it uses them. */
+    uint64_t *cells = malloc(tmr_queue_bytes(&hdr));
+    if (cells)
+        tmr_queue_init(&hdr, cells);
+    if (!cells)
         rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "tensormap_and_ringbuffer: out of host memory");
     if (!rc)
         rc = dev->ops->copy_to_device(dev->pdev, block, &hdr, sizeof hdr);
@@ -215,8 +199,8 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
         rc = dev->ops->copy_to_device(dev->pdev, hdr.scalars_addr, run->args.scalars,
                                       run->args.num_scalars * sizeof(uint64_t));
     if (!rc)
-        rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, zeros, 2ull * hdr.queue_cap * sizeof *zeros);
-    free(zeros);
+        rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, cells, tmr_queue_bytes(&hdr));
+    free(cells);
     if (!rc) {
         simpler_launch_params p = {
             .runtime = SIMPLER_RUNTIME_TMR,

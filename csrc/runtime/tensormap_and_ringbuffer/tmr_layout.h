@@ -7,7 +7,7 @@
  * (tmr_run) holding its arguments and every ring:
  *
  *   tmr_run | task rings [TMR_DEPTHS][task_ring] | heap rings [TMR_DEPTHS][heap_ring]
- *           | dependency node pool [dep_pool] | ready queues [2][queue_cap]
+ *           | dependency node pool [dep_pool] | ready queues [2][queue_cap] (u64 cells)
  *
  * Rings are per scope depth (scopes deeper than TMR_DEPTHS - 1 share the
  * last), so an inner scope's tasks and buffers are reclaimed while an
@@ -73,9 +73,9 @@ typedef struct tmr_task {
     uint32_t num_tensors;
     uint32_t num_scalars;
     uint32_t depth;                 /* scope depth it was submitted at (0: top level) */
-    uint32_t scope;                 /* which instance of that depth's scopes */
     uint32_t heap_mask;             /* tensors whose base is a heap-ring buffer */
-    uint32_t stamp;                 /* orchestrator: last consumer linked, for dedup */
+    uint64_t scope;                 /* which instance of that depth's scopes */
+    uint64_t stamp;                 /* orchestrator: last consumer linked (its seq + 1), for dedup */
     uint64_t kernel_addr;
     simpler_tensor tensors[TMR_MAX_TASK_TENSORS];
     uint64_t scalars[TMR_MAX_TASK_SCALARS];
@@ -142,5 +142,42 @@ typedef struct tmr_run {
     uint64_t orchestration_ns;      /* time in the orchestration function, waits included */
     uint64_t wait_ns;               /* of which waiting for ring space */
 } tmr_run;
+
+/* Ready-queue cells start free for the first lap: cell i for position i
+ * (see csrc/aicpu/tmr_scheduler.c). */
+static inline uint64_t tmr_queue_bytes(const tmr_run *run) { return 2ull * run->queue_cap * sizeof(uint64_t); }
+
+static inline void tmr_queue_init(const tmr_run *run, uint64_t *cells)
+{
+    for (uint64_t i = 0; i < 2ull * run->queue_cap; i++)
+        cells[i] = (i % run->queue_cap) << 32;
+}
+
+static inline uint64_t tmr_align64(uint64_t x) { return (x + 63) & ~63ull; }
+
+/* Lay out a run block: fills sizes, queue_cap and the offsets in *run and
+ * the arguments' offsets; returns the block's size in bytes. */
+static inline uint64_t tmr_layout(tmr_run *run, const tmr_sizes *sizes, uint32_t num_tensors, uint32_t num_scalars,
+                                  uint64_t *tensors_off, uint64_t *scalars_off)
+{
+    uint64_t slots = (uint64_t)TMR_DEPTHS * sizes->task_ring;
+    run->sizes = *sizes;
+    run->queue_cap = 1;
+    while (run->queue_cap < slots)
+        run->queue_cap *= 2;
+    uint64_t off = tmr_align64(sizeof *run);
+    *tensors_off = off;
+    off = tmr_align64(off + num_tensors * sizeof(simpler_tensor));
+    *scalars_off = off;
+    off = tmr_align64(off + num_scalars * sizeof(uint64_t));
+    run->tasks_off = off;
+    off = tmr_align64(off + slots * sizeof(tmr_task));
+    run->heap_off = off;
+    off = tmr_align64(off + TMR_DEPTHS * sizes->heap_ring);
+    run->deps_off = off;
+    off = tmr_align64(off + (uint64_t)sizes->dep_pool * sizeof(tmr_dep_node));
+    run->queue_off = off;
+    return off + tmr_queue_bytes(run);
+}
 
 #endif

@@ -275,37 +275,17 @@ static simpler_tensor tensor_of(float *p, uint32_t ndim, const int64_t *shape)
     return t;
 }
 
-static uint64_t align64(uint64_t x) { return (x + 63) & ~63ull; }
-
-/* The run block as tmr_run_graph lays it out: header, arguments, task
- * rings, heap rings, dependency nodes, zeroed ready queues. Task slots,
- * nodes and the heap get garbage, as fresh GM would hold. */
+/* The run block as tmr_run_graph lays it out (tmr_layout): header,
+ * arguments, task rings, heap rings, dependency nodes, ready queues. Task
+ * slots, nodes and the heap get garbage, as fresh GM would hold. */
 static tmr_run *build_run(const simpler_tensor *tensors, uint32_t num_tensors, uint32_t task_ring,
                           uint32_t dep_pool, uint64_t heap_ring)
 {
     tmr_run hdr;
     memset(&hdr, 0, sizeof hdr);
-    hdr.sizes = (tmr_sizes){task_ring, dep_pool, (heap_ring + 63) & ~63ull};
-    uint64_t slots = (uint64_t)TMR_DEPTHS * task_ring;
-    hdr.queue_cap = 1;
-    while (hdr.queue_cap < slots)
-        hdr.queue_cap *= 2;
-
-    uint64_t off = align64(sizeof hdr);
-    uint64_t tensors_off = off;
-    off = align64(off + num_tensors * sizeof(simpler_tensor));
-    uint64_t scalars_off = off;
-    off = align64(off);
-    hdr.tasks_off = off;
-    off = align64(off + slots * sizeof(tmr_task));
-    hdr.heap_off = off;
-    off = align64(off + TMR_DEPTHS * hdr.sizes.heap_ring);
-    hdr.deps_off = off;
-    off = align64(off + (uint64_t)dep_pool * sizeof(tmr_dep_node));
-    hdr.queue_off = off;
-    off += 2ull * hdr.queue_cap * sizeof(uint32_t);
-    uint64_t total = align64(off);
-
+    tmr_sizes sizes = {task_ring, dep_pool, (heap_ring + 63) & ~63ull};
+    uint64_t tensors_off, scalars_off;
+    uint64_t total = tmr_align64(tmr_layout(&hdr, &sizes, num_tensors, 0, &tensors_off, &scalars_off));
     uint8_t *block = aligned_alloc(64, total);
     if (!block) {
         perror("aligned_alloc");
@@ -321,7 +301,7 @@ static tmr_run *build_run(const simpler_tensor *tensors, uint32_t num_tensors, u
     memcpy(block, &hdr, sizeof hdr);
     if (num_tensors)
         memcpy(block + tensors_off, tensors, num_tensors * sizeof(simpler_tensor));
-    memset(block + hdr.queue_off, 0, 2ull * hdr.queue_cap * sizeof(uint32_t));
+    tmr_queue_init(&hdr, (uint64_t *)(block + hdr.queue_off));
     return (tmr_run *)block;
 }
 
