@@ -42,6 +42,8 @@ SIGNATURES = {
     "one_scope": [("inout", F32), "scalar"],
     "nested": [("in", F32), ("out", F32)],
     "outputs": [("in", F32), "scalar"],
+    "heap_wrap": [("in", F32), "scalar", "scalar", "scalar"],
+    "after_scope": [("in", F32)],
 }
 
 

@@ -108,3 +108,19 @@ def test_orchestration_is_loaded_once_per_registration(chip_worker, kernel_compi
         chip_worker.run(cid, simpler.TaskArgs(a, a, out, 1))
         assert chip_worker.stats["orchestration_loads"] == loads + 2
     np.testing.assert_array_equal(out, 2)
+
+
+def test_large_output_fits_once_the_heap_ring_is_empty_again(chip_worker, scene):
+    """256 small OUTPUTs leave the ring's position mid-ring; a 3000-byte
+    OUTPUT in a 4096-byte ring must then fit (the ring restarts when
+    empty)."""
+    cid = scene("heap_wrap")
+    chip_worker.run(cid, simpler.TaskArgs(np.zeros(1024, F32), 256, 250, 750), heap_ring_size=4096,
+                    scheduler_timeout=5)
+
+
+def test_output_used_after_its_scope_ended_is_refused(chip_worker, scene):
+    cid = scene("after_scope")
+    with pytest.raises(simpler.OrchestrationError, match="neither a run argument nor an earlier OUTPUT still alive"):
+        chip_worker.run(cid, simpler.TaskArgs(np.zeros(64, F32)))
+    assert chip_worker.usable
