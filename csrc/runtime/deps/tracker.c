@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr_map.h"
 #include "common/error.h"
 
 #define MIN_LEVEL 6
@@ -41,9 +42,11 @@ typedef struct dep_bucket {
     uint32_t count[NUM_LEVELS];
 } dep_bucket;
 
-/* A grid cell: (bucket, level, index) -> the entries that touch it. */
+/* A grid cell: (bucket, level, index) -> the entries that touch it. A
+ * cell that empties is deleted, so memory follows the live regions. */
+#define CELL_TOMB UINT64_MAX
 typedef struct dep_cell {
-    uint64_t key;               /* bucket << 8 | level; 0 = empty slot */
+    uint64_t key;               /* bucket << 8 | level; 0 = empty slot, CELL_TOMB = deleted */
     uint64_t index;
     uint32_t n, cap;
     uint32_t *ids;
@@ -54,10 +57,11 @@ struct dep_tracker {
     uint32_t num_entries, cap_entries, free_head;
     dep_bucket *buckets;
     uint32_t num_buckets, cap_buckets;
-    uint32_t *bucket_of;        /* open addressing: base -> bucket + 1 (0 empty) */
-    uint64_t bucket_map_cap;
-    dep_cell *cells;            /* open addressing, never shrinks */
-    uint64_t cell_cap, cells_used;
+    uint32_t *free_buckets;     /* buckets of forgotten bases, for reuse */
+    uint32_t num_free_buckets, cap_free_buckets;
+    addr_map bucket_of;         /* base -> bucket index (tag) */
+    dep_cell *cells;            /* open addressing with deletion */
+    uint64_t cell_cap, cells_used, cells_live;
     uint32_t stamp;
     uint64_t live;
     uint64_t visits;
@@ -94,16 +98,10 @@ int dep_tracker_create(dep_tracker **out)
     dep_tracker *t = calloc(1, sizeof *t);
     if (t) {
         t->free_head = NONE;
-        t->bucket_map_cap = 64;
-        t->bucket_of = calloc(t->bucket_map_cap, sizeof *t->bucket_of);
         t->cell_cap = 1024;
         t->cells = calloc(t->cell_cap, sizeof *t->cells);
     }
-    if (!t || !t->bucket_of || !t->cells) {
-        if (t) {
-            free(t->bucket_of);
-            free(t->cells);
-        }
+    if (!t || !t->cells) {
         free(t);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
     }
@@ -121,7 +119,8 @@ void dep_tracker_destroy(dep_tracker *t)
         free(t->cells[i].ids);
     free(t->entries);
     free(t->buckets);
-    free(t->bucket_of);
+    free(t->free_buckets);
+    addr_map_free(&t->bucket_of);
     free(t->cells);
     free(t->scratch);
     free(t);
@@ -132,78 +131,100 @@ uint64_t dep_tracker_visits(const dep_tracker *t) { return t->visits; }
 
 /* ---- buckets: one per base address ---------------------------------- */
 
-static uint32_t *bucket_slot(uint32_t *map, uint64_t cap, const dep_bucket *buckets, uint64_t base)
-{
-    for (uint64_t i = mix(base) & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (map[i] == 0 || buckets[map[i] - 1].base == base)
-            return &map[i];
-}
-
 /* The bucket of base, created if new; NONE when out of memory. */
 static uint32_t bucket_for(dep_tracker *t, uint64_t base)
 {
-    uint32_t *slot = bucket_slot(t->bucket_of, t->bucket_map_cap, t->buckets, base);
-    if (*slot)
-        return *slot - 1;
-    if ((t->num_buckets + 1ull) * 2 > t->bucket_map_cap) {
-        uint64_t cap = t->bucket_map_cap * 2;
-        uint32_t *map = calloc(cap, sizeof *map);
-        if (!map)
+    addr_entry *e = addr_map_get(&t->bucket_of, base);
+    if (e)
+        return (uint32_t)e->tag;
+    uint32_t b;
+    if (t->num_free_buckets) {
+        b = t->free_buckets[t->num_free_buckets - 1];
+    } else {
+        if (grow_array((void **)&t->buckets, &t->cap_buckets, t->num_buckets + 1, sizeof *t->buckets))
             return NONE;
-        for (uint32_t b = 0; b < t->num_buckets; b++)
-            *bucket_slot(map, cap, t->buckets, t->buckets[b].base) = b + 1;
-        free(t->bucket_of);
-        t->bucket_of = map;
-        t->bucket_map_cap = cap;
-        slot = bucket_slot(map, cap, t->buckets, base);
+        b = t->num_buckets;
     }
-    if (grow_array((void **)&t->buckets, &t->cap_buckets, t->num_buckets + 1, sizeof *t->buckets))
+    if (addr_map_put(&t->bucket_of, base, 0, b, 0))
         return NONE;
-    dep_bucket *b = &t->buckets[t->num_buckets];
-    memset(b, 0, sizeof *b);
-    b->base = base;
+    if (t->num_free_buckets)
+        t->num_free_buckets--;
+    else
+        t->num_buckets++;
+    dep_bucket *bk = &t->buckets[b];
+    memset(bk, 0, sizeof *bk);
+    bk->base = base;
     for (int l = 0; l < NUM_LEVELS; l++)
-        b->head[l] = NONE;
-    *slot = ++t->num_buckets;
-    return t->num_buckets - 1;
+        bk->head[l] = NONE;
+    return b;
 }
 
 /* ---- cells ------------------------------------------------------------ */
 
-static dep_cell *cell_slot(dep_cell *cells, uint64_t cap, uint64_t key, uint64_t index)
+/* The cell (key, index), or NULL; *insert_at (if asked) is where a new one
+ * would go: the first deleted slot on the way, else the empty one. */
+static dep_cell *cell_lookup(dep_cell *cells, uint64_t cap, uint64_t key, uint64_t index, dep_cell **insert_at)
 {
-    for (uint64_t i = mix(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1))
-        if (cells[i].key == 0 || (cells[i].key == key && cells[i].index == index))
-            return &cells[i];
+    dep_cell *tomb = NULL;
+    for (uint64_t i = mix(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        dep_cell *c = &cells[i];
+        if (c->key == 0) {
+            if (insert_at)
+                *insert_at = tomb ? tomb : c;
+            return NULL;
+        }
+        if (c->key == CELL_TOMB) {
+            if (!tomb)
+                tomb = c;
+        } else if (c->key == key && c->index == index) {
+            return c;
+        }
+    }
 }
 
 static uint64_t cell_key(uint32_t bucket, uint32_t level) { return ((uint64_t)bucket + 1) << 8 | level; }
 
 static dep_cell *cell_find(dep_tracker *t, uint64_t key, uint64_t index)
 {
-    dep_cell *c = cell_slot(t->cells, t->cell_cap, key, index);
-    return c->key ? c : NULL;
+    return cell_lookup(t->cells, t->cell_cap, key, index, NULL);
+}
+
+/* Rebuild the table without its deleted slots, growing it if the live
+ * cells need it. */
+static int cell_rehash(dep_tracker *t)
+{
+    uint64_t cap = t->cell_cap;
+    while ((t->cells_live + 1) * 4 > cap)
+        cap *= 2;
+    dep_cell *cells = calloc(cap, sizeof *cells);
+    if (!cells)
+        return -1;
+    for (uint64_t i = 0; i < t->cell_cap; i++) {
+        dep_cell *c = &t->cells[i];
+        if (c->key && c->key != CELL_TOMB) {
+            dep_cell *at;
+            cell_lookup(cells, cap, c->key, c->index, &at);
+            *at = *c;
+        }
+    }
+    free(t->cells);
+    t->cells = cells;
+    t->cell_cap = cap;
+    t->cells_used = t->cells_live;
+    return 0;
 }
 
 static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
 {
-    if ((t->cells_used + 1) * 2 > t->cell_cap) {
-        uint64_t cap = t->cell_cap * 2;
-        dep_cell *cells = calloc(cap, sizeof *cells);
-        if (!cells)
-            return -1;
-        for (uint64_t i = 0; i < t->cell_cap; i++)
-            if (t->cells[i].key)
-                *cell_slot(cells, cap, t->cells[i].key, t->cells[i].index) = t->cells[i];
-        free(t->cells);
-        t->cells = cells;
-        t->cell_cap = cap;
-    }
-    dep_cell *c = cell_slot(t->cells, t->cell_cap, key, index);
-    if (!c->key) {
-        c->key = key;
-        c->index = index;
-        t->cells_used++;
+    if ((t->cells_used + 1) * 2 > t->cell_cap && cell_rehash(t))
+        return -1;
+    dep_cell *at, *c = cell_lookup(t->cells, t->cell_cap, key, index, &at);
+    if (!c) {
+        c = at;
+        if (c->key == 0)
+            t->cells_used++;
+        *c = (dep_cell){key, index, 0, 0, NULL};
+        t->cells_live++;
     }
     if (grow_array((void **)&c->ids, &c->cap, c->n + 1, sizeof *c->ids))
         return -1;
@@ -217,6 +238,11 @@ static void cell_remove(dep_tracker *t, uint64_t key, uint64_t index, uint32_t i
     for (uint32_t i = 0; c && i < c->n; i++)
         if (c->ids[i] == id) {
             c->ids[i] = c->ids[--c->n];
+            if (c->n == 0) { /* delete the cell and its memory */
+                free(c->ids);
+                *c = (dep_cell){CELL_TOMB, 0, 0, 0, NULL};
+                t->cells_live--;
+            }
             return;
         }
 }
@@ -334,14 +360,21 @@ void dep_tracker_sweep(dep_tracker *t, uint32_t budget, dep_live_fn live, void *
 
 void dep_tracker_forget(dep_tracker *t, uint64_t base)
 {
-    uint32_t *slot = bucket_slot(t->bucket_of, t->bucket_map_cap, t->buckets, base);
-    if (!*slot)
+    addr_entry *e = addr_map_get(&t->bucket_of, base);
+    if (!e)
         return;
-    dep_bucket *b = &t->buckets[*slot - 1];
-    for (uint64_t levels = b->levels; levels; levels &= levels - 1) {
+    uint32_t b = (uint32_t)e->tag;
+    dep_bucket *bk = &t->buckets[b];
+    for (uint64_t levels = bk->levels; levels; levels &= levels - 1) {
         uint32_t l = (uint32_t)__builtin_ctzll(levels);
-        while (b->head[l] != NONE)
-            remove_entry(t, b->head[l]);
+        while (bk->head[l] != NONE)
+            remove_entry(t, bk->head[l]);
+    }
+    /* The bucket itself goes back for the next base. */
+    if (!grow_array((void **)&t->free_buckets, &t->cap_free_buckets, t->num_free_buckets + 1,
+                    sizeof *t->free_buckets)) {
+        addr_map_remove(&t->bucket_of, base);
+        t->free_buckets[t->num_free_buckets++] = b;
     }
 }
 

@@ -753,6 +753,47 @@ static void test_tracker_flat_cost(void)
     dep_tracker_destroy(t);
 }
 
+static int live_below(void *ctx, uint32_t task) { return task >= *(uint32_t *)ctx; }
+
+/* Sweeping drops finished tasks' entries; forgetting a base drops all of
+ * its entries and its bucket, so a new buffer at the same address starts
+ * clean. Memory follows the live regions, not the tasks ever seen. */
+static void test_tracker_sweep_and_forget(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    for (uint32_t i = 0; i < 1000; i++) {
+        dep_region r = tile(8, i, 0, 1, 8);
+        track(t, i, &r, WR);
+    }
+    CHECK(dep_tracker_live_regions(t) == 1000);
+    uint32_t first_live = 900; /* tasks below it finished */
+    dep_tracker_sweep(t, 5000, live_below, &first_live);
+    CHECK(dep_tracker_live_regions(t) == 100);
+    dep_region r = tile(8, 5, 0, 1, 8);
+    preds p = track(t, 2000, &r, RD);
+    CHECKF(p.n == 0, "a read after a swept (finished) writer found %u predecessors", p.n);
+
+    for (uint64_t round = 0; round < 50; round++) {
+        uint64_t base = BASE + 0x100000 + (round % 3) * 0x10000;
+        for (uint32_t i = 0; i < 200; i++) {
+            dep_region v = region(base, i * 4, F32, 1, (int64_t[]){4}, (int64_t[]){1});
+            track(t, 3000 + i, &v, WR);
+        }
+        dep_tracker_forget(t, base);
+        dep_region again = region(base, 0, F32, 1, (int64_t[]){4}, (int64_t[]){1});
+        p = track(t, 4000, &again, RD);
+        CHECKF(p.n == 0, "round %llu: a read of a forgotten base found %u predecessors", (unsigned long long)round,
+               p.n);
+        dep_tracker_forget(t, base);
+    }
+    CHECKF(dep_tracker_live_regions(t) == 101, "%llu live regions after forgetting",
+           (unsigned long long)dep_tracker_live_regions(t));
+    dep_tracker_forget(t, 0xdead0000); /* unknown: nothing happens */
+    dep_tracker_destroy(t);
+}
+
 /*
  * Brute force: random accesses checked against a per-byte model. For every
  * byte, the model keeps the last writer and the readers since. A task must
@@ -875,6 +916,7 @@ int main(void)
     test_tracker_inout_chain();
     test_tracker_abort_and_bases();
     test_tracker_flat_cost();
+    test_tracker_sweep_and_forget();
     test_brute_force_tracker();
     return check_report();
 }
