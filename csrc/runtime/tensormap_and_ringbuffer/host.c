@@ -122,32 +122,35 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     return rc;
 }
 
-/* A ring setting: the run's, else the environment's, else the default. */
-static uint64_t setting(uint64_t configured, const char *env, uint64_t fallback)
+/* A ring setting: the run's, else the environment's (a number, with an
+ * optional K, M or G), else the default. */
+static int setting(uint64_t configured, const char *env, uint64_t fallback, uint64_t *out)
 {
-    if (configured)
-        return configured;
+    *out = configured ? configured : fallback;
     const char *v = getenv(env);
-    if (v && *v) {
-        char *end;
-        unsigned long long n = strtoull(v, &end, 0);
-        if (*end == 'K' || *end == 'k')
-            n <<= 10;
-        else if (*end == 'M' || *end == 'm')
-            n <<= 20;
-        else if (*end == 'G' || *end == 'g')
-            n <<= 30;
-        if (n)
-            return n;
-    }
-    return fallback;
+    if (configured || !v || !*v)
+        return SIMPLER_OK;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 0);
+    unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+                   : *end == 'G' || *end == 'g' ? 30 : 0;
+    if (shift)
+        end++;
+    if (end == v || *end || n == 0 || n > (UINT64_MAX >> shift))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s='%s' is not a positive size (e.g. 4096, 64K, 16M)",
+                            env, v);
+    *out = (uint64_t)n << shift;
+    return SIMPLER_OK;
 }
 
 static int sizes_for(const simpler_run_config *cfg, tmr_sizes *out)
 {
-    uint64_t task_ring = setting(cfg->task_ring_size, "SIMPLER_TASK_RING_SIZE", DEFAULT_TASK_RING);
-    uint64_t dep_pool = setting(cfg->dep_pool_size, "SIMPLER_DEP_POOL_SIZE", DEFAULT_DEP_POOL);
-    uint64_t heap_ring = setting(cfg->heap_ring_size, "SIMPLER_HEAP_RING_SIZE", DEFAULT_HEAP_RING);
+    uint64_t task_ring, dep_pool, heap_ring;
+    int rc;
+    if ((rc = setting(cfg->task_ring_size, "SIMPLER_TASK_RING_SIZE", DEFAULT_TASK_RING, &task_ring)) ||
+        (rc = setting(cfg->dep_pool_size, "SIMPLER_DEP_POOL_SIZE", DEFAULT_DEP_POOL, &dep_pool)) ||
+        (rc = setting(cfg->heap_ring_size, "SIMPLER_HEAP_RING_SIZE", DEFAULT_HEAP_RING, &heap_ring)))
+        return rc;
     if (task_ring < 1 || task_ring > TMR_MAX_RING_SLOTS)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "task_ring_size %" PRIu64 " out of range 1..%d", task_ring,
                             TMR_MAX_RING_SLOTS);

@@ -55,6 +55,12 @@ def test_ring_size_from_the_environment(chip_worker, scene, monkeypatch):
     X = np.zeros((4, 4), F32)
     chip_worker.run(cid, simpler.TaskArgs(X, 20))
     np.testing.assert_array_equal(X, 5)
+    monkeypatch.setenv("SIMPLER_HEAP_RING_SIZE", "lots")
+    with pytest.raises(simpler.InvalidArgument, match="SIMPLER_HEAP_RING_SIZE='lots' is not a positive size"):
+        chip_worker.run(cid, simpler.TaskArgs(X, 20))
+    monkeypatch.setenv("SIMPLER_HEAP_RING_SIZE", "1M")
+    chip_worker.run(cid, simpler.TaskArgs(X, 20))  # K/M/G suffixes
+    np.testing.assert_array_equal(X, 10)
 
 
 def test_nested_scopes_retire_inside_an_open_outer_scope(chip_worker, scene, golden):
