@@ -7,6 +7,7 @@
 #define SIMPLER_TEST_DEVICE_HARNESS_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,23 @@ static void stop_cores(void)
         pthread_join(core_threads[c], NULL);
     }
     free(mailboxes);
+}
+
+/* A check that failed inside a kernel: counted (main reports the count)
+ * and, for the first few, printed. */
+static _Atomic uint32_t kernel_errors;
+
+static void kernel_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void kernel_error(const char *fmt, ...)
+{
+    if (atomic_fetch_add(&kernel_errors, 1) < 20) {
+        char line[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "kernel error: %s\n", line);
+    }
 }
 
 #endif

@@ -75,25 +75,12 @@ static _Atomic uint32_t block_runs[MAX_TASKS * MAX_BLOCKS];
 static _Atomic uint32_t blocks_done[MAX_TASKS];
 static _Atomic uint32_t order_pos;
 static _Atomic uint32_t order[MAX_TASKS];
-static _Atomic uint32_t kernel_errors;
 /* Plain data flowing along the edges: depth of the task in its graph. */
 static uint32_t depth_out[MAX_TASKS * MAX_BLOCKS];
 
 static _Atomic uint32_t spin_release;
 static _Atomic uint32_t spin_started;
 
-static void kernel_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void kernel_error(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&kernel_errors, 1) < 20) {
-        char line[256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "kernel error: %s\n", line);
-    }
-}
 
 /*
  * The kernel of every ordinary task. scalars: [0] task index, [1] core type,

@@ -81,22 +81,9 @@ static int cores_idle(uint64_t timeout_ns)
 
 /* ---- kernels ------------------------------------------------------------ */
 
-static _Atomic uint32_t kernel_errors;
 static _Atomic uint64_t kernel_runs;
 static _Atomic uint32_t spin_sink;
 
-static void kernel_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void kernel_error(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&kernel_errors, 1) < 20) {
-        char line[256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "kernel error: %s\n", line);
-    }
-}
 
 static void kernel_enter(const simpler_kernel_args *args, uint32_t type, uint32_t tensors, uint32_t scalars,
                          const char *name)
