@@ -10,6 +10,7 @@ from .compiler import CompileError, KernelCompiler
 from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArgument, InvalidCallable,
                      InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
                      SimplerError, Timeout, Unsupported)
+from .trace import Trace
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, DeviceTensor, TaskArgs
 
 __version__ = "0.1.0"
@@ -19,5 +20,5 @@ __all__ = [
     "CompileError", "CoreCallable", "CoreType", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "SimplerError", "Tag", "TaskArgs",
-    "Timeout", "Unsupported",
+    "Timeout", "Trace", "Unsupported",
 ]

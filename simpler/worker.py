@@ -13,6 +13,7 @@ from ._native import check, ffi, lib
 from .callable import ChipCallable
 from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
+from .trace import Trace
 
 PLATFORMS = ("sim", "onboard")
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
@@ -77,6 +78,9 @@ class CallConfig:
     task_ring_size: int | None = None         # task slots; default 1024, at most 32768
     heap_ring_size: int | None = None         # bytes of OUTPUT tensors; default 16 MiB
     dep_pool_size: int | None = None          # dependency list nodes; default 65536
+    # Record a trace (ChipWorker.last_trace): True for up to 1,000,000
+    # events, or a number of events. Off by default, and free when off.
+    trace: bool | int = False
 
     def _to_c(self):
         cfg = ffi.new("simpler_run_config *")
@@ -84,7 +88,10 @@ class CallConfig:
             v = getattr(self, f.name)
             if v is None:
                 continue
-            if f.name == "scheduler_timeout":
+            if f.name == "trace":
+                cfg.trace_events = (1_000_000 if v is True else 0 if v is False
+                                    else _checked_int("trace", v, 26, minimum=1))
+            elif f.name == "scheduler_timeout":
                 if not (isinstance(v, (int, float)) and 0 < v < 4_000_000):
                     raise InvalidArgument(f"scheduler_timeout must be a positive number of seconds, not {v!r}")
                 cfg.scheduler_timeout_ms = max(1, int(round(v * 1000)))
@@ -335,6 +342,17 @@ class ChipWorker:
         st = ffi.new("simpler_device_stats *")
         check(lib.simpler_device_stats_get(self._d(), st))
         return {name: int(getattr(st, name)) for name, _ in ffi.typeof("simpler_device_stats").fields}
+
+    @property
+    def last_trace(self) -> "Trace | None":
+        """The trace of the last run that asked for one (CallConfig.trace)."""
+        size = ffi.new("uint64_t *")
+        check(lib.simpler_last_trace(self._d(), ffi.NULL, 0, size))
+        if not size[0]:
+            return None
+        buf = ffi.new("char[]", size[0])
+        check(lib.simpler_last_trace(self._d(), buf, size[0], size))
+        return Trace(ffi.buffer(buf, size[0])[:], self.platform)
 
     @property
     def committed_memory(self) -> int:

@@ -56,6 +56,8 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
         };
         simpler_kernel_fn fn = (simpler_kernel_fn)(uintptr_t)mb->kernel_addr;
         simpler_event *notify = mb->notify;
+        simpler_trace *trace = mb->trace;
+        uint64_t started = trace ? simpler_now_ns() : 0;
         atomic_store_explicit(&mb->ack, seq, memory_order_release);
 
         /* A kernel that never returns is stopped by the platform with
@@ -68,6 +70,11 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
         fn(&args);
         pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
         atomic_store_explicit(&mb->in_kernel, 0, memory_order_relaxed);
+        if (trace)
+            simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core,
+                                 atomic_load_explicit(&mb->task_id, memory_order_relaxed),
+                                 atomic_load_explicit(&mb->func_id, memory_order_relaxed), args.block_idx, started,
+                                 simpler_now_ns());
 
         atomic_store_explicit(&mb->finished, seq, memory_order_release);
         simpler_event_signal(notify);

@@ -48,6 +48,7 @@ static void post(loop *l, core_slot *c, const sched_post *p)
     atomic_store_explicit(&mb->func_id, p->func_id, memory_order_relaxed);
     atomic_store_explicit(&mb->task_id, p->task_id, memory_order_relaxed);
     mb->notify = &l->launch->thread_events[l->thread_idx];
+    mb->trace = l->launch->trace;
     c->seq++;
     c->busy = 1;
     c->task = p->task;
@@ -160,6 +161,8 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
             continue;
         }
         simpler_event_sleep(me, seq, SCHED_SLEEP_NS);
+        if (L->trace)
+            simpler_trace_record(L->trace, SIMPLER_TRACE_SLEEP, thread_idx, 0, 0, 0, now, simpler_now_ns());
     }
     return atomic_load(&L->status);
 }

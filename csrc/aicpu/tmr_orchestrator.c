@@ -125,7 +125,10 @@ static int wait_round(tmr_orch *o, uint64_t completions)
             simpler_event_sleep(e, seq, WAIT_SLEEP_NS);
         atomic_store(&o->c.run->wake_at, UINT64_MAX);
     }
-    o->c.run->wait_ns += simpler_now_ns() - t0;
+    uint64_t t1 = simpler_now_ns();
+    o->c.run->wait_ns += t1 - t0;
+    if (L->trace && t1 - t0 > 1000) /* sleeps, not single pauses */
+        simpler_trace_record(L->trace, SIMPLER_TRACE_WAIT, o->c.orchestrator_idx, o->seq, 0, 0, t0, t1);
     return 0;
 }
 
@@ -360,6 +363,8 @@ static int link_producer(void *ctx, uint32_t producer)
     p->fanout = n;
     atomic_fetch_add(&self->pending, 1);
     tmr_unlock(&p->lock);
+    if (o->c.launch->trace)
+        simpler_trace_edge_record(o->c.launch->trace, atomic_load(&p->seq) - 1, o->seq);
     return 0;
 }
 
@@ -595,6 +600,8 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     uint64_t t0 = simpler_now_ns();
     int orc = fn(&tmr_api, (simpler_orch *)o, &args);
     run->orchestration_ns = simpler_now_ns() - t0;
+    if (L->trace)
+        simpler_trace_record(L->trace, SIMPLER_TRACE_ORCHESTRATE, thread_idx, o->seq, 0, 0, t0, t0 + run->orchestration_ns);
     if (!o->failed && orc)
         fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", o->cal->orch_entry, orc);
     else if (!o->failed && o->depth)

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "common/trace.h"
 #include "common/wait.h"
 
 #define SIMPLER_MAX_CLUSTERS 32
@@ -47,6 +48,8 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     _Atomic uint32_t func_id;
     _Atomic uint64_t task_id;
     simpler_event *notify;          /* signalled after finished is published */
+    simpler_trace *trace;           /* record the block here, if set */
+    uint32_t core;                  /* this mailbox's core, set by the platform */
 
     /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */
     __attribute__((aligned(64))) simpler_event door;
@@ -67,12 +70,14 @@ typedef struct simpler_launch_params {
     uint32_t extra_threads;         /* AICPU threads beyond the schedulers (an orchestrator) */
     uint32_t reserved;
     uint64_t image_addr;            /* the runtime's graph image or run block in GM */
+    uint64_t trace_addr;            /* a simpler_trace in GM, or 0: no tracing */
 } simpler_launch_params;
 
 typedef struct simpler_launch {
     simpler_launch_params p;
     uint32_t num_cores;             /* 3 * block_dim */
     simpler_mailbox *mailboxes;     /* the device's cores, [num_cores] in use */
+    simpler_trace *trace;           /* p.trace_addr, or NULL */
     /* One per AICPU thread: schedulers first, then any extra threads. */
     simpler_event thread_events[SIMPLER_MAX_AICPU_THREADS + 1];
 

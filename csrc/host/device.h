@@ -34,6 +34,7 @@ typedef struct host_run {
     host_callable *callable;
     simpler_run_config config;      /* defaults filled in */
     simpler_orch_args args;
+    uint64_t trace_addr;            /* GM simpler_trace, or 0 */
 } host_run;
 
 typedef struct host_runtime {
@@ -63,7 +64,13 @@ struct simpler_device {
     uint64_t last_run_tasks;
     uint64_t last_run_orchestration_ns;
     uint64_t last_run_wait_ns;
+    void *last_trace;               /* host copy of the last trace */
+    uint64_t last_trace_size;
 };
+
+/* Add the graph's edges to a run's trace (for runtimes that know them
+ * before launch). */
+int host_trace_edges(simpler_device *dev, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges);
 
 extern const host_runtime simpler_runtime_host_build_graph;
 extern const host_runtime simpler_runtime_tensormap_and_ringbuffer;

@@ -142,6 +142,9 @@ int simpler_device_finalize(simpler_device *dev)
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
+    free(dev->last_trace);
+    dev->last_trace = NULL;
+    dev->last_trace_size = 0;
     dev->state = DEVICE_FINALIZED;
     pthread_mutex_unlock(&dev->lock);
     return SIMPLER_OK;
@@ -379,6 +382,8 @@ static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
     if (c.block_dim > SIMPLER_MAX_CLUSTERS)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "block_dim %u out of range 1..%d", c.block_dim,
                             SIMPLER_MAX_CLUSTERS);
+    if (c.trace_events > (1u << 26))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "trace_events %u exceeds %u", c.trace_events, 1u << 26);
     if (c.aicpu_thread_num > SIMPLER_MAX_AICPU_THREADS)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "aicpu_thread_num %u out of range 1..%d",
                             c.aicpu_thread_num, SIMPLER_MAX_AICPU_THREADS);
@@ -392,6 +397,83 @@ static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
         c.max_tasks = DEFAULT_MAX_TASKS;
     *out = c;
     return SIMPLER_OK;
+}
+
+int host_trace_edges(simpler_device *dev, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)
+{
+    simpler_trace hdr;
+    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, trace_addr, sizeof hdr);
+    uint64_t n = num_edges < hdr.max_edges ? num_edges : hdr.max_edges;
+    if (!rc && n)
+        rc = dev->ops->copy_to_device(dev->pdev, trace_addr + hdr.edges_off, pairs, n * sizeof(simpler_trace_edge));
+    atomic_store(&hdr.num_edges, (uint32_t)n);
+    atomic_store(&hdr.dropped_edges, (uint32_t)(num_edges - n));
+    if (!rc)
+        rc = dev->ops->copy_to_device(dev->pdev, trace_addr, &hdr, sizeof hdr);
+    return rc;
+}
+
+/* A GM trace buffer for the run, if it asks for one. */
+static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint64_t *addr)
+{
+    *addr = 0;
+    if (!cfg->trace_events)
+        return SIMPLER_OK;
+    uint64_t bytes = simpler_trace_bytes(cfg->trace_events, cfg->trace_events);
+    int rc = dev->ops->gm_alloc(dev->pdev, bytes, addr);
+    if (rc)
+        return simpler_fail_prefix(rc, "trace buffer of %u events (%" PRIu64 " bytes)", cfg->trace_events, bytes);
+    simpler_trace hdr;
+    simpler_trace_init(&hdr, cfg->trace_events, cfg->trace_events);
+    if ((rc = dev->ops->copy_to_device(dev->pdev, *addr, &hdr, sizeof hdr))) {
+        dev->ops->gm_free(dev->pdev, *addr);
+        *addr = 0;
+    }
+    return rc;
+}
+
+/* Keep the run's trace on the host and release its GM. */
+static void trace_end(simpler_device *dev, uint64_t addr)
+{
+    if (!addr)
+        return;
+    simpler_trace hdr;
+    if (dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr) == SIMPLER_OK) {
+        uint32_t events = atomic_load(&hdr.num_events), edges = atomic_load(&hdr.num_edges);
+        if (events > hdr.max_events)
+            events = hdr.max_events;
+        if (edges > hdr.max_edges)
+            edges = hdr.max_edges;
+        uint64_t size = simpler_trace_bytes(hdr.max_events, hdr.max_edges);
+        void *copy = malloc(size);
+        if (copy && dev->ops->copy_from_device(dev->pdev, copy, addr, size) == SIMPLER_OK) {
+            simpler_trace *t = copy;
+            atomic_store(&t->num_events, events);
+            atomic_store(&t->num_edges, edges);
+            free(dev->last_trace);
+            dev->last_trace = copy;
+            dev->last_trace_size = size;
+        } else {
+            free(copy);
+        }
+    }
+    dev->ops->gm_free(dev->pdev, addr);
+}
+
+int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out)
+{
+    if (!size_out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_last_trace: size_out is NULL");
+    int rc = enter(dev, "simpler_last_trace");
+    if (rc)
+        return rc;
+    *size_out = dev->last_trace_size;
+    if (buf && size >= dev->last_trace_size && dev->last_trace)
+        memcpy(buf, dev->last_trace, dev->last_trace_size);
+    else if (buf && dev->last_trace)
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_last_trace: buffer of %" PRIu64 " bytes, the trace "
+                          "needs %" PRIu64, size, dev->last_trace_size);
+    return leave(dev, rc);
 }
 
 /* Stage host tensors in GM, run, copy results back, release the staging. */
@@ -444,9 +526,16 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
         }
         nt++;
     }
+    if (!rc)
+        rc = trace_begin(dev, &run.config, &run.trace_addr);
     if (!rc) {
         run.args = (simpler_orch_args){tensors, scalars, nt, ns};
         rc = dev->runtime->run(dev, &run);
+        char msg[SIMPLER_MESSAGE_MAX];
+        snprintf(msg, sizeof msg, "%s", simpler_last_error());
+        trace_end(dev, run.trace_addr);
+        if (rc)
+            simpler_fail(rc, "%s", msg);
     }
     for (uint32_t i = 0; i < num_args && !rc; i++)
         if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])

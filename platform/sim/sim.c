@@ -91,6 +91,7 @@ static void *core_thread(void *arg)
 static int start_core(platform_dev *d, uint32_t c)
 {
     memset(&d->mailboxes[c], 0, sizeof d->mailboxes[c]);
+    d->mailboxes[c].core = c;
     d->cores[c].dev = d;
     d->cores[c].idx = c;
     int e = pthread_create(&d->cores[c].thread, NULL, core_thread, &d->cores[c]);
@@ -412,6 +413,7 @@ static int sim_launch(platform_dev *d, const simpler_launch_params *p)
         return rc;
     L->num_cores = cores;
     L->mailboxes = d->mailboxes;
+    L->trace = (simpler_trace *)(uintptr_t)p->trace_addr;
     atomic_store(&L->status, 0);
     atomic_store(&L->abort, 0);
     atomic_store(&L->tasks_completed, 0);

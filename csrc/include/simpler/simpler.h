@@ -57,6 +57,11 @@ typedef struct simpler_run_config {
     uint32_t task_ring_size;        /* task slots; default 1024, at most 32768 */
     uint32_t dep_pool_size;         /* dependency list nodes; default 65536 */
     uint64_t heap_ring_size;        /* bytes for OUTPUT tensors; default 16 MiB */
+    /* Record a trace of up to this many events (and edges): each task's
+     * blocks on their cores, scheduler sleeps, the orchestrator; read it
+     * with simpler_last_trace. 0: no trace, at no cost. */
+    uint32_t trace_events;
+    uint32_t reserved;
 } simpler_run_config;
 
 /* One argument of a run, matched against the callable's signature entry of
@@ -123,5 +128,10 @@ int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);
 
 int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
                 uint32_t num_args, const simpler_run_config *config);
+
+/* The trace of the last run that asked for one (see csrc/common/trace.h
+ * for its layout): copied into buf if size suffices; *size_out is its
+ * size (0 if there is none). */
+int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out);
 
 #endif

@@ -341,6 +341,16 @@ static int launch_image(builder *b)
     }
     rc = ops->copy_to_device(b->dev->pdev, addr, img, size);
     free(img);
+    if (!rc && b->run->trace_addr) { /* the edges, as task index pairs */
+        uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
+        for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
+            pairs[2 * e] = b->edges[e].producer;
+            pairs[2 * e + 1] = b->edges[e].consumer;
+        }
+        rc = pairs ? host_trace_edges(b->dev, b->run->trace_addr, pairs, b->num_edges)
+                   : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
+        free(pairs);
+    }
     if (!rc) {
         const simpler_run_config *cfg = &b->run->config;
         simpler_launch_params p = {
@@ -349,6 +359,7 @@ static int launch_image(builder *b)
             .aicpu_thread_num = cfg->aicpu_thread_num,
             .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
             .image_addr = addr,
+            .trace_addr = b->run->trace_addr,
         };
         rc = ops->launch(b->dev->pdev, &p);
     }

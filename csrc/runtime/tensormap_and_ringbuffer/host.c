@@ -212,6 +212,7 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
             .scheduler_timeout_ms = run->config.scheduler_timeout_ms,
             .extra_threads = 1,
             .image_addr = block,
+            .trace_addr = run->trace_addr,
         };
         rc = dev->ops->launch(dev->pdev, &p);
     }
