@@ -1,0 +1,59 @@
+// The same patterns with oneTBB's flow graph: one continue_node per task,
+// an edge per dependency.
+//   tbb_patterns PATTERN WIDTH STEPS ROUNDS   -> prints wall seconds
+#include <oneapi/tbb/flow_graph.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+extern "C" {
+#include "work.h"
+}
+
+using namespace oneapi::tbb::flow;
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        std::fprintf(stderr, "usage: %s PATTERN WIDTH STEPS ROUNDS\n", argv[0]);
+        return 2;
+    }
+    const char *pattern = argv[1];
+    long width = std::atol(argv[2]), steps = std::atol(argv[3]);
+    unsigned long long rounds = std::strtoull(argv[4], nullptr, 10);
+    bool stencil = !std::strcmp(pattern, "stencil"), chain = !std::strcmp(pattern, "chain");
+    auto t0 = std::chrono::steady_clock::now();
+    {
+        graph g;
+        std::vector<std::unique_ptr<continue_node<continue_msg>>> nodes;
+        nodes.reserve(width * steps);
+        std::vector<continue_node<continue_msg> *> roots;
+        for (long s = 0; s < steps; s++)
+            for (long i = 0; i < width; i++) {
+                nodes.emplace_back(new continue_node<continue_msg>(
+                    g, [=](const continue_msg &) { bench_work(rounds, (uint64_t)i); }));
+                auto *n = nodes.back().get();
+                if (s == 0 || !(stencil || chain)) {
+                    roots.push_back(n);
+                    continue;
+                }
+                auto prev = [&](long j) { return nodes[(s - 1) * width + j].get(); };
+                if (stencil) {
+                    for (long j = i - 1; j <= i + 1; j++)
+                        if (j >= 0 && j < width)
+                            make_edge(*prev(j), *n);
+                } else {
+                    make_edge(*prev(i), *n);
+                }
+            }
+        for (auto *r : roots)
+            r->try_put(continue_msg());
+        g.wait_for_all();
+    }
+    std::printf("%.9f\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return 0;
+}

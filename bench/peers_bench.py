@@ -1,0 +1,162 @@
+"""simpler side by side with the runtimes users would pick instead: OpenMP
+tasks with depend clauses (gcc's libgomp, LLVM's libomp) and oneTBB's flow
+graph, each built by this script from the same patterns and the same
+compute kernel (bench/peers/). Same machine, same run; prints a table with
+simpler/peer ratios and writes JSON. No pass/fail.
+
+    bash bench/setup.sh                  # once: oneTBB, libomp, clang from Debian
+    python bench/peers_bench.py [--quick]
+
+Per-task cost: empty tasks (0 rounds) in independent, chain and stencil_1d
+patterns at 1e3, 1e5 and 1e6 tasks.
+METG(50%) (Task-Bench): stencil_1d, width = host cores, 1,000 steps; the
+kernel is shrunk by factors of sqrt(2) until efficiency (serial kernel
+time / (wall time x cores)) drops below 50%; METG is the smallest task
+granularity (wall time x cores / tasks) still at or above it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import simpler
+
+HERE = Path(__file__).parent
+BIN = HERE / "results" / "bin"
+PATTERN_IDS = {"stencil": 0, "independent": 1, "chain": 2}
+
+
+def build_peers() -> dict[str, Path]:
+    """Compile the peer programs that this machine can build."""
+    BIN.mkdir(parents=True, exist_ok=True)
+    inc = ["-I", str(HERE / "peers")]
+    recipes = {
+        "omp-gcc": (["gcc", "-O2", "-fopenmp", *inc, str(HERE / "peers" / "omp_patterns.c")], None),
+        "omp-llvm": (["clang", "-O2", "-fopenmp=libomp", *inc, str(HERE / "peers" / "omp_patterns.c")], "clang"),
+        "tbb": (["g++", "-O2", "-std=c++17", *inc, str(HERE / "peers" / "tbb_patterns.cpp"), "-ltbb"], None),
+    }
+    built = {}
+    for name, (cmd, needs) in recipes.items():
+        if needs and not shutil.which(needs):
+            print(f"  {name}: skipped ({needs} not installed; run bench/setup.sh)")
+            continue
+        out = BIN / name
+        r = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True)
+        if r.returncode:
+            print(f"  {name}: not built ({r.stderr.strip().splitlines()[-1] if r.stderr else 'error'}; "
+                  f"run bench/setup.sh)")
+            continue
+        built[name] = out
+    return built
+
+
+def peer_time(exe: Path, pattern: str, width: int, steps: int, rounds: int) -> float:
+    out = subprocess.run([str(exe), pattern, str(width), str(steps), str(rounds)], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.split()[-1])
+
+
+class Simpler:
+    def __init__(self, runtime: str, compiler: simpler.KernelCompiler) -> None:
+        work = simpler.CoreCallable(0, "aiv", compiler.compile(HERE / "kernels" / "work.c"), [], num_scalars=1,
+                                    name="work")
+        callable_ = simpler.ChipCallable.build(compiler.compile(HERE / "orch" / "stencil.c"), [work],
+                                               ["scalar"] * 4)
+        self.worker = simpler.ChipWorker("sim", runtime)
+        self.cid = self.worker.register(callable_)
+        self.config = dict(task_ring_size=4096) if runtime == "tensormap_and_ringbuffer" else {}
+
+    def time(self, pattern: str, width: int, steps: int, rounds: int) -> float:
+        t0 = time.perf_counter()
+        self.worker.run(self.cid, [width, steps, rounds, PATTERN_IDS[pattern]], **self.config)
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.worker.finalize()
+
+
+def best_of(fn, repeats: int) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    ap.add_argument("--json", default=str(HERE / "results" / "peers_bench.json"))
+    opts = ap.parse_args()
+    cores = os.cpu_count() or 1
+    repeats = 1 if opts.quick else 3
+    sizes = (1_000, 100_000) if opts.quick else (1_000, 100_000, 1_000_000)
+
+    print("building peers:")
+    peers = build_peers()
+    compiler = simpler.KernelCompiler()
+    runners: dict[str, object] = {f"simpler-{'hbg' if r == 'host_build_graph' else 'tmr'}": Simpler(r, compiler)
+                                  for r in ("host_build_graph", "tensormap_and_ringbuffer")}
+
+    def timer(name):
+        if name in peers:
+            return lambda *a: peer_time(peers[name], *a)
+        return runners[name].time
+
+    names = [*runners, *peers]
+    results: dict = {"machine": {"cores": cores}, "per_task_ns": {}, "metg_us": {}}
+
+    # Per-task cost of empty tasks.
+    for pattern in ("independent", "chain", "stencil"):
+        for n in sizes:
+            width = cores if pattern == "stencil" else (1 if pattern == "chain" else n)
+            steps = max(1, n // width)
+            row = {}
+            for name in names:
+                t = best_of(lambda: timer(name)(pattern, width, steps, 0), repeats)
+                row[name] = t / (width * steps) * 1e9
+            results["per_task_ns"][f"{pattern} {n}"] = row
+
+    # METG(50%) on stencil_1d.
+    serial_ns_per_round = peer_time(peers["omp-gcc"], "serial", 1, 1, 1 << 24) / (1 << 24) * 1e9 \
+        if "omp-gcc" in peers else None
+    steps = 200 if opts.quick else 1000
+    for name in names:
+        if serial_ns_per_round is None:
+            break
+        rounds, metg = float(1 << 16), None
+        while rounds >= 1:
+            r = int(rounds)
+            wall = best_of(lambda: timer(name)("stencil", cores, steps, r), repeats)
+            tasks = cores * steps
+            efficiency = (r * serial_ns_per_round * tasks * 1e-9) / (wall * cores)
+            if efficiency < 0.5:
+                break
+            metg = wall * cores / tasks * 1e6
+            rounds /= math.sqrt(2)
+        results["metg_us"][name] = metg
+
+    # The table.
+    simpler_names = [n for n in names if n.startswith("simpler")]
+    peer_names = [n for n in names if not n.startswith("simpler")]
+    print(f"\nper-task cost, empty tasks (ns/task), {cores} cores; ratio = best simpler / best peer")
+    print(f"{'pattern':<20}" + "".join(f"{n:>14}" for n in names) + f"{'ratio':>8}")
+    for key, row in results["per_task_ns"].items():
+        ratio = (min(row[n] for n in simpler_names) / min(row[n] for n in peer_names)) if peer_names else float("nan")
+        row["ratio"] = ratio
+        print(f"{key:<20}" + "".join(f"{row[n]:>14.0f}" for n in names) + f"{ratio:>8.2f}")
+    print(f"\nMETG(50%) on stencil_1d (us; lower is better), width {cores}, {steps} steps")
+    for n in names:
+        v = results["metg_us"].get(n)
+        print(f"  {n:<14} {('%.2f' % v) if v is not None else 'n/a':>10}")
+    Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(opts.json).write_text(json.dumps(results, indent=1))
+    print(f"wrote {opts.json}")
+    for r in runners.values():
+        r.close()
+
+
+if __name__ == "__main__":
+    main()
