@@ -7,8 +7,8 @@ simpler/peer ratios and writes JSON. No pass/fail.
     bash bench/setup.sh                  # once: oneTBB, libomp, clang from Debian
     python bench/peers_bench.py [--quick]
 
-Per-task cost: empty tasks (0 rounds) in independent, chain and stencil_1d
-patterns at 1e3, 1e5 and 1e6 tasks.
+Per-task cost: empty tasks (0 rounds) in independent, chain, fan-out /
+fan-in and stencil_1d patterns at 1e3, 1e5 and 1e6 tasks.
 METG(50%) (Task-Bench): stencil_1d, width = host cores, 1,000 steps; the
 kernel is shrunk by factors of sqrt(2) until efficiency (serial kernel
 time / (wall time x cores)) drops below 50%; METG is the smallest task
@@ -29,7 +29,7 @@ import simpler
 
 HERE = Path(__file__).parent
 BIN = HERE / "results" / "bin"
-PATTERN_IDS = {"stencil": 0, "independent": 1, "chain": 2}
+PATTERN_IDS = {"stencil": 0, "independent": 1, "chain": 2, "fan": 3}
 
 
 def build_peers() -> dict[str, Path]:
@@ -109,7 +109,7 @@ def main() -> None:
     results: dict = {"machine": {"cores": cores}, "per_task_ns": {}, "metg_us": {}}
 
     # Per-task cost of empty tasks.
-    for pattern in ("independent", "chain", "stencil"):
+    for pattern in ("independent", "chain", "fan", "stencil"):
         for n in sizes:
             width = cores if pattern == "stencil" else (1 if pattern == "chain" else n)
             steps = max(1, n // width)

@@ -1,8 +1,8 @@
 /* The same patterns with OpenMP tasks and depend clauses (gcc's libgomp,
  * or LLVM's libomp when built with clang -fopenmp).
  *   omp_patterns PATTERN WIDTH STEPS ROUNDS   -> prints wall seconds
- * PATTERN: stencil | independent | chain | serial (ROUNDS x WIDTH x STEPS
- * on one thread, no runtime) */
+ * PATTERN: stencil | independent | chain | fan (a root, children, a join)
+ * | serial (ROUNDS x WIDTH x STEPS on one thread, no runtime) */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,22 @@ int main(int argc, char **argv)
     if (!strcmp(pattern, "serial")) {
         for (long k = 0; k < width * steps; k++)
             bench_work(rounds, (uint64_t)k);
+    } else if (!strcmp(pattern, "fan")) {
+        long kids = width * steps > 2 ? width * steps - 2 : 0;
+        char root_done = 0;
+#pragma omp parallel
+#pragma omp single
+        {
+#pragma omp task depend(out : root_done)
+            bench_work(rounds, 0);
+            for (long i = 0; i < kids; i++) {
+#pragma omp task depend(in : root_done)
+                bench_work(rounds, (uint64_t)i);
+            }
+#pragma omp taskwait
+#pragma omp task
+            bench_work(rounds, 1);
+        }
     } else {
         int stencil = !strcmp(pattern, "stencil"), chain = !strcmp(pattern, "chain");
         char *prev = calloc((size_t)width, 1), *cur = calloc((size_t)width, 1);

@@ -26,8 +26,23 @@ int main(int argc, char **argv)
     long width = std::atol(argv[2]), steps = std::atol(argv[3]);
     unsigned long long rounds = std::strtoull(argv[4], nullptr, 10);
     bool stencil = !std::strcmp(pattern, "stencil"), chain = !std::strcmp(pattern, "chain");
+    bool fan = !std::strcmp(pattern, "fan");
     auto t0 = std::chrono::steady_clock::now();
-    {
+    if (fan) { // a root, width * steps - 2 children, a join of all
+        graph g;
+        long kids = width * steps > 2 ? width * steps - 2 : 0;
+        auto body = [=](const continue_msg &) { bench_work(rounds, 0); };
+        continue_node<continue_msg> root(g, body), join(g, body);
+        std::vector<std::unique_ptr<continue_node<continue_msg>>> nodes;
+        nodes.reserve(kids);
+        for (long i = 0; i < kids; i++) {
+            nodes.emplace_back(new continue_node<continue_msg>(g, body));
+            make_edge(root, *nodes.back());
+            make_edge(*nodes.back(), join);
+        }
+        root.try_put(continue_msg());
+        g.wait_for_all();
+    } else {
         graph g;
         std::vector<std::unique_ptr<continue_node<continue_msg>>> nodes;
         nodes.reserve(width * steps);
