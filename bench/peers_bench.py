@@ -126,7 +126,7 @@ def main() -> None:
     for name in names:
         if serial_ns_per_round is None:
             break
-        rounds, metg = float(1 << 16), None
+        rounds, metg = float(1 << 18), None
         while rounds >= 1:
             r = int(rounds)
             wall = best_of(lambda: timer(name)("stencil", cores, steps, r), repeats)
