@@ -69,7 +69,7 @@ class TaskArgs:
 class CallConfig:
     """Per-run settings; None keeps the runtime's default."""
 
-    block_dim: int | None = None              # clusters (1 AIC + 2 AIV each); default 2
+    block_dim: int | None = None              # clusters (1 AIC + 2 AIV each); default: host cores / 2, at least 1
     aicpu_thread_num: int | None = None       # AICPU scheduler threads; default 2
     scheduler_timeout: float | None = None    # seconds without a finished task; default 30
     max_tasks: int | None = None              # host_build_graph graph capacity; default 4Mi

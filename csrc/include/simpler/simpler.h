@@ -47,7 +47,7 @@ typedef struct simpler_device_options {
 
 /* Per-run settings. Zero means default. */
 typedef struct simpler_run_config {
-    uint32_t block_dim;             /* clusters in use (1 AIC + 2 AIV each); default 2 */
+    uint32_t block_dim;             /* clusters in use (1 AIC + 2 AIV each); default: host cores / 2, at least 1 */
     uint32_t aicpu_thread_num;      /* AICPU scheduler threads; default 2 */
     uint32_t scheduler_timeout_ms;  /* no task finished for this long: timeout; default 30000 */
     uint32_t max_tasks;             /* host_build_graph capacity in tasks; default 4194304 */
