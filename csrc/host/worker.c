@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,7 +393,12 @@ static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
          * cores) per two host cores keeps them from crowding out the
          * schedulers (a 2-wide stencil: 5.8 us/task with 2 clusters on 2
          * host cores, 0.25 us with 1). */
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        static _Atomic long host_cpus; /* sysconf reads /sys: ~10 us, so once */
+        long cpus = atomic_load_explicit(&host_cpus, memory_order_relaxed);
+        if (!cpus) {
+            cpus = sysconf(_SC_NPROCESSORS_ONLN);
+            atomic_store_explicit(&host_cpus, cpus, memory_order_relaxed);
+        }
         c.block_dim = cpus >= 4 ? (uint32_t)(cpus / 2 < SIMPLER_MAX_CLUSTERS ? cpus / 2 : SIMPLER_MAX_CLUSTERS) : 1;
     }
     if (!c.aicpu_thread_num)
