@@ -25,6 +25,7 @@ HOST_SOURCES = [
     "csrc/runtime/task_check.c",
     "csrc/runtime/host_build_graph/builder.c",
     "csrc/runtime/tensormap_and_ringbuffer/host.c",
+    "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
     "platform/sim/sim.c",
 ]

@@ -223,6 +223,13 @@ class ChipWorker:
         check(lib.simpler_callable_unregister(self._d(), callable_id), f"unregister({callable_id})")
         self._callables.pop(callable_id, None)
 
+    def callable_buffer(self, callable_id: int) -> tuple[int, int]:
+        """(device address, size) of the registration's callable in GM, the
+        one buffer every registration of the same content shares."""
+        addr, size = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        check(lib.simpler_callable_buffer(self._d(), _checked_int("callable_id", callable_id, 32), addr, size))
+        return int(addr[0]), int(size[0])
+
     @property
     def callables(self) -> dict[int, ChipCallable]:
         """Registered callables by id."""

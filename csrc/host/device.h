@@ -10,22 +10,25 @@
 #include <stdint.h>
 
 #include "callable/callable.h"
+#include "host/callable_buffer.h"
 #include "common/platform_ops.h"
 #include "simpler/orch.h"
 #include "simpler/simpler.h"
 
-/* A registered callable: its own copy of the blob, the parsed view, the
- * orchestration loaded on the host and the kernels loaded on the device. */
+/* A registered callable: the shared buffer of its content (blob in GM,
+ * parsed view, kernels on the device; the fields below alias it) and the
+ * runtime's per-registration state. */
 typedef struct host_callable {
     uint32_t id;
-    uint8_t *blob;
+    callable_buffer *buffer;
+    const uint8_t *blob;            /* = buffer->bytes */
+    uint64_t blob_addr;             /* = buffer->gm_addr */
     callable_info *info;
-    void *orch_so;
-    simpler_orch_fn orch;
-    void *device_handle;
     platform_kernel *kernels;       /* [info->num_kernels] */
     int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
     uint32_t max_func_id;
+    void *orch_so;                  /* host_build_graph: the orchestration on the host */
+    simpler_orch_fn orch;
     void *runtime_state;            /* the runtime's per-registration state */
 } host_callable;
 
@@ -57,6 +60,9 @@ struct simpler_device {
     const host_runtime *runtime;
     host_callable **callables;
     uint32_t num_callables, cap_callables;
+    callable_buffer **buffers;      /* one per distinct callable content */
+    uint32_t num_buffers, cap_buffers;
+    uint64_t callable_uploads;
     uint64_t runs;
     uint64_t tasks_completed;
     uint64_t orchestration_loads;

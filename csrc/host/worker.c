@@ -119,13 +119,9 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
-    dev->runtime->release(dev, c);
-    if (c->device_handle)
-        dev->ops->callable_release(dev->pdev, c->device_handle);
-    callable_info_free(c->info);
-    free(c->kernels);
-    free(c->kernel_of_func);
-    free(c->blob);
+    if (c->buffer)
+        dev->runtime->release(dev, c);
+    callable_buffer_release(dev, c->buffer);
     free(c);
 }
 
@@ -140,6 +136,9 @@ int simpler_device_finalize(simpler_device *dev)
         free(dev->callables);
         dev->callables = NULL;
         dev->num_callables = dev->cap_callables = 0;
+        free(dev->buffers);
+        dev->buffers = NULL;
+        dev->num_buffers = dev->cap_buffers = 0;
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
@@ -178,6 +177,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     for (uint32_t i = 0; i < dev->num_callables; i++)
         out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
+    out->callable_buffers = dev->num_buffers;
+    out->callable_uploads = dev->callable_uploads;
     out->last_run_tasks = dev->last_run_tasks;
     out->last_run_orchestration_ns = dev->last_run_orchestration_ns;
     out->last_run_wait_ns = dev->last_run_wait_ns;
@@ -254,30 +255,19 @@ static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *
     return NULL;
 }
 
-/* Parse, load the orchestration on the host and the kernels on the device. */
+/* The content's shared buffer, then the runtime's own preparation. */
 static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
 {
-    c->blob = malloc(size ? size : 1);
-    if (!c->blob)
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
-    memcpy(c->blob, blob, size);
-    int rc = callable_parse(c->blob, size, &c->info);
+    int rc = callable_buffer_acquire(dev, blob, size, &c->buffer);
     if (rc)
         return rc;
-    callable_info *info = c->info;
-    for (uint32_t k = 0; k < info->num_kernels; k++)
-        if (info->kernels[k].func_id > c->max_func_id)
-            c->max_func_id = info->kernels[k].func_id;
-    c->kernel_of_func = malloc((c->max_func_id + 1ull) * sizeof *c->kernel_of_func);
-    c->kernels = calloc(info->num_kernels + 1ull, sizeof *c->kernels);
-    if (!c->kernel_of_func || !c->kernels)
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
-    memset(c->kernel_of_func, 0xff, (c->max_func_id + 1ull) * sizeof *c->kernel_of_func);
-    for (uint32_t k = 0; k < info->num_kernels; k++)
-        c->kernel_of_func[info->kernels[k].func_id] = (int32_t)k;
-
-    if ((rc = dev->ops->callable_load(dev->pdev, c->blob, size, c->kernels, &c->device_handle)))
-        return rc;
+    callable_buffer *b = c->buffer;
+    c->blob = b->bytes;
+    c->blob_addr = b->gm_addr;
+    c->info = b->info;
+    c->kernels = b->kernels;
+    c->kernel_of_func = b->kernel_of_func;
+    c->max_func_id = b->max_func_id;
     return dev->runtime->prepare(dev, c);
 }
 
@@ -309,6 +299,21 @@ int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const v
         return leave(dev, rc);
     }
     dev->callables[dev->num_callables++] = c;
+    return leave(dev, SIMPLER_OK);
+}
+
+int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t *addr_out, uint64_t *size_out)
+{
+    if (!addr_out || !size_out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_callable_buffer: addr_out and size_out are required");
+    int rc = enter(dev, "simpler_callable_buffer");
+    if (rc)
+        return rc;
+    host_callable *c = find_callable(dev, callable_id, NULL);
+    if (!c)
+        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+    *addr_out = c->blob_addr;
+    *size_out = c->buffer->size;
     return leave(dev, SIMPLER_OK);
 }
 

@@ -100,13 +100,13 @@ def test_worker_lifecycle_and_repr(scale_callable):
 
 def test_device_memory_roundtrip_and_device_tensors(scale_callable):
     with simpler.ChipWorker() as w:
+        cid = w.register(scale_callable)  # holds the callable's own GM
         base = w.committed_memory
         x = np.linspace(0, 1, 1000)
         addr_x, addr_y = w.malloc(x.nbytes), w.malloc(x.nbytes)
         assert w.committed_memory >= base + 2 * x.nbytes
         w.copy_to(addr_x, x)
         assert w.copy_from(addr_x, 16) == x[:2].tobytes()
-        cid = w.register(scale_callable)
         w.run(cid, simpler.TaskArgs(simpler.DeviceTensor(addr_x, x.shape, x.dtype),
                                     simpler.DeviceTensor(addr_y, x.shape, np.float64), -1.0))
         y = w.copy_from(addr_y, np.empty_like(x))

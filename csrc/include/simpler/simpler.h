@@ -95,6 +95,8 @@ typedef struct simpler_device_stats {
     uint64_t aicpu_threads;        /* AICPU threads alive */
     uint64_t core_resets;          /* cores restarted after a timeout */
     uint64_t orchestration_loads;  /* orchestrations opened on the AICPU (tensormap_and_ringbuffer) */
+    uint64_t callable_buffers;     /* distinct callables held in GM (shared by registrations) */
+    uint64_t callable_uploads;     /* callable blobs ever uploaded */
     uint64_t last_run_tasks;       /* tasks the last run submitted */
     uint64_t last_run_orchestration_ns; /* time its orchestration function took (submits included) */
     uint64_t last_run_wait_ns;     /* of which the orchestrator waited for ring space */
@@ -125,6 +127,9 @@ int simpler_callable_validate(const void *blob, uint64_t size);
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id,
                               const void *blob, uint64_t size);
 int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);
+/* Where a registration's callable lives in GM (shared by every
+ * registration of the same content). */
+int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t *addr_out, uint64_t *size_out);
 
 int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
                 uint32_t num_args, const simpler_run_config *config);

@@ -21,8 +21,7 @@
 
 /* GM a registration holds. */
 typedef struct tmr_state {
-    uint64_t record;                /* tmr_callable */
-    uint64_t blob;
+    uint64_t record;                /* tmr_callable; the blob is the shared callable buffer */
     uint64_t kernels;
     uint64_t func_index;
 } tmr_state;
@@ -63,7 +62,6 @@ static void tmr_release(simpler_device *dev, host_callable *c)
             aicpu_call(dev, SIMPLER_RUNTIME_TMR_UNLOAD, s->record);
     }
     free_gm(dev, &s->record);
-    free_gm(dev, &s->blob);
     free_gm(dev, &s->kernels);
     free_gm(dev, &s->func_index);
     free(s);
@@ -92,11 +90,10 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
                         .num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
     snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
     int rc;
-    if (!(rc = upload(dev, info->blob, info->size, &s->blob, "the callable")) &&
-        !(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
+    if (!(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
         !(rc = upload(dev, c->kernel_of_func, (c->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
                       "the kernel index"))) {
-        rec.blob_addr = s->blob;
+        rec.blob_addr = c->blob_addr; /* the orchestration is opened in place */
         rec.kernels_addr = s->kernels;
         rec.func_index_addr = s->func_index;
         rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");

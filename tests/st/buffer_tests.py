@@ -1,0 +1,47 @@
+"""Callable buffers, shared by the runtime suites: one upload per distinct
+content, shared by registrations, freed with the last; the blob in GM is
+byte for byte the blob registered (nothing patches the orchestration)."""
+from __future__ import annotations
+
+import numpy as np
+
+import scenes
+import simpler
+
+F32 = np.float32
+
+
+def counters(w):
+    st = w.stats
+    return st["callable_buffers"], st["callable_uploads"], st["committed_bytes"]
+
+
+def test_one_upload_per_distinct_content(chip_worker, kernel_compiler):
+    add = scenes.callable_(kernel_compiler, "vector_add")
+    fused = scenes.callable_(kernel_compiler, "fused")
+    buffers0, uploads0, committed0 = counters(chip_worker)
+    ids = [chip_worker.register(add) for _ in range(3)]
+    buffers1, uploads1, committed1 = counters(chip_worker)
+    assert (buffers1, uploads1) == (buffers0 + 1, uploads0 + 1)
+    addrs = {chip_worker.callable_buffer(cid) for cid in ids}
+    assert len(addrs) == 1  # all three share it
+    addr, size = addrs.pop()
+    assert size == len(add.to_bytes()) and committed1 - committed0 >= size
+
+    other = chip_worker.register(fused)
+    assert counters(chip_worker)[:2] == (buffers0 + 2, uploads0 + 2)
+    assert chip_worker.callable_buffer(other)[0] != addr
+
+    # Byte for byte what was registered: the orchestration is used in place.
+    assert chip_worker.copy_from(addr, size) == add.to_bytes()
+
+    chip_worker.unregister(ids[0])
+    chip_worker.unregister(ids[1])
+    assert counters(chip_worker)[0] == buffers0 + 2  # still held by ids[2]
+    a = np.arange(32, dtype=F32)
+    out = np.zeros_like(a)
+    chip_worker.run(ids[2], simpler.TaskArgs(a, a, out, 1))
+    np.testing.assert_array_equal(out, 2 * a)
+    chip_worker.unregister(ids[2])
+    chip_worker.unregister(other)
+    assert counters(chip_worker)[0] == buffers0 and counters(chip_worker)[2] == committed0
