@@ -69,19 +69,20 @@ class Trace:
             kind = KINDS.get(int(e["kind"]), "event")
             ts = (int(e["start_ns"]) - t0) / 1000.0
             dur = max(int(e["end_ns"]) - int(e["start_ns"]), 0) / 1000.0
-            where = int(e["where"])
+            where = int(e["where"]) + 1  # tids from 1: some viewers treat tid 0 specially
             if kind == "block":
-                track(1, where, f"core {where} ({'AIC' if where % 3 == 0 else 'AIV'})")
+                track(1, where, f"core {where - 1} ({'AIC' if (where - 1) % 3 == 0 else 'AIV'})")
                 events.append({"ph": "X", "pid": 1, "tid": where, "ts": ts, "dur": dur,
                                "name": f"task {int(e['task'])} (func {int(e['func_id'])})",
                                "args": {"task": int(e["task"]), "func_id": int(e["func_id"]),
                                         "block": int(e["block"])}})
             else:
-                track(2, where, f"AICPU thread {where}")
+                track(2, where, f"AICPU thread {where - 1}")
                 events.append({"ph": "X", "pid": 2, "tid": where, "ts": ts, "dur": dur, "name": kind,
                                "args": {"tasks_submitted": int(e["task"])} if kind != "sleep" else {}})
         return {"traceEvents": events, "displayTimeUnit": "ns",
-                "otherData": {"platform": self.platform, "dropped_events": self.dropped_events}}
+                "otherData": {"platform": self.platform, "dropped_events": self.dropped_events,
+                              "dropped_edges": self.dropped_edges}}
 
     def save_chrome(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:

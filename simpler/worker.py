@@ -78,8 +78,8 @@ class CallConfig:
     task_ring_size: int | None = None         # task slots; default 1024, at most 32768
     heap_ring_size: int | None = None         # bytes of OUTPUT tensors; default 16 MiB
     dep_pool_size: int | None = None          # dependency list nodes; default 65536
-    # Record a trace (ChipWorker.last_trace): True for up to 1,000,000
-    # events, or a number of events. Off by default, and free when off.
+    # Record a trace (ChipWorker.last_trace): True for up to 200,000 events,
+    # or a number of events. Off by default, and free when off.
     trace: bool | int = False
 
     def _to_c(self):
@@ -89,7 +89,7 @@ class CallConfig:
             if v is None:
                 continue
             if f.name == "trace":
-                cfg.trace_events = (1_000_000 if v is True else 0 if v is False
+                cfg.trace_events = (200_000 if v is True else 0 if v is False
                                     else _checked_int("trace", v, 26, minimum=1))
             elif f.name == "scheduler_timeout":
                 if not (isinstance(v, (int, float)) and 0 < v < 4_000_000):
@@ -225,7 +225,8 @@ class ChipWorker:
 
     def callable_buffer(self, callable_id: int) -> tuple[int, int]:
         """(device address, size) of the registration's callable in GM, the
-        one buffer every registration of the same content shares."""
+        one buffer every registration of the same content shares. Read it
+        with copy_from; freeing or writing it is an InvalidArgument."""
         addr, size = ffi.new("uint64_t *"), ffi.new("uint64_t *")
         check(lib.simpler_callable_buffer(self._d(), _checked_int("callable_id", callable_id, 32), addr, size))
         return int(addr[0]), int(size[0])

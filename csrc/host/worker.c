@@ -214,10 +214,27 @@ int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out)
     return rc ? rc : leave(dev, dev->ops->gm_alloc(dev->pdev, size, addr_out));
 }
 
+/* GM the runtime owns (callable buffers) is not the user's to free or
+ * write: their content is shared by every registration of it. */
+static int check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what)
+{
+    for (uint32_t i = 0; i < dev->num_buffers; i++) {
+        const callable_buffer *b = dev->buffers[i];
+        if (addr < b->gm_addr + b->size && b->gm_addr < addr + (size ? size : 1))
+            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
+                                "%s: 0x%" PRIx64 " is a registered callable's buffer, which is read-only", what, addr);
+    }
+    return SIMPLER_OK;
+}
+
 int simpler_gm_free(simpler_device *dev, uint64_t addr)
 {
     int rc = enter(dev, "simpler_gm_free");
-    return rc ? rc : leave(dev, dev->ops->gm_free(dev->pdev, addr));
+    if (rc)
+        return rc;
+    if ((rc = check_user_range(dev, addr, 1, "simpler_gm_free")))
+        return leave(dev, rc);
+    return leave(dev, dev->ops->gm_free(dev->pdev, addr));
 }
 
 int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size)
@@ -225,7 +242,11 @@ int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src
     if (!src && size)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_copy_to_device: src is NULL");
     int rc = enter(dev, "simpler_gm_copy_to_device");
-    return rc ? rc : leave(dev, dev->ops->copy_to_device(dev->pdev, dst, src, size));
+    if (rc)
+        return rc;
+    if ((rc = check_user_range(dev, dst, size, "simpler_gm_copy_to_device")))
+        return leave(dev, rc);
+    return leave(dev, dev->ops->copy_to_device(dev->pdev, dst, src, size));
 }
 
 int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size)
@@ -449,29 +470,42 @@ static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint6
     return rc;
 }
 
-/* Keep the run's trace on the host and release its GM. */
-static void trace_end(simpler_device *dev, uint64_t addr)
+/* Keep the run's trace on the host, compacted to what was recorded, and
+ * release its GM. Sizes come from the host's own request, not from what
+ * device code may have scribbled in the header. */
+static void trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
 {
     if (!addr)
         return;
-    simpler_trace hdr;
+    simpler_trace hdr, *copy = NULL;
     if (dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr) == SIMPLER_OK) {
+        simpler_trace fresh;
+        simpler_trace_init(&fresh, capacity, capacity);
         uint32_t events = atomic_load(&hdr.num_events), edges = atomic_load(&hdr.num_edges);
-        if (events > hdr.max_events)
-            events = hdr.max_events;
-        if (edges > hdr.max_edges)
-            edges = hdr.max_edges;
-        uint64_t size = simpler_trace_bytes(hdr.max_events, hdr.max_edges);
-        void *copy = malloc(size);
-        if (copy && dev->ops->copy_from_device(dev->pdev, copy, addr, size) == SIMPLER_OK) {
-            simpler_trace *t = copy;
-            atomic_store(&t->num_events, events);
-            atomic_store(&t->num_edges, edges);
+        events = events < capacity ? events : capacity;
+        edges = edges < capacity ? edges : capacity;
+        uint64_t ev_bytes = (uint64_t)events * sizeof(simpler_trace_event);
+        uint64_t size = simpler_trace_bytes(events, edges);
+        copy = malloc(size);
+        if (copy) {
+            simpler_trace_init(copy, events, edges);
+            atomic_store(&copy->num_events, events);
+            atomic_store(&copy->num_edges, edges);
+            atomic_store(&copy->dropped_events, atomic_load(&hdr.dropped_events));
+            atomic_store(&copy->dropped_edges, atomic_load(&hdr.dropped_edges));
+            if ((events && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
+                                                      addr + fresh.events_off, ev_bytes) != SIMPLER_OK) ||
+                (edges && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off,
+                                                     addr + fresh.edges_off,
+                                                     (uint64_t)edges * sizeof(simpler_trace_edge)) != SIMPLER_OK)) {
+                free(copy);
+                copy = NULL;
+            }
+        }
+        if (copy) {
             free(dev->last_trace);
             dev->last_trace = copy;
             dev->last_trace_size = size;
-        } else {
-            free(copy);
         }
     }
     dev->ops->gm_free(dev->pdev, addr);
@@ -507,6 +541,11 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
     int rc = fill_defaults(config, &run.config);
     if (rc)
         return rc;
+    if (run.config.trace_events) { /* this run's trace or none, never an older one */
+        free(dev->last_trace);
+        dev->last_trace = NULL;
+        dev->last_trace_size = 0;
+    }
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS], staged[CALLABLE_MAX_ARGS] = {0}, sizes[CALLABLE_MAX_ARGS];
     uint32_t nt = 0, ns = 0;
@@ -519,6 +558,10 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
             continue;
         }
         if (args[i].kind == SIMPLER_ARG_DEVICE_TENSOR) {
+            char what[48];
+            snprintf(what, sizeof what, "argument %u (device tensor)", i);
+            if ((rc = check_user_range(dev, tensors[nt].addr, sizes[i], what)))
+                break;
             uint64_t have = dev->ops->gm_size_of(dev->pdev, tensors[nt].addr);
             if (have < sizes[i] || have == 0) {
                 rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
@@ -550,7 +593,7 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
         rc = dev->runtime->run(dev, &run);
         char msg[SIMPLER_MESSAGE_MAX];
         snprintf(msg, sizeof msg, "%s", simpler_last_error());
-        trace_end(dev, run.trace_addr);
+        trace_end(dev, run.trace_addr, run.config.trace_events);
         if (rc)
             simpler_fail(rc, "%s", msg);
     }

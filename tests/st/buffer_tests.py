@@ -4,6 +4,7 @@ byte for byte the blob registered (nothing patches the orchestration)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import scenes
 import simpler
@@ -33,6 +34,15 @@ def test_one_upload_per_distinct_content(chip_worker, kernel_compiler):
     assert chip_worker.callable_buffer(other)[0] != addr
 
     # Byte for byte what was registered: the orchestration is used in place.
+    assert chip_worker.copy_from(addr, size) == add.to_bytes()
+    # Shared by registrations, so not the user's to free or write.
+    with pytest.raises(simpler.InvalidArgument, match="registered callable's buffer, which is read-only"):
+        chip_worker.free(addr)
+    with pytest.raises(simpler.InvalidArgument, match="read-only"):
+        chip_worker.copy_to(addr + 100, b"oops")
+    a = np.zeros(4, F32)
+    with pytest.raises(simpler.InvalidArgument, match="read-only"):
+        chip_worker.run(ids[0], simpler.TaskArgs(a, a, simpler.DeviceTensor(addr, (4,), F32), 1))
     assert chip_worker.copy_from(addr, size) == add.to_bytes()
 
     chip_worker.unregister(ids[0])

@@ -58,3 +58,9 @@ def test_trace_is_off_unless_asked(simpler_platform, simpler_runtime, kernel_com
         w.run(cid, simpler.TaskArgs(np.zeros((2, 2), F32), 50), trace=20)  # a small buffer: the rest is counted
         trace = w.last_trace
         assert len(trace.events) == 20 and trace.dropped_events > 0
+        # A traced run that fails before launching leaves no trace, not an old one.
+        try:
+            w.run(cid, simpler.TaskArgs(np.zeros((2, 2), np.float64), 5), trace=20)
+        except simpler.InvalidArgument:
+            pass
+        assert w.last_trace is None

@@ -1,7 +1,7 @@
 /*
- * tensormap_and_ringbuffer, host side. Registration uploads the blob and
- * a kernel table to GM and has the AICPU open the orchestration from the
- * blob in place (once per registration). A run lays out its block of GM
+ * tensormap_and_ringbuffer, host side. Registration uploads a kernel table
+ * to GM and has the AICPU open the orchestration in place from the
+ * callable buffer (once per registration). A run lays out its block of GM
  * (arguments and rings, sized per run) and launches the schedulers plus
  * one orchestrator thread; the graph is built on the device while it runs.
  */

@@ -1,9 +1,9 @@
 /*
  * tensormap_and_ringbuffer: what the host lays out in GM for the AICPU.
  *
- * Registration uploads the callable's blob once and a kernel table next
- * to it (tmr_callable), and a load launch has the AICPU open the
- * orchestration straight from the blob in GM. A run gets one block of GM
+ * Registration uploads a kernel table (tmr_callable) beside the callable's
+ * shared buffer in GM, and a load launch has the AICPU open the
+ * orchestration straight from that buffer. A run gets one block of GM
  * (tmr_run) holding its arguments and every ring:
  *
  *   tmr_run | task rings [TMR_DEPTHS][task_ring] | heap rings [TMR_DEPTHS][heap_ring]
