@@ -16,17 +16,11 @@
 #include "simpler/simpler.h"
 
 /* A registered callable: the shared buffer of its content (blob in GM,
- * parsed view, kernels on the device; the fields below alias it) and the
- * runtime's per-registration state. */
+ * parsed view, kernels on the device) and the runtime's per-registration
+ * state. */
 typedef struct host_callable {
     uint32_t id;
     callable_buffer *buffer;
-    const uint8_t *blob;            /* = buffer->bytes */
-    uint64_t blob_addr;             /* = buffer->gm_addr */
-    callable_info *info;
-    platform_kernel *kernels;       /* [info->num_kernels] */
-    int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
-    uint32_t max_func_id;
     void *orch_so;                  /* host_build_graph: the orchestration on the host */
     simpler_orch_fn orch;
     void *runtime_state;            /* the runtime's per-registration state */

@@ -280,16 +280,7 @@ static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *
 static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
 {
     int rc = callable_buffer_acquire(dev, blob, size, &c->buffer);
-    if (rc)
-        return rc;
-    callable_buffer *b = c->buffer;
-    c->blob = b->bytes;
-    c->blob_addr = b->gm_addr;
-    c->info = b->info;
-    c->kernels = b->kernels;
-    c->kernel_of_func = b->kernel_of_func;
-    c->max_func_id = b->max_func_id;
-    return dev->runtime->prepare(dev, c);
+    return rc ? rc : dev->runtime->prepare(dev, c);
 }
 
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)
@@ -333,7 +324,7 @@ int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t 
     host_callable *c = find_callable(dev, callable_id, NULL);
     if (!c)
         return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
-    *addr_out = c->blob_addr;
+    *addr_out = c->buffer->gm_addr;
     *size_out = c->buffer->size;
     return leave(dev, SIMPLER_OK);
 }
@@ -531,7 +522,7 @@ int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *
 static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *args, uint32_t num_args,
                       const simpler_run_config *config)
 {
-    callable_info *info = c->info;
+    callable_info *info = c->buffer->info;
     if (num_args != info->num_args)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u", c->id,
                             info->num_args, num_args);

@@ -168,10 +168,12 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
         return fail(b, SIMPLER_E_CAPACITY,
                     "graph capacity exceeded: more than %u tasks (raise CallConfig.max_tasks)",
                     b->run->config.max_tasks);
-    if (task->func_id > c->max_func_id || c->kernel_of_func[task->func_id] < 0)
+    const callable_buffer *cb = c->buffer;
+    if (task->func_id > cb->max_func_id || cb->kernel_of_func[task->func_id] < 0)
         return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
                     task->func_id);
-    const callable_kernel *ck = &c->info->kernels[c->kernel_of_func[task->func_id]];
+    int32_t kernel = cb->kernel_of_func[task->func_id];
+    const callable_kernel *ck = &cb->info->kernels[kernel];
     task_kernel k = {ck->name, ck->core_type, ck->num_tensors, ck->num_scalars, ck->tags};
     int rc = task_check(&k, task, id, HBG_MAX_BLOCKS);
     if (rc)
@@ -181,7 +183,7 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
     build_task *bt = &b->tasks[id];
     memset(bt, 0, sizeof *bt);
-    bt->kernel_addr = c->kernels[c->kernel_of_func[task->func_id]].addr;
+    bt->kernel_addr = cb->kernels[kernel].addr;
     bt->func_id = task->func_id;
     bt->core_type = task->core_type;
     bt->block_num = task->block_num ? task->block_num : 1;
@@ -392,13 +394,13 @@ static int hbg_run(simpler_device *dev, const host_run *run)
         dev->last_run_tasks = b.num_tasks;
         dev->last_run_wait_ns = 0;
         if (b.failed)
-            rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->info->orch_entry);
+            rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->buffer->info->orch_entry);
         else if (orc)
             rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d",
-                              run->callable->info->orch_entry, orc);
+                              run->callable->buffer->info->orch_entry, orc);
         else if (b.scope_depth)
             rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open",
-                              run->callable->info->orch_entry, b.scope_depth);
+                              run->callable->buffer->info->orch_entry, b.scope_depth);
     }
     if (!rc && b.num_tasks)
         rc = launch_image(&b);
@@ -411,9 +413,10 @@ static int hbg_run(simpler_device *dev, const host_run *run)
 /* The orchestration runs on the host: load it here. */
 static int hbg_prepare(simpler_device *dev, host_callable *c)
 {
-    int rc = so_load(c->info->orch, c->info->orch_size, "orchestration", &c->orch_so);
+    const callable_info *info = c->buffer->info;
+    int rc = so_load(info->orch, info->orch_size, "orchestration", &c->orch_so);
     if (!rc)
-        rc = so_symbol(c->orch_so, c->info->orch_entry, "orchestration", (void **)&c->orch);
+        rc = so_symbol(c->orch_so, info->orch_entry, "orchestration", (void **)&c->orch);
     return rc;
 }
 

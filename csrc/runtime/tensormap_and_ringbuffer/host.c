@@ -70,7 +70,8 @@ static void tmr_release(simpler_device *dev, host_callable *c)
 
 static int tmr_prepare(simpler_device *dev, host_callable *c)
 {
-    callable_info *info = c->info;
+    const callable_buffer *cb = c->buffer;
+    const callable_info *info = cb->info;
     tmr_state *s = calloc(1, sizeof *s);
     tmr_kernel *kernels = calloc(info->num_kernels + 1ull, sizeof *kernels);
     if (!s || !kernels) {
@@ -81,19 +82,19 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     c->runtime_state = s;
     for (uint32_t k = 0; k < info->num_kernels; k++) {
         const callable_kernel *kn = &info->kernels[k];
-        kernels[k] = (tmr_kernel){.addr = c->kernels[k].addr, .func_id = kn->func_id, .core_type = kn->core_type,
+        kernels[k] = (tmr_kernel){.addr = cb->kernels[k].addr, .func_id = kn->func_id, .core_type = kn->core_type,
                                   .num_tensors = kn->num_tensors, .num_scalars = kn->num_scalars};
         memcpy(kernels[k].tags, kn->tags, sizeof kernels[k].tags);
         snprintf(kernels[k].name, sizeof kernels[k].name, "%.*s", (int)sizeof kernels[k].name - 1, kn->name);
     }
     tmr_callable rec = {.orch_offset = (uint64_t)(info->orch - info->blob), .orch_size = info->orch_size,
-                        .num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
+                        .num_kernels = info->num_kernels, .max_func_id = cb->max_func_id};
     snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
     int rc;
     if (!(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
-        !(rc = upload(dev, c->kernel_of_func, (c->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
+        !(rc = upload(dev, cb->kernel_of_func, (cb->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
                       "the kernel index"))) {
-        rec.blob_addr = c->blob_addr; /* the orchestration is opened in place */
+        rec.blob_addr = cb->gm_addr; /* the orchestration is opened in place */
         rec.kernels_addr = s->kernels;
         rec.func_index_addr = s->func_index;
         rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/device_abi.h"
 
@@ -61,6 +62,39 @@ static void stop_cores(void)
         pthread_join(core_threads[c], NULL);
     }
     free(mailboxes);
+}
+
+/* Run one launch: n AICPU threads calling simpler_aicpu_main on `launch`,
+ * each return code into rc[t]; a hang is killed by SIGALRM. */
+typedef struct aicpu_arg {
+    uint32_t idx;
+    int rc;
+} aicpu_arg;
+
+static void *aicpu_thread(void *arg)
+{
+    aicpu_arg *a = arg;
+    a->rc = simpler_aicpu_main(&launch, a->idx);
+    return NULL;
+}
+
+static void run_aicpu_threads(uint32_t n, int *rc, unsigned alarm_s)
+{
+    pthread_t th[SIMPLER_MAX_AICPU_THREADS + 1];
+    aicpu_arg a[SIMPLER_MAX_AICPU_THREADS + 1];
+    alarm(alarm_s);
+    for (uint32_t t = 0; t < n; t++) {
+        a[t] = (aicpu_arg){.idx = t, .rc = 1};
+        if (pthread_create(&th[t], NULL, aicpu_thread, &a[t])) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        pthread_join(th[t], NULL);
+        rc[t] = a[t].rc;
+    }
+    alarm(0);
 }
 
 /* A check that failed inside a kernel: counted (main reports the count)

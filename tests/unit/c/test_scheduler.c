@@ -276,18 +276,6 @@ static uint8_t *build_image(const graph *g)
 
 /* ---- launching -------------------------------------------------------- */
 
-typedef struct aicpu_arg {
-    uint32_t idx;
-    int rc;
-} aicpu_arg;
-
-static void *aicpu_main_thread(void *arg)
-{
-    aicpu_arg *a = arg;
-    a->rc = simpler_aicpu_main(&launch, a->idx);
-    return NULL;
-}
-
 static void reset_bookkeeping(const graph *g, uint32_t block_dim)
 {
     for (uint32_t i = 0; i < MAX_TASKS; i++) {
@@ -324,22 +312,11 @@ static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint
     for (uint32_t c = 0; c < NUM_CORES; c++)
         seq_before[c] = atomic_load(&mailboxes[c].door.seq);
 
-    pthread_t th[SIMPLER_MAX_AICPU_THREADS];
-    aicpu_arg a[SIMPLER_MAX_AICPU_THREADS];
-    alarm(LAUNCH_ALARM_S);
-    for (uint32_t t = 0; t < threads; t++) {
-        a[t] = (aicpu_arg){.idx = t, .rc = 1};
-        if (pthread_create(&th[t], NULL, aicpu_main_thread, &a[t])) {
-            perror("pthread_create");
-            exit(2);
-        }
-    }
-    for (uint32_t t = 0; t < threads; t++)
-        pthread_join(th[t], NULL);
-    alarm(0);
+    int rcs[SIMPLER_MAX_AICPU_THREADS + 1];
+    run_aicpu_threads(threads, rcs, LAUNCH_ALARM_S);
     int status = atomic_load(&launch.status);
     for (uint32_t t = 0; t < threads; t++)
-        CHECKF(a[t].rc == status, "thread %u returned %d, launch status %d", t, a[t].rc, status);
+        CHECKF(rcs[t] == status, "thread %u returned %d, launch status %d", t, rcs[t], status);
     /* Cores outside the launch's clusters were left alone. */
     for (uint32_t c = launch.num_cores; c < NUM_CORES; c++)
         CHECKF(atomic_load(&mailboxes[c].door.seq) == seq_before[c], "core %u of %u was posted to", c,

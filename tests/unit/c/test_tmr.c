@@ -294,18 +294,6 @@ static tmr_run *build_run(const simpler_tensor *tensors, uint32_t num_tensors, u
 
 /* ---- launching -------------------------------------------------------- */
 
-typedef struct aicpu_arg {
-    uint32_t idx;
-    int rc;
-} aicpu_arg;
-
-static void *aicpu_thread(void *arg)
-{
-    aicpu_arg *a = arg;
-    a->rc = simpler_aicpu_main(&launch, a->idx);
-    return NULL;
-}
-
 /* What the orchestration of a run saw; written by the orchestrator thread,
  * read by main after the join. */
 typedef struct orch_result {
@@ -377,26 +365,15 @@ static int launch_run(const char *name, tmr_run *run, simpler_orch_fn fn, uint32
         seq_before[c] = atomic_load(&mailboxes[c].door.seq);
 
     uint32_t n = threads + 1;
-    pthread_t th[SIMPLER_MAX_AICPU_THREADS + 1];
-    aicpu_arg a[SIMPLER_MAX_AICPU_THREADS + 1];
-    alarm(LAUNCH_ALARM_S);
-    for (uint32_t t = 0; t < n; t++) {
-        a[t] = (aicpu_arg){.idx = t, .rc = 1};
-        if (pthread_create(&th[t], NULL, aicpu_thread, &a[t])) {
-            perror("pthread_create");
-            exit(2);
-        }
-    }
-    for (uint32_t t = 0; t < n; t++)
-        pthread_join(th[t], NULL);
-    alarm(0);
+    int rcs[SIMPLER_MAX_AICPU_THREADS + 1];
+    run_aicpu_threads(n, rcs, LAUNCH_ALARM_S);
 
     int status = atomic_load(&launch.status);
     uint64_t done = atomic_load(&launch.tasks_completed), submitted = atomic_load(&run->submitted);
     uint32_t fails = (uint32_t)check_failed;
     for (uint32_t t = 0; t < n; t++)
-        CHECKF(a[t].rc == status, "%s thread %u returned %d, launch status %d",
-               t < threads ? "scheduler" : "orchestrator", t, a[t].rc, status);
+        CHECKF(rcs[t] == status, "%s thread %u returned %d, launch status %d",
+               t < threads ? "scheduler" : "orchestrator", t, rcs[t], status);
     /* Whatever the outcome, everything published ran, exactly once, and
      * nothing is left on a core. */
     CHECKF(done == submitted, "tasks_completed %" PRIu64 ", submitted %" PRIu64, done, submitted);
