@@ -27,6 +27,7 @@ HOST_SOURCES = [
     "csrc/runtime/tensormap_and_ringbuffer/host.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
+    "platform/chip/chip.c",
     "platform/sim/sim.c",
 ]
 
@@ -71,7 +72,7 @@ ffibuilder.set_source(
     '#include "simpler/simpler.h"\n',
     # setuptools wants paths relative to setup.py (ROOT), where it runs us.
     sources=HOST_SOURCES,
-    include_dirs=["csrc/include", "csrc"],
+    include_dirs=["csrc/include", "csrc", "platform"],
     extra_compile_args=CFLAGS,
     libraries=["dl", "pthread"],
 )

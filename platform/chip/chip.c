@@ -1,0 +1,286 @@
+/*
+ * The chip engine (chip.h): AICPU and AICore threads, the mailbox
+ * handshake's device side lives in the executor and the AICPU runtime; this
+ * file starts, wakes, watches and stops the threads.
+ */
+#include "chip.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+
+/* A failed run's cores get this long to finish before they are stopped. */
+#define CHIP_CORE_GRACE_NS 200000000ull
+/* How often a waiting launch looks at progress. */
+#define CHIP_POLL_NS 1000000000ull
+/* How long closing a lost chip waits for each of its threads. */
+#define CHIP_LOST_JOIN_NS 200000000ull
+/* How long a cancelled core has to exit. */
+#define CHIP_CANCEL_JOIN_NS 2000000000ull
+
+static void *core_thread(void *arg)
+{
+    chip_core *k = arg;
+    k->owner->aicore_main(&k->owner->mailboxes[k->idx]);
+    return NULL;
+}
+
+static int start_core(chip *c, uint32_t i)
+{
+    memset(&c->mailboxes[i], 0, sizeof c->mailboxes[i]);
+    c->mailboxes[i].core = i;
+    c->cores[i].owner = c;
+    c->cores[i].idx = i;
+    int e = pthread_create(&c->cores[i].thread, NULL, core_thread, &c->cores[i]);
+    if (e)
+        return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot start core thread %u: %s", c->name, i, strerror(e));
+    c->cores[i].running = 1;
+    return SIMPLER_OK;
+}
+
+static void *aicpu_thread(void *arg)
+{
+    chip_aicpu *a = arg;
+    chip *c = a->owner;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t seq = simpler_event_prepare(&a->go);
+        if (seq == seen && !atomic_load(&c->stopping)) {
+            simpler_event_sleep(&a->go, seq, 0);
+            continue;
+        }
+        simpler_event_cancel(&a->go);
+        seen = seq;
+        if (atomic_load(&c->stopping))
+            return NULL;
+        c->aicpu_main(&c->launch, a->idx);
+        if (atomic_fetch_sub(&c->running, 1) == 1)
+            simpler_event_signal(&c->done);
+    }
+}
+
+static int ensure_threads(chip *c, uint32_t cores, uint32_t aicpus)
+{
+    int rc;
+    while (c->num_core_threads < cores) {
+        if ((rc = start_core(c, c->num_core_threads)))
+            return rc;
+        c->num_core_threads++;
+    }
+    while (c->num_aicpu_threads < aicpus) {
+        chip_aicpu *a = &c->aicpu[c->num_aicpu_threads];
+        a->owner = c;
+        a->idx = c->num_aicpu_threads;
+        int e = pthread_create(&a->thread, NULL, aicpu_thread, a);
+        if (e)
+            return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot start AICPU thread: %s", c->name, strerror(e));
+        c->num_aicpu_threads++;
+    }
+    return SIMPLER_OK;
+}
+
+int chip_init(chip *c, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    c->name = name;
+    c->mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * SIMPLER_MAX_CORES);
+    if (!c->mailboxes)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "%s: out of host memory", name);
+    return SIMPLER_OK;
+}
+
+/* Join a thread, giving up after timeout_ns. */
+static int join_within(pthread_t thread, uint64_t timeout_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    return pthread_timedjoin_np(thread, NULL, &ts);
+}
+
+/* Stop and join the core threads (all of them idle unless the chip is
+ * lost). Returns how many would not stop. */
+static int stop_cores(chip *c, int lost)
+{
+    int stuck = 0;
+    for (uint32_t i = 0; i < c->num_core_threads; i++) {
+        atomic_store(&c->mailboxes[i].exit, 1);
+        simpler_event_signal(&c->mailboxes[i].door);
+    }
+    for (uint32_t i = 0; i < c->num_core_threads; i++) {
+        if (!c->cores[i].running)
+            continue;
+        if (!lost)
+            pthread_join(c->cores[i].thread, NULL);
+        else if (join_within(c->cores[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
+            pthread_detach(c->cores[i].thread);
+        c->cores[i].running = 0;
+    }
+    c->num_core_threads = 0;
+    return stuck;
+}
+
+/*
+ * A lost chip may have threads stuck in a kernel: they get a moment to
+ * notice, and the ones that do not stop are detached; everything they
+ * might touch (the chip, GM, the executor and kernel code) is then left in
+ * place on purpose. A small leak is the price of never unmapping code that
+ * a thread is running.
+ */
+int chip_close(chip *c)
+{
+    int lost = atomic_load(&c->lost), stuck = 0;
+    atomic_store(&c->stopping, 1);
+    for (uint32_t i = 0; i < c->num_aicpu_threads; i++) {
+        atomic_store(&c->launch.abort, 1);
+        simpler_event_signal(&c->aicpu[i].go);
+        simpler_event_signal(&c->launch.thread_events[i]);
+        if (!lost)
+            pthread_join(c->aicpu[i].thread, NULL);
+        else if (join_within(c->aicpu[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
+            pthread_detach(c->aicpu[i].thread);
+    }
+    stuck += stop_cores(c, lost);
+    if (stuck)
+        return stuck;
+    free(c->mailboxes);
+    c->mailboxes = NULL;
+    return 0;
+}
+
+int chip_set_executor(chip *c, simpler_aicore_main_fn fn)
+{
+    if (c->aicore_main == fn)
+        return SIMPLER_OK;
+    if (atomic_load(&c->lost))
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: the chip is lost", c->name);
+    stop_cores(c, 0);
+    c->aicore_main = fn;
+    return SIMPLER_OK;
+}
+
+/* Bring every core of the last launch back to idle: wait a little for
+ * running kernels, then stop the ones that will not finish and start fresh
+ * threads in their place. */
+static int recover_cores(chip *c, uint32_t num_cores)
+{
+    uint64_t deadline = simpler_now_ns() + CHIP_CORE_GRACE_NS;
+    for (uint32_t i = 0; i < num_cores; i++) {
+        simpler_mailbox *mb = &c->mailboxes[i];
+        while (atomic_load(&mb->finished) != atomic_load(&mb->door.seq) && simpler_now_ns() < deadline)
+            sched_yield();
+        if (atomic_load(&mb->finished) == atomic_load(&mb->door.seq))
+            continue;
+        /* In a kernel the cancel acts at once; if the kernel has just
+         * returned, the ring wakes the core to its next cancellation
+         * point at the top of its loop. */
+        pthread_cancel(c->cores[i].thread);
+        simpler_event_signal(&mb->door);
+        if (join_within(c->cores[i].thread, CHIP_CANCEL_JOIN_NS) != 0) {
+            atomic_store(&c->lost, 1);
+            return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                                "%s: core %u could not be stopped after a failed run (its kernel blocks "
+                                "cancellation?); the device is unusable and will be reset", c->name, i);
+        }
+        c->cores[i].running = 0;
+        c->core_resets++;
+        int rc = start_core(c, i);
+        if (rc) {
+            atomic_store(&c->lost, 1);
+            return simpler_fail_prefix(SIMPLER_E_DEVICE_LOST, "%s: restarting core %u", c->name, i);
+        }
+    }
+    return SIMPLER_OK;
+}
+
+int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_params *p,
+                uint64_t margin_ns, chip_progress_fn progress, void *progress_arg)
+{
+    if (atomic_load(&c->lost))
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: the device is unusable after an earlier failure; "
+                            "create a new worker", c->name);
+    if (!aicpu_main || !c->aicore_main)
+        return simpler_fail(SIMPLER_E_STATE, "%s: no AICPU runtime or AICore executor loaded", c->name);
+    if (p->block_dim == 0 || p->block_dim > SIMPLER_MAX_CLUSTERS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "block_dim %u out of range 1..%d", p->block_dim,
+                            SIMPLER_MAX_CLUSTERS);
+    if (p->aicpu_thread_num == 0 || p->aicpu_thread_num > SIMPLER_MAX_AICPU_THREADS)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "aicpu_thread_num %u out of range 1..%d",
+                            p->aicpu_thread_num, SIMPLER_MAX_AICPU_THREADS);
+    if (p->extra_threads > 1)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s: at most one extra AICPU thread", c->name);
+    uint32_t cores = p->block_dim * SIMPLER_CORES_PER_CLUSTER;
+    simpler_launch *L = &c->launch;
+    L->p = *p;
+    /* A thread with no core of its own would only watch. */
+    if (L->p.aicpu_thread_num > cores)
+        L->p.aicpu_thread_num = cores;
+    uint32_t threads = L->p.aicpu_thread_num + p->extra_threads;
+    int rc = ensure_threads(c, cores, threads);
+    if (rc)
+        return rc;
+    c->aicpu_main = aicpu_main;
+    L->num_cores = cores;
+    L->mailboxes = c->mailboxes;
+    L->trace = (simpler_trace *)(uintptr_t)p->trace_addr;
+    atomic_store(&L->status, 0);
+    atomic_store(&L->abort, 0);
+    atomic_store(&L->tasks_completed, 0);
+    atomic_store(&L->blocks_completed, 0);
+    L->message[0] = '\0';
+    atomic_store(&L->heartbeat, 0);
+    atomic_store(&c->running, threads);
+    for (uint32_t t = 0; t < threads; t++)
+        simpler_event_signal(&c->aicpu[t].go);
+
+    /* The op deadline follows progress: it moves whenever a task
+     * finishes, so only a scheduler that stopped counting (and whose own
+     * watchdog did not fire) is declared lost. */
+    uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + margin_ns;
+    uint64_t seen_done = 0, now = simpler_now_ns(), deadline = now + limit, next_report = now + CHIP_POLL_NS;
+    int progressed = 0;
+    for (;;) {
+        uint32_t seq = simpler_event_prepare(&c->done);
+        if (atomic_load(&c->running) == 0) {
+            simpler_event_cancel(&c->done);
+            break;
+        }
+        now = simpler_now_ns();
+        uint64_t done = atomic_load(&L->blocks_completed) + atomic_load(&L->heartbeat);
+        if (done != seen_done) {
+            seen_done = done;
+            deadline = now + limit;
+            progressed = 1;
+        }
+        if (now >= next_report) {
+            if (progress)
+                progress(progress_arg, progressed);
+            progressed = 0;
+            next_report = now + CHIP_POLL_NS;
+        }
+        if (now >= deadline) {
+            simpler_event_cancel(&c->done);
+            atomic_store(&L->abort, 1);
+            atomic_store(&c->lost, 1);
+            return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                                "op execution timeout on %s: nothing progressed for %.0f s and the AICPU "
+                                "scheduler did not stop; the device is unusable and will be reset",
+                                c->name, (double)limit / 1e9);
+        }
+        uint64_t wait = deadline - now < next_report - now ? deadline - now : next_report - now;
+        simpler_event_sleep(&c->done, seq, wait);
+    }
+    int status = atomic_load(&L->status);
+    if (status == SIMPLER_OK)
+        return SIMPLER_OK;
+    simpler_fail(status, "%s", L->message);
+    rc = recover_cores(c, cores);
+    return rc ? rc : simpler_fail(status, "%s", L->message);
+}

@@ -1,0 +1,82 @@
+/*
+ * The chip engine: the AICPU and AICore of one device as threads, shared by
+ * both platforms. sim runs it inside the calling process; the onboard
+ * device process (simpler-device) runs it behind the driver protocol.
+ *
+ * Threads are created on first use and kept for the life of the chip,
+ * sleeping in a futex while idle. Core threads run an AICore executor's
+ * main loop; AICPU threads call the launch's AICPU runtime entry once per
+ * launch. One launch at a time: the caller serialises.
+ */
+#ifndef SIMPLER_PLATFORM_CHIP_H
+#define SIMPLER_PLATFORM_CHIP_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common/device_abi.h"
+
+typedef struct chip chip;
+
+typedef struct chip_core {
+    chip *owner;
+    uint32_t idx;
+    int running;                    /* thread started and not yet joined */
+    pthread_t thread;
+} chip_core;
+
+typedef struct chip_aicpu {
+    chip *owner;
+    uint32_t idx;
+    pthread_t thread;
+    simpler_event go;
+} chip_aicpu;
+
+/* Called about once a second while a launch runs, with whether any block
+ * finished since the last call (the device process sends it to the host as
+ * a heartbeat). */
+typedef void (*chip_progress_fn)(void *arg, int progressed);
+
+struct chip {
+    const char *name;               /* for messages: "sim", "simpler-device 0" */
+    simpler_aicore_main_fn aicore_main;     /* what the core threads run */
+    simpler_aicpu_main_fn aicpu_main;       /* the current launch's runtime */
+
+    simpler_mailbox *mailboxes;     /* [SIMPLER_MAX_CORES] */
+    chip_core cores[SIMPLER_MAX_CORES];
+    uint32_t num_core_threads;
+    chip_aicpu aicpu[SIMPLER_MAX_AICPU_THREADS + 1];
+    uint32_t num_aicpu_threads;
+    _Atomic uint32_t stopping;
+
+    simpler_launch launch;
+    _Atomic uint32_t running;       /* AICPU threads still in the launch */
+    simpler_event done;
+
+    uint64_t core_resets;
+    _Atomic int lost;               /* threads may still run device code: never unload it */
+};
+
+int chip_init(chip *c, const char *name);
+
+/* Stop every thread. Returns non-zero when some thread would not stop (a
+ * lost chip): the caller must then leave GM and all device code mapped. */
+int chip_close(chip *c);
+
+/* Make the core threads run fn. Cores running another executor are
+ * stopped first and restarted on the next launch. */
+int chip_set_executor(chip *c, simpler_aicore_main_fn fn);
+
+/*
+ * Run one launch to its end. Timeouts, in order: the AICPU runtime's
+ * scheduler watchdog (p->scheduler_timeout_ms without progress) fails the
+ * launch and the cores are brought back to idle; if the AICPU threads do
+ * not stop within margin_ns more (no progress at all), that is the op
+ * execution timeout and the chip is lost. progress may be NULL.
+ */
+int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_params *p,
+                uint64_t margin_ns, chip_progress_fn progress, void *progress_arg);
+
+static inline int chip_is_lost(chip *c) { return atomic_load(&c->lost); }
+
+#endif
