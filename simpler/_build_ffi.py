@@ -28,6 +28,7 @@ HOST_SOURCES = [
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
     "platform/chip/chip.c",
+    "platform/chip/kernel_set.c",
     "platform/sim/sim.c",
 ]
 

@@ -46,9 +46,10 @@ typedef struct platform_ops {
     int (*copy_to_device)(platform_dev *dev, uint64_t dst, const void *src, uint64_t size);
     int (*copy_from_device)(platform_dev *dev, void *dst, uint64_t src, uint64_t size);
 
-    /* Load the kernels of a validated callable blob onto the device; fills
-     * kernels[i] for the blob's kernel i. *handle releases them. */
-    int (*callable_load)(platform_dev *dev, const void *blob, uint64_t size,
+    /* Load the kernels of a validated callable blob onto the device; the
+     * same bytes are already in GM at gm_addr. Fills kernels[i] for the
+     * blob's kernel i. *handle releases them. */
+    int (*callable_load)(platform_dev *dev, const void *blob, uint64_t size, uint64_t gm_addr,
                          platform_kernel *kernels, void **handle_out);
     void (*callable_release)(platform_dev *dev, void *handle);
 
@@ -64,5 +65,6 @@ typedef struct platform_ops {
 } platform_ops;
 
 extern const platform_ops simpler_platform_sim;
+extern const platform_ops simpler_platform_onboard;
 
 #endif

@@ -16,12 +16,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "callable/callable.h"
 #include "common/error.h"
 #include "common/gm_heap.h"
 #include "common/platform_ops.h"
 #include "common/so_load.h"
 #include "chip/chip.h"
+#include "chip/kernel_set.h"
 
 #define SIM_DEFAULT_GM_CAPACITY (16ull << 30)
 /* How long the chip waits beyond the scheduler watchdog before it calls
@@ -42,10 +42,6 @@ struct platform_dev {
     _Atomic uint64_t loaded_objects;
 };
 
-typedef struct sim_callable {
-    uint32_t count;
-    void *handles[];
-} sim_callable;
 
 static void sim_close(platform_dev *d);
 
@@ -167,55 +163,28 @@ static int sim_copy_from_device(platform_dev *d, void *dst, uint64_t src, uint64
 
 static void sim_callable_release(platform_dev *d, void *handle)
 {
-    sim_callable *c = handle;
-    if (!c)
+    kernel_set *k = handle;
+    if (!k)
         return;
+    atomic_fetch_sub(&d->loaded_objects, k->count);
     /* A stuck core may be running this code: leave it mapped. */
-    if (chip_is_lost(&d->chip)) {
-        free(c);
-        return;
-    }
-    for (uint32_t i = 0; i < c->count; i++) {
-        if (c->handles[i]) {
-            so_unload(c->handles[i]);
-            atomic_fetch_sub(&d->loaded_objects, 1);
-        }
-    }
-    free(c);
+    if (chip_is_lost(&d->chip))
+        free(k);
+    else
+        kernel_set_unload(k);
 }
 
-static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, platform_kernel *kernels,
-                             void **handle_out)
+static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr,
+                             platform_kernel *kernels, void **handle_out)
 {
-    callable_info *info;
-    int rc = callable_parse(blob, size, &info);
+    kernel_set *k;
+    int rc = kernel_set_load(blob, size, &k);
     if (rc)
         return rc;
-    sim_callable *c = calloc(1, sizeof *c + info->num_kernels * sizeof(void *));
-    if (!c) {
-        callable_info_free(info);
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "sim: out of host memory");
-    }
-    c->count = info->num_kernels;
-    for (uint32_t k = 0; k < info->num_kernels && !rc; k++) {
-        callable_kernel *kn = &info->kernels[k];
-        char what[320];
-        snprintf(what, sizeof what, "kernel '%s' (func %u)", kn->name[0] ? kn->name : kn->entry, kn->func_id);
-        void *fn;
-        rc = so_load(kn->so, kn->so_size, what, &c->handles[k]);
-        if (!rc) {
-            atomic_fetch_add(&d->loaded_objects, 1);
-            rc = so_symbol(c->handles[k], kn->entry, what, &fn);
-        }
-        if (!rc)
-            kernels[k].addr = (uint64_t)(uintptr_t)fn;
-    }
-    callable_info_free(info);
-    if (rc) {
-        sim_callable_release(d, c);
-        return rc;
-    }
-    *handle_out = c;
+    for (uint32_t i = 0; i < k->count; i++)
+        kernels[i].addr = k->kernels[i].addr;
+    atomic_fetch_add(&d->loaded_objects, k->count);
+    *handle_out = k;
     return SIMPLER_OK;
 }
 

@@ -1,0 +1,50 @@
+#include "chip/kernel_set.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "callable/callable.h"
+#include "common/error.h"
+#include "common/so_load.h"
+
+void kernel_set_unload(kernel_set *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < s->count; i++)
+        if (s->kernels[i].handle)
+            so_unload(s->kernels[i].handle);
+    free(s);
+}
+
+int kernel_set_load(const void *blob, uint64_t size, kernel_set **out)
+{
+    callable_info *info;
+    int rc = callable_parse(blob, size, &info);
+    if (rc)
+        return rc;
+    kernel_set *s = calloc(1, sizeof *s + info->num_kernels * sizeof(kernel_entry));
+    if (!s) {
+        callable_info_free(info);
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "loading kernels: out of host memory");
+    }
+    s->count = info->num_kernels;
+    for (uint32_t k = 0; k < info->num_kernels && !rc; k++) {
+        callable_kernel *kn = &info->kernels[k];
+        char what[320];
+        snprintf(what, sizeof what, "kernel '%s' (func %u)", kn->name[0] ? kn->name : kn->entry, kn->func_id);
+        void *fn;
+        rc = so_load(kn->so, kn->so_size, what, &s->kernels[k].handle);
+        if (!rc)
+            rc = so_symbol(s->kernels[k].handle, kn->entry, what, &fn);
+        if (!rc)
+            s->kernels[k].addr = (uint64_t)(uintptr_t)fn;
+    }
+    callable_info_free(info);
+    if (rc) {
+        kernel_set_unload(s);
+        return rc;
+    }
+    *out = s;
+    return SIMPLER_OK;
+}

@@ -1,0 +1,142 @@
+/*
+ * The driver protocol between a host process (the onboard platform) and
+ * simpler-device, the process that owns one device.
+ *
+ * A connection is a SOCK_STREAM Unix socket. Every message is a header and
+ * a payload of header.size bytes; the host sends a request and waits for
+ * its reply (same seq, type | ONB_REPLY); during a launch the device may
+ * send ONB_PROGRESS messages before the reply. A reply's payload starts
+ * with an onb_reply; on success the request's result struct follows, on
+ * failure the device's error message (not NUL-terminated).
+ *
+ * GM is a shared-memory segment: the HELLO reply carries its descriptor
+ * (SCM_RIGHTS), and the host copies into and out of its own mapping of it.
+ * GM addresses on the wire are the device's; the host never dereferences
+ * them, it only translates them to offsets into the segment.
+ *
+ * All integers are in the host's byte order (both ends share a machine).
+ * A version change means any change to these structs or their meaning.
+ */
+#ifndef SIMPLER_ONBOARD_PROTOCOL_H
+#define SIMPLER_ONBOARD_PROTOCOL_H
+
+#include <stdint.h>
+
+#include "common/device_abi.h"
+
+#define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
+#define ONB_VERSION 1u
+#define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
+#define ONB_MAX_KERNELS 4096u
+
+enum onb_type {
+    ONB_HELLO = 1,              /* must come first */
+    ONB_GM_ALLOC = 2,
+    ONB_GM_FREE = 3,
+    ONB_BINARY_QUERY = 4,       /* is the AICPU runtime with this fingerprint installed? */
+    ONB_BINARY_INSTALL = 5,     /* install it: onb_binary + its bytes */
+    ONB_EXECUTOR_REGISTER = 6,  /* load the AICore executor uploaded to GM */
+    ONB_EXECUTOR_RELEASE = 7,
+    ONB_CALLABLE_LOAD = 8,      /* load the kernels of a callable blob in GM */
+    ONB_CALLABLE_RELEASE = 9,
+    ONB_LAUNCH = 10,
+    ONB_COUNTERS = 11,
+    ONB_SHUTDOWN = 12,
+    ONB_TYPE_END,
+    ONB_PROGRESS = 0x4000,      /* device -> host while a launch runs */
+    ONB_REPLY = 0x8000
+};
+
+typedef struct onb_header {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t seq;
+    uint32_t size;              /* payload bytes after the header */
+} onb_header;
+
+typedef struct onb_reply {
+    int32_t status;             /* SIMPLER_OK or a simpler_error */
+    uint32_t reserved;
+} onb_reply;
+
+typedef struct onb_hello {
+    uint64_t build;             /* fingerprint of the host's simpler-device binary */
+    uint64_t gm_quota;          /* bytes this client may hold; 0: the device's capacity */
+    uint32_t pid;
+    uint32_t reserved;
+} onb_hello;
+
+typedef struct onb_hello_result {
+    uint64_t gm_base;           /* the segment's device address */
+    uint64_t gm_capacity;
+    uint64_t build;             /* the device's own build fingerprint */
+    uint64_t instance;          /* differs between device process starts */
+    uint32_t device_pid;
+    uint32_t clients;           /* connected, this one included */
+} onb_hello_result;
+
+typedef struct onb_gm {
+    uint64_t addr;
+    uint64_t size;
+} onb_gm;                       /* ALLOC: size in, addr out; FREE: addr in, size out */
+
+typedef struct onb_binary {
+    uint64_t fingerprint;       /* FNV-1a 64 of the bytes */
+    uint64_t size;              /* INSTALL: the bytes follow; QUERY: 0 */
+} onb_binary;
+
+typedef struct onb_binary_result {
+    uint32_t present;           /* QUERY: installed; INSTALL: this request wrote it */
+    uint32_t reserved;
+} onb_binary_result;
+
+typedef struct onb_handle {
+    uint64_t handle;
+} onb_handle;                   /* EXECUTOR_REGISTER/CALLABLE_LOAD out, *_RELEASE in */
+
+typedef struct onb_callable_result {
+    uint64_t handle;
+    uint32_t num_kernels;
+    uint32_t reserved;
+    uint64_t kernel_addrs[];    /* [num_kernels], in the blob's kernel order */
+} onb_callable_result;
+
+typedef struct onb_launch {
+    simpler_launch_params params;
+    uint64_t aicpu_fingerprint; /* the installed AICPU runtime to run */
+    uint64_t executor;          /* the registered AICore executor for the cores */
+} onb_launch;
+
+typedef struct onb_progress {
+    uint64_t blocks_completed;
+} onb_progress;
+
+typedef struct onb_counters {
+    /* this client */
+    uint64_t committed_bytes;
+    uint64_t peak_committed_bytes;
+    uint64_t live_allocations;
+    uint64_t loaded_objects;
+    /* the device */
+    uint64_t gm_capacity;
+    uint64_t device_committed_bytes;
+    uint64_t clients;
+    uint64_t core_threads;
+    uint64_t aicpu_threads;
+    uint64_t core_resets;
+    uint64_t binary_uploads;    /* INSTALL requests */
+    uint64_t binary_installs;   /* files renamed into the store */
+    uint64_t executor_registrations;
+    uint64_t executor_loads;    /* distinct executors loaded */
+    uint64_t launches;
+    uint64_t device_pid;
+    uint64_t uptime_ms;
+} onb_counters;
+
+typedef struct onb_shutdown {
+    uint32_t force;             /* stop even with other clients connected */
+    uint32_t reserved;
+} onb_shutdown;
+
+#endif

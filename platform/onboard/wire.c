@@ -1,0 +1,149 @@
+#include "onboard/wire.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/wait.h"
+
+int onb_send(int fd, uint16_t type, uint32_t seq, const void *a, uint32_t na, const void *b, uint32_t nb,
+             int pass_fd)
+{
+    onb_header h = {ONB_MAGIC, ONB_VERSION, type, seq, na + nb};
+    struct iovec iov[3] = {{&h, sizeof h}, {(void *)a, na}, {(void *)b, nb}};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
+    if (pass_fd >= 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+    }
+    uint64_t left = sizeof h + (uint64_t)na + nb;
+    while (left) {
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EPIPE || errno == ECONNRESET ? ONB_WIRE_CLOSED : ONB_WIRE_ERROR;
+        }
+        left -= (uint64_t)n;
+        msg.msg_control = NULL;     /* the descriptor went with the first byte */
+        msg.msg_controllen = 0;
+        while (n > 0 && msg.msg_iovlen) {
+            if ((size_t)n >= msg.msg_iov->iov_len) {
+                n -= (ssize_t)msg.msg_iov->iov_len;
+                msg.msg_iov++;
+                msg.msg_iovlen--;
+            } else {
+                msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
+                msg.msg_iov->iov_len -= (size_t)n;
+                n = 0;
+            }
+        }
+    }
+    return ONB_WIRE_OK;
+}
+
+/* Wait until fd is readable or the deadline (0: none) passes. */
+static int wait_readable(int fd, uint64_t deadline, uint64_t spin_until)
+{
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        uint64_t now = simpler_now_ns();
+        int ms = -1;
+        if (now < spin_until)
+            ms = 0;
+        else if (deadline)
+            ms = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+        int r = poll(&p, 1, ms);
+        if (r > 0)
+            return ONB_WIRE_OK;
+        if (r < 0 && errno != EINTR)
+            return ONB_WIRE_ERROR;
+        if (r == 0 && now >= spin_until && deadline && simpler_now_ns() >= deadline)
+            return ONB_WIRE_TIMED_OUT;
+    }
+}
+
+/* Read exactly size bytes; the first read may carry a descriptor. */
+static int read_full(int fd, void *buf, uint64_t size, int *fd_got, uint64_t deadline, uint64_t spin_until)
+{
+    uint8_t *p = buf;
+    while (size) {
+        int rc = wait_readable(fd, deadline, spin_until);
+        if (rc)
+            return rc;
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } control;
+        struct iovec iov = {p, size};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return errno == ECONNRESET ? ONB_WIRE_CLOSED : ONB_WIRE_ERROR;
+        }
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            int count = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < count; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof got);
+                if (fd_got && *fd_got < 0)
+                    *fd_got = got;
+                else
+                    close(got);
+            }
+        }
+        if (n == 0)
+            return ONB_WIRE_CLOSED;
+        p += n;
+        size -= (uint64_t)n;
+    }
+    return ONB_WIRE_OK;
+}
+
+int onb_recv(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout_ns, uint64_t spin_ns)
+{
+    uint64_t now = simpler_now_ns();
+    uint64_t deadline = timeout_ns < 0 ? 0 : now + (uint64_t)timeout_ns + (timeout_ns == 0);
+    uint64_t spin_until = now + spin_ns;
+    int got = -1;
+    *payload = NULL;
+    if (fd_out)
+        *fd_out = -1;
+    int rc = read_full(fd, h, sizeof *h, &got, deadline, spin_until);
+    if (!rc && (h->magic != ONB_MAGIC || h->size > ONB_MAX_PAYLOAD + 4096u))
+        rc = ONB_WIRE_MALFORMED;
+    if (!rc && h->size) {
+        if (!(*payload = malloc(h->size)))
+            rc = ONB_WIRE_ERROR;
+        else if ((rc = read_full(fd, *payload, h->size, &got, deadline, 0))) {
+            free(*payload);
+            *payload = NULL;
+        }
+    }
+    if (got >= 0) {
+        if (!rc && fd_out)
+            *fd_out = got;
+        else
+            close(got);
+    }
+    return rc;
+}
