@@ -1,6 +1,7 @@
-"""Build: the cffi extension (host API + sim platform), and the two device
-programs it loads, libsimpler_aicpu.so and libsimpler_aicore.so, installed
-beside the extension inside the package."""
+"""Build: the cffi extension (host API, sim and onboard platforms), the two
+device programs the platforms load, libsimpler_aicpu.so and
+libsimpler_aicore.so, and the onboard device process simpler-device, all
+installed beside the extension inside the package."""
 import os
 import runpy
 import shutil
@@ -10,7 +11,8 @@ from setuptools.command.build_ext import build_ext
 
 # One list of sources, in the cffi build module (loaded by path: the
 # package itself cannot be imported before it is built).
-DEVICE_LIBS = runpy.run_path("simpler/_build_ffi.py")["DEVICE_LIBS"]
+_BUILD = runpy.run_path("simpler/_build_ffi.py")
+DEVICE_LIBS, DEVICE_PROGRAMS = _BUILD["DEVICE_LIBS"], _BUILD["DEVICE_PROGRAMS"]
 DEVICE_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",
                  "-Wno-unused-parameter", "-pthread"]
 
@@ -29,6 +31,15 @@ class BuildWithDeviceLibs(build_ext):
             )
             self.compiler.link_shared_object(
                 objects, os.path.join(out_dir, name), libraries=["pthread"])
+        for name, sources in DEVICE_PROGRAMS.items():
+            objects = self.compiler.compile(
+                sources,
+                output_dir=os.path.join(self.build_temp, "program"),
+                include_dirs=["csrc/include", "csrc", "platform"],
+                extra_postargs=[f for f in DEVICE_CFLAGS if f != "-fvisibility=hidden"],
+            )
+            self.compiler.link_executable(
+                objects, name, output_dir=out_dir, libraries=["pthread", "dl"])
         # The public headers travel with the package: KernelCompiler needs them.
         shutil.copytree("csrc/include/simpler", os.path.join(out_dir, "include", "simpler"),
                         dirs_exist_ok=True)

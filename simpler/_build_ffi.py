@@ -30,6 +30,9 @@ HOST_SOURCES = [
     "platform/chip/chip.c",
     "platform/chip/kernel_set.c",
     "platform/sim/sim.c",
+    "platform/onboard/paths.c",
+    "platform/onboard/wire.c",
+    "platform/onboard/driver.c",
 ]
 
 # The device programs the platform loads; setup.py builds them, and the
@@ -43,6 +46,16 @@ DEVICE_LIBS = {
         "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
     ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
+}
+
+# The onboard platform's device process, installed beside them.
+DEVICE_PROGRAMS = {
+    "simpler-device": [
+        "platform/onboard/device/main.c", "platform/onboard/device/server.c",
+        "platform/onboard/wire.c", "platform/onboard/paths.c",
+        "platform/chip/chip.c", "platform/chip/kernel_set.c", "csrc/callable/callable.c",
+        "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
+    ],
 }
 
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"]

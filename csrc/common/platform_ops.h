@@ -30,6 +30,14 @@ typedef struct platform_counters {
     uint64_t core_threads;
     uint64_t aicpu_threads;
     uint64_t core_resets;
+    /* onboard only */
+    uint64_t device_pid;
+    uint64_t device_clients;
+    uint64_t device_committed_bytes;
+    uint64_t device_binary_installs;
+    uint64_t device_executor_loads;
+    uint64_t aicpu_uploads;
+    uint64_t executor_registrations;
 } platform_counters;
 
 typedef struct platform_ops {

@@ -16,6 +16,7 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "host/device.h"
+#include "onboard/onboard.h"
 
 #define DEFAULT_AICPU_THREADS 2
 #define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
@@ -90,7 +91,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     } else if (strcmp(platform, "sim") == 0) {
         dev->ops = &simpler_platform_sim;
     } else if (strcmp(platform, "onboard") == 0) {
-        rc = simpler_fail(SIMPLER_E_UNSUPPORTED, "platform 'onboard' is not available in this build yet");
+        dev->ops = &simpler_platform_onboard;
     } else {
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown platform '%s' (expected 'sim' or 'onboard')", platform);
     }
@@ -192,6 +193,13 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->core_threads = pc.core_threads;
     out->aicpu_threads = pc.aicpu_threads;
     out->core_resets = pc.core_resets;
+    out->device_pid = pc.device_pid;
+    out->device_clients = pc.device_clients;
+    out->device_committed_bytes = pc.device_committed_bytes;
+    out->device_binary_installs = pc.device_binary_installs;
+    out->device_executor_loads = pc.device_executor_loads;
+    out->aicpu_uploads = pc.aicpu_uploads;
+    out->executor_registrations = pc.executor_registrations;
     return leave(dev, SIMPLER_OK);
 }
 
@@ -609,4 +617,41 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
     rc = run_locked(dev, c, args, num_args, config);
     dev->runs++;
     return leave(dev, rc);
+}
+
+/* ------------------------------------------------------------------ */
+/* the onboard device process, by hand */
+
+static int check_device_id(int32_t device_id)
+{
+    if (device_id < 0 || device_id > MAX_DEVICE_ID)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "device_id %d out of range 0..%d", device_id, MAX_DEVICE_ID);
+    return SIMPLER_OK;
+}
+
+int simpler_onboard_start(int32_t device_id, uint64_t gm_capacity, double idle_timeout_s)
+{
+    char dir[4096];
+    int rc = check_device_id(device_id);
+    if (!rc && !(idle_timeout_s >= 0))
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "idle_timeout_s must be >= 0");
+    if (!rc && gm_capacity && gm_capacity < 4096)
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "gm_capacity must be at least 4096 bytes");
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_start(dir, device_id, gm_capacity, idle_timeout_s);
+}
+
+int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out)
+{
+    char dir[4096];
+    if (!out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_onboard_status: out is NULL");
+    int rc = check_device_id(device_id);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_status(dir, device_id, out);
+}
+
+int simpler_onboard_stop(int32_t device_id, int32_t force)
+{
+    char dir[4096];
+    int rc = check_device_id(device_id);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_stop(dir, device_id, force);
 }

@@ -90,7 +90,11 @@ def test_finalize_releases_threads_and_memory(simpler_platform, simpler_runtime,
             X = np.zeros((8, 4), F32)
             w.run(cid, simpler.TaskArgs(X, 10), block_dim=4, aicpu_thread_num=3)
             orchestrators = 1 if simpler_runtime == "tensormap_and_ringbuffer" else 0
-            assert w.stats["core_threads"] == 12 and w.stats["aicpu_threads"] == 3 + orchestrators
+            threads = (w.stats["core_threads"], w.stats["aicpu_threads"])
+            if simpler_platform == "sim":
+                assert threads == (12, 3 + orchestrators)
+            else:  # the device process's threads serve every host process sharing it
+                assert threads[0] >= 12 and threads[1] >= 3 + orchestrators
             np.testing.assert_array_equal(X, 10)
         assert w.closed
     assert process_counters() == proc0

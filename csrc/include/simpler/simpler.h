@@ -105,7 +105,27 @@ typedef struct simpler_device_stats {
     uint64_t last_run_peak_heap_bytes; /* of one scope depth's heap ring */
     uint64_t last_run_peak_regions;    /* live tensor-map regions */
     uint64_t last_run_ring_waits;      /* times the orchestrator waited for ring space */
+    /* onboard only (0 on sim) */
+    uint64_t device_pid;               /* the simpler-device process */
+    uint64_t device_clients;           /* host processes connected to it */
+    uint64_t device_committed_bytes;   /* GM in use by all of them */
+    uint64_t device_binary_installs;   /* AICPU runtimes it installed into the store */
+    uint64_t device_executor_loads;    /* distinct AICore executors it loaded */
+    uint64_t aicpu_uploads;            /* AICPU runtime uploads by this host process */
+    uint64_t executor_registrations;   /* AICore executor registrations by this context */
 } simpler_device_stats;
+
+/* A device process as `python -m simpler device status` shows it. */
+typedef struct simpler_onboard_info {
+    int32_t running;
+    uint32_t pid;
+    uint32_t clients;                  /* host processes connected, besides the one asking */
+    uint32_t core_threads;
+    uint64_t gm_capacity;
+    uint64_t committed_bytes;
+    uint64_t uptime_ms;
+    uint64_t launches;
+} simpler_onboard_info;
 
 const char *simpler_strerror(int code);
 const char *simpler_last_error(void);
@@ -138,5 +158,13 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
  * for its layout): copied into buf if size suffices; *size_out is its
  * size (0 if there is none). */
 int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out);
+
+/* The onboard platform's device process, by hand. A worker starts it on
+ * first use anyway; these start one with settings (gm_capacity 0 and
+ * idle_timeout_s 0 take the defaults), report on it, and stop it (force:
+ * even while other host processes use it). */
+int simpler_onboard_start(int32_t device_id, uint64_t gm_capacity, double idle_timeout_s);
+int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out);
+int simpler_onboard_stop(int32_t device_id, int32_t force);
 
 #endif

@@ -103,9 +103,8 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     if (!rc && (rc = aicpu_call(dev, SIMPLER_RUNTIME_TMR_LOAD, s->record)))
         rc = simpler_fail_prefix(rc == SIMPLER_E_INVALID_CALLABLE ? rc : SIMPLER_E_INVALID_CALLABLE,
                                  "loading the orchestration on the AICPU");
-    if (!rc && !(rc = dev->ops->copy_from_device(dev->pdev, &rec, s->record, sizeof rec)) &&
-        rec.loads > dev->orchestration_loads)
-        dev->orchestration_loads = rec.loads;
+    if (!rc)
+        dev->orchestration_loads++;
     if (rc) {
         /* The AICPU opened nothing: clear the record so release does not
          * ask it to close anything. */

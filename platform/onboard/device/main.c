@@ -1,0 +1,344 @@
+/*
+ * simpler-device: the process that owns one device.
+ *
+ *   simpler-device --device-id N [--gm-capacity BYTES] [--idle-timeout S] [--foreground]
+ *
+ * Without --foreground it detaches (a new session, output to its log) and
+ * the starting command exits once the socket accepts connections, with
+ * status 0, or 3 when a device process for N already runs, or 1 with the
+ * reason on stderr. It exits by itself after --idle-timeout seconds with
+ * no host process connected, on SHUTDOWN, on SIGTERM, and when its chip is
+ * lost (a fresh process is the reset). A fatal signal (a crashing kernel)
+ * writes device-N.crash first, for the host to report.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/wait.h"
+#include "onboard/device/server.h"
+#include "onboard/paths.h"
+
+#define DEFAULT_GM_CAPACITY (16ull << 30)
+#define DEFAULT_IDLE_S 120.0
+#define EXIT_ALREADY_RUNNING 3
+#define POLL_MS 100
+
+static devsrv *g_server;
+static int32_t g_device_id;
+static char g_crash_path[ONB_PATH_MAX];
+static volatile sig_atomic_t g_terminate;
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    case SIGFPE: return "SIGFPE (arithmetic error)";
+    case SIGABRT: return "SIGABRT (abort)";
+    default: return "a fatal signal";
+    }
+}
+
+/* The process is dying: leave a line saying why for the hosts, then die
+ * of the same signal. */
+static void on_fatal(int sig)
+{
+    char what[512], line[768];
+    devsrv_crash_report(g_server, what, sizeof what);
+    int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s%s%s\n", (int)g_device_id,
+                     (int)getpid(), signal_name(sig), what[0] ? "; " : "", what);
+    int fd = open(g_crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (write(fd, line, (size_t)n) < 0) {
+        }
+        close(fd);
+    }
+    if (write(2, line, (size_t)n) < 0) {
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void on_terminate(int sig) { g_terminate = 1; }
+
+static void install_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+        sigaction(fatal[i], &sa, NULL);
+    struct sigaction term = {0};
+    term.sa_handler = on_terminate;
+    sigaction(SIGTERM, &term, NULL);
+    sigaction(SIGINT, &term, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static uint64_t own_build(void)
+{
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    uint64_t h = 0;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            h = simpler_fnv1a64(m, (size_t)st.st_size);
+            munmap(m, (size_t)st.st_size);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return h;
+}
+
+typedef struct serve_arg {
+    devsrv *server;
+    int fd;
+} serve_arg;
+
+static void *serve_thread(void *p)
+{
+    serve_arg a = *(serve_arg *)p;
+    free(p);
+    devsrv_serve(a.server, a.fd);
+    return NULL;
+}
+
+/* Only the user who runs the device may talk to it. */
+static int peer_is_us(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == getuid();
+}
+
+static void accept_one(devsrv *server, int listener)
+{
+    int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (!peer_is_us(fd)) {
+        fprintf(stderr, "simpler-device: refused a connection from another user\n");
+        close(fd);
+        return;
+    }
+    serve_arg *a = malloc(sizeof *a);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!a || (a->server = server, a->fd = fd, pthread_create(&t, &attr, serve_thread, a) != 0)) {
+        free(a);
+        close(fd);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static int usage(const char *why)
+{
+    fprintf(stderr, "simpler-device: %s\nusage: simpler-device --device-id N [--gm-capacity BYTES] "
+                    "[--idle-timeout SECONDS] [--foreground]\n", why);
+    return 1;
+}
+
+/* Tell the starting command how it went: an empty message is success. */
+static void report_start(int fd, const char *message)
+{
+    if (fd < 0)
+        return;
+    if (message && write(fd, message, strlen(message)) < 0) {
+    }
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    /* Inherit nothing from the host process that started us (an xdist
+     * worker's pipes kept open here would never see EOF). */
+    close_range(3, ~0u, 0);
+    long device_id = -1;
+    uint64_t gm_capacity = DEFAULT_GM_CAPACITY;
+    double idle_s = DEFAULT_IDLE_S;
+    int foreground = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (strcmp(a, "--foreground") == 0) {
+            foreground = 1;
+        } else if (strcmp(a, "--device-id") == 0 && v) {
+            device_id = strtol(v, &end, 10);
+            if (*end || device_id < 0 || device_id > 63)
+                return usage("--device-id must be 0..63");
+            i++;
+        } else if (strcmp(a, "--gm-capacity") == 0 && v) {
+            gm_capacity = strtoull(v, &end, 10);
+            if (*end || gm_capacity < 4096)
+                return usage("--gm-capacity must be a number of bytes, at least 4096");
+            i++;
+        } else if (strcmp(a, "--idle-timeout") == 0 && v) {
+            idle_s = strtod(v, &end);
+            if (*end || !(idle_s > 0))
+                return usage("--idle-timeout must be a positive number of seconds");
+            i++;
+        } else {
+            return usage(a[0] == '-' ? "unknown option or missing value" : "unexpected argument");
+        }
+    }
+    if (device_id < 0)
+        return usage("--device-id is required");
+    g_device_id = (int32_t)device_id;
+
+    char dir[4096], sock_path[ONB_PATH_MAX], pid_path[ONB_PATH_MAX], log_path[ONB_PATH_MAX];
+    if (onb_dir(dir, sizeof dir) || onb_device_path(sock_path, dir, g_device_id, "sock") ||
+        onb_device_path(pid_path, dir, g_device_id, "pid") || onb_device_path(log_path, dir, g_device_id, "log") ||
+        onb_device_path(g_crash_path, dir, g_device_id, "crash")) {
+        fprintf(stderr, "simpler-device: %s\n", simpler_last_error());
+        return 1;
+    }
+
+    int ready = -1;
+    if (!foreground) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) {
+            perror("simpler-device: pipe");
+            return 1;
+        }
+        pid_t child = fork();
+        if (child < 0) {
+            perror("simpler-device: fork");
+            return 1;
+        }
+        if (child > 0) {
+            close(p[1]);
+            char msg[2048];
+            size_t n = 0;
+            ssize_t r;
+            while (n + 1 < sizeof msg && ((r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+                if (r > 0)
+                    n += (size_t)r;
+            msg[n] = '\0';
+            if (n == 0)
+                return 0;
+            fprintf(stderr, "%s\n", msg);
+            return strstr(msg, "already running") ? EXIT_ALREADY_RUNNING : 1;
+        }
+        close(p[0]);
+        ready = p[1];
+        setsid();
+        if (chdir("/") != 0) {
+        }
+    }
+
+    /* One device process per id: the pid file's lock says who it is. */
+    int pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (pid_fd < 0) {
+        char m[512];
+        snprintf(m, sizeof m, "simpler-device: cannot open %s: %s", pid_path, strerror(errno));
+        report_start(ready, m);
+        return 1;
+    }
+    if (flock(pid_fd, LOCK_EX | LOCK_NB) != 0) {
+        char m[600], other[32] = "";
+        ssize_t n = pread(pid_fd, other, sizeof other - 1, 0);
+        other[n > 0 ? n : 0] = '\0';
+        snprintf(m, sizeof m, "simpler-device %d is already running (pid %s)", g_device_id,
+                 other[0] ? strtok(other, "\n") : "?");
+        if (foreground)
+            fprintf(stderr, "%s\n", m);
+        report_start(ready, m);
+        return EXIT_ALREADY_RUNNING;
+    }
+    char pid_text[32];
+    int pid_len = snprintf(pid_text, sizeof pid_text, "%d\n", (int)getpid());
+    if (ftruncate(pid_fd, 0) != 0 || pwrite(pid_fd, pid_text, (size_t)pid_len, 0) != pid_len) {
+    }
+
+    devsrv_config cfg = {g_device_id, gm_capacity, dir, own_build()};
+    if (devsrv_create(&cfg, &g_server) != SIMPLER_OK) {
+        char m[1200];
+        snprintf(m, sizeof m, "simpler-device: %s", simpler_last_error());
+        report_start(ready, m);
+        return 1;
+    }
+
+    int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path);
+    unlink(sock_path);      /* a dead device's socket: we hold the lock, so it is not live */
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 64) != 0) {
+        char m[600];
+        snprintf(m, sizeof m, "simpler-device: cannot listen on %s: %s", sock_path, strerror(errno));
+        report_start(ready, m);
+        return 1;
+    }
+    chmod(sock_path, 0600);
+    unlink(g_crash_path);
+
+    if (!foreground) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (null >= 0)
+            dup2(null, 0);
+        if (log >= 0) {
+            dup2(log, 1);
+            dup2(log, 2);
+        }
+        if (null >= 0)
+            close(null);
+        if (log >= 0)
+            close(log);
+    }
+    install_signals();
+    fprintf(stderr, "simpler-device %d (pid %d) serving %s: %" PRIu64 " bytes of GM, idle timeout %.0f s\n",
+            g_device_id, (int)getpid(), sock_path, gm_capacity, idle_s);
+    fflush(stderr);
+    report_start(ready, NULL);
+
+    uint64_t idle_since = simpler_now_ns();
+    const char *why = "idle";
+    for (;;) {
+        struct pollfd p = {listener, POLLIN, 0};
+        if (poll(&p, 1, POLL_MS) > 0)
+            accept_one(g_server, listener);
+        if (g_terminate) {
+            why = "terminated";
+            break;
+        }
+        if (devsrv_exit_requested(g_server)) {
+            why = "stopped";
+            break;
+        }
+        if (devsrv_clients(g_server) > 0)
+            idle_since = simpler_now_ns();
+        else if (simpler_now_ns() - idle_since > (uint64_t)(idle_s * 1e9))
+            break;
+    }
+    /* New hosts find no socket and start a fresh device; connected ones
+     * see their connection close. */
+    unlink(sock_path);
+    close(listener);
+    fprintf(stderr, "simpler-device %d (pid %d) exiting: %s\n", g_device_id, (int)getpid(), why);
+    fflush(stderr);
+    if (devsrv_clients(g_server) == 0)
+        devsrv_destroy(g_server);
+    _exit(0);
+}

@@ -1,0 +1,41 @@
+/*
+ * The device side of the driver protocol: everything simpler-device owns
+ * (GM, the chip, the installed AICPU runtimes, the registered executors)
+ * and what each connected host process holds of it. The socket listener
+ * and the process lifecycle are main.c's; this file answers messages.
+ */
+#ifndef SIMPLER_ONBOARD_DEVICE_SERVER_H
+#define SIMPLER_ONBOARD_DEVICE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct devsrv devsrv;
+
+typedef struct devsrv_config {
+    int32_t device_id;
+    uint64_t gm_capacity;
+    const char *dir;            /* the private directory; the store is under it */
+    uint64_t build;             /* this binary's fingerprint, told to clients */
+} devsrv_config;
+
+int devsrv_create(const devsrv_config *cfg, devsrv **out);
+/* Only once no connection is being served. */
+void devsrv_destroy(devsrv *s);
+
+/* Serve one host process on fd until it disconnects, then free everything
+ * it held and close fd. Connections are served concurrently; launches take
+ * turns on the chip. */
+void devsrv_serve(devsrv *s, int fd);
+
+uint32_t devsrv_clients(devsrv *s);
+
+/* Non-zero once the process should exit: a SHUTDOWN was accepted, or the
+ * chip is lost (a lost chip is reset by starting a fresh process). */
+int devsrv_exit_requested(devsrv *s);
+
+/* What a fatal signal interrupted, for the crash report: which cores were
+ * inside a kernel. Best effort, called from a signal handler. */
+void devsrv_crash_report(devsrv *s, char *out, size_t size);
+
+#endif
