@@ -10,12 +10,14 @@ from .compiler import CompileError, KernelCompiler
 from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArgument, InvalidCallable,
                      InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
                      SimplerError, Timeout, Unsupported)
+from . import device
 from .trace import Trace
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, DeviceTensor, TaskArgs
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "device",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
     "CompileError", "CoreCallable", "CoreType", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",

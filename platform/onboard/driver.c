@@ -51,7 +51,7 @@ typedef struct onb_file {
     void *bytes;
     uint64_t size, fingerprint;
     int error;
-    char message[512];
+    char message[4400];
 } onb_file;
 
 static onb_file g_aicpu = {.once = PTHREAD_ONCE_INIT, .name = "libsimpler_aicpu.so"};
@@ -361,7 +361,7 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
         d->device_pid = 0;
         rc = request(d, ONB_HELLO, "HELLO", &hello, sizeof hello, NULL, 0, res, sizeof *res, NULL, NULL,
                      ONB_REQUEST_WAIT_NS, gm_fd);
-        if (rc == SIMPLER_E_DEVICE_LOST && attempt == 0 && start) {
+        if (rc == SIMPLER_E_DEVICE_LOST && attempt == 0) {
             close(d->fd);
             d->fd = -1;
             continue;

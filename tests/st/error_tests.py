@@ -162,7 +162,10 @@ def test_kernel_that_never_finishes(chip_worker, scene, kernel_compiler):
     with pytest.raises(simpler.Timeout, match=r"no task finished.*task 0 \(func 9\) on core"):
         chip_worker.run(cid, simpler.TaskArgs(np.zeros(4, F32), 8), scheduler_timeout=0.3)
     after = chip_worker.stats
-    assert after["core_resets"] == before["core_resets"] + 1
+    if chip_worker.platform == "sim":
+        assert after["core_resets"] == before["core_resets"] + 1
+    else:  # the device's count: other host processes may be resetting cores too
+        assert after["core_resets"] >= before["core_resets"] + 1
     assert after["committed_bytes"] == before["committed_bytes"]
     assert chip_worker.usable
     assert_still_works(chip_worker, kernel_compiler)

@@ -1,0 +1,207 @@
+"""The onboard platform's own properties: the device process starts by
+itself, survives or reports what kills it, frees what dead clients held,
+deploys its binaries once, and answers bad messages with errors. Each
+test that breaks a device uses a private device directory."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import simpler
+from onboard_helpers import (CRASH, SPIN, PrivateDevice, alive, assert_fill_works, fill_callable,
+                             scalar_callable, wait_until)
+
+
+@pytest.fixture
+def private_device(monkeypatch):
+    d = PrivateDevice(monkeypatch)
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def kc():
+    return simpler.KernelCompiler()
+
+
+def test_crashing_kernel_loses_only_the_device(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, CRASH))
+        pid = w.stats["device_pid"]
+        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task \d+ \(func 0\)"):
+            w.run(cid, [8, 0])
+        assert not w.usable
+        with pytest.raises(simpler.DeviceLost):
+            w.malloc(64)
+    assert wait_until(lambda: not alive(pid))
+    with simpler.ChipWorker("onboard") as fresh:      # the next init starts a fresh device
+        assert fresh.stats["device_pid"] not in (0, pid)
+        assert_fill_works(fresh, kc)
+
+
+def test_hanging_kernel_times_out_and_the_worker_goes_on(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, SPIN))
+        with pytest.raises(simpler.Timeout, match="scheduler timeout"):
+            w.run(cid, [60_000_000, 0], scheduler_timeout=0.3)
+        assert w.usable and w.stats["core_resets"] == 1
+        assert_fill_works(w, kc)
+
+
+def test_unstoppable_kernel_resets_the_device(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, SPIN))
+        pid = w.stats["device_pid"]
+        with pytest.raises(simpler.DeviceLost, match="could not be stopped"):
+            w.run(cid, [600_000_000, 1], scheduler_timeout=0.3)
+        assert not w.usable
+    assert wait_until(lambda: not alive(pid))   # the reset: the process ends, the stuck core with it
+    with simpler.ChipWorker("onboard") as fresh:
+        assert fresh.stats["device_pid"] != pid
+        assert_fill_works(fresh, kc)
+
+
+def test_hung_device_process_is_the_host_waits_timeout(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, SPIN))
+        pid = w.stats["device_pid"]
+        stopper = subprocess.Popen([sys.executable, "-c",
+                                    f"import os, signal, time; time.sleep(0.3); os.kill({pid}, signal.SIGSTOP)"])
+        try:
+            with pytest.raises(simpler.DeviceLost, match="host wait timeout.*was killed"):
+                w.run(cid, [2_000_000, 0], scheduler_timeout=0.2)
+        finally:
+            stopper.wait()
+            if alive(pid):
+                os.kill(pid, signal.SIGCONT)
+    assert wait_until(lambda: not alive(pid))
+    with simpler.ChipWorker("onboard") as fresh:
+        assert_fill_works(fresh, kc)
+
+
+def test_executor_registered_once_and_runs_do_not_grow_gm(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(fill_callable(kc))
+        out = np.zeros(16, np.float32)
+        w.run(cid, simpler.TaskArgs(out, 1))
+        before = w.stats
+        for i in range(1000):
+            w.run(cid, simpler.TaskArgs(out, i))
+        after = w.stats
+        np.testing.assert_array_equal(out, 999)
+        assert after["executor_registrations"] == 1
+        assert after["device_executor_loads"] == before["device_executor_loads"] == 1
+        for k in ("committed_bytes", "device_committed_bytes", "live_allocations", "loaded_objects"):
+            assert after[k] == before[k], k
+    with simpler.ChipWorker("onboard") as again:     # a new context registers its own
+        assert again.stats["executor_registrations"] == 1
+        assert again.stats["device_committed_bytes"] == again.stats["committed_bytes"]
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time, numpy as np, simpler
+    w = simpler.ChipWorker("onboard")
+    w.register(simpler.ChipCallable.from_bytes(open(sys.argv[1], "rb").read()))
+    w.malloc(64 << 20)
+    print(w.stats["device_pid"], flush=True)
+    time.sleep(600)
+""")
+
+
+def test_gm_of_a_killed_client_is_freed(private_device, kc, tmp_path):
+    blob = tmp_path / "fill.bin"
+    blob.write_bytes(fill_callable(kc).to_bytes())
+    with simpler.ChipWorker("onboard") as w:
+        base = w.stats["device_committed_bytes"]
+        holders = [subprocess.Popen([sys.executable, "-c", HOLDER, str(blob)], stdout=subprocess.PIPE, text=True)
+                   for _ in range(2)]
+        try:
+            pids = {int(h.stdout.readline()) for h in holders}
+            assert pids == {w.stats["device_pid"]}
+            assert w.stats["device_committed_bytes"] >= base + 2 * (64 << 20)
+            assert w.stats["device_clients"] == 3
+        finally:
+            for h in holders:
+                h.kill()
+                h.wait()
+        assert wait_until(lambda: w.stats["device_committed_bytes"] == base)
+        assert wait_until(lambda: w.stats["device_clients"] == 1)
+        assert_fill_works(w, kc)
+
+
+RACER = textwrap.dedent("""
+    import json, sys, time, simpler
+    while time.time() < float(sys.argv[1]):
+        pass
+    with simpler.ChipWorker("onboard") as w:
+        s = w.stats
+        print(json.dumps({k: s[k] for k in ("device_pid", "aicpu_uploads", "device_binary_installs")}))
+""")
+
+
+def test_racing_first_users_start_one_device_and_install_one_binary(private_device):
+    go = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(go)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len({r["device_pid"] for r in results}) == 1          # exactly one started it
+    assert all(r["aicpu_uploads"] <= 1 for r in results)
+    assert sum(r["aicpu_uploads"] for r in results) >= 1
+    installed = sorted(p.name for p in private_device.store.iterdir())
+    assert len(installed) == 1 and installed[0].startswith("aicpu-") and installed[0].endswith(".so")
+    fingerprint = int(installed[0][6:-3], 16)
+    data = (private_device.store / installed[0]).read_bytes()
+    h = 0xcbf29ce484222325
+    for byte in data:   # FNV-1a 64: the name is the content's fingerprint, so the file is whole
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    assert h == fingerprint
+    assert max(r["device_binary_installs"] for r in results) == 1
+
+
+def test_process_level_cache_skips_repeat_uploads(private_device):
+    uploads = []
+    for _ in range(3):
+        with simpler.ChipWorker("onboard") as w:
+            uploads.append(w.stats["aicpu_uploads"])
+    assert uploads[0] >= 1 and uploads == [uploads[0]] * 3
+
+
+def test_device_directory_must_be_private(monkeypatch, tmp_path):
+    d = tmp_path / "open"
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
+    monkeypatch.setenv("SIMPLER_DEVICE_DIR", str(d))
+    with pytest.raises(simpler.PlatformError, match="open to other users"):
+        simpler.ChipWorker("onboard")
+
+
+def test_cli_start_status_stop_and_idle_exit(private_device):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "simpler", "device", *args], capture_output=True, text=True,
+                              timeout=60)
+
+    r = cli("start", "--idle-timeout", "1", "5")
+    assert r.returncode == 0 and "running, pid" in r.stdout, r.stderr
+    r = cli("start", "5")
+    assert r.returncode == 1 and "already running" in r.stderr
+    assert simpler.device.status(5).running
+    assert wait_until(lambda: not simpler.device.status(5).running, 20)   # idle exit
+    assert "not running" in cli("status", "5").stdout
+
+    with simpler.ChipWorker("onboard", device_id=5) as w:
+        with pytest.raises(simpler.InvalidState, match="1 other host process is connected"):
+            simpler.device.stop(5)
+        r = cli("stop", "--force", "5")
+        assert r.returncode == 0 and "stopped" in r.stdout
+        with pytest.raises(simpler.DeviceLost, match="ended during"):
+            w.malloc(64)
+    assert "was not running" in cli("stop", "5").stdout
