@@ -1,0 +1,175 @@
+"""The driver protocol as a misbehaving client would speak it: every
+malformed or out-of-order message gets an error reply (or, when the stream
+cannot be framed any more, a reply and a closed connection), and the
+device process keeps serving everyone else."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+import pytest
+
+import simpler
+from onboard_helpers import PrivateDevice, alive
+
+MAGIC, VERSION = 0x4C504D53, 1
+HEADER = struct.Struct("<IHHII")
+HELLO, GM_ALLOC, GM_FREE, BINARY_INSTALL, EXECUTOR_REGISTER, CALLABLE_LOAD, LAUNCH, COUNTERS = 1, 2, 3, 5, 6, 8, 10, 11
+REPLY = 0x8000
+E_INVALID_ARGUMENT, E_NOT_FOUND, E_STATE, E_UNSUPPORTED = -1, -8, -10, -11
+
+
+@pytest.fixture
+def device(monkeypatch):
+    d = PrivateDevice(monkeypatch)
+    simpler.device.start(0, idle_timeout=60)
+    yield d
+    d.close()
+
+
+class Client:
+    def __init__(self, d: PrivateDevice) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(str(d.dir / "device-0.sock"))
+        self.seq = 0
+
+    def send(self, mtype: int, payload: bytes = b"", *, version: int = VERSION, magic: int = MAGIC,
+             size: int | None = None) -> None:
+        self.seq += 1
+        self.sock.sendall(HEADER.pack(magic, version, mtype, self.seq, len(payload) if size is None else size)
+                          + payload)
+
+    def recv(self) -> tuple[int, int, bytes]:
+        """(reply type, status, body) of the next message."""
+        msg, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, 4)
+        for fd in fds:
+            os.close(fd)
+        if not msg:
+            raise ConnectionError("closed")
+        magic, _, mtype, seq, size = HEADER.unpack(msg)
+        assert magic == MAGIC and seq == self.seq
+        body = b""
+        while len(body) < size:
+            chunk = self.sock.recv(size - len(body))
+            if not chunk:
+                raise ConnectionError("closed mid-message")
+            body += chunk
+        status, _ = struct.unpack("<iI", body[:8])
+        return mtype, status, body[8:]
+
+    def call(self, mtype: int, payload: bytes = b"", **kw) -> tuple[int, bytes]:
+        self.send(mtype, payload, **kw)
+        rtype, status, body = self.recv()
+        assert rtype == mtype | REPLY
+        return status, body
+
+    def hello(self) -> None:
+        status, body = self.call(HELLO, struct.pack("<QQII", 0, 0, os.getpid(), 0))
+        assert status == 0, body
+
+
+def assert_error(result: tuple[int, bytes], code: int, words: str) -> None:
+    status, body = result
+    assert status == code and words in body.decode(), (status, body)
+
+
+def test_out_of_order_and_malformed_requests_get_errors(device):
+    c = Client(device)
+    assert_error(c.call(COUNTERS), E_STATE, "before HELLO")
+    assert_error(c.call(HELLO, b"short"), E_INVALID_ARGUMENT, "payload of 5 bytes")
+    assert_error(c.call(HELLO, bytes(24), version=99), E_UNSUPPORTED, "protocol version 99")
+    assert_error(c.call(77), E_INVALID_ARGUMENT, "unknown message type 77")
+    c.hello()
+    assert_error(c.call(HELLO, bytes(24)), E_STATE, "second HELLO")
+    assert_error(c.call(GM_ALLOC, struct.pack("<QQ", 0, 0)), E_INVALID_ARGUMENT, "size is 0")
+    assert_error(c.call(GM_ALLOC, struct.pack("<QQ", 0, 1 << 62)), -3, "GM exhausted")
+    assert_error(c.call(GM_FREE, struct.pack("<QQ", 0x1234, 0)), E_INVALID_ARGUMENT, "not an allocation of this client")
+    status, body = c.call(GM_ALLOC, struct.pack("<QQ", 0, 4096))
+    assert status == 0
+    addr = struct.unpack("<QQ", body)[0]
+    # a region larger than the allocation, and bytes that are no executor or callable
+    assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 8192)), E_INVALID_ARGUMENT, "not an allocation")
+    assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 4096)), -4, "AICore executor")
+    assert_error(c.call(CALLABLE_LOAD, struct.pack("<QQ", addr, 4096)), -4, "")
+    launch = bytes(40) + struct.pack("<QQ", 1, 12345)
+    assert_error(c.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
+    install = struct.pack("<QQ", 1, 3) + b"abc"
+    assert_error(c.call(BINARY_INSTALL, install), E_INVALID_ARGUMENT, "do not have fingerprint")
+    assert_error(c.call(BINARY_INSTALL, struct.pack("<QQ", 1, 9) + b"abc"), E_INVALID_ARGUMENT, "9 bytes announced")
+    # the connection still works after all of that
+    status, body = c.call(GM_FREE, struct.pack("<QQ", addr, 0))
+    assert status == 0
+
+
+def test_unframeable_stream_is_answered_and_closed(device):
+    pid = simpler.device.status(0).pid
+    for kwargs in ({"magic": 0xDEAD}, {"size": 1 << 30}):
+        c = Client(device)
+        c.send(HELLO, **kwargs)
+        _, status, body = c.recv()
+        assert status == E_INVALID_ARGUMENT and b"malformed" in body
+        with pytest.raises(ConnectionError):
+            c.recv()
+    # and a client that sends half a message and leaves
+    c = Client(device)
+    c.sock.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 24) + b"half")
+    c.sock.close()
+    assert alive(pid) and simpler.device.status(0).pid == pid
+    with simpler.ChipWorker("onboard") as w:
+        assert w.stats["device_pid"] == pid
+
+
+def test_a_dead_clients_memory_is_freed(device):
+    c = Client(device)
+    c.hello()
+    for _ in range(3):
+        assert c.call(GM_ALLOC, struct.pack("<QQ", 0, 1 << 20))[0] == 0
+    with simpler.ChipWorker("onboard") as w:
+        assert w.stats["device_committed_bytes"] >= w.stats["committed_bytes"] + (3 << 20)
+        c.sock.close()
+        from onboard_helpers import wait_until
+        assert wait_until(lambda: w.stats["device_committed_bytes"] == w.stats["committed_bytes"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_other_users_cannot_reach_or_use_the_device(device):
+    """The directory keeps other users out; should it be opened up, the
+    device still refuses a peer of another uid."""
+    sock = str(device.dir / "device-0.sock")
+
+    def as_nobody() -> str:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(5)
+                s.connect(sock)
+                s.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 24) + bytes(24))
+                outcome = "answered" if s.recv(16) else "closed"
+            except PermissionError:
+                outcome = "denied"
+            except OSError as e:
+                outcome = f"closed ({e.__class__.__name__})"
+            os.write(w, outcome.encode())
+            os._exit(0)
+        os.close(w)
+        out = os.read(r, 100).decode()
+        os.close(r)
+        os.waitpid(pid, 0)
+        return out
+
+    assert as_nobody() == "denied"
+    os.chmod(device.dir, 0o711)
+    os.chmod(sock, 0o777)
+    try:
+        assert as_nobody().startswith("closed")
+    finally:
+        os.chmod(device.dir, 0o700)
+        os.chmod(sock, 0o600)
+    assert simpler.device.status(0).running
