@@ -369,11 +369,13 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
         if (rc)
             return rc;
         d->device_pid = res->device_pid;
-        if (res->build == g_device.fingerprint)
+        /* Asking after or stopping a device works across builds; running
+         * on it needs ours (the launch ABI is the build's). */
+        if (res->build == g_device.fingerprint || !start)
             return SIMPLER_OK;
         /* Another build of simpler-device (an older install) owns the id:
          * replace it when nobody else uses it. */
-        if (res->clients > 1 || attempt > 0 || !start) {
+        if (res->clients > 1 || attempt > 0) {
             if (*gm_fd >= 0)
                 close(*gm_fd);
             return simpler_fail(SIMPLER_E_UNSUPPORTED,

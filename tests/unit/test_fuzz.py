@@ -82,11 +82,13 @@ def test_fuzz(target: str, tmp_path: Path) -> None:
         cmd = ["clang", *FLAGS, "-fsanitize=fuzzer,address,undefined"]
         corpus = tmp_path / "corpus"    # libFuzzer writes new inputs into the first directory
         corpus.mkdir()
-        dirs = [corpus, seeds, regressions]
+        dirs = [corpus, seeds]
     else:
         cmd = ["cc", *FLAGS, "-fsanitize=address,undefined"]
         sources.append(str(FUZZ / "driver.c"))
-        dirs = [regressions, seeds]
+        dirs = [seeds]
+    if regressions.is_dir():    # inputs that once failed go first (libFuzzer: after the corpus it grows)
+        dirs.insert(0 if len(dirs) == 1 else 1, regressions)
     build = subprocess.run([*cmd, "-o", str(exe), *sources, "-ldl"], cwd=REPO, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")

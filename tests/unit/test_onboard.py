@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 import time
 
 import numpy as np
@@ -205,3 +206,17 @@ def test_cli_start_status_stop_and_idle_exit(private_device):
         with pytest.raises(simpler.DeviceLost, match="ended during"):
             w.malloc(64)
     assert "was not running" in cli("stop", "5").stdout
+
+
+def test_device_of_another_build_is_replaced_when_idle(private_device, tmp_path):
+    """After a reinstall the old device process must not run the new
+    runtime: a worker replaces it when nobody else uses it."""
+    other = tmp_path / "simpler-device"
+    other.write_bytes((Path(simpler.__file__).parent / "simpler-device").read_bytes() + b"another build")
+    other.chmod(0o755)
+    subprocess.run([str(other), "--device-id", "0"], check=True, timeout=30)
+    old = simpler.device.status(0)
+    assert old.running
+    with simpler.ChipWorker("onboard") as w:
+        assert w.stats["device_pid"] != old.pid
+    assert wait_until(lambda: not alive(old.pid))
