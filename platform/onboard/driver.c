@@ -288,12 +288,7 @@ static int spawn_device(int32_t device_id, uint64_t gm_capacity, double idle_s, 
         return simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot start %s: %s", exe, strerror(e));
     }
     char msg[2048];
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof msg && ((r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0)
-            n += (size_t)r;
-    msg[n] = '\0';
+    size_t n = onb_read_text(p[0], msg, sizeof msg);
     close(p[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

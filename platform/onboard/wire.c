@@ -147,3 +147,14 @@ int onb_recv(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout
     }
     return rc;
 }
+
+size_t onb_read_text(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < size && ((r = read(fd, buf + n, size - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            n += (size_t)r;
+    buf[n] = '\0';
+    return n;
+}

@@ -6,6 +6,7 @@
 #ifndef SIMPLER_ONBOARD_WIRE_H
 #define SIMPLER_ONBOARD_WIRE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "onboard/protocol.h"
@@ -31,5 +32,9 @@ int onb_send(int fd, uint16_t type, uint32_t seq, const void *a, uint32_t na, co
  * sleeping thread costs tens of them.
  */
 int onb_recv(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout_ns, uint64_t spin_ns);
+
+/* Read fd to its end (or size - 1 bytes) as a NUL-terminated string;
+ * returns its length. For the start-up message pipe. */
+size_t onb_read_text(int fd, char *buf, size_t size);
 
 #endif

@@ -33,6 +33,7 @@
 #include "common/wait.h"
 #include "onboard/device/server.h"
 #include "onboard/paths.h"
+#include "onboard/wire.h"
 
 #define DEFAULT_GM_CAPACITY (16ull << 30)
 #define DEFAULT_IDLE_S 120.0
@@ -230,12 +231,7 @@ int main(int argc, char **argv)
         if (child > 0) {
             close(p[1]);
             char msg[2048];
-            size_t n = 0;
-            ssize_t r;
-            while (n + 1 < sizeof msg && ((r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
-                if (r > 0)
-                    n += (size_t)r;
-            msg[n] = '\0';
+            size_t n = onb_read_text(p[0], msg, sizeof msg);
             if (n == 0)
                 return 0;
             fprintf(stderr, "%s\n", msg);
