@@ -328,14 +328,22 @@ static int connect_or_start(const char *dir, int32_t device_id, uint64_t gm_capa
             close(lock);
         return rc;
     }
-    if ((*fd_out = connect_to(sock_path)) < 0 && !(rc = spawn_device(device_id, gm_capacity, idle_s, NULL))) {
-        uint64_t deadline = simpler_now_ns() + ONB_START_WAIT_NS;
-        while ((*fd_out = connect_to(sock_path)) < 0 && simpler_now_ns() < deadline)
+    /* A device that is exiting (idle) holds its pid lock a moment after
+     * its socket is gone, and a new one started then finds it "already
+     * running": start again until one listens. */
+    uint64_t deadline = simpler_now_ns() + ONB_START_WAIT_NS;
+    while ((*fd_out = connect_to(sock_path)) < 0 && !rc && simpler_now_ns() < deadline) {
+        if ((rc = spawn_device(device_id, gm_capacity, idle_s, NULL)))
+            break;
+        uint64_t settle = simpler_now_ns() + 200000000ull;
+        while ((*fd_out = connect_to(sock_path)) < 0 && simpler_now_ns() < settle)
             usleep(2000);
-        if (*fd_out < 0)
-            rc = simpler_fail(SIMPLER_E_SYSTEM, "onboard: simpler-device %d started but %s does not accept: %s",
-                              (int)device_id, sock_path, strerror(errno));
+        if (*fd_out >= 0)
+            break;
     }
+    if (*fd_out < 0 && !rc)
+        rc = simpler_fail(SIMPLER_E_SYSTEM, "onboard: simpler-device %d started but %s does not accept: %s",
+                          (int)device_id, sock_path, strerror(errno));
     close(lock);
     return rc;
 }

@@ -66,7 +66,9 @@ static int wait_readable(int fd, uint64_t deadline, uint64_t spin_until)
         if (now < spin_until)
             ms = 0;
         else if (deadline)
-            ms = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+            ms = now >= deadline ? 0
+                 : (deadline - now) / 1000000 >= INT32_MAX ? INT32_MAX
+                 : (int)((deadline - now + 999999) / 1000000);
         int r = poll(&p, 1, ms);
         if (r > 0)
             return ONB_WIRE_OK;

@@ -73,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_t t;
     if (pthread_create(&t, NULL, feed, &f) != 0)
         abort();
+    devsrv_admit(g_server);
     devsrv_serve(g_server, sv[0]);      /* closes sv[0] */
     pthread_join(t, NULL);
     close(sv[1]);

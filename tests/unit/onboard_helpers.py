@@ -92,12 +92,12 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate, timeout: float = 20.0) -> bool:
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.02)
+        time.sleep(interval)
     return True
 
 

@@ -195,7 +195,8 @@ def test_cli_start_status_stop_and_idle_exit(private_device):
     r = cli("start", "5")
     assert r.returncode == 1 and "already running" in r.stderr
     assert simpler.device.status(5).running
-    assert wait_until(lambda: not simpler.device.status(5).running, 20)   # idle exit
+    # idle exit (each status request is a client too: ask less often than the idle time)
+    assert wait_until(lambda: not simpler.device.status(5).running, 20, interval=2.0)
     assert "not running" in cli("status", "5").stdout
 
     with simpler.ChipWorker("onboard", device_id=5) as w:

@@ -132,6 +132,14 @@ static int peer_is_us(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == getuid();
 }
 
+/* A connection admitted but never served: serving it to its end at once
+ * (it sees EOF on our side) undoes the admission. */
+static void dev_dismiss(devsrv *server, int fd)
+{
+    shutdown(fd, SHUT_RDWR);
+    devsrv_serve(server, fd);
+}
+
 static void accept_one(devsrv *server, int listener)
 {
     int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
@@ -147,9 +155,10 @@ static void accept_one(devsrv *server, int listener)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    devsrv_admit(server);
     if (!a || (a->server = server, a->fd = fd, pthread_create(&t, &attr, serve_thread, a) != 0)) {
         free(a);
-        close(fd);
+        dev_dismiss(server, fd);
     }
     pthread_attr_destroy(&attr);
 }
@@ -294,9 +303,11 @@ int main(int argc, char **argv)
         int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (null >= 0)
             dup2(null, 0);
-        if (log >= 0) {
-            dup2(log, 1);
-            dup2(log, 2);
+        /* fd 2 is still the starter's pipe: it must close, log or not. */
+        int out = log >= 0 ? log : null;
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
         }
         if (null >= 0)
             close(null);
@@ -313,8 +324,10 @@ int main(int argc, char **argv)
     const char *why = "idle";
     for (;;) {
         struct pollfd p = {listener, POLLIN, 0};
-        if (poll(&p, 1, POLL_MS) > 0)
+        if (poll(&p, 1, POLL_MS) > 0) {
             accept_one(g_server, listener);
+            idle_since = simpler_now_ns();
+        }
         if (g_terminate) {
             why = "terminated";
             break;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chip/chip.h"
@@ -110,6 +111,7 @@ typedef struct dev_client {
     uint32_t num_orchs;
     uint64_t loaded_objects;
     uint32_t seq;                   /* of the request being answered */
+    int exit_after_reply;           /* SHUTDOWN accepted, or the chip lost */
 } dev_client;
 
 /* A reply's result: a struct of the request's, or bytes of the heap. */
@@ -233,6 +235,10 @@ static int do_gm_free(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
     int rc = owned(c, in->addr, 0, "GM free");
     if (rc)
         return rc;
+    for (uint32_t k = 0; k < c->num_orchs; k++)
+        if (c->orchs[k].record == in->addr)
+            return simpler_fail(SIMPLER_E_STATE, "GM free: 0x%" PRIx64 " holds an orchestration that is still open",
+                                in->addr);
     onb_gm *out = reply_struct(r, sizeof *out);
     out->addr = in->addr;
     gm_release(s, c, in->addr, &out->size);
@@ -384,16 +390,39 @@ static int do_executor_register(devsrv *s, dev_client *c, const onb_gm *in, dev_
             e->refs++;
             s->executor_registrations++;
             ((onb_handle *)reply_struct(r, sizeof(onb_handle)))->handle = e->id;
+        } else if (e->refs == 0) {  /* loaded just now for nobody: undo */
+            s->executors = e->next;
+            so_unload(e->so);
+            free(e->bytes);
+            free(e);
         }
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
-/* Drop one reference; the last one stops cores running it and unloads it. */
-static void executor_unref(devsrv *s, dev_executor *e)
+static void send_progress(void *arg, int progressed);
+
+/* Take the chip, which another client's launch may hold for long: the
+ * waiting client hears a heartbeat each second, so its host does not take
+ * a busy device for a hung one. */
+static void chip_lock_wait(devsrv *s, dev_client *c)
 {
-    pthread_mutex_lock(&s->chip_lock);
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (pthread_mutex_timedlock(&s->chip_lock, &ts) == 0)
+            return;
+        if (c)
+            send_progress(c, 1);
+    }
+}
+
+/* Drop one reference; the last one stops cores running it and unloads it. */
+static void executor_unref(devsrv *s, dev_client *c, dev_executor *e)
+{
+    chip_lock_wait(s, c);
     pthread_mutex_lock(&s->lock);
     if (--e->refs == 0) {
         dev_executor **p = &s->executors;
@@ -418,9 +447,13 @@ static int do_executor_release(devsrv *s, dev_client *c, const onb_handle *in)
     if (i < 0)
         return simpler_fail(SIMPLER_E_NOT_FOUND, "executor release: %" PRIu64 " is not registered by this client",
                             in->handle);
+    for (uint32_t k = 0; k < c->num_orchs; k++)
+        if (c->orchs[k].executor == in->handle)
+            return simpler_fail(SIMPLER_E_STATE, "executor release: an orchestration opened with executor %"
+                                PRIu64 " is still open", in->handle);
     dev_executor *e = c->executors[i].obj;
     drop(c->executors, &c->num_executors, sizeof *c->executors, (uint32_t)i);
-    executor_unref(s, e);
+    executor_unref(s, c, e);
     return SIMPLER_OK;
 }
 
@@ -504,7 +537,7 @@ static int launch(devsrv *s, dev_client *c, const onb_launch *in)
     if (rc)
         return rc;
     simpler_aicpu_main_fn aicpu;
-    pthread_mutex_lock(&s->chip_lock);
+    chip_lock_wait(s, c);
     pthread_mutex_lock(&s->lock);
     rc = runtime_get(s, in->aicpu_fingerprint, &aicpu);
     s->launches++;
@@ -514,7 +547,7 @@ static int launch(devsrv *s, dev_client *c, const onb_launch *in)
     if (!rc)
         rc = chip_launch(&s->chip, aicpu, p, DEV_OP_MARGIN_NS, send_progress, c);
     if (chip_is_lost(&s->chip))
-        atomic_store(&s->exit_requested, 1);
+        c->exit_after_reply = 1;
     pthread_mutex_unlock(&s->chip_lock);
     return rc;
 }
@@ -586,13 +619,13 @@ static int do_counters(devsrv *s, dev_client *c, dev_reply *r)
     return SIMPLER_OK;
 }
 
-static int do_shutdown(devsrv *s, const onb_shutdown *in)
+static int do_shutdown(devsrv *s, dev_client *c, const onb_shutdown *in)
 {
     uint32_t others = atomic_load(&s->clients) - 1;
     if (others && !in->force)
         return simpler_fail(SIMPLER_E_STATE, "%u other host process%s connected; stop with force to end %s anyway",
                             others, others == 1 ? " is" : "es are", others == 1 ? "it" : "them");
-    atomic_store(&s->exit_requested, 1);
+    c->exit_after_reply = 1;
     return SIMPLER_OK;
 }
 
@@ -657,7 +690,7 @@ static int dispatch(devsrv *s, dev_client *c, const onb_header *h, const void *p
     case ONB_CALLABLE_RELEASE: return do_callable_release(s, c, p);
     case ONB_LAUNCH: return do_launch(s, c, p);
     case ONB_COUNTERS: return do_counters(s, c, r);
-    case ONB_SHUTDOWN: return do_shutdown(s, p);
+    case ONB_SHUTDOWN: return do_shutdown(s, c, p);
     }
     return SIMPLER_E_INVALID_ARGUMENT;      /* not reached: type_name knows every type */
 }
@@ -692,7 +725,7 @@ static void client_cleanup(devsrv *s, dev_client *c)
     free(c->callables);
     while (c->num_executors) {
         dev_executor *e = c->executors[--c->num_executors].obj;
-        executor_unref(s, e);
+        executor_unref(s, NULL, e);
     }
     free(c->executors);
     for (uint64_t i = 0; i < c->allocs.cap; i++)
@@ -701,10 +734,11 @@ static void client_cleanup(devsrv *s, dev_client *c)
     addr_map_free(&c->allocs);
 }
 
+void devsrv_admit(devsrv *s) { atomic_fetch_add(&s->clients, 1); }
+
 void devsrv_serve(devsrv *s, int fd)
 {
     dev_client c = {.fd = fd};
-    atomic_fetch_add(&s->clients, 1);
     for (;;) {
         onb_header h;
         void *payload;
@@ -722,7 +756,10 @@ void devsrv_serve(devsrv *s, int fd)
         simpler_clear_error();
         rc = dispatch(s, &c, &h, payload, &r);
         free(payload);
-        if (answer(&c, &h, rc, &r) != ONB_WIRE_OK)
+        int sent = answer(&c, &h, rc, &r);
+        if (c.exit_after_reply)     /* only now: the reply says why */
+            atomic_store(&s->exit_requested, 1);
+        if (sent != ONB_WIRE_OK)
             break;
     }
     client_cleanup(s, &c);

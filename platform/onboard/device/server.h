@@ -23,9 +23,13 @@ int devsrv_create(const devsrv_config *cfg, devsrv **out);
 /* Only once no connection is being served. */
 void devsrv_destroy(devsrv *s);
 
-/* Serve one host process on fd until it disconnects, then free everything
- * it held and close fd. Connections are served concurrently; launches take
- * turns on the chip. */
+/* Count a connection as a client from the moment it is accepted (before
+ * its thread runs), so the device never exits idle under it. */
+void devsrv_admit(devsrv *s);
+
+/* Serve one admitted host process on fd until it disconnects, then free
+ * everything it held, close fd and stop counting it. Connections are
+ * served concurrently; launches take turns on the chip. */
 void devsrv_serve(devsrv *s, int fd);
 
 uint32_t devsrv_clients(devsrv *s);
