@@ -378,7 +378,18 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
             return SIMPLER_OK;
         /* Another build of simpler-device (an older install) owns the id:
          * replace it when nobody else uses it. */
-        if (res->clients > 1 || attempt > 0) {
+        /* Hosts racing to replace it see each other connected: step back
+         * a random moment and look again, until one finds itself alone. */
+        if (res->clients > 1 && attempt < 100) {
+            if (*gm_fd >= 0)
+                close(*gm_fd);
+            *gm_fd = -1;
+            close(d->fd);
+            d->fd = -1;
+            usleep(10000 + (useconds_t)(rand_r(&(unsigned){(unsigned)getpid() ^ (unsigned)attempt}) % 40000));
+            continue;
+        }
+        if (res->clients > 1 || attempt >= 100) {
             if (*gm_fd >= 0)
                 close(*gm_fd);
             return simpler_fail(SIMPLER_E_UNSUPPORTED,
