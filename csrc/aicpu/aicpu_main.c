@@ -46,7 +46,6 @@ void aicpu_launch_fail(simpler_launch *launch, int code, const char *fmt, ...)
 
 /* Opening and closing a registration's orchestration, on the AICPU: the
  * shared object is read in place from the callable's blob in GM. */
-static _Atomic uint64_t orchestration_loads;
 
 static int tmr_load(simpler_launch *launch)
 {
@@ -62,7 +61,6 @@ static int tmr_load(simpler_launch *launch)
     }
     c->orch_handle = (uint64_t)(uintptr_t)handle;
     c->orch_fn = (uint64_t)(uintptr_t)fn;
-    c->loads = atomic_fetch_add(&orchestration_loads, 1) + 1;
     return SIMPLER_OK;
 }
 

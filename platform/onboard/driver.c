@@ -251,7 +251,7 @@ static int connect_to(const char *sock_path)
 }
 
 /* Run simpler-device, which detaches and returns once it listens. */
-static int spawn_device(int32_t device_id, uint64_t gm_capacity, double idle_s, uint32_t *pid_out)
+static int spawn_device(int32_t device_id, uint64_t gm_capacity, double idle_s)
 {
     char exe[4200], id[16], cap[32], idle[32];
     snprintf(exe, sizeof exe, "%s/simpler-device", g_lib_dir);
@@ -299,8 +299,6 @@ static int spawn_device(int32_t device_id, uint64_t gm_capacity, double idle_s, 
         return simpler_fail(SIMPLER_E_SYSTEM, "onboard: simpler-device %d did not start: %s", (int)device_id,
                             n ? msg : "no reason given");
     }
-    if (pid_out)
-        *pid_out = 0;
     return SIMPLER_OK;
 }
 
@@ -333,7 +331,7 @@ static int connect_or_start(const char *dir, int32_t device_id, uint64_t gm_capa
      * running": start again until one listens. */
     uint64_t deadline = simpler_now_ns() + ONB_START_WAIT_NS;
     while ((*fd_out = connect_to(sock_path)) < 0 && !rc && simpler_now_ns() < deadline) {
-        if ((rc = spawn_device(device_id, gm_capacity, idle_s, NULL)))
+        if ((rc = spawn_device(device_id, gm_capacity, idle_s)))
             break;
         uint64_t settle = simpler_now_ns() + 200000000ull;
         while ((*fd_out = connect_to(sock_path)) < 0 && simpler_now_ns() < settle)
@@ -712,7 +710,7 @@ int onboard_device_start(const char *lib_dir, int32_t device_id, uint64_t gm_cap
         close(fd);
         return simpler_fail(SIMPLER_E_EXISTS, "simpler-device %d is already running", (int)device_id);
     }
-    return spawn_device(device_id, gm_capacity, idle_s, NULL);
+    return spawn_device(device_id, gm_capacity, idle_s);
 }
 
 int onboard_device_status(const char *lib_dir, int32_t device_id, simpler_onboard_info *out)

@@ -50,7 +50,6 @@ typedef struct tmr_callable {
     /* Written by the AICPU's load launch. */
     uint64_t orch_handle;
     uint64_t orch_fn;
-    uint64_t loads;                 /* orchestration objects this AICPU runtime has opened */
 } tmr_callable;
 
 /* A task slot. id is the task's sequence number + 1 (0: never used); the
