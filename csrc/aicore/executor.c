@@ -32,51 +32,69 @@ static uint32_t wait_doorbell(simpler_mailbox *mb, uint32_t last)
     }
 }
 
+/* Run the task posted as seq: ack, kernel, finished, then a signal if the
+ * scheduler sleeps. The store of finished and the load of sleepers are
+ * both seq_cst, against the scheduler's sleepers increment and its load of
+ * finished (sched_loop.c): one of the two sides sees the other, so no wake
+ * is lost and a spinning scheduler costs the core no atomic add. */
+static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, simpler_trace *trace)
+{
+    const simpler_slot *slot = &mb->slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+    simpler_kernel_args args = {
+        .tensors = (const simpler_tensor *)(uintptr_t)slot->tensors_addr,
+        .scalars = (const uint64_t *)(uintptr_t)slot->scalars_addr,
+        .num_tensors = slot->num_tensors,
+        .num_scalars = slot->num_scalars,
+        .block_idx = slot->block_idx,
+        .block_num = slot->block_num,
+    };
+    simpler_kernel_fn fn = (simpler_kernel_fn)(uintptr_t)slot->kernel_addr;
+    uint64_t task_id = slot->task_id;
+    uint32_t func_id = slot->func_id;
+    uint64_t started = trace ? simpler_now_ns() : 0;
+    atomic_store_explicit(&mb->func_id, func_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->task_id, task_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->ack, seq, memory_order_release);
+
+    /* A kernel that never returns is stopped by the platform with
+     * pthread_cancel; kernels hold no locks, so asynchronous
+     * cancellation is safe inside them and only there. */
+    /* release: a watchdog that sees in_kernel also sees func_id and task_id */
+    atomic_store_explicit(&mb->in_kernel, 1, memory_order_release);
+    int old;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+    fn(&args);
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
+    atomic_store_explicit(&mb->in_kernel, 0, memory_order_relaxed);
+    if (trace)
+        simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core, task_id, func_id, args.block_idx, started,
+                             simpler_now_ns());
+
+    atomic_store_explicit(&mb->finished, seq, memory_order_seq_cst);
+    if (atomic_load_explicit(&notify->sleepers, memory_order_seq_cst))
+        simpler_event_signal(notify);
+}
+
 __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox *mb)
 {
     /* Not door.seq: a task may be posted before this thread first runs. */
-    uint32_t last = atomic_load_explicit(&mb->finished, memory_order_acquire);
+    uint32_t done = atomic_load_explicit(&mb->finished, memory_order_acquire);
     for (;;) {
         /* A core being stopped after a timeout dies here if its cancel
          * arrived just after its kernel returned. */
         pthread_testcancel();
-        uint32_t seq = wait_doorbell(mb, last);
-        pthread_testcancel();
-        last = seq;
+        uint32_t seq = wait_doorbell(mb, done);
         if (atomic_load_explicit(&mb->exit, memory_order_acquire))
             return;
-
-        simpler_kernel_args args = {
-            .tensors = (const simpler_tensor *)(uintptr_t)mb->tensors_addr,
-            .scalars = (const uint64_t *)(uintptr_t)mb->scalars_addr,
-            .num_tensors = mb->num_tensors,
-            .num_scalars = mb->num_scalars,
-            .block_idx = mb->block_idx,
-            .block_num = mb->block_num,
-        };
-        simpler_kernel_fn fn = (simpler_kernel_fn)(uintptr_t)mb->kernel_addr;
+        /* Set by the scheduler before its first post of the launch. */
         simpler_event *notify = mb->notify;
         simpler_trace *trace = mb->trace;
-        uint64_t started = trace ? simpler_now_ns() : 0;
-        atomic_store_explicit(&mb->ack, seq, memory_order_release);
-
-        /* A kernel that never returns is stopped by the platform with
-         * pthread_cancel; kernels hold no locks, so asynchronous
-         * cancellation is safe inside them and only there. */
-        /* release: a watchdog that sees in_kernel also sees the payload */
-        atomic_store_explicit(&mb->in_kernel, 1, memory_order_release);
-        int old;
-        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-        fn(&args);
-        pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
-        atomic_store_explicit(&mb->in_kernel, 0, memory_order_relaxed);
-        if (trace)
-            simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core,
-                                 atomic_load_explicit(&mb->task_id, memory_order_relaxed),
-                                 atomic_load_explicit(&mb->func_id, memory_order_relaxed), args.block_idx, started,
-                                 simpler_now_ns());
-
-        atomic_store_explicit(&mb->finished, seq, memory_order_release);
-        simpler_event_signal(notify);
+        /* Everything posted, in order; more may arrive meanwhile. */
+        while (done != seq) {
+            pthread_testcancel();
+            run_slot(mb, ++done, notify, trace);
+            if (done == seq)
+                seq = atomic_load_explicit(&mb->door.seq, memory_order_acquire);
+        }
     }
 }

@@ -4,8 +4,10 @@
  * counts are shared by all threads and live in the image.
  *
  * A task is pushed to its ready queue once, by whoever finishes its last
- * predecessor; a thread takes a block only when one of its own cores of
- * that type is idle, so a taken block is dispatched at once.
+ * predecessor, unless a scheduler followed it: posted it right behind
+ * its last unfinished predecessor on that one's core (sched_loop.c). A
+ * thread takes a block only when one of its own cores of that type has
+ * room, so a taken block is dispatched at once.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -84,6 +86,28 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
+static int follow(void *rt, uint64_t task, uint32_t type, sched_post *out)
+{
+    hbg *s = rt;
+    hbg_task *t = &s->tasks[task];
+    const uint32_t *succ = s->fanout + t->fanout_start;
+    uint32_t n = t->fanout_count < SCHED_FOLLOW_SCAN ? t->fanout_count : SCHED_FOLLOW_SCAN;
+    for (uint32_t i = 0; i < n; i++) {
+        hbg_task *f = &s->tasks[succ[i]];
+        uint32_t one = 1;
+        if (f->core_type != type || f->block_num != 1 || atomic_load_explicit(&f->pending, memory_order_relaxed) != 1)
+            continue;
+        /* pending 1: task (which has not finished) is its only producer
+         * left, so nobody else can change it now but task's finish, which
+         * then sees the flag and does not queue it. */
+        if (atomic_compare_exchange_strong(&f->pending, &one, HBG_FOLLOWED | 1)) {
+            fill(s, succ[i], 0, out);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void finish(void *rt, uint64_t task)
 {
     hbg *s = rt;
@@ -101,7 +125,8 @@ static void finish(void *rt, uint64_t task)
 static int ready(void *rt, uint32_t type)
 {
     hbg *s = rt;
-    return atomic_load(&s->hdr->queue_head[type]) < atomic_load(&s->hdr->queue_tail[type]);
+    uint64_t h = atomic_load(&s->hdr->queue_head[type]), t = atomic_load(&s->hdr->queue_tail[type]);
+    return t > h ? (int)(t - h < INT32_MAX ? t - h : INT32_MAX) : 0;
 }
 
 static int done(void *rt)
@@ -119,7 +144,7 @@ static void summary(void *rt, char *buf, size_t len)
              s->hdr->num_tasks);
 }
 
-static const sched_ops hbg_ops = {take, finish, ready, done, in_flight, summary};
+static const sched_ops hbg_ops = {take, follow, finish, ready, done, in_flight, summary};
 
 int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
 {

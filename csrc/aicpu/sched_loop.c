@@ -9,12 +9,25 @@
 /* A sleeping thread wakes this often to run the watchdog. */
 #define SCHED_SLEEP_NS 20000000ull
 
+/*
+ * A core's mailbox holds SIMPLER_MAILBOX_SLOTS tasks. What goes in beyond
+ * the one it runs:
+ *   - a follower: a successor of the last task posted whose only
+ *     unfinished producer is that task (ops->follow). The core runs it as
+ *     soon as its producer returns, without a round trip through this
+ *     loop; a chain runs back to back.
+ *   - queued tasks, ahead of time, only while there are more of them than
+ *     cores of the type, so that no task waits behind a long one while a
+ *     core idles.
+ */
 typedef struct core_slot {
     uint32_t core;
     uint32_t type;
-    uint32_t seq;       /* doorbell value of the last post */
-    uint32_t busy;
-    uint64_t task;
+    uint32_t posted;    /* doorbell value of the last post */
+    uint32_t retired;   /* finished tasks handed to ops->finish */
+    int follow;         /* last may yet have a follower */
+    uint64_t last;      /* the runtime's reference of the last task posted */
+    uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
 } core_slot;
 
 typedef struct loop {
@@ -23,6 +36,7 @@ typedef struct loop {
     void *rt;
     uint32_t thread_idx;
     uint32_t num_slots;
+    uint32_t cores_of_type[2];  /* in the launch, all threads' */
     core_slot slots[SIMPLER_MAX_CORES];
 } loop;
 
@@ -38,27 +52,79 @@ void sched_wake_others(simpler_launch *L, uint32_t except)
 static void post(loop *l, core_slot *c, const sched_post *p)
 {
     simpler_mailbox *mb = &l->launch->mailboxes[c->core];
-    mb->kernel_addr = p->kernel_addr;
-    mb->tensors_addr = p->tensors_addr;
-    mb->scalars_addr = p->scalars_addr;
-    mb->num_tensors = p->num_tensors;
-    mb->num_scalars = p->num_scalars;
-    mb->block_idx = p->block;
-    mb->block_num = p->block_num;
-    atomic_store_explicit(&mb->func_id, p->func_id, memory_order_relaxed);
-    atomic_store_explicit(&mb->task_id, p->task_id, memory_order_relaxed);
-    mb->notify = &l->launch->thread_events[l->thread_idx];
-    mb->trace = l->launch->trace;
-    c->seq++;
-    c->busy = 1;
-    c->task = p->task;
+    uint32_t seq = c->posted + 1;
+    simpler_slot *slot = &mb->slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+    slot->kernel_addr = p->kernel_addr;
+    slot->tensors_addr = p->tensors_addr;
+    slot->scalars_addr = p->scalars_addr;
+    slot->task_id = p->task_id;
+    slot->num_tensors = p->num_tensors;
+    slot->num_scalars = p->num_scalars;
+    slot->block_idx = p->block;
+    slot->block_num = p->block_num;
+    slot->func_id = p->func_id;
+    c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
+    c->posted = seq;
+    c->last = p->task;
+    c->follow = p->block_num == 1 && l->ops->follow;
     simpler_event_signal(&mb->door);
 }
 
-static int core_finished(loop *l, core_slot *c)
+static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - (c->posted - c->retired); }
+
+static uint32_t finished_of(loop *l, const core_slot *c)
 {
-    simpler_mailbox *mb = &l->launch->mailboxes[c->core];
-    return c->busy && atomic_load_explicit(&mb->finished, memory_order_acquire) == c->seq;
+    /* seq_cst: pairs with the core's finished store and sleepers load
+     * (executor.c), for a scheduler about to sleep. */
+    return atomic_load(&l->launch->mailboxes[c->core].finished);
+}
+
+/* Queued work this core may take now: any if it idles, else only a
+ * surplus over the cores of its type. */
+static int may_take(loop *l, const core_slot *c)
+{
+    int queued = l->ops->ready(l->rt, c->type);
+    if (c->posted == c->retired)
+        return queued > 0;
+    return queued > (int)l->cores_of_type[c->type];
+}
+
+/* Retire what the core finished, then fill its mailbox. */
+static int drive(loop *l, core_slot *c)
+{
+    int progress = 0;
+    uint32_t finished = atomic_load_explicit(&l->launch->mailboxes[c->core].finished, memory_order_acquire);
+    while (c->retired != finished) {
+        uint32_t seq = c->retired + 1;
+        uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        /* The core ran everything it had: a follower of its last task
+         * goes to it now, before finishing that task would queue the
+         * follower for any scheduler to take (and maybe an idle core,
+         * which would have to be woken). */
+        sched_post p;
+        if (seq == c->posted && c->follow) {
+            if (l->ops->follow(l->rt, task, c->type, &p))
+                post(l, c, &p);
+            else
+                c->follow = 0;
+        }
+        c->retired = seq;
+        atomic_fetch_add_explicit(&l->launch->blocks_completed, 1, memory_order_relaxed);
+        l->ops->finish(l->rt, task);
+        progress = 1;
+    }
+    while (room(c)) {
+        sched_post p;
+        if (c->follow && l->ops->follow(l->rt, c->last, c->type, &p)) {
+            post(l, c, &p);
+        } else if (may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
+            post(l, c, &p);
+        } else {
+            break;
+        }
+        progress = 1;
+    }
+    return progress;
 }
 
 static int should_stop(loop *l)
@@ -66,12 +132,14 @@ static int should_stop(loop *l)
     return atomic_load(&l->launch->abort) || l->ops->done(l->rt);
 }
 
-/* Anything this thread could do now without waiting. */
+/* Anything this thread could do now without waiting. A follower that
+ * may yet appear is not: its producer's finish or the orchestrator's
+ * submit wakes this thread. */
 static int has_work(loop *l)
 {
     for (uint32_t i = 0; i < l->num_slots; i++) {
         core_slot *c = &l->slots[i];
-        if (core_finished(l, c) || (!c->busy && l->ops->ready(l->rt, c->type)))
+        if (finished_of(l, c) != c->retired || (room(c) && may_take(l, c)))
             return 1;
     }
     return should_stop(l);
@@ -109,11 +177,17 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
     l->ops = ops;
     l->rt = rt;
     l->thread_idx = thread_idx;
+    for (uint32_t c = 0; c < L->num_cores; c++)
+        l->cores_of_type[simpler_core_type_of(c)]++;
     for (uint32_t c = thread_idx; c < L->num_cores; c += L->p.aicpu_thread_num) {
         core_slot *slot = &l->slots[l->num_slots++];
+        simpler_mailbox *mb = &L->mailboxes[c];
         slot->core = c;
         slot->type = simpler_core_type_of(c);
-        slot->seq = atomic_load(&L->mailboxes[c].door.seq);
+        slot->posted = slot->retired = atomic_load(&mb->door.seq);
+        /* Read by the core after the doorbell of our first post. */
+        mb->notify = &L->thread_events[thread_idx];
+        mb->trace = L->trace;
     }
 
     uint64_t timeout_ns = (uint64_t)L->p.scheduler_timeout_ms * 1000000ull;
@@ -123,20 +197,8 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
 
     while (!should_stop(l)) {
         int progress = 0;
-        for (uint32_t i = 0; i < l->num_slots; i++) {
-            core_slot *c = &l->slots[i];
-            if (core_finished(l, c)) {
-                c->busy = 0;
-                atomic_fetch_add_explicit(&L->blocks_completed, 1, memory_order_relaxed);
-                ops->finish(rt, c->task);
-                progress = 1;
-            }
-            sched_post p;
-            if (!c->busy && ops->take(rt, c->type, &p)) {
-                post(l, c, &p);
-                progress = 1;
-            }
-        }
+        for (uint32_t i = 0; i < l->num_slots; i++)
+            progress |= drive(l, &l->slots[i]);
         if (progress) {
             simpler_backoff_reset(&backoff);
             continue;

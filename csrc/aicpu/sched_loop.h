@@ -26,12 +26,21 @@ typedef struct sched_post {
     uint64_t task_id;       /* for the watchdog's report */
 } sched_post;
 
+/* Successors of one task a follow looks at, at most: a fan-out's other
+ * successors are better spread over idle cores than queued on this one. */
+#define SCHED_FOLLOW_SCAN 4
+
 typedef struct sched_ops {
     /* Claim the next ready block for a core of this type. */
     int (*take)(void *rt, uint32_t type, sched_post *out);
+    /* Claim a successor of task (a whole task, posted to a core of this
+     * type) whose only unfinished producer is task, so that it can run
+     * right after it on the same core; its finish then must not queue
+     * it. NULL: the runtime never follows. */
+    int (*follow)(void *rt, uint64_t task, uint32_t type, sched_post *out);
     /* A block of task finished (called by the thread that saw it). */
     void (*finish)(void *rt, uint64_t task);
-    /* Anything queued for this core type. */
+    /* How many tasks are queued for this core type (0: none). */
     int (*ready)(void *rt, uint32_t type);
     /* All work is over: stop. */
     int (*done)(void *rt);

@@ -120,6 +120,37 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
+/* pending of a followed task: its last producer's finish sees this flag
+ * (plus 1) and does not queue it. */
+#define TMR_FOLLOWED 0x80000000u
+
+/* task is posted to one of this thread's cores and not yet finished
+ * (only this thread finishes it), so its fanout list only grows, at the
+ * head, under its lock. A consumer in it with pending 1 is fully
+ * submitted (submission holds 1 of its own, and the link to task is
+ * counted before the node is published) and waits for task alone. */
+static int follow(void *rt, uint64_t task, uint32_t type, sched_post *out)
+{
+    tmr_ctx *c = rt;
+    tmr_task *t = tmr_task_of(c, (uint32_t)task);
+    tmr_lock(&t->lock);
+    uint32_t n = t->fanout, found = TMR_NONE;
+    for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE && found == TMR_NONE; i++) {
+        uint32_t handle = c->deps[n].consumer, one = 1;
+        tmr_task *f = tmr_task_of(c, handle);
+        if (f->core_type == type && f->block_num == 1 &&
+            atomic_load_explicit(&f->pending, memory_order_relaxed) == 1 &&
+            atomic_compare_exchange_strong(&f->pending, &one, TMR_FOLLOWED | 1))
+            found = handle;
+        n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
+    }
+    tmr_unlock(&t->lock);
+    if (found == TMR_NONE)
+        return 0;
+    fill(tmr_task_of(c, found), found, 0, out);
+    return 1;
+}
+
 /* A block finished; the last one completes the task: release its
  * successors, its heap buffers and its dependency nodes. */
 static void finish(void *rt, uint64_t task)
@@ -165,7 +196,8 @@ static void finish(void *rt, uint64_t task)
 static int ready(void *rt, uint32_t type)
 {
     tmr_ctx *c = rt;
-    return atomic_load(&c->run->queue_head[type]) < atomic_load(&c->run->queue_tail[type]);
+    uint64_t h = atomic_load(&c->run->queue_head[type]), t = atomic_load(&c->run->queue_tail[type]);
+    return t > h ? (int)(t - h < INT32_MAX ? t - h : INT32_MAX) : 0;
 }
 
 static int done(void *rt)
@@ -188,7 +220,7 @@ static void summary(void *rt, char *buf, size_t len)
              atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
 }
 
-static const sched_ops tmr_ops = {take, finish, ready, done, in_flight, summary};
+static const sched_ops tmr_ops = {take, follow, finish, ready, done, in_flight, summary};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {

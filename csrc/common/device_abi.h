@@ -4,9 +4,15 @@
  * these structs; it only fills a simpler_launch_params.
  *
  * Dispatch is a per-core mailbox handshake: the scheduler that owns a core
- * writes the payload, then rings the doorbell (door.seq); the core copies
- * the payload, acks that seq, runs the kernel, publishes finished = seq and
- * signals its scheduler's event.
+ * writes a payload into the next of the mailbox's slots, then rings the
+ * doorbell (door.seq counts posted tasks); the core runs the posted tasks
+ * in order, and for each acks its seq, runs the kernel, publishes
+ * finished = seq and, if its scheduler sleeps, signals it.
+ *
+ * Several slots let a core go on to its next task without waiting for the
+ * scheduler: tasks it was given ahead, and a task whose only unfinished
+ * producer is the one before it on this core (in-order execution meets
+ * the dependency; see sched_loop.c).
  */
 #ifndef SIMPLER_COMMON_DEVICE_ABI_H
 #define SIMPLER_COMMON_DEVICE_ABI_H
@@ -34,19 +40,27 @@ typedef enum simpler_runtime_kind {
     SIMPLER_RUNTIME_TMR_UNLOAD = 4      /* close it */
 } simpler_runtime_kind;
 
-typedef struct __attribute__((aligned(64))) simpler_mailbox {
-    /* Written by the owning scheduler before it rings the doorbell. */
+/* Slots per mailbox: the task a core runs and the ones queued behind it. */
+#define SIMPLER_MAILBOX_SLOTS 8
+
+/* One posted task, a cache line of its own. */
+typedef struct __attribute__((aligned(64))) simpler_slot {
     uint64_t kernel_addr;
     uint64_t tensors_addr;          /* simpler_tensor[num_tensors] */
     uint64_t scalars_addr;          /* uint64_t[num_scalars] */
+    uint64_t task_id;               /* for the watchdog's report and the trace */
     uint32_t num_tensors;
     uint32_t num_scalars;
     uint32_t block_idx;
     uint32_t block_num;
-    /* For the watchdog's report, which any AICPU thread may write while
-     * the owner posts: relaxed atomics, read only while in_kernel is set. */
-    _Atomic uint32_t func_id;
-    _Atomic uint64_t task_id;
+    uint32_t func_id;
+} simpler_slot;
+
+typedef struct __attribute__((aligned(64))) simpler_mailbox {
+    /* Written by the owning scheduler before it rings the doorbell: task
+     * seq lives in slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS], posted only
+     * once the core finished seq - SIMPLER_MAILBOX_SLOTS. */
+    simpler_slot slots[SIMPLER_MAILBOX_SLOTS];
     simpler_event *notify;          /* signalled after finished is published */
     simpler_trace *trace;           /* record the block here, if set */
     uint32_t core;                  /* this mailbox's core, set by the platform */
@@ -55,10 +69,14 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     __attribute__((aligned(64))) simpler_event door;
     _Atomic uint32_t exit;          /* set with a doorbell ring to stop the core */
 
-    /* Written by the core. */
+    /* Written by the core. The watchdog's report (any AICPU thread, or
+     * the device's crash handler) reads func_id and task_id while
+     * in_kernel is set. */
     __attribute__((aligned(64))) _Atomic uint32_t ack;
     _Atomic uint32_t finished;
-    _Atomic uint32_t in_kernel;     /* for the watchdog's report */
+    _Atomic uint32_t in_kernel;
+    _Atomic uint32_t func_id;
+    _Atomic uint64_t task_id;
 } simpler_mailbox;
 
 /* What the host asks for; a platform turns it into a simpler_launch. */

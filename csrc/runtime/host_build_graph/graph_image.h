@@ -20,6 +20,11 @@
 
 #define HBG_IMAGE_MAGIC 0x31474248524c504dull /* "MPLRHBG1" */
 
+/* In a task's pending count: a scheduler posted it straight behind its
+ * last unfinished predecessor, on that one's core, so it never enters a
+ * ready queue (csrc/aicpu/sched_loop.c, "follower"). */
+#define HBG_FOLLOWED 0x80000000u
+
 typedef struct hbg_header {
     uint64_t magic;
     uint64_t total_size;
@@ -48,7 +53,7 @@ typedef struct hbg_task {
     uint32_t func_id;
     uint32_t core_type;
     uint32_t block_num;
-    _Atomic uint32_t pending;   /* predecessors not yet finished */
+    _Atomic uint32_t pending;   /* predecessors not yet finished, | HBG_FOLLOWED */
     _Atomic uint32_t next_block; /* blocks claimed by schedulers (may pass block_num) */
     _Atomic uint32_t blocks_done;
 } hbg_task;

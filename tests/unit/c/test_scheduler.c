@@ -294,6 +294,8 @@ static void reset_bookkeeping(const graph *g, uint32_t block_dim)
 
 /* One launch of img on threads AICPU threads and block_dim clusters; every
  * thread's return code must be the launch status, which is returned. */
+static uint32_t last_followed; /* tasks of the last launch that went to a core as followers */
+
 static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint32_t timeout_ms)
 {
     launch.p.runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH;
@@ -340,6 +342,7 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
 
     /* Every block of every task ran exactly once, and its data flowed. */
     uint32_t bad_runs = 0, bad_done = 0, bad_state = 0, bad_depth = 0;
+    uint8_t *followed = calloc(g->n, 1);
     for (uint32_t i = 0; i < g->n; i++) {
         for (uint32_t b = 0; b < MAX_BLOCKS; b++) {
             uint32_t r = atomic_load_explicit(&block_runs[i * MAX_BLOCKS + b], memory_order_relaxed);
@@ -348,7 +351,10 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
         }
         if (atomic_load_explicit(&blocks_done[i], memory_order_relaxed) != g->blocks[i])
             bad_done++;
-        if (atomic_load(&tasks[i].pending) != 0 || atomic_load(&tasks[i].blocks_done) != g->blocks[i])
+        uint32_t pending = atomic_load(&tasks[i].pending);
+        followed[i] = (pending & HBG_FOLLOWED) != 0;
+        if ((pending & ~HBG_FOLLOWED) != 0 || atomic_load(&tasks[i].blocks_done) != g->blocks[i] ||
+            (followed[i] && g->blocks[i] != 1))
             bad_state++;
         uint32_t want = 0;
         for (uint32_t e = g->pred_start[i]; e < g->pred_start[i + 1]; e++) {
@@ -365,12 +371,13 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
     CHECKF(bad_state == 0, "%u tasks with pending != 0 or blocks_done != block_num in the image", bad_state);
     CHECKF(bad_depth == 0, "%u task blocks computed a wrong depth", bad_depth);
 
-    /* Each ready queue saw each task of its type exactly once. */
+    /* Each ready queue saw each task of its type exactly once, but for the
+     * followers, which went straight to a core. */
     uint8_t *seen = calloc(g->n, 1);
     for (uint32_t type = 0; type < 2; type++) {
         uint32_t count = 0;
         for (uint32_t i = 0; i < g->n; i++)
-            count += g->type[i] == type;
+            count += g->type[i] == type && !followed[i];
         uint64_t head = atomic_load(&h->queue_head[type]), tail = atomic_load(&h->queue_tail[type]);
         CHECKF(head == count && tail == count, "type %u: queue head %llu tail %llu, %u tasks", type,
                (unsigned long long)head, (unsigned long long)tail, count);
@@ -378,12 +385,16 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
         uint32_t bad = 0;
         for (uint64_t s = 0; s < tail && s < g->n; s++) {
             uint32_t v = q[s];
-            if (v == 0 || v > g->n || g->type[v - 1] != type || seen[v - 1]++)
+            if (v == 0 || v > g->n || g->type[v - 1] != type || followed[v - 1] || seen[v - 1]++)
                 bad++;
         }
         CHECKF(bad == 0, "type %u: %u bad or repeated ready-queue entries", type, bad);
     }
     free(seen);
+    last_followed = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        last_followed += followed[i];
+    free(followed);
 
     /* The cores are all back to idle, and acked what they ran. */
     uint32_t busy = 0;
@@ -496,6 +507,9 @@ static void case_graph(const char *name, graph *g, int reps, void (*extra)(const
 static void chain_extra(const graph *g)
 {
     uint32_t bad = 0;
+    /* Neighbours of one core type: the second follows the first onto its
+     * core, never through a ready queue. */
+    CHECKF(last_followed > 0, "chain: no task was followed (%u tasks)", g->n);
     CHECKF(atomic_load(&order_pos) == g->n, "chain: %u tasks recorded", atomic_load(&order_pos));
     for (uint32_t i = 0; i < g->n; i++)
         if (atomic_load_explicit(&order[i], memory_order_relaxed) != i && bad++ < 5)
