@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
@@ -84,21 +85,26 @@ class CallConfig:
 
     def _to_c(self):
         cfg = ffi.new("simpler_run_config *")
-        for f in fields(self):
-            v = getattr(self, f.name)
+        for name, v in self.__dict__.items():  # the fields, without dataclasses.fields()'s cost per run
             if v is None:
                 continue
-            if f.name == "trace":
+            if name == "trace":
                 cfg.trace_events = (200_000 if v is True else 0 if v is False
                                     else _checked_int("trace", v, 26, minimum=1))
-            elif f.name == "scheduler_timeout":
+            elif name == "scheduler_timeout":
                 if not (isinstance(v, (int, float)) and 0 < v < 4_000_000):
                     raise InvalidArgument(f"scheduler_timeout must be a positive number of seconds, not {v!r}")
                 cfg.scheduler_timeout_ms = max(1, int(round(v * 1000)))
             else:
-                bits = 64 if f.name == "heap_ring_size" else 32
-                setattr(cfg, f.name, _checked_int(f.name, v, bits, minimum=1))
+                bits = 64 if name == "heap_ring_size" else 32
+                setattr(cfg, name, _checked_int(name, v, bits, minimum=1))
         return cfg
+
+
+@functools.cache
+def _default_config():
+    """The C defaults, built once: the C side only reads them."""
+    return CallConfig()._to_c()
 
 
 def _checked_int(name: str, value: Any, bits: int, minimum: int = 0) -> int:
@@ -248,7 +254,7 @@ class ChipWorker:
         if config_kw:
             base = config or CallConfig()
             config = CallConfig(**{**base.__dict__, **config_kw})
-        cfg = (config or CallConfig())._to_c()
+        cfg = _default_config() if config is None else config._to_c()
         registered = self._callables.get(callable_id)
         specs = registered.signature if registered is not None else []
         n = len(args)

@@ -45,6 +45,19 @@ typedef struct host_runtime {
 
 enum device_state { DEVICE_CREATED, DEVICE_READY, DEVICE_FINALIZED };
 
+/* A GM block a runtime keeps from one run to the next, so that a run does
+ * not allocate (and on sim fault in) its working memory each time. One
+ * per device context, freed at finalize; a larger need replaces it. */
+typedef struct device_scratch {
+    uint64_t addr, size;
+    /* The runtime's record of what the block holds; zero when the block
+     * is new. */
+    uint64_t note[4];
+} device_scratch;
+
+/* Blocks larger than this are freed after their run, not kept. */
+#define DEVICE_SCRATCH_KEEP (256ull << 20)
+
 struct simpler_device {
     pthread_mutex_t lock;           /* one API call at a time */
     enum device_state state;
@@ -66,7 +79,14 @@ struct simpler_device {
     uint64_t last_run_wait_ns;
     void *last_trace;               /* host copy of the last trace */
     uint64_t last_trace_size;
+    device_scratch scratch;
 };
+
+/* The scratch block, at least size bytes. */
+int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out);
+/* After the run that used it: keep it, unless it is too large to hold. */
+void device_scratch_done(simpler_device *dev);
+void device_scratch_free(simpler_device *dev);
 
 /* Add the graph's edges to a run's trace (for runtimes that know them
  * before launch). */

@@ -118,6 +118,35 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     return rc;
 }
 
+int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out)
+{
+    device_scratch *s = &dev->scratch;
+    if (s->addr && s->size < size)
+        device_scratch_free(dev);
+    if (!s->addr) {
+        int rc = dev->ops->gm_alloc(dev->pdev, size, &s->addr);
+        if (rc)
+            return rc;
+        s->size = size;
+        memset(s->note, 0, sizeof s->note);
+    }
+    *out = s;
+    return SIMPLER_OK;
+}
+
+void device_scratch_done(simpler_device *dev)
+{
+    if (dev->scratch.size > DEVICE_SCRATCH_KEEP)
+        device_scratch_free(dev);
+}
+
+void device_scratch_free(simpler_device *dev)
+{
+    if (dev->scratch.addr)
+        dev->ops->gm_free(dev->pdev, dev->scratch.addr);
+    memset(&dev->scratch, 0, sizeof dev->scratch);
+}
+
 static void callable_free(simpler_device *dev, host_callable *c)
 {
     if (c->buffer)
@@ -140,6 +169,7 @@ int simpler_device_finalize(simpler_device *dev)
         free(dev->buffers);
         dev->buffers = NULL;
         dev->num_buffers = dev->cap_buffers = 0;
+        device_scratch_free(dev);
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
@@ -178,6 +208,7 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     for (uint32_t i = 0; i < dev->num_callables; i++)
         out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
+    out->run_block_bytes = dev->scratch.size;
     out->callable_buffers = dev->num_buffers;
     out->callable_uploads = dev->callable_uploads;
     out->last_run_tasks = dev->last_run_tasks;

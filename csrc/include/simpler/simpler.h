@@ -105,6 +105,7 @@ typedef struct simpler_device_stats {
     uint64_t last_run_peak_heap_bytes; /* of one scope depth's heap ring */
     uint64_t last_run_peak_regions;    /* live tensor-map regions */
     uint64_t last_run_ring_waits;      /* times the orchestrator waited for ring space */
+    uint64_t run_block_bytes;      /* of committed_bytes, GM kept from one run for the next (freed at finalize) */
     /* onboard only (0 on sim) */
     uint64_t device_pid;               /* the simpler-device process */
     uint64_t device_clients;           /* host processes connected to it */

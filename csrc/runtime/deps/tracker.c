@@ -98,7 +98,7 @@ int dep_tracker_create(dep_tracker **out)
     dep_tracker *t = calloc(1, sizeof *t);
     if (t) {
         t->free_head = NONE;
-        t->cell_cap = 1024;
+        t->cell_cap = 64; /* grows; a small start keeps a small run's create and destroy cheap */
         t->cells = calloc(t->cell_cap, sizeof *t->cells);
     }
     if (!t || !t->cells) {
@@ -116,7 +116,8 @@ void dep_tracker_destroy(dep_tracker *t)
     for (uint32_t i = 0; i < t->num_entries; i++)
         free(t->entries[i].readers);
     for (uint64_t i = 0; i < t->cell_cap; i++)
-        free(t->cells[i].ids);
+        if (t->cells[i].ids)
+            free(t->cells[i].ids);
     free(t->entries);
     free(t->buckets);
     free(t->free_buckets);

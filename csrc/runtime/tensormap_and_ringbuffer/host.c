@@ -172,10 +172,11 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     uint64_t tensors_off, scalars_off;
     uint64_t off = tmr_layout(&hdr, &sizes, run->args.num_tensors, run->args.num_scalars, &tensors_off, &scalars_off);
 
-    uint64_t block;
-    if ((rc = dev->ops->gm_alloc(dev->pdev, off, &block)))
+    device_scratch *scratch;
+    if ((rc = device_scratch_get(dev, off, &scratch)))
         return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: the run's rings (%" PRIu64 " bytes) do not fit "
                                    "in GM", off);
+    uint64_t block = scratch->addr;
     hdr.callable_addr = s->record;
     hdr.tensors_addr = block + tensors_off;
     hdr.scalars_addr = block + scalars_off;
@@ -184,12 +185,26 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     atomic_init(&hdr.dep_free, TMR_NONE);
 
     /* The header, the arguments, and the ready queues; task slots, nodes
-     * and the heap are initialised by the orchestrator as it uses them. */
-    uint64_t *cells = malloc(tmr_queue_bytes(&hdr));
-    if (cells)
-        tmr_queue_init(&hdr, cells);
-    if (!cells)
-        rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "tensormap_and_ringbuffer: out of host memory");
+     * and the heap are initialised by the orchestrator as it uses them.
+     * Queues a run left empty are good for the next as they are: cells
+     * are tagged by position, and head and tail go on from there. */
+    uint64_t *note = scratch->note;
+    if (note[0] == block + hdr.queue_off && note[1] == hdr.queue_cap) {
+        atomic_init(&hdr.queue_head[0], note[2]);
+        atomic_init(&hdr.queue_tail[0], note[2]);
+        atomic_init(&hdr.queue_head[1], note[3]);
+        atomic_init(&hdr.queue_tail[1], note[3]);
+    } else {
+        uint64_t *cells = malloc(tmr_queue_bytes(&hdr));
+        if (cells)
+            tmr_queue_init(&hdr, cells);
+        else
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "tensormap_and_ringbuffer: out of host memory");
+        if (!rc)
+            rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, cells, tmr_queue_bytes(&hdr));
+        free(cells);
+    }
+    memset(note, 0, 4 * sizeof *note); /* until this run leaves its queues empty */
     if (!rc)
         rc = dev->ops->copy_to_device(dev->pdev, block, &hdr, sizeof hdr);
     if (!rc && run->args.num_tensors)
@@ -198,9 +213,6 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     if (!rc && run->args.num_scalars)
         rc = dev->ops->copy_to_device(dev->pdev, hdr.scalars_addr, run->args.scalars,
                                       run->args.num_scalars * sizeof(uint64_t));
-    if (!rc)
-        rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, cells, tmr_queue_bytes(&hdr));
-    free(cells);
     if (!rc) {
         simpler_launch_params p = {
             .runtime = SIMPLER_RUNTIME_TMR,
@@ -224,10 +236,17 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
         dev->last_run_tasks = atomic_load(&after.submitted);
         dev->last_run_orchestration_ns = after.orchestration_ns;
         dev->last_run_wait_ns = after.wait_ns;
+        uint64_t h0 = atomic_load(&after.queue_head[0]), h1 = atomic_load(&after.queue_head[1]);
+        if (!rc && h0 == atomic_load(&after.queue_tail[0]) && h1 == atomic_load(&after.queue_tail[1])) {
+            note[0] = block + hdr.queue_off;
+            note[1] = hdr.queue_cap;
+            note[2] = h0;
+            note[3] = h1;
+        }
     }
     char msg[SIMPLER_MESSAGE_MAX];
     snprintf(msg, sizeof msg, "%s", simpler_last_error());
-    dev->ops->gm_free(dev->pdev, block);
+    device_scratch_done(dev);
     if (rc)
         simpler_fail(rc, "%s", msg);
     return rc;

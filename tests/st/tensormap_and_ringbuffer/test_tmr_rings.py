@@ -130,3 +130,32 @@ def test_output_used_after_its_scope_ended_is_refused(chip_worker, scene):
     with pytest.raises(simpler.OrchestrationError, match="neither a run argument nor an earlier OUTPUT still alive"):
         chip_worker.run(cid, simpler.TaskArgs(np.zeros(64, F32)))
     assert chip_worker.usable
+
+
+def test_run_block_is_kept_between_runs(chip_worker, scene):
+    """A run's rings stay in GM for the next run (no allocation, no page
+    faults, ready queues carried on where the last run left them); a
+    failed run's queues are laid out afresh, and a run that needs larger
+    rings gets a larger block."""
+    cid = scene("one_scope")
+
+    def run_ok(**cfg):
+        X = np.zeros((4, 4), F32)
+        chip_worker.run(cid, simpler.TaskArgs(X, 20), **cfg)
+        np.testing.assert_array_equal(X, 5)
+
+    run_ok()
+    kept, committed = chip_worker.stats["run_block_bytes"], chip_worker.committed_memory
+    assert kept > 0
+    for _ in range(20):
+        run_ok()
+    assert (chip_worker.stats["run_block_bytes"], chip_worker.committed_memory) == (kept, committed)
+
+    with pytest.raises(simpler.OrchestrationError, match="scope deadlock"):
+        chip_worker.run(cid, simpler.TaskArgs(np.zeros((4, 4), F32), 20), task_ring_size=8)
+    run_ok()
+    assert chip_worker.stats["run_block_bytes"] == kept
+
+    run_ok(task_ring_size=4096)
+    assert chip_worker.stats["run_block_bytes"] > kept
+    run_ok()
