@@ -89,12 +89,13 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
         /* Set by the scheduler before its first post of the launch. */
         simpler_event *notify = mb->notify;
         simpler_trace *trace = mb->trace;
-        /* Everything posted, in order; more may arrive meanwhile. */
+        /* Everything posted up to seq, in order. Whatever was posted
+         * meanwhile goes round the outer loop again: a doorbell may also
+         * be a stop (exit, nothing posted), and a new launch may have a
+         * new notify and trace, so both are checked after every ring. */
         while (done != seq) {
             pthread_testcancel();
             run_slot(mb, ++done, notify, trace);
-            if (done == seq)
-                seq = atomic_load_explicit(&mb->door.seq, memory_order_acquire);
         }
     }
 }
