@@ -23,7 +23,8 @@
 typedef struct core_slot {
     uint32_t core;
     uint32_t type;
-    uint32_t posted;    /* doorbell value of the last post */
+    uint32_t posted;    /* seq of the last task posted */
+    uint32_t rung;      /* doorbell value: posts the core has been told of */
     uint32_t retired;   /* finished tasks handed to ops->finish */
     int follow;         /* last may yet have a follower */
     uint64_t last;      /* the runtime's reference of the last task posted */
@@ -67,7 +68,16 @@ static void post(loop *l, core_slot *c, const sched_post *p)
     c->posted = seq;
     c->last = p->task;
     c->follow = p->block_num == 1 && l->ops->follow;
-    simpler_event_signal(&mb->door);
+}
+
+/* Ring the doorbell once for everything posted since the last ring: one
+ * cache-line handoff to the core for a batch of followers. */
+static void ring(loop *l, core_slot *c)
+{
+    if (c->rung != c->posted) {
+        simpler_event_signal_n(&l->launch->mailboxes[c->core].door, c->posted - c->rung);
+        c->rung = c->posted;
+    }
 }
 
 static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - (c->posted - c->retired); }
@@ -103,10 +113,12 @@ static int drive(loop *l, core_slot *c)
          * which would have to be woken). */
         sched_post p;
         if (seq == c->posted && c->follow) {
-            if (l->ops->follow(l->rt, task, c->type, &p))
+            if (l->ops->follow(l->rt, task, c->type, &p)) {
                 post(l, c, &p);
-            else
+                ring(l, c); /* before finishing its producer: the core may go on at once */
+            } else {
                 c->follow = 0;
+            }
         }
         c->retired = seq;
         atomic_fetch_add_explicit(&l->launch->blocks_completed, 1, memory_order_relaxed);
@@ -124,6 +136,7 @@ static int drive(loop *l, core_slot *c)
         }
         progress = 1;
     }
+    ring(l, c);
     return progress;
 }
 
@@ -184,7 +197,7 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
         simpler_mailbox *mb = &L->mailboxes[c];
         slot->core = c;
         slot->type = simpler_core_type_of(c);
-        slot->posted = slot->retired = atomic_load(&mb->door.seq);
+        slot->posted = slot->retired = slot->rung = atomic_load(&mb->door.seq);
         /* Read by the core after the doorbell of our first post. */
         mb->notify = &L->thread_events[thread_idx];
         mb->trace = L->trace;

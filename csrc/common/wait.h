@@ -114,11 +114,14 @@ static inline void simpler_event_cancel(simpler_event *e)
     atomic_fetch_sub_explicit(&e->sleepers, 1, memory_order_relaxed);
 }
 
-static inline void simpler_event_signal(simpler_event *e)
+/* Signal n changes at once (a doorbell that counts what it announces). */
+static inline void simpler_event_signal_n(simpler_event *e, uint32_t n)
 {
-    atomic_fetch_add_explicit(&e->seq, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&e->seq, n, memory_order_seq_cst);
     if (atomic_load_explicit(&e->sleepers, memory_order_seq_cst))
         simpler_futex_wake(&e->seq, INT_MAX);
 }
+
+static inline void simpler_event_signal(simpler_event *e) { simpler_event_signal_n(e, 1); }
 
 #endif
