@@ -20,13 +20,20 @@
  *     cores of the type, so that no task waits behind a long one while a
  *     core idles.
  */
+/* A follower of the last task posted is looked for once right after the
+ * post, and again when the core has run everything it was given (its
+ * other producers may have finished meanwhile); not on every pass of the
+ * loop, which in tensormap_and_ringbuffer takes a lock the orchestrator
+ * needs, and would pile a stencil's successors onto one core. */
+enum { FOLLOW_NONE, FOLLOW_AT_RETIRE, FOLLOW_NOW };
+
 typedef struct core_slot {
     uint32_t core;
     uint32_t type;
     uint32_t posted;    /* seq of the last task posted */
     uint32_t rung;      /* doorbell value: posts the core has been told of */
     uint32_t retired;   /* finished tasks handed to ops->finish */
-    int follow;         /* last may yet have a follower */
+    int follow;         /* FOLLOW_*: when to look for a follower of last */
     uint64_t last;      /* the runtime's reference of the last task posted */
     uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
 } core_slot;
@@ -67,7 +74,7 @@ static void post(loop *l, core_slot *c, const sched_post *p)
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
     c->posted = seq;
     c->last = p->task;
-    c->follow = p->block_num == 1 && l->ops->follow;
+    c->follow = p->block_num == 1 && l->ops->follow ? FOLLOW_NOW : FOLLOW_NONE;
 }
 
 /* Ring the doorbell once for everything posted since the last ring: one
@@ -103,7 +110,7 @@ static int may_take(loop *l, const core_slot *c)
 static int drive(loop *l, core_slot *c)
 {
     int progress = 0;
-    uint32_t finished = atomic_load_explicit(&l->launch->mailboxes[c->core].finished, memory_order_acquire);
+    uint32_t finished = finished_of(l, c);
     while (c->retired != finished) {
         uint32_t seq = c->retired + 1;
         uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
@@ -117,7 +124,7 @@ static int drive(loop *l, core_slot *c)
                 post(l, c, &p);
                 ring(l, c); /* before finishing its producer: the core may go on at once */
             } else {
-                c->follow = 0;
+                c->follow = FOLLOW_NONE;
             }
         }
         c->retired = seq;
@@ -127,13 +134,12 @@ static int drive(loop *l, core_slot *c)
     }
     while (room(c)) {
         sched_post p;
-        if (c->follow && l->ops->follow(l->rt, c->last, c->type, &p)) {
-            post(l, c, &p);
-        } else if (may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
-            post(l, c, &p);
-        } else {
+        int followed = c->follow == FOLLOW_NOW && l->ops->follow(l->rt, c->last, c->type, &p);
+        if (!followed && c->follow == FOLLOW_NOW)
+            c->follow = FOLLOW_AT_RETIRE;
+        if (!followed && !(may_take(l, c) && l->ops->take(l->rt, c->type, &p)))
             break;
-        }
+        post(l, c, &p);
         progress = 1;
     }
     ring(l, c);
