@@ -3,6 +3,7 @@
  * doorbell, copy the payload, ack, run the kernel, publish finished, signal
  * the scheduler. Built as its own shared object (libsimpler_aicore.so).
  */
+#include <limits.h>
 #include <pthread.h>
 
 #include "common/device_abi.h"
@@ -30,6 +31,50 @@ static uint32_t wait_doorbell(simpler_mailbox *mb, uint32_t last)
         if (seq != last)
             return seq;
     }
+}
+
+/* A waiting core that backed off sleeps this long at a time, so that it
+ * sees an abort even if nobody wakes it. */
+#define EXECUTOR_WAIT_SLEEP_NS 1000000ull
+
+static int before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
+/* Hold a follower until its producers on other cores have finished: spin
+ * (a cache-line handoff away), yield, then sleep on the producer's
+ * finished word. The waiters count and finished are paired like notify
+ * below: the producer's core wakes the word only when someone sleeps on
+ * it. Returns 0 if the launch aborted meanwhile. */
+static int await_producers(const simpler_slot *slot, _Atomic uint32_t *abort)
+{
+    for (uint32_t i = 0; i < slot->num_waits; i++) {
+        simpler_mailbox *p = (simpler_mailbox *)(uintptr_t)slot->waits[i].mailbox_addr;
+        uint32_t seq = slot->waits[i].seq;
+        simpler_backoff backoff = {0};
+        while (before(atomic_load_explicit(&p->finished, memory_order_acquire), seq)) {
+            if (atomic_load_explicit(abort, memory_order_relaxed))
+                return 0;
+            if (!simpler_backoff_step(&backoff))
+                continue;
+            pthread_testcancel();
+            atomic_fetch_add_explicit(&p->finished_waiters, 1, memory_order_seq_cst);
+            uint32_t seen = atomic_load_explicit(&p->finished, memory_order_seq_cst);
+            if (before(seen, seq))
+                simpler_futex_wait(&p->finished, seen, EXECUTOR_WAIT_SLEEP_NS);
+            atomic_fetch_sub_explicit(&p->finished_waiters, 1, memory_order_relaxed);
+        }
+    }
+    return 1;
+}
+
+/* Publish that the task posted as seq is over, and wake whoever waits for
+ * it: the scheduler if it sleeps, cores holding a follower of it. */
+static void publish_finished(simpler_mailbox *mb, uint32_t seq, simpler_event *notify)
+{
+    atomic_store_explicit(&mb->finished, seq, memory_order_seq_cst);
+    if (atomic_load_explicit(&mb->finished_waiters, memory_order_seq_cst))
+        simpler_futex_wake(&mb->finished, INT_MAX);
+    if (atomic_load_explicit(&notify->sleepers, memory_order_seq_cst))
+        simpler_event_signal(notify);
 }
 
 /* Run the task posted as seq: ack, kernel, finished, then a signal if the
@@ -70,9 +115,7 @@ static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, s
         simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core, task_id, func_id, args.block_idx, started,
                              simpler_now_ns());
 
-    atomic_store_explicit(&mb->finished, seq, memory_order_seq_cst);
-    if (atomic_load_explicit(&notify->sleepers, memory_order_seq_cst))
-        simpler_event_signal(notify);
+    publish_finished(mb, seq, notify);
 }
 
 __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox *mb)
@@ -89,13 +132,23 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
         /* Set by the scheduler before its first post of the launch. */
         simpler_event *notify = mb->notify;
         simpler_trace *trace = mb->trace;
+        _Atomic uint32_t *abort = mb->abort;
         /* Everything posted up to seq, in order. Whatever was posted
          * meanwhile goes round the outer loop again: a doorbell may also
          * be a stop (exit, nothing posted), and a new launch may have a
          * new notify and trace, so both are checked after every ring. */
         while (done != seq) {
             pthread_testcancel();
-            run_slot(mb, ++done, notify, trace);
+            done++;
+            /* After an abort, what is still posted is dropped: the failed
+             * run's cores come back idle without running it. */
+            if (await_producers(&mb->slots[(done - 1) % SIMPLER_MAILBOX_SLOTS], abort) &&
+                !atomic_load_explicit(abort, memory_order_relaxed))
+                run_slot(mb, done, notify, trace);
+            else {
+                atomic_store_explicit(&mb->ack, done, memory_order_release);
+                publish_finished(mb, done, notify);
+            }
         }
     }
 }

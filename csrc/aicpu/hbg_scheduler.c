@@ -86,24 +86,41 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
-static int follow(void *rt, uint64_t task, uint32_t type, sched_post *out)
+_Static_assert(HBG_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot");
+
+/* Tell task's successors where it went (sched_ops.posted). */
+static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
 {
     hbg *s = rt;
     hbg_task *t = &s->tasks[task];
+    if (t->fanout_count > SCHED_FOLLOW_SCAN)
+        return;
     const uint32_t *succ = s->fanout + t->fanout_start;
-    uint32_t n = t->fanout_count < SCHED_FOLLOW_SCAN ? t->fanout_count : SCHED_FOLLOW_SCAN;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < t->fanout_count; i++) {
         hbg_task *f = &s->tasks[succ[i]];
-        uint32_t one = 1;
-        if (f->core_type != type || f->block_num != 1 || atomic_load_explicit(&f->pending, memory_order_relaxed) != 1)
+        uint32_t w = atomic_fetch_add_explicit(&f->num_waits, 1, memory_order_relaxed);
+        if (w < HBG_WAITS)
+            f->waits[w] = (uint64_t)core << 32 | seq;
+        /* release: whoever sees unposted 0 sees every producer's entry */
+        atomic_fetch_sub_explicit(&f->unposted, 1, memory_order_release);
+    }
+}
+
+static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
+{
+    hbg *s = rt;
+    hbg_task *t = &s->tasks[task];
+    if (t->fanout_count > SCHED_FOLLOW_SCAN)
+        return 0; /* posted() did not count it: its successors never follow */
+    const uint32_t *succ = s->fanout + t->fanout_start;
+    for (uint32_t i = 0; i < t->fanout_count; i++) {
+        hbg_task *f = &s->tasks[succ[i]];
+        if (f->block_num != 1 || atomic_load_explicit(&f->unposted, memory_order_acquire) != 0)
             continue;
-        /* pending 1: task (which has not finished) is its only producer
-         * left, so nobody else can change it now but task's finish, which
-         * then sees the flag and does not queue it. */
-        if (atomic_compare_exchange_strong(&f->pending, &one, HBG_FOLLOWED | 1)) {
-            fill(s, succ[i], 0, out);
+        fill(s, succ[i], 0, out);
+        if (sched_claim(place, f->core_type, &f->pending, HBG_FOLLOWED,
+                        atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, HBG_WAITS, out))
             return 1;
-        }
     }
     return 0;
 }
@@ -144,7 +161,7 @@ static void summary(void *rt, char *buf, size_t len)
              s->hdr->num_tasks);
 }
 
-static const sched_ops hbg_ops = {take, follow, finish, ready, done, in_flight, summary};
+static const sched_ops hbg_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
 
 int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
 {

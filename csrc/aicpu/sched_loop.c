@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "aicpu/launch_status.h"
 #include "simpler/simpler.h"
@@ -12,20 +13,24 @@
 /*
  * A core's mailbox holds SIMPLER_MAILBOX_SLOTS tasks. What goes in beyond
  * the one it runs:
- *   - a follower: a successor of the last task posted whose only
- *     unfinished producer is that task (ops->follow). The core runs it as
- *     soon as its producer returns, without a round trip through this
- *     loop; a chain runs back to back.
+ *   - followers: a successor of a task just posted whose producers are all
+ *     posted too (ops->follow). It goes to a core whose last post is one
+ *     of its producers (the least loaded of them: a stencil's two
+ *     successors spread over its two cores), or else to an idle core, and
+ *     the slot names its producers on other cores; the core runs it as
+ *     soon as they are done, with no round trip through this loop. A
+ *     chain runs back to back on one core; a stencil's cores wait on each
+ *     other directly.
  *   - queued tasks, ahead of time, only while there are more of them than
  *     cores of the type, so that no task waits behind a long one while a
  *     core idles.
+ * Followers of a core's last post are looked for right after the post;
+ * again, if one had no core with room, once a core of this thread frees
+ * one; and when the core has run everything it was given (a successor
+ * submitted since may be ready to follow). Not on every pass of the loop:
+ * in tensormap_and_ringbuffer a look takes a lock the orchestrator needs.
  */
-/* A follower of the last task posted is looked for once right after the
- * post, and again when the core has run everything it was given (its
- * other producers may have finished meanwhile); not on every pass of the
- * loop, which in tensormap_and_ringbuffer takes a lock the orchestrator
- * needs, and would pile a stencil's successors onto one core. */
-enum { FOLLOW_NONE, FOLLOW_AT_RETIRE, FOLLOW_NOW };
+enum { FOLLOW_NONE, FOLLOW_AT_RETIRE, FOLLOW_NOW, FOLLOW_BLOCKED };
 
 typedef struct core_slot {
     uint32_t core;
@@ -33,7 +38,7 @@ typedef struct core_slot {
     uint32_t posted;    /* seq of the last task posted */
     uint32_t rung;      /* doorbell value: posts the core has been told of */
     uint32_t retired;   /* finished tasks handed to ops->finish */
-    int follow;         /* FOLLOW_*: when to look for a follower of last */
+    int follow;         /* FOLLOW_*: when to look for followers of last */
     uint64_t last;      /* the runtime's reference of the last task posted */
     uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
 } core_slot;
@@ -46,7 +51,18 @@ typedef struct loop {
     uint32_t num_slots;
     uint32_t cores_of_type[2];  /* in the launch, all threads' */
     core_slot slots[SIMPLER_MAX_CORES];
+    core_slot *of_core[SIMPLER_MAX_CORES]; /* this thread's, or NULL */
 } loop;
+
+struct sched_place {
+    loop *l;
+    core_slot *src;             /* where the task whose successors are looked at went */
+    uint32_t src_seq;
+    int refused;                /* a candidate found no core with room */
+    core_slot *chosen;
+    uint32_t num_waits;         /* the chosen core's waits, one per other core */
+    struct { uint32_t core, seq; } waits[SIMPLER_SLOT_WAITS];
+};
 
 void sched_wake_others(simpler_launch *L, uint32_t except)
 {
@@ -57,7 +73,84 @@ void sched_wake_others(simpler_launch *L, uint32_t except)
     }
 }
 
-static void post(loop *l, core_slot *c, const sched_post *p)
+static int before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
+static uint32_t outstanding(const core_slot *c) { return c->posted - c->retired; }
+
+static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - outstanding(c); }
+
+int sched_fits(sched_place *pl, uint32_t type, const sched_post *cand)
+{
+    loop *l = pl->l;
+    uint32_t n = cand->num_waits;
+    core_slot *best = NULL;
+    int near = 0;
+    /* A core whose last post is a producer runs the candidate as soon as
+     * that producer is done; no other core could start it sooner. Index n
+     * stands for the task whose successors are looked at. */
+    for (uint32_t i = 0; i <= n; i++) {
+        core_slot *c = l->of_core[i < n ? cand->waits[i].core : pl->src->core];
+        uint32_t seq = i < n ? cand->waits[i].seq : pl->src_seq;
+        if (!c || c->type != type)
+            continue;
+        near = 1;
+        if (room(c) && c->posted == seq && (!best || outstanding(c) < outstanding(best)))
+            best = c;
+    }
+    /* With no producer on a core of its type here, an idle core takes it
+     * and waits. Not otherwise: a chain that filled its core would hop to
+     * the idle one and back, each core idling while the other runs. */
+    for (uint32_t i = 0; !best && !near && i < l->num_slots; i++)
+        if (l->slots[i].type == type && outstanding(&l->slots[i]) == 0)
+            best = &l->slots[i];
+    if (!best) {
+        pl->refused = 1;
+        return 0;
+    }
+    /* The producers on other cores, the latest per core. */
+    pl->num_waits = 0;
+    for (uint32_t i = 0; i <= n; i++) {
+        uint32_t core = i < n ? cand->waits[i].core : pl->src->core;
+        uint32_t seq = i < n ? cand->waits[i].seq : pl->src_seq, w = 0;
+        if (core == best->core)
+            continue;
+        while (w < pl->num_waits && pl->waits[w].core != core)
+            w++;
+        if (w == pl->num_waits) {
+            if (w == SIMPLER_SLOT_WAITS)
+                return 0;
+            pl->waits[pl->num_waits++].core = core;
+            pl->waits[w].seq = seq;
+        } else if (before(pl->waits[w].seq, seq)) {
+            pl->waits[w].seq = seq;
+        }
+    }
+    pl->chosen = best;
+    return 1;
+}
+
+int sched_claim(sched_place *pl, uint32_t type, _Atomic uint32_t *pending, uint32_t flag, uint32_t num_waits,
+                const uint64_t *waits, uint32_t max_waits, sched_post *out)
+{
+    uint32_t p = atomic_load_explicit(pending, memory_order_relaxed);
+    if (p == 0 || (p & flag) || num_waits > max_waits)
+        return 0;
+    out->num_waits = num_waits;
+    for (uint32_t w = 0; w < num_waits; w++) {
+        out->waits[w].core = (uint32_t)(waits[w] >> 32);
+        out->waits[w].seq = (uint32_t)waits[w];
+    }
+    if (!sched_fits(pl, type, out))
+        return 0;
+    while (p != 0 && !(p & flag))
+        if (atomic_compare_exchange_weak(pending, &p, p | flag))
+            return 1;
+    return 0;
+}
+
+/* Write p into c's next slot, with the waits pl chose (NULL: none). The
+ * doorbell rings later, once for the batch (ring). */
+static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *pl)
 {
     simpler_mailbox *mb = &l->launch->mailboxes[c->core];
     uint32_t seq = c->posted + 1;
@@ -71,23 +164,51 @@ static void post(loop *l, core_slot *c, const sched_post *p)
     slot->block_idx = p->block;
     slot->block_num = p->block_num;
     slot->func_id = p->func_id;
+    slot->num_waits = pl ? pl->num_waits : 0;
+    for (uint32_t i = 0; i < slot->num_waits; i++) {
+        slot->waits[i].mailbox_addr = (uint64_t)(uintptr_t)&l->launch->mailboxes[pl->waits[i].core];
+        slot->waits[i].seq = pl->waits[i].seq;
+    }
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
     c->posted = seq;
     c->last = p->task;
-    c->follow = p->block_num == 1 && l->ops->follow ? FOLLOW_NOW : FOLLOW_NONE;
-}
-
-/* Ring the doorbell once for everything posted since the last ring: one
- * cache-line handoff to the core for a batch of followers. */
-static void ring(loop *l, core_slot *c)
-{
-    if (c->rung != c->posted) {
-        simpler_event_signal_n(&l->launch->mailboxes[c->core].door, c->posted - c->rung);
-        c->rung = c->posted;
+    c->follow = FOLLOW_NONE;
+    if (p->block_num == 1) {
+        if (l->ops->posted)
+            l->ops->posted(l->rt, p->task, c->core, seq);
+        if (l->ops->follow)
+            c->follow = FOLLOW_NOW;
     }
 }
 
-static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - (c->posted - c->retired); }
+/* Ring each core's doorbell once for everything posted since its last
+ * ring: one cache-line handoff to a core for a batch of posts. */
+static void ring(loop *l)
+{
+    for (uint32_t i = 0; i < l->num_slots; i++) {
+        core_slot *c = &l->slots[i];
+        if (c->rung != c->posted) {
+            simpler_event_signal_n(&l->launch->mailboxes[c->core].door, c->posted - c->rung);
+            c->rung = c->posted;
+        }
+    }
+}
+
+/* Post every follower of task (posted on src as seq) that has a core to
+ * go to now. Returns whether any was posted. */
+static int follow_from(loop *l, core_slot *src, uint64_t task, uint32_t seq)
+{
+    sched_place pl = {.l = l, .src = src, .src_seq = seq};
+    sched_post p;
+    int any = 0;
+    while (l->ops->follow(l->rt, task, &pl, &p)) {
+        post(l, pl.chosen, &p, &pl);
+        any = 1;
+    }
+    if (src->last == task)
+        src->follow = pl.refused ? FOLLOW_BLOCKED : FOLLOW_AT_RETIRE;
+    return any;
+}
 
 static uint32_t finished_of(loop *l, const core_slot *c)
 {
@@ -101,13 +222,13 @@ static uint32_t finished_of(loop *l, const core_slot *c)
 static int may_take(loop *l, const core_slot *c)
 {
     int queued = l->ops->ready(l->rt, c->type);
-    if (c->posted == c->retired)
+    if (outstanding(c) == 0)
         return queued > 0;
     return queued > (int)l->cores_of_type[c->type];
 }
 
-/* Retire what the core finished, then fill its mailbox. */
-static int drive(loop *l, core_slot *c)
+/* Hand what the core finished to the runtime. */
+static int retire(loop *l, core_slot *c)
 {
     int progress = 0;
     uint32_t finished = finished_of(l, c);
@@ -118,32 +239,46 @@ static int drive(loop *l, core_slot *c)
          * goes to it now, before finishing that task would queue the
          * follower for any scheduler to take (and maybe an idle core,
          * which would have to be woken). */
-        sched_post p;
-        if (seq == c->posted && c->follow) {
-            if (l->ops->follow(l->rt, task, c->type, &p)) {
-                post(l, c, &p);
-                ring(l, c); /* before finishing its producer: the core may go on at once */
-            } else {
+        if (seq == c->posted && c->follow != FOLLOW_NONE) {
+            if (follow_from(l, c, task, seq))
+                ring(l); /* before finishing its producer: the core may go on at once */
+            if (c->last == task)
                 c->follow = FOLLOW_NONE;
-            }
         }
         c->retired = seq;
         atomic_fetch_add_explicit(&l->launch->blocks_completed, 1, memory_order_relaxed);
         l->ops->finish(l->rt, task);
         progress = 1;
     }
-    while (room(c)) {
-        sched_post p;
-        int followed = c->follow == FOLLOW_NOW && l->ops->follow(l->rt, c->last, c->type, &p);
-        if (!followed && c->follow == FOLLOW_NOW)
-            c->follow = FOLLOW_AT_RETIRE;
-        if (!followed && !(may_take(l, c) && l->ops->take(l->rt, c->type, &p)))
-            break;
-        post(l, c, &p);
-        progress = 1;
-    }
-    ring(l, c);
     return progress;
+}
+
+/* One pass over this thread's cores: retire, take queued work, post
+ * followers, ring. */
+static int pass(loop *l)
+{
+    int retired = 0, progress = 0;
+    for (uint32_t i = 0; i < l->num_slots; i++)
+        retired |= retire(l, &l->slots[i]);
+    for (uint32_t i = 0; i < l->num_slots; i++) {
+        core_slot *c = &l->slots[i];
+        sched_post p;
+        while (room(c) && may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
+            post(l, c, &p, NULL);
+            progress = 1;
+        }
+    }
+    for (int again = 1; again;) {
+        again = 0;
+        for (uint32_t i = 0; i < l->num_slots; i++) {
+            core_slot *c = &l->slots[i];
+            if (c->follow == FOLLOW_NOW || (c->follow == FOLLOW_BLOCKED && retired))
+                again |= follow_from(l, c, c->last, c->posted);
+        }
+        progress |= again;
+    }
+    ring(l);
+    return progress | retired;
 }
 
 static int should_stop(loop *l)
@@ -189,6 +324,18 @@ static void report_timeout(loop *l, uint64_t stalled_ns)
                       stuck ? list : "none running (tasks waiting on each other?)");
 }
 
+/* Whole clusters per thread when there are enough of them: one thread
+ * then drives both AIVs of a cluster, so a successor of tasks on both can
+ * be posted behind them without crossing threads. With more threads than
+ * clusters (a test's choice; the platform clamps), cores go round. */
+static uint32_t owner_of(const simpler_launch *L, uint32_t core)
+{
+    uint32_t threads = L->p.aicpu_thread_num, clusters = L->num_cores / SIMPLER_CORES_PER_CLUSTER;
+    if (threads <= clusters)
+        return core / SIMPLER_CORES_PER_CLUSTER % threads;
+    return core % threads;
+}
+
 int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, void *rt)
 {
     loop *l = &(loop){0};
@@ -198,8 +345,10 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
     l->thread_idx = thread_idx;
     for (uint32_t c = 0; c < L->num_cores; c++)
         l->cores_of_type[simpler_core_type_of(c)]++;
-    for (uint32_t c = thread_idx; c < L->num_cores; c += L->p.aicpu_thread_num) {
-        core_slot *slot = &l->slots[l->num_slots++];
+    for (uint32_t c = 0; c < L->num_cores; c++) {
+        if (owner_of(L, c) != thread_idx)
+            continue;
+        core_slot *slot = l->of_core[c] = &l->slots[l->num_slots++];
         simpler_mailbox *mb = &L->mailboxes[c];
         slot->core = c;
         slot->type = simpler_core_type_of(c);
@@ -207,6 +356,7 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
         /* Read by the core after the doorbell of our first post. */
         mb->notify = &L->thread_events[thread_idx];
         mb->trace = L->trace;
+        mb->abort = &L->abort;
     }
 
     uint64_t timeout_ns = (uint64_t)L->p.scheduler_timeout_ms * 1000000ull;
@@ -215,10 +365,7 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
     simpler_event *me = &L->thread_events[thread_idx];
 
     while (!should_stop(l)) {
-        int progress = 0;
-        for (uint32_t i = 0; i < l->num_slots; i++)
-            progress |= drive(l, &l->slots[i]);
-        if (progress) {
+        if (pass(l)) {
             simpler_backoff_reset(&backoff);
             continue;
         }

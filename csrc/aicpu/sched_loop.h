@@ -24,20 +24,49 @@ typedef struct sched_post {
     uint32_t func_id;
     uint64_t task;          /* the runtime's task reference */
     uint64_t task_id;       /* for the watchdog's report */
+    /* A follower's producers to wait for, where they were posted (the
+     * loop drops the ones on the follower's own core). */
+    uint32_t num_waits;
+    struct { uint32_t core, seq; } waits[SIMPLER_SLOT_WAITS];
 } sched_post;
 
-/* Successors of one task a follow looks at, at most: a fan-out's other
- * successors are better spread over idle cores than queued on this one. */
+/* Successors of one task a follow looks at, at most, and the fanout up to
+ * which a posted task tells its successors where it went: a wide fan-out
+ * is better spread over the cores by the ready queues. */
 #define SCHED_FOLLOW_SCAN 4
+
+/* The loop's side of a follow: which of this thread's cores a candidate
+ * would go to (sched_loop.c). */
+typedef struct sched_place sched_place;
+
+/* Whether a candidate follower of this core type, with these waits, has a
+ * core to go to now; the choice is kept for the post. A runtime asks
+ * before it claims the candidate. */
+int sched_fits(sched_place *place, uint32_t type, const sched_post *candidate);
+
+/* Claim a follower candidate whose producers are all posted: unless its
+ * pending count is 0 (it was queued) or carries flag (followed), or it has
+ * more than max_waits producers to name, out (filled by the caller but
+ * for its waits) gets the waits, each core << 32 | seq, and the
+ * candidate is claimed by setting flag in pending if it fits a core.
+ * Pending only falls meanwhile, as producers finish; the last one's
+ * finish then sees the flag and does not queue it. */
+int sched_claim(sched_place *place, uint32_t type, _Atomic uint32_t *pending, uint32_t flag,
+                uint32_t num_waits, const uint64_t *waits, uint32_t max_waits, sched_post *out);
 
 typedef struct sched_ops {
     /* Claim the next ready block for a core of this type. */
     int (*take)(void *rt, uint32_t type, sched_post *out);
-    /* Claim a successor of task (a whole task, posted to a core of this
-     * type) whose only unfinished producer is task, so that it can run
-     * right after it on the same core; its finish then must not queue
-     * it. NULL: the runtime never follows. */
-    int (*follow)(void *rt, uint64_t task, uint32_t type, sched_post *out);
+    /* A whole task was posted to core as seq: a runtime that keeps
+     * where producers went (for followers' waits) notes it. NULL: none. */
+    void (*posted)(void *rt, uint64_t task, uint32_t core, uint32_t seq);
+    /* Claim a successor of task (a whole task, posted and not yet
+     * finished) whose producers are all posted, so that a core runs it
+     * as soon as they are done, with no trip through a ready queue; its
+     * last producer's finish then must not queue it. A candidate is
+     * claimed only if sched_fits; out names its producers other than
+     * task to wait for. NULL: the runtime never follows. */
+    int (*follow)(void *rt, uint64_t task, sched_place *place, sched_post *out);
     /* A block of task finished (called by the thread that saw it). */
     void (*finish)(void *rt, uint64_t task);
     /* How many tasks are queued for this core type (0: none). */

@@ -362,6 +362,10 @@ static int link_producer(void *ctx, uint32_t producer)
     atomic_store_explicit(&o->c.deps[n].next, p->fanout, memory_order_relaxed);
     p->fanout = n;
     atomic_fetch_add(&self->pending, 1);
+    if (p->posted_at)
+        tmr_note_wait(self, p->posted_at & ~TMR_POSTED);
+    else
+        atomic_fetch_add_explicit(&self->unposted, 1, memory_order_relaxed); /* its post will tell */
     tmr_unlock(&p->lock);
     if (o->c.launch->trace)
         simpler_trace_edge_record(o->c.launch->trace, atomic_load(&p->seq) - 1, o->seq);
@@ -466,6 +470,9 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     atomic_store(&t->pending, 1); /* held until the task is fully linked */
     atomic_store(&t->completed, 0);
     atomic_store(&t->blocks_done, 0);
+    atomic_store(&t->unposted, 1); /* held until the task is fully written */
+    atomic_store(&t->num_waits, 0);
+    t->posted_at = 0;
     t->fanout = TMR_NONE;
     t->block_num = task->block_num ? task->block_num : 1;
     t->core_type = task->core_type;
@@ -491,6 +498,8 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     atomic_fetch_add(&o->c.run->submitted, 1);
     atomic_fetch_add_explicit(&o->c.launch->heartbeat, 1, memory_order_relaxed);
     o->seq++;
+    /* release: a scheduler that sees 0 sees the whole task and its waits */
+    atomic_fetch_sub_explicit(&t->unposted, 1, memory_order_release);
     if (atomic_fetch_sub(&t->pending, 1) == 1)
         tmr_push_ready(&o->c, o->current);
     dep_tracker_sweep(o->tracker, SWEEP_PER_SUBMIT, task_live, o);

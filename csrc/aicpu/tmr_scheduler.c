@@ -124,31 +124,50 @@ static int take(void *rt, uint32_t type, sched_post *out)
  * (plus 1) and does not queue it. */
 #define TMR_FOLLOWED 0x80000000u
 
-/* task is posted to one of this thread's cores and not yet finished
- * (only this thread finishes it), so its fanout list only grows, at the
- * head, under its lock. A consumer in it with pending 1 is fully
- * submitted (submission holds 1 of its own, and the link to task is
- * counted before the node is published) and waits for task alone. */
-static int follow(void *rt, uint64_t task, uint32_t type, sched_post *out)
+/* Tell the first consumers in task's fanout where it went
+ * (sched_ops.posted); later ones read posted_at when they link. */
+static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
+{
+    tmr_ctx *c = rt;
+    tmr_task *t = tmr_task_of(c, (uint32_t)task);
+    uint64_t at = (uint64_t)core << 32 | seq;
+    tmr_lock(&t->lock);
+    t->posted_at = TMR_POSTED | at;
+    uint32_t n = t->fanout;
+    for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE; i++) {
+        tmr_task *f = tmr_task_of(c, c->deps[n].consumer);
+        tmr_note_wait(f, at);
+        atomic_fetch_sub_explicit(&f->unposted, 1, memory_order_release);
+        n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
+    }
+    tmr_unlock(&t->lock);
+}
+
+_Static_assert(TMR_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot");
+
+/* task is posted to one of this thread's cores and not yet finished (only
+ * this thread finishes it), so its fanout list only grows, at the head,
+ * under its lock. A consumer in it with unposted 0 is fully submitted and
+ * all its producers are posted; the unfinished ones only finish. */
+static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
 {
     tmr_ctx *c = rt;
     tmr_task *t = tmr_task_of(c, (uint32_t)task);
     tmr_lock(&t->lock);
-    uint32_t n = t->fanout, found = TMR_NONE;
-    for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE && found == TMR_NONE; i++) {
-        uint32_t handle = c->deps[n].consumer, one = 1;
+    uint32_t n = t->fanout;
+    int found = 0;
+    for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE && !found; i++) {
+        uint32_t handle = c->deps[n].consumer;
         tmr_task *f = tmr_task_of(c, handle);
-        if (f->core_type == type && f->block_num == 1 &&
-            atomic_load_explicit(&f->pending, memory_order_relaxed) == 1 &&
-            atomic_compare_exchange_strong(&f->pending, &one, TMR_FOLLOWED | 1))
-            found = handle;
         n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
+        if (f->block_num != 1 || atomic_load_explicit(&f->unposted, memory_order_acquire) != 0)
+            continue;
+        fill(f, handle, 0, out);
+        found = sched_claim(place, f->core_type, &f->pending, TMR_FOLLOWED,
+                            atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, TMR_WAITS, out);
     }
     tmr_unlock(&t->lock);
-    if (found == TMR_NONE)
-        return 0;
-    fill(tmr_task_of(c, found), found, 0, out);
-    return 1;
+    return found;
 }
 
 /* A block finished; the last one completes the task: release its
@@ -220,7 +239,7 @@ static void summary(void *rt, char *buf, size_t len)
              atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
 }
 
-static const sched_ops tmr_ops = {take, follow, finish, ready, done, in_flight, summary};
+static const sched_ops tmr_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {

@@ -44,6 +44,14 @@ static inline void tmr_lock(_Atomic uint32_t *l)
 
 static inline void tmr_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0, memory_order_release); }
 
+/* Note that one of t's producers was posted at (core << 32 | seq). */
+static inline void tmr_note_wait(tmr_task *t, uint64_t at)
+{
+    uint32_t w = atomic_fetch_add_explicit(&t->num_waits, 1, memory_order_relaxed);
+    if (w < TMR_WAITS)
+        t->waits[w] = at;
+}
+
 /* Queue a task whose last predecessor finished (or that had none). */
 void tmr_push_ready(tmr_ctx *c, uint32_t handle);
 

@@ -10,9 +10,11 @@
  * finished = seq and, if its scheduler sleeps, signals it.
  *
  * Several slots let a core go on to its next task without waiting for the
- * scheduler: tasks it was given ahead, and a task whose only unfinished
- * producer is the one before it on this core (in-order execution meets
- * the dependency; see sched_loop.c).
+ * scheduler: tasks it was given ahead, and followers, tasks whose
+ * producers are all posted (sched_loop.c). A follower's producers on the
+ * same core are met by in-order execution; for each one on another core
+ * the slot names a wait: the core holds the task until that core's
+ * finished reaches the producer's seq.
  */
 #ifndef SIMPLER_COMMON_DEVICE_ABI_H
 #define SIMPLER_COMMON_DEVICE_ABI_H
@@ -43,7 +45,17 @@ typedef enum simpler_runtime_kind {
 /* Slots per mailbox: the task a core runs and the ones queued behind it. */
 #define SIMPLER_MAILBOX_SLOTS 8
 
-/* One posted task, a cache line of its own. */
+/* Producers on other cores a posted task may wait for. */
+#define SIMPLER_SLOT_WAITS 4
+
+/* Hold the task until another core's finished has reached seq. */
+typedef struct simpler_wait {
+    uint64_t mailbox_addr;          /* that core's simpler_mailbox */
+    uint32_t seq;
+    uint32_t reserved;
+} simpler_wait;
+
+/* One posted task, cache lines of its own. */
 typedef struct __attribute__((aligned(64))) simpler_slot {
     uint64_t kernel_addr;
     uint64_t tensors_addr;          /* simpler_tensor[num_tensors] */
@@ -54,6 +66,8 @@ typedef struct __attribute__((aligned(64))) simpler_slot {
     uint32_t block_idx;
     uint32_t block_num;
     uint32_t func_id;
+    uint32_t num_waits;
+    simpler_wait waits[SIMPLER_SLOT_WAITS];
 } simpler_slot;
 
 typedef struct __attribute__((aligned(64))) simpler_mailbox {
@@ -63,6 +77,7 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     simpler_slot slots[SIMPLER_MAILBOX_SLOTS];
     simpler_event *notify;          /* signalled after finished is published */
     simpler_trace *trace;           /* record the block here, if set */
+    _Atomic uint32_t *abort;        /* the launch's abort flag: skip what is still posted */
     uint32_t core;                  /* this mailbox's core, set by the platform */
 
     /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */
@@ -74,6 +89,7 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
      * in_kernel is set. */
     __attribute__((aligned(64))) _Atomic uint32_t ack;
     _Atomic uint32_t finished;
+    _Atomic uint32_t finished_waiters; /* other cores asleep until finished moves */
     _Atomic uint32_t in_kernel;
     _Atomic uint32_t func_id;
     _Atomic uint64_t task_id;

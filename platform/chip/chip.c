@@ -30,6 +30,34 @@ static void *core_thread(void *arg)
     return NULL;
 }
 
+/* "simpler-core3", "simpler-aicpu0": what top -H and gdb show. */
+static void name_thread(pthread_t thread, const char *what, uint32_t i)
+{
+    char name[16];
+    snprintf(name, sizeof name, "simpler-%s%u", what, i);
+    pthread_setname_np(thread, name);
+}
+
+/* Core i runs on the i-th CPU this process may use, round the list, as a
+ * core of the device is a processor of its own: left to the kernel's load
+ * balancer, the two AIVs of a cluster, which a stencil keeps waiting on each
+ * other, could share one CPU and take turns. */
+static void pin_core(pthread_t thread, uint32_t i)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return;
+    uint32_t pick = i % (uint32_t)CPU_COUNT(&allowed);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || pick--)
+            continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pthread_setaffinity_np(thread, sizeof one, &one);
+        return;
+    }
+}
+
 static int start_core(chip *c, uint32_t i)
 {
     memset(&c->mailboxes[i], 0, sizeof c->mailboxes[i]);
@@ -40,6 +68,8 @@ static int start_core(chip *c, uint32_t i)
     if (e)
         return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot start core thread %u: %s", c->name, i, strerror(e));
     c->cores[i].running = 1;
+    name_thread(c->cores[i].thread, "core", i);
+    pin_core(c->cores[i].thread, i);
     return SIMPLER_OK;
 }
 
@@ -86,6 +116,7 @@ static int ensure_threads(chip *c, uint32_t cores, uint32_t aicpus)
         int e = pthread_create(&a->thread, NULL, aicpu_thread, a);
         if (e)
             return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot start AICPU thread: %s", c->name, strerror(e));
+        name_thread(a->thread, "aicpu", a->idx);
         c->num_aicpu_threads++;
     }
     return SIMPLER_OK;
@@ -226,9 +257,10 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
     uint32_t cores = p->block_dim * SIMPLER_CORES_PER_CLUSTER;
     simpler_launch *L = &c->launch;
     L->p = *p;
-    /* A thread with no core of its own would only watch. */
-    if (L->p.aicpu_thread_num > cores)
-        L->p.aicpu_thread_num = cores;
+    /* A scheduler thread owns whole clusters (sched_loop.c); one with no
+     * cluster of its own would only watch. */
+    if (L->p.aicpu_thread_num > p->block_dim)
+        L->p.aicpu_thread_num = p->block_dim;
     uint32_t threads = L->p.aicpu_thread_num + p->extra_threads;
     int rc = ensure_threads(c, cores, threads);
     if (rc)

@@ -295,6 +295,8 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
         t->block_num = bt->block_num;
         atomic_init(&t->pending, bt->fanin);
         atomic_init(&t->blocks_done, 0);
+        atomic_init(&t->unposted, bt->fanin);
+        atomic_init(&t->num_waits, 0);
         if (bt->fanin == 0) {
             uint32_t *q = (uint32_t *)(img + h->queue_off[bt->core_type]);
             q[atomic_load(&h->queue_tail[bt->core_type])] = (uint32_t)i + 1;

@@ -25,6 +25,9 @@
  * ready queue (csrc/aicpu/sched_loop.c, "follower"). */
 #define HBG_FOLLOWED 0x80000000u
 
+/* Where a task's predecessors went, kept for a follower's waits. */
+#define HBG_WAITS 4
+
 typedef struct hbg_header {
     uint64_t magic;
     uint64_t total_size;
@@ -56,6 +59,13 @@ typedef struct hbg_task {
     _Atomic uint32_t pending;   /* predecessors not yet finished, | HBG_FOLLOWED */
     _Atomic uint32_t next_block; /* blocks claimed by schedulers (may pass block_num) */
     _Atomic uint32_t blocks_done;
+    /* Predecessors not yet posted to a core. Only a single-block task
+     * with at most SCHED_FOLLOW_SCAN successors counts its post here, so
+     * 0 means every predecessor is posted and can be waited for: the task
+     * may follow them (sched_loop.c). */
+    _Atomic uint32_t unposted;
+    _Atomic uint32_t num_waits; /* entries written to waits (may pass HBG_WAITS) */
+    uint64_t waits[HBG_WAITS];  /* where those predecessors went: core << 32 | seq */
 } hbg_task;
 
 #endif

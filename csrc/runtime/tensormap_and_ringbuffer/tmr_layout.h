@@ -52,6 +52,10 @@ typedef struct tmr_callable {
     uint64_t orch_fn;
 } tmr_callable;
 
+/* Producers' places a task keeps for its wait as a follower. */
+#define TMR_WAITS 4
+#define TMR_POSTED (1ull << 63)
+
 /* A task slot. id is the task's sequence number + 1 (0: never used); the
  * slot is reused only after the task completed and its scope ended. */
 typedef struct tmr_task {
@@ -75,6 +79,16 @@ typedef struct tmr_task {
     uint32_t heap_mask;             /* tensors whose base is a heap-ring buffer */
     uint64_t scope;                 /* which instance of that depth's scopes */
     uint64_t stamp;                 /* orchestrator: last consumer linked (its seq + 1), for dedup */
+    /* Where the task went, for its consumers' waits: TMR_POSTED | core <<
+     * 32 | seq once a scheduler posted it whole (under lock), else 0. */
+    uint64_t posted_at;
+    /* Producers not yet posted, + 1 while being submitted. A single-block
+     * producer tells the first SCHED_FOLLOW_SCAN consumers in its fanout
+     * when it is posted, and a consumer linked later reads posted_at;
+     * 0 means the task may follow its producers (sched_loop.c). */
+    _Atomic uint32_t unposted;
+    _Atomic uint32_t num_waits;     /* entries written to waits (may pass TMR_WAITS) */
+    uint64_t waits[TMR_WAITS];      /* where its producers went: core << 32 | seq */
     uint64_t kernel_addr;
     simpler_tensor tensors[TMR_MAX_TASK_TENSORS];
     uint64_t scalars[TMR_MAX_TASK_SCALARS];

@@ -75,6 +75,7 @@ static _Atomic uint32_t block_runs[MAX_TASKS * MAX_BLOCKS];
 static _Atomic uint32_t blocks_done[MAX_TASKS];
 static _Atomic uint32_t order_pos;
 static _Atomic uint32_t order[MAX_TASKS];
+static _Atomic int32_t ran_on[MAX_TASKS];   /* the core block 0 ran on */
 /* Plain data flowing along the edges: depth of the task in its graph. */
 static uint32_t depth_out[MAX_TASKS * MAX_BLOCKS];
 
@@ -128,6 +129,7 @@ static void work_kernel(const simpler_kernel_args *args)
 
     atomic_fetch_add_explicit(&block_runs[idx * MAX_BLOCKS + b], 1, memory_order_relaxed);
     if (args->block_idx == 0) {
+        atomic_store_explicit(&ran_on[idx], core, memory_order_relaxed);
         uint32_t pos = atomic_fetch_add_explicit(&order_pos, 1, memory_order_relaxed);
         if (pos < MAX_TASKS)
             atomic_store_explicit(&order[pos], (uint32_t)idx, memory_order_relaxed);
@@ -248,6 +250,8 @@ static uint8_t *build_image(const graph *g)
         t->block_num = g->blocks[i];
         atomic_init(&t->pending, npred);
         atomic_init(&t->blocks_done, 0);
+        atomic_init(&t->unposted, npred);
+        atomic_init(&t->num_waits, 0);
 
         uint64_t *sc = (uint64_t *)(img + arg_pos);
         sc[0] = i;
@@ -281,6 +285,7 @@ static void reset_bookkeeping(const graph *g, uint32_t block_dim)
     for (uint32_t i = 0; i < MAX_TASKS; i++) {
         atomic_store_explicit(&blocks_done[i], 0, memory_order_relaxed);
         atomic_store_explicit(&order[i], UINT32_MAX, memory_order_relaxed);
+        atomic_store_explicit(&ran_on[i], -1, memory_order_relaxed);
         for (uint32_t b = 0; b < MAX_BLOCKS; b++) {
             atomic_store_explicit(&block_runs[i * MAX_BLOCKS + b], 0, memory_order_relaxed);
             depth_out[i * MAX_BLOCKS + b] = 0;
@@ -295,6 +300,7 @@ static void reset_bookkeeping(const graph *g, uint32_t block_dim)
 /* One launch of img on threads AICPU threads and block_dim clusters; every
  * thread's return code must be the launch status, which is returned. */
 static uint32_t last_followed; /* tasks of the last launch that went to a core as followers */
+static uint32_t last_cross_followed; /* of which ran on another core than a predecessor */
 
 static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint32_t timeout_ms)
 {
@@ -391,9 +397,14 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
         CHECKF(bad == 0, "type %u: %u bad or repeated ready-queue entries", type, bad);
     }
     free(seen);
-    last_followed = 0;
-    for (uint32_t i = 0; i < g->n; i++)
+    last_followed = last_cross_followed = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
         last_followed += followed[i];
+        int cross = 0;
+        for (uint32_t p = g->pred_start[i]; followed[i] && p < g->pred_start[i + 1]; p++)
+            cross |= atomic_load(&ran_on[g->preds[p]]) != atomic_load(&ran_on[i]);
+        last_cross_followed += cross;
+    }
     free(followed);
 
     /* The cores are all back to idle, and acked what they ran. */
@@ -441,6 +452,21 @@ static graph *make_fan(uint32_t width)
     for (uint32_t i = 0; i < width; i++)
         fan_children_preds[i] = graph_add(g, work_kernel, rand_type(), 1, 1, &root);
     graph_add(g, work_kernel, 1, 1, width, fan_children_preds);
+    return g;
+}
+
+/* Task-Bench's stencil_1d: rows of AIV tasks, each depending on its
+ * neighbours in the row before. */
+static graph *make_stencil(uint32_t rows, uint32_t width)
+{
+    graph *g = graph_new(3 * rows * width);
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t j = 0; j < width; j++) {
+            uint32_t p[3], n = 0;
+            for (uint32_t k = j ? j - 1 : 0; r && k <= j + 1 && k < width; k++)
+                p[n++] = (r - 1) * width + k;
+            graph_add(g, work_kernel, 1, 1, n, p);
+        }
     return g;
 }
 
@@ -519,6 +545,17 @@ static void chain_extra(const graph *g)
     CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == g->n);
 }
 
+/* Followers with producers on other cores: the slot's waits held them
+ * (work_kernel checks that every predecessor was done). Counted over all
+ * of a case's runs, since one run's placement depends on timing. */
+static uint32_t stencil_cross;
+
+static void stencil_extra(const graph *g)
+{
+    stencil_cross += last_cross_followed;
+    CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == g->n / 4);
+}
+
 static void fan_extra(const graph *g)
 {
     /* Root first, join last. */
@@ -558,6 +595,9 @@ static void case_watchdog(uint32_t threads, uint32_t block_dim)
     /* Let the kernel go; the core must catch up before the image goes. */
     atomic_store(&spin_release, 1);
     CHECKF(cores_idle(30000000000ull), "cores did not finish after the spinning kernel was released");
+    /* The spinning task's successor may have been posted to a core to
+     * wait for it; after the abort it is dropped, never run. */
+    CHECKF(atomic_load(&block_runs[1 * MAX_BLOCKS]) == 0, "the successor of the timed-out task ran");
     free(img);
     graph_free(g);
 
@@ -589,6 +629,11 @@ int main(int argc, char **argv)
 
     g = make_fan(SCALED(500));
     case_graph("fan-out/in", g, 2, fan_extra);
+    graph_free(g);
+
+    g = make_stencil(SCALED(500), 4);
+    case_graph("stencil", g, 1, stencil_extra);
+    CHECKF(stencil_cross > 0, "stencil: no follower waited for a producer on another core");
     graph_free(g);
 
     g = make_multiblock(SCALED(20), 10);

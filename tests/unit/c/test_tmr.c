@@ -172,6 +172,18 @@ static void fill(const simpler_kernel_args *args, uint32_t type)
         *at(t, i) = v;
 }
 
+/* t3 (OUTPUT_EXISTING) = max(t0, t1, t2) + 1, all single elements: a
+ * stencil cell from its neighbours in the row before. */
+static void next(const simpler_kernel_args *args, uint32_t type)
+{
+    kernel_enter(args, type, 4, 0, "next");
+    float m = *at(&args->tensors[0], 0);
+    for (uint32_t i = 1; i < 3; i++)
+        if (*at(&args->tensors[i], 0) > m)
+            m = *at(&args->tensors[i], 0);
+    *at(&args->tensors[3], 0) = m + 1.0f;
+}
+
 #define PAIR(name)                                                            \
     static void name##_aic(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIC); } \
     static void name##_aiv(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIV); }
@@ -180,11 +192,13 @@ PAIR(dbl)
 PAIR(add1)
 PAIR(slow_copy)
 PAIR(fill)
+PAIR(next)
 
 /* func ids: deliberately not the table indices. */
 enum {
     F_INC_AIC = 3, F_INC_AIV = 5, F_DBL_AIC = 7, F_DBL_AIV = 9, F_ADD1_AIC = 11, F_ADD1_AIV = 13,
-    F_SLOW_AIC = 15, F_SLOW_AIV = 17, F_FILL_AIC = 19, F_FILL_AIV = 21, MAX_FUNC_ID = 23
+    F_SLOW_AIC = 15, F_SLOW_AIV = 17, F_FILL_AIC = 19, F_FILL_AIV = 21, F_NEXT_AIC = 23, F_NEXT_AIV = 25,
+    MAX_FUNC_ID = 27
 };
 
 static uint64_t scalar_f64(double d)
@@ -196,7 +210,7 @@ static uint64_t scalar_f64(double d)
 
 /* ---- the registration: kernel table, func index, record ------------------ */
 
-static tmr_kernel kernel_table[10];
+static tmr_kernel kernel_table[12];
 static int32_t func_index[MAX_FUNC_ID + 1];
 static tmr_callable callable;
 
@@ -221,6 +235,7 @@ static void register_callable(void)
     static const uint8_t t_in_out[] = {SIMPLER_INPUT, SIMPLER_OUTPUT};
     static const uint8_t t_in_outx[] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
     static const uint8_t t_outx[] = {SIMPLER_OUTPUT_EXISTING};
+    static const uint8_t t_in3_outx[] = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
     for (uint32_t f = 0; f <= MAX_FUNC_ID; f++)
         func_index[f] = -1;
     /* Table order differs from func id order. */
@@ -234,6 +249,8 @@ static void register_callable(void)
     add_kernel(7, add1_aiv, F_ADD1_AIV, SIMPLER_CORE_AIV, 2, 0, t_in_outx, "add1_aiv");
     add_kernel(8, slow_copy_aic, F_SLOW_AIC, SIMPLER_CORE_AIC, 2, 1, t_in_outx, "slow_copy_aic");
     add_kernel(9, slow_copy_aiv, F_SLOW_AIV, SIMPLER_CORE_AIV, 2, 1, t_in_outx, "slow_copy_aiv");
+    add_kernel(10, next_aic, F_NEXT_AIC, SIMPLER_CORE_AIC, 4, 0, t_in3_outx, "next_aic");
+    add_kernel(11, next_aiv, F_NEXT_AIV, SIMPLER_CORE_AIV, 4, 0, t_in3_outx, "next_aiv");
     memset(&callable, 0, sizeof callable);
     snprintf(callable.orch_entry, sizeof callable.orch_entry, "test_orchestration");
     callable.kernels_addr = (uint64_t)(uintptr_t)kernel_table;
@@ -515,6 +532,59 @@ static void case_lanes(uint32_t threads, uint32_t block_dim)
     free(buf);
 }
 
+/* ---- stencil: every task waits for its neighbours in the row before -------- */
+
+#define STENCIL_WIDTH 4
+static uint32_t stencil_rows;
+
+/* Row 0 is filled with 1; cell (r, j) = max of (r-1, j-1..j+1) + 1 = r + 1.
+ * Mostly AIV, as Task-Bench's stencil runs on one kind of core, with an
+ * AIC cell now and then for followers of another core type. */
+static int orch_stencil(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t fill_tags[1] = {SIMPLER_OUTPUT_EXISTING};
+    static const uint32_t next_tags[4] = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    const simpler_tensor *x = &args->tensors[0];
+    int rc;
+    for (uint32_t j = 0; j < STENCIL_WIDTH; j++) {
+        simpler_tensor t = simpler_view2d(x, 0, j, 1, 1);
+        uint64_t sc[2] = {scalar_f64(1.0), 0};
+        if ((rc = submit(api, o, F_FILL_AIV, SIMPLER_CORE_AIV, &t, fill_tags, 1, sc, 2)))
+            return result.rc = rc;
+    }
+    for (uint32_t r = 1; r < stencil_rows; r++)
+        for (uint32_t j = 0; j < STENCIL_WIDTH; j++) {
+            uint32_t lo = j ? j - 1 : 0, hi = j + 1 < STENCIL_WIDTH ? j + 1 : j;
+            simpler_tensor t[4] = {simpler_view2d(x, r - 1, lo, 1, 1), simpler_view2d(x, r - 1, j, 1, 1),
+                                   simpler_view2d(x, r - 1, hi, 1, 1), simpler_view2d(x, r, j, 1, 1)};
+            int aic = (r * STENCIL_WIDTH + j) % 7 == 0;
+            if ((rc = submit(api, o, aic ? F_NEXT_AIC : F_NEXT_AIV, aic ? SIMPLER_CORE_AIC : SIMPLER_CORE_AIV, t,
+                             next_tags, 4, NULL, 0)))
+                return result.rc = rc;
+        }
+    return result.rc = 0;
+}
+
+static void case_stencil(uint32_t threads, uint32_t block_dim)
+{
+    float *buf = new_floats((uint64_t)stencil_rows * STENCIL_WIDTH);
+    int64_t shape[2] = {stencil_rows, STENCIL_WIDTH};
+    simpler_tensor t = tensor_of(buf, 2, shape);
+    tmr_run *run = build_run(&t, 1, 64, 1024, 4096);
+    int status = launch_run("stencil", run, orch_stencil, threads, block_dim);
+    if (check_ok("stencil", run, status, stencil_rows * STENCIL_WIDTH)) {
+        uint32_t bad = 0;
+        for (uint32_t r = 0; r < stencil_rows; r++)
+            for (uint32_t j = 0; j < STENCIL_WIDTH; j++)
+                if (buf[r * STENCIL_WIDTH + j] != (float)(r + 1) && bad++ < 3)
+                    fprintf(stderr, "    stencil: cell (%u, %u) is %.1f, expected %u\n", r, j,
+                            buf[r * STENCIL_WIDTH + j], r + 1);
+        CHECKF(bad == 0, "stencil: %u cells wrong", bad);
+    }
+    free(run);
+    free(buf);
+}
+
 /* ---- scenario 2: streaming with scopes and runtime-allocated OUTPUTs -------- */
 
 static uint32_t stream_iters;
@@ -773,6 +843,7 @@ int main(int argc, char **argv)
     chain_len = SCALED(3000);
     stream_iters = SCALED(200);
     lane_len = SCALED(300);
+    stencil_rows = SCALED(300);
     register_callable();
     start_cores();
 
@@ -782,6 +853,7 @@ int main(int argc, char **argv)
         run_case("chain", case_chain);
         run_case("tight-chain", case_tight);
         run_case("lanes", case_lanes);
+        run_case("stencil", case_stencil);
         run_case("stream", case_stream);
         run_case("war", case_war);
         run_case("deadlock", case_deadlock);
