@@ -4,8 +4,9 @@
  * counts are shared by all threads and live in the image.
  *
  * A task is pushed to its ready queue once, by whoever finishes its last
- * predecessor, unless a scheduler followed it: posted it right behind
- * its last unfinished predecessor on that one's core (sched_loop.c). A
+ * predecessor, unless a scheduler followed it: posted it to a core, to
+ * wait there for its predecessors, once all of them were posted
+ * (sched_loop.c). A
  * thread takes a block only when one of its own cores of that type has
  * room, so a taken block is dispatched at once.
  */

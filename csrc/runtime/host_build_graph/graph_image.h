@@ -20,9 +20,9 @@
 
 #define HBG_IMAGE_MAGIC 0x31474248524c504dull /* "MPLRHBG1" */
 
-/* In a task's pending count: a scheduler posted it straight behind its
- * last unfinished predecessor, on that one's core, so it never enters a
- * ready queue (csrc/aicpu/sched_loop.c, "follower"). */
+/* In a task's pending count: a scheduler posted it to a core to wait
+ * there for its unfinished predecessors, so it never enters a ready
+ * queue (csrc/aicpu/sched_loop.c, "follower"). */
 #define HBG_FOLLOWED 0x80000000u
 
 /* Where a task's predecessors went, kept for a follower's waits. */
