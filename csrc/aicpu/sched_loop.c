@@ -232,7 +232,9 @@ static int retire(loop *l, core_slot *c)
 {
     int progress = 0;
     uint32_t finished = finished_of(l, c);
-    while (c->retired != finished) {
+    /* After an abort, cores drop what is still posted (executor.c):
+     * those tasks did not run, so they are not finished either. */
+    while (c->retired != finished && !atomic_load_explicit(&l->launch->abort, memory_order_relaxed)) {
         uint32_t seq = c->retired + 1;
         uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
         /* The core ran everything it had: a follower of its last task

@@ -145,7 +145,7 @@ static void reclaim_tasks(tmr_orch *o, uint32_t rd)
 {
     while (o->task_tail[rd] < o->task_head[rd]) {
         tmr_task *t = &o->c.tasks[(uint64_t)rd * o->c.ring + o->task_tail[rd] % o->c.ring];
-        if (!atomic_load_explicit(&t->completed, memory_order_acquire))
+        if (!tmr_reusable(t))
             break;
         if (t->depth > 0 && !scope_ended(o, t->depth, t->scope))
             break;

@@ -120,9 +120,6 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
-/* pending of a followed task: its last producer's finish sees this flag
- * (plus 1) and does not queue it. */
-#define TMR_FOLLOWED 0x80000000u
 
 /* Tell the first consumers in task's fanout where it went
  * (sched_ops.posted); later ones read posted_at when they link. */

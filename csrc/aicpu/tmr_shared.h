@@ -44,6 +44,20 @@ static inline void tmr_lock(_Atomic uint32_t *l)
 
 static inline void tmr_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0, memory_order_release); }
 
+/* pending of a followed task: its last producer's finish sees this flag
+ * (plus 1) and does not queue it. */
+#define TMR_FOLLOWED 0x80000000u
+
+/* A finished task's slot may be reused once no producer's finish will
+ * touch it again. A follower waits on its producers' cores, not on their
+ * finish, so it can finish (and complete) before a producer's finish has
+ * decremented its pending count; until then the slot stays. */
+static inline int tmr_reusable(tmr_task *t)
+{
+    return atomic_load_explicit(&t->completed, memory_order_acquire) &&
+           (atomic_load_explicit(&t->pending, memory_order_acquire) & ~TMR_FOLLOWED) == 0;
+}
+
 /* Note that one of t's producers was posted at (core << 32 | seq). */
 static inline void tmr_note_wait(tmr_task *t, uint64_t at)
 {

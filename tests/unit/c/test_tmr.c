@@ -539,7 +539,12 @@ static uint32_t stencil_rows;
 
 /* Row 0 is filled with 1; cell (r, j) = max of (r-1, j-1..j+1) + 1 = r + 1.
  * Mostly AIV, as Task-Bench's stencil runs on one kind of core, with an
- * AIC cell now and then for followers of another core type. */
+ * AIC cell now and then for followers of another core type. With
+ * stencil_scoped, odd rows sit in a nested scope: producers and their
+ * followers then live in different task rings, which turn over at
+ * different times. */
+static int stencil_scoped;
+
 static int orch_stencil(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
 {
     static const uint32_t fill_tags[1] = {SIMPLER_OUTPUT_EXISTING};
@@ -552,7 +557,10 @@ static int orch_stencil(const simpler_orch_api *api, simpler_orch *o, const simp
         if ((rc = submit(api, o, F_FILL_AIV, SIMPLER_CORE_AIV, &t, fill_tags, 1, sc, 2)))
             return result.rc = rc;
     }
-    for (uint32_t r = 1; r < stencil_rows; r++)
+    for (uint32_t r = 1; r < stencil_rows; r++) {
+        int nested = stencil_scoped && r % 2;
+        if (nested && (rc = scope(api->scope_begin(o))))
+            return result.rc = rc;
         for (uint32_t j = 0; j < STENCIL_WIDTH; j++) {
             uint32_t lo = j ? j - 1 : 0, hi = j + 1 < STENCIL_WIDTH ? j + 1 : j;
             simpler_tensor t[4] = {simpler_view2d(x, r - 1, lo, 1, 1), simpler_view2d(x, r - 1, j, 1, 1),
@@ -562,17 +570,32 @@ static int orch_stencil(const simpler_orch_api *api, simpler_orch *o, const simp
                              next_tags, 4, NULL, 0)))
                 return result.rc = rc;
         }
+        if (nested && (rc = scope(api->scope_end(o))))
+            return result.rc = rc;
+    }
     return result.rc = 0;
 }
 
-static void case_stencil(uint32_t threads, uint32_t block_dim)
+static void stencil_run(const char *name, uint32_t threads, uint32_t block_dim, int scoped, uint32_t ring)
 {
     float *buf = new_floats((uint64_t)stencil_rows * STENCIL_WIDTH);
     int64_t shape[2] = {stencil_rows, STENCIL_WIDTH};
     simpler_tensor t = tensor_of(buf, 2, shape);
-    tmr_run *run = build_run(&t, 1, 64, 1024, 4096);
-    int status = launch_run("stencil", run, orch_stencil, threads, block_dim);
-    if (check_ok("stencil", run, status, stencil_rows * STENCIL_WIDTH)) {
+    tmr_run *run = build_run(&t, 1, ring, 1024, 4096);
+    stencil_scoped = scoped;
+    int status = launch_run(name, run, orch_stencil, threads, block_dim);
+    if (check_ok(name, run, status, stencil_rows * STENCIL_WIDTH)) {
+        /* Every producer's finish reached its consumer, in the slot the
+         * consumer still had: no count left over, none wrapped below 0. */
+        tmr_task *tasks = (tmr_task *)((uint8_t *)run + run->tasks_off);
+        uint32_t bad_pending = 0;
+        uint64_t used = atomic_load(&run->submitted); /* slots never used hold build_run's poison */
+        for (uint64_t i = 0; i < (uint64_t)TMR_DEPTHS * run->sizes.task_ring; i++)
+            if (atomic_load(&tasks[i].seq) - 1 < used && (atomic_load(&tasks[i].pending) & ~0x80000000u) != 0 &&
+                bad_pending++ < 3)
+                fprintf(stderr, "    %s: slot %" PRIu64 " (task %" PRIu64 ") pending %#x\n", name, i,
+                        (uint64_t)atomic_load(&tasks[i].seq) - 1, atomic_load(&tasks[i].pending));
+        CHECKF(bad_pending == 0, "%s: %u task slots with pending left over", name, bad_pending);
         uint32_t bad = 0;
         for (uint32_t r = 0; r < stencil_rows; r++)
             for (uint32_t j = 0; j < STENCIL_WIDTH; j++)
@@ -583,6 +606,12 @@ static void case_stencil(uint32_t threads, uint32_t block_dim)
     }
     free(run);
     free(buf);
+}
+
+static void case_stencil(uint32_t threads, uint32_t block_dim)
+{
+    stencil_run("stencil", threads, block_dim, 0, 64);
+    stencil_run("scoped-stencil", threads, block_dim, 1, 8);
 }
 
 /* ---- scenario 2: streaming with scopes and runtime-allocated OUTPUTs -------- */
