@@ -37,8 +37,6 @@ static uint32_t wait_doorbell(simpler_mailbox *mb, uint32_t last)
  * sees an abort even if nobody wakes it. */
 #define EXECUTOR_WAIT_SLEEP_NS 1000000ull
 
-static int before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
-
 /* Hold a follower until its producers on other cores have finished: spin
  * (a cache-line handoff away), yield, then sleep on the producer's
  * finished word. The waiters count and finished are paired like notify
@@ -50,7 +48,7 @@ static int await_producers(const simpler_slot *slot, _Atomic uint32_t *abort)
         simpler_mailbox *p = (simpler_mailbox *)(uintptr_t)slot->waits[i].mailbox_addr;
         uint32_t seq = slot->waits[i].seq;
         simpler_backoff backoff = {0};
-        while (before(atomic_load_explicit(&p->finished, memory_order_acquire), seq)) {
+        while (simpler_seq_before(atomic_load_explicit(&p->finished, memory_order_acquire), seq)) {
             if (atomic_load_explicit(abort, memory_order_relaxed))
                 return 0;
             if (!simpler_backoff_step(&backoff))
@@ -58,7 +56,7 @@ static int await_producers(const simpler_slot *slot, _Atomic uint32_t *abort)
             pthread_testcancel();
             atomic_fetch_add_explicit(&p->finished_waiters, 1, memory_order_seq_cst);
             uint32_t seen = atomic_load_explicit(&p->finished, memory_order_seq_cst);
-            if (before(seen, seq))
+            if (simpler_seq_before(seen, seq))
                 simpler_futex_wait(&p->finished, seen, EXECUTOR_WAIT_SLEEP_NS);
             atomic_fetch_sub_explicit(&p->finished_waiters, 1, memory_order_relaxed);
         }

@@ -99,9 +99,7 @@ static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
     const uint32_t *succ = s->fanout + t->fanout_start;
     for (uint32_t i = 0; i < t->fanout_count; i++) {
         hbg_task *f = &s->tasks[succ[i]];
-        uint32_t w = atomic_fetch_add_explicit(&f->num_waits, 1, memory_order_relaxed);
-        if (w < HBG_WAITS)
-            f->waits[w] = (uint64_t)core << 32 | seq;
+        sched_note_wait(&f->num_waits, f->waits, HBG_WAITS, sched_pack(core, seq));
         /* release: whoever sees unposted 0 sees every producer's entry */
         atomic_fetch_sub_explicit(&f->unposted, 1, memory_order_release);
     }

@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "aicpu/launch_status.h"
 #include "simpler/simpler.h"
@@ -61,7 +60,7 @@ struct sched_place {
     int refused;                /* a candidate found no core with room */
     core_slot *chosen;
     uint32_t num_waits;         /* the chosen core's waits, one per other core */
-    struct { uint32_t core, seq; } waits[SIMPLER_SLOT_WAITS];
+    sched_where waits[SIMPLER_SLOT_WAITS];
 };
 
 void sched_wake_others(simpler_launch *L, uint32_t except)
@@ -73,28 +72,33 @@ void sched_wake_others(simpler_launch *L, uint32_t except)
     }
 }
 
-static int before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
-
 static uint32_t outstanding(const core_slot *c) { return c->posted - c->retired; }
 
 static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - outstanding(c); }
 
-int sched_fits(sched_place *pl, uint32_t type, const sched_post *cand)
+/* Whether a candidate follower of this core type, with these waits, has a
+ * core to go to now; the choice is kept in pl for the post. */
+static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
 {
     loop *l = pl->l;
+    /* The candidate's producers, and the task whose successors are looked
+     * at (the runtime may or may not have named it). */
+    sched_where prod[SIMPLER_SLOT_WAITS + 1];
     uint32_t n = cand->num_waits;
+    for (uint32_t i = 0; i < n; i++)
+        prod[i] = cand->waits[i];
+    prod[n++] = (sched_where){pl->src->core, pl->src_seq};
+
     core_slot *best = NULL;
     int near = 0;
     /* A core whose last post is a producer runs the candidate as soon as
-     * that producer is done; no other core could start it sooner. Index n
-     * stands for the task whose successors are looked at. */
-    for (uint32_t i = 0; i <= n; i++) {
-        core_slot *c = l->of_core[i < n ? cand->waits[i].core : pl->src->core];
-        uint32_t seq = i < n ? cand->waits[i].seq : pl->src_seq;
+     * that producer is done; no other core could start it sooner. */
+    for (uint32_t i = 0; i < n; i++) {
+        core_slot *c = l->of_core[prod[i].core];
         if (!c || c->type != type)
             continue;
         near = 1;
-        if (room(c) && c->posted == seq && (!best || outstanding(c) < outstanding(best)))
+        if (room(c) && c->posted == prod[i].seq && (!best || outstanding(c) < outstanding(best)))
             best = c;
     }
     /* With no producer on a core of its type here, an idle core takes it
@@ -109,20 +113,18 @@ int sched_fits(sched_place *pl, uint32_t type, const sched_post *cand)
     }
     /* The producers on other cores, the latest per core. */
     pl->num_waits = 0;
-    for (uint32_t i = 0; i <= n; i++) {
-        uint32_t core = i < n ? cand->waits[i].core : pl->src->core;
-        uint32_t seq = i < n ? cand->waits[i].seq : pl->src_seq, w = 0;
-        if (core == best->core)
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t w = 0;
+        if (prod[i].core == best->core)
             continue;
-        while (w < pl->num_waits && pl->waits[w].core != core)
+        while (w < pl->num_waits && pl->waits[w].core != prod[i].core)
             w++;
         if (w == pl->num_waits) {
             if (w == SIMPLER_SLOT_WAITS)
                 return 0;
-            pl->waits[pl->num_waits++].core = core;
-            pl->waits[w].seq = seq;
-        } else if (before(pl->waits[w].seq, seq)) {
-            pl->waits[w].seq = seq;
+            pl->waits[pl->num_waits++] = prod[i];
+        } else if (simpler_seq_before(pl->waits[w].seq, prod[i].seq)) {
+            pl->waits[w].seq = prod[i].seq;
         }
     }
     pl->chosen = best;
@@ -136,11 +138,9 @@ int sched_claim(sched_place *pl, uint32_t type, _Atomic uint32_t *pending, uint3
     if (p == 0 || (p & flag) || num_waits > max_waits)
         return 0;
     out->num_waits = num_waits;
-    for (uint32_t w = 0; w < num_waits; w++) {
-        out->waits[w].core = (uint32_t)(waits[w] >> 32);
-        out->waits[w].seq = (uint32_t)waits[w];
-    }
-    if (!sched_fits(pl, type, out))
+    for (uint32_t w = 0; w < num_waits; w++)
+        out->waits[w] = sched_unpack(waits[w]);
+    if (!fits(pl, type, out))
         return 0;
     while (p != 0 && !(p & flag))
         if (atomic_compare_exchange_weak(pending, &p, p | flag))

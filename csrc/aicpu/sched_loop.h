@@ -12,6 +12,25 @@
 
 #include "common/device_abi.h"
 
+/* Where a task was posted: a core and that mailbox's seq. Runtimes keep
+ * it packed in a uint64_t (sched_pack). */
+typedef struct sched_where {
+    uint32_t core, seq;
+} sched_where;
+
+static inline uint64_t sched_pack(uint32_t core, uint32_t seq) { return (uint64_t)core << 32 | seq; }
+
+static inline sched_where sched_unpack(uint64_t at) { return (sched_where){(uint32_t)(at >> 32), (uint32_t)at}; }
+
+/* Note in a successor that one of its producers was posted at (packed):
+ * entries past max are counted, not kept, and make it unfollowable. */
+static inline void sched_note_wait(_Atomic uint32_t *num_waits, uint64_t *waits, uint32_t max, uint64_t at)
+{
+    uint32_t w = atomic_fetch_add_explicit(num_waits, 1, memory_order_relaxed);
+    if (w < max)
+        waits[w] = at;
+}
+
 /* One block, as a core will run it. */
 typedef struct sched_post {
     uint64_t kernel_addr;
@@ -27,7 +46,7 @@ typedef struct sched_post {
     /* A follower's producers to wait for, where they were posted (the
      * loop drops the ones on the follower's own core). */
     uint32_t num_waits;
-    struct { uint32_t core, seq; } waits[SIMPLER_SLOT_WAITS];
+    sched_where waits[SIMPLER_SLOT_WAITS];
 } sched_post;
 
 /* Successors of one task a follow looks at, at most, and the fanout up to
@@ -39,15 +58,10 @@ typedef struct sched_post {
  * would go to (sched_loop.c). */
 typedef struct sched_place sched_place;
 
-/* Whether a candidate follower of this core type, with these waits, has a
- * core to go to now; the choice is kept for the post. A runtime asks
- * before it claims the candidate. */
-int sched_fits(sched_place *place, uint32_t type, const sched_post *candidate);
-
 /* Claim a follower candidate whose producers are all posted: unless its
  * pending count is 0 (it was queued) or carries flag (followed), or it has
  * more than max_waits producers to name, out (filled by the caller but
- * for its waits) gets the waits, each core << 32 | seq, and the
+ * for its waits) gets the waits, each as sched_pack made it, and the
  * candidate is claimed by setting flag in pending if it fits a core.
  * Pending only falls meanwhile, as producers finish; the last one's
  * finish then sees the flag and does not queue it. */
@@ -64,7 +78,7 @@ typedef struct sched_ops {
      * finished) whose producers are all posted, so that a core runs it
      * as soon as they are done, with no trip through a ready queue; its
      * last producer's finish then must not queue it. A candidate is
-     * claimed only if sched_fits; out names its producers other than
+     * claimed with sched_claim; out names its producers other than
      * task to wait for. NULL: the runtime never follows. */
     int (*follow)(void *rt, uint64_t task, sched_place *place, sched_post *out);
     /* A block of task finished (called by the thread that saw it). */

@@ -127,7 +127,7 @@ static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
 {
     tmr_ctx *c = rt;
     tmr_task *t = tmr_task_of(c, (uint32_t)task);
-    uint64_t at = (uint64_t)core << 32 | seq;
+    uint64_t at = sched_pack(core, seq);
     tmr_lock(&t->lock);
     t->posted_at = TMR_POSTED | at;
     uint32_t n = t->fanout;

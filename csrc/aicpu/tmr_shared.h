@@ -5,6 +5,7 @@
 #ifndef SIMPLER_AICPU_TMR_SHARED_H
 #define SIMPLER_AICPU_TMR_SHARED_H
 
+#include "aicpu/sched_loop.h"
 #include "common/device_abi.h"
 #include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
 
@@ -58,12 +59,10 @@ static inline int tmr_reusable(tmr_task *t)
            (atomic_load_explicit(&t->pending, memory_order_acquire) & ~TMR_FOLLOWED) == 0;
 }
 
-/* Note that one of t's producers was posted at (core << 32 | seq). */
+/* Note in t that one of its producers was posted at (sched_pack). */
 static inline void tmr_note_wait(tmr_task *t, uint64_t at)
 {
-    uint32_t w = atomic_fetch_add_explicit(&t->num_waits, 1, memory_order_relaxed);
-    if (w < TMR_WAITS)
-        t->waits[w] = at;
+    sched_note_wait(&t->num_waits, t->waits, TMR_WAITS, at);
 }
 
 /* Queue a task whose last predecessor finished (or that had none). */

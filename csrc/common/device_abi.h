@@ -45,6 +45,9 @@ typedef enum simpler_runtime_kind {
 /* Slots per mailbox: the task a core runs and the ones queued behind it. */
 #define SIMPLER_MAILBOX_SLOTS 8
 
+/* Whether mailbox sequence number a comes before b (they wrap). */
+static inline int simpler_seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+
 /* Producers on other cores a posted task may wait for. */
 #define SIMPLER_SLOT_WAITS 4
 
