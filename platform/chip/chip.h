@@ -30,6 +30,7 @@ typedef struct chip_aicpu {
     uint32_t idx;
     pthread_t thread;
     simpler_event go;
+    int avoids;                     /* the CPU its affinity leaves out, or -1: none */
 } chip_aicpu;
 
 /* Called about once a second while a launch runs, with whether any block
