@@ -38,14 +38,18 @@ def test_vector_add_2d_noncontiguous_inputs(chip_worker, scene, golden):
     golden(out, a + b)
 
 
-def test_fused_expression(chip_worker, scene, golden):
-    cid = scene("fused")
+def run_fused(chip_worker, cid, golden):
     a = RNG.standard_normal(4096).astype(F32)
     b = RNG.standard_normal(4096).astype(F32)
     out = np.zeros_like(a)
     chip_worker.run(cid, simpler.TaskArgs(a, b, out))
     s = a + b
     golden(out, (s + 1) * (s + 2) + s, rtol=1e-5, atol=1e-5)
+    return a, b
+
+
+def test_fused_expression(chip_worker, scene, golden):
+    run_fused(chip_worker, scene("fused"), golden)
 
 
 def test_matmul_diamond(chip_worker, scene, golden):
@@ -96,3 +100,19 @@ def test_write_after_read_and_write_after_write(chip_worker, scene, golden):
     chip_worker.run(cid, simpler.TaskArgs(X, Y, 200_000), block_dim=4)
     golden(Y, original, name="WAR: Y read X before X was overwritten")
     golden(X, np.full_like(X, 2), name="WAW: the later write wins")
+
+
+def test_runs_after_a_larger_graph_start_clean(chip_worker, scene, golden):
+    """A worker keeps its run block (the graph image and its host staging,
+    or the rings) from one run for the next: nothing a larger graph, or the
+    same multi-block task, left there may leak into the next run."""
+    chains, fused, add = scene("chains"), scene("fused"), scene("vector_add")
+    X = RNG.integers(0, 100, (500, 8)).astype(F32)
+    expected = X + 10
+    chip_worker.run(chains, simpler.TaskArgs(X, 10), block_dim=4)
+    golden(X, expected)
+    for _ in range(2):
+        a, b = run_fused(chip_worker, fused, golden)
+        out = np.full_like(a, np.nan)
+        chip_worker.run(add, simpler.TaskArgs(a, b, out, 7))
+        golden(out, a + b)

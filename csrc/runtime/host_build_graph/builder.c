@@ -253,7 +253,9 @@ static const simpler_orch_api hbg_api = {
     .fail = hbg_fail,
 };
 
-/* Lay the graph out as one image (graph_image.h) in host memory. */
+/* Lay the graph out as one image (graph_image.h) in the device's staging
+ * buffer, which is kept from run to run: every byte the scheduler reads
+ * is written here, as the buffer holds the last run's image. */
 static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
 {
     uint64_t n = b->num_tasks;
@@ -263,10 +265,12 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
     uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
     uint64_t total = args_off + b->args_size;
-    uint8_t *img = calloc(1, total);
-    if (!img)
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64 "-byte image",
-                    total);
+    uint8_t *img;
+    int rc = device_staging_get(b->dev, total, (void **)&img);
+    if (rc)
+        return simpler_fail_prefix(rc, "host_build_graph: the image of %" PRIu64 " tasks", n);
+    memset(img, 0, tasks_off);
+    memset(img + q0, 0, args_off - q0); /* both ready queues: a 0 cell is not yet published */
     hbg_header *h = (hbg_header *)img;
     h->magic = HBG_IMAGE_MAGIC;
     h->total_size = total;
@@ -294,6 +298,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
         t->core_type = bt->core_type;
         t->block_num = bt->block_num;
         atomic_init(&t->pending, bt->fanin);
+        atomic_init(&t->next_block, 0);
         atomic_init(&t->blocks_done, 0);
         atomic_init(&t->unposted, bt->fanin);
         atomic_init(&t->num_waits, 0);
@@ -328,6 +333,8 @@ static void builder_release(builder *b)
     free(b->outputs);
 }
 
+/* The image goes to the device's scratch block, kept from run to run like
+ * the staging buffer, so that neither is faulted in again each run. */
 static int launch_image(builder *b)
 {
     uint8_t *img = NULL;
@@ -336,15 +343,12 @@ static int launch_image(builder *b)
     if (rc)
         return rc;
     const platform_ops *ops = b->dev->ops;
-    uint64_t addr;
-    rc = ops->gm_alloc(b->dev->pdev, size, &addr);
-    if (rc) {
-        free(img);
+    device_scratch *scratch;
+    rc = device_scratch_get(b->dev, size, &scratch);
+    if (rc)
         return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
                                    b->num_tasks, size);
-    }
-    rc = ops->copy_to_device(b->dev->pdev, addr, img, size);
-    free(img);
+    rc = ops->copy_to_device(b->dev->pdev, scratch->addr, img, size);
     if (!rc && b->run->trace_addr) { /* the edges, as task index pairs */
         uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
         for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
@@ -362,14 +366,14 @@ static int launch_image(builder *b)
             .block_dim = cfg->block_dim,
             .aicpu_thread_num = cfg->aicpu_thread_num,
             .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
-            .image_addr = addr,
+            .image_addr = scratch->addr,
             .trace_addr = b->run->trace_addr,
         };
         rc = ops->launch(b->dev->pdev, &p);
     }
     char msg[SIMPLER_MESSAGE_MAX];
     snprintf(msg, sizeof msg, "%s", simpler_last_error());
-    ops->gm_free(b->dev->pdev, addr);
+    device_scratch_done(b->dev);
     if (rc)
         simpler_fail(rc, "%s", msg);
     return rc;
