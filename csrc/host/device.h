@@ -41,6 +41,8 @@ typedef struct host_runtime {
     int (*prepare)(simpler_device *dev, host_callable *c);
     void (*release)(simpler_device *dev, host_callable *c);
     int (*run)(simpler_device *dev, const host_run *run);
+    /* Free dev->runtime_cache (NULL: the runtime keeps none). */
+    void (*drop_cache)(simpler_device *dev);
 } host_runtime;
 
 enum device_state { DEVICE_CREATED, DEVICE_READY, DEVICE_FINALIZED };
@@ -82,6 +84,7 @@ struct simpler_device {
     device_scratch scratch;
     void *staging;                  /* host buffer kept like scratch (device_staging_get) */
     uint64_t staging_size;
+    void *runtime_cache;            /* the runtime's host memory kept from run to run */
 };
 
 /* The scratch block, at least size bytes. */

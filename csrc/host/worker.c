@@ -204,6 +204,8 @@ int simpler_device_finalize(simpler_device *dev)
     dev->last_trace = NULL;
     dev->last_trace_size = 0;
     device_staging_free(dev);
+    if (dev->runtime_cache)
+        dev->runtime->drop_cache(dev);
     dev->state = DEVICE_FINALIZED;
     pthread_mutex_unlock(&dev->lock);
     return SIMPLER_OK;

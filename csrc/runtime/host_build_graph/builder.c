@@ -53,6 +53,18 @@ typedef struct builder {
     int failed;                 /* first error code; the message is in the thread's error */
 } builder;
 
+/* The builder's arrays, kept on the device from one run for the next
+ * (dev->runtime_cache, under the scratch block's limit), so that a run of
+ * the size of the last faults in no fresh pages. */
+typedef struct hbg_cache {
+    build_task *tasks;
+    uint64_t cap_tasks;
+    edge *edges;
+    uint64_t cap_edges;
+    uint8_t *args;
+    uint64_t args_cap;
+} hbg_cache;
+
 static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
 {
     if (need <= *cap)
@@ -326,11 +338,33 @@ static void builder_release(builder *b)
     for (uint32_t i = 0; i < b->num_outputs; i++)
         b->dev->ops->gm_free(b->dev->pdev, b->outputs[i]);
     dep_tracker_destroy(b->tracker);
+    addr_map_free(&b->extents);
+    free(b->outputs);
+
+    simpler_device *dev = b->dev;
+    uint64_t bytes = b->cap_tasks * sizeof *b->tasks + b->cap_edges * sizeof *b->edges + b->args_cap;
+    hbg_cache *k = dev->runtime_cache;
+    if (!k && bytes <= DEVICE_SCRATCH_KEEP)
+        k = dev->runtime_cache = calloc(1, sizeof *k);
+    if (k && bytes <= DEVICE_SCRATCH_KEEP) {
+        *k = (hbg_cache){b->tasks, b->cap_tasks, b->edges, b->cap_edges, b->args, b->args_cap};
+        return;
+    }
     free(b->tasks);
     free(b->edges);
     free(b->args);
-    addr_map_free(&b->extents);
-    free(b->outputs);
+    if (k)
+        *k = (hbg_cache){0};
+}
+
+static void hbg_drop_cache(simpler_device *dev)
+{
+    hbg_cache *k = dev->runtime_cache;
+    free(k->tasks);
+    free(k->edges);
+    free(k->args);
+    free(k);
+    dev->runtime_cache = NULL;
 }
 
 /* The image goes to the device's scratch block, kept from run to run like
@@ -387,6 +421,16 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     int rc = dep_tracker_create(&b.tracker);
     if (rc)
         return rc;
+    hbg_cache *k = dev->runtime_cache;
+    if (k) { /* the last run's arrays, emptied */
+        b.tasks = k->tasks;
+        b.cap_tasks = k->cap_tasks;
+        b.edges = k->edges;
+        b.cap_edges = k->cap_edges;
+        b.args = k->args;
+        b.args_cap = k->args_cap;
+        *k = (hbg_cache){0};
+    }
     for (uint32_t i = 0; i < run->args.num_tensors && !rc; i++) {
         const simpler_tensor *t = &run->args.tensors[i];
         dep_region r;
@@ -437,4 +481,5 @@ const host_runtime simpler_runtime_host_build_graph = {
     .prepare = hbg_prepare,
     .release = hbg_release,
     .run = hbg_run,
+    .drop_cache = hbg_drop_cache,
 };
