@@ -89,6 +89,10 @@ ffibuilder.set_source(
     include_dirs=["csrc/include", "csrc", "platform"],
     extra_compile_args=CFLAGS,
     libraries=["dl", "pthread"],
+    # setuptools rebuilds the extension only when one of these is newer:
+    # without the headers, a changed struct (the mailbox, say) left a
+    # stale extension beside freshly built device libraries.
+    depends=sorted(str(p.relative_to(ROOT)) for d in ("csrc", "platform") for p in (ROOT / d).rglob("*.h")),
 )
 
 if __name__ == "__main__":
