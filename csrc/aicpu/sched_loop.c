@@ -218,13 +218,14 @@ static uint32_t finished_of(loop *l, const core_slot *c)
 }
 
 /* Queued work this core may take now: any if it idles, else only a
- * surplus over the cores of its type. */
+ * surplus over the cores of its type, and never more than
+ * SCHED_TAKE_AHEAD tasks ahead. */
 static int may_take(loop *l, const core_slot *c)
 {
     int queued = l->ops->ready(l->rt, c->type);
     if (outstanding(c) == 0)
         return queued > 0;
-    return queued > (int)l->cores_of_type[c->type];
+    return outstanding(c) < SCHED_TAKE_AHEAD && queued > (int)l->cores_of_type[c->type];
 }
 
 /* Hand what the core finished to the runtime. */

@@ -54,6 +54,12 @@ typedef struct sched_post {
  * is better spread over the cores by the ready queues. */
 #define SCHED_FOLLOW_SCAN 4
 
+/* Queued tasks a core is given, at most, beyond the one it runs: the rest
+ * of its mailbox is for followers, which go where their producers are
+ * anyway, while a queued task held behind others on one core could have
+ * run on another. */
+#define SCHED_TAKE_AHEAD 8
+
 /* The loop's side of a follow: which of this thread's cores a candidate
  * would go to (sched_loop.c). */
 typedef struct sched_place sched_place;

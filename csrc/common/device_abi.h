@@ -42,8 +42,12 @@ typedef enum simpler_runtime_kind {
     SIMPLER_RUNTIME_TMR_UNLOAD = 4      /* close it */
 } simpler_runtime_kind;
 
-/* Slots per mailbox: the task a core runs and the ones queued behind it. */
-#define SIMPLER_MAILBOX_SLOTS 8
+/* Slots per mailbox: the task a core runs and the ones queued behind it.
+ * Deep enough that a scheduler posting a chain or a stencil ahead rarely
+ * finds a full mailbox: with 8, a stencil's core waited for the scheduler
+ * every 4-5 tasks (stencil of empty tasks: ~730 ns per task with 8 slots,
+ * ~490 with 16, ~395 with 32). */
+#define SIMPLER_MAILBOX_SLOTS 32
 
 /* Whether mailbox sequence number a comes before b (they wrap). */
 static inline int simpler_seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
