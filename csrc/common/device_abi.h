@@ -46,7 +46,7 @@ typedef enum simpler_runtime_kind {
  * Deep enough that a scheduler posting a chain or a stencil ahead rarely
  * finds a full mailbox: with 8, a stencil's core waited for the scheduler
  * every 4-5 tasks (stencil of empty tasks: ~730 ns per task with 8 slots,
- * ~490 with 16, ~395 with 32). */
+ * ~490 with 16, ~360 with 32). */
 #define SIMPLER_MAILBOX_SLOTS 32
 
 /* Whether mailbox sequence number a comes before b (they wrap). */
