@@ -82,8 +82,6 @@ struct simpler_device {
     void *last_trace;               /* host copy of the last trace */
     uint64_t last_trace_size;
     device_scratch scratch;
-    void *staging;                  /* host buffer kept like scratch (device_staging_get) */
-    uint64_t staging_size;
     void *runtime_cache;            /* the runtime's host memory kept from run to run */
 };
 
@@ -92,12 +90,6 @@ int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out)
 /* After the run that used it: keep it, unless it is too large to hold. */
 void device_scratch_done(simpler_device *dev);
 void device_scratch_free(simpler_device *dev);
-
-/* A host buffer of at least size bytes, kept from one run for the next
- * like the scratch block (and under the same limit), for a runtime that
- * lays out in host memory what it then copies to GM: reused, its pages
- * are not faulted in again on every run. Its contents are undefined. */
-int device_staging_get(simpler_device *dev, uint64_t size, void **out);
 
 /* Add the graph's edges to a run's trace (for runtimes that know them
  * before launch). */

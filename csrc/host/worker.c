@@ -138,33 +138,10 @@ int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out)
     return SIMPLER_OK;
 }
 
-int device_staging_get(simpler_device *dev, uint64_t size, void **out)
-{
-    if (dev->staging_size < size) {
-        free(dev->staging);
-        dev->staging_size = 0;
-        if (!(dev->staging = malloc(size ? size : 1)))
-            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "no host memory for a %" PRIu64 "-byte staging buffer",
-                                size);
-        dev->staging_size = size;
-    }
-    *out = dev->staging;
-    return SIMPLER_OK;
-}
-
-static void device_staging_free(simpler_device *dev)
-{
-    free(dev->staging);
-    dev->staging = NULL;
-    dev->staging_size = 0;
-}
-
 void device_scratch_done(simpler_device *dev)
 {
     if (dev->scratch.size > DEVICE_SCRATCH_KEEP)
         device_scratch_free(dev);
-    if (dev->staging_size > DEVICE_SCRATCH_KEEP)
-        device_staging_free(dev);
 }
 
 void device_scratch_free(simpler_device *dev)
@@ -203,7 +180,6 @@ int simpler_device_finalize(simpler_device *dev)
     free(dev->last_trace);
     dev->last_trace = NULL;
     dev->last_trace_size = 0;
-    device_staging_free(dev);
     if (dev->runtime_cache)
         dev->runtime->drop_cache(dev);
     dev->state = DEVICE_FINALIZED;

@@ -38,31 +38,31 @@ static void name_thread(pthread_t thread, const char *what, uint32_t i)
     pthread_setname_np(thread, name);
 }
 
-/* The CPU core i runs on: the i-th this process may use, round the list,
+/* The CPU core i runs on: the i-th the process may use, round the list,
  * as a core of the device is a processor of its own (left to the kernel's
  * load balancer, the two AIVs of a cluster, which a stencil keeps waiting
  * on each other, could share one CPU and take turns). -1 with fewer than
  * two CPUs: nothing is pinned. */
-static int core_cpu(uint32_t i, cpu_set_t *allowed)
+static int core_cpu(const chip *c, uint32_t i)
 {
-    if (sched_getaffinity(0, sizeof *allowed, allowed) != 0 || CPU_COUNT(allowed) < 2)
+    if (CPU_COUNT(&c->cpus) < 2)
         return -1;
-    uint32_t pick = i % (uint32_t)CPU_COUNT(allowed);
+    uint32_t pick = i % (uint32_t)CPU_COUNT(&c->cpus);
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, allowed) && !pick--)
+        if (CPU_ISSET(cpu, &c->cpus) && !pick--)
             return cpu;
     return -1;
 }
 
-static void pin_core(pthread_t thread, uint32_t i)
+static void pin_core(chip *c, uint32_t i)
 {
-    cpu_set_t allowed, one;
-    int cpu = core_cpu(i, &allowed);
+    int cpu = core_cpu(c, i);
     if (cpu < 0)
         return;
+    cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
-    pthread_setaffinity_np(thread, sizeof one, &one);
+    pthread_setaffinity_np(c->cores[i].thread, sizeof one, &one);
 }
 
 /*
@@ -78,12 +78,10 @@ static void pin_core(pthread_t thread, uint32_t i)
 static void place_aicpu(chip *c, uint32_t t, int scheduler)
 {
     chip_aicpu *a = &c->aicpu[t];
-    cpu_set_t allowed;
-    int avoid = scheduler ? core_cpu(t * SIMPLER_CORES_PER_CLUSTER + 1, &allowed) : -1;
+    int avoid = scheduler ? core_cpu(c, t * SIMPLER_CORES_PER_CLUSTER + 1) : -1;
     if (avoid == a->avoids)
         return;
-    if (avoid < 0 && sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        return;
+    cpu_set_t allowed = c->cpus;
     if (avoid >= 0)
         CPU_CLR(avoid, &allowed);
     if (pthread_setaffinity_np(a->thread, sizeof allowed, &allowed) == 0)
@@ -101,7 +99,7 @@ static int start_core(chip *c, uint32_t i)
         return simpler_fail(SIMPLER_E_SYSTEM, "%s: cannot start core thread %u: %s", c->name, i, strerror(e));
     c->cores[i].running = 1;
     name_thread(c->cores[i].thread, "core", i);
-    pin_core(c->cores[i].thread, i);
+    pin_core(c, i);
     return SIMPLER_OK;
 }
 
@@ -159,6 +157,8 @@ int chip_init(chip *c, const char *name)
 {
     memset(c, 0, sizeof *c);
     c->name = name;
+    if (sched_getaffinity(0, sizeof c->cpus, &c->cpus) != 0)
+        CPU_ZERO(&c->cpus); /* unknown: nothing is pinned */
     c->mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * SIMPLER_MAX_CORES);
     if (!c->mailboxes)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "%s: out of host memory", name);

@@ -12,6 +12,7 @@
 #define SIMPLER_PLATFORM_CHIP_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 
 #include "common/device_abi.h"
@@ -40,6 +41,7 @@ typedef void (*chip_progress_fn)(void *arg, int progressed);
 
 struct chip {
     const char *name;               /* for messages: "sim", "simpler-device 0" */
+    cpu_set_t cpus;                 /* the CPUs the process may use, when the chip was made */
     simpler_aicore_main_fn aicore_main;     /* what the core threads run */
     simpler_aicpu_main_fn aicpu_main;       /* the current launch's runtime */
 

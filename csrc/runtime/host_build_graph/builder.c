@@ -33,16 +33,28 @@ typedef struct edge {
     uint32_t producer, consumer;
 } edge;
 
+/* The builder's arrays and the image's host staging buffer: kept on the
+ * device from one run for the next (dev->runtime_cache, under the scratch
+ * block's limit), so that a run of the size of the last faults in no
+ * fresh pages. Contents are the last run's; only the capacities count. */
+typedef struct hbg_cache {
+    build_task *tasks;
+    uint64_t cap_tasks;
+    edge *edges;
+    uint64_t cap_edges;
+    uint8_t *args;
+    uint64_t args_cap;
+    uint8_t *image;
+    uint64_t image_cap;
+} hbg_cache;
+
 typedef struct builder {
     simpler_device *dev;
     const host_run *run;
-    build_task *tasks;
+    hbg_cache mem;
     uint32_t num_tasks;
-    uint64_t cap_tasks;
-    edge *edges;
-    uint64_t num_edges, cap_edges;
-    uint8_t *args;
-    uint64_t args_size, args_cap;
+    uint64_t num_edges;
+    uint64_t args_size;
     addr_map extents;           /* bases the run knows: arguments and OUTPUTs, with sizes */
     uint64_t *outputs;          /* GM the runtime allocated for OUTPUT tensors */
     uint32_t num_outputs;
@@ -52,18 +64,6 @@ typedef struct builder {
     int scope_depth;
     int failed;                 /* first error code; the message is in the thread's error */
 } builder;
-
-/* The builder's arrays, kept on the device from one run for the next
- * (dev->runtime_cache, under the scratch block's limit), so that a run of
- * the size of the last faults in no fresh pages. */
-typedef struct hbg_cache {
-    build_task *tasks;
-    uint64_t cap_tasks;
-    edge *edges;
-    uint64_t cap_edges;
-    uint8_t *args;
-    uint64_t args_cap;
-} hbg_cache;
 
 static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
 {
@@ -105,15 +105,15 @@ static int add_extent(builder *b, uint64_t base, uint64_t size)
 
 static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
 {
-    build_task *p = &b->tasks[producer];
+    build_task *p = &b->mem.tasks[producer];
     if (p->stamp == consumer + 1)
         return 0;
     p->stamp = consumer + 1;
-    if (grow((void **)&b->edges, &b->cap_edges, b->num_edges + 1, sizeof *b->edges))
+    if (grow((void **)&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
-    b->edges[b->num_edges++] = (edge){producer, consumer};
+    b->mem.edges[b->num_edges++] = (edge){producer, consumer};
     p->fanout_count++;
-    b->tasks[consumer].fanin++;
+    b->mem.tasks[consumer].fanin++;
     return 0;
 }
 
@@ -191,9 +191,9 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
     if (rc)
         return failed(b, rc);
 
-    if (grow((void **)&b->tasks, &b->cap_tasks, id + 1ull, sizeof *b->tasks))
+    if (grow((void **)&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
-    build_task *bt = &b->tasks[id];
+    build_task *bt = &b->mem.tasks[id];
     memset(bt, 0, sizeof *bt);
     bt->kernel_addr = cb->kernels[kernel].addr;
     bt->func_id = task->func_id;
@@ -216,13 +216,13 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
             return b->failed;
 
     uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
-    if (grow((void **)&b->args, &b->args_cap, b->args_size + bytes, 1))
+    if (grow((void **)&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
     bt->args_off = b->args_size;
     if (task->num_tensors)
-        memcpy(b->args + b->args_size, task->tensors, task->num_tensors * sizeof(simpler_tensor));
+        memcpy(b->mem.args + b->args_size, task->tensors, task->num_tensors * sizeof(simpler_tensor));
     if (task->num_scalars)
-        memcpy(b->args + b->args_size + task->num_tensors * sizeof(simpler_tensor), task->scalars,
+        memcpy(b->mem.args + b->args_size + task->num_tensors * sizeof(simpler_tensor), task->scalars,
                task->num_scalars * sizeof(uint64_t));
     b->args_size += bytes;
     b->num_tasks++;
@@ -265,9 +265,9 @@ static const simpler_orch_api hbg_api = {
     .fail = hbg_fail,
 };
 
-/* Lay the graph out as one image (graph_image.h) in the device's staging
- * buffer, which is kept from run to run: every byte the scheduler reads
- * is written here, as the buffer holds the last run's image. */
+/* Lay the graph out as one image (graph_image.h) in the staging buffer:
+ * every byte the scheduler reads is written here, as the buffer holds the
+ * last run's image. */
 static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
 {
     uint64_t n = b->num_tasks;
@@ -277,10 +277,10 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
     uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
     uint64_t total = args_off + b->args_size;
-    uint8_t *img;
-    int rc = device_staging_get(b->dev, total, (void **)&img);
-    if (rc)
-        return simpler_fail_prefix(rc, "host_build_graph: the image of %" PRIu64 " tasks", n);
+    if (grow((void **)&b->mem.image, &b->mem.image_cap, total, 1))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
+                            "-byte image", total);
+    uint8_t *img = b->mem.image;
     memset(img, 0, tasks_off);
     memset(img + q0, 0, args_off - q0); /* both ready queues: a 0 cell is not yet published */
     hbg_header *h = (hbg_header *)img;
@@ -296,7 +296,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint32_t *fanout = (uint32_t *)(img + fanout_off);
     uint64_t pos = 0;
     for (uint64_t i = 0; i < n; i++) {
-        build_task *bt = &b->tasks[i];
+        build_task *bt = &b->mem.tasks[i];
         hbg_task *t = &tasks[i];
         t->kernel_addr = bt->kernel_addr;
         t->tensors_off = args_off + bt->args_off;
@@ -323,11 +323,11 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     }
     /* Edges were added in consumer order; bucket them by producer. */
     for (uint64_t e = 0; e < b->num_edges; e++) {
-        hbg_task *t = &tasks[b->edges[e].producer];
-        fanout[t->fanout_start + t->fanout_count++] = b->edges[e].consumer;
+        hbg_task *t = &tasks[b->mem.edges[e].producer];
+        fanout[t->fanout_start + t->fanout_count++] = b->mem.edges[e].consumer;
     }
     if (b->args_size)
-        memcpy(img + args_off, b->args, b->args_size);
+        memcpy(img + args_off, b->mem.args, b->args_size);
     *image_out = img;
     *size_out = total;
     return SIMPLER_OK;
@@ -342,19 +342,18 @@ static void builder_release(builder *b)
     free(b->outputs);
 
     simpler_device *dev = b->dev;
-    uint64_t bytes = b->cap_tasks * sizeof *b->tasks + b->cap_edges * sizeof *b->edges + b->args_cap;
-    hbg_cache *k = dev->runtime_cache;
-    if (!k && bytes <= DEVICE_SCRATCH_KEEP)
-        k = dev->runtime_cache = calloc(1, sizeof *k);
-    if (k && bytes <= DEVICE_SCRATCH_KEEP) {
-        *k = (hbg_cache){b->tasks, b->cap_tasks, b->edges, b->cap_edges, b->args, b->args_cap};
+    hbg_cache *m = &b->mem;
+    uint64_t bytes = m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
+    if (bytes <= DEVICE_SCRATCH_KEEP && !dev->runtime_cache)
+        dev->runtime_cache = calloc(1, sizeof *m);
+    if (bytes <= DEVICE_SCRATCH_KEEP && dev->runtime_cache) {
+        *(hbg_cache *)dev->runtime_cache = *m;
         return;
     }
-    free(b->tasks);
-    free(b->edges);
-    free(b->args);
-    if (k)
-        *k = (hbg_cache){0};
+    free(m->tasks);
+    free(m->edges);
+    free(m->args);
+    free(m->image);
 }
 
 static void hbg_drop_cache(simpler_device *dev)
@@ -363,6 +362,7 @@ static void hbg_drop_cache(simpler_device *dev)
     free(k->tasks);
     free(k->edges);
     free(k->args);
+    free(k->image);
     free(k);
     dev->runtime_cache = NULL;
 }
@@ -386,8 +386,8 @@ static int launch_image(builder *b)
     if (!rc && b->run->trace_addr) { /* the edges, as task index pairs */
         uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
         for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
-            pairs[2 * e] = b->edges[e].producer;
-            pairs[2 * e + 1] = b->edges[e].consumer;
+            pairs[2 * e] = b->mem.edges[e].producer;
+            pairs[2 * e + 1] = b->mem.edges[e].consumer;
         }
         rc = pairs ? host_trace_edges(b->dev, b->run->trace_addr, pairs, b->num_edges)
                    : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
@@ -422,13 +422,8 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     if (rc)
         return rc;
     hbg_cache *k = dev->runtime_cache;
-    if (k) { /* the last run's arrays, emptied */
-        b.tasks = k->tasks;
-        b.cap_tasks = k->cap_tasks;
-        b.edges = k->edges;
-        b.cap_edges = k->cap_edges;
-        b.args = k->args;
-        b.args_cap = k->args_cap;
+    if (k) { /* the last run's memory, taken until builder_release */
+        b.mem = *k;
         *k = (hbg_cache){0};
     }
     for (uint32_t i = 0; i < run->args.num_tensors && !rc; i++) {

@@ -64,6 +64,23 @@ static void stop_cores(void)
     free(mailboxes);
 }
 
+/* Set the launch up for p as chip_launch does, and note each core's
+ * doorbell in seq_before[NUM_CORES], for checking which were posted to. */
+static void begin_launch(const simpler_launch_params *p, uint32_t *seq_before)
+{
+    launch.p = *p;
+    launch.num_cores = p->block_dim * SIMPLER_CORES_PER_CLUSTER;
+    launch.mailboxes = mailboxes;
+    atomic_store(&launch.status, 0);
+    atomic_store(&launch.abort, 0);
+    atomic_store(&launch.tasks_completed, 0);
+    atomic_store(&launch.blocks_completed, 0);
+    atomic_store(&launch.heartbeat, 0);
+    launch.message[0] = '\0';
+    for (uint32_t c = 0; c < NUM_CORES; c++)
+        seq_before[c] = atomic_load(&mailboxes[c].door.seq);
+}
+
 /* Run one launch: n AICPU threads calling simpler_aicpu_main on `launch`,
  * each return code into rc[t]; a hang is killed by SIGALRM. */
 typedef struct aicpu_arg {

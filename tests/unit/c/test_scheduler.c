@@ -315,21 +315,13 @@ static uint32_t last_cross_followed; /* of which ran on another core than a pred
 
 static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint32_t timeout_ms)
 {
-    launch.p.runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH;
-    launch.p.block_dim = block_dim;
-    launch.p.aicpu_thread_num = threads;
-    launch.p.scheduler_timeout_ms = timeout_ms;
-    launch.p.image_addr = (uint64_t)(uintptr_t)img;
-    launch.num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
-    launch.mailboxes = mailboxes;
-    atomic_store(&launch.status, 0);
-    atomic_store(&launch.abort, 0);
-    atomic_store(&launch.tasks_completed, 0);
-    launch.message[0] = '\0';
-
     uint32_t seq_before[NUM_CORES];
-    for (uint32_t c = 0; c < NUM_CORES; c++)
-        seq_before[c] = atomic_load(&mailboxes[c].door.seq);
+    begin_launch(&(simpler_launch_params){.runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
+                                          .block_dim = block_dim,
+                                          .aicpu_thread_num = threads,
+                                          .scheduler_timeout_ms = timeout_ms,
+                                          .image_addr = (uint64_t)(uintptr_t)img},
+                 seq_before);
 
     int rcs[SIMPLER_MAX_AICPU_THREADS + 1];
     run_aicpu_threads(threads, rcs, LAUNCH_ALARM_S);

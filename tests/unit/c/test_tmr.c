@@ -361,25 +361,14 @@ static int launch_run(const char *name, tmr_run *run, simpler_orch_fn fn, uint32
     atomic_store(&kernel_errors, 0);
     atomic_store(&kernel_runs, 0);
 
-    memset(&launch.p, 0, sizeof launch.p);
-    launch.p.runtime = SIMPLER_RUNTIME_TMR;
-    launch.p.block_dim = block_dim;
-    launch.p.aicpu_thread_num = threads;
-    launch.p.scheduler_timeout_ms = NORMAL_TIMEOUT_MS;
-    launch.p.extra_threads = 1;
-    launch.p.image_addr = (uint64_t)(uintptr_t)run;
-    launch.num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
-    launch.mailboxes = mailboxes;
-    atomic_store(&launch.status, 0);
-    atomic_store(&launch.abort, 0);
-    atomic_store(&launch.tasks_completed, 0);
-    atomic_store(&launch.blocks_completed, 0);
-    atomic_store(&launch.heartbeat, 0);
-    launch.message[0] = '\0';
-
     uint32_t seq_before[NUM_CORES];
-    for (uint32_t c = 0; c < NUM_CORES; c++)
-        seq_before[c] = atomic_load(&mailboxes[c].door.seq);
+    begin_launch(&(simpler_launch_params){.runtime = SIMPLER_RUNTIME_TMR,
+                                          .block_dim = block_dim,
+                                          .aicpu_thread_num = threads,
+                                          .scheduler_timeout_ms = NORMAL_TIMEOUT_MS,
+                                          .extra_threads = 1,
+                                          .image_addr = (uint64_t)(uintptr_t)run},
+                 seq_before);
 
     uint32_t n = threads + 1;
     int rcs[SIMPLER_MAX_AICPU_THREADS + 1];
