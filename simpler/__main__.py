@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action == "start":
-            device.start(args.device_id, gm_capacity=args.gm_capacity, idle_timeout=args.idle_timeout)
+            if not device.start(args.device_id, gm_capacity=args.gm_capacity, idle_timeout=args.idle_timeout):
+                print(f"simpler-device {args.device_id} was already running (stop it first to change its "
+                      "settings)")
             print(device.status(args.device_id))
         elif args.action == "status":
             print(device.status(args.device_id))

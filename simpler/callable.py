@@ -8,6 +8,7 @@ the run signature. ``to_bytes()`` gives the blob the C core parses
 from __future__ import annotations
 
 import enum
+import operator
 import os
 import struct
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Iterable, Sequence, Union
 
 from . import _native
 from .dtypes import dtype_code, numpy_dtype
+from .errors import InvalidArgument
 
 MAGIC = b"SMPLCHIP"
 FORMAT_VERSION = 1
@@ -35,8 +37,11 @@ class CoreType(enum.IntEnum):
             try:
                 return cls[value.upper()]
             except KeyError:
-                raise ValueError(f"core type must be 'aic' or 'aiv', not {value!r}") from None
-        return cls(value)
+                raise InvalidArgument(f"core type must be 'aic' or 'aiv', not {value!r}") from None
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidArgument(f"core type must be 'aic' or 'aiv', not {value!r}") from None
 
 
 class Tag(enum.IntEnum):
@@ -57,8 +62,27 @@ _ARG_DIRECTIONS = {"in": Tag.INPUT, "out": Tag.OUTPUT_EXISTING, "inout": Tag.INO
 def _read_binary(binary: Binary) -> bytes:
     if isinstance(binary, (bytes, bytearray, memoryview)):
         return bytes(binary)
+    if not isinstance(binary, (str, os.PathLike)):
+        raise InvalidArgument(f"a binary is bytes or a path to a shared object, not {type(binary).__name__}")
     with open(binary, "rb") as f:
         return f.read()
+
+
+def _u32(name: str, value) -> int:
+    """A field of the blob's uint32 kind, or InvalidArgument."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise InvalidArgument(f"{name} must be an integer, not {value!r}") from None
+    if not 0 <= v < 1 << 32:
+        raise InvalidArgument(f"{name} {v} is out of range 0..{(1 << 32) - 1}")
+    return v
+
+
+def _name(what: str, value) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a str, not {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,9 +98,13 @@ class ArgSpec:
             return spec
         if isinstance(spec, str):
             spec = (spec,)
+        if not isinstance(spec, tuple) or not 1 <= len(spec) <= 2:
+            raise InvalidArgument(f"a signature entry is a direction or (direction, dtype), not {spec!r}")
         direction, *rest = spec
         if direction not in _ARG_DIRECTIONS and direction != "scalar":
-            raise ValueError(f"argument direction must be one of in/out/inout/nodep/scalar, not {direction!r}")
+            raise InvalidArgument(f"argument direction must be one of in/out/inout/nodep/scalar, not {direction!r}")
+        if rest and rest[0] is not None:
+            dtype_code(rest[0])     # InvalidArgument for what is not a supported dtype
         return cls(direction, rest[0] if rest else None)
 
     @property
@@ -107,16 +135,18 @@ class CoreCallable:
     def __init__(self, func_id: int, core_type: "CoreType | str", binary: Binary,
                  signature: Sequence[str], num_scalars: int = 0, entry: str = "kernel",
                  name: str = "") -> None:
-        self.func_id = int(func_id)
+        self.func_id = _u32("func_id", func_id)
         self.core_type = CoreType.parse(core_type)
         self.binary = _read_binary(binary)
+        if isinstance(signature, str):
+            raise InvalidArgument(f"a kernel signature is a list of directions, not the string {signature!r}")
         for s in signature:
             if s not in _KERNEL_DIRECTIONS:
-                raise ValueError(f"kernel tensor direction must be in/out/inout/nodep, not {s!r}")
+                raise InvalidArgument(f"kernel tensor direction must be in/out/inout/nodep, not {s!r}")
         self.signature = tuple(signature)
-        self.num_scalars = int(num_scalars)
-        self.entry = entry
-        self.name = name or entry
+        self.num_scalars = _u32("num_scalars", num_scalars)
+        self.entry = _name("entry", entry)
+        self.name = _name("name", name) or entry
 
     def __repr__(self) -> str:
         return (f"CoreCallable(func_id={self.func_id}, {self.core_type.name}, name={self.name!r}, "
@@ -155,7 +185,13 @@ class ChipCallable:
         """
         orch = _read_binary(orchestration)
         kernels = list(kernels)
+        for k in kernels:
+            if not isinstance(k, CoreCallable):
+                raise InvalidArgument(f"kernels are CoreCallables, not {type(k).__name__}")
+        if isinstance(signature, str):
+            raise InvalidArgument(f"a run signature is a list of entries, not the string {signature!r}")
         specs = [ArgSpec.parse(s) for s in signature]
+        entry = _name("entry", entry)
         lay = _Layout()
         args_off = lay.add(b"".join(struct.pack("<II", *s.encode()) for s in specs))
         kernels_off = lay.add(b"\0" * (KERNEL_ENTRY_SIZE * len(kernels)))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._native import check, ffi, lib
+from .errors import InvalidArgument
+from .worker import _checked_int
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,26 @@ class DeviceStatus:
                 f"{self.core_threads} core threads")
 
 
-def start(device_id: int = 0, *, gm_capacity: int | None = None, idle_timeout: float | None = None) -> None:
-    """Start device_id's process; raises AlreadyRegistered if it runs already."""
-    check(lib.simpler_onboard_start(device_id, gm_capacity or 0, float(idle_timeout or 0)),
-          f"starting simpler-device {device_id}")
+def _device_id(device_id) -> int:
+    return _checked_int("device_id", device_id, 31)
+
+
+def start(device_id: int = 0, *, gm_capacity: int | None = None, idle_timeout: float | None = None) -> bool:
+    """Start device_id's process. False if one runs already (its settings
+    stay as they are: stop it first to change them)."""
+    device_id = _device_id(device_id)
+    cap = 0 if gm_capacity is None else _checked_int("gm_capacity", gm_capacity, 64, minimum=1)
+    if idle_timeout is not None and not (isinstance(idle_timeout, (int, float)) and idle_timeout > 0):
+        raise InvalidArgument(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+    rc = lib.simpler_onboard_start(device_id, cap, float(idle_timeout or 0))
+    if rc == lib.SIMPLER_E_EXISTS:
+        return False
+    check(rc, f"starting simpler-device {device_id}")
+    return True
 
 
 def status(device_id: int = 0) -> DeviceStatus:
+    device_id = _device_id(device_id)
     info = ffi.new("simpler_onboard_info *")
     check(lib.simpler_onboard_status(device_id, info), f"simpler-device {device_id}")
     if not info.running:
@@ -53,7 +68,7 @@ def status(device_id: int = 0) -> DeviceStatus:
 def stop(device_id: int = 0, *, force: bool = False) -> bool:
     """Stop device_id's process. False if none was running; InvalidState if
     other host processes use it and force is not set."""
-    rc = lib.simpler_onboard_stop(device_id, 1 if force else 0)
+    rc = lib.simpler_onboard_stop(_device_id(device_id), 1 if force else 0)
     if rc == lib.SIMPLER_E_NOT_FOUND:
         return False
     check(rc, f"stopping simpler-device {device_id}")

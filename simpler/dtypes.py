@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InvalidArgument
+
 _CODES = {
     np.dtype(np.int8): 0x101,
     np.dtype(np.uint8): 0x201,
@@ -25,18 +27,18 @@ def dtype_code(dtype) -> int:
     if isinstance(dtype, int):
         if dtype in _NAMES or dtype == BFLOAT16:
             return dtype
-        raise ValueError(f"unknown simpler dtype code {dtype:#x}")
+        raise InvalidArgument(f"unknown simpler dtype code {dtype:#x}")
     if isinstance(dtype, str) and dtype == "bfloat16":
         return BFLOAT16
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"{dtype!r} is not a dtype") from None
+        raise InvalidArgument(f"{dtype!r} is not a dtype") from None
     try:
         return _CODES[dt]
     except KeyError:
         supported = ", ".join(sorted(str(d) for d in _CODES))
-        raise ValueError(f"dtype {dt} is not supported (supported: {supported})") from None
+        raise InvalidArgument(f"dtype {dt} is not supported (supported: {supported})") from None
 
 
 def numpy_dtype(code: int) -> "np.dtype | str":

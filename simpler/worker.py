@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import operator
 import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence, Union
@@ -29,9 +30,18 @@ class DeviceTensor:
     dtype: np.dtype
 
     def __init__(self, addr: int, shape: Sequence[int], dtype: Any) -> None:
-        object.__setattr__(self, "addr", int(addr))
-        object.__setattr__(self, "shape", tuple(int(s) for s in shape))
-        object.__setattr__(self, "dtype", np.dtype(dtype))
+        object.__setattr__(self, "addr", _checked_int("device tensor address", addr, 64))
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        try:
+            dims = tuple(_checked_int("device tensor dimension", s, 63) for s in shape)
+        except TypeError:
+            raise InvalidArgument(f"device tensor shape must be a sequence of integers, not {shape!r}") from None
+        object.__setattr__(self, "shape", dims)
+        try:
+            object.__setattr__(self, "dtype", np.dtype(dtype))
+        except TypeError:
+            raise InvalidArgument(f"{dtype!r} is not a dtype") from None
 
     @property
     def nbytes(self) -> int:
@@ -108,27 +118,68 @@ def _default_config():
 
 
 def _checked_int(name: str, value: Any, bits: int, minimum: int = 0) -> int:
-    """value as an int that fits the C field, or InvalidArgument."""
+    """value as an int that fits the C field, or InvalidArgument. Only
+    integers (int, numpy integers, anything with __index__) pass: 1.9 is
+    not quietly 1."""
     try:
-        v = int(value)
-    except (TypeError, ValueError):
+        v = operator.index(value)
+    except TypeError:
         raise InvalidArgument(f"{name} must be an integer, not {value!r}") from None
     if not minimum <= v < (1 << bits):
         raise InvalidArgument(f"{name} {v} is out of range {minimum}..{(1 << bits) - 1}")
     return v
 
 
-def _scalar_bits(value: Any) -> int:
+_U64 = (1 << 64) - 1
+
+
+def _untyped_scalar_bits(value: Any) -> int:
+    """An untyped "scalar": the value's own bits (a float's IEEE double, an
+    int's two's complement, a numpy scalar's bytes), at most 64 of them."""
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, np.generic):
         raw = np.asarray(value).tobytes()
+        if len(raw) > 8:
+            raise InvalidArgument(f"a {value.dtype} scalar is {len(raw)} bytes; scalars are at most 8")
         return int.from_bytes(raw.ljust(8, b"\0"), "little")
     if isinstance(value, int):
-        return value & 0xFFFFFFFFFFFFFFFF
+        if not -(1 << 63) <= value <= _U64:
+            raise InvalidArgument(f"{value} does not fit in 64 bits")
+        return value & _U64
     if isinstance(value, float):
         return struct.unpack("<Q", struct.pack("<d", value))[0]
     raise InvalidArgument(f"scalar argument must be a number, not {type(value).__name__}")
+
+
+def _typed_scalar_bits(value: Any, dtype: "np.dtype | str") -> int:
+    """A scalar the signature types: the value converted to that dtype (an
+    int 2 for a float64 arrives as 2.0), or InvalidArgument if it does not
+    fit (2.5 for an int32, 300 for a uint8)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, np.number, np.bool_)):
+        raise InvalidArgument(f"scalar argument must be a number, not {type(value).__name__}")
+    if dtype == "bfloat16":
+        f32 = _typed_scalar_bits(value, np.dtype(np.float32))
+        return (f32 + 0x7FFF + ((f32 >> 16) & 1)) >> 16 & 0xFFFF  # round to nearest even
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        if isinstance(value, (float, np.floating)):
+            if not float(value).is_integer():
+                raise InvalidArgument(f"{value!r} is not an integer, and the signature says {dtype}")
+            value = int(value)
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise InvalidArgument(f"{value!r} is out of range for {dtype} ({info.min}..{info.max})")
+        raw = np.array(int(value), dtype=dtype).tobytes()
+    else:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and float(value) != value:
+            raise InvalidArgument(f"{value!r} has no exact {dtype} value")
+        with np.errstate(over="ignore"):
+            converted = np.array(float(value), dtype=dtype)
+        if np.isinf(converted) and np.isfinite(float(value)):
+            raise InvalidArgument(f"{value!r} is out of range for {dtype}")
+        raw = converted.tobytes()
+    return int.from_bytes(raw.ljust(8, b"\0"), "little")
 
 
 class ChipWorker:
@@ -141,10 +192,17 @@ class ChipWorker:
 
     def __init__(self, platform: str = "sim", runtime: str = "host_build_graph", device_id: int = 0,
                  *, gm_capacity: int | None = None) -> None:
+        self._dev = self._handle = None
+        if not isinstance(platform, str):
+            raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+        if not isinstance(runtime, str):
+            raise InvalidArgument(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        device_id = _checked_int("device_id", device_id, 31)
+        if gm_capacity is not None:
+            gm_capacity = _checked_int("gm_capacity", gm_capacity, 64, minimum=1)
         self.platform = platform
         self.runtime = runtime
         self.device_id = device_id
-        self._dev = None
         self._ids = itertools.count(1)
         self._callables: dict[int, ChipCallable] = {}
         pdev = ffi.new("simpler_device **")
@@ -152,10 +210,7 @@ class ChipWorker:
         dev = pdev[0]
         opts = ffi.new("simpler_device_options *")
         if gm_capacity is not None:
-            if gm_capacity <= 0:
-                lib.simpler_device_destroy(dev)
-                raise InvalidArgument("gm_capacity must be positive")
-            opts.gm_capacity = int(gm_capacity)
+            opts.gm_capacity = gm_capacity
         rc = lib.simpler_device_init(dev, platform.encode(), runtime.encode(), int(device_id), opts)
         if rc:
             try:
@@ -251,9 +306,20 @@ class ChipWorker:
         dev = self._d()
         callable_id = _checked_int("callable_id", callable_id, 32)
         if not isinstance(args, TaskArgs):
-            args = TaskArgs(*args)
+            if isinstance(args, (np.ndarray, DeviceTensor, int, float, np.generic)):
+                raise InvalidArgument("args must be a TaskArgs or a sequence of arguments, not one argument")
+            try:
+                args = TaskArgs(*args)
+            except TypeError:
+                raise InvalidArgument(f"args must be a TaskArgs or a sequence, not {type(args).__name__}") from None
+        if config is not None and not isinstance(config, CallConfig):
+            raise InvalidArgument(f"config must be a CallConfig, not {type(config).__name__}")
         if config_kw:
             base = config or CallConfig()
+            unknown = set(config_kw) - set(base.__dict__)
+            if unknown:
+                raise InvalidArgument(f"unknown run setting(s) {', '.join(sorted(unknown))} "
+                                      f"(CallConfig has {', '.join(base.__dict__)})")
             config = CallConfig(**{**base.__dict__, **config_kw})
         cfg = _default_config() if config is None else config._to_c()
         registered = self._callables.get(callable_id)
@@ -268,7 +334,7 @@ class ChipWorker:
                 raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
                                       f"or a DeviceTensor, not {type(a).__name__}")
             written = spec is not None and spec.direction in ("out", "inout", "nodep")
-            self._fill_arg(c_args[i], i, a, written, keep, writeback)
+            self._fill_arg(c_args[i], i, a, written, keep, writeback, spec)
         rc = lib.simpler_run(dev, callable_id, c_args, n, cfg)
         if rc:
             check(rc, f"run(callable_id={callable_id})")
@@ -276,7 +342,7 @@ class ChipWorker:
             np.copyto(dst, src)
 
     @staticmethod
-    def _fill_arg(c, i: int, a: Arg, written: bool, keep: list, writeback: list) -> None:
+    def _fill_arg(c, i: int, a: Arg, written: bool, keep: list, writeback: list, spec=None) -> None:
         if isinstance(a, DeviceTensor):
             c.kind = lib.SIMPLER_ARG_DEVICE_TENSOR
             ChipWorker._fill_tensor(c.tensor, i, a.shape, a.dtype)
@@ -298,7 +364,8 @@ class ChipWorker:
             return
         c.kind = lib.SIMPLER_ARG_SCALAR
         try:
-            c.scalar = _scalar_bits(a)
+            c.scalar = (_typed_scalar_bits(a, spec.dtype) if spec is not None and spec.dtype is not None
+                        else _untyped_scalar_bits(a))
         except InvalidArgument as e:
             raise InvalidArgument(f"argument {i}: {e}") from None
 
@@ -330,7 +397,12 @@ class ChipWorker:
     def copy_to(self, addr: int, data: "np.ndarray | bytes") -> None:
         """Copy host data (array or bytes) to device memory at addr."""
         addr = _checked_int("address", addr, 64)
-        buf = np.ascontiguousarray(data) if isinstance(data, np.ndarray) else bytes(data)
+        if isinstance(data, np.ndarray):
+            buf = np.ascontiguousarray(data)
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            buf = bytes(data)
+        else:  # bytes(5) would be five zero bytes
+            raise InvalidArgument(f"copy_to takes a numpy array or bytes, not {type(data).__name__}")
         n = buf.nbytes if isinstance(buf, np.ndarray) else len(buf)
         src = ffi.cast("void *", buf.ctypes.data) if isinstance(buf, np.ndarray) else buf
         check(lib.simpler_gm_copy_to_device(self._d(), addr, src, n), "copy_to")
@@ -345,6 +417,8 @@ class ChipWorker:
             check(lib.simpler_gm_copy_from_device(self._d(), ffi.cast("void *", out.ctypes.data), addr,
                                                   out.nbytes), "copy_from")
             return out
+        if isinstance(out, (bool, np.bool_)) or not isinstance(out, (int, np.integer)):
+            raise InvalidArgument(f"copy_from takes an array to fill or a byte count, not {out!r}")
         nbytes = _checked_int("byte count", out, 40)
         buf = ffi.new("char[]", max(nbytes, 1))
         check(lib.simpler_gm_copy_from_device(self._d(), buf, addr, nbytes), "copy_from")

@@ -398,7 +398,8 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         uint32_t tag = task->tags[i];
         dep_region r;
         addr_entry *buffer;
-        if ((rc = task_tensor_region(k, id, i, tensor, &o->known, &r, &buffer)))
+        if ((rc = task_tensor_region(k, id, i, tensor, &o->known, &r, &buffer)) ||
+            (rc = task_check_write(k, id, i, tag, buffer)))
             return failed(o, rc);
         if (buffer && buffer->tag == KNOWN_HEAP) {
             tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(buffer->key - TMR_HEAP_HEADER);
@@ -588,15 +589,9 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     atomic_store(&run->wake_at, UINT64_MAX);
     const simpler_tensor *tensors = (const simpler_tensor *)(uintptr_t)run->tensors_addr;
     int rc = dep_tracker_create(&o->tracker);
-    for (uint32_t i = 0; i < run->num_tensors && !rc; i++) {
-        dep_region r;
-        if (dep_region_init(&r, &tensors[i]) != SIMPLER_OK || dep_region_empty(&r))
-            continue;
-        addr_entry *e = addr_map_get(&o->known, tensors[i].addr); /* an argument passed twice: the larger */
-        if ((!e || e->size < r.hi - tensors[i].addr) &&
-            addr_map_put(&o->known, tensors[i].addr, r.hi - tensors[i].addr, 0, 0))
+    for (uint32_t i = 0; i < run->num_tensors && !rc; i++)
+        if (task_known_argument(&o->known, &tensors[i], i, tmr_input_tensor(o->cal, i)))
             rc = SIMPLER_E_NO_HOST_MEMORY;
-    }
     if (rc) {
         release(o);
         aicpu_launch_fail(L, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");

@@ -84,3 +84,28 @@ int task_tensor_region(const task_kernel *k, uint64_t id, uint32_t i, const simp
     *buffer = e;
     return SIMPLER_OK;
 }
+
+int task_known_argument(addr_map *known, const simpler_tensor *t, uint32_t index, int input)
+{
+    dep_region r;
+    if (dep_region_init(&r, t) != SIMPLER_OK || dep_region_empty(&r))
+        return 0;
+    uint64_t size = r.hi - t->addr;
+    addr_entry *e = addr_map_get(known, t->addr);
+    if (!e)
+        return addr_map_put(known, t->addr, size, input ? TASK_BUFFER_INPUT : 0, index);
+    if (!input)
+        e->tag = 0;
+    if (e->size < size)
+        e->size = size;
+    return 0;
+}
+
+int task_check_write(const task_kernel *k, uint64_t id, uint32_t i, uint32_t tag, const addr_entry *buffer)
+{
+    if (!buffer || buffer->tag != TASK_BUFFER_INPUT || !task_tag_writes(tag))
+        return SIMPLER_OK;
+    return BAD("task %" PRIu64 " (kernel '%s'): tensor %u writes the run's tensor argument %u, which the signature "
+               "declares \"in\": nothing would copy the result back (declare it \"inout\" or \"out\")",
+               id, k->name, i, buffer->aux);
+}

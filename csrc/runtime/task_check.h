@@ -37,6 +37,20 @@ int task_check_tag(const task_kernel *k, uint64_t id, uint32_t i, uint32_t tag);
 /* Give an OUTPUT tensor row-major strides and return its size in bytes. */
 int task_output_bytes(const task_kernel *k, uint64_t id, uint32_t i, simpler_tensor *t, uint64_t *bytes);
 
+/* addr_map tag of a known buffer that is a run argument the signature
+ * declares "in" (aux: its index among the run's tensors). Nothing copies
+ * it back, so no task may write it. */
+#define TASK_BUFFER_INPUT 2
+
+/* Add the run's tensor `index` to `known` (an argument passed twice
+ * keeps the larger size, and is an input only if both are). -1 when out of
+ * memory. */
+int task_known_argument(addr_map *known, const simpler_tensor *t, uint32_t index, int input);
+
+/* A task's tensor i, of tag, in known buffer `buffer` (may be NULL): it must
+ * not write a run argument declared "in". */
+int task_check_write(const task_kernel *k, uint64_t id, uint32_t i, uint32_t tag, const addr_entry *buffer);
+
 /* The tensor's region; it must lie inside a buffer of `known` (keyed by
  * base address, with sizes). *buffer is that buffer's entry (NULL for an
  * empty view). */

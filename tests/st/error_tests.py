@@ -263,3 +263,18 @@ def test_device_tensor_outside_device_memory(chip_worker, scene, kernel_compiler
     finally:
         chip_worker.free(small)
     assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_a_task_that_writes_an_in_argument_is_an_orchestration_error(chip_worker, kernel_compiler):
+    """Nothing copies an "in" argument back: a task writing it would leave
+    the caller's array silently unchanged."""
+    wrong = simpler.ChipCallable.build(kernel_compiler.compile(scenes.HERE / "orch" / "chains.c"),
+                                       [scenes.kernel(kernel_compiler, k) for k in scenes.KERNELS],
+                                       [("in", F32), "scalar"])   # chains increments it: "inout"
+    with chip_worker.registered(wrong) as cid:
+        x = np.zeros((2, 8), F32)
+        with pytest.raises(simpler.OrchestrationError,
+                           match=r"task 0 \(kernel 'inc'\): tensor 0 writes the run's tensor argument 0, "
+                                 r"which the signature declares \"in\""):
+            chip_worker.run(cid, simpler.TaskArgs(x, 1))
+    assert_still_works(chip_worker, kernel_compiler)

@@ -163,7 +163,8 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
     }
     dep_region r;
     addr_entry *buffer;
-    if ((rc = task_tensor_region(k, id, i, t, &b->extents, &r, &buffer)))
+    if ((rc = task_tensor_region(k, id, i, t, &b->extents, &r, &buffer)) ||
+        (rc = task_check_write(k, id, i, tag, buffer)))
         return failed(b, rc);
     if (tag == SIMPLER_NO_DEP)
         return 0;
@@ -472,11 +473,13 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     }
     b->mem = k->mem; /* the last run's memory, taken until builder_release */
     k->mem = (hbg_arrays){0};
-    for (uint32_t i = 0; i < run->args.num_tensors && !rc; i++) {
-        const simpler_tensor *t = &run->args.tensors[i];
-        dep_region r;
-        if (dep_region_init(&r, t) == SIMPLER_OK && !dep_region_empty(&r) && add_extent(b, t->addr, r.hi - t->addr))
+    const callable_info *info = run->callable->buffer->info;
+    for (uint32_t a = 0, i = 0; a < info->num_args && !rc; a++) { /* i: the tensor's index in the run */
+        if (info->args[a].kind == CALLABLE_ARG_SCALAR)
+            continue;
+        if (task_known_argument(&b->extents, &run->args.tensors[i], i, info->args[a].kind == SIMPLER_INPUT))
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+        i++;
     }
     if (!rc) {
         const char *entry = run->callable->buffer->info->orch_entry;

@@ -91,6 +91,13 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     tmr_callable rec = {.orch_offset = (uint64_t)(info->orch - info->blob), .orch_size = info->orch_size,
                         .num_kernels = info->num_kernels, .max_func_id = cb->max_func_id};
     snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
+    for (uint32_t a = 0, i = 0; a < info->num_args && i < 256; a++) { /* i: the tensor's index in a run */
+        if (info->args[a].kind == CALLABLE_ARG_SCALAR)
+            continue;
+        if (info->args[a].kind == SIMPLER_INPUT)
+            rec.input_tensors[i / 64] |= 1ull << (i % 64);
+        i++;
+    }
     int rc;
     if (!(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
         !(rc = upload(dev, cb->kernel_of_func, (cb->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,

@@ -47,10 +47,16 @@ typedef struct tmr_callable {
     uint64_t func_index_addr;       /* int32[max_func_id + 1]: kernel index or -1 */
     uint32_t num_kernels;
     uint32_t max_func_id;
+    uint64_t input_tensors[4];      /* bit i: run tensor i is declared "in" (tensors come first) */
     /* Written by the AICPU's load launch. */
     uint64_t orch_handle;
     uint64_t orch_fn;
 } tmr_callable;
+
+static inline int tmr_input_tensor(const tmr_callable *c, uint32_t i)
+{
+    return i < 256 && (c->input_tensors[i / 64] >> (i % 64) & 1);
+}
 
 /* Producers' places a task keeps for its wait as a follower. */
 #define TMR_WAITS 4
