@@ -85,6 +85,8 @@ struct simpler_device {
     void *runtime_cache;            /* the runtime's host memory kept from run to run */
     platform_poll poll;             /* what waits check between slices (simpler_device_set_poll) */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
+    uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
+    int32_t owner_pid;
 };
 
 /* The scratch block, at least size bytes. */

@@ -24,12 +24,27 @@
 #define DEFAULT_MAX_TASKS (4u << 20)
 #define MAX_DEVICE_ID 63
 
+/* Forks so far: a context made before the last fork belongs to the
+ * parent. Its child has the memory but none of the threads, and shares
+ * the parent's connection to an onboard device: using it there would hang
+ * on threads that do not exist or talk over the parent's socket. */
+static _Atomic uint64_t g_forks;
+
+static void count_fork(void) { atomic_fetch_add(&g_forks, 1); }
+
+static void watch_forks(void) { pthread_atfork(NULL, NULL, count_fork); }
+
+static int forked(const simpler_device *dev) { return dev->forks != atomic_load_explicit(&g_forks, memory_order_relaxed); }
+
 /* Enter an API call on dev: checks the pointer, takes the lock, and checks
  * the device is initialised. */
 static int enter(simpler_device *dev, const char *what)
 {
     if (!dev)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s: device is NULL", what);
+    if (dev->state == DEVICE_READY && forked(dev))
+        return simpler_fail(SIMPLER_E_STATE, "%s: this ChipWorker belongs to process %d, and this is a forked "
+                            "child of it: create a ChipWorker in the child", what, (int)dev->owner_pid);
     pthread_mutex_lock(&dev->lock);
     if (dev->state != DEVICE_READY) {
         pthread_mutex_unlock(&dev->lock);
@@ -59,6 +74,8 @@ int simpler_device_create(simpler_device **out)
     simpler_device *dev = calloc(1, sizeof *dev);
     if (!dev)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "simpler_device_create: out of host memory");
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks);
     pthread_mutex_init(&dev->lock, NULL);
     dev->state = DEVICE_CREATED;
     *out = dev;
@@ -113,6 +130,8 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
         rc = dev->ops->open(device_id, options, dir, &dev->pdev);
     if (!rc) {
         dev->device_id = device_id;
+        dev->forks = atomic_load(&g_forks);
+        dev->owner_pid = getpid();
         dev->state = DEVICE_READY;
     }
     pthread_mutex_unlock(&dev->lock);
@@ -164,6 +183,12 @@ int simpler_device_finalize(simpler_device *dev)
 {
     if (!dev)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_finalize: device is NULL");
+    if (dev->state == DEVICE_READY && forked(dev)) {
+        /* The parent's: touch none of it (its lock may even be held by a
+         * thread the fork left behind). The child's copy is only memory. */
+        dev->state = DEVICE_FINALIZED;
+        return SIMPLER_OK;
+    }
     pthread_mutex_lock(&dev->lock);
     if (dev->state == DEVICE_READY) {
         for (uint32_t i = 0; i < dev->num_callables; i++)
@@ -192,7 +217,10 @@ void simpler_device_destroy(simpler_device *dev)
 {
     if (!dev)
         return;
+    int parents = dev->state == DEVICE_READY && forked(dev);
     simpler_device_finalize(dev);
+    if (parents)
+        return;
     pthread_mutex_destroy(&dev->lock);
     free(dev);
 }
