@@ -97,6 +97,7 @@ static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, s
     uint64_t started = trace ? simpler_now_ns() : 0;
     atomic_store_explicit(&mb->func_id, func_id, memory_order_relaxed);
     atomic_store_explicit(&mb->task_id, task_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->kernel_addr, slot->kernel_addr, memory_order_relaxed);
     atomic_store_explicit(&mb->ack, seq, memory_order_release);
 
     /* A kernel that never returns is stopped by the platform with

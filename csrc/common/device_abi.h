@@ -93,13 +93,14 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
 
     /* Written by the core. The watchdog's report (any AICPU thread, or
      * the device's crash handler) reads func_id and task_id while
-     * in_kernel is set. */
+     * in_kernel is set (and kernel_addr, for a crash report). */
     __attribute__((aligned(64))) _Atomic uint32_t ack;
     _Atomic uint32_t finished;
     _Atomic uint32_t finished_waiters; /* other cores asleep until finished moves */
     _Atomic uint32_t in_kernel;
     _Atomic uint32_t func_id;
     _Atomic uint64_t task_id;
+    _Atomic uint64_t kernel_addr;   /* for crash reports: which kernel */
 } simpler_mailbox;
 
 /* What the host asks for; a platform turns it into a simpler_launch. */

@@ -6,12 +6,14 @@
 #include "chip.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chip/kernel_set.h"
 #include "common/error.h"
 
 /* A failed run's cores get this long to finish before they are stopped. */
@@ -390,4 +392,23 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
     simpler_fail(status, "%s", L->message);
     rc = recover_cores(c, cores);
     return rc ? rc : simpler_fail(status, "%s", L->message);
+}
+
+void chip_running_report(const chip *c, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (!c->mailboxes)
+        return;
+    for (uint32_t i = 0; i < c->num_core_threads && n + 120 < size; i++) {
+        simpler_mailbox *mb = &c->mailboxes[i];
+        if (!atomic_load(&mb->in_kernel))
+            continue;
+        const char *name = kernel_set_name(atomic_load(&mb->kernel_addr));
+        int w = snprintf(out + n, size - n, "%score %u was running task %" PRIu64 " (func %u%s%.64s%s)",
+                         n ? "; " : "", i, atomic_load(&mb->task_id), atomic_load(&mb->func_id),
+                         name ? ", kernel '" : "", name ? name : "", name ? "'" : "");
+        if (w > 0)
+            n += (size_t)w;
+    }
 }

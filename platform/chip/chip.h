@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/device_abi.h"
@@ -90,5 +91,10 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
                 uint64_t margin_ns, const chip_waiter *w);
 
 static inline int chip_is_lost(chip *c) { return atomic_load(&c->lost); }
+
+/* "core 1 was running task 0 (func 9, kernel 'hang')" for every core in a
+ * kernel now, "; "-separated, for a report written as the process dies:
+ * no lock, no allocation. */
+void chip_running_report(const chip *c, char *out, size_t size);
 
 #endif

@@ -1,5 +1,7 @@
 #include "chip/kernel_set.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -7,10 +9,44 @@
 #include "common/error.h"
 #include "common/so_load.h"
 
+/* Every loaded set, newest first. Writers take the lock; a crash report
+ * reads without it. */
+static pthread_mutex_t g_sets_lock = PTHREAD_MUTEX_INITIALIZER;
+static kernel_set *_Atomic g_sets;
+
+const char *kernel_set_name(uint64_t addr)
+{
+    for (kernel_set *s = atomic_load(&g_sets); s; s = s->next)
+        for (uint32_t i = 0; i < s->count; i++)
+            if (s->kernels[i].addr == addr)
+                return s->kernels[i].name;
+    return NULL;
+}
+
+static void forget(kernel_set *s)
+{
+    pthread_mutex_lock(&g_sets_lock);
+    kernel_set *_Atomic *p = &g_sets;
+    while (*p && *p != s)
+        p = &(*p)->next;
+    if (*p)
+        atomic_store(p, s->next);
+    pthread_mutex_unlock(&g_sets_lock);
+}
+
+void kernel_set_abandon(kernel_set *s)
+{
+    if (!s)
+        return;
+    forget(s);
+    free(s);
+}
+
 void kernel_set_unload(kernel_set *s)
 {
     if (!s)
         return;
+    forget(s);
     for (uint32_t i = 0; i < s->count; i++)
         if (s->kernels[i].handle)
             so_unload(s->kernels[i].handle);
@@ -39,12 +75,17 @@ int kernel_set_load(const void *blob, uint64_t size, kernel_set **out)
             rc = so_symbol(s->kernels[k].handle, kn->entry, what, &fn);
         if (!rc)
             s->kernels[k].addr = (uint64_t)(uintptr_t)fn;
+        snprintf(s->kernels[k].name, sizeof s->kernels[k].name, "%s", kn->name[0] ? kn->name : kn->entry);
     }
     callable_info_free(info);
     if (rc) {
         kernel_set_unload(s);
         return rc;
     }
+    pthread_mutex_lock(&g_sets_lock);
+    s->next = atomic_load(&g_sets);
+    atomic_store(&g_sets, s);
+    pthread_mutex_unlock(&g_sets_lock);
     *out = s;
     return SIMPLER_OK;
 }

@@ -5,14 +5,19 @@
 #ifndef SIMPLER_PLATFORM_KERNEL_SET_H
 #define SIMPLER_PLATFORM_KERNEL_SET_H
 
+#include <stdatomic.h>
 #include <stdint.h>
+
+#include "callable/callable.h"
 
 typedef struct kernel_entry {
     void *handle;
     uint64_t addr;                  /* the kernel's entry point */
+    char name[CALLABLE_MAX_NAME + 1];
 } kernel_entry;
 
 typedef struct kernel_set {
+    struct kernel_set *_Atomic next; /* the process's loaded sets (kernel_set_name) */
     uint32_t count;
     kernel_entry kernels[];         /* in the blob's kernel order */
 } kernel_set;
@@ -20,7 +25,13 @@ typedef struct kernel_set {
 /* Parse and validate the blob and load each of its kernels. */
 int kernel_set_load(const void *blob, uint64_t size, kernel_set **out);
 /* Unload every kernel and free the set. Never call this while a core may
- * still run one of them (a lost chip): free() the set instead. */
+ * still run one of them (a lost chip): abandon the set instead. */
 void kernel_set_unload(kernel_set *s);
+/* Free the set but leave its kernels loaded. */
+void kernel_set_abandon(kernel_set *s);
+
+/* The name of the loaded kernel whose entry point is addr, or NULL. For a
+ * crash report: it takes no lock (a dying process may be inside a load). */
+const char *kernel_set_name(uint64_t addr);
 
 #endif

@@ -11,10 +11,13 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/gm_heap.h"
@@ -45,6 +48,97 @@ struct platform_dev {
 
 static void sim_close(platform_dev *d);
 
+/*
+ * A kernel runs inside the caller's process on sim: when it crashes (a
+ * fatal signal) or calls exit(), the process ends. Before it does, say
+ * which kernel did it, as onboard's crash file does; and an exit() during
+ * a run ends the process with SIM_EXIT_STATUS, not the kernel's 0, so a
+ * CI job does not take a dead test run for a passed one.
+ */
+#define SIM_MAX_IN_FLIGHT 64
+#define SIM_EXIT_STATUS 70          /* EX_SOFTWARE */
+
+static chip *_Atomic g_in_flight[SIM_MAX_IN_FLIGHT];   /* chips with a launch running */
+static const int g_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction g_before[sizeof g_fatal / sizeof *g_fatal];
+
+static const char *fatal_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    case SIGFPE: return "SIGFPE (arithmetic error)";
+    default: return "SIGABRT (abort)";
+    }
+}
+
+/* Write "simpler (sim, pid N): <what>; core 1 was running ..." to stderr
+ * if a run is in flight; 0 if none is. */
+static int report_in_flight(const char *what)
+{
+    char line[2048];
+    int n = snprintf(line, sizeof line, "simpler (sim, pid %d): %s", (int)getpid(), what), any = 0;
+    for (int i = 0; i < SIM_MAX_IN_FLIGHT && n > 0 && (size_t)n + 200 < sizeof line; i++) {
+        chip *c = atomic_load(&g_in_flight[i]);
+        if (!c)
+            continue;
+        any = 1;
+        char running[1024];
+        chip_running_report(c, running, sizeof running);
+        if (running[0])
+            n += snprintf(line + n, sizeof line - (size_t)n, "; %s", running);
+    }
+    if (any && n > 0) {
+        line[(size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2] = '\n';
+        if (write(2, line, (size_t)n + 1 < sizeof line ? (size_t)n + 1 : sizeof line - 1) < 0) {
+        }
+    }
+    return any;
+}
+
+static void on_fatal(int sig)
+{
+    char what[128];
+    snprintf(what, sizeof what, "a kernel crashed the process with %s", fatal_name(sig));
+    report_in_flight(what);
+    /* Then whatever handled it before us (Python's faulthandler, or the
+     * default: death by the same signal). */
+    for (size_t i = 0; i < sizeof g_fatal / sizeof *g_fatal; i++)
+        if (g_fatal[i] == sig)
+            sigaction(sig, &g_before[i], NULL);
+    raise(sig);
+}
+
+static void on_exit_in_flight(void)
+{
+    if (report_in_flight("exit() was called while a run was in flight (by a kernel?); the process ends with "
+                         "status 70 instead of its own"))
+        _exit(SIM_EXIT_STATUS);
+}
+
+static void watch_process(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_fatal;
+    sa.sa_flags = SA_NODEFER;
+    for (size_t i = 0; i < sizeof g_fatal / sizeof *g_fatal; i++)
+        sigaction(g_fatal[i], &sa, &g_before[i]);
+    atexit(on_exit_in_flight);
+}
+
+/* Mark the chip's launch in flight for the reports; -1 if there is no room
+ * (the launch runs unreported). */
+static int in_flight_begin(chip *c)
+{
+    for (int i = 0; i < SIM_MAX_IN_FLIGHT; i++) {
+        chip *none = NULL;
+        if (atomic_compare_exchange_strong(&g_in_flight[i], &none, c))
+            return i;
+    }
+    return -1;
+}
+
 static int load_lib(const char *dir, const char *name, const char *sym, void **so, void **fn)
 {
     char path[4096];
@@ -61,6 +155,8 @@ static int load_lib(const char *dir, const char *name, const char *sym, void **s
 static int sim_open(int32_t device_id, const simpler_device_options *options, const char *lib_dir,
                     platform_dev **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_process);
     platform_dev *d = calloc(1, sizeof *d);
     if (!d)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "sim: out of host memory");
@@ -169,7 +265,7 @@ static void sim_callable_release(platform_dev *d, void *handle)
     atomic_fetch_sub(&d->loaded_objects, k->count);
     /* A stuck core may be running this code: leave it mapped. */
     if (chip_is_lost(&d->chip))
-        free(k);
+        kernel_set_abandon(k);
     else
         kernel_set_unload(k);
 }
@@ -191,7 +287,11 @@ static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, u
 static int sim_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
     chip_waiter w = {.poll = poll ? poll->fn : NULL, .arg = poll ? poll->ctx : NULL};
-    return chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, &w);
+    int slot = in_flight_begin(&d->chip);
+    int rc = chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, &w);
+    if (slot >= 0)
+        atomic_store(&g_in_flight[slot], NULL);
+    return rc;
 }
 
 static int sim_is_lost(platform_dev *d) { return chip_is_lost(&d->chip); }

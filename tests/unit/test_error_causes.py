@@ -45,7 +45,7 @@ def test_the_reason_a_device_died_survives_the_frees_of_staged_arguments(private
     with simpler.ChipWorker("onboard", runtime=runtime) as w:
         cid = w.register(c)
         a, out = np.ones(1024, np.float32), np.zeros(1024, np.float32)
-        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task 0 \(func 0\)"):
+        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task 0 \(func 0, kernel .kernel.\)"):
             w.run(cid, simpler.TaskArgs(a, out, 8, 0))
 
 

@@ -37,7 +37,7 @@ def test_crashing_kernel_loses_only_the_device(private_device, kc):
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, CRASH))
         pid = w.stats["device_pid"]
-        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task \d+ \(func 0\)"):
+        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task \d+ \(func 0, kernel .kernel.\)"):
             w.run(cid, [8, 0])
         assert not w.usable
         with pytest.raises(simpler.DeviceLost):

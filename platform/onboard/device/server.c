@@ -498,7 +498,7 @@ static void callable_unload(devsrv *s, dev_client *c, uint32_t i)
     c->loaded_objects -= k->count;
     drop(c->callables, &c->num_callables, sizeof *c->callables, i);
     if (chip_is_lost(&s->chip))
-        free(k);            /* a stuck core may still run it: keep it mapped */
+        kernel_set_abandon(k);            /* a stuck core may still run it: keep it mapped */
     else
         kernel_set_unload(k);
 }
@@ -871,17 +871,7 @@ int devsrv_exit_requested(devsrv *s) { return atomic_load(&s->exit_requested); }
 
 void devsrv_crash_report(devsrv *s, char *out, size_t size)
 {
-    size_t n = 0;
     out[0] = '\0';
-    if (!s || !s->chip.mailboxes)
-        return;
-    for (uint32_t i = 0; i < s->chip.num_core_threads && n + 80 < size; i++) {
-        simpler_mailbox *mb = &s->chip.mailboxes[i];
-        if (!atomic_load(&mb->in_kernel))
-            continue;
-        int w = snprintf(out + n, size - n, "%score %u was running task %" PRIu64 " (func %u)", n ? "; " : "",
-                         i, atomic_load(&mb->task_id), atomic_load(&mb->func_id));
-        if (w > 0)
-            n += (size_t)w;
-    }
+    if (s)
+        chip_running_report(&s->chip, out, size);
 }
