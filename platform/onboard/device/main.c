@@ -65,7 +65,9 @@ static void on_fatal(int sig)
     devsrv_crash_report(g_server, what, sizeof what);
     int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s%s%s\n", (int)g_device_id,
                      (int)getpid(), signal_name(sig), what[0] ? "; " : "", what);
-    int fd = open(g_crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A fresh file, never through a link left in its place. */
+    unlink(g_crash_path);
+    int fd = open(g_crash_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0) {
         if (write(fd, line, (size_t)n) < 0) {
         }
@@ -254,7 +256,8 @@ int main(int argc, char **argv)
     }
 
     /* One device process per id: the pid file's lock says who it is. */
-    int pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    umask(077);     /* everything this process creates is this user's alone */
+    int pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (pid_fd < 0) {
         char m[512];
         snprintf(m, sizeof m, "simpler-device: cannot open %s: %s", pid_path, strerror(errno));
@@ -295,12 +298,12 @@ int main(int argc, char **argv)
         report_start(ready, m);
         return 1;
     }
-    chmod(sock_path, 0600);
     unlink(g_crash_path);
 
     if (!foreground) {
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        unlink(log_path);   /* a fresh log, never written through a link */
+        int log = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (null >= 0)
             dup2(null, 0);
         /* fd 2 is still the starter's pipe: it must close, log or not. */
