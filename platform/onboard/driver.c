@@ -43,6 +43,9 @@ extern char **environ;
 #define ONB_REQUEST_WAIT_NS 30000000000ull
 #define ONB_SPIN_NS 50000ull
 #define ONB_START_WAIT_NS 10000000000ull
+/* A device closes connections only as it exits: how long its last words
+ * (the crash report) may take to follow. */
+#define ONB_EXIT_GRACE_NS 2000000000ull
 
 /* A binary this process sends the device, read once. */
 typedef struct onb_file {
@@ -78,6 +81,8 @@ struct platform_dev {
     uint32_t seq;
     int lost;
     uint32_t device_pid;
+    pid_t peer_pid;                 /* the process listening, by SO_PEERCRED */
+    onb_watch watch;                /* on it: its death ends any wait at once */
     uint64_t instance;
     uint8_t *gm_map;
     uint64_t gm_base, gm_capacity;
@@ -168,10 +173,21 @@ static int lose(platform_dev *d, const char *what, int wire)
                             "killed; the next worker starts a fresh device", d->device_id, d->device_pid, what);
     }
     char note[1100];
-    if (wire == ONB_WIRE_CLOSED)
+    if (wire == ONB_WIRE_PEER_GONE) {
+        /* Its process ended while something else (a child a kernel
+         * forked) still holds its end of the connection. */
         crash_note(d, note, sizeof note);
-    else
+        return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                            "simpler-device %d (pid %u) ended during %s (its process is gone; another process "
+                            "still holds its socket): %s; the next worker starts a fresh device",
+                            d->device_id, d->device_pid, what, note);
+    }
+    if (wire == ONB_WIRE_CLOSED) {
+        onb_watch_wait(&d->watch, ONB_EXIT_GRACE_NS);
+        crash_note(d, note, sizeof note);
+    } else {
         snprintf(note, sizeof note, "the connection failed: %s", strerror(errno));
+    }
     return simpler_fail(SIMPLER_E_DEVICE_LOST,
                         "simpler-device %d (pid %u) ended during %s: %s; the next worker starts a fresh device",
                         d->device_id, d->device_pid, what, note);
@@ -196,7 +212,7 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
     for (;;) {
         onb_header h;
         void *payload;
-        w = onb_recv(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS);
+        w = onb_recv_watched(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS, &d->watch);
         if (w)
             return lose(d, what, w);
         if (h.type == ONB_PROGRESS && h.seq == seq) {
@@ -275,6 +291,13 @@ static int connect_to(const char *sock_path, pid_t *peer_pid)
             simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot tell who serves %s: %s", sock_path, strerror(e));
         close(fd);
         return -2;
+    }
+    /* A dead device's listener that a child it left holds open: nobody
+     * will ever answer there, so nobody listens. */
+    if (peer.pid > 0 && onb_pid_gone(peer.pid)) {
+        close(fd);
+        errno = ECONNREFUSED;
+        return -1;
     }
     if (peer_pid)
         *peer_pid = peer.pid;
@@ -395,6 +418,7 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
         pid_t peer = 0;
         if ((rc = connect_or_start(d->dir, d->device_id, 0, 0, start, &d->fd, &peer)))
             return rc;
+        d->peer_pid = peer;
         onb_hello hello = {.build = g_device.fingerprint, .gm_quota = quota, .pid = (uint32_t)getpid()};
         d->lost = 0;
         d->device_pid = 0;
@@ -650,6 +674,7 @@ static void drv_close(platform_dev *d)
         close(d->fd);
     if (d->gm_map)
         munmap(d->gm_map, d->gm_capacity);
+    onb_watch_close(&d->watch);
     free(d->allocs);
     free(d);
 }
@@ -683,6 +708,8 @@ static int drv_open(int32_t device_id, const simpler_device_options *options, co
     }
     if (gm_fd >= 0)
         close(gm_fd);
+    if (!rc)
+        onb_watch_open(&d->watch, d->peer_pid);
     if (!rc && !(rc = deploy_aicpu(d)))
         rc = register_executor(d);
     if (rc) {

@@ -842,6 +842,8 @@ void devsrv_destroy(devsrv *s)
 
 uint32_t devsrv_clients(devsrv *s) { return atomic_load(&s->clients); }
 
+int devsrv_gm_fd(devsrv *s) { return s->gm_fd; }
+
 int devsrv_exit_requested(devsrv *s) { return atomic_load(&s->exit_requested); }
 
 void devsrv_crash_report(devsrv *s, char *out, size_t size)
