@@ -281,14 +281,14 @@ static int connect_to(const char *sock_path, pid_t *peer_pid)
     }
     struct ucred peer;
     socklen_t len = sizeof peer;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != getuid()) {
-        int e = errno;
-        if (len == sizeof peer && peer.uid != getuid())
-            simpler_fail(SIMPLER_E_SYSTEM, "onboard: %s is served by pid %d of uid %u, not by this user (%u); "
-                         "refusing to talk to it", sock_path, (int)peer.pid, (unsigned)peer.uid,
-                         (unsigned)getuid());
-        else
-            simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot tell who serves %s: %s", sock_path, strerror(e));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+        simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot tell who serves %s: %s", sock_path, strerror(errno));
+        close(fd);
+        return -2;
+    }
+    if (peer.uid != getuid()) {
+        simpler_fail(SIMPLER_E_SYSTEM, "onboard: %s is served by pid %d of uid %u, not by this user (%u); "
+                     "refusing to talk to it", sock_path, (int)peer.pid, (unsigned)peer.uid, (unsigned)getuid());
         close(fd);
         return -2;
     }
