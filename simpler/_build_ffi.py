@@ -24,6 +24,7 @@ HOST_SOURCES = [
     "csrc/runtime/deps/tracker.c",
     "csrc/runtime/task_check.c",
     "csrc/runtime/host_build_graph/builder.c",
+    "csrc/runtime/host_build_graph/orch_thread.c",
     "csrc/runtime/tensormap_and_ringbuffer/host.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
@@ -80,7 +81,8 @@ def cdef_source() -> str:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_source())
+# The Python poll (worker.py): runs check for signals through it.
+ffibuilder.cdef(cdef_source() + '\nextern "Python" int simpler_py_poll(void *);\n')
 ffibuilder.set_source(
     "simpler._simpler_c",
     '#include "simpler/simpler.h"\n',

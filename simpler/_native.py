@@ -1,6 +1,7 @@
 """The compiled extension and the one place C return codes become exceptions."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ._simpler_c import ffi, lib  # noqa: F401  (re-exported)
@@ -16,14 +17,36 @@ def last_error() -> str:
     return ffi.string(lib.simpler_last_error()).decode("utf-8", "replace")
 
 
+# Waiting C calls (runs, registrations) call simpler_py_poll on their own
+# thread every 50 ms. Entering Python there runs pending signal handlers:
+# a KeyboardInterrupt from Ctrl-C (or Jupyter's interrupt) escapes the
+# poll, is kept here, the C side cancels what it waits for and returns
+# SIMPLER_E_INTERRUPTED, and check() raises the kept exception.
+_interrupts = threading.local()
+
+
+def _poll_raised(exc_type, exc_value, traceback) -> int:
+    _interrupts.pending = exc_value
+    return 1
+
+
+@ffi.def_extern(error=1, onerror=_poll_raised)
+def simpler_py_poll(ctx) -> int:
+    return 0
+
+
 def check(rc: int, context: str = "") -> None:
     """Raise the typed exception for a failed C call (rc < 0)."""
     if rc == 0:
         return
+    pending = getattr(_interrupts, "pending", None)
+    _interrupts.pending = None
+    if rc == lib.SIMPLER_E_INTERRUPTED:
+        raise pending if pending is not None else KeyboardInterrupt(last_error())
     message = last_error() or ffi.string(lib.simpler_strerror(rc)).decode()
     if context:
         message = f"{context}: {message}"
-    raise error_for(rc, message)
+    raise error_for(rc, message) from pending
 
 
 def include_dir() -> Path:

@@ -162,6 +162,7 @@ class ChipWorker:
                 check(rc, f"ChipWorker(platform={platform!r}, runtime={runtime!r}, device_id={device_id})")
             finally:
                 lib.simpler_device_destroy(dev)
+        check(lib.simpler_device_set_poll(dev, lib.simpler_py_poll, ffi.NULL))
         self._dev = dev
         self._handle = dev  # freed by __del__; _dev is None once finalized
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 static _Thread_local char last_message[SIMPLER_MESSAGE_MAX];
+static _Thread_local unsigned hold_depth;
 
 const char *simpler_strerror(int code)
 {
@@ -23,6 +24,7 @@ const char *simpler_strerror(int code)
     case SIMPLER_E_UNSUPPORTED: return "unsupported";
     case SIMPLER_E_CAPACITY: return "capacity exceeded";
     case SIMPLER_E_SYSTEM: return "system error";
+    case SIMPLER_E_INTERRUPTED: return "interrupted";
     default: return "unknown error code";
     }
 }
@@ -31,8 +33,22 @@ const char *simpler_last_error(void) { return last_message; }
 
 void simpler_clear_error(void) { last_message[0] = '\0'; }
 
+void simpler_error_hold(int rc)
+{
+    if (rc != SIMPLER_OK)
+        hold_depth++;
+}
+
+void simpler_error_release(int rc)
+{
+    if (rc != SIMPLER_OK && hold_depth)
+        hold_depth--;
+}
+
 int simpler_fail(int code, const char *fmt, ...)
 {
+    if (hold_depth)
+        return code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_message, sizeof last_message, fmt, ap);
@@ -42,6 +58,8 @@ int simpler_fail(int code, const char *fmt, ...)
 
 int simpler_fail_prefix(int code, const char *fmt, ...)
 {
+    if (hold_depth)
+        return code;
     /* Room for both parts; the result is cut to the message size. */
     char joined[2 * SIMPLER_MESSAGE_MAX + 8];
     va_list ap;

@@ -16,4 +16,14 @@ int simpler_fail_prefix(int code, const char *fmt, ...) __attribute__((format(pr
 
 void simpler_clear_error(void);
 
+/* The first error wins. While a failure is being cleaned up (staging
+ * freed, a half-made registration undone), the cleanup's own failures must
+ * not replace the message that says what went wrong: between
+ * simpler_error_hold(rc) and simpler_error_release(rc), with rc a failure,
+ * simpler_fail and simpler_fail_prefix only return their code. With rc ==
+ * SIMPLER_OK both do nothing, so a cleanup that fails after a success still
+ * reports itself. Holds nest. */
+void simpler_error_hold(int rc);
+void simpler_error_release(int rc);
+
 #endif

@@ -40,6 +40,16 @@ typedef struct platform_counters {
     uint64_t executor_registrations;
 } platform_counters;
 
+/* What a launch's waiter checks between slices of its wait (simpler.h's
+ * simpler_poll_fn and its context); fn NULL: nothing. */
+typedef struct platform_poll {
+    simpler_poll_fn fn;
+    void *ctx;
+} platform_poll;
+
+/* How often a waiting launch calls its poll. */
+#define PLATFORM_POLL_NS 50000000ull
+
 typedef struct platform_ops {
     const char *name;
     /* lib_dir holds libsimpler_aicpu.so and libsimpler_aicore.so. */
@@ -61,10 +71,13 @@ typedef struct platform_ops {
                          platform_kernel *kernels, void **handle_out);
     void (*callable_release)(platform_dev *dev, void *handle);
 
-    /* Start a run on the AICPU threads and wait for it. On failure the
-     * launch's status code and message are returned, and the platform has
-     * already brought its cores back to idle (or reports the device lost). */
-    int (*launch)(platform_dev *dev, const simpler_launch_params *params);
+    /* Start a run on the AICPU threads and wait for it, calling poll
+     * (may be NULL) every PLATFORM_POLL_NS: when it says stop, the launch
+     * is cancelled as the watchdog cancels it and SIMPLER_E_INTERRUPTED
+     * returned. On failure the launch's status code and message are
+     * returned, and the platform has already brought its cores back to
+     * idle (or reports the device lost). */
+    int (*launch)(platform_dev *dev, const simpler_launch_params *params, const platform_poll *poll);
 
     /* Non-zero once the device cannot be used any more (a stuck core, a
      * scheduler that did not stop): every later call but close fails. */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -123,5 +124,16 @@ static inline void simpler_event_signal_n(simpler_event *e, uint32_t n)
 }
 
 static inline void simpler_event_signal(simpler_event *e) { simpler_event_signal_n(e, 1); }
+
+/* Join a thread, giving up after timeout_ns (non-zero then). */
+static inline int simpler_join_within(pthread_t thread, uint64_t timeout_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    return pthread_timedjoin_np(thread, NULL, &ts);
+}
 
 #endif

@@ -80,7 +80,9 @@ int callable_buffer_acquire(simpler_device *dev, const void *blob, uint64_t size
     b->refs = 1;
     int rc = buffer_load(dev, b);
     if (rc) {
+        simpler_error_hold(rc);
         buffer_free(dev, b);
+        simpler_error_release(rc);
         return rc;
     }
     dev->buffers[dev->num_buffers++] = b;

@@ -83,6 +83,8 @@ struct simpler_device {
     uint64_t last_trace_size;
     device_scratch scratch;
     void *runtime_cache;            /* the runtime's host memory kept from run to run */
+    platform_poll poll;             /* what waits check between slices (simpler_device_set_poll) */
+    int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
 };
 
 /* The scratch block, at least size bytes. */

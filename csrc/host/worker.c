@@ -36,7 +36,7 @@ static int enter(simpler_device *dev, const char *what)
         return simpler_fail(SIMPLER_E_STATE, "%s: device is %s", what,
                             dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
     }
-    if (dev->ops->is_lost(dev->pdev)) {
+    if (dev->host_lost || dev->ops->is_lost(dev->pdev)) {
         pthread_mutex_unlock(&dev->lock);
         return simpler_fail(SIMPLER_E_DEVICE_LOST,
                             "%s: device %d was lost after an earlier failure; finalize this worker and create "
@@ -153,7 +153,8 @@ void device_scratch_free(simpler_device *dev)
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
-    if (c->buffer)
+    /* An orchestration thread that would not stop may still run in it. */
+    if (c->buffer && !dev->host_lost)
         dev->runtime->release(dev, c);
     callable_buffer_release(dev, c->buffer);
     free(c);
@@ -194,6 +195,15 @@ void simpler_device_destroy(simpler_device *dev)
     simpler_device_finalize(dev);
     pthread_mutex_destroy(&dev->lock);
     free(dev);
+}
+
+int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx)
+{
+    int rc = enter(dev, "simpler_device_set_poll");
+    if (rc)
+        return rc;
+    dev->poll = (platform_poll){fn, ctx};
+    return leave(dev, SIMPLER_OK);
 }
 
 int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
@@ -352,7 +362,9 @@ int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const v
     c->id = callable_id;
     rc = callable_load(dev, c, blob, size);
     if (rc) {
+        simpler_error_hold(rc);
         callable_free(dev, c);
+        simpler_error_release(rc);
         return leave(dev, rc);
     }
     dev->callables[dev->num_callables++] = c;
@@ -627,18 +639,18 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
     if (!rc) {
         run.args = (simpler_orch_args){tensors, scalars, nt, ns};
         rc = dev->runtime->run(dev, &run);
-        char msg[SIMPLER_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s", simpler_last_error());
+        simpler_error_hold(rc);
         trace_end(dev, run.trace_addr, run.config.trace_events);
-        if (rc)
-            simpler_fail(rc, "%s", msg);
+        simpler_error_release(rc);
     }
     for (uint32_t i = 0; i < num_args && !rc; i++)
         if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])
             rc = dev->ops->copy_from_device(dev->pdev, args[i].host, staged[i], sizes[i]);
+    simpler_error_hold(rc);
     for (uint32_t i = 0; i < num_args; i++)
         if (staged[i])
             dev->ops->gm_free(dev->pdev, staged[i]);
+    simpler_error_release(rc);
     return rc;
 }
 

@@ -20,6 +20,8 @@
 #define CHIP_POLL_NS 1000000000ull
 /* How long closing a lost chip waits for each of its threads. */
 #define CHIP_LOST_JOIN_NS 200000000ull
+/* How long AICPU threads have to stop after an interrupt. */
+#define CHIP_CANCEL_GRACE_NS 150000000ull
 /* How long a cancelled core has to exit. */
 #define CHIP_CANCEL_JOIN_NS 2000000000ull
 
@@ -165,17 +167,6 @@ int chip_init(chip *c, const char *name)
     return SIMPLER_OK;
 }
 
-/* Join a thread, giving up after timeout_ns. */
-static int join_within(pthread_t thread, uint64_t timeout_ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns;
-    ts.tv_sec += (time_t)(ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
-    return pthread_timedjoin_np(thread, NULL, &ts);
-}
-
 /* Stop and join the core threads (all of them idle unless the chip is
  * lost). Returns how many would not stop. */
 static int stop_cores(chip *c, int lost)
@@ -190,7 +181,7 @@ static int stop_cores(chip *c, int lost)
             continue;
         if (!lost)
             pthread_join(c->cores[i].thread, NULL);
-        else if (join_within(c->cores[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
+        else if (simpler_join_within(c->cores[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
             pthread_detach(c->cores[i].thread);
         c->cores[i].running = 0;
     }
@@ -215,7 +206,7 @@ int chip_close(chip *c)
         simpler_event_signal(&c->launch.thread_events[i]);
         if (!lost)
             pthread_join(c->aicpu[i].thread, NULL);
-        else if (join_within(c->aicpu[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
+        else if (simpler_join_within(c->aicpu[i].thread, CHIP_LOST_JOIN_NS) != 0 && ++stuck)
             pthread_detach(c->aicpu[i].thread);
     }
     stuck += stop_cores(c, lost);
@@ -254,7 +245,7 @@ static int recover_cores(chip *c, uint32_t num_cores)
          * point at the top of its loop. */
         pthread_cancel(c->cores[i].thread);
         simpler_event_signal(&mb->door);
-        if (join_within(c->cores[i].thread, CHIP_CANCEL_JOIN_NS) != 0) {
+        if (simpler_join_within(c->cores[i].thread, CHIP_CANCEL_JOIN_NS) != 0) {
             atomic_store(&c->lost, 1);
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
                                 "%s: core %u could not be stopped after a failed run (its kernel blocks "
@@ -271,8 +262,21 @@ static int recover_cores(chip *c, uint32_t num_cores)
     return SIMPLER_OK;
 }
 
+/* Fail the launch as the AICPU runtime's watchdog does: the first failure
+ * wins the status, every AICPU thread stops, and the cores are reset once
+ * they have. */
+static void cancel_launch(simpler_launch *L, int code, const char *message)
+{
+    int32_t expected = 0;
+    if (atomic_compare_exchange_strong(&L->status, &expected, code))
+        snprintf(L->message, sizeof L->message, "%s", message);
+    atomic_store_explicit(&L->abort, 1, memory_order_release);
+    for (uint32_t t = 0; t < L->p.aicpu_thread_num + L->p.extra_threads; t++)
+        simpler_event_signal(&L->thread_events[t]);
+}
+
 int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_params *p,
-                uint64_t margin_ns, chip_progress_fn progress, void *progress_arg)
+                uint64_t margin_ns, const chip_waiter *w)
 {
     if (atomic_load(&c->lost))
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: the device is unusable after an earlier failure; "
@@ -319,6 +323,7 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
      * watchdog did not fire) is declared lost. */
     uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + margin_ns;
     uint64_t seen_done = 0, now = simpler_now_ns(), deadline = now + limit, next_report = now + CHIP_POLL_NS;
+    uint64_t next_poll = w && w->poll ? now + CHIP_CANCEL_POLL_NS : UINT64_MAX;
     int progressed = 0;
     /* A short run is over before a sleeping host thread would even be
      * woken: back off first, then sleep with the deadlines. */
@@ -339,10 +344,31 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
             progressed = 1;
         }
         if (now >= next_report) {
-            if (progress)
-                progress(progress_arg, progressed);
+            if (w && w->progress)
+                w->progress(w->arg, progressed);
             progressed = 0;
             next_report = now + CHIP_POLL_NS;
+        }
+        if (now >= next_poll) {
+            if (w->poll(w->arg)) {
+                cancel_launch(L, SIMPLER_E_INTERRUPTED, "the run was interrupted");
+                next_poll = UINT64_MAX; /* now wait for the threads to stop */
+                /* An interrupt is answered at once: AICPU threads that
+                 * do not stop by then (an orchestration that never
+                 * returns) will not stop at all. */
+                if (deadline > now + CHIP_CANCEL_GRACE_NS)
+                    deadline = now + CHIP_CANCEL_GRACE_NS;
+            } else {
+                next_poll = now + CHIP_CANCEL_POLL_NS;
+            }
+        }
+        if (now >= deadline && atomic_load(&L->status) == SIMPLER_E_INTERRUPTED) {
+            simpler_event_cancel(&c->done);
+            atomic_store(&c->lost, 1);
+            return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                                "%s: the run was interrupted, but its AICPU threads did not stop (an "
+                                "orchestration that never returns?); the device is unusable and will be reset",
+                                c->name);
         }
         if (now >= deadline) {
             simpler_event_cancel(&c->done);
@@ -354,6 +380,8 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
                                 c->name, (double)limit / 1e9);
         }
         uint64_t wait = deadline - now < next_report - now ? deadline - now : next_report - now;
+        if (next_poll != UINT64_MAX && next_poll - now < wait)
+            wait = next_poll > now ? next_poll - now : 1;
         simpler_event_sleep(&c->done, seq, wait);
     }
     int status = atomic_load(&L->status);

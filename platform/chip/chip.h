@@ -34,10 +34,17 @@ typedef struct chip_aicpu {
     int avoids;                     /* the CPU its affinity leaves out, or -1: none */
 } chip_aicpu;
 
-/* Called about once a second while a launch runs, with whether any block
- * finished since the last call (the device process sends it to the host as
- * a heartbeat). */
-typedef void (*chip_progress_fn)(void *arg, int progressed);
+/* Who waits for a launch, and what it does while it waits. */
+typedef struct chip_waiter {
+    /* About once a second, with whether any block finished since the
+     * last call (the device process sends it to the host as a heartbeat). */
+    void (*progress)(void *arg, int progressed);
+    /* About every CHIP_CANCEL_POLL_NS: non-zero cancels the launch. */
+    int (*poll)(void *arg);
+    void *arg;
+} chip_waiter;
+
+#define CHIP_CANCEL_POLL_NS 20000000ull
 
 struct chip {
     const char *name;               /* for messages: "sim", "simpler-device 0" */
@@ -75,10 +82,12 @@ int chip_set_executor(chip *c, simpler_aicore_main_fn fn);
  * scheduler watchdog (p->scheduler_timeout_ms without progress) fails the
  * launch and the cores are brought back to idle; if the AICPU threads do
  * not stop within margin_ns more (no progress at all), that is the op
- * execution timeout and the chip is lost. progress may be NULL.
+ * execution timeout and the chip is lost. A poll that asks to stop fails
+ * the launch with SIMPLER_E_INTERRUPTED the way the watchdog fails it.
+ * w and its functions may be NULL.
  */
 int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_params *p,
-                uint64_t margin_ns, chip_progress_fn progress, void *progress_arg);
+                uint64_t margin_ns, const chip_waiter *w);
 
 static inline int chip_is_lost(chip *c) { return atomic_load(&c->lost); }
 

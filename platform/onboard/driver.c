@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -142,6 +143,19 @@ static FILE *open_text(const char *path)
     return f;
 }
 
+/* poll(2) for at most timeout_ns, again after a signal. */
+static int poll_fd(struct pollfd *p, uint64_t timeout_ns)
+{
+    uint64_t end = simpler_now_ns() + timeout_ns;
+    for (;;) {
+        uint64_t now = simpler_now_ns();
+        int ms = now >= end ? 0 : (int)((end - now + 999999) / 1000000);
+        int r = poll(p, 1, ms);
+        if (r >= 0 || errno != EINTR)
+            return r;
+    }
+}
+
 /* The last words of a device process that died, if it left any. */
 static void crash_note(platform_dev *d, char *out, size_t size)
 {
@@ -199,19 +213,54 @@ static int lose(platform_dev *d, const char *what, int wire)
  * handed over as a malloc'd buffer. wait_ns bounds the silence between
  * messages from the device.
  */
+/*
+ * Wait until the device starts a message, at most wait_ns, calling poll
+ * every PLATFORM_POLL_NS on the way; the first time it says stop, the
+ * device is asked to cancel request seq (it answers the request itself).
+ */
+static int wait_for_device(platform_dev *d, uint64_t wait_ns, const platform_poll *poll, uint32_t seq,
+                           int *cancelled)
+{
+    uint64_t deadline = simpler_now_ns() + wait_ns;
+    for (;;) {
+        uint64_t now = simpler_now_ns();
+        if (now >= deadline)
+            return ONB_WIRE_TIMED_OUT;
+        uint64_t slice = deadline - now < PLATFORM_POLL_NS ? deadline - now : PLATFORM_POLL_NS;
+        struct pollfd p = {d->fd, POLLIN, 0};
+        int r = poll_fd(&p, slice);
+        if (r > 0)
+            return ONB_WIRE_OK;
+        if (r < 0)
+            return ONB_WIRE_ERROR;
+        if (onb_watch_gone(&d->watch))     /* dead, though its socket is held open */
+            return ONB_WIRE_PEER_GONE;
+        if (!*cancelled && poll->fn(poll->ctx)) {
+            *cancelled = 1;
+            int w = onb_send(d->fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
+            if (w)
+                return w;
+        }
+    }
+}
+
 static int request(platform_dev *d, uint16_t type, const char *what, const void *a, uint32_t na, const void *b,
                    uint32_t nb, void *out, uint32_t out_size, void **out_heap, uint32_t *heap_size,
-                   uint64_t wait_ns, int *fd_out)
+                   uint64_t wait_ns, int *fd_out, const platform_poll *poll)
 {
     if (d->lost)
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
     uint32_t seq = ++d->seq;
-    int w = onb_send(d->fd, type, seq, a, na, b, nb, -1);
+    int w = onb_send(d->fd, type, seq, a, na, b, nb, -1), cancelled = 0;
     if (w)
         return lose(d, what, w);
     for (;;) {
         onb_header h;
         void *payload;
+        /* A short request's reply is spun for; a polled wait is sliced
+         * until the reply starts, then read whole. */
+        if (poll && poll->fn && (w = wait_for_device(d, wait_ns, poll, seq, &cancelled)))
+            return lose(d, what, w);
         w = onb_recv_watched(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS, &d->watch);
         if (w)
             return lose(d, what, w);
@@ -255,7 +304,7 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
 }
 
 #define REQUEST(d, type, what, in, out) \
-    request(d, type, what, in, sizeof *(in), NULL, 0, out, sizeof *(out), NULL, NULL, ONB_REQUEST_WAIT_NS, NULL)
+    request(d, type, what, in, sizeof *(in), NULL, 0, out, sizeof *(out), NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL)
 
 /* ------------------------------------------------------------------ */
 /* finding or starting the device process */
@@ -423,7 +472,7 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
         d->lost = 0;
         d->device_pid = 0;
         rc = request(d, ONB_HELLO, "HELLO", &hello, sizeof hello, NULL, 0, res, sizeof *res, NULL, NULL,
-                     ONB_REQUEST_WAIT_NS, gm_fd);
+                     ONB_REQUEST_WAIT_NS, gm_fd, NULL);
         if (rc == SIMPLER_E_DEVICE_LOST && attempt == 0) {
             close(d->fd);
             d->fd = -1;
@@ -459,7 +508,7 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
         }
         onb_shutdown stop = {0};
         request(d, ONB_SHUTDOWN, "SHUTDOWN", &stop, sizeof stop, NULL, 0, NULL, 0, NULL, NULL,
-                ONB_REQUEST_WAIT_NS, NULL);
+                ONB_REQUEST_WAIT_NS, NULL, NULL);
         onb_header h;
         void *payload;
         onb_recv(d->fd, &h, &payload, NULL, (int64_t)ONB_START_WAIT_NS, 0);     /* until it closes */
@@ -586,7 +635,7 @@ static int deploy_aicpu(platform_dev *d)
     if (!res.present) {
         onb_binary in = {g_aicpu.fingerprint, g_aicpu.size};
         rc = request(d, ONB_BINARY_INSTALL, "BINARY_INSTALL", &in, sizeof in, g_aicpu.bytes,
-                     (uint32_t)g_aicpu.size, &res, sizeof res, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL);
+                     (uint32_t)g_aicpu.size, &res, sizeof res, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL);
         if (rc)
             return simpler_fail_prefix(rc, "onboard: installing the AICPU runtime");
         atomic_fetch_add(&g_aicpu_uploads, 1);
@@ -623,7 +672,7 @@ static int drv_callable_load(platform_dev *d, const void *blob, uint64_t size, u
     onb_callable_result *res;
     uint32_t res_size;
     int rc = request(d, ONB_CALLABLE_LOAD, "CALLABLE_LOAD", &in, sizeof in, NULL, 0, NULL, 0, (void **)&res,
-                     &res_size, ONB_REQUEST_WAIT_NS, NULL);
+                     &res_size, ONB_REQUEST_WAIT_NS, NULL, NULL);
     if (rc)
         return rc;
     if (res_size < sizeof *res || res_size != sizeof *res + (uint64_t)res->num_kernels * sizeof(uint64_t)) {
@@ -642,17 +691,17 @@ static void drv_callable_release(platform_dev *d, void *handle)
     onb_handle in = {(uint64_t)(uintptr_t)handle};
     if (handle && !d->lost)
         request(d, ONB_CALLABLE_RELEASE, "CALLABLE_RELEASE", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL,
-                ONB_REQUEST_WAIT_NS, NULL);
+                ONB_REQUEST_WAIT_NS, NULL, NULL);
 }
 
-static int drv_launch(platform_dev *d, const simpler_launch_params *p)
+static int drv_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
     onb_launch in = {*p, g_aicpu.fingerprint, d->executor};
     /* Timeouts in order: the scheduler's watchdog, then the device's op
      * deadline ONB_OP_MARGIN_NS later, then this wait. The device sends
      * a heartbeat while work progresses, and each one restarts it. */
     uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_HOST_MARGIN_NS;
-    return request(d, ONB_LAUNCH, "a launch", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL, wait, NULL);
+    return request(d, ONB_LAUNCH, "a launch", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL, wait, NULL, poll);
 }
 
 /* ------------------------------------------------------------------ */
@@ -665,7 +714,7 @@ static void drv_close(platform_dev *d)
     if (d->fd >= 0 && !d->lost && d->executor) {
         onb_handle in = {d->executor};
         request(d, ONB_EXECUTOR_RELEASE, "EXECUTOR_RELEASE", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL,
-                ONB_REQUEST_WAIT_NS, NULL);
+                ONB_REQUEST_WAIT_NS, NULL, NULL);
     }
     if (d->executor_gm && !d->lost)
         drv_gm_free(d, d->executor_gm);
@@ -725,7 +774,7 @@ static int drv_is_lost(platform_dev *d) { return d->lost; }
 static void drv_counters(platform_dev *d, platform_counters *out)
 {
     onb_counters c;
-    if (request(d, ONB_COUNTERS, "COUNTERS", NULL, 0, NULL, 0, &c, sizeof c, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL) == SIMPLER_OK) {
+    if (request(d, ONB_COUNTERS, "COUNTERS", NULL, 0, NULL, 0, &c, sizeof c, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL) == SIMPLER_OK) {
         out->gm_capacity = c.gm_capacity;
         out->committed_bytes = c.committed_bytes;
         out->peak_committed_bytes = c.peak_committed_bytes;
@@ -791,7 +840,7 @@ int onboard_device_status(const char *lib_dir, int32_t device_id, simpler_onboar
         rc = SIMPLER_OK;    /* not running */
     else if (!rc) {
         onb_counters c;
-        rc = request(&d, ONB_COUNTERS, "COUNTERS", NULL, 0, NULL, 0, &c, sizeof c, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL);
+        rc = request(&d, ONB_COUNTERS, "COUNTERS", NULL, 0, NULL, 0, &c, sizeof c, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL);
         if (!rc) {
             out->running = 1;
             out->pid = (uint32_t)c.device_pid;
@@ -823,7 +872,7 @@ int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
     if (!rc) {
         onb_shutdown in = {(uint32_t)(force != 0), 0};
         rc = request(&d, ONB_SHUTDOWN, "SHUTDOWN", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL,
-                     ONB_REQUEST_WAIT_NS, NULL);
+                     ONB_REQUEST_WAIT_NS, NULL, NULL);
         if (!rc) {  /* it has stopped when it closes our connection */
             onb_header h;
             void *payload;

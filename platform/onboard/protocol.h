@@ -25,7 +25,7 @@
 #include "common/device_abi.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-#define ONB_VERSION 1u
+#define ONB_VERSION 2u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 
@@ -42,6 +42,7 @@ enum onb_type {
     ONB_LAUNCH = 10,
     ONB_COUNTERS = 11,
     ONB_SHUTDOWN = 12,
+    ONB_CANCEL = 13,            /* while this host's launch runs: stop it (the launch's reply answers) */
     ONB_TYPE_END,
     ONB_PROGRESS = 0x4000,      /* device -> host while a launch runs */
     ONB_REPLY = 0x8000

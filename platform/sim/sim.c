@@ -188,9 +188,10 @@ static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, u
     return SIMPLER_OK;
 }
 
-static int sim_launch(platform_dev *d, const simpler_launch_params *p)
+static int sim_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
-    return chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, NULL, NULL);
+    chip_waiter w = {.poll = poll ? poll->fn : NULL, .arg = poll ? poll->ctx : NULL};
+    return chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, &w);
 }
 
 static int sim_is_lost(platform_dev *d) { return chip_is_lost(&d->chip); }

@@ -13,7 +13,7 @@ import pytest
 import simpler
 from onboard_helpers import PrivateDevice, alive
 
-MAGIC, VERSION = 0x4C504D53, 1
+MAGIC, VERSION = 0x4C504D53, 2
 HEADER = struct.Struct("<IHHII")
 HELLO, GM_ALLOC, GM_FREE, BINARY_INSTALL, EXECUTOR_REGISTER, CALLABLE_LOAD, LAUNCH, COUNTERS = 1, 2, 3, 5, 6, 8, 10, 11
 REPLY = 0x8000

@@ -35,7 +35,8 @@ typedef enum simpler_error {
     SIMPLER_E_STATE = -10,             /* call not valid in this state */
     SIMPLER_E_UNSUPPORTED = -11,       /* platform or runtime not available */
     SIMPLER_E_CAPACITY = -12,          /* graph larger than the set capacity */
-    SIMPLER_E_SYSTEM = -13             /* an operating-system call failed */
+    SIMPLER_E_SYSTEM = -13,            /* an operating-system call failed */
+    SIMPLER_E_INTERRUPTED = -14        /* the caller's poll asked to stop (an interrupt) */
 } simpler_error;
 
 typedef struct simpler_device simpler_device;
@@ -128,6 +129,15 @@ typedef struct simpler_onboard_info {
     uint64_t launches;
 } simpler_onboard_info;
 
+/* A waiting call (a run, a registration that launches on the device)
+ * calls this on its own thread about every 50 ms; a non-zero return
+ * cancels what it waits for as the watchdog would (the cores are reset, or
+ * the host orchestration is stopped) and the call returns
+ * SIMPLER_E_INTERRUPTED, with the worker still usable (or
+ * SIMPLER_E_DEVICE_LOST when a core cannot be stopped). Python's binding
+ * checks for signals here, so Ctrl-C stops a run. */
+typedef int (*simpler_poll_fn)(void *ctx);
+
 const char *simpler_strerror(int code);
 const char *simpler_last_error(void);
 
@@ -136,6 +146,8 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
                         int32_t device_id, const simpler_device_options *options);
 int simpler_device_finalize(simpler_device *dev);
 void simpler_device_destroy(simpler_device *dev);
+/* The poll for this context's waits (NULL: none, the default). */
+int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx);
 int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out);
 int simpler_committed_memory(simpler_device *dev, uint64_t *bytes_out);
 

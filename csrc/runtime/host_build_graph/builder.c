@@ -15,6 +15,7 @@
 #include "host/device.h"
 #include "runtime/deps/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
+#include "runtime/host_build_graph/orch_thread.h"
 #include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096
@@ -37,7 +38,7 @@ typedef struct edge {
  * device from one run for the next (dev->runtime_cache, under the scratch
  * block's limit), so that a run of the size of the last faults in no
  * fresh pages. Contents are the last run's; only the capacities count. */
-typedef struct hbg_cache {
+typedef struct hbg_arrays {
     build_task *tasks;
     uint64_t cap_tasks;
     edge *edges;
@@ -46,12 +47,17 @@ typedef struct hbg_cache {
     uint64_t args_cap;
     uint8_t *image;
     uint64_t image_cap;
+} hbg_arrays;
+
+typedef struct hbg_cache {
+    hbg_arrays mem;
+    hbg_orch_thread *thread;    /* the orchestration's (orch_thread.h) */
 } hbg_cache;
 
 typedef struct builder {
     simpler_device *dev;
     const host_run *run;
-    hbg_cache mem;
+    hbg_arrays mem;
     uint32_t num_tasks;
     uint64_t num_edges;
     uint64_t args_size;
@@ -167,7 +173,7 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
     return 0;
 }
 
-static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
+static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
 {
     builder *b = (builder *)o;
     if (b->failed)
@@ -231,7 +237,7 @@ static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_o
     return SIMPLER_OK;
 }
 
-static int hbg_scope_begin(simpler_orch *o)
+static int scope_begin(simpler_orch *o)
 {
     builder *b = (builder *)o;
     if (b->failed)
@@ -240,7 +246,7 @@ static int hbg_scope_begin(simpler_orch *o)
     return SIMPLER_OK;
 }
 
-static int hbg_scope_end(simpler_orch *o)
+static int scope_end(simpler_orch *o)
 {
     builder *b = (builder *)o;
     if (b->failed)
@@ -251,9 +257,38 @@ static int hbg_scope_end(simpler_orch *o)
     return SIMPLER_OK;
 }
 
-static int hbg_fail(simpler_orch *o, const char *message)
+static int fail_run(simpler_orch *o, const char *message)
 {
     return fail((builder *)o, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+}
+
+/* The orchestration's calls, each out of reach of a cancel (orch_thread.h). */
+static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
+{
+    int entered = hbg_orch_enter(), rc = submit_task(o, task, id_out);
+    hbg_orch_leave(entered);
+    return rc;
+}
+
+static int hbg_scope_begin(simpler_orch *o)
+{
+    int entered = hbg_orch_enter(), rc = scope_begin(o);
+    hbg_orch_leave(entered);
+    return rc;
+}
+
+static int hbg_scope_end(simpler_orch *o)
+{
+    int entered = hbg_orch_enter(), rc = scope_end(o);
+    hbg_orch_leave(entered);
+    return rc;
+}
+
+static int hbg_fail(simpler_orch *o, const char *message)
+{
+    int entered = hbg_orch_enter(), rc = fail_run(o, message);
+    hbg_orch_leave(entered);
+    return rc;
 }
 
 static const simpler_orch_api hbg_api = {
@@ -342,27 +377,28 @@ static void builder_release(builder *b)
     free(b->outputs);
 
     simpler_device *dev = b->dev;
-    hbg_cache *m = &b->mem;
+    hbg_arrays *m = &b->mem;
     uint64_t bytes = m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
-    if (bytes <= DEVICE_SCRATCH_KEEP && !dev->runtime_cache)
-        dev->runtime_cache = calloc(1, sizeof *m);
-    if (bytes <= DEVICE_SCRATCH_KEEP && dev->runtime_cache) {
-        *(hbg_cache *)dev->runtime_cache = *m;
-        return;
+    hbg_cache *k = dev->runtime_cache;
+    if (bytes <= DEVICE_SCRATCH_KEEP && k) {
+        k->mem = *m;
+    } else {
+        free(m->tasks);
+        free(m->edges);
+        free(m->args);
+        free(m->image);
     }
-    free(m->tasks);
-    free(m->edges);
-    free(m->args);
-    free(m->image);
+    free(b);
 }
 
 static void hbg_drop_cache(simpler_device *dev)
 {
     hbg_cache *k = dev->runtime_cache;
-    free(k->tasks);
-    free(k->edges);
-    free(k->args);
-    free(k->image);
+    hbg_orch_thread_free(k->thread);
+    free(k->mem.tasks);
+    free(k->mem.edges);
+    free(k->mem.args);
+    free(k->mem.image);
     free(k);
     dev->runtime_cache = NULL;
 }
@@ -403,55 +439,78 @@ static int launch_image(builder *b)
             .image_addr = scratch->addr,
             .trace_addr = b->run->trace_addr,
         };
-        rc = ops->launch(b->dev->pdev, &p);
+        rc = ops->launch(b->dev->pdev, &p, &b->dev->poll);
     }
-    char msg[SIMPLER_MESSAGE_MAX];
-    snprintf(msg, sizeof msg, "%s", simpler_last_error());
+    simpler_error_hold(rc);
     device_scratch_done(b->dev);
-    if (rc)
-        simpler_fail(rc, "%s", msg);
+    simpler_error_release(rc);
     return rc;
+}
+
+/* The job of the orchestration thread. */
+static int orchestrate(void *arg)
+{
+    builder *b = arg;
+    return b->run->callable->orch(&hbg_api, (simpler_orch *)b, &b->run->args);
 }
 
 static int hbg_run(simpler_device *dev, const host_run *run)
 {
-    builder b = {0};
-    b.dev = dev;
-    b.run = run;
-    int rc = dep_tracker_create(&b.tracker);
-    if (rc)
-        return rc;
     hbg_cache *k = dev->runtime_cache;
-    if (k) { /* the last run's memory, taken until builder_release */
-        b.mem = *k;
-        *k = (hbg_cache){0};
+    if (!k && !(k = dev->runtime_cache = calloc(1, sizeof *k)))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    /* On the heap: an orchestration that cannot be stopped keeps it. */
+    builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    b->dev = dev;
+    b->run = run;
+    int rc = dep_tracker_create(&b->tracker);
+    if (rc) {
+        free(b);
+        return rc;
     }
+    b->mem = k->mem; /* the last run's memory, taken until builder_release */
+    k->mem = (hbg_arrays){0};
     for (uint32_t i = 0; i < run->args.num_tensors && !rc; i++) {
         const simpler_tensor *t = &run->args.tensors[i];
         dep_region r;
-        if (dep_region_init(&r, t) == SIMPLER_OK && !dep_region_empty(&r) && add_extent(&b, t->addr, r.hi - t->addr))
+        if (dep_region_init(&r, t) == SIMPLER_OK && !dep_region_empty(&r) && add_extent(b, t->addr, r.hi - t->addr))
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     }
     if (!rc) {
+        const char *entry = run->callable->buffer->info->orch_entry;
         uint64_t t0 = simpler_now_ns();
-        int orc = run->callable->orch(&hbg_api, (simpler_orch *)&b, &run->args);
+        int orc = 0;
+        rc = hbg_orch_thread_run(&k->thread, orchestrate, b, run->config.scheduler_timeout_ms * 1000000ull,
+                                 &dev->poll, &orc);
         dev->last_run_orchestration_ns = simpler_now_ns() - t0;
-        dev->last_run_tasks = b.num_tasks;
+        dev->last_run_tasks = b->num_tasks;
         dev->last_run_wait_ns = 0;
-        if (b.failed)
-            rc = simpler_fail_prefix(b.failed, "orchestration '%s'", run->callable->buffer->info->orch_entry);
+        if (rc == SIMPLER_E_DEVICE_LOST) {
+            /* Its thread runs on in it: the builder is never freed, and
+             * it fails every call the orchestration still makes. */
+            __atomic_store_n(&b->failed, SIMPLER_E_DEVICE_LOST, __ATOMIC_SEQ_CST);
+            dev->host_lost = 1;
+            return simpler_fail_prefix(rc, "orchestration '%s'", entry);
+        }
+        if (rc)
+            rc = simpler_fail_prefix(rc, "orchestration '%s'", entry);
+        else if (b->failed)
+            rc = simpler_fail_prefix(b->failed, "orchestration '%s'", entry);
         else if (orc)
-            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d",
-                              run->callable->buffer->info->orch_entry, orc);
-        else if (b.scope_depth)
-            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open",
-                              run->callable->buffer->info->orch_entry, b.scope_depth);
+            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", entry, orc);
+        else if (b->scope_depth)
+            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open", entry,
+                              b->scope_depth);
     }
-    if (!rc && b.num_tasks)
-        rc = launch_image(&b);
+    if (!rc && b->num_tasks)
+        rc = launch_image(b);
     if (!rc)
-        dev->tasks_completed += b.num_tasks;
-    builder_release(&b);
+        dev->tasks_completed += b->num_tasks;
+    simpler_error_hold(rc);
+    builder_release(b);
+    simpler_error_release(rc);
     return rc;
 }
 

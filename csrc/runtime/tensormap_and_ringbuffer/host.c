@@ -48,7 +48,8 @@ static int aicpu_call(simpler_device *dev, uint32_t kind, uint64_t record)
 {
     simpler_launch_params p = {.runtime = kind, .block_dim = 1, .aicpu_thread_num = 1,
                                .scheduler_timeout_ms = LOAD_TIMEOUT_MS, .image_addr = record};
-    return dev->ops->launch(dev->pdev, &p);
+    /* Opening may be interrupted; closing must finish. */
+    return dev->ops->launch(dev->pdev, &p, kind == SIMPLER_RUNTIME_TMR_LOAD ? &dev->poll : NULL);
 }
 
 static void tmr_release(simpler_device *dev, host_callable *c)
@@ -100,8 +101,11 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
         rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");
     }
     free(kernels);
+    /* A device that died or hung while opening it is lost, not the
+     * callable's fault; any other failure is the orchestration's. */
     if (!rc && (rc = aicpu_call(dev, SIMPLER_RUNTIME_TMR_LOAD, s->record)))
-        rc = simpler_fail_prefix(rc == SIMPLER_E_INVALID_CALLABLE ? rc : SIMPLER_E_INVALID_CALLABLE,
+        rc = simpler_fail_prefix(rc == SIMPLER_E_DEVICE_LOST || rc == SIMPLER_E_TIMEOUT ? rc
+                                                                                         : SIMPLER_E_INVALID_CALLABLE,
                                  "loading the orchestration on the AICPU");
     if (!rc)
         dev->orchestration_loads++;
@@ -109,12 +113,11 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
         /* The AICPU opened nothing: clear the record so release does not
          * ask it to close anything. */
         tmr_callable none = {0};
+        simpler_error_hold(rc);
         if (s->record)
             dev->ops->copy_to_device(dev->pdev, s->record, &none, sizeof none);
-        char msg[SIMPLER_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s", simpler_last_error());
         tmr_release(dev, c);
-        simpler_fail(rc, "%s", msg);
+        simpler_error_release(rc);
     }
     return rc;
 }
@@ -223,8 +226,9 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
             .image_addr = block,
             .trace_addr = run->trace_addr,
         };
-        rc = dev->ops->launch(dev->pdev, &p);
+        rc = dev->ops->launch(dev->pdev, &p, &dev->poll);
     }
+    simpler_error_hold(rc); /* what follows only reads back the run's figures */
     tmr_run after;
     if (dev->ops->copy_from_device(dev->pdev, &after, block, sizeof after) == SIMPLER_OK) {
         if (!rc)
@@ -244,11 +248,8 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
             note[3] = h1;
         }
     }
-    char msg[SIMPLER_MESSAGE_MAX];
-    snprintf(msg, sizeof msg, "%s", simpler_last_error());
     device_scratch_done(dev);
-    if (rc)
-        simpler_fail(rc, "%s", msg);
+    simpler_error_release(rc);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@
 #define DEV_OP_MARGIN_NS 5000000000ull
 /* After a reply the next request usually follows at once. */
 #define DEV_SPIN_NS 50000ull
+/* A CANCEL that has begun to arrive is read whole within this. */
+#define DEV_CANCEL_READ_NS 1000000000ull
 /* Freed ranges this large go back to the system. */
 #define DEV_PUNCH_BYTES (1u << 20)
 
@@ -112,6 +115,7 @@ typedef struct dev_client {
     uint64_t loaded_objects;
     uint32_t seq;                   /* of the request being answered */
     int exit_after_reply;           /* SHUTDOWN accepted, or the chip lost */
+    int close_after_reply;          /* the stream broke during a launch */
 } dev_client;
 
 /* A reply's result: a struct of the request's, or bytes of the heap. */
@@ -523,6 +527,24 @@ static void send_progress(void *arg, int progressed)
     }
 }
 
+/* While its launch runs a client may send only CANCEL. Anything else, or
+ * a closed connection, stops the launch too: nobody waits for it, or the
+ * stream cannot be trusted any more. */
+static int client_cancels(void *arg)
+{
+    dev_client *c = arg;
+    struct pollfd p = {c->fd, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    onb_header h;
+    void *payload;
+    int w = onb_recv(c->fd, &h, &payload, NULL, (int64_t)DEV_CANCEL_READ_NS, 0);
+    free(payload);
+    if (w != ONB_WIRE_OK || h.type != ONB_CANCEL || h.seq != c->seq)
+        c->close_after_reply = 1;
+    return 1;
+}
+
 static int launch(devsrv *s, dev_client *c, const onb_launch *in)
 {
     const simpler_launch_params *p = &in->params;
@@ -547,7 +569,8 @@ static int launch(devsrv *s, dev_client *c, const onb_launch *in)
     if (!rc)
         rc = chip_set_executor(&s->chip, e->main);
     if (!rc)
-        rc = chip_launch(&s->chip, aicpu, p, DEV_OP_MARGIN_NS, send_progress, c);
+        rc = chip_launch(&s->chip, aicpu, p, DEV_OP_MARGIN_NS,
+                         &(chip_waiter){.progress = send_progress, .poll = client_cancels, .arg = c});
     if (chip_is_lost(&s->chip))
         c->exit_after_reply = 1;
     pthread_mutex_unlock(&s->chip_lock);
@@ -753,6 +776,10 @@ void devsrv_serve(devsrv *s, int fd)
         }
         if (rc)
             break;
+        if (h.type == ONB_CANCEL) { /* for a launch that has already ended: nothing to answer */
+            free(payload);
+            continue;
+        }
         dev_reply r = {.pass_fd = -1};
         c.seq = h.seq;
         simpler_clear_error();
@@ -761,7 +788,7 @@ void devsrv_serve(devsrv *s, int fd)
         int sent = answer(&c, &h, rc, &r);
         if (c.exit_after_reply)     /* only now: the reply says why */
             atomic_store(&s->exit_requested, 1);
-        if (sent != ONB_WIRE_OK)
+        if (sent != ONB_WIRE_OK || c.close_after_reply)
             break;
     }
     client_cleanup(s, &c);

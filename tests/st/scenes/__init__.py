@@ -44,6 +44,7 @@ SIGNATURES = {
     "outputs": [("in", F32), "scalar"],
     "heap_wrap": [("in", F32), "scalar", "scalar", "scalar"],
     "after_scope": [("in", F32)],
+    "forever": ["scalar"],
 }
 
 

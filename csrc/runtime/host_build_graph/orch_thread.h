@@ -1,0 +1,49 @@
+/*
+ * The thread a host_build_graph orchestration runs on.
+ *
+ * The orchestration is user code running on the host. Called on the
+ * caller's thread, one that never returns would hang the caller for good,
+ * deaf to Ctrl-C. So it runs on a thread of its own, kept for the life of
+ * the device context (a handoff to a thread that is still backing off
+ * costs a cache line, not a thread start), and the caller waits for it in
+ * slices: the device's poll (an interrupt) or the scheduler timeout stops
+ * it.
+ *
+ * Stopping is asynchronous cancellation while user code runs, and deferred
+ * inside simpler's own calls (hbg_orch_enter/leave around them), so a
+ * cancel never lands inside simpler's bookkeeping. A cancel that lands
+ * while user code is inside libc (malloc, printf) may leave a libc lock
+ * held: that price is paid only on an interrupt or a timeout, where the
+ * alternative is a thread that never ends.
+ */
+#ifndef SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
+#define SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
+
+#include <stdint.h>
+
+#include "common/platform_ops.h"
+
+typedef struct hbg_orch_thread hbg_orch_thread;
+
+typedef int (*hbg_orch_job)(void *arg);
+
+/*
+ * Run job(arg) on *t's thread (started when *t is NULL) and wait for it,
+ * calling poll every PLATFORM_POLL_NS. Returns SIMPLER_OK with the job's
+ * result in *result and its thread's error message as the caller's; or,
+ * after stopping the job, SIMPLER_E_INTERRUPTED (the poll asked) or
+ * SIMPLER_E_TIMEOUT (it ran past timeout_ns) and a fresh thread next time;
+ * or SIMPLER_E_DEVICE_LOST when the job would not stop: its thread is then
+ * left running, and arg must stay valid for ever.
+ */
+int hbg_orch_thread_run(hbg_orch_thread **t, hbg_orch_job job, void *arg, uint64_t timeout_ns,
+                        const platform_poll *poll, int *result);
+
+/* Stop an idle thread and free it. */
+void hbg_orch_thread_free(hbg_orch_thread *t);
+
+/* Around simpler's code called from a job: a cancel waits until leave. */
+int hbg_orch_enter(void);
+void hbg_orch_leave(int entered);
+
+#endif
