@@ -71,6 +71,10 @@ def watch(request, monkeypatch):
     return request.param
 
 
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def device_fds(pid: int) -> list[str]:
     """What pid's descriptors name that belongs to a device process: a
     socket, the pid file, the GM segment."""
@@ -87,6 +91,7 @@ def device_fds(pid: int) -> list[str]:
 def test_kernel_forking_a_lingering_child_loses_the_device_at_once(private_device, kc, tmp_path, watch, how):
     pid_file = tmp_path / "child.pid"
     callable_ = scalar_callable(kc, FORK_THEN_CRASH.replace("PID_FILE", str(pid_file)))
+    fds = open_fds()
     orphan = 0
     try:
         with simpler.ChipWorker("onboard") as w:
@@ -108,6 +113,7 @@ def test_kernel_forking_a_lingering_child_loses_the_device_at_once(private_devic
         with simpler.ChipWorker("onboard") as fresh:    # not the orphan's: a fresh device
             assert fresh.stats["device_pid"] not in (0, pid, orphan)
             assert_fill_works(fresh, kc)
+        assert open_fds() == fds      # the lost worker's watch and socket are closed too
     finally:
         if not orphan and pid_file.exists():
             orphan = int(pid_file.read_text() or 0)
@@ -116,8 +122,10 @@ def test_kernel_forking_a_lingering_child_loses_the_device_at_once(private_devic
 
 
 def test_kernel_closing_every_descriptor_ends_the_device(private_device, kc, watch):
+    callable_ = scalar_callable(kc, CLOSE_ALL)
+    fds = open_fds()
     with simpler.ChipWorker("onboard") as w:
-        cid = w.register(scalar_callable(kc, CLOSE_ALL))
+        cid = w.register(callable_)
         pid = w.stats["device_pid"]
         with pytest.raises(simpler.DeviceLost, match=rf"ended during a launch: simpler-device 0 \(pid {pid}\) "
                                                      r"exited: its listening socket was closed under it"):
@@ -128,3 +136,4 @@ def test_kernel_closing_every_descriptor_ends_the_device(private_device, kc, wat
     with simpler.ChipWorker("onboard") as fresh:
         assert fresh.stats["device_pid"] not in (0, pid)
         assert_fill_works(fresh, kc)
+    assert open_fds() == fds
