@@ -44,6 +44,9 @@ extern char **environ;
 #define ONB_REQUEST_WAIT_NS 30000000000ull
 #define ONB_SPIN_NS 50000ull
 #define ONB_START_WAIT_NS 10000000000ull
+/* A device closes connections only as it exits: how long its last words
+ * (the crash report) may take to follow. */
+#define ONB_EXIT_GRACE_NS 2000000000ull
 
 /* A binary this process sends the device, read once. */
 typedef struct onb_file {
@@ -79,6 +82,8 @@ struct platform_dev {
     uint32_t seq;
     int lost;
     uint32_t device_pid;
+    pid_t peer_pid;                 /* the process listening, by SO_PEERCRED */
+    onb_watch watch;                /* on it: its death ends any wait at once */
     uint64_t instance;
     uint8_t *gm_map;
     uint64_t gm_base, gm_capacity;
@@ -128,6 +133,16 @@ static int file_get(onb_file *f, void (*reader)(void))
 /* ------------------------------------------------------------------ */
 /* requests */
 
+/* A file of the device directory, for reading; never through a link. */
+static FILE *open_text(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
+    return f;
+}
+
 /* poll(2) for at most timeout_ns, again after a signal. */
 static int poll_fd(struct pollfd *p, uint64_t timeout_ns)
 {
@@ -148,7 +163,7 @@ static void crash_note(platform_dev *d, char *out, size_t size)
     snprintf(out, size, "it left no crash report (killed?)");
     if (onb_device_path(path, d->dir, d->device_id, "crash"))
         return;
-    FILE *f = fopen(path, "re");
+    FILE *f = open_text(path);
     char line[1024];
     snprintf(pid, sizeof pid, "(pid %u)", d->device_pid);
     if (f && fgets(line, sizeof line, f) && strstr(line, pid)) {
@@ -172,10 +187,21 @@ static int lose(platform_dev *d, const char *what, int wire)
                             "killed; the next worker starts a fresh device", d->device_id, d->device_pid, what);
     }
     char note[1100];
-    if (wire == ONB_WIRE_CLOSED)
+    if (wire == ONB_WIRE_PEER_GONE) {
+        /* Its process ended while something else (a child a kernel
+         * forked) still holds its end of the connection. */
         crash_note(d, note, sizeof note);
-    else
+        return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                            "simpler-device %d (pid %u) ended during %s (its process is gone; another process "
+                            "still holds its socket): %s; the next worker starts a fresh device",
+                            d->device_id, d->device_pid, what, note);
+    }
+    if (wire == ONB_WIRE_CLOSED) {
+        onb_watch_wait(&d->watch, ONB_EXIT_GRACE_NS);
+        crash_note(d, note, sizeof note);
+    } else {
         snprintf(note, sizeof note, "the connection failed: %s", strerror(errno));
+    }
     return simpler_fail(SIMPLER_E_DEVICE_LOST,
                         "simpler-device %d (pid %u) ended during %s: %s; the next worker starts a fresh device",
                         d->device_id, d->device_pid, what, note);
@@ -207,6 +233,8 @@ static int wait_for_device(platform_dev *d, uint64_t wait_ns, const platform_pol
             return ONB_WIRE_OK;
         if (r < 0)
             return ONB_WIRE_ERROR;
+        if (onb_watch_gone(&d->watch))     /* dead, though its socket is held open */
+            return ONB_WIRE_PEER_GONE;
         if (!*cancelled && poll->fn(poll->ctx)) {
             *cancelled = 1;
             int w = onb_send(d->fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
@@ -233,7 +261,7 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
          * until the reply starts, then read whole. */
         if (poll && poll->fn && (w = wait_for_device(d, wait_ns, poll, seq, &cancelled)))
             return lose(d, what, w);
-        w = onb_recv(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS);
+        w = onb_recv_watched(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS, &d->watch);
         if (w)
             return lose(d, what, w);
         if (h.type == ONB_PROGRESS && h.seq == seq) {
@@ -281,7 +309,13 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
 /* ------------------------------------------------------------------ */
 /* finding or starting the device process */
 
-static int connect_to(const char *sock_path)
+/*
+ * Connect to the socket at sock_path: the descriptor, or -1 when nothing
+ * listens there (errno says why), or -2 (with the error set) when the
+ * process listening is not this user's: nothing is sent to a process
+ * that could be anyone's fake device. *peer_pid: the listening process.
+ */
+static int connect_to(const char *sock_path, pid_t *peer_pid)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -294,6 +328,28 @@ static int connect_to(const char *sock_path)
         errno = e;
         return -1;
     }
+    struct ucred peer;
+    socklen_t len = sizeof peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+        simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot tell who serves %s: %s", sock_path, strerror(errno));
+        close(fd);
+        return -2;
+    }
+    if (peer.uid != getuid()) {
+        simpler_fail(SIMPLER_E_SYSTEM, "onboard: %s is served by pid %d of uid %u, not by this user (%u); "
+                     "refusing to talk to it", sock_path, (int)peer.pid, (unsigned)peer.uid, (unsigned)getuid());
+        close(fd);
+        return -2;
+    }
+    /* A dead device's listener that a child it left holds open: nobody
+     * will ever answer there, so nobody listens. */
+    if (peer.pid > 0 && onb_pid_gone(peer.pid)) {
+        close(fd);
+        errno = ECONNREFUSED;
+        return -1;
+    }
+    if (peer_pid)
+        *peer_pid = peer.pid;
     return fd;
 }
 
@@ -355,18 +411,20 @@ static int spawn_device(int32_t device_id, uint64_t gm_capacity, double idle_s)
  * device, the rest find it running.
  */
 static int connect_or_start(const char *dir, int32_t device_id, uint64_t gm_capacity, double idle_s, int start,
-                            int *fd_out)
+                            int *fd_out, pid_t *peer_pid)
 {
     char sock_path[ONB_PATH_MAX], lock_path[ONB_PATH_MAX];
     int rc;
     if ((rc = onb_device_path(sock_path, dir, device_id, "sock")) ||
         (rc = onb_device_path(lock_path, dir, device_id, "lock")))
         return rc;
-    if ((*fd_out = connect_to(sock_path)) >= 0)
+    if ((*fd_out = connect_to(sock_path, peer_pid)) >= 0)
         return SIMPLER_OK;
+    if (*fd_out == -2)
+        return SIMPLER_E_SYSTEM;
     if (!start)
         return simpler_fail(SIMPLER_E_NOT_FOUND, "simpler-device %d is not running", (int)device_id);
-    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock < 0 || flock(lock, LOCK_EX) != 0) {
         rc = simpler_fail(SIMPLER_E_SYSTEM, "onboard: cannot lock %s: %s", lock_path, strerror(errno));
         if (lock >= 0)
@@ -377,18 +435,22 @@ static int connect_or_start(const char *dir, int32_t device_id, uint64_t gm_capa
      * its socket is gone, and a new one started then finds it "already
      * running": start again until one listens. */
     uint64_t deadline = simpler_now_ns() + ONB_START_WAIT_NS;
-    while ((*fd_out = connect_to(sock_path)) < 0 && !rc && simpler_now_ns() < deadline) {
+    while ((*fd_out = connect_to(sock_path, peer_pid)) == -1 && simpler_now_ns() < deadline) {
         if ((rc = spawn_device(device_id, gm_capacity, idle_s)))
             break;
         uint64_t settle = simpler_now_ns() + 200000000ull;
-        while ((*fd_out = connect_to(sock_path)) < 0 && simpler_now_ns() < settle)
+        while ((*fd_out = connect_to(sock_path, peer_pid)) == -1 && simpler_now_ns() < settle)
             usleep(2000);
-        if (*fd_out >= 0)
+        if (*fd_out != -1)
             break;
     }
-    if (*fd_out < 0 && !rc)
+    if (*fd_out == -2)
+        rc = SIMPLER_E_SYSTEM;
+    else if (*fd_out < 0 && !rc)
         rc = simpler_fail(SIMPLER_E_SYSTEM, "onboard: simpler-device %d started but %s does not accept: %s",
                           (int)device_id, sock_path, strerror(errno));
+    if (*fd_out < 0)
+        *fd_out = -1;
     close(lock);
     return rc;
 }
@@ -402,8 +464,10 @@ static int attach(platform_dev *d, uint64_t quota, int start, onb_hello_result *
     /* A device that closed between our connect and HELLO (its idle exit)
      * gets one retry. */
     for (int attempt = 0;; attempt++) {
-        if ((rc = connect_or_start(d->dir, d->device_id, 0, 0, start, &d->fd)))
+        pid_t peer = 0;
+        if ((rc = connect_or_start(d->dir, d->device_id, 0, 0, start, &d->fd, &peer)))
             return rc;
+        d->peer_pid = peer;
         onb_hello hello = {.build = g_device.fingerprint, .gm_quota = quota, .pid = (uint32_t)getpid()};
         d->lost = 0;
         d->device_pid = 0;
@@ -659,6 +723,7 @@ static void drv_close(platform_dev *d)
         close(d->fd);
     if (d->gm_map)
         munmap(d->gm_map, d->gm_capacity);
+    onb_watch_close(&d->watch);
     free(d->allocs);
     free(d);
 }
@@ -692,6 +757,8 @@ static int drv_open(int32_t device_id, const simpler_device_options *options, co
     }
     if (gm_fd >= 0)
         close(gm_fd);
+    if (!rc)
+        onb_watch_open(&d->watch, d->peer_pid);
     if (!rc && !(rc = deploy_aicpu(d)))
         rc = register_executor(d);
     if (rc) {
@@ -752,7 +819,9 @@ int onboard_device_start(const char *lib_dir, int32_t device_id, uint64_t gm_cap
     int rc = onb_dir(dir, sizeof dir);
     if (rc || (rc = onb_device_path(sock_path, dir, device_id, "sock")))
         return rc;
-    int fd = connect_to(sock_path);
+    int fd = connect_to(sock_path, NULL);
+    if (fd == -2)
+        return SIMPLER_E_SYSTEM;
     if (fd >= 0) {
         close(fd);
         return simpler_fail(SIMPLER_E_EXISTS, "simpler-device %d is already running", (int)device_id);
@@ -814,7 +883,7 @@ int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
         /* Another build, or another protocol: end it by its pid file. */
         char pid_path[ONB_PATH_MAX], text[32] = "";
         if (!onb_device_path(pid_path, d.dir, device_id, "pid")) {
-            FILE *f = fopen(pid_path, "re");
+            FILE *f = open_text(pid_path);
             if (f && fgets(text, sizeof text, f) && atoi(text) > 0 && kill(atoi(text), SIGTERM) == 0)
                 rc = SIMPLER_OK;
             if (f)

@@ -15,8 +15,11 @@
 
 /*
  * The directory: $SIMPLER_DEVICE_DIR, else $XDG_RUNTIME_DIR/simpler, else
- * /tmp/simpler-<uid>. Created with mode 0700 when missing; refused unless
- * it is a real directory owned by this user that nobody else may open.
+ * /tmp/simpler-<uid>, as its real path (out). Created with mode 0700 when
+ * missing; refused unless it is a real directory owned by this user that
+ * nobody else may open, below directories nobody but root and this user
+ * may change (each owned by one of them, writable by no one else unless
+ * sticky). Files in it are opened with O_NOFOLLOW.
  */
 int onb_dir(char *out, size_t size);
 

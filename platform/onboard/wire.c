@@ -1,10 +1,13 @@
 #include "onboard/wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,11 +59,90 @@ int onb_send(int fd, uint16_t type, uint32_t seq, const void *a, uint32_t na, co
     return ONB_WIRE_OK;
 }
 
-/* Wait until fd is readable or the deadline (0: none) passes. */
-static int wait_readable(int fd, uint64_t deadline, uint64_t spin_until)
+/* ------------------------------------------------------------------ */
+/* the peer's process */
+
+int onb_pid_gone(pid_t pid)
 {
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;       /* it went while we looked */
+    stat[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last parenthesis. */
+    const char *paren = strrchr(stat, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+void onb_watch_open(onb_watch *w, pid_t pid)
+{
+    const char *no_pidfd = getenv("SIMPLER_ONBOARD_NO_PIDFD");
+    w->pid = pid;
+    w->pidfd = -1;
+    /* ENOSYS (older kernels) or a refusal: /proc serves, a little later. */
+    if (pid > 0 && !(no_pidfd && *no_pidfd))
+        w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);    /* close-on-exec by itself */
+    if (w->pidfd < 0)
+        w->pidfd = -1;
+}
+
+void onb_watch_close(onb_watch *w)
+{
+    if (w->pid > 0 && w->pidfd >= 0)
+        close(w->pidfd);
+    w->pid = 0;
+    w->pidfd = -1;
+}
+
+int onb_watch_gone(const onb_watch *w)
+{
+    if (!w || w->pid <= 0)
+        return 0;
+    if (w->pidfd >= 0) {
+        struct pollfd p = {w->pidfd, POLLIN, 0};
+        return poll(&p, 1, 0) > 0;
+    }
+    return onb_pid_gone(w->pid);
+}
+
+int onb_watch_wait(const onb_watch *w, uint64_t timeout_ns)
+{
+    if (!w || w->pid <= 0)
+        return 0;
+    uint64_t deadline = simpler_now_ns() + timeout_ns;
     for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
+        if (onb_watch_gone(w))
+            return 1;
+        uint64_t now = simpler_now_ns();
+        if (now >= deadline)
+            return 0;
+        int ms = (int)((deadline - now) / 1000000) + 1;
+        if (w->pidfd >= 0) {
+            struct pollfd p = {w->pidfd, POLLIN, 0};
+            poll(&p, 1, ms);
+        } else {
+            usleep((useconds_t)(ms < 10 ? ms : 10) * 1000);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* reading */
+
+/* Wait until fd is readable or the deadline (0: none) passes; with a
+ * watch, also until its process ends. What fd has to read comes first: a
+ * peer's last reply before it exits is read, not lost. */
+static int wait_readable(int fd, uint64_t deadline, uint64_t spin_until, const onb_watch *watch)
+{
+    int watching = watch && watch->pid > 0;
+    int by_pidfd = watching && watch->pidfd >= 0;
+    for (;;) {
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {by_pidfd ? watch->pidfd : -1, POLLIN, 0}};
         uint64_t now = simpler_now_ns();
         int ms = -1;
         if (now < spin_until)
@@ -69,22 +151,28 @@ static int wait_readable(int fd, uint64_t deadline, uint64_t spin_until)
             ms = now >= deadline ? 0
                  : (deadline - now) / 1000000 >= INT32_MAX ? INT32_MAX
                  : (int)((deadline - now + 999999) / 1000000);
-        int r = poll(&p, 1, ms);
-        if (r > 0)
+        int slice = watching && !by_pidfd && now >= spin_until && (ms < 0 || ms > ONB_WATCH_POLL_MS);
+        int r = poll(p, by_pidfd ? 2 : 1, slice ? ONB_WATCH_POLL_MS : ms);
+        if (r > 0 && p[0].revents)
             return ONB_WIRE_OK;
+        if (r > 0 && p[1].revents)
+            return ONB_WIRE_PEER_GONE;
         if (r < 0 && errno != EINTR)
             return ONB_WIRE_ERROR;
+        if (r == 0 && slice && onb_pid_gone(watch->pid))
+            return ONB_WIRE_PEER_GONE;
         if (r == 0 && now >= spin_until && deadline && simpler_now_ns() >= deadline)
             return ONB_WIRE_TIMED_OUT;
     }
 }
 
 /* Read exactly size bytes; the first read may carry a descriptor. */
-static int read_full(int fd, void *buf, uint64_t size, int *fd_got, uint64_t deadline, uint64_t spin_until)
+static int read_full(int fd, void *buf, uint64_t size, int *fd_got, uint64_t deadline, uint64_t spin_until,
+                     const onb_watch *watch)
 {
     uint8_t *p = buf;
     while (size) {
-        int rc = wait_readable(fd, deadline, spin_until);
+        int rc = wait_readable(fd, deadline, spin_until, watch);
         if (rc)
             return rc;
         union {
@@ -123,6 +211,12 @@ static int read_full(int fd, void *buf, uint64_t size, int *fd_got, uint64_t dea
 
 int onb_recv(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout_ns, uint64_t spin_ns)
 {
+    return onb_recv_watched(fd, h, payload, fd_out, timeout_ns, spin_ns, NULL);
+}
+
+int onb_recv_watched(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout_ns, uint64_t spin_ns,
+                     const onb_watch *watch)
+{
     uint64_t now = simpler_now_ns();
     uint64_t deadline = timeout_ns < 0 ? 0 : now + (uint64_t)timeout_ns + (timeout_ns == 0);
     uint64_t spin_until = now + spin_ns;
@@ -130,13 +224,13 @@ int onb_recv(int fd, onb_header *h, void **payload, int *fd_out, int64_t timeout
     *payload = NULL;
     if (fd_out)
         *fd_out = -1;
-    int rc = read_full(fd, h, sizeof *h, &got, deadline, spin_until);
+    int rc = read_full(fd, h, sizeof *h, &got, deadline, spin_until, watch);
     if (!rc && (h->magic != ONB_MAGIC || h->size > ONB_MAX_PAYLOAD + 4096u))
         rc = ONB_WIRE_MALFORMED;
     if (!rc && h->size) {
         if (!(*payload = malloc(h->size)))
             rc = ONB_WIRE_ERROR;
-        else if ((rc = read_full(fd, *payload, h->size, &got, deadline, 0))) {
+        else if ((rc = read_full(fd, *payload, h->size, &got, deadline, 0, watch))) {
             free(*payload);
             *payload = NULL;
         }

@@ -114,12 +114,18 @@ class PrivateDevice:
         return self.dir / "store"
 
     def close(self) -> None:
-        for pid_file in self.dir.glob("device-*.pid"):
-            try:
-                pid = int(pid_file.read_text().strip() or 0)
-            except (OSError, ValueError):
-                continue
-            if pid and alive(pid) and b"simpler-device" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
-                wait_until(lambda: not alive(pid), 10)
+        for sub in [self.dir, *(p for p in self.dir.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            kill_devices(sub)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kill_devices(directory: Path) -> None:
+    """SIGKILL the device processes whose pid files are in directory."""
+    for pid_file in directory.glob("device-*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid and alive(pid) and b"simpler-device" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not alive(pid), 10)

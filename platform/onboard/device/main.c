@@ -9,7 +9,13 @@
  * reason on stderr. It exits by itself after --idle-timeout seconds with
  * no host process connected, on SHUTDOWN, on SIGTERM, and when its chip is
  * lost (a fresh process is the reset). A fatal signal (a crashing kernel)
- * writes device-N.crash first, for the host to report.
+ * writes device-N.crash first, for the host to report, and so does an exit
+ * because the listening socket is gone (a kernel closed descriptors).
+ *
+ * A kernel's fork() child gets none of the device's descriptors (they are
+ * closed in the child at once), and the pid lock is a POSIX record lock,
+ * which no child inherits: an orphan a kernel left behind never holds a
+ * dead device's socket, lock or GM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +23,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,6 +51,43 @@ static int32_t g_device_id;
 static char g_crash_path[ONB_PATH_MAX];
 static volatile sig_atomic_t g_terminate;
 
+/* The descriptors that are the device's: the listener, the pid lock, GM
+ * and every connection, as fd + 1 (0: a free slot). */
+#define OWNED_FDS_MAX 1024
+static _Atomic int g_owned[OWNED_FDS_MAX];
+
+static void own_fd(int fd)
+{
+    for (int i = 0; i < OWNED_FDS_MAX; i++) {
+        int free_slot = 0;
+        if (atomic_compare_exchange_strong(&g_owned[i], &free_slot, fd + 1))
+            return;
+    }
+}
+
+static void disown_fd(int fd)
+{
+    for (int i = 0; i < OWNED_FDS_MAX; i++) {
+        int mine = fd + 1;
+        if (atomic_compare_exchange_strong(&g_owned[i], &mine, 0))
+            return;
+    }
+}
+
+/* In a child a kernel forked: a copy of the listener or of a connection
+ * would keep them open after the device died (hosts would wait on a dead
+ * device, new ones connect to nobody), a copy of the pid file's
+ * descriptor would hold it. Only close() here: the child of a threaded
+ * process may call nothing that is not async-signal-safe. */
+static void close_owned_in_child(void)
+{
+    for (int i = 0; i < OWNED_FDS_MAX; i++) {
+        int v = atomic_load(&g_owned[i]);
+        if (v)
+            close(v - 1);
+    }
+}
+
 static const char *signal_name(int sig)
 {
     switch (sig) {
@@ -57,22 +100,30 @@ static const char *signal_name(int sig)
     }
 }
 
-/* The process is dying: leave a line saying why for the hosts, then die
- * of the same signal. */
+/* Leave the hosts a line saying why this process ends, in device-N.crash
+ * (a fresh file, never through a link left in its place) and the log.
+ * Async-signal-safe. */
+static void last_words(const char *line, size_t n)
+{
+    unlink(g_crash_path);
+    int fd = open(g_crash_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        if (write(fd, line, n) < 0) {
+        }
+        close(fd);
+    }
+    if (write(2, line, n) < 0) {
+    }
+}
+
+/* The process is dying: say why, then die of the same signal. */
 static void on_fatal(int sig)
 {
     char what[512], line[768];
     devsrv_crash_report(g_server, what, sizeof what);
     int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s%s%s\n", (int)g_device_id,
                      (int)getpid(), signal_name(sig), what[0] ? "; " : "", what);
-    int fd = open(g_crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (write(fd, line, (size_t)n) < 0) {
-        }
-        close(fd);
-    }
-    if (write(2, line, (size_t)n) < 0) {
-    }
+    last_words(line, (size_t)n);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -121,6 +172,7 @@ static void *serve_thread(void *p)
     serve_arg a = *(serve_arg *)p;
     free(p);
     devsrv_serve(a.server, a.fd);
+    disown_fd(a.fd);
     return NULL;
 }
 
@@ -140,16 +192,19 @@ static void dev_dismiss(devsrv *server, int fd)
     devsrv_serve(server, fd);
 }
 
-static void accept_one(devsrv *server, int listener)
+/* Accept and serve one connection; -1 when the listener is gone (a
+ * kernel closed it, or put something else in its place). */
+static int accept_one(devsrv *server, int listener)
 {
     int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0)
-        return;
+        return errno == EBADF || errno == ENOTSOCK || errno == EINVAL ? -1 : 0;
     if (!peer_is_us(fd)) {
         fprintf(stderr, "simpler-device: refused a connection from another user\n");
         close(fd);
-        return;
+        return 0;
     }
+    own_fd(fd);
     serve_arg *a = malloc(sizeof *a);
     pthread_t t;
     pthread_attr_t attr;
@@ -159,8 +214,10 @@ static void accept_one(devsrv *server, int listener)
     if (!a || (a->server = server, a->fd = fd, pthread_create(&t, &attr, serve_thread, a) != 0)) {
         free(a);
         dev_dismiss(server, fd);
+        disown_fd(fd);
     }
     pthread_attr_destroy(&attr);
+    return 0;
 }
 
 static int usage(const char *why)
@@ -254,14 +311,16 @@ int main(int argc, char **argv)
     }
 
     /* One device process per id: the pid file's lock says who it is. */
-    int pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    umask(077);     /* everything this process creates is this user's alone */
+    int pid_fd = open(pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (pid_fd < 0) {
         char m[512];
         snprintf(m, sizeof m, "simpler-device: cannot open %s: %s", pid_path, strerror(errno));
         report_start(ready, m);
         return 1;
     }
-    if (flock(pid_fd, LOCK_EX | LOCK_NB) != 0) {
+    struct flock whole = {.l_type = F_WRLCK, .l_whence = SEEK_SET};    /* a process's: no child inherits it */
+    if (fcntl(pid_fd, F_SETLK, &whole) != 0) {
         char m[600], other[32] = "";
         ssize_t n = pread(pid_fd, other, sizeof other - 1, 0);
         other[n > 0 ? n : 0] = '\0';
@@ -272,6 +331,8 @@ int main(int argc, char **argv)
         report_start(ready, m);
         return EXIT_ALREADY_RUNNING;
     }
+    own_fd(pid_fd);
+    pthread_atfork(NULL, NULL, close_owned_in_child);
     char pid_text[32];
     int pid_len = snprintf(pid_text, sizeof pid_text, "%d\n", (int)getpid());
     if (ftruncate(pid_fd, 0) != 0 || pwrite(pid_fd, pid_text, (size_t)pid_len, 0) != pid_len) {
@@ -284,6 +345,7 @@ int main(int argc, char **argv)
         report_start(ready, m);
         return 1;
     }
+    own_fd(devsrv_gm_fd(g_server));
 
     int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -295,12 +357,13 @@ int main(int argc, char **argv)
         report_start(ready, m);
         return 1;
     }
-    chmod(sock_path, 0600);
+    own_fd(listener);
     unlink(g_crash_path);
 
     if (!foreground) {
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        unlink(log_path);   /* a fresh log, never written through a link */
+        int log = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (null >= 0)
             dup2(null, 0);
         /* fd 2 is still the starter's pipe: it must close, log or not. */
@@ -322,12 +385,24 @@ int main(int argc, char **argv)
 
     uint64_t idle_since = simpler_now_ns();
     const char *why = "idle";
+    int listening = 1;
     for (;;) {
         struct pollfd p = {listener, POLLIN, 0};
-        if (poll(&p, 1, POLL_MS) > 0) {
-            accept_one(g_server, listener);
-            idle_since = simpler_now_ns();
+        int r = poll(&p, 1, POLL_MS);
+        /* A listener that is gone never comes back: nobody new can reach
+         * this device, so it ends (and says so) rather than spin. */
+        if ((r > 0 && (p.revents & (POLLNVAL | POLLERR | POLLHUP))) ||
+            (r > 0 && accept_one(g_server, listener) < 0)) {
+            listening = 0;
+            why = "its listening socket was closed under it (did a kernel close the device's descriptors?)";
+            char line[512];
+            int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) exited: %s\n", (int)g_device_id,
+                             (int)getpid(), why);
+            last_words(line, (size_t)n);
+            break;
         }
+        if (r > 0)
+            idle_since = simpler_now_ns();
         if (g_terminate) {
             why = "terminated";
             break;
@@ -342,9 +417,12 @@ int main(int argc, char **argv)
             break;
     }
     /* New hosts find no socket and start a fresh device; connected ones
-     * see their connection close. */
-    unlink(sock_path);
-    close(listener);
+     * see their connection close. A socket we no longer listen on may
+     * already be a fresh device's: it stays. */
+    if (listening) {
+        unlink(sock_path);
+        close(listener);
+    }
     fprintf(stderr, "simpler-device %d (pid %d) exiting: %s\n", g_device_id, (int)getpid(), why);
     fflush(stderr);
     if (devsrv_clients(g_server) == 0)

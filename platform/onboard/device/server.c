@@ -189,19 +189,21 @@ static int copy_out(devsrv *s, uint64_t addr, uint64_t size, void **out)
     return SIMPLER_OK;
 }
 
+/* Free one of the client's allocations. A large one's pages go back to
+ * the system first, while the range is still allocated: once the heap has
+ * it back another client may be handed it and write it, and a punch then
+ * would zero what that client wrote. */
 static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_out)
 {
-    uint64_t size = 0;
-    if (gm_heap_free(&s->heap, addr, &size) != SIMPLER_OK)
-        return;
-    /* Give large freed ranges' pages back so resident memory follows the
-     * accounting. */
+    uint64_t size = gm_heap_size_of(&s->heap, addr);
     if (size >= DEV_PUNCH_BYTES) {
         uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
         if (hi > lo)
             fallocate(s->gm_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       (off_t)(lo - (uint64_t)(uintptr_t)s->gm), (off_t)(hi - lo));
     }
+    if (gm_heap_free(&s->heap, addr, &size) != SIMPLER_OK)
+        return;
     c->committed -= size;
     addr_map_remove(&c->allocs, addr);
     if (size_out)
@@ -866,6 +868,8 @@ void devsrv_destroy(devsrv *s)
 }
 
 uint32_t devsrv_clients(devsrv *s) { return atomic_load(&s->clients); }
+
+int devsrv_gm_fd(devsrv *s) { return s->gm_fd; }
 
 int devsrv_exit_requested(devsrv *s) { return atomic_load(&s->exit_requested); }
 

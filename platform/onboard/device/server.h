@@ -34,6 +34,9 @@ void devsrv_serve(devsrv *s, int fd);
 
 uint32_t devsrv_clients(devsrv *s);
 
+/* The GM segment's descriptor (the device's own, not to be inherited). */
+int devsrv_gm_fd(devsrv *s);
+
 /* Non-zero once the process should exit: a SHUTDOWN was accepted, or the
  * chip is lost (a lost chip is reset by starting a fresh process). */
 int devsrv_exit_requested(devsrv *s);
