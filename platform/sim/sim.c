@@ -227,18 +227,16 @@ static int sim_gm_alloc(platform_dev *d, uint64_t size, uint64_t *addr_out)
 
 static int sim_gm_free(platform_dev *d, uint64_t addr)
 {
-    uint64_t size;
-    int rc = gm_heap_free(&d->heap, addr, &size);
-    if (rc)
-        return rc;
     /* Give large freed ranges' pages back so resident memory follows the
-     * accounting. */
+     * accounting: while the range is still allocated, so that no other
+     * thread's new allocation there is zeroed under it. */
+    uint64_t size = gm_heap_size_of(&d->heap, addr);
     if (size >= (1u << 20)) {
         uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
         if (hi > lo)
             madvise((void *)(uintptr_t)lo, hi - lo, MADV_DONTNEED);
     }
-    return SIMPLER_OK;
+    return gm_heap_free(&d->heap, addr, &size);
 }
 
 static int sim_copy_to_device(platform_dev *d, uint64_t dst, const void *src, uint64_t size)
