@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/dtype.h"
+#include "common/elf_check.h"
 #include "common/error.h"
 #include "simpler/simpler.h"
 
@@ -78,10 +79,13 @@ static int read_name(const uint8_t *blob, uint64_t off, uint32_t len, char *out,
     return SIMPLER_OK;
 }
 
+/* The object's ELF structure against its bytes (common/elf_check.h), so
+ * that nothing the loader reads lies outside them. */
 static int check_elf(const uint8_t *p, uint64_t size, const char *what)
 {
-    if (size < 64 || memcmp(p, "\x7f" "ELF", 4) != 0)
-        return BAD("%s is not an ELF shared object (%" PRIu64 " bytes)", what, size);
+    char why[ELF_CHECK_WHY_MAX];
+    if (elf_check(p, size, why, sizeof why) != 0)
+        return BAD("%s: %s", what, why);
     return SIMPLER_OK;
 }
 
@@ -138,7 +142,7 @@ static int parse_kernel_content(callable_info *info, uint32_t k, const uint64_t 
     callable_kernel *kn = &info->kernels[k];
     char what[48];
     int rc;
-    snprintf(what, sizeof what, "kernel %u binary", k);
+    snprintf(what, sizeof what, "kernel %u (func %u)", k, kn->func_id);
     if ((rc = check_elf(b + offs[0], kn->so_size, what)))
         return rc;
     kn->so = b + offs[0];
@@ -217,7 +221,7 @@ static int parse(callable_info *info, regions *rs)
     if (!rc)
         rc = check_overlaps(rs);
     if (!rc)
-        rc = check_elf(b + orch_off, info->orch_size, "orchestration binary");
+        rc = check_elf(b + orch_off, info->orch_size, "orchestration");
     if (!rc)
         rc = read_name(b, orch_entry_off, orch_entry_len, info->orch_entry, "orchestration entry name");
     for (uint32_t k = 0; k < info->num_kernels && !rc; k++) {
