@@ -21,6 +21,7 @@ static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd
 
 typedef struct region {
     uint64_t off, len;
+    int shareable;          /* a kernel binary: kernels may share one */
     char what[48];
 } region;
 
@@ -52,15 +53,24 @@ static int add_region(regions *rs, uint64_t blob_size, uint64_t off, uint64_t le
 static int cmp_region(const void *a, const void *b)
 {
     const region *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
+    if (x->off != y->off)
+        return x->off < y->off ? -1 : 1;
+    return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* Sorted by offset then length, identical ranges sit side by side: two
+ * kernel binaries may be the very same range (one object stored once for
+ * several kernels); any other overlap is an error. */
 static int check_overlaps(regions *rs)
 {
     qsort(rs->r, rs->n, sizeof *rs->r, cmp_region);
-    for (uint32_t i = 1; i < rs->n; i++)
-        if (rs->r[i - 1].off + rs->r[i - 1].len > rs->r[i].off)
-            return BAD("%s overlaps %s", rs->r[i - 1].what, rs->r[i].what);
+    for (uint32_t i = 1; i < rs->n; i++) {
+        const region *a = &rs->r[i - 1], *b = &rs->r[i];
+        if (a->shareable && b->shareable && a->off == b->off && a->len == b->len)
+            continue;
+        if (a->off + a->len > b->off)
+            return BAD("%s overlaps %s", a->what, b->what);
+    }
     return SIMPLER_OK;
 }
 
@@ -126,6 +136,8 @@ static int parse_kernel_layout(callable_info *info, regions *rs, uint32_t k, uin
     snprintf(what, sizeof what, "kernel %u binary", k);
     if ((rc = add_region(rs, info->size, offs[0], kn->so_size, 8, what)))
         return rc;
+    if (kn->so_size)
+        rs->r[rs->n - 1].shareable = 1;
     snprintf(what, sizeof what, "kernel %u signature", k);
     if ((rc = add_region(rs, info->size, offs[1], (uint64_t)kn->num_tensors * 4, 4, what)))
         return rc;
@@ -143,7 +155,10 @@ static int parse_kernel_content(callable_info *info, uint32_t k, const uint64_t 
     char what[48];
     int rc;
     snprintf(what, sizeof what, "kernel %u (func %u)", k, kn->func_id);
-    if ((rc = check_elf(b + offs[0], kn->so_size, what)))
+    int checked = 0;    /* the same binary as an earlier kernel's */
+    for (uint32_t j = 0; j < k && !checked; j++)
+        checked = info->kernels[j].so == b + offs[0] && info->kernels[j].so_size == kn->so_size;
+    if (!checked && (rc = check_elf(b + offs[0], kn->so_size, what)))
         return rc;
     kn->so = b + offs[0];
     for (uint32_t t = 0; t < kn->num_tensors; t++) {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 typedef struct kernel_entry {
-    void *handle;
+    void *handle;                   /* NULL when an earlier kernel's binary is this one's */
     uint64_t addr;                  /* the kernel's entry point */
 } kernel_entry;
 
