@@ -161,6 +161,29 @@ static int elf_find_load(const elf_obj *o, uint64_t addr, uint64_t len, int file
     return 0;
 }
 
+/* The PT_LOAD holding [addr, addr + len) is writable. */
+static int elf_is_writable(const elf_obj *o, uint64_t addr, uint64_t len)
+{
+    for (uint32_t i = 0; i < o->eh.e_phnum; i++) {
+        Elf64_Phdr h = elf_phdr(o, i);
+        if (h.p_type == PT_LOAD && (h.p_flags & PF_W) && addr >= h.p_vaddr &&
+            elf_inside(addr - h.p_vaddr, len, h.p_memsz))
+            return 1;
+    }
+    return 0;
+}
+
+/* The PT_LOAD holding addr is executable. */
+static int elf_is_code(const elf_obj *o, uint64_t addr)
+{
+    for (uint32_t i = 0; i < o->eh.e_phnum; i++) {
+        Elf64_Phdr h = elf_phdr(o, i);
+        if (h.p_type == PT_LOAD && (h.p_flags & PF_X) && addr >= h.p_vaddr && addr - h.p_vaddr < h.p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
 /* Segments the loader reads or changes in memory (not PT_LOAD itself). */
 static int elf_in_memory_type(uint32_t type)
 {
@@ -250,6 +273,8 @@ typedef struct elf_dyn {
     uint64_t v[DT_NUM];
     int has[DT_NUM];
     uint64_t gnu_hash, versym, verneed, verneednum, verdef, verdefnum, relacount;
+    const uint8_t *table;           /* the entries, up to DT_NULL */
+    uint64_t count;
 } elf_dyn;
 
 /* Bytes [addr, addr + len) from the file, or NULL when they are not all
@@ -261,8 +286,6 @@ static const uint8_t *elf_bytes_at(const elf_obj *o, uint64_t addr, uint64_t len
         return NULL;
     return o->p + off;
 }
-
-static int elf_is_writable(const elf_obj *o, uint64_t addr, uint64_t len);
 
 static int elf_read_dynamic(elf_obj *o, elf_dyn *d)
 {
@@ -283,8 +306,11 @@ static int elf_read_dynamic(elf_obj *o, elf_dyn *d)
                             (uint64_t)dyn.p_filesz);
         Elf64_Dyn e;
         memcpy(&e, p + i * sizeof e, sizeof e);
-        if (e.d_tag == DT_NULL)
+        if (e.d_tag == DT_NULL) {
+            d->table = p;
+            d->count = i;
             break;
+        }
         /* The loader files tags outside these ranges under indices derived
          * from truncated arithmetic: an unknown tag may land anywhere. */
         if (e.d_tag < 0 || (e.d_tag >= DT_NUM && e.d_tag < DT_LOOS) || e.d_tag > DT_HIPROC)
@@ -566,29 +592,6 @@ static int elf_check_pairs(elf_obj *o, const elf_dyn *d)
     return 0;
 }
 
-/* The PT_LOAD holding [addr, addr + len) is writable. */
-static int elf_is_writable(const elf_obj *o, uint64_t addr, uint64_t len)
-{
-    for (uint32_t i = 0; i < o->eh.e_phnum; i++) {
-        Elf64_Phdr h = elf_phdr(o, i);
-        if (h.p_type == PT_LOAD && (h.p_flags & PF_W) && addr >= h.p_vaddr &&
-            elf_inside(addr - h.p_vaddr, len, h.p_memsz))
-            return 1;
-    }
-    return 0;
-}
-
-/* The PT_LOAD holding addr is executable. */
-static int elf_is_code(const elf_obj *o, uint64_t addr)
-{
-    for (uint32_t i = 0; i < o->eh.e_phnum; i++) {
-        Elf64_Phdr h = elf_phdr(o, i);
-        if (h.p_type == PT_LOAD && (h.p_flags & PF_X) && addr >= h.p_vaddr && addr - h.p_vaddr < h.p_memsz)
-            return 1;
-    }
-    return 0;
-}
-
 /* A packed relative relocation (already checked) sets the word at addr. */
 static int elf_relr_sets(const elf_obj *o, const elf_dyn *d, uint64_t addr)
 {
@@ -673,20 +676,12 @@ static int elf_check_dynamic(elf_obj *o)
         if (d.has[string_tags[i]] && elf_check_string(o, d.v[string_tags[i]], "dynamic entry"))
             return -1;
     /* Every DT_NEEDED and filter, not only the last one read above. */
-    {
-        Elf64_Phdr dyn = {0};
-        for (uint32_t i = 0; i < o->eh.e_phnum && dyn.p_type != PT_DYNAMIC; i++)
-            dyn = elf_phdr(o, i);
-        const uint8_t *p = elf_bytes_at(o, dyn.p_vaddr, dyn.p_filesz);
-        for (uint64_t i = 0; p; i++) {
-            Elf64_Dyn e;
-            memcpy(&e, p + i * sizeof e, sizeof e);
-            if (e.d_tag == DT_NULL)
-                break;
-            if ((e.d_tag == DT_NEEDED || e.d_tag == DT_AUXILIARY || e.d_tag == DT_FILTER) &&
-                elf_check_string(o, e.d_un.d_val, "DT_NEEDED or filter"))
-                return -1;
-        }
+    for (uint64_t i = 0; i < d.count; i++) {
+        Elf64_Dyn e;
+        memcpy(&e, d.table + i * sizeof e, sizeof e);
+        if ((e.d_tag == DT_NEEDED || e.d_tag == DT_AUXILIARY || e.d_tag == DT_FILTER) &&
+            elf_check_string(o, e.d_un.d_val, "DT_NEEDED or filter"))
+            return -1;
     }
     if (!d.has[DT_SYMTAB])
         return elf_fail(o, "ELF dynamic table has no symbol table");
