@@ -38,8 +38,13 @@ class BuildWithDeviceLibs(build_ext):
                 include_dirs=["csrc/include", "csrc", "platform"],
                 extra_postargs=[f for f in DEVICE_CFLAGS if f != "-fvisibility=hidden"],
             )
+            # Kernels are opened RTLD_LOCAL and resolve what they do not
+            # carry against the process's global scope: link libm whether
+            # or not the device uses it, so a kernel calling sqrt resolves
+            # here as it does in the Python process (which links libm).
             self.compiler.link_executable(
-                objects, name, output_dir=out_dir, libraries=["pthread", "dl"])
+                objects, name, output_dir=out_dir, libraries=["pthread", "dl", "m"],
+                extra_preargs=["-Wl,--no-as-needed"])
         # The public headers travel with the package: KernelCompiler needs them.
         shutil.copytree("csrc/include/simpler", os.path.join(out_dir, "include", "simpler"),
                         dirs_exist_ok=True)

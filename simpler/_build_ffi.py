@@ -19,6 +19,7 @@ HOST_SOURCES = [
     "csrc/common/error.c",
     "csrc/common/gm_heap.c",
     "csrc/common/so_load.c",
+    "csrc/common/elf_check.c",
     "csrc/callable/callable.c",
     "csrc/runtime/deps/region.c",
     "csrc/runtime/deps/tracker.c",
@@ -43,7 +44,7 @@ DEVICE_LIBS = {
         "csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c",
         "csrc/aicpu/tmr_scheduler.c", "csrc/aicpu/tmr_orchestrator.c",
         # shared with the host library: each program gets its own copy
-        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
+        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
         "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
     ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
@@ -55,7 +56,7 @@ DEVICE_PROGRAMS = {
         "platform/onboard/device/main.c", "platform/onboard/device/server.c",
         "platform/onboard/wire.c", "platform/onboard/paths.c",
         "platform/chip/chip.c", "platform/chip/kernel_set.c", "csrc/callable/callable.c",
-        "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/addr_map.c",
+        "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
     ],
 }
 

@@ -198,8 +198,11 @@ class ChipCallable:
         orch_off = lay.add(orch)
         entry_b = entry.encode()
         entry_off = lay.add(entry_b, 1)
+        stored: dict[bytes, int] = {}   # a binary held by several kernels is stored once
         for i, k in enumerate(kernels):
-            so_off = lay.add(k.binary)
+            so_off = stored.get(k.binary)
+            if so_off is None:
+                so_off = stored[k.binary] = lay.add(k.binary)
             sig_off = lay.add(b"".join(struct.pack("<I", _KERNEL_DIRECTIONS[s]) for s in k.signature))
             kentry, kname = k.entry.encode(), k.name.encode()
             kentry_off = lay.add(kentry, 1)

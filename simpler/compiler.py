@@ -1,11 +1,17 @@
 """KernelCompiler: C kernels and orchestrations to shared objects, cached.
 
 The system C compiler builds each source once: results are kept in a user
-cache directory under the hash of the preprocessed source, the flags and
+cache directory under the hash of the preprocessed source, the flags, the
+contents of every file the flags name (archives and objects to link) and
 the compiler's identity, so a notebook cell or a pytest-xdist worker never
-compiles the same code twice. Several processes compiling the same source
+compiles the same code twice. With debug info on (-g) the preprocessed text
+keeps its line markers, so moving code to other lines recompiles it and the
+debug line numbers stay true. Several processes compiling the same source
 at once each write a private temporary file and rename it into place, so a
 reader never sees a torn file.
+
+Objects link libm, so a kernel calling sqrt carries its own NEEDED entry
+and loads the same in any process.
 """
 from __future__ import annotations
 
@@ -27,6 +33,9 @@ DEFAULT_CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-W
                   "-Werror=implicit-function-declaration",
                   # unwind tables let a timed-out kernel be cancelled where it stands
                   "-fasynchronous-unwind-tables")
+
+# Libraries every object links (after its source, where the linker wants them).
+LINK_LIBS = ("-lm",)
 
 
 class CompileError(SimplerError):
@@ -89,18 +98,56 @@ class KernelCompiler:
             flags.append(f"-D{k}" if v is None else f"-D{k}={v}")
         return flags
 
+    def _debug_info(self) -> bool:
+        """Whether the flags ask for debug info (the last -g* flag wins)."""
+        level = None
+        for f in self.cflags:
+            if f.startswith("-g") and not f.startswith("-gno-"):
+                level = f
+        return level is not None and level != "-g0"
+
+    def _link_inputs(self) -> list[Path]:
+        """Files the flags name for the linker: archives, objects, libraries
+        found in -L directories (system libraries are the compiler's)."""
+        files, lib_dirs, names, args = [], [], [], list(self.cflags)
+        for i, f in enumerate(args):
+            if f == "-L" and i + 1 < len(args):
+                lib_dirs.append(args[i + 1])
+            elif f.startswith("-L") and len(f) > 2:
+                lib_dirs.append(f[2:])
+        for i, f in enumerate(args):
+            if f.startswith("-Wl,"):
+                files += f[4:].split(",")
+            elif f.startswith("-l") and len(f) > 2:
+                names.append(f[2:])
+            elif not f.startswith("-"):
+                files.append(f)
+        for n in names:
+            files += [os.path.join(d, f"lib{n}{ext}") for d in lib_dirs for ext in (".so", ".a")]
+        return [Path(f) for f in files if os.path.isfile(f)]
+
     def _build(self, source: str, name: str, extra: list[str], defines: dict[str, object] | None,
                path: Path | None = None) -> bytes:
         flags = self._flags(extra, defines)
+        if path is None:
+            # Diagnostics and debug info name the source as the caller did,
+            # not <stdin>.
+            escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+            source = f'#line 1 "{escaped}"\n{source}'
         # The key covers what the compiler will see: the preprocessed text
-        # (so included headers count), the flags and the compiler itself.
-        # Preprocessing runs every time; only compiling is skipped.
-        # Preprocess exactly as the compile will read: same flags, and a file
-        # by its path so its quoted includes resolve beside it.
+        # (so included headers count), the flags, every file the flags name
+        # and the compiler itself. Preprocessing runs every time; only
+        # compiling is skipped. Preprocess exactly as the compile will read:
+        # same flags, and a file by its path so its quoted includes resolve
+        # beside it. Line markers stay in when debug info records lines.
         src = [str(path)] if path else ["-x", "c", "-"]
         pre_flags = [f for f in self.cflags if f != "-shared"]
-        pre = self._run([self.cc, *pre_flags, *flags, "-E", "-P", *src], source, name, "preprocessing")
-        key = hashlib.sha256("\0".join([self.compiler_identity(), " ".join(self.cflags), pre]).encode())
+        markers = [] if self._debug_info() else ["-P"]
+        pre = self._run([self.cc, *pre_flags, *flags, "-E", *markers, *src], source, name, "preprocessing")
+        parts = [self.compiler_identity(), " ".join(self.cflags), " ".join(LINK_LIBS), pre]
+        for f in self._link_inputs():
+            parts += [str(f.resolve()), hashlib.sha256(f.read_bytes()).hexdigest()]
+        key = hashlib.sha256("\0".join(parts).encode())
         digest = key.hexdigest()[:32]
         with self._lock:
             data = self._memo.get(digest)
@@ -126,7 +173,7 @@ class KernelCompiler:
         try:
             # A file is compiled by name so diagnostics point into it.
             src = [str(path)] if path else ["-x", "c", "-"]
-            self._run([self.cc, *self.cflags, *flags, *src, "-o", tmp], source, name, "compiling")
+            self._run([self.cc, *self.cflags, *flags, *src, *LINK_LIBS, "-o", tmp], source, name, "compiling")
             data = Path(tmp).read_bytes()
             os.replace(tmp, target)  # atomic: concurrent compilers all write whole files
             return data

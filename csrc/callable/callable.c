@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/dtype.h"
+#include "common/elf_check.h"
 #include "common/error.h"
 #include "simpler/simpler.h"
 
@@ -20,6 +21,7 @@ static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd
 
 typedef struct region {
     uint64_t off, len;
+    int shareable;          /* a kernel binary: kernels may share one */
     char what[48];
 } region;
 
@@ -51,15 +53,24 @@ static int add_region(regions *rs, uint64_t blob_size, uint64_t off, uint64_t le
 static int cmp_region(const void *a, const void *b)
 {
     const region *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
+    if (x->off != y->off)
+        return x->off < y->off ? -1 : 1;
+    return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* Sorted by offset then length, identical ranges sit side by side: two
+ * kernel binaries may be the very same range (one object stored once for
+ * several kernels); any other overlap is an error. */
 static int check_overlaps(regions *rs)
 {
     qsort(rs->r, rs->n, sizeof *rs->r, cmp_region);
-    for (uint32_t i = 1; i < rs->n; i++)
-        if (rs->r[i - 1].off + rs->r[i - 1].len > rs->r[i].off)
-            return BAD("%s overlaps %s", rs->r[i - 1].what, rs->r[i].what);
+    for (uint32_t i = 1; i < rs->n; i++) {
+        const region *a = &rs->r[i - 1], *b = &rs->r[i];
+        if (a->shareable && b->shareable && a->off == b->off && a->len == b->len)
+            continue;
+        if (a->off + a->len > b->off)
+            return BAD("%s overlaps %s", a->what, b->what);
+    }
     return SIMPLER_OK;
 }
 
@@ -78,10 +89,13 @@ static int read_name(const uint8_t *blob, uint64_t off, uint32_t len, char *out,
     return SIMPLER_OK;
 }
 
+/* The object's ELF structure against its bytes (common/elf_check.h), so
+ * that nothing the loader reads lies outside them. */
 static int check_elf(const uint8_t *p, uint64_t size, const char *what)
 {
-    if (size < 64 || memcmp(p, "\x7f" "ELF", 4) != 0)
-        return BAD("%s is not an ELF shared object (%" PRIu64 " bytes)", what, size);
+    char why[ELF_CHECK_WHY_MAX];
+    if (elf_check(p, size, why, sizeof why) != 0)
+        return BAD("%s: %s", what, why);
     return SIMPLER_OK;
 }
 
@@ -122,6 +136,8 @@ static int parse_kernel_layout(callable_info *info, regions *rs, uint32_t k, uin
     snprintf(what, sizeof what, "kernel %u binary", k);
     if ((rc = add_region(rs, info->size, offs[0], kn->so_size, 8, what)))
         return rc;
+    if (kn->so_size)
+        rs->r[rs->n - 1].shareable = 1;
     snprintf(what, sizeof what, "kernel %u signature", k);
     if ((rc = add_region(rs, info->size, offs[1], (uint64_t)kn->num_tensors * 4, 4, what)))
         return rc;
@@ -138,8 +154,11 @@ static int parse_kernel_content(callable_info *info, uint32_t k, const uint64_t 
     callable_kernel *kn = &info->kernels[k];
     char what[48];
     int rc;
-    snprintf(what, sizeof what, "kernel %u binary", k);
-    if ((rc = check_elf(b + offs[0], kn->so_size, what)))
+    snprintf(what, sizeof what, "kernel %u (func %u)", k, kn->func_id);
+    int checked = 0;    /* the same binary as an earlier kernel's */
+    for (uint32_t j = 0; j < k && !checked; j++)
+        checked = info->kernels[j].so == b + offs[0] && info->kernels[j].so_size == kn->so_size;
+    if (!checked && (rc = check_elf(b + offs[0], kn->so_size, what)))
         return rc;
     kn->so = b + offs[0];
     for (uint32_t t = 0; t < kn->num_tensors; t++) {
@@ -217,7 +236,7 @@ static int parse(callable_info *info, regions *rs)
     if (!rc)
         rc = check_overlaps(rs);
     if (!rc)
-        rc = check_elf(b + orch_off, info->orch_size, "orchestration binary");
+        rc = check_elf(b + orch_off, info->orch_size, "orchestration");
     if (!rc)
         rc = read_name(b, orch_entry_off, orch_entry_len, info->orch_entry, "orchestration entry name");
     for (uint32_t k = 0; k < info->num_kernels && !rc; k++) {

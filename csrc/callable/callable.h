@@ -22,7 +22,10 @@
  * An arg's kind is a simpler_tag (INPUT, OUTPUT_EXISTING, INOUT, NO_DEP) or
  * CALLABLE_ARG_SCALAR; dtype 0 accepts any dtype. The argument and kernel
  * tables and the binaries are 8-byte aligned, signatures 4-byte; regions
- * lie inside the blob and never overlap; names are C identifiers.
+ * lie inside the blob and never overlap, except that kernels may name the
+ * very same binary range (a binary held by several kernels is stored
+ * once); names are C identifiers. Each binary is an ELF shared object for
+ * this host whose headers name only its own bytes (common/elf_check.h).
  */
 #ifndef SIMPLER_CALLABLE_CALLABLE_H
 #define SIMPLER_CALLABLE_CALLABLE_H

@@ -69,10 +69,16 @@ int kernel_set_load(const void *blob, uint64_t size, kernel_set **out)
         callable_kernel *kn = &info->kernels[k];
         char what[320];
         snprintf(what, sizeof what, "kernel '%s' (func %u)", kn->name[0] ? kn->name : kn->entry, kn->func_id);
-        void *fn;
-        rc = so_load(kn->so, kn->so_size, what, &s->kernels[k].handle);
+        void *fn, *handle = NULL;
+        /* A binary several kernels share (the blob stores it once) is
+         * loaded once; the first kernel holding it owns the handle. */
+        for (uint32_t j = 0; j < k && !handle; j++)
+            if (info->kernels[j].so == kn->so && info->kernels[j].so_size == kn->so_size)
+                handle = s->kernels[j].handle;
+        if (!handle && !(rc = so_load(kn->so, kn->so_size, what, &s->kernels[k].handle)))
+            handle = s->kernels[k].handle;
         if (!rc)
-            rc = so_symbol(s->kernels[k].handle, kn->entry, what, &fn);
+            rc = so_symbol(handle, kn->entry, what, &fn);
         if (!rc)
             s->kernels[k].addr = (uint64_t)(uintptr_t)fn;
         snprintf(s->kernels[k].name, sizeof s->kernels[k].name, "%s", kn->name[0] ? kn->name : kn->entry);

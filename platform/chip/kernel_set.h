@@ -11,7 +11,7 @@
 #include "callable/callable.h"
 
 typedef struct kernel_entry {
-    void *handle;
+    void *handle;                   /* NULL when an earlier kernel's binary is this one's */
     uint64_t addr;                  /* the kernel's entry point */
     char name[CALLABLE_MAX_NAME + 1];
 } kernel_entry;

@@ -17,6 +17,9 @@
 #include <time.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* libFuzzer's hook for a target's own mutations; used when the target has it. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+    __attribute__((weak));
 void __sanitizer_set_death_callback(void (*callback)(void));
 
 #define DRIVER_MAX_INPUT (1u << 16)
@@ -97,9 +100,9 @@ static void run_current(void)
     free(copy);
 }
 
-static void mutate(void)
+/* Mutate buf[0..n) in place (room for max bytes); returns the new size. */
+static size_t mutate(uint8_t *buf, size_t n, size_t max)
 {
-    size_t n = g_current_size;
     int rounds = 1 + (int)(rnd() % 4);
     static const uint64_t interesting[] = {0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0xffffffff,
                                            0x100000000ull, UINT64_MAX, 64, 4096, 1u << 20};
@@ -107,17 +110,17 @@ static void mutate(void)
         switch (rnd() % 7) {
         case 0:
             if (n)
-                g_current[rnd() % n] ^= (uint8_t)(1u << (rnd() % 8));
+                buf[rnd() % n] ^= (uint8_t)(1u << (rnd() % 8));
             break;
         case 1:
             if (n)
-                g_current[rnd() % n] = (uint8_t)rnd();
+                buf[rnd() % n] = (uint8_t)rnd();
             break;
         case 2:
             if (n >= 8) {
                 uint64_t v = interesting[rnd() % (sizeof interesting / sizeof *interesting)];
                 size_t w = (size_t)1 << (rnd() % 4), at = rnd() % (n - w + 1);
-                memcpy(g_current + at, &v, w);
+                memcpy(buf + at, &v, w);
             }
             break;
         case 3:
@@ -127,27 +130,42 @@ static void mutate(void)
         case 4: {   /* splice in part of another input */
             size_t o = rnd() % g_count, len = g_sizes[o] ? rnd() % g_sizes[o] : 0;
             size_t at = n ? rnd() % n : 0;
-            if (at + len > DRIVER_MAX_INPUT)
-                len = DRIVER_MAX_INPUT - at;
-            memcpy(g_current + at, g_corpus[o], len);
+            if (at + len > max)
+                len = max - at;
+            memcpy(buf + at, g_corpus[o], len);
             if (at + len > n)
                 n = at + len;
             break;
         }
         case 5:     /* repeat a chunk: more messages of the same kind */
-            if (n && n * 2 <= DRIVER_MAX_INPUT) {
+            if (n && n * 2 <= max) {
                 size_t from = rnd() % n;
-                memcpy(g_current + n, g_current + from, n - from);
+                memcpy(buf + n, buf + from, n - from);
                 n += n - from;
             }
             break;
         default:
-            if (n < DRIVER_MAX_INPUT)
-                g_current[n++] = (uint8_t)rnd();
+            if (n < max)
+                buf[n++] = (uint8_t)rnd();
         }
     }
-    g_current_size = n;
+    return n;
 }
+
+/* libFuzzer's default mutations, for a custom mutator to fall back on. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size)
+{
+    return mutate(data, size, max_size);
+}
+
+static void mutate_current(void)
+{
+    if (LLVMFuzzerCustomMutator && rnd() % 2)
+        g_current_size = LLVMFuzzerCustomMutator(g_current, g_current_size, DRIVER_MAX_INPUT, (unsigned)rnd());
+    else
+        g_current_size = mutate(g_current, g_current_size, DRIVER_MAX_INPUT);
+}
+
 
 int main(int argc, char **argv)
 {
@@ -180,7 +198,7 @@ int main(int argc, char **argv)
         size_t pick = rnd() % g_count;
         memcpy(g_current, g_corpus[pick], g_sizes[pick]);
         g_current_size = g_sizes[pick];
-        mutate();
+        mutate_current();
         run_current();
         runs++;
         clock_gettime(CLOCK_MONOTONIC, &t);

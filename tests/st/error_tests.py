@@ -2,6 +2,10 @@
 exception with a useful message, and the worker keeps working after it."""
 from __future__ import annotations
 
+import struct
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,10 +113,100 @@ def test_malformed_blob(chip_worker, scene, kernel_compiler, mutate, message):
 def test_kernel_that_is_not_a_shared_object(chip_worker, kernel_compiler):
     k = simpler.CoreCallable(0, "aiv", b"\x7fELF" + b"\0" * 200, ["in"], name="bogus")
     orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
-    c = simpler.ChipCallable.build(orch, [k], ["in"])
-    with pytest.raises(simpler.InvalidCallable, match="kernel 'bogus'.*cannot load"):
-        chip_worker.register(c)
+    with pytest.raises(simpler.InvalidCallable, match=r"kernel 0 \(func 0\): ELF class 0 is not 64-bit"):
+        simpler.ChipCallable.build(orch, [k], ["in"])
     assert_still_works(chip_worker, kernel_compiler)
+
+
+def _object_of(blob: bytes, kernel: int | None) -> tuple[int, int, int]:
+    """(where the size field is, offset, size) of a kernel's object, or the
+    orchestration's when kernel is None."""
+    if kernel is None:
+        off, size = struct.unpack_from("<QQ", blob, 48)
+        return 56, off, size
+    entry = struct.unpack_from("<Q", blob, 40)[0] + 64 * kernel
+    off, size = struct.unpack_from("<QQ", blob, entry + 16)
+    return entry + 24, off, size
+
+
+def _edit_object(blob: bytes, kernel: int | None, edit) -> bytes:
+    """The blob with one object edited in place (edit(bytearray) -> None)."""
+    _, off, size = _object_of(blob, kernel)
+    b = bytearray(blob)
+    obj = bytearray(b[off:off + size])
+    edit(obj)
+    b[off:off + size] = obj
+    return bytes(b)
+
+
+def _shrink_object(blob: bytes, kernel: int | None, size: int) -> bytes:
+    """The blob with the object's size field cut to size: a truncated object."""
+    field, _, _ = _object_of(blob, kernel)
+    return blob[:field] + struct.pack("<Q", size) + blob[field + 8:]
+
+
+def _phdr(obj: bytearray, ptype: int) -> int:
+    """Offset of the first program header of ptype."""
+    phoff, = struct.unpack_from("<Q", obj, 32)
+    phnum, = struct.unpack_from("<H", obj, 56)
+    for i in range(phnum):
+        if struct.unpack_from("<I", obj, phoff + 56 * i)[0] == ptype:
+            return phoff + 56 * i
+    raise AssertionError(f"no program header of type {ptype}")
+
+
+def _last_load(obj: bytearray) -> int:
+    phoff, = struct.unpack_from("<Q", obj, 32)
+    phnum, = struct.unpack_from("<H", obj, 56)
+    return max(phoff + 56 * i for i in range(phnum) if struct.unpack_from("<I", obj, phoff + 56 * i)[0] == 1)
+
+
+def _set(fmt: str, at, value):
+    return lambda obj: struct.pack_into(fmt, obj, at(obj) if callable(at) else at, value)
+
+
+# (what is damaged, kernel index or None for the orchestration, blob -> damaged blob, message)
+BROKEN_OBJECTS = [
+    ("truncated kernel", 0, lambda b: _shrink_object(b, 0, _object_of(b, 0)[2] // 2),
+     r"kernel 0 \(func 0\): ELF (program header \d+: segment extends past|section header table)"),
+    ("truncated orchestration", None, lambda b: _shrink_object(b, None, 4096),
+     r"orchestration: ELF .*extends past the object's 4096 bytes"),
+    ("program headers beyond the end", 1, lambda b: _edit_object(b, 1, _set("<Q", 32, 1 << 40)),
+     r"kernel 1 \(func 1\): ELF program header table .* extends past"),
+    ("segment beyond the end", 2, lambda b: _edit_object(b, 2, _set("<Q", lambda o: _last_load(o) + 32, 1 << 20)),
+     r"kernel 2 \(func 2\): ELF program header \d+: segment extends past the object's \d+ bytes"),
+    ("file size over memory size", 3, lambda b: _edit_object(
+        b, 3, _set("<Q", lambda o: _last_load(o) + 40, 0)),
+     r"kernel 3 \(func 3\): ELF program header \d+: file size \d+ exceeds memory size 0"),
+    ("section headers beyond the end", 0, lambda b: _edit_object(b, 0, _set("<Q", 40, 1 << 33)),
+     r"ELF section header table .* extends past"),
+    ("section beyond the end", 0, lambda b: _edit_object(b, 0, _set(
+        "<Q", lambda o: struct.unpack_from("<Q", o, 40)[0] + 64 * 2 + 24, 1 << 30)),
+     r"ELF section header 2: section .* extends past"),
+    ("dynamic table outside its segment", 4, lambda b: _edit_object(
+        b, 4, _set("<Q", lambda o: _phdr(o, 2) + 16, 1 << 36)),
+     r"kernel 4 \(func 4\): ELF program header \d+: segment .* lies outside every loaded segment"),
+    ("another machine", 0, lambda b: _edit_object(b, 0, _set("<H", 18, 183)), r"ELF machine 183 is not this host's"),
+    ("an executable", 0, lambda b: _edit_object(b, 0, _set("<H", 16, 2)), r"ELF type 2 is not a shared object"),
+]
+
+
+@pytest.mark.parametrize("what, kernel, damage, message", BROKEN_OBJECTS, ids=[c[0] for c in BROKEN_OBJECTS])
+def test_broken_shared_object(chip_worker, kernel_compiler, tmp_path, monkeypatch, what, kernel, damage, message):
+    """A truncated or edited object inside a valid blob is refused before
+    anything loads it (a crash in the loader would take down the process
+    or the device), and leaves no file behind."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))     # where so_load wrote its files on sim
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("simpler-so-*"))
+    blob = scenes.callable_(kernel_compiler, "vector_add").to_bytes()
+    bad = simpler.ChipCallable.from_bytes(damage(blob))
+    with pytest.raises(simpler.InvalidCallable, match=message):
+        chip_worker.register(bad)
+    assert chip_worker.usable and chip_worker.callables == {}
+    assert_still_works(chip_worker, kernel_compiler)
+    assert not list(tmp_path.glob("simpler-so-*"))
+    assert set(tmp.glob("simpler-so-*")) <= before
 
 
 def test_missing_kernel_entry_symbol(chip_worker, kernel_compiler):

@@ -2,8 +2,13 @@
 the runtime, and its test module imports these."""
 from __future__ import annotations
 
-import numpy as np
+import subprocess
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+import scenes
 import simpler
 
 F32 = np.float32
@@ -116,3 +121,49 @@ def test_runs_after_a_larger_graph_start_clean(chip_worker, scene, golden):
         out = np.full_like(a, np.nan)
         chip_worker.run(add, simpler.TaskArgs(a, b, out, 7))
         golden(out, a + b)
+
+
+LIBM_KERNEL = """
+#include <math.h>
+#include <simpler/kernel.h>
+
+/* out = sqrt(a) + exp(b): calls into libm. */
+SIMPLER_KERNEL(kernel)
+{
+    const simpler_tensor *a = &args->tensors[0], *b = &args->tensors[1], *out = &args->tensors[2];
+    int64_t lo, hi;
+    simpler_block_range(args, simpler_tensor_numel(out), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++)
+        *(float *)simpler_tensor_at(out, i) =
+            (float)sqrt(*(float *)simpler_tensor_at(a, i)) + expf(*(float *)simpler_tensor_at(b, i));
+}
+"""
+
+
+def _plain_cc(tmp_path: Path) -> bytes:
+    """The kernel linked without -lm, as a C user's own build might: the
+    process that runs the chip must resolve sqrt and expf itself."""
+    src, so = tmp_path / "libm_kernel.c", tmp_path / "libm_kernel.so"
+    src.write_text(LIBM_KERNEL)
+    subprocess.run(["cc", "-std=c11", "-O2", "-fPIC", "-shared", f"-I{simpler._native.include_dir()}",
+                    str(src), "-o", str(so)], check=True, capture_output=True)
+    return so.read_bytes()
+
+
+@pytest.mark.parametrize("build", ["kernel_compiler", "plain_cc"])
+def test_kernel_calling_libm(chip_worker, kernel_compiler, golden, tmp_path, build):
+    """The same kernel runs on both platforms: whatever the host resolves
+    for a kernel (libm), the device process resolves too."""
+    binary = kernel_compiler.compile_source(LIBM_KERNEL, name="libm_kernel.c") if build == "kernel_compiler" \
+        else _plain_cc(tmp_path)
+    kernel = simpler.CoreCallable(0, "aiv", binary, ["in", "in", "out"], name="libm_kernel")
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    cid = chip_worker.register(simpler.ChipCallable.build(orch, [kernel], scenes.SIGNATURES["vector_add"]))
+    try:
+        a = RNG.uniform(0, 100, 1000).astype(F32)
+        b = RNG.uniform(-5, 5, 1000).astype(F32)
+        out = np.zeros_like(a)
+        chip_worker.run(cid, simpler.TaskArgs(a, b, out, 2))
+        golden(out, np.sqrt(a) + np.exp(b))
+    finally:
+        chip_worker.unregister(cid)

@@ -55,10 +55,14 @@ def test_core_callable_rejects_bad_fields(kwargs, message):
         simpler.CoreCallable(**{**base, **kwargs})
 
 
-def test_build_validates_in_c():
+def test_build_validates_in_c(kernel_compiler):
     k = simpler.CoreCallable(0, "aiv", b"not an elf" * 10, ["in"])
-    with pytest.raises(simpler.InvalidCallable, match="kernel 0 binary is not an ELF"):
+    with pytest.raises(simpler.InvalidCallable, match="orchestration: ELF class 0 is not 64-bit"):
         simpler.ChipCallable.build(b"\x7fELF" + b"\0" * 100, [k], ["in"])
+    orch = kernel_compiler.compile_source(
+        "#include <simpler/orch.h>\nSIMPLER_ORCHESTRATION(orchestrate) { (void)api; (void)o; (void)args; return 0; }\n")
+    with pytest.raises(simpler.InvalidCallable, match=r"kernel 0 \(func 0\): not an ELF object \(100 bytes"):
+        simpler.ChipCallable.build(orch, [k], ["in"])
 
 
 def test_error_classes():

@@ -1,13 +1,21 @@
 """KernelCompiler: caching by content, errors, concurrent compiles."""
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import simpler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "st"))
+import scenes  # noqa: E402  (the scene kernels, shared with the suites)
 
 SOURCE = """
 #include <simpler/kernel.h>
@@ -111,3 +119,138 @@ def test_quoted_includes_resolve_beside_the_file_not_the_cwd(tmp_path, monkeypat
     (src_dir / "v.h").write_text("#define VAL 2\n")
     second = kc.compile(src)
     assert kc.misses == 2 and first != second
+
+
+def _cc(*args: str) -> None:
+    subprocess.run(["cc", *args], check=True, capture_output=True)
+
+
+def _helper_object(tmp_path: Path, value: int) -> Path:
+    """helper.o with helper() returning value, rebuilt in place."""
+    src = tmp_path / "helper.c"
+    src.write_text(f"int helper(void) {{ return {value}; }}\n")
+    _cc("-c", "-fPIC", "-O2", str(src), "-o", str(tmp_path / "helper.o"))
+    return tmp_path / "helper.o"
+
+
+USES_HELPER = SOURCE + "int helper(void);\nint use_helper(void) { return helper(); }\n"
+
+
+@pytest.mark.parametrize("form", ["object", "archive"])
+def test_rebuilt_link_input_changes_the_result(tmp_path, form):
+    """An object or archive named in the flags is part of the key: after it
+    is rebuilt the kernel is linked again, not taken stale from the cache."""
+    obj = _helper_object(tmp_path, 1)
+    archive = tmp_path / "libhelper.a"
+
+    def link_input() -> list[str]:
+        if form == "object":
+            return [str(obj)]
+        archive.unlink(missing_ok=True)
+        subprocess.run(["ar", "rcs", str(archive), str(obj)], check=True)
+        return [f"-Wl,--whole-archive,{archive},--no-whole-archive"]
+
+    flags = link_input()
+    first = simpler.KernelCompiler(cflags=flags, cache_dir=tmp_path / "cache").compile_source(USES_HELPER)
+    assert simpler.KernelCompiler(cflags=flags, cache_dir=tmp_path / "cache").compile_source(USES_HELPER) == first
+    _helper_object(tmp_path, 2)
+    flags = link_input()
+    kc = simpler.KernelCompiler(cflags=flags, cache_dir=tmp_path / "cache")
+    second = kc.compile_source(USES_HELPER)
+    assert kc.misses == 1 and second != first
+    lib = ctypes.CDLL(str(_write(tmp_path / "second.so", second)))
+    assert lib.use_helper() == 2
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_compile_error_in_source_names_it(tmp_path):
+    """compile_source's name, not <stdin>, is where the compiler points."""
+    bad = "#include <simpler/kernel.h>\n\nSIMPLER_KERNEL(kernel) { (void)args; nope; }\n"
+    with pytest.raises(simpler.CompileError, match=r"my_kernel\.c:3:\d+") as e:
+        simpler.KernelCompiler(cache_dir=tmp_path).compile_source(bad, name="my_kernel.c")
+    assert "<stdin>" not in str(e.value)
+    with pytest.raises(simpler.CompileError, match=r'we"ird\\name\.c:3:\d+'):
+        simpler.KernelCompiler(cache_dir=tmp_path).compile_source(bad, name='we"ird\\name.c')
+    pre = "#include <simpler/kernel.h>\n#error stop here\n"
+    with pytest.raises(simpler.CompileError, match=r"(?s)preprocessing cell_7.*cell_7:2:\d+"):
+        simpler.KernelCompiler(cache_dir=tmp_path).compile_source(pre, name="cell_7")
+
+
+def test_debug_info_keeps_line_numbers_in_the_key(tmp_path):
+    """With -g, the same code on other lines is another object (its debug
+    line table differs); without -g moving code is still a cache hit."""
+    moved = "/* a comment */\n\n\n" + SOURCE
+    plain = simpler.KernelCompiler(cache_dir=tmp_path)
+    plain.compile_source(SOURCE)
+    plain.compile_source(moved)
+    assert (plain.misses, plain.hits) == (1, 1)
+    debug = simpler.KernelCompiler(cflags=["-g"], cache_dir=tmp_path)
+    first = debug.compile_source(SOURCE)
+    second = debug.compile_source(moved)
+    assert (debug.misses, debug.hits) == (2, 0) and first != second
+    assert debug.compile_source(moved) == second and debug.hits == 1
+    # -g0 turns it off again: back to the key without line markers
+    off = simpler.KernelCompiler(cflags=["-g", "-g0"], cache_dir=tmp_path)
+    assert not off._debug_info()
+
+
+def test_kernels_carry_libm(tmp_path):
+    """A kernel calling sqrt names libm itself, so it loads in any process."""
+    so = simpler.KernelCompiler(cache_dir=tmp_path).compile_source(
+        "#include <math.h>\n" + SOURCE + "double root(double x) { return sqrt(x); }\n")
+    assert b"libm.so.6" in so
+
+
+def test_one_binary_under_several_kernels_is_stored_once(chip_worker, kernel_compiler):
+    """A callable holding the same kernel binary for several func ids (one
+    per signature) stores it once, and each kernel still runs."""
+    add = scenes.kernel(kernel_compiler, "add")
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    sig = scenes.SIGNATURES["vector_add"]
+    one = simpler.ChipCallable.build(orch, [add], sig)
+    kernels = [add] + [simpler.CoreCallable(f, "aiv", add.binary, s, name=f"add{f}")
+                       for f, s in ((1, ["in", "in", "out"]), (2, ["in", "in", "inout"]), (3, ["nodep", "in", "out"]))]
+    many = simpler.ChipCallable.build(orch, kernels, sig)
+    blob = many.to_bytes()
+    assert blob.count(add.binary) == 1 and blob.count(b"\x7fELF") == 2     # the orchestration and one kernel
+    assert len(many) < len(one) + 3 * (64 + 64)                            # table entries and names only
+    before = chip_worker.stats["loaded_objects"]
+    cid = chip_worker.register(many)
+    try:
+        a = np.arange(100, dtype=np.float32)
+        out = np.zeros_like(a)
+        chip_worker.run(cid, simpler.TaskArgs(a, a, out, 1))
+        np.testing.assert_array_equal(out, 2 * a)
+    finally:
+        chip_worker.unregister(cid)
+    assert chip_worker.stats["loaded_objects"] == before
+
+
+def test_parser_allows_only_identical_shared_binaries(kernel_compiler):
+    """Kernels may share one binary range exactly; a range that overlaps
+    another's in any other way is still refused."""
+    add = scenes.kernel(kernel_compiler, "add")
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    twin = simpler.CoreCallable(1, "aiv", add.binary, ["in", "in", "out"], name="twin")
+    blob = bytearray(simpler.ChipCallable.build(orch, [add, twin], scenes.SIGNATURES["vector_add"]).to_bytes())
+    kernels_off, = struct.unpack_from("<Q", blob, 40)
+    so_off, so_size = struct.unpack_from("<QQ", blob, kernels_off + 16)
+    assert struct.unpack_from("<QQ", blob, kernels_off + 64 + 16) == (so_off, so_size)   # shared
+    shifted = bytearray(blob)
+    struct.pack_into("<Q", shifted, kernels_off + 64 + 16, so_off + 8)
+    struct.pack_into("<Q", shifted, kernels_off + 64 + 24, so_size - 8)
+    with pytest.raises(simpler.InvalidCallable, match="kernel 0 binary overlaps kernel 1 binary"):
+        simpler.ChipCallable.from_bytes(bytes(shifted)).validate()
+    shorter = bytearray(blob)
+    struct.pack_into("<Q", shorter, kernels_off + 64 + 24, so_size - 8)
+    with pytest.raises(simpler.InvalidCallable, match="overlaps"):
+        simpler.ChipCallable.from_bytes(bytes(shorter)).validate()
+    onto_orch = bytearray(blob)
+    orch_off, orch_size = struct.unpack_from("<QQ", blob, 48)
+    struct.pack_into("<QQ", onto_orch, kernels_off + 64 + 16, orch_off, orch_size)
+    with pytest.raises(simpler.InvalidCallable, match="overlaps"):
+        simpler.ChipCallable.from_bytes(bytes(onto_orch)).validate()

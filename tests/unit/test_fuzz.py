@@ -27,7 +27,7 @@ DEVICE_SOURCES = [s for s in runpy.run_path(str(REPO / "simpler" / "_build_ffi.p
                   ["simpler-device"] if not s.endswith("device/main.c")]
 TARGETS = {
     "protocol": DEVICE_SOURCES,
-    "callable": ["csrc/callable/callable.c", "csrc/common/error.c"],
+    "callable": ["csrc/callable/callable.c", "csrc/common/elf_check.c", "csrc/common/error.c"],
 }
 FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-fno-omit-frame-pointer", "-pthread",
          "-fno-sanitize-recover=all", "-I", "csrc/include", "-I", "csrc", "-I", "platform"]

@@ -14,6 +14,7 @@
 
 #include "callable/callable.h"
 #include "check.h"
+#include "common/elf_check.h"
 #include "common/error.h"
 #include "simpler/simpler.h"
 
@@ -74,13 +75,79 @@ static uint64_t put(uint8_t *buf, uint64_t *pos, const void *src, uint64_t len, 
     return off;
 }
 
-/* A fake shared object: the ELF magic, then a recognisable pattern. */
+/* The smallest shared object elf_check accepts, laid out by hand so tests
+ * can aim at each field: ELF header, a writable PT_LOAD over the whole
+ * object and a PT_DYNAMIC, the dynamic table (hash, string and symbol
+ * tables), a null symbol, a one-bucket hash table, an empty string table,
+ * then the section names and two section headers. */
+enum {
+    ELF_PH = 64, ELF_DYN = 176, ELF_SYM = 272, ELF_HASH = 296, ELF_STR = 312, ELF_SHSTR = 313,
+    ELF_SH = 328, ELF_MIN = 456,
+    ELF_DYN_ENTRIES = 6,
+};
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void elf_phdr_at(uint8_t *p, uint32_t type, uint32_t flags, uint64_t off, uint64_t size, uint64_t align)
+{
+    wr32(p, type);
+    wr32(p + 4, flags);
+    wr64(p + 8, off);    /* offset */
+    wr64(p + 16, off);   /* vaddr */
+    wr64(p + 24, off);   /* paddr */
+    wr64(p + 32, size);  /* filesz */
+    wr64(p + 40, size);  /* memsz */
+    wr64(p + 48, align);
+}
+
+/* A valid object of size bytes (>= ELF_MIN), padded with a pattern. */
 static void fake_elf(uint8_t *p, uint32_t size, uint8_t seed)
 {
     memset(p, 0, size);
-    memcpy(p, "\x7f" "ELF", 4);
-    for (uint32_t i = 4; i < size; i++)
+    for (uint32_t i = ELF_MIN; i < size; i++)
         p[i] = (uint8_t)(seed + i);
+    memcpy(p, "\x7f" "ELF", 4);
+    p[4] = 2;  /* ELFCLASS64 */
+    p[5] = 1;  /* ELFDATA2LSB */
+    p[6] = 1;  /* EV_CURRENT */
+    wr16(p + 16, 3);   /* ET_DYN */
+#if defined(__x86_64__)
+    wr16(p + 18, 62);
+#elif defined(__aarch64__)
+    wr16(p + 18, 183);
+#else
+    wr16(p + 18, 243);
+#endif
+    wr32(p + 20, 1);
+    wr64(p + 32, ELF_PH);
+    wr64(p + 40, ELF_SH);
+    wr16(p + 52, 64);
+    wr16(p + 54, 56);
+    wr16(p + 56, 2);
+    wr16(p + 58, 64);
+    wr16(p + 60, 2);
+    wr16(p + 62, 1);
+    elf_phdr_at(p + ELF_PH, 1, 6, 0, ELF_MIN, 0x1000);                     /* PT_LOAD, RW */
+    elf_phdr_at(p + ELF_PH + 56, 2, 6, ELF_DYN, 16 * ELF_DYN_ENTRIES, 8);  /* PT_DYNAMIC */
+    static const uint64_t dyn[ELF_DYN_ENTRIES][2] = {
+        {4, ELF_HASH}, {5, ELF_STR}, {6, ELF_SYM}, {10, 1}, {11, 24}, {0, 0}};
+    for (int i = 0; i < ELF_DYN_ENTRIES; i++) {
+        wr64(p + ELF_DYN + 16 * i, dyn[i][0]);
+        wr64(p + ELF_DYN + 16 * i + 8, dyn[i][1]);
+    }
+    wr32(p + ELF_HASH, 1);       /* one bucket, one chain, both symbol 0 */
+    wr32(p + ELF_HASH + 4, 1);
+    memcpy(p + ELF_SHSTR, "\0.shstrtab", 11);
+    uint8_t *sh = p + ELF_SH + 64;  /* section 1: the section names */
+    wr32(sh, 1);
+    wr32(sh + 4, 3);             /* SHT_STRTAB */
+    wr64(sh + 24, ELF_SHSTR);
+    wr64(sh + 32, 11);
+    wr64(sh + 48, 1);
 }
 
 #define BUILD_CAP 65536
@@ -154,12 +221,12 @@ static blob_spec full_spec(void)
         .dtypes = {SIMPLER_DTYPE_FLOAT32, 0, SIMPLER_DTYPE_FLOAT16, SIMPLER_DTYPE_INT64, 0},
         .num_kernels = 2,
         .k = {{.func_id = 0, .core_type = SIMPLER_CORE_AIV, .num_tensors = 3, .num_scalars = 1,
-               .tags = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT}, .so_size = 72,
+               .tags = {SIMPLER_INPUT, SIMPLER_INPUT, SIMPLER_OUTPUT}, .so_size = ELF_MIN + 8,
                .entry = "kernel", .name = "vector_add"},
               {.func_id = 65535, .core_type = SIMPLER_CORE_AIC, .num_tensors = 4, .num_scalars = 0,
                .tags = {SIMPLER_INOUT, SIMPLER_OUTPUT_EXISTING, SIMPLER_NO_DEP, SIMPLER_INPUT},
-               .so_size = 128, .entry = "_mm2", .name = "Matmul_x9"}},
-        .orch_size = 96,
+               .so_size = ELF_MIN + 64, .entry = "_mm2", .name = "Matmul_x9"}},
+        .orch_size = ELF_MIN + 40,
         .orch_entry = "orchestrate",
     };
     return s;
@@ -167,7 +234,7 @@ static blob_spec full_spec(void)
 
 static blob_spec minimal_spec(void)
 {
-    blob_spec s = {.num_args = 0, .num_kernels = 0, .orch_size = 64, .orch_entry = "o"};
+    blob_spec s = {.num_args = 0, .num_kernels = 0, .orch_size = ELF_MIN, .orch_entry = "o"};
     return s;
 }
 
@@ -254,7 +321,7 @@ static void test_valid_full(void)
         CHECK(info->args[i].dtype == s.dtypes[i]);
     }
     CHECK(info->orch == b + lay.orch_off);
-    CHECK(info->orch_size == 96);
+    CHECK(info->orch_size == ELF_MIN + 40);
     CHECK(memcmp(info->orch, "\x7f" "ELF", 4) == 0);
     CHECK(strcmp(info->orch_entry, "orchestrate") == 0);
     CHECK(info->num_kernels == 2);
@@ -290,7 +357,7 @@ static void test_valid_minimal(void)
         return;
     CHECK(info->num_args == 0 && info->num_kernels == 0);
     CHECK(info->num_tensor_args == 0 && info->num_scalar_args == 0);
-    CHECK(info->orch_size == 64);
+    CHECK(info->orch_size == ELF_MIN);
     CHECK(strcmp(info->orch_entry, "o") == 0);
     CHECK(callable_find_kernel(info, 0) == -1);
     free_parsed(info);
@@ -321,10 +388,10 @@ static void test_valid_edges(void)
     }
     s.num_kernels = 2;
     s.k[0] = (kernel_spec){.func_id = 7, .core_type = SIMPLER_CORE_AIC, .num_tensors = 0,
-                           .num_scalars = CALLABLE_MAX_KERNEL_SCALARS, .so_size = 64, .entry = longname,
+                           .num_scalars = CALLABLE_MAX_KERNEL_SCALARS, .so_size = ELF_MIN, .entry = longname,
                            .name = longname};
     s.k[1] = (kernel_spec){.func_id = 8, .core_type = SIMPLER_CORE_AIV, .num_tensors = 5,
-                           .tags = {1, 2, 3, 4, 5}, .so_size = 65, .entry = "k", .name = "Z"};
+                           .tags = {1, 2, 3, 4, 5}, .so_size = ELF_MIN + 1, .entry = "k", .name = "Z"};
     uint64_t n = build(&s, buf, &lay);
     callable_info *info = NULL;
     int rc = parse_copy(buf, n, &info);
@@ -334,7 +401,7 @@ static void test_valid_edges(void)
     CHECK(strlen(info->orch_entry) == CALLABLE_MAX_NAME);
     CHECK(strcmp(info->kernels[0].entry, longname) == 0);
     CHECK(info->kernels[0].num_scalars == CALLABLE_MAX_KERNEL_SCALARS);
-    CHECK(info->kernels[1].so_size == 65);
+    CHECK(info->kernels[1].so_size == ELF_MIN + 1);
     free_parsed(info);
 }
 
@@ -549,8 +616,22 @@ static void test_overflow(void)
 static void test_overlap(void)
 {
     uint8_t *b;
-    /* Two kernels sharing one binary. */
-    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, 72);
+    /* Two kernels sharing one binary exactly: one object stored once. */
+    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, ELF_MIN + 8);
+    callable_info *info = NULL;
+    if (CHECKF(parse_copy(b, g_n, &info) == SIMPLER_OK, "exact share refused: %s", simpler_last_error())) {
+        CHECK(info->kernels[1].so == info->kernels[0].so && info->kernels[1].so_size == ELF_MIN + 8);
+        free_parsed(info);
+    }
+    /* Any other overlap of binaries: a prefix, a longer range, a shifted one,
+     * the orchestration's. */
+    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, ELF_MIN);
+    EXPECT_BAD(b, g_n, "kernel 1 binary overlaps kernel 0 binary");
+    b = fresh(); wr64(kentry(b, 0) + 16, g_lay.so_off[1]); wr64(kentry(b, 0) + 24, ELF_MIN + 8);
+    EXPECT_BAD(b, g_n, "overlaps");
+    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0] + 8); wr64(kentry(b, 1) + 24, ELF_MIN);
+    EXPECT_BAD(b, g_n, "overlaps");
+    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.orch_off); wr64(kentry(b, 1) + 24, ELF_MIN + 40);
     EXPECT_BAD(b, g_n, "overlaps");
     /* The orchestration entry name on top of a kernel's name (both read as
      * identifiers, so only the overlap check can refuse it). */
@@ -615,17 +696,20 @@ static void test_kernel_fields(void)
     b = fresh(); wr32(b + g_lay.sig_off[0], CALLABLE_ARG_SCALAR);
     EXPECT_BAD(b, g_n, "direction");
 
-    /* Binaries that are not ELF shared objects. */
+    /* Binaries that are not ELF shared objects, named by kernel and func. */
     b = fresh(); b[g_lay.so_off[1] + 1] = 'e';
-    EXPECT_BAD(b, g_n, "kernel 1 binary is not an ELF");
+    EXPECT_BAD(b, g_n, "kernel 1 (func 65535): not an ELF object");
     b = fresh(); wr64(kentry(b, 0) + 24, 63);
-    EXPECT_BAD(b, g_n, "kernel 0 binary is not an ELF");
+    EXPECT_BAD(b, g_n, "kernel 0 (func 0): not an ELF object (63 bytes");
+    b = fresh(); wr64(kentry(b, 0) + 24, ELF_MIN - 1);
+    EXPECT_BAD(b, g_n, "kernel 0 (func 0): ELF section header table [offset 328, 2 entries] is misaligned or extends "
+                      "past the object's 455 bytes");
     b = fresh(); wr64(kentry(b, 0) + 24, 0);
-    EXPECT_BAD(b, g_n, "kernel 0 binary");
+    EXPECT_BAD(b, g_n, "kernel 0 (func 0)");
     b = fresh(); b[g_lay.orch_off] = 0;
-    EXPECT_BAD(b, g_n, "orchestration binary is not an ELF");
+    EXPECT_BAD(b, g_n, "orchestration: not an ELF object");
     b = fresh(); wr64(b + 56, 63);
-    EXPECT_BAD(b, g_n, "orchestration binary is not an ELF");
+    EXPECT_BAD(b, g_n, "orchestration: not an ELF object");
     b = fresh(); wr64(b + 56, 0);
     EXPECT_BAD(b, g_n, "orchestration binary");
 }
@@ -749,9 +833,13 @@ static int regions_are_sane(const uint8_t *b, uint64_t n)
             continue;
         if (off[i] < CALLABLE_HEADER_SIZE || off[i] > n || len[i] > n - off[i] || off[i] % align[i])
             return 0;
-        for (uint32_t j = 0; j < i; j++)
+        for (uint32_t j = 0; j < i; j++) {
+            int both_binaries = i >= 4 && j >= 4 && (i - 4) % 4 == 0 && (j - 4) % 4 == 0;
+            if (both_binaries && off[i] == off[j] && len[i] == len[j])
+                continue;   /* one binary shared by two kernels */
             if (len[j] && off[i] < off[j] + len[j] && off[j] < off[i] + len[i])
                 return 0;
+        }
     }
     return 1;
 }
@@ -841,6 +929,147 @@ static void test_fuzz(void)
     printf("fuzz: %u accepted, %u refused\n", accepted, refused);
 }
 
+/* ---- the ELF checks (common/elf_check.c) ------------------------------ */
+
+/* One field of the minimal object set to a value, and what the check must
+ * say about it. */
+typedef struct elf_case {
+    uint32_t at, width;
+    uint64_t value;
+    const char *needle;
+} elf_case;
+
+#define PH0 ELF_PH
+#define PH1 (ELF_PH + 56)
+#define SH1 (ELF_SH + 64)
+#define DYN(i) (ELF_DYN + 16 * (i))
+
+static const elf_case elf_cases[] = {
+    /* ELF header */
+    {0, 1, 0x7e, "not an ELF object"},
+    {4, 1, 1, "ELF class 1 is not 64-bit"},
+    {5, 1, 2, "data encoding 2"},
+    {6, 1, 0, "ELF version 0/1"},
+    {20, 4, 2, "ELF version 1/2"},
+    {16, 2, 2, "ELF type 2 is not a shared object"},
+    {18, 2, 40, "ELF machine 40 is not this host's"},
+    {52, 2, 52, "ELF header size 52"},
+    /* program header table */
+    {54, 2, 32, "ELF program header size 32"},
+    {56, 2, 0, "program header count 0"},
+    {56, 2, 0xffff, "program header count 65535"},
+    {56, 2, 8, "program header table [offset 64, 8 entries] is misaligned or extends past the object's 456 bytes"},
+    {32, 8, 68, "program header table [offset 68"},
+    {32, 8, UINT64_MAX - 7, "program header table"},
+    /* section header table */
+    {58, 2, 40, "ELF section header size 40"},
+    {60, 2, 0, "extended section numbering"},
+    {62, 2, 0xffff, "extended section numbering"},
+    {60, 2, 3, "section header table [offset 328, 3 entries]"},
+    {40, 8, 4, "section header table [offset 4"},
+    {40, 8, UINT64_MAX - 63, "section header table"},
+    {62, 2, 2, "section name table index 2 is not below the 2 sections"},
+    {62, 2, 0, NULL},                                  /* no section names: fine */
+    {SH1 + 4, 4, 1, "section 1 (section names) is not a string table"},
+    {SH1 + 24, 8, 450, "ELF section header 1: section [offset 450, 11 bytes] extends past the object's 456 bytes"},
+    {SH1 + 32, 8, UINT64_MAX, "ELF section header 1: section"},
+    {SH1 + 48, 8, 3, "ELF section header 1: alignment 3 is not a power of two"},
+    {SH1, 4, 11, "ELF section header 1: name offset 11"},
+    /* loadable segment */
+    {PH0 + 32, 8, ELF_MIN + 1, "ELF program header 0: segment extends past the object's 456 bytes"},
+    {PH0 + 8, 8, UINT64_MAX, "ELF program header 0: segment extends past"},
+    {PH0 + 40, 8, 100, "ELF program header 0: file size 456 exceeds memory size 100"},
+    {PH0 + 48, 8, 3, "ELF program header 0: alignment 3"},
+    {PH0 + 16, 8, 8, "ELF program header 0: alignment 4096 is not a power of two dividing address minus offset"},
+    {PH0 + 4, 4, 7, "executable segment of 456 bytes has 456"},  /* fine: file and memory sizes agree */
+    {PH0, 4, 0, "no loadable segment"},
+    {PH0 + 4, 4, 4, "dynamic table is not in a writable segment"},
+    /* dynamic segment */
+    {PH1, 4, 0, "has 0 dynamic segments, expected 1"},
+    {PH1, 4, 1, "ELF program header 1: loaded segment at 0xb0 overlaps or precedes the one before it"},
+    {PH1 + 8, 8, ELF_MIN, "ELF program header 1: segment extends past"},
+    {PH1 + 16, 8, 1 << 20, "ELF program header 1: segment [0x100000, 96 bytes] lies outside every loaded segment"},
+    {PH1 + 16, 8, ELF_DYN + 4, "dynamic table is misaligned"},
+    /* dynamic table */
+    {DYN(5), 8, 11, "no DT_NULL terminator within its 96 bytes"},
+    {DYN(0), 8, 0x50, "ELF dynamic entry 0: unknown tag 0x50"},
+    {DYN(0), 8, UINT64_MAX, "unknown tag"},
+    {DYN(0), 8, 0x100000004ull, "unknown tag"},
+    {DYN(1), 8, 0, "has no string table"},
+    {DYN(3) + 8, 8, 0, "has no string table"},
+    {DYN(1) + 8, 8, ELF_MIN, "string table [0x1c8, 1 bytes] is not in a loaded segment's file bytes"},
+    {DYN(1) + 8, 8, ELF_SHSTR + 1, "string table does not end with a NUL"},
+    {DYN(2), 8, 0x6ffffef5, "has no symbol table"},   /* now a GNU hash table entry */
+    {DYN(4) + 8, 8, 16, "symbol entry size 16"},
+    {DYN(2) + 8, 8, ELF_MIN - 8, "symbol table: symbol 0 is past the symbol table's loaded bytes"},
+    {DYN(0), 8, 11, "has no hash table"},            /* now a second DT_SYMENT */
+    {ELF_HASH + 4, 4, 1u << 20, "hash table (1 buckets, 1048576 chains) extends past"},
+    {ELF_HASH + 8, 4, 1, "hash table entry 0 is past its 1 chains"},
+    {DYN(0), 8, 7, "has DT_RELA without its size"},
+    {DYN(0), 8, 17, "DT_REL relocations are not used"},
+    {DYN(4), 8, 12, "init function at 0x18 is not in an executable segment"},
+    {DYN(4), 8, 1, "string offset 24 is past the 1-byte string table"},  /* a DT_NEEDED */
+    {DYN(4) + 8, 8, 1, "symbol entry size 1"},
+    {DYN(0), 8, 25, "has DT_INIT_ARRAY without its size"},
+};
+
+static void test_elf(void)
+{
+    uint8_t base[ELF_MIN], obj[ELF_MIN];
+    char why[ELF_CHECK_WHY_MAX];
+    fake_elf(base, ELF_MIN, 0);
+    CHECKF(elf_check(base, ELF_MIN, why, sizeof why) == 0, "the minimal object: %s", why);
+    for (unsigned i = 0; i < sizeof elf_cases / sizeof *elf_cases; i++) {
+        const elf_case *c = &elf_cases[i];
+        memcpy(obj, base, ELF_MIN);
+        for (uint32_t b = 0; b < c->width; b++)
+            obj[c->at + b] = (uint8_t)(c->value >> (8 * b));
+        uint8_t *copy = exact_copy(obj, ELF_MIN);
+        why[0] = '\0';
+        int rc = elf_check(copy, ELF_MIN, why, sizeof why);
+        free(copy);
+        /* "executable segment" case: an executable segment of equal sizes is accepted */
+        int want_ok = c->needle == NULL || strstr(c->needle, "has 456") != NULL;
+        if (want_ok)
+            CHECKF(rc == 0, "case %u (offset %u = 0x%llx): refused: %s", i, c->at, (unsigned long long)c->value, why);
+        else
+            CHECKF(rc == -1 && strstr(why, c->needle), "case %u (offset %u = 0x%llx): wanted \"%s\", got rc %d \"%s\"",
+                   i, c->at, (unsigned long long)c->value, c->needle, rc, why);
+    }
+    /* An executable segment whose code is partly not in the file. */
+    memcpy(obj, base, ELF_MIN);
+    wr32(obj + PH0 + 4, 7);
+    wr64(obj + PH0 + 40, 4096);
+    CHECK(elf_check(obj, ELF_MIN, why, sizeof why) == -1 && strstr(why, "executable segment of 4096 bytes has 456"));
+    /* A segment that wraps around the address space. */
+    memcpy(obj, base, ELF_MIN);
+    wr64(obj + PH0 + 16, UINT64_MAX - 4095);
+    wr64(obj + PH0 + 40, 8192);
+    CHECK(elf_check(obj, ELF_MIN, why, sizeof why) == -1 && strstr(why, "wraps around the address space"));
+    /* A NOBITS section need not lie in the file. */
+    memcpy(obj, base, ELF_MIN);
+    wr32(obj + SH1 + 4, 8);    /* SHT_NOBITS */
+    wr64(obj + SH1 + 24, 1ull << 40);
+    wr16(obj + 62, 0);
+    CHECKF(elf_check(obj, ELF_MIN, why, sizeof why) == 0, "NOBITS: %s", why);
+    /* Every prefix of the object is refused. */
+    unsigned accepted = 0;
+    for (uint32_t len = 0; len < ELF_MIN; len++) {
+        uint8_t *copy = exact_copy(base, len);
+        accepted += elf_check(copy, len, why, sizeof why) == 0;
+        free(copy);
+    }
+    CHECKF(accepted == 0, "%u truncated objects accepted", accepted);
+    CHECK(elf_check(NULL, 10, why, sizeof why) == -1);
+    /* Through the parser, the message names the kernel and its func id. */
+    uint8_t *b = fresh();
+    wr64(b + g_lay.so_off[1] + PH0 + 32, 1 << 20);
+    EXPECT_BAD(b, g_n, "kernel 1 (func 65535): ELF program header 0: segment extends past the object's 520 bytes");
+    b = fresh();
+    wr16(b + g_lay.orch_off + 18, 3);
+    EXPECT_BAD(b, g_n, "orchestration: ELF machine 3 is not this host's");
+}
+
 int main(void)
 {
     blob_spec s = full_spec();
@@ -860,6 +1089,7 @@ int main(void)
     test_kernel_fields();
     test_names();
     test_arg_table();
+    test_elf();
     test_fuzz();
     return check_report();
 }

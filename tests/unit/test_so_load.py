@@ -1,0 +1,46 @@
+"""Shared objects load from memory: a process that dies while loading one
+leaves no file behind (thousands of simpler-so-* files once piled up in
+the temporary directory after crashes).
+
+onboard: the crash takes down a private device process, not pytest."""
+from __future__ import annotations
+
+import pytest
+
+import simpler
+from onboard_helpers import PrivateDevice, alive, assert_fill_works, wait_until
+
+# A kernel whose constructor crashes the process that loads it.
+CRASH_ON_LOAD = """
+#include <signal.h>
+#include <simpler/kernel.h>
+__attribute__((constructor)) static void crash_on_load(void) { raise(SIGSEGV); }
+SIMPLER_KERNEL(kernel) { (void)args; }
+"""
+ORCH = """
+#include <simpler/orch.h>
+SIMPLER_ORCHESTRATION(orchestrate) { (void)api; (void)o; (void)args; return 0; }
+"""
+
+
+@pytest.fixture
+def private_device(monkeypatch, tmp_path):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))     # the device process it starts inherits this
+    d = PrivateDevice(monkeypatch)
+    yield d
+    d.close()
+
+
+def test_crash_while_loading_leaves_no_file(private_device, tmp_path):
+    kc = simpler.KernelCompiler()
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source(CRASH_ON_LOAD, name="crash_on_load.c"), [])
+    c = simpler.ChipCallable.build(kc.compile_source(ORCH), [k], [])
+    with simpler.ChipWorker("onboard", runtime="host_build_graph") as w:
+        pid = w.stats["device_pid"]
+        with pytest.raises(simpler.DeviceLost, match="lost"):
+            w.register(c)
+    assert wait_until(lambda: not alive(pid))
+    assert not list(tmp_path.glob("simpler-so-*")), "the dead device left its shared object behind"
+    with simpler.ChipWorker("onboard", runtime="host_build_graph") as w:   # a fresh device works
+        assert w.stats["device_pid"] != pid
+        assert_fill_works(w, kc)
