@@ -143,3 +143,93 @@ int dep_region_equal(const dep_region *a, const dep_region *b)
            a->ndim == b->ndim && memcmp(a->strides, b->strides, sizeof a->strides) == 0 &&
            memcmp(a->shape, b->shape, sizeof a->shape) == 0;
 }
+
+/* ---- subtraction ------------------------------------------------------- */
+
+/* The box [start, start + shape) of a's coordinate system. Sub-boxes of a
+ * boxed region are boxed (their spans are no larger), so this fails only
+ * if that reasoning does. */
+static int box_piece(const dep_region *a, const int64_t *start, const int64_t *shape, dep_region *out)
+{
+    simpler_tensor t;
+    memset(&t, 0, sizeof t);
+    t.addr = a->base;
+    t.dtype = a->dtype;
+    t.ndim = a->ndim;
+    int64_t offset = a->lane;
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        t.shape[d] = shape[d];
+        t.strides[d] = a->strides[d];
+        offset += start[d] * a->strides[d];
+    }
+    t.offset = (uint64_t)offset;
+    return dep_region_init(out, &t) == SIMPLER_OK && out->boxed ? 0 : -1;
+}
+
+/* The bytes [lo, hi) as a contiguous 1-D view: in a's dtype when the cut
+ * falls on its elements, else in bytes. */
+static int byte_piece(const dep_region *a, uint64_t lo, uint64_t hi, dep_region *out)
+{
+    uint32_t dtype = a->dtype;
+    uint64_t esize = dtype & 0xFFu;
+    if ((lo - a->base) % esize || (hi - lo) % esize) {
+        dtype = SIMPLER_DTYPE_UINT8;
+        esize = 1;
+    }
+    simpler_tensor t;
+    memset(&t, 0, sizeof t);
+    t.addr = a->base;
+    t.offset = (lo - a->base) / esize;
+    t.dtype = dtype;
+    t.ndim = 1;
+    t.shape[0] = (int64_t)((hi - lo) / esize);
+    t.strides[0] = 1;
+    return dep_region_init(out, &t) == SIMPLER_OK ? 0 : -1;
+}
+
+/* Box minus box, one dimension at a time: the slabs of what is left below
+ * and above b in dimension d, then narrow to b's extent in d and go on. */
+static int subtract_boxes(const dep_region *a, const dep_region *b, dep_region *pieces)
+{
+    int64_t start[SIMPLER_MAX_DIMS], shape[SIMPLER_MAX_DIMS];
+    memcpy(start, a->start, sizeof start);
+    memcpy(shape, a->shape, sizeof shape);
+    int n = 0;
+    for (uint32_t d = 0; d < a->ndim; d++) {
+        int64_t end = start[d] + shape[d];
+        int64_t lo = b->start[d] > start[d] ? b->start[d] : start[d];
+        int64_t hi = b->start[d] + b->shape[d] < end ? b->start[d] + b->shape[d] : end; /* lo < hi: they overlap */
+        if (start[d] < lo) {
+            shape[d] = lo - start[d];
+            if (box_piece(a, start, shape, &pieces[n++]))
+                return -1;
+        }
+        if (hi < end) {
+            start[d] = hi;
+            shape[d] = end - hi;
+            if (box_piece(a, start, shape, &pieces[n++]))
+                return -1;
+        }
+        start[d] = lo;
+        shape[d] = hi - lo;
+    }
+    return n;
+}
+
+int dep_region_subtract(const dep_region *a, const dep_region *b, dep_region *pieces)
+{
+    if (!dep_region_overlaps(a, b)) {
+        pieces[0] = *a;
+        return 1;
+    }
+    if (comparable(a, b)) /* overlapping, so the same lane */
+        return subtract_boxes(a, b, pieces);
+    if (!a->dense || !b->dense)
+        return -1;
+    int n = 0;
+    if (a->lo < b->lo && byte_piece(a, a->lo, b->lo, &pieces[n++]))
+        return -1;
+    if (b->hi < a->hi && byte_piece(a, b->hi, a->hi, &pieces[n++]))
+        return -1;
+    return n;
+}

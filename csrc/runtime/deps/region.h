@@ -38,4 +38,15 @@ int dep_region_overlaps(const dep_region *a, const dep_region *b);
 int dep_region_covers(const dep_region *a, const dep_region *b);
 int dep_region_equal(const dep_region *a, const dep_region *b);
 
+/* Up to this many pieces make up a minus b. */
+#define DEP_REGION_MAX_PIECES (2 * SIMPLER_MAX_DIMS)
+
+/* The part of a outside b, as pieces that together hold exactly the bytes
+ * of a that b does not: boxes of a's own coordinate system when a and b
+ * are comparable boxes, byte ranges when both are dense. Returns the
+ * number of pieces (0: b covers a), or -1 when the rest has no such form
+ * (strided views of different shapes); the caller then keeps a whole,
+ * which is conservative. */
+int dep_region_subtract(const dep_region *a, const dep_region *b, dep_region *pieces);
+
 #endif

@@ -10,6 +10,15 @@
  * entry sharing a byte with the query shares a cell with it, so nothing is
  * missed, and the work per access stays flat however many regions are
  * live when accesses are local (tiles, rows, slices).
+ *
+ * A write retires what it overwrites: an entry it covers goes, an entry it
+ * overlaps in part is trimmed to the pieces outside the write (same
+ * writer and readers), so readers of a buffer overwritten piece by piece
+ * are retired with their last byte and no history piles up. Trimming
+ * copies the entry's readers into at most DEP_REGION_MAX_PIECES pieces,
+ * work of the order of the edges the write reports for them anyway. An
+ * entry whose rest has no exact form (region.h) is kept whole: a needless
+ * edge later, never a missed one.
  */
 #include "runtime/deps/tracker.h"
 
@@ -65,7 +74,7 @@ struct dep_tracker {
     uint32_t stamp;
     uint64_t live;
     uint64_t visits;
-    uint32_t *scratch;          /* entries to drop after a covering write */
+    uint32_t *scratch;          /* entries a write covers, then those it overlaps in part */
     uint32_t scratch_cap;
     uint32_t sweep_cursor;
 };
@@ -389,9 +398,31 @@ typedef struct query {
     dep_emit_fn emit;
     void *ctx;
     uint32_t same;              /* an entry with exactly this region */
-    uint32_t num_covered;
+    uint32_t num_covered;       /* scratch[0, num_covered): covered entries */
+    uint32_t num_trimmed;       /* scratch[cap - num_trimmed, cap): partly overlapped ones */
     int failed;
 } query;
+
+/* Remember an entry the write overwrites, wholly (covered) or in part:
+ * covered ones from the front of scratch, partial ones from the back. */
+static int note_overwritten(query *q, uint32_t id, int covered)
+{
+    dep_tracker *t = q->t;
+    uint32_t used = q->num_covered + q->num_trimmed;
+    if (used == t->scratch_cap) {
+        uint32_t old_cap = t->scratch_cap;
+        if (grow_array((void **)&t->scratch, &t->scratch_cap, used + 1, sizeof *t->scratch))
+            return -1;
+        /* the partial ones stay at the back */
+        memmove(t->scratch + t->scratch_cap - q->num_trimmed, t->scratch + old_cap - q->num_trimmed,
+                q->num_trimmed * sizeof *t->scratch);
+    }
+    if (covered)
+        t->scratch[q->num_covered++] = id;
+    else
+        t->scratch[t->scratch_cap - ++q->num_trimmed] = id;
+    return 0;
+}
 
 static void visit(query *q, uint32_t id)
 {
@@ -413,13 +444,8 @@ static void visit(query *q, uint32_t id)
                 q->failed = SIMPLER_E_ORCHESTRATION;
                 return;
             }
-        if (dep_region_covers(q->r, &e->region)) {
-            if (grow_array((void **)&t->scratch, &t->scratch_cap, q->num_covered + 1, sizeof *t->scratch)) {
-                q->failed = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
-                return;
-            }
-            t->scratch[q->num_covered++] = id;
-        }
+        if (note_overwritten(q, id, dep_region_covers(q->r, &e->region)))
+            q->failed = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
     } else if (q->same == NONE && dep_region_equal(&e->region, q->r)) {
         q->same = id;
     }
@@ -455,6 +481,31 @@ static void scan(query *q, uint32_t bucket)
     }
 }
 
+/* Replace entry id by its pieces outside the written region w, each with
+ * the entry's writer and readers; keep it whole if the rest has no exact
+ * form. The pieces go in first: removing the entry frees its slot (and
+ * readers array) for reuse. */
+static int trim_entry(dep_tracker *t, uint32_t id, const dep_region *w)
+{
+    dep_region pieces[DEP_REGION_MAX_PIECES];
+    int n = dep_region_subtract(&t->entries[id].region, w, pieces);
+    if (n < 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t p = add_entry(t, t->entries[id].bucket, &pieces[i], t->entries[id].writer);
+        if (p == NONE)
+            return -1;
+        dep_entry *e = &t->entries[id], *pe = &t->entries[p]; /* add_entry may have moved the pool */
+        if (grow_array((void **)&pe->readers, &pe->cap_readers, e->num_readers, sizeof *pe->readers))
+            return -1;
+        if (e->num_readers)
+            memcpy(pe->readers, e->readers, e->num_readers * sizeof *pe->readers);
+        pe->num_readers = e->num_readers;
+    }
+    remove_entry(t, id);
+    return 0;
+}
+
 int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
                        dep_emit_fn emit, void *ctx)
 {
@@ -464,7 +515,7 @@ int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int r
     if (bucket == NONE)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
 
-    query q = {t, r, task, writes, emit, ctx, NONE, 0, 0};
+    query q = {t, r, task, writes, emit, ctx, NONE, 0, 0, 0};
     scan(&q, bucket);
     if (q.failed)
         return q.failed;
@@ -477,8 +528,11 @@ int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int r
             return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
         return SIMPLER_OK;
     }
-    /* A write supersedes the regions it covers: their writers and readers
+    /* A write supersedes what it overwrites: the writers and readers there
      * are now this task's predecessors. */
+    for (uint32_t i = 0; i < q.num_trimmed; i++)
+        if (trim_entry(t, t->scratch[t->scratch_cap - 1 - i], r))
+            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
     for (uint32_t i = 0; i < q.num_covered; i++)
         remove_entry(t, t->scratch[i]);
     if (add_entry(t, bucket, r, task) == NONE)

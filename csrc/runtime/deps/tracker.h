@@ -6,9 +6,10 @@
  * never share memory (the runtimes accept only bases that are starts of
  * distinct allocations: run arguments and OUTPUT tensors), so history is
  * kept per base and regions of one base are compared by region. A read waits for the writers of overlapping
- * regions; a write waits for their writers and readers, then replaces the
- * regions it covers. Work per access is proportional to the live regions of
- * that one base address.
+ * regions; a write waits for their writers and readers, then replaces what
+ * it overwrites (regions it covers go, regions it overlaps in part are
+ * trimmed to the rest), so history lasts only as long as it can matter.
+ * Work per access is proportional to the live regions it overlaps.
  */
 #ifndef SIMPLER_DEPS_TRACKER_H
 #define SIMPLER_DEPS_TRACKER_H

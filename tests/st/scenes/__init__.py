@@ -25,6 +25,7 @@ KERNELS = {
     "fill": (8, "aiv", "fill.c", ["out"], 2, None),
     "hang": (9, "aiv", "hang.c", [], 0, None),
     "spin_us": (10, "aiv", "spin_us.c", [], 1, None),
+    "stencil3": (11, "aiv", "stencil3.c", ["in", "out"], 0, None),
 }
 
 # orchestration: run signature
@@ -45,6 +46,7 @@ SIGNATURES = {
     "heap_wrap": [("in", F32), "scalar", "scalar", "scalar"],
     "after_scope": [("in", F32)],
     "forever": ["scalar"],
+    "stencil": [("inout", np.uint32), ("inout", np.uint32), "scalar"],
 }
 
 

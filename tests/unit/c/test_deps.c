@@ -618,12 +618,15 @@ static void test_tracker_supersede(void)
     /* The superseded writers are gone: a reader waits for the new one. */
     p = track(t, 5, &t00, RD);
     CHECK(EXACTLY(p, 4));
-    /* A write that covers only part of a region leaves it live. */
+    /* A write that covers only part of a region trims it to the rest:
+     * full becomes rows 32..63 and the tile at (0, 0). */
     p = track(t, 6, &t01, WR);
     CHECK(EXACTLY(p, 4));
-    CHECK(dep_tracker_live_regions(t) == 3); /* full, t00 (read), t01 */
+    CHECK(dep_tracker_live_regions(t) == 4); /* two pieces of full, t00 (read), t01 */
     p = track(t, 7, &t01, RD);
-    CHECK(has(&p, 6) && !has(&p, 1) && !has(&p, 2));
+    CHECK(EXACTLY(p, 6));
+    p = track(t, 8, &t10, RD); /* the rest of full still has its writer */
+    CHECK(EXACTLY(p, 4));
     /* Superseding a dense 1-D range by a larger one. */
     dep_region small = range1(BASE + 65536, 8, 8), large = range1(BASE + 65536, 0, 32);
     uint64_t live = dep_tracker_live_regions(t);
@@ -898,6 +901,380 @@ static void test_brute_force_tracker(void)
     CHECKF(missing == 0, "%u required orderings missing", missing);
 }
 
+/* ---- subtraction: what a partial write leaves of a region -------------- */
+
+/* The view a boxed region stands for (pieces are always boxed). */
+static simpler_tensor region_view(const dep_region *r)
+{
+    simpler_tensor t;
+    memset(&t, 0, sizeof t);
+    t.addr = r->base;
+    t.dtype = r->dtype;
+    t.ndim = r->ndim;
+    int64_t offset = r->lane;
+    for (uint32_t d = 0; d < r->ndim; d++) {
+        t.shape[d] = r->shape[d];
+        t.strides[d] = r->strides[d];
+        offset += r->start[d] * r->strides[d];
+    }
+    t.offset = (uint64_t)offset;
+    return t;
+}
+
+static void test_subtract(void)
+{
+    dep_region pieces[DEP_REGION_MAX_PIECES];
+    /* 1-D: [0, 10) minus [3, 5) is [0, 3) and [5, 10). */
+    dep_region a = range1(BASE, 0, 10), mid = range1(BASE, 3, 2);
+    int n = dep_region_subtract(&a, &mid, pieces);
+    dep_region left = range1(BASE, 0, 3), right = range1(BASE, 5, 5);
+    CHECK(n == 2 && dep_region_equal(&pieces[0], &left) && dep_region_equal(&pieces[1], &right));
+    CHECK(dep_region_subtract(&a, &a, pieces) == 0);
+    CHECK(dep_region_subtract(&mid, &a, pieces) == 0);
+    /* Disjoint: a is left as it is. */
+    dep_region past = range1(BASE, 10, 4);
+    CHECK(dep_region_subtract(&a, &past, pieces) == 1 && dep_region_equal(&pieces[0], &a));
+    /* 2-D: a tile minus a tile at its centre leaves 4 boxes (above, below,
+     * left, right), none of them the hole. */
+    dep_region big = tile(64, 0, 0, 16, 16), hole = tile(64, 4, 4, 8, 8);
+    n = dep_region_subtract(&big, &hole, pieces);
+    CHECK(n == 4);
+    for (int i = 0; i < n; i++)
+        CHECK(pieces[i].boxed && !dep_region_overlaps(&pieces[i], &hole) && dep_region_covers(&big, &pieces[i]));
+    /* Dense ranges of different dtypes: cut as bytes, in the element type
+     * when the cut falls on elements. */
+    dep_region f32 = range1(BASE, 0, 8);
+    dep_region bytes = region(BASE, 6, SIMPLER_DTYPE_UINT8, 1, (int64_t[]){4}, (int64_t[]){1}); /* bytes 6..9 */
+    n = dep_region_subtract(&f32, &bytes, pieces);
+    CHECK(n == 2 && pieces[0].lo == BASE && pieces[0].hi == BASE + 6 && pieces[1].lo == BASE + 10 &&
+          pieces[1].hi == BASE + 32 && pieces[0].dtype == SIMPLER_DTYPE_UINT8);
+    dep_region f64 = region(BASE, 1, SIMPLER_DTYPE_FLOAT64, 1, (int64_t[]){1}, (int64_t[]){1}); /* bytes 8..15 */
+    n = dep_region_subtract(&f32, &f64, pieces);
+    CHECK(n == 2 && pieces[0].dtype == F32 && pieces[0].hi == BASE + 8 && pieces[1].lo == BASE + 16);
+    /* A strided view cut by a view of other strides: no exact form. */
+    dep_region even = region(BASE, 0, F32, 1, (int64_t[]){8}, (int64_t[]){2});
+    dep_region col = region(BASE, 0, F32, 2, (int64_t[]){4, 1}, (int64_t[]){4, 1});
+    CHECK(dep_region_subtract(&even, &col, pieces) == -1);
+}
+
+/* Random pairs: whenever subtract answers, its pieces hold exactly the
+ * bytes of a outside b. */
+static void test_brute_force_subtract(void)
+{
+    static view a, b, piece;
+    unsigned long long rng = 0x5ab7;
+    unsigned wrong = 0, answered = 0, exact_cases = 0, unanswered_comparable = 0;
+    for (int i = 0; i < 300000; i++) {
+        random_view(&a, NULL, &rng);
+        random_view(&b, check_rand(&rng) % 3 ? &a : NULL, &rng);
+        dep_region ra, rb, pieces[DEP_REGION_MAX_PIECES];
+        if (dep_region_init(&ra, &a.t) || dep_region_init(&rb, &b.t) || dep_region_empty(&ra) ||
+            dep_region_empty(&rb))
+            continue;
+        int n = dep_region_subtract(&ra, &rb, pieces);
+        if (!dep_region_overlaps(&ra, &rb)) { /* a is left as it is */
+            CHECK(n == 1 && dep_region_equal(&pieces[0], &ra));
+            continue;
+        }
+        int comparable = ra.boxed && rb.boxed && ra.base == rb.base && ra.dtype == rb.dtype &&
+                         ra.ndim == rb.ndim && memcmp(ra.strides, rb.strides, sizeof ra.strides) == 0;
+        if (n < 0) {
+            unanswered_comparable += comparable;
+            continue;
+        }
+        exact_cases += comparable;
+        answered++;
+        uint8_t got[WIN] = {0};
+        for (int k = 0; k < n; k++) {
+            if (!pieces[k].boxed) {
+                wrong++;
+                continue;
+            }
+            piece.t = region_view(&pieces[k]);
+            enumerate(&piece);
+            for (int x = 0; x < WIN; x++)
+                got[x] |= piece.bytes[x];
+        }
+        /* Bytes of b are removed only when b truly holds them: the model
+         * is bytes of a, minus those of b. */
+        for (int x = 0; x < WIN; x++)
+            if (got[x] != (a.bytes[x] && !b.bytes[x])) {
+                if (wrong++ < 5)
+                    fprintf(stderr, "    round %d: byte %d is %s the pieces\n", i, x, got[x] ? "wrongly in" : "missing from");
+                break;
+            }
+    }
+    printf("subtract: %u overlapping pairs answered, %u of them comparable\n", answered, exact_cases);
+    CHECKF(wrong == 0, "%u wrong subtractions", wrong);
+    CHECKF(unanswered_comparable == 0, "%u comparable pairs without an answer", unanswered_comparable);
+    CHECKF(answered > 3000 && exact_cases > 2000, "%u overlapping pairs answered, %u comparable", answered,
+           exact_cases);
+}
+
+/* ---- partial overwrites retire what they overwrite -------------------- */
+
+static void test_tracker_trim(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    dep_region all = range1(BASE, 0, 10), mid = range1(BASE, 3, 2), left = range1(BASE, 0, 3);
+    dep_region right = range1(BASE, 5, 5);
+    preds p = track(t, 1, &all, RD);
+    p = track(t, 2, &mid, WR); /* waits for the reader, trims its region */
+    CHECK(EXACTLY(p, 1));
+    CHECK(dep_tracker_live_regions(t) == 3);
+    p = track(t, 3, &mid, RD); /* the last writer of mid is 2, not 1 */
+    CHECK(EXACTLY(p, 2));
+    p = track(t, 4, &left, WR); /* 1 still read the left part */
+    CHECK(EXACTLY(p, 1));
+    p = track(t, 5, &right, WR);
+    CHECK(EXACTLY(p, 1));
+    /* Reader 1 is gone with its last byte. */
+    CHECK(dep_tracker_live_regions(t) == 3);
+    p = track(t, 6, &all, WR);
+    CHECK(EXACTLY(p, 2, 3, 4, 5));
+    CHECK(dep_tracker_live_regions(t) == 1);
+    dep_tracker_destroy(t);
+}
+
+/*
+ * The double-buffered stencil: step s, task i reads slots [i-1, i+1]
+ * (clipped) of one buffer and writes slot i of the other; the buffers
+ * swap every step. Its true dependencies, per the slot model (last
+ * writer, readers since), are about 4 per task; a tracker that retires
+ * only what a write covers keeps every reader of the 3-slot intervals,
+ * and each writer's fan-in grows with the steps. Slots are laid out
+ * three ways: ranges of a 1-D buffer, rows of a matrix (boxes) and
+ * columns of a matrix (strided boxes).
+ */
+enum { SLOTS_1D, SLOTS_ROWS, SLOTS_COLS };
+#define STENCIL_MAX_W 8
+#define SLOT_ELEMS 16
+
+static dep_region stencil_slots(int layout, uint64_t base, int64_t width, int64_t first, int64_t n)
+{
+    if (layout == SLOTS_1D)
+        return range1(base, (uint64_t)(first * SLOT_ELEMS), n * SLOT_ELEMS);
+    if (layout == SLOTS_ROWS)
+        return region(base, (uint64_t)(first * SLOT_ELEMS), F32, 2, (int64_t[]){n, SLOT_ELEMS},
+                      (int64_t[]){SLOT_ELEMS, 1});
+    return region(base, (uint64_t)first, F32, 2, (int64_t[]){SLOT_ELEMS, n}, (int64_t[]){width, 1});
+}
+
+typedef struct stencil_result {
+    uint64_t edges, true_edges, missing, accesses, visits, live;
+    uint32_t max_fanin, true_max_fanin;
+    uint32_t steps_run;
+} stencil_result;
+
+static stencil_result run_stencil(int layout, uint32_t width, uint32_t steps)
+{
+    stencil_result res = {0};
+    res.steps_run = steps;
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return res;
+    uint64_t bases[2] = {BASE, BASE + 0x100000};
+    /* The model: per buffer and slot, the last writer and the readers since. */
+    uint32_t writer[2][STENCIL_MAX_W], readers[2][STENCIL_MAX_W][4], nreaders[2][STENCIL_MAX_W];
+    for (int b = 0; b < 2; b++)
+        for (uint32_t j = 0; j < width; j++) {
+            writer[b][j] = DEP_NO_TASK;
+            nreaders[b][j] = 0;
+        }
+    static preds p;
+    for (uint32_t s = 0; s < steps; s++) {
+        int src = s % 2, dst = 1 - src;
+        for (uint32_t i = 0; i < width; i++) {
+            uint32_t task = s * width + i;
+            int64_t lo = i ? i - 1 : 0, hi = i + 2 < width ? i + 2 : width;
+            dep_region in = stencil_slots(layout, bases[src], width, lo, hi - lo);
+            dep_region out = stencil_slots(layout, bases[dst], width, i, 1);
+            p.n = 0;
+            p.abort_on = -1;
+            CHECK(dep_tracker_access(t, task, &in, 1, 0, collect, &p) == SIMPLER_OK);
+            CHECK(dep_tracker_access(t, task, &out, 0, 1, collect, &p) == SIMPLER_OK);
+            res.accesses += 2;
+            /* The true predecessors, deduplicated. */
+            uint32_t need[16], nneed = 0;
+#define NEED(x)                                      \
+    do {                                             \
+        uint32_t x_ = (x), k_ = 0;                   \
+        while (k_ < nneed && need[k_] != x_)         \
+            k_++;                                    \
+        if (x_ != DEP_NO_TASK && k_ == nneed)        \
+            need[nneed++] = x_;                      \
+    } while (0)
+            for (int64_t j = lo; j < hi; j++)
+                NEED(writer[src][j]);
+            NEED(writer[dst][i]);
+            for (uint32_t k = 0; k < nreaders[dst][i]; k++)
+                NEED(readers[dst][i][k]);
+#undef NEED
+            for (uint32_t k = 0; k < nneed; k++)
+                res.missing += !has(&p, need[k]);
+            res.edges += p.n;
+            res.true_edges += nneed;
+            if (p.n > res.max_fanin)
+                res.max_fanin = p.n;
+            if (nneed > res.true_max_fanin)
+                res.true_max_fanin = nneed;
+            if (p.n > 64) { /* fan-in is growing: stop here, the checks will fail */
+                res.max_fanin = p.n;
+                res.steps_run = s;
+                goto out;
+            }
+            for (int64_t j = lo; j < hi; j++)
+                readers[src][j][nreaders[src][j]++] = task;
+            writer[dst][i] = task;
+            nreaders[dst][i] = 0;
+        }
+    }
+out:
+    res.visits = dep_tracker_visits(t);
+    res.live = dep_tracker_live_regions(t);
+    dep_tracker_destroy(t);
+    return res;
+}
+
+static void test_tracker_stencil(void)
+{
+    static const char *layouts[] = {"1-D ranges", "rows", "columns"};
+    static const uint32_t widths[] = {2, 8};
+    static const uint32_t steps[] = {250, 1000, 4000};
+    for (int layout = 0; layout < 3; layout++)
+        for (int w = 0; w < 2; w++)
+            for (int s = 0; s < 3; s++) {
+                stencil_result r = run_stencil(layout, widths[w], steps[s]);
+                const char *what = layouts[layout];
+                if (s == 1)
+                    printf("stencil %s, width %u, %u of %u steps: %llu edges (true %llu), fan-in %u (true %u), %.1f "
+                           "entries examined per access\n", what, widths[w], r.steps_run, steps[s],
+                           (unsigned long long)r.edges, (unsigned long long)r.true_edges, r.max_fanin,
+                           r.true_max_fanin, (double)r.visits / (double)r.accesses);
+                CHECKF(r.missing == 0, "stencil %s width %u steps %u: %llu true dependencies missing", what,
+                       widths[w], steps[s], (unsigned long long)r.missing);
+                CHECKF(r.edges <= 2 * r.true_edges, "stencil %s width %u steps %u: %llu edges, %llu true", what,
+                       widths[w], steps[s], (unsigned long long)r.edges, (unsigned long long)r.true_edges);
+                CHECKF(r.max_fanin <= 2 * r.true_max_fanin, "stencil %s width %u steps %u: fan-in %u, true %u",
+                       what, widths[w], steps[s], r.max_fanin, r.true_max_fanin);
+                /* an access examines at most the live regions of its buffer */
+                CHECKF(r.visits <= (4 * widths[w] + 4) * r.accesses, "stencil %s width %u steps %u: %llu entries examined by %llu "
+                       "accesses", what, widths[w], steps[s], (unsigned long long)r.visits,
+                       (unsigned long long)r.accesses);
+                CHECKF(r.live <= 4 * widths[w], "stencil %s width %u steps %u: %llu live regions", what, widths[w],
+                       steps[s], (unsigned long long)r.live);
+            }
+}
+
+/*
+ * Brute force with exact regions: every access a box of one coordinate
+ * system (one base, dtype and strides), where overlap is exact and
+ * trimming is exact, so the reported predecessors of each task must be
+ * exactly the true ones: the last writer of every byte it touches and, for
+ * a write, the readers since. Partial overwrites are the common case.
+ */
+static void test_brute_force_exact_edges(void)
+{
+    static view v;
+    static uint32_t last_writer[WIN];
+    static bitset readers[WIN];
+    static preds p;
+    unsigned long long rng = 0xe8ac7;
+    unsigned wrong = 0, trials = 200, edges = 0;
+    uint64_t max_live = 0;
+    for (unsigned trial = 0; trial < trials; trial++) {
+        dep_tracker *t = NULL;
+        if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+            return;
+        for (int k = 0; k < WIN; k++) {
+            last_writer[k] = DEP_NO_TASK;
+            memset(&readers[k], 0, sizeof readers[k]);
+        }
+        /* The coordinate system: a row-major tensor filling the window,
+         * [n], [n/16][16] or [n/64][8][8] elements of 1, 4 or 8 bytes. */
+        simpler_tensor like;
+        memset(&like, 0, sizeof like);
+        like.addr = BASE;
+        like.dtype = trial % 3 == 0 ? SIMPLER_DTYPE_FLOAT64 : trial % 3 == 1 ? F32 : SIMPLER_DTYPE_INT8;
+        uint64_t esize = like.dtype & 0xFF;
+        int64_t n = (int64_t)(WIN / esize);
+        like.ndim = 1 + trial % 3;
+        static const int64_t strides[3][3] = {{1}, {16, 1}, {64, 8, 1}};
+        memcpy(like.strides, strides[like.ndim - 1], like.ndim * sizeof *like.strides);
+        for (uint32_t task = 0; task < BF_TASKS; task++) {
+            uint32_t nacc = 1 + (uint32_t)(check_rand(&rng) % 2);
+            bitset need;
+            memset(&need, 0, sizeof need);
+            p.n = 0;
+            p.abort_on = -1;
+            for (uint32_t a = 0; a < nacc; a++) {
+                /* a random box inside the tensor */
+                memset(&v.t, 0, sizeof v.t);
+                v.t.addr = like.addr;
+                v.t.dtype = like.dtype;
+                v.t.ndim = like.ndim;
+                int64_t offset = 0;
+                for (uint32_t d = 0; d < like.ndim; d++) {
+                    int64_t extent = d == 0 ? n / like.strides[0] : like.strides[d - 1] / like.strides[d];
+                    int64_t lo = (int64_t)(check_rand(&rng) % (uint64_t)extent);
+                    int64_t len = 1 + (int64_t)(check_rand(&rng) % (uint64_t)(extent - lo));
+                    if (len > 1 + extent / 2)
+                        len = 1 + extent / 2;
+                    v.t.strides[d] = like.strides[d];
+                    v.t.shape[d] = len;
+                    offset += lo * like.strides[d];
+                }
+                v.t.offset = (uint64_t)offset;
+                enumerate(&v);
+                dep_region r;
+                if (!CHECK(dep_region_init(&r, &v.t) == SIMPLER_OK && r.boxed))
+                    continue;
+                int mode = 1 + (int)(check_rand(&rng) % 3);
+                CHECK(dep_tracker_access(t, task, &r, mode & RD, (mode & WR) != 0, collect, &p) == SIMPLER_OK);
+                for (int k = 0; k < WIN; k++) {
+                    if (!v.bytes[k])
+                        continue;
+                    if (last_writer[k] != DEP_NO_TASK && last_writer[k] != task)
+                        bs_set(&need, last_writer[k]);
+                    if (mode & WR)
+                        for (int w = 0; w < BF_WORDS; w++)
+                            need.w[w] |= readers[k].w[w];
+                }
+                for (int k = 0; k < WIN; k++) {
+                    if (!v.bytes[k])
+                        continue;
+                    if (mode & WR) {
+                        last_writer[k] = task;
+                        memset(&readers[k], 0, sizeof readers[k]);
+                    } else {
+                        bs_set(&readers[k], task);
+                    }
+                }
+            }
+            need.w[task / 64] &= ~(1ull << (task % 64)); /* no self edges */
+            bitset got;
+            memset(&got, 0, sizeof got);
+            for (uint32_t i = 0; i < p.n; i++)
+                bs_set(&got, p.id[i]);
+            edges += p.n;
+            if (memcmp(&got, &need, sizeof got) != 0 && wrong++ < 5) {
+                for (uint32_t q = 0; q < task; q++)
+                    if (bs_has(&need, q) != bs_has(&got, q))
+                        fprintf(stderr, "    trial %u: task %u: predecessor %u %s\n", trial, task, q,
+                                bs_has(&need, q) ? "missing" : "needless");
+            }
+            if (dep_tracker_live_regions(t) > max_live)
+                max_live = dep_tracker_live_regions(t);
+        }
+        dep_tracker_destroy(t);
+    }
+    printf("exact tracker: %u trials, %u edges, at most %llu live regions\n", trials, edges,
+           (unsigned long long)max_live);
+    CHECKF(wrong == 0, "%u tasks with predecessors other than the true ones", wrong);
+}
+
 int main(void)
 {
     test_ranges_1d();
@@ -918,5 +1295,10 @@ int main(void)
     test_tracker_flat_cost();
     test_tracker_sweep_and_forget();
     test_brute_force_tracker();
+    test_subtract();
+    test_brute_force_subtract();
+    test_tracker_trim();
+    test_tracker_stencil();
+    test_brute_force_exact_edges();
     return check_report();
 }

@@ -16,7 +16,8 @@ enum {
     F_SLOW_COPY = 7,    /* AIV  spin s0, out = a */
     F_FILL = 8,         /* AIV  spin s0, x = s1 */
     F_HANG = 9,         /* AIV  never returns */
-    F_SPIN_US = 10      /* AIV  busy for s0 microseconds */
+    F_SPIN_US = 10,     /* AIV  busy for s0 microseconds */
+    F_STENCIL3 = 11     /* AIV  out[0][c] = 1 + sum_r (r + 1) * a[r][c], uint32 */
 };
 
 static inline uint64_t f64_bits(double d)
