@@ -181,7 +181,8 @@ class ChipCallable:
 
         ``signature`` describes the run's arguments in order: tensors as
         "in"/"out"/"inout"/"nodep" (optionally ``(direction, dtype)``), then
-        scalars as "scalar".
+        scalars as "scalar". Kernels holding the same binary (one per
+        signature, say) share one stored copy.
         """
         orch = _read_binary(orchestration)
         kernels = list(kernels)

@@ -115,16 +115,19 @@ class KernelCompiler:
                 lib_dirs.append(args[i + 1])
             elif f.startswith("-L") and len(f) > 2:
                 lib_dirs.append(f[2:])
-        for i, f in enumerate(args):
+        for f in args:
             if f.startswith("-Wl,"):
-                files += f[4:].split(",")
+                # linker arguments: paths, or --script=path and the like
+                for part in f[4:].split(","):
+                    files += [part, part.partition("=")[2]]
             elif f.startswith("-l") and len(f) > 2:
                 names.append(f[2:])
             elif not f.startswith("-"):
                 files.append(f)
-        for n in names:
-            files += [os.path.join(d, f"lib{n}{ext}") for d in lib_dirs for ext in (".so", ".a")]
-        return [Path(f) for f in files if os.path.isfile(f)]
+        for n in names:     # -lfoo: libfoo.so or libfoo.a; -l:name: that file
+            candidates = [n[1:]] if n.startswith(":") else [f"lib{n}.so", f"lib{n}.a"]
+            files += [os.path.join(d, c) for d in lib_dirs for c in candidates]
+        return [Path(f) for f in files if f and os.path.isfile(f)]
 
     def _build(self, source: str, name: str, extra: list[str], defines: dict[str, object] | None,
                path: Path | None = None) -> bytes:
@@ -145,6 +148,8 @@ class KernelCompiler:
         markers = [] if self._debug_info() else ["-P"]
         pre = self._run([self.cc, *pre_flags, *flags, "-E", *markers, *src], source, name, "preprocessing")
         parts = [self.compiler_identity(), " ".join(self.cflags), " ".join(LINK_LIBS), pre]
+        if self._debug_info():
+            parts.append(os.getcwd())   # debug info records the compile directory
         for f in self._link_inputs():
             parts += [str(f.resolve()), hashlib.sha256(f.read_bytes()).hexdigest()]
         key = hashlib.sha256("\0".join(parts).encode())

@@ -207,6 +207,9 @@ static int elf_check_segments(elf_obj *o)
         if (h.p_filesz > h.p_memsz)
             return elf_fail(o, "ELF program header %u: file size %" PRIu64 " exceeds memory size %" PRIu64, i,
                             (uint64_t)h.p_filesz, (uint64_t)h.p_memsz);
+        /* The loader reads its headers and notes back from the mapping. */
+        if (!(h.p_flags & PF_R))
+            return elf_fail(o, "ELF program header %u: loaded segment is not readable", i);
         /* Code past the file's bytes would be zeros, run as instructions. */
         if ((h.p_flags & PF_X) && h.p_filesz != h.p_memsz)
             return elf_fail(o, "ELF program header %u: executable segment of %" PRIu64 " bytes has %" PRIu64

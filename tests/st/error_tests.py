@@ -372,3 +372,53 @@ def test_a_task_that_writes_an_in_argument_is_an_orchestration_error(chip_worker
                                  r"which the signature declares \"in\""):
             chip_worker.run(cid, simpler.TaskArgs(x, 1))
     assert_still_works(chip_worker, kernel_compiler)
+
+
+def _header_fields(obj: bytes) -> list[tuple[int, int]]:
+    """(offset, width) of the size, offset and type fields of an object's
+    ELF header, program headers and section headers."""
+    phoff, shoff = struct.unpack_from("<QQ", obj, 32)
+    phnum, shnum = struct.unpack_from("<H", obj, 56)[0], struct.unpack_from("<H", obj, 60)[0]
+    fields = [(32, 8), (40, 8), (52, 2), (54, 2), (56, 2), (58, 2), (60, 2), (62, 2)]
+    for i in range(phnum):       # type, flags, offset, vaddr, filesz, memsz, align
+        fields += [(phoff + 56 * i + o, w) for o, w in ((0, 4), (4, 4), (8, 8), (16, 8), (32, 8), (40, 8), (48, 8))]
+    for i in range(shnum):       # type, flags, addr, offset, size, align
+        fields += [(shoff + 64 * i + o, w) for o, w in ((4, 4), (8, 8), (16, 8), (24, 8), (32, 8), (48, 8))]
+    return fields
+
+
+def test_register_survives_damaged_headers(chip_worker, kernel_compiler):
+    """Mutants of the size and offset fields of the objects in a blob (once
+    10 in 10,000 crashed register()): each registers or is InvalidCallable,
+    and the worker goes on."""
+    import random
+    rng = random.Random(5)
+    orch = kernel_compiler.compile(scenes.HERE / "orch" / "vector_add.c")
+    blob = simpler.ChipCallable.build(orch, [scenes.kernel(kernel_compiler, "add")],
+                                      scenes.SIGNATURES["vector_add"]).to_bytes()
+    objects = [_object_of(blob, None), _object_of(blob, 0)]
+    fields = [_header_fields(blob[off:off + size]) for _, off, size in objects]
+    outcomes = {"registered": 0, "refused": 0}
+    for _ in range(1000):
+        which = rng.randrange(2)
+        size_field, off, size = objects[which]
+        b = bytearray(blob)
+        if rng.random() < 0.1:
+            struct.pack_into("<Q", b, size_field, rng.randrange(size))      # truncated
+        for _ in range(rng.choice((1, 1, 2))):
+            at, width = rng.choice(fields[which])
+            old = int.from_bytes(b[off + at:off + at + width], "little")
+            value = rng.choice((0, 1, size, size - 1, size + 8, old + rng.randrange(-64, 64),
+                                1 << rng.randrange(8 * width), rng.randrange(2 * size), rng.getrandbits(8 * width)))
+            b[off + at:off + at + width] = (value % (1 << (8 * width))).to_bytes(width, "little")
+        try:
+            cid = chip_worker.register(simpler.ChipCallable.from_bytes(bytes(b)))
+        except simpler.InvalidCallable:
+            outcomes["refused"] += 1
+        else:
+            outcomes["registered"] += 1
+            chip_worker.unregister(cid)
+        assert chip_worker.usable
+    assert outcomes["refused"] > 500 and outcomes["registered"] > 20, outcomes
+    assert chip_worker.callables == {}
+    assert_still_works(chip_worker, kernel_compiler)

@@ -136,7 +136,7 @@ def _helper_object(tmp_path: Path, value: int) -> Path:
 USES_HELPER = SOURCE + "int helper(void);\nint use_helper(void) { return helper(); }\n"
 
 
-@pytest.mark.parametrize("form", ["object", "archive"])
+@pytest.mark.parametrize("form", ["object", "archive", "library"])
 def test_rebuilt_link_input_changes_the_result(tmp_path, form):
     """An object or archive named in the flags is part of the key: after it
     is rebuilt the kernel is linked again, not taken stale from the cache."""
@@ -148,6 +148,8 @@ def test_rebuilt_link_input_changes_the_result(tmp_path, form):
             return [str(obj)]
         archive.unlink(missing_ok=True)
         subprocess.run(["ar", "rcs", str(archive), str(obj)], check=True)
+        if form == "library":   # found through -L, as the linker would
+            return [f"-L{tmp_path}", "-Wl,--whole-archive", "-lhelper", "-Wl,--no-whole-archive"]
         return [f"-Wl,--whole-archive,{archive},--no-whole-archive"]
 
     flags = link_input()

@@ -984,6 +984,7 @@ static const elf_case elf_cases[] = {
     {PH0 + 4, 4, 7, "executable segment of 456 bytes has 456"},  /* fine: file and memory sizes agree */
     {PH0, 4, 0, "no loadable segment"},
     {PH0 + 4, 4, 4, "dynamic table is not in a writable segment"},
+    {PH0 + 4, 4, 2, "ELF program header 0: loaded segment is not readable"},
     /* dynamic segment */
     {PH1, 4, 0, "has 0 dynamic segments, expected 1"},
     {PH1, 4, 1, "ELF program header 1: loaded segment at 0xb0 overlaps or precedes the one before it"},
