@@ -10,7 +10,8 @@
  *  - a task slot, once its task finished and (inside an explicit scope)
  *    that scope ended;
  *  - a heap buffer, once its scope ended (the run's end at top level) and
- *    every task using it finished;
+ *    every task using it finished; a wide task's argument block (more
+ *    tensors or scalars than its slot holds) once that task finished;
  *  - dependency nodes, when their producer finishes;
  *  - tensor-map entries, swept a few per submit once their tasks finished,
  *    and all of a buffer's when it is freed.
@@ -45,6 +46,7 @@ typedef struct heap_rec {
     uint64_t addr;              /* its data */
     uint64_t scope;             /* the scope instance that owns it, */
     uint32_t depth;             /* at this depth */
+    uint32_t args;              /* a task's argument block: only its users pin it */
 } heap_rec;
 
 typedef struct heap_ring {
@@ -98,6 +100,10 @@ static int failed(tmr_orch *o, int rc)
 static uint32_t ring_of(uint32_t depth) { return depth < TMR_DEPTHS ? depth : TMR_DEPTHS - 1; }
 
 static int scope_ended(const tmr_orch *o, uint32_t depth, uint64_t scope) { return o->ended[depth] > scope; }
+
+/* Whether a heap buffer's scope still holds it (an argument block has no
+ * scope). */
+static int rec_pinned(const tmr_orch *o, const heap_rec *r) { return !r->args && !scope_ended(o, r->depth, r->scope); }
 
 /* Wait a little for schedulers to finish tasks: pause, yield, then sleep
  * until `completions` more tasks finished (the scheduler that finishes the
@@ -217,25 +223,30 @@ static void reclaim_heap(tmr_orch *o, uint32_t rd)
     while (h->rec_tail < h->rec_head) {
         heap_rec *r = &h->recs[h->rec_tail % h->rec_cap];
         tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(r->addr - TMR_HEAP_HEADER);
-        if (!scope_ended(o, r->depth, r->scope) || atomic_load_explicit(&hdr->users, memory_order_acquire))
+        if (rec_pinned(o, r) || atomic_load_explicit(&hdr->users, memory_order_acquire))
             break;
-        addr_map_remove(&o->known, r->addr);
-        dep_tracker_forget(o->tracker, r->addr);
+        if (!r->args) {
+            addr_map_remove(&o->known, r->addr);
+            dep_tracker_forget(o->tracker, r->addr);
+        }
         h->tail = r->end;
         h->rec_tail++;
     }
 }
 
-static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
+/* Bytes from the heap ring of depth rd: an OUTPUT tensor (a buffer views
+ * may name from now on), or an argument block (args), whose one user is
+ * the task being submitted. */
+static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
 {
     heap_ring *h = &o->heap[rd];
     uint64_t size = o->c.run->sizes.heap_ring;
     uint64_t need = TMR_HEAP_HEADER + ((bytes + 63) & ~63ull);
     if (need > size) {
         fail(o, SIMPLER_E_ORCHESTRATION,
-             "an OUTPUT tensor of %" PRIu64 " bytes does not fit in the heap ring of %" PRIu64 " bytes for scope "
+             "%s of %" PRIu64 " bytes does not fit in the heap ring of %" PRIu64 " bytes for scope "
              "depth %u; raise the heap ring size (CallConfig.heap_ring_size or SIMPLER_HEAP_RING_SIZE)",
-             bytes, size, rd);
+             args ? "a task's argument block" : "an OUTPUT tensor", bytes, size, rd);
         return 0;
     }
     if (h->rec_head - h->rec_tail == h->rec_cap) {
@@ -263,7 +274,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
         if (h->head - h->tail + pad + need <= size)
             break;
         heap_rec *oldest = &h->recs[h->rec_tail % h->rec_cap]; /* not empty: it would have fitted */
-        if (!scope_ended(o, oldest->depth, oldest->scope)) {
+        if (rec_pinned(o, oldest)) {
             if (oldest->depth == 0)
                 fail(o, SIMPLER_E_ORCHESTRATION,
                      "heap ring full: the %" PRIu64 "-byte heap ring for the run's top level holds OUTPUT "
@@ -295,9 +306,9 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes)
         o->c.run->peak_heap_bytes = h->head - h->tail;
     uint64_t addr = (uint64_t)(uintptr_t)(o->c.heap + (uint64_t)rd * size + start % size) + TMR_HEAP_HEADER;
     tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(addr - TMR_HEAP_HEADER);
-    atomic_store(&hdr->users, 0);
-    h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->begun[o->depth] - 1, o->depth};
-    if (addr_map_put(&o->known, addr, bytes, KNOWN_HEAP, rd)) {
+    atomic_store(&hdr->users, args ? 1 : 0);
+    h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->begun[o->depth] - 1, o->depth, args != 0};
+    if (!args && addr_map_put(&o->known, addr, bytes, KNOWN_HEAP, rd)) {
         fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
         return 0;
     }
@@ -374,6 +385,26 @@ static int link_producer(void *ctx, uint32_t producer)
 
 /* ---- the orchestration API ------------------------------------------------------- */
 
+/* Where the task's arguments live: in its slot if they fit, else in an
+ * argument block of the heap ring, sized for them, that the task's finish
+ * releases (tmr_scheduler.c). */
+static int place_arguments(tmr_orch *o, tmr_task *t, const simpler_task *task, uint32_t rd)
+{
+    t->args_block = 0;
+    t->tensors = t->inline_tensors;
+    t->scalars = t->inline_scalars;
+    if (task->num_tensors <= TMR_INLINE_TENSORS && task->num_scalars <= TMR_INLINE_SCALARS)
+        return 0;
+    uint64_t tensor_bytes = task->num_tensors * sizeof(simpler_tensor);
+    uint64_t addr = heap_alloc(o, rd, tensor_bytes + task->num_scalars * sizeof(uint64_t), 1);
+    if (!addr)
+        return o->failed;
+    t->args_block = addr;
+    t->tensors = (simpler_tensor *)(uintptr_t)addr;
+    t->scalars = (uint64_t *)(uintptr_t)(addr + tensor_bytes);
+    return 0;
+}
+
 static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, simpler_task *task, uint32_t rd)
 {
     uint64_t id = o->seq;
@@ -389,10 +420,12 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         if (tag == SIMPLER_OUTPUT) {
             if ((rc = task_output_bytes(k, id, i, tensor, &bytes)))
                 return failed(o, rc);
-            if (!(tensor->addr = heap_alloc(o, rd, bytes)))
+            if (!(tensor->addr = heap_alloc(o, rd, bytes, 0)))
                 return o->failed;
         }
     }
+    if ((rc = place_arguments(o, t, task, rd)))
+        return rc;
     for (uint32_t i = 0; i < task->num_tensors; i++) {
         simpler_tensor *tensor = &task->tensors[i];
         uint32_t tag = task->tags[i];
@@ -404,7 +437,7 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         if (buffer && buffer->tag == KNOWN_HEAP) {
             tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(buffer->key - TMR_HEAP_HEADER);
             atomic_fetch_add(&hdr->users, 1);
-            t->heap_mask |= 1u << i;
+            t->heap_mask |= 1ull << i;
         }
         if (tag != SIMPLER_NO_DEP &&
             (rc = dep_tracker_access(o->tracker, o->current, &r, task_tag_reads(tag), task_tag_writes(tag),
@@ -458,10 +491,6 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     int rc = task_check(&k, task, id, MAX_BLOCKS);
     if (rc)
         return failed(o, rc);
-    if (task->num_tensors > TMR_MAX_TASK_TENSORS || task->num_scalars > TMR_MAX_TASK_SCALARS)
-        return fail(o, SIMPLER_E_ORCHESTRATION,
-                    "task %" PRIu64 ": tensormap_and_ringbuffer takes at most %d tensors and %d scalars per task",
-                    id, TMR_MAX_TASK_TENSORS, TMR_MAX_TASK_SCALARS);
 
     uint32_t rd = ring_of(o->depth), slot;
     tmr_task *t = take_slot(o, rd, &slot);
@@ -539,7 +568,7 @@ static int tmr_scope_end(simpler_orch *so)
     for (uint64_t i = o->scope_first_rec[o->depth] > h->rec_tail ? o->scope_first_rec[o->depth] : h->rec_tail;
          i < h->rec_head; i++) {
         heap_rec *r = &h->recs[i % h->rec_cap];
-        if (r->depth == o->depth && r->scope == instance)
+        if (r->depth == o->depth && r->scope == instance && !r->args)
             addr_map_remove(&o->known, r->addr);
     }
     o->ended[o->depth]++;

@@ -178,9 +178,13 @@ static void finish(void *rt, uint64_t task)
     uint32_t block_num = t->block_num;
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
         return;
-    for (uint32_t m = t->heap_mask, i; m; m &= m - 1) {
-        i = (uint32_t)__builtin_ctz(m);
+    for (uint64_t m = t->heap_mask, i; m; m &= m - 1) {
+        i = (uint64_t)__builtin_ctzll(m);
         tmr_heap_header *h = (tmr_heap_header *)(uintptr_t)(t->tensors[i].addr - TMR_HEAP_HEADER);
+        atomic_fetch_sub(&h->users, 1);
+    }
+    if (t->args_block) { /* last: the tensors above live in it */
+        tmr_heap_header *h = (tmr_heap_header *)(uintptr_t)(t->args_block - TMR_HEAP_HEADER);
         atomic_fetch_sub(&h->users, 1);
     }
     tmr_lock(&t->lock);

@@ -14,6 +14,10 @@ static const char *core_name(uint32_t type)
 
 int task_check(const task_kernel *k, const simpler_task *task, uint64_t id, uint32_t max_blocks)
 {
+    if (task->num_tensors > SIMPLER_MAX_TASK_TENSORS || task->num_scalars > SIMPLER_MAX_TASK_SCALARS)
+        return BAD("task %" PRIu64 ": %u tensors and %u scalars; a task takes at most %d tensors and %d scalars "
+                   "(SIMPLER_MAX_TASK_TENSORS, SIMPLER_MAX_TASK_SCALARS)", id, task->num_tensors, task->num_scalars,
+                   SIMPLER_MAX_TASK_TENSORS, SIMPLER_MAX_TASK_SCALARS);
     if (task->core_type != k->core_type)
         return BAD("task %" PRIu64 ": kernel '%s' runs on %s, but the task asks for %s", id, k->name,
                    core_name(k->core_type), core_name(task->core_type));

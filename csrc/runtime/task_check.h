@@ -28,7 +28,8 @@ static inline int task_tag_writes(uint32_t tag)
 
 static inline int task_tag_reads(uint32_t tag) { return tag == SIMPLER_INPUT || tag == SIMPLER_INOUT; }
 
-/* Counts, arrays, core type and block count of a task. */
+/* Counts (within SIMPLER_MAX_TASK_TENSORS and _SCALARS, and the kernel's),
+ * arrays, core type and block count of a task. */
 int task_check(const task_kernel *k, const simpler_task *task, uint64_t id, uint32_t max_blocks);
 
 /* One tensor's tag against the kernel's direction for it. */

@@ -25,8 +25,8 @@
 typedef struct simpler_kernel_args {
     const simpler_tensor *tensors;
     const uint64_t *scalars;
-    uint32_t num_tensors;
-    uint32_t num_scalars;
+    uint32_t num_tensors;   /* at most SIMPLER_MAX_TASK_TENSORS (types.h) */
+    uint32_t num_scalars;   /* at most SIMPLER_MAX_TASK_SCALARS */
     uint32_t block_idx;   /* 0 .. block_num-1 */
     uint32_t block_num;
 } simpler_kernel_args;

@@ -34,10 +34,10 @@ typedef struct simpler_task {
     uint32_t func_id;            /* which kernel of the callable */
     uint32_t core_type;          /* must match the kernel's core type */
     uint32_t block_num;          /* blocks (cores) the task spans; 0 means 1 */
-    uint32_t num_tensors;
+    uint32_t num_tensors;        /* at most SIMPLER_MAX_TASK_TENSORS (types.h) */
     simpler_tensor *tensors;     /* OUTPUT entries get their addr filled in */
     const uint32_t *tags;        /* one simpler_tag per tensor */
-    uint32_t num_scalars;
+    uint32_t num_scalars;        /* at most SIMPLER_MAX_TASK_SCALARS */
     const uint64_t *scalars;
     uint32_t num_deps;           /* explicit predecessors */
     const simpler_task_id *deps;

@@ -11,6 +11,11 @@
 
 #define SIMPLER_MAX_DIMS 5
 
+/* The most tensors and scalars one task passes (and one kernel declares),
+ * the same under both runtimes: docs/orchestration.md, "Limits". */
+#define SIMPLER_MAX_TASK_TENSORS 64
+#define SIMPLER_MAX_TASK_SCALARS 64
+
 /* Element types. The value's low byte is the element size in bytes so the
  * runtime can size a region without a lookup table. */
 typedef enum simpler_dtype {

@@ -22,8 +22,12 @@
 #include "simpler/types.h"
 
 #define TMR_DEPTHS 4
-#define TMR_MAX_TASK_TENSORS 16
-#define TMR_MAX_TASK_SCALARS 16
+/* Arguments a task slot holds itself. A task with more (up to
+ * SIMPLER_MAX_TASK_TENSORS and _SCALARS) keeps them in a block of its
+ * depth's heap ring, freed when the task finishes: a slot sized for the
+ * limit would take ~7 KiB instead of ~2 for every task. */
+#define TMR_INLINE_TENSORS 16
+#define TMR_INLINE_SCALARS 16
 #define TMR_MAX_RING_SLOTS 32768     /* task handles keep 15 bits of slot */
 #define TMR_NONE UINT32_MAX
 
@@ -34,7 +38,7 @@ typedef struct tmr_kernel {
     uint32_t core_type;
     uint32_t num_tensors;
     uint32_t num_scalars;
-    uint8_t tags[64];
+    uint8_t tags[SIMPLER_MAX_TASK_TENSORS];
     char name[64];
 } tmr_kernel;
 
@@ -82,7 +86,7 @@ typedef struct tmr_task {
     uint32_t num_tensors;
     uint32_t num_scalars;
     uint32_t depth;                 /* scope depth it was submitted at (0: top level) */
-    uint32_t heap_mask;             /* tensors whose base is a heap-ring buffer */
+    uint64_t heap_mask;             /* tensors whose base is a heap-ring buffer */
     uint64_t scope;                 /* which instance of that depth's scopes */
     uint64_t stamp;                 /* orchestrator: last consumer linked (its seq + 1), for dedup */
     /* Where the task went, for its consumers' waits: TMR_POSTED | core <<
@@ -96,8 +100,13 @@ typedef struct tmr_task {
     _Atomic uint32_t num_waits;     /* entries written to waits (may pass TMR_WAITS) */
     uint64_t waits[TMR_WAITS];      /* where its producers went: core << 32 | seq */
     uint64_t kernel_addr;
-    simpler_tensor tensors[TMR_MAX_TASK_TENSORS];
-    uint64_t scalars[TMR_MAX_TASK_SCALARS];
+    /* The arguments: in the slot below, or in a heap-ring block of their
+     * own (args_block, its data) for a task with more than fit. */
+    simpler_tensor *tensors;
+    uint64_t *scalars;
+    uint64_t args_block;            /* 0, or that block's data address */
+    simpler_tensor inline_tensors[TMR_INLINE_TENSORS];
+    uint64_t inline_scalars[TMR_INLINE_SCALARS];
 } tmr_task;
 
 /* Every heap-ring buffer starts with this header; the data follows. users

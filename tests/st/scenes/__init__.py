@@ -26,6 +26,7 @@ KERNELS = {
     "hang": (9, "aiv", "hang.c", [], 0, None),
     "spin_us": (10, "aiv", "spin_us.c", [], 1, None),
     "stencil3": (11, "aiv", "stencil3.c", ["in", "out"], 0, None),
+    "all_to_all": (12, "aiv", "all_to_all.c", ["in"] * 32 + ["out"] * 32, 64, None),
 }
 
 # orchestration: run signature
@@ -47,6 +48,7 @@ SIGNATURES = {
     "after_scope": [("in", F32)],
     "forever": ["scalar"],
     "stencil": [("inout", np.uint32), ("inout", np.uint32), "scalar"],
+    "all_to_all": [("in", F32), ("out", F32), "scalar", "scalar"],
 }
 
 

@@ -17,7 +17,8 @@ enum {
     F_FILL = 8,         /* AIV  spin s0, x = s1 */
     F_HANG = 9,         /* AIV  never returns */
     F_SPIN_US = 10,     /* AIV  busy for s0 microseconds */
-    F_STENCIL3 = 11     /* AIV  out[0][c] = 1 + sum_r (r + 1) * a[r][c], uint32 */
+    F_STENCIL3 = 11,    /* AIV  out[0][c] = 1 + sum_r (r + 1) * a[r][c], uint32 */
+    F_ALL_TO_ALL = 12   /* AIV  32 in, 32 out, 64 scalars: out_j = b_j + sum_i w_i in_i */
 };
 
 static inline uint64_t f64_bits(double d)
