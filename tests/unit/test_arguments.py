@@ -9,23 +9,8 @@ import pytest
 import simpler
 from simpler import device
 
-ORCH = """
-#include <simpler/orch.h>
-SIMPLER_ORCHESTRATION(orchestrate) {
-    simpler_tensor t[2] = {args->tensors[0], args->tensors[1]};
-    uint32_t tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
-    return simpler_submit(api, o, 3, SIMPLER_CORE_AIV, t, tags, 2, args->scalars, 1, NULL);
-}
-"""
-SCALE = """
-#include <simpler/kernel.h>
-SIMPLER_KERNEL(scale) {
-    const double *in = simpler_tensor_data(&args->tensors[0]);
-    double *out = simpler_tensor_data(&args->tensors[1]);
-    for (int64_t i = 0; i < simpler_tensor_numel(&args->tensors[1]); i++)
-        out[i] = in[i] * simpler_scalar_f64(args->scalars[0]);
-}
-"""
+from test_api import ORCH, SCALE  # the one-task callable and its scaling kernel
+
 # out = in + (the scalar as the int32 it is declared).
 ADD_I32 = """
 #include <string.h>
@@ -39,11 +24,6 @@ SIMPLER_KERNEL(scale) {
         out[i] = in[i] + s;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def kc():
-    return simpler.KernelCompiler()
 
 
 def build(kc, kernel, scalar_spec):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import simpler
-from onboard_helpers import CRASH, ORCH_SCALARS, PrivateDevice
+from onboard_helpers import CRASH, ORCH_SCALARS
 
 RUNTIMES = ["host_build_graph", "tensormap_and_ringbuffer"]
 
@@ -25,16 +25,6 @@ SIMPLER_ORCHESTRATION(orchestrate) { for (volatile int forever = 1; forever;) ; 
 """
 
 
-@pytest.fixture
-def private_device(monkeypatch):
-    d = PrivateDevice(monkeypatch)
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
-def kc():
-    return simpler.KernelCompiler()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

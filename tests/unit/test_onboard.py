@@ -17,20 +17,10 @@ import numpy as np
 import pytest
 
 import simpler
-from onboard_helpers import (CRASH, SPIN, PrivateDevice, alive, assert_fill_works, fill_callable,
+from onboard_helpers import (CRASH, SPIN, alive, assert_fill_works, fill_callable,
                              scalar_callable, wait_until)
 
 
-@pytest.fixture
-def private_device(monkeypatch):
-    d = PrivateDevice(monkeypatch)
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
-def kc():
-    return simpler.KernelCompiler()
 
 
 def test_crashing_kernel_loses_only_the_device(private_device, kc):

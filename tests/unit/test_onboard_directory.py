@@ -8,7 +8,6 @@ which may give files away and drop its uid in a child."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,22 +15,12 @@ import textwrap
 import pytest
 
 import simpler
-from onboard_helpers import CRASH, PrivateDevice, assert_fill_works, scalar_callable
+from onboard_helpers import CRASH, assert_fill_works, scalar_callable
 
 OTHER_UID = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 
 
-@pytest.fixture
-def private_device(monkeypatch):
-    d = PrivateDevice(monkeypatch)
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
-def kc():
-    return simpler.KernelCompiler()
 
 
 def use_dir(monkeypatch, path) -> None:

@@ -17,7 +17,7 @@ import signal
 import pytest
 
 import simpler
-from onboard_helpers import PrivateDevice, alive, assert_fill_works, scalar_callable, wait_until
+from onboard_helpers import alive, assert_fill_works, scalar_callable, wait_until
 
 # Forks (by fork(), or by the raw system call when scalar 0 is set), notes
 # the child's pid in PID_FILE, then crashes. The child waits for ever.
@@ -50,16 +50,6 @@ SIMPLER_KERNEL(kernel) {
 """
 
 
-@pytest.fixture
-def private_device(monkeypatch):
-    d = PrivateDevice(monkeypatch)
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
-def kc():
-    return simpler.KernelCompiler()
 
 
 @pytest.fixture(params=["pidfd", "proc"])

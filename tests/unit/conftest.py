@@ -1,0 +1,20 @@
+"""Fixtures of the unit tests: a private onboard device directory (for
+tests that crash, hang or stop their device) and a module's compiler."""
+from __future__ import annotations
+
+import pytest
+
+import simpler
+from onboard_helpers import PrivateDevice
+
+
+@pytest.fixture
+def private_device(monkeypatch):
+    d = PrivateDevice(monkeypatch)
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def kc():
+    return simpler.KernelCompiler()
