@@ -145,6 +145,11 @@ class CoreCallable:
                 raise InvalidArgument(f"kernel tensor direction must be in/out/inout/nodep, not {s!r}")
         self.signature = tuple(signature)
         self.num_scalars = _u32("num_scalars", num_scalars)
+        lib = _native.lib   # one limit for both runtimes (simpler/types.h, docs/orchestration.md)
+        if len(self.signature) > lib.SIMPLER_MAX_TASK_TENSORS or self.num_scalars > lib.SIMPLER_MAX_TASK_SCALARS:
+            raise InvalidArgument(f"a kernel takes at most {lib.SIMPLER_MAX_TASK_TENSORS} tensors and "
+                                  f"{lib.SIMPLER_MAX_TASK_SCALARS} scalars, not {len(self.signature)} and "
+                                  f"{self.num_scalars}")
         self.entry = _name("entry", entry)
         self.name = _name("name", name) or entry
 

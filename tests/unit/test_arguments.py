@@ -79,6 +79,8 @@ BAD_CALLS = [
     (lambda: simpler.CoreCallable(0, "aiv", b"x", ["sideways"]), "kernel tensor direction"),
     (lambda: simpler.CoreCallable(0, "aiv", b"x", "in"), "not the string"),
     (lambda: simpler.CoreCallable(0, "aiv", b"x", [], num_scalars=-2), "num_scalars -2 is out of range"),
+    (lambda: simpler.CoreCallable(0, "aiv", b"x", ["in"] * 65), "at most 64 tensors and 64 scalars, not 65"),
+    (lambda: simpler.CoreCallable(0, "aiv", b"x", [], num_scalars=65), "at most 64 tensors and 64 scalars"),
     (lambda: simpler.ChipCallable.build(b"x", [], [("in", "complex256")]), "not"),
     (lambda: simpler.ChipCallable.build(b"x", ["kernel"], []), "kernels are CoreCallables"),
     (lambda: simpler.ChipCallable.build(b"x", [], [("in", np.float32, 3)]), "a signature entry is"),
