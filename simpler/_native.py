@@ -37,9 +37,12 @@ def simpler_py_poll(ctx) -> int:
 
 def check(rc: int, context: str = "") -> None:
     """Raise the typed exception for a failed C call (rc < 0)."""
-    if rc == 0:
-        return
     pending = getattr(_interrupts, "pending", None)
+    if rc == 0:
+        if pending is not None:     # the call ended as the interrupt came: it is still Ctrl-C
+            _interrupts.pending = None
+            raise pending
+        return
     _interrupts.pending = None
     if rc == lib.SIMPLER_E_INTERRUPTED:
         raise pending if pending is not None else KeyboardInterrupt(last_error())

@@ -336,8 +336,7 @@ class ChipWorker:
             written = spec is not None and spec.direction in ("out", "inout", "nodep")
             self._fill_arg(c_args[i], i, a, written, keep, writeback, spec)
         rc = lib.simpler_run(dev, callable_id, c_args, n, cfg)
-        if rc:
-            check(rc, f"run(callable_id={callable_id})")
+        check(rc, f"run(callable_id={callable_id})")
         for dst, src in writeback:
             np.copyto(dst, src)
 
