@@ -49,7 +49,9 @@ def check(rc: int, context: str = "") -> None:
     message = last_error() or ffi.string(lib.simpler_strerror(rc)).decode()
     if context:
         message = f"{context}: {message}"
-    raise error_for(rc, message) from pending
+    if pending is not None:     # Ctrl-C is never demoted to a cause
+        raise pending from error_for(rc, message)
+    raise error_for(rc, message)
 
 
 def include_dir() -> Path:

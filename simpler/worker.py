@@ -156,11 +156,24 @@ def _typed_scalar_bits(value: Any, dtype: "np.dtype | str") -> int:
     """A scalar the signature types: the value converted to that dtype (an
     int 2 for a float64 arrives as 2.0), or InvalidArgument if it does not
     fit (2.5 for an int32, 300 for a uint8)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, np.number, np.bool_)):
-        raise InvalidArgument(f"scalar argument must be a number, not {type(value).__name__}")
+    if (isinstance(value, (str, bytes, complex, np.complexfloating))
+            or not isinstance(value, (int, float, np.number, np.bool_))):
+        raise InvalidArgument(f"scalar argument must be a number (real), not {type(value).__name__}")
+    try:
+        return _convert_scalar(value, dtype)
+    except OverflowError:
+        raise InvalidArgument(f"{value!r} is out of range for {dtype}") from None
+
+
+def _convert_scalar(value: Any, dtype: "np.dtype | str") -> int:
     if dtype == "bfloat16":
-        f32 = _typed_scalar_bits(value, np.dtype(np.float32))
-        return (f32 + 0x7FFF + ((f32 >> 16) & 1)) >> 16 & 0xFFFF  # round to nearest even
+        f32 = _convert_scalar(value, np.dtype(np.float32))
+        if (f32 >> 23) & 0xFF == 0xFF and f32 & 0x7FFFFF:
+            return (f32 >> 16) | 0x40       # a NaN stays a NaN
+        bits = (f32 + 0x7FFF + ((f32 >> 16) & 1)) >> 16 & 0xFFFF  # round to nearest even
+        if bits & 0x7FFF == 0x7F80 and f32 & 0x7FFFFFFF != 0x7F800000:
+            raise InvalidArgument(f"{value!r} is out of range for bfloat16")
+        return bits
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
         if isinstance(value, (float, np.floating)):
@@ -172,10 +185,11 @@ def _typed_scalar_bits(value: Any, dtype: "np.dtype | str") -> int:
             raise InvalidArgument(f"{value!r} is out of range for {dtype} ({info.min}..{info.max})")
         raw = np.array(int(value), dtype=dtype).tobytes()
     else:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and float(value) != value:
-            raise InvalidArgument(f"{value!r} has no exact {dtype} value")
         with np.errstate(over="ignore"):
             converted = np.array(float(value), dtype=dtype)
+        if (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+                and np.isfinite(converted) and int(converted) != int(value)):
+            raise InvalidArgument(f"{value!r} has no exact {dtype} value")
         if np.isinf(converted) and np.isfinite(float(value)):
             raise InvalidArgument(f"{value!r} is out of range for {dtype}")
         raw = converted.tobytes()

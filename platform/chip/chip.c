@@ -27,8 +27,13 @@
 /* How long a cancelled core has to exit. */
 #define CHIP_CANCEL_JOIN_NS 2000000000ull
 
+static _Thread_local int t_device_thread;
+
+int chip_on_device_thread(void) { return t_device_thread; }
+
 static void *core_thread(void *arg)
 {
+    t_device_thread = 1;
     chip_core *k = arg;
     k->owner->aicore_main(&k->owner->mailboxes[k->idx]);
     return NULL;
@@ -109,6 +114,7 @@ static int start_core(chip *c, uint32_t i)
 
 static void *aicpu_thread(void *arg)
 {
+    t_device_thread = 1;
     chip_aicpu *a = arg;
     chip *c = a->owner;
     uint32_t seen = 0;

@@ -92,6 +92,10 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
 
 static inline int chip_is_lost(chip *c) { return atomic_load(&c->lost); }
 
+/* Whether the calling thread is a core or AICPU thread of a chip (it runs
+ * kernel or runtime code). */
+int chip_on_device_thread(void);
+
 /* "core 1 was running task 0 (func 9, kernel 'hang')" for every core in a
  * kernel now, "; "-separated, for a report written as the process dies:
  * no lock, no allocation. */

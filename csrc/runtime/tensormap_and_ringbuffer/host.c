@@ -111,7 +111,7 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     /* A device that died or hung while opening it is lost, not the
      * callable's fault; any other failure is the orchestration's. */
     if (!rc && (rc = aicpu_call(dev, SIMPLER_RUNTIME_TMR_LOAD, s->record)))
-        rc = simpler_fail_prefix(rc == SIMPLER_E_DEVICE_LOST || rc == SIMPLER_E_TIMEOUT ? rc
+        rc = simpler_fail_prefix(rc == SIMPLER_E_DEVICE_LOST || rc == SIMPLER_E_TIMEOUT || rc == SIMPLER_E_INTERRUPTED ? rc
                                                                                          : SIMPLER_E_INVALID_CALLABLE,
                                  "loading the orchestration on the AICPU");
     if (!rc)
