@@ -10,7 +10,6 @@
 #include "aicpu/launch_status.h"
 #include "aicpu/tmr_shared.h"
 #include "common/error.h"
-#include "common/so_load.h"
 #include "simpler/simpler.h"
 
 void aicpu_wake_all(simpler_launch *launch)
@@ -44,34 +43,6 @@ void aicpu_launch_fail(simpler_launch *launch, int code, const char *fmt, ...)
     aicpu_wake_all(launch);
 }
 
-/* Opening and closing a registration's orchestration, on the AICPU: the
- * shared object is read in place from the callable's blob in GM. */
-
-static int tmr_load(simpler_launch *launch)
-{
-    tmr_callable *c = (tmr_callable *)(uintptr_t)launch->p.image_addr;
-    const uint8_t *blob = (const uint8_t *)(uintptr_t)c->blob_addr;
-    void *handle, *fn;
-    int rc = so_load(blob + c->orch_offset, c->orch_size, "orchestration", &handle);
-    if (!rc && (rc = so_symbol(handle, c->orch_entry, "orchestration", &fn)))
-        so_unload(handle);
-    if (rc) {
-        aicpu_launch_error(launch, rc, "%s", simpler_last_error());
-        return rc;
-    }
-    c->orch_handle = (uint64_t)(uintptr_t)handle;
-    c->orch_fn = (uint64_t)(uintptr_t)fn;
-    return SIMPLER_OK;
-}
-
-static int tmr_unload(simpler_launch *launch)
-{
-    tmr_callable *c = (tmr_callable *)(uintptr_t)launch->p.image_addr;
-    so_unload((void *)(uintptr_t)c->orch_handle);
-    c->orch_handle = c->orch_fn = 0;
-    return SIMPLER_OK;
-}
-
 __attribute__((visibility("default"))) int simpler_aicpu_main(simpler_launch *launch,
                                                                uint32_t thread_idx)
 {
@@ -81,10 +52,6 @@ __attribute__((visibility("default"))) int simpler_aicpu_main(simpler_launch *la
     case SIMPLER_RUNTIME_TMR:
         return thread_idx < launch->p.aicpu_thread_num ? tmr_schedule(launch, thread_idx)
                                                        : tmr_orchestrate(launch, thread_idx);
-    case SIMPLER_RUNTIME_TMR_LOAD:
-        return thread_idx == 0 ? tmr_load(launch) : SIMPLER_OK;
-    case SIMPLER_RUNTIME_TMR_UNLOAD:
-        return thread_idx == 0 ? tmr_unload(launch) : SIMPLER_OK;
     default:
         aicpu_launch_fail(launch, SIMPLER_E_UNSUPPORTED, "AICPU runtime: unknown runtime kind %u",
                           launch->p.runtime);

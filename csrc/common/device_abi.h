@@ -37,9 +37,7 @@ static inline uint32_t simpler_core_type_of(uint32_t core) { return core % 3 == 
 
 typedef enum simpler_runtime_kind {
     SIMPLER_RUNTIME_HOST_BUILD_GRAPH = 1,
-    SIMPLER_RUNTIME_TMR = 2,            /* a tensormap_and_ringbuffer run */
-    SIMPLER_RUNTIME_TMR_LOAD = 3,       /* open a registration's orchestration on the AICPU */
-    SIMPLER_RUNTIME_TMR_UNLOAD = 4      /* close it */
+    SIMPLER_RUNTIME_TMR = 2             /* a tensormap_and_ringbuffer run */
 } simpler_runtime_kind;
 
 /* Slots per mailbox: the task a core runs and the ones queued behind it.

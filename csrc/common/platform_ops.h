@@ -47,6 +47,9 @@ typedef struct platform_poll {
     void *ctx;
 } platform_poll;
 
+/* callable_load flags. */
+#define PLATFORM_LOAD_ORCHESTRATION 1u  /* the orchestration runs on the device, not the host */
+
 /* How often a waiting launch calls its poll. */
 #define PLATFORM_POLL_NS 50000000ull
 
@@ -66,9 +69,12 @@ typedef struct platform_ops {
 
     /* Load the kernels of a validated callable blob onto the device; the
      * same bytes are already in GM at gm_addr. Fills kernels[i] for the
-     * blob's kernel i. *handle releases them. */
-    int (*callable_load)(platform_dev *dev, const void *blob, uint64_t size, uint64_t gm_addr,
-                         platform_kernel *kernels, void **handle_out);
+     * blob's kernel i. With PLATFORM_LOAD_ORCHESTRATION the device also
+     * opens the blob's orchestration (in place, from those bytes) and
+     * *orchestration_out is its entry point there; otherwise 0. *handle
+     * releases them all. */
+    int (*callable_load)(platform_dev *dev, const void *blob, uint64_t size, uint64_t gm_addr, uint32_t flags,
+                         platform_kernel *kernels, uint64_t *orchestration_out, void **handle_out);
     void (*callable_release)(platform_dev *dev, void *handle);
 
     /* Start a run on the AICPU threads and wait for it, calling poll

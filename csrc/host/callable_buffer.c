@@ -45,7 +45,13 @@ static int buffer_load(simpler_device *dev, callable_buffer *b)
     if ((rc = dev->ops->copy_to_device(dev->pdev, b->gm_addr, b->bytes, b->size)))
         return rc;
     dev->callable_uploads++;
-    return dev->ops->callable_load(dev->pdev, b->bytes, b->size, b->gm_addr, b->kernels, &b->device_handle);
+    uint32_t flags = dev->runtime->device_orchestration ? PLATFORM_LOAD_ORCHESTRATION : 0;
+    if ((rc = dev->ops->callable_load(dev->pdev, b->bytes, b->size, b->gm_addr, flags, b->kernels, &b->orchestration,
+                                      &b->device_handle)))
+        return rc;
+    if (flags)
+        dev->orchestration_loads++;
+    return SIMPLER_OK;
 }
 
 int callable_buffer_acquire(simpler_device *dev, const void *blob, uint64_t size, callable_buffer **out)

@@ -20,7 +20,8 @@ typedef struct callable_buffer {
     uint8_t *bytes;                 /* host copy: the parsed view points into it */
     callable_info *info;
     uint64_t gm_addr;               /* the blob on the device */
-    void *device_handle;            /* its kernels, loaded by the platform */
+    void *device_handle;            /* its kernels (and orchestration), loaded by the platform */
+    uint64_t orchestration;         /* the orchestration's entry on the device, if the runtime runs it there */
     platform_kernel *kernels;       /* [info->num_kernels] */
     int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
     uint32_t max_func_id;

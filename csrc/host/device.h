@@ -36,6 +36,7 @@ typedef struct host_run {
 
 typedef struct host_runtime {
     const char *name;
+    int device_orchestration;       /* the orchestration runs on the AICPU: the platform opens it */
     /* After the blob is parsed and the kernels loaded: get the
      * orchestration ready to run (on the host, or on the AICPU). */
     int (*prepare)(simpler_device *dev, host_callable *c);

@@ -50,10 +50,26 @@ void kernel_set_unload(kernel_set *s)
     for (uint32_t i = 0; i < s->count; i++)
         if (s->kernels[i].handle)
             so_unload(s->kernels[i].handle);
+    if (s->orch_handle)
+        so_unload(s->orch_handle);
     free(s);
 }
 
-int kernel_set_load(const void *blob, uint64_t size, kernel_set **out)
+/* The orchestration, read in place from the blob's bytes. */
+static int load_orchestration(const callable_info *info, kernel_set *s)
+{
+    void *fn;
+    int rc = so_load(info->orch, info->orch_size, "orchestration", &s->orch_handle);
+    if (!rc && (rc = so_symbol(s->orch_handle, info->orch_entry, "orchestration", &fn)))
+        return rc;
+    if (!rc) {
+        s->orch_addr = (uint64_t)(uintptr_t)fn;
+        s->objects++;
+    }
+    return rc;
+}
+
+int kernel_set_load(const void *blob, uint64_t size, int with_orchestration, kernel_set **out)
 {
     callable_info *info;
     int rc = callable_parse(blob, size, &info);
@@ -75,14 +91,18 @@ int kernel_set_load(const void *blob, uint64_t size, kernel_set **out)
         for (uint32_t j = 0; j < k && !handle; j++)
             if (info->kernels[j].so == kn->so && info->kernels[j].so_size == kn->so_size)
                 handle = s->kernels[j].handle;
-        if (!handle && !(rc = so_load(kn->so, kn->so_size, what, &s->kernels[k].handle)))
+        if (!handle && !(rc = so_load(kn->so, kn->so_size, what, &s->kernels[k].handle))) {
             handle = s->kernels[k].handle;
+            s->objects++;
+        }
         if (!rc)
             rc = so_symbol(handle, kn->entry, what, &fn);
         if (!rc)
             s->kernels[k].addr = (uint64_t)(uintptr_t)fn;
         snprintf(s->kernels[k].name, sizeof s->kernels[k].name, "%s", kn->name[0] ? kn->name : kn->entry);
     }
+    if (!rc && with_orchestration)
+        rc = load_orchestration(info, s);
     callable_info_free(info);
     if (rc) {
         kernel_set_unload(s);

@@ -18,12 +18,16 @@ typedef struct kernel_entry {
 
 typedef struct kernel_set {
     struct kernel_set *_Atomic next; /* the process's loaded sets (kernel_set_name) */
+    void *orch_handle;              /* the orchestration, when it was asked for */
+    uint64_t orch_addr;             /* its entry point */
     uint32_t count;
+    uint32_t objects;               /* shared objects it holds open (kernels sharing a binary hold one) */
     kernel_entry kernels[];         /* in the blob's kernel order */
 } kernel_set;
 
-/* Parse and validate the blob and load each of its kernels. */
-int kernel_set_load(const void *blob, uint64_t size, kernel_set **out);
+/* Parse and validate the blob and load each of its kernels, and with
+ * with_orchestration its orchestration too. */
+int kernel_set_load(const void *blob, uint64_t size, int with_orchestration, kernel_set **out);
 /* Unload every kernel and free the set. Never call this while a core may
  * still run one of them (a lost chip): abandon the set instead. */
 void kernel_set_unload(kernel_set *s);

@@ -665,10 +665,10 @@ static int register_executor(platform_dev *d)
     return SIMPLER_OK;
 }
 
-static int drv_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr,
-                             platform_kernel *kernels, void **handle_out)
+static int drv_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr, uint32_t flags,
+                             platform_kernel *kernels, uint64_t *orchestration_out, void **handle_out)
 {
-    onb_gm in = {gm_addr, size};
+    onb_callable_load in = {gm_addr, size, flags & PLATFORM_LOAD_ORCHESTRATION ? ONB_LOAD_ORCHESTRATION : 0, 0};
     onb_callable_result *res;
     uint32_t res_size;
     int rc = request(d, ONB_CALLABLE_LOAD, "CALLABLE_LOAD", &in, sizeof in, NULL, 0, NULL, 0, (void **)&res,
@@ -681,6 +681,7 @@ static int drv_callable_load(platform_dev *d, const void *blob, uint64_t size, u
     }
     for (uint32_t i = 0; i < res->num_kernels; i++)
         kernels[i].addr = res->kernel_addrs[i];
+    *orchestration_out = res->orchestration;
     *handle_out = (void *)(uintptr_t)res->handle;
     free(res);
     return SIMPLER_OK;

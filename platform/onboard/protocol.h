@@ -25,7 +25,7 @@
 #include "common/device_abi.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-#define ONB_VERSION 2u
+#define ONB_VERSION 3u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 
@@ -37,7 +37,7 @@ enum onb_type {
     ONB_BINARY_INSTALL = 5,     /* install it: onb_binary + its bytes */
     ONB_EXECUTOR_REGISTER = 6,  /* load the AICore executor uploaded to GM */
     ONB_EXECUTOR_RELEASE = 7,
-    ONB_CALLABLE_LOAD = 8,      /* load the kernels of a callable blob in GM */
+    ONB_CALLABLE_LOAD = 8,      /* load the kernels (and the orchestration) of a callable blob in GM */
     ONB_CALLABLE_RELEASE = 9,
     ONB_LAUNCH = 10,
     ONB_COUNTERS = 11,
@@ -96,8 +96,18 @@ typedef struct onb_handle {
     uint64_t handle;
 } onb_handle;                   /* EXECUTOR_REGISTER/CALLABLE_LOAD out, *_RELEASE in */
 
+#define ONB_LOAD_ORCHESTRATION 1u   /* open the orchestration too */
+
+typedef struct onb_callable_load {
+    uint64_t addr;              /* the validated blob in GM */
+    uint64_t size;
+    uint32_t flags;             /* ONB_LOAD_* */
+    uint32_t reserved;
+} onb_callable_load;
+
 typedef struct onb_callable_result {
     uint64_t handle;
+    uint64_t orchestration;     /* its entry point, when ONB_LOAD_ORCHESTRATION asked for it */
     uint32_t num_kernels;
     uint32_t reserved;
     uint64_t kernel_addrs[];    /* [num_kernels], in the blob's kernel order */

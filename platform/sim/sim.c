@@ -262,7 +262,7 @@ static void sim_callable_release(platform_dev *d, void *handle)
     kernel_set *k = handle;
     if (!k)
         return;
-    atomic_fetch_sub(&d->loaded_objects, k->count);
+    atomic_fetch_sub(&d->loaded_objects, k->objects);
     /* A stuck core may be running this code: leave it mapped. */
     if (chip_is_lost(&d->chip))
         kernel_set_abandon(k);
@@ -270,16 +270,17 @@ static void sim_callable_release(platform_dev *d, void *handle)
         kernel_set_unload(k);
 }
 
-static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr,
-                             platform_kernel *kernels, void **handle_out)
+static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr, uint32_t flags,
+                             platform_kernel *kernels, uint64_t *orchestration_out, void **handle_out)
 {
     kernel_set *k;
-    int rc = kernel_set_load(blob, size, &k);
+    int rc = kernel_set_load(blob, size, flags & PLATFORM_LOAD_ORCHESTRATION, &k);
     if (rc)
         return rc;
     for (uint32_t i = 0; i < k->count; i++)
         kernels[i].addr = k->kernels[i].addr;
-    atomic_fetch_add(&d->loaded_objects, k->count);
+    *orchestration_out = k->orch_addr;
+    atomic_fetch_add(&d->loaded_objects, k->objects);
     *handle_out = k;
     return SIMPLER_OK;
 }

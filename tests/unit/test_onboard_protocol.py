@@ -13,7 +13,7 @@ import pytest
 import simpler
 from onboard_helpers import PrivateDevice, alive
 
-MAGIC, VERSION = 0x4C504D53, 2
+MAGIC, VERSION = 0x4C504D53, 3
 HEADER = struct.Struct("<IHHII")
 HELLO, GM_ALLOC, GM_FREE, BINARY_INSTALL, EXECUTOR_REGISTER, CALLABLE_LOAD, LAUNCH, COUNTERS = 1, 2, 3, 5, 6, 8, 10, 11
 REPLY = 0x8000
@@ -92,7 +92,7 @@ def test_out_of_order_and_malformed_requests_get_errors(device):
     # a region larger than the allocation, and bytes that are no executor or callable
     assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 8192)), E_INVALID_ARGUMENT, "not an allocation")
     assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 4096)), -4, "AICore executor")
-    assert_error(c.call(CALLABLE_LOAD, struct.pack("<QQ", addr, 4096)), -4, "")
+    assert_error(c.call(CALLABLE_LOAD, struct.pack("<QQII", addr, 4096, 0, 0)), -4, "")
     launch = bytes(40) + struct.pack("<QQ", 1, 12345)
     assert_error(c.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
     install = struct.pack("<QQ", 1, 3) + b"abc"

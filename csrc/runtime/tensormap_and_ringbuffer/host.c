@@ -17,7 +17,6 @@
 #define DEFAULT_TASK_RING 1024
 #define DEFAULT_DEP_POOL 65536
 #define DEFAULT_HEAP_RING (16ull << 20)
-#define LOAD_TIMEOUT_MS 30000
 
 /* GM a registration holds. */
 typedef struct tmr_state {
@@ -44,24 +43,11 @@ static int upload(simpler_device *dev, const void *src, uint64_t size, uint64_t 
     return rc;
 }
 
-static int aicpu_call(simpler_device *dev, uint32_t kind, uint64_t record)
-{
-    simpler_launch_params p = {.runtime = kind, .block_dim = 1, .aicpu_thread_num = 1,
-                               .scheduler_timeout_ms = LOAD_TIMEOUT_MS, .image_addr = record};
-    /* Opening may be interrupted; closing must finish. */
-    return dev->ops->launch(dev->pdev, &p, kind == SIMPLER_RUNTIME_TMR_LOAD ? &dev->poll : NULL);
-}
-
 static void tmr_release(simpler_device *dev, host_callable *c)
 {
     tmr_state *s = c->runtime_state;
     if (!s)
         return;
-    if (s->record && !dev->ops->is_lost(dev->pdev)) {
-        tmr_callable rec;
-        if (dev->ops->copy_from_device(dev->pdev, &rec, s->record, sizeof rec) == SIMPLER_OK && rec.orch_handle)
-            aicpu_call(dev, SIMPLER_RUNTIME_TMR_UNLOAD, s->record);
-    }
     free_gm(dev, &s->record);
     free_gm(dev, &s->kernels);
     free_gm(dev, &s->func_index);
@@ -102,27 +88,15 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
     if (!(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
         !(rc = upload(dev, cb->kernel_of_func, (cb->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
                       "the kernel index"))) {
-        rec.blob_addr = cb->gm_addr; /* the orchestration is opened in place */
+        rec.blob_addr = cb->gm_addr;
+        rec.orch_fn = cb->orchestration; /* the platform opened it in place */
         rec.kernels_addr = s->kernels;
         rec.func_index_addr = s->func_index;
         rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");
     }
     free(kernels);
-    /* A device that died or hung while opening it is lost, not the
-     * callable's fault; any other failure is the orchestration's. */
-    if (!rc && (rc = aicpu_call(dev, SIMPLER_RUNTIME_TMR_LOAD, s->record)))
-        rc = simpler_fail_prefix(rc == SIMPLER_E_DEVICE_LOST || rc == SIMPLER_E_TIMEOUT || rc == SIMPLER_E_INTERRUPTED ? rc
-                                                                                         : SIMPLER_E_INVALID_CALLABLE,
-                                 "loading the orchestration on the AICPU");
-    if (!rc)
-        dev->orchestration_loads++;
     if (rc) {
-        /* The AICPU opened nothing: clear the record so release does not
-         * ask it to close anything. */
-        tmr_callable none = {0};
         simpler_error_hold(rc);
-        if (s->record)
-            dev->ops->copy_to_device(dev->pdev, s->record, &none, sizeof none);
         tmr_release(dev, c);
         simpler_error_release(rc);
     }
@@ -262,6 +236,7 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
 
 const host_runtime simpler_runtime_tensormap_and_ringbuffer = {
     .name = "tensormap_and_ringbuffer",
+    .device_orchestration = 1,
     .prepare = tmr_prepare,
     .release = tmr_release,
     .run = tmr_run_graph,

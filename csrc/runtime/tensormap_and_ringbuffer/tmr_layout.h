@@ -52,8 +52,7 @@ typedef struct tmr_callable {
     uint32_t num_kernels;
     uint32_t max_func_id;
     uint64_t input_tensors[4];      /* bit i: run tensor i is declared "in" (tensors come first) */
-    /* Written by the AICPU's load launch. */
-    uint64_t orch_handle;
+    /* The orchestration's entry point, opened by the platform with the kernels. */
     uint64_t orch_fn;
 } tmr_callable;
 

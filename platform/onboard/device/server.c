@@ -95,12 +95,6 @@ typedef struct dev_held {
     void *obj;                      /* kernel_set or dev_executor */
 } dev_held;
 
-/* An orchestration a client opened on the AICPU (a TMR_LOAD launch): if
- * the client goes without closing it, the device closes it. */
-typedef struct dev_orch {
-    uint64_t record, aicpu, executor;
-} dev_orch;
-
 typedef struct dev_client {
     int fd;
     int hello;
@@ -110,8 +104,6 @@ typedef struct dev_client {
     addr_map allocs;                /* GM address -> size */
     dev_held *callables, *executors;
     uint32_t num_callables, num_executors;
-    dev_orch *orchs;
-    uint32_t num_orchs;
     uint64_t loaded_objects;
     uint32_t seq;                   /* of the request being answered */
     int exit_after_reply;           /* SHUTDOWN accepted, or the chip lost */
@@ -241,10 +233,6 @@ static int do_gm_free(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
     int rc = owned(c, in->addr, 0, "GM free");
     if (rc)
         return rc;
-    for (uint32_t k = 0; k < c->num_orchs; k++)
-        if (c->orchs[k].record == in->addr)
-            return simpler_fail(SIMPLER_E_STATE, "GM free: 0x%" PRIx64 " holds an orchestration that is still open",
-                                in->addr);
     onb_gm *out = reply_struct(r, sizeof *out);
     out->addr = in->addr;
     gm_release(s, c, in->addr, &out->size);
@@ -453,24 +441,22 @@ static int do_executor_release(devsrv *s, dev_client *c, const onb_handle *in)
     if (i < 0)
         return simpler_fail(SIMPLER_E_NOT_FOUND, "executor release: %" PRIu64 " is not registered by this client",
                             in->handle);
-    for (uint32_t k = 0; k < c->num_orchs; k++)
-        if (c->orchs[k].executor == in->handle)
-            return simpler_fail(SIMPLER_E_STATE, "executor release: an orchestration opened with executor %"
-                                PRIu64 " is still open", in->handle);
     dev_executor *e = c->executors[i].obj;
     drop(c->executors, &c->num_executors, sizeof *c->executors, (uint32_t)i);
     executor_unref(s, c, e);
     return SIMPLER_OK;
 }
 
-static int do_callable_load(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
+static int do_callable_load(devsrv *s, dev_client *c, const onb_callable_load *in, dev_reply *r)
 {
+    if (in->flags & ~ONB_LOAD_ORCHESTRATION)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable load: unknown flags 0x%x", in->flags);
     int rc = owned(c, in->addr, in->size, "callable load");
     void *blob;
     if (rc || (rc = copy_out(s, in->addr, in->size, &blob)))
         return rc;
     kernel_set *k;
-    rc = kernel_set_load(blob, in->size, &k);
+    rc = kernel_set_load(blob, in->size, in->flags & ONB_LOAD_ORCHESTRATION, &k);
     free(blob);
     if (rc)
         return rc;
@@ -485,10 +471,11 @@ static int do_callable_load(devsrv *s, dev_client *c, const onb_gm *in, dev_repl
         return rc ? rc : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
     }
     out->handle = h.id;
+    out->orchestration = k->orch_addr;
     out->num_kernels = k->count;
     for (uint32_t i = 0; i < k->count; i++)
         out->kernel_addrs[i] = k->kernels[i].addr;
-    c->loaded_objects += k->count;
+    c->loaded_objects += k->objects;
     r->data = r->owned = out;
     r->size = size;
     return SIMPLER_OK;
@@ -497,7 +484,7 @@ static int do_callable_load(devsrv *s, dev_client *c, const onb_gm *in, dev_repl
 static void callable_unload(devsrv *s, dev_client *c, uint32_t i)
 {
     kernel_set *k = c->callables[i].obj;
-    c->loaded_objects -= k->count;
+    c->loaded_objects -= k->objects;
     drop(c->callables, &c->num_callables, sizeof *c->callables, i);
     if (chip_is_lost(&s->chip))
         kernel_set_abandon(k);            /* a stuck core may still run it: keep it mapped */
@@ -553,14 +540,12 @@ static int launch(devsrv *s, dev_client *c, const onb_launch *in)
         return simpler_fail(SIMPLER_E_NOT_FOUND, "launch: executor %" PRIu64 " is not registered by this client",
                             in->executor);
     dev_executor *e = c->executors[i].obj;
-    if (p->runtime < SIMPLER_RUNTIME_HOST_BUILD_GRAPH || p->runtime > SIMPLER_RUNTIME_TMR_UNLOAD)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch: unknown runtime kind %u", p->runtime);
     int rc = owned(c, p->image_addr, 64, "launch image");
     if (!rc && p->trace_addr)
         rc = owned(c, p->trace_addr, sizeof(simpler_trace), "launch trace");
     if (rc)
         return rc;
-    simpler_aicpu_main_fn aicpu;
+    simpler_aicpu_main_fn aicpu = NULL;
     chip_lock_wait(s, c);
     pthread_mutex_lock(&s->lock);
     rc = runtime_get(s, in->aicpu_fingerprint, &aicpu);
@@ -577,28 +562,6 @@ static int launch(devsrv *s, dev_client *c, const onb_launch *in)
     return rc;
 }
 
-static int do_launch(devsrv *s, dev_client *c, const onb_launch *in)
-{
-    uint64_t record = in->params.image_addr;
-    int rc = launch(s, c, in);
-    if (in->params.runtime == SIMPLER_RUNTIME_TMR_LOAD && rc == SIMPLER_OK) {
-        dev_orch o = {record, in->aicpu_fingerprint, in->executor};
-        if (push((void **)&c->orchs, &c->num_orchs, sizeof o, &o)) {
-            /* cannot track it: close it now rather than leak it */
-            onb_launch un = *in;
-            un.params.runtime = SIMPLER_RUNTIME_TMR_UNLOAD;
-            launch(s, c, &un);
-            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-        }
-    }
-    if (in->params.runtime == SIMPLER_RUNTIME_TMR_UNLOAD)
-        for (uint32_t i = 0; i < c->num_orchs; i++)
-            if (c->orchs[i].record == record) {
-                drop(c->orchs, &c->num_orchs, sizeof *c->orchs, i);
-                break;
-            }
-    return rc;
-}
 
 /* ------------------------------------------------------------------ */
 /* the rest */
@@ -671,8 +634,10 @@ static uint32_t request_size(uint16_t t)
 {
     switch (t) {
     case ONB_HELLO: return sizeof(onb_hello);
-    case ONB_GM_ALLOC: case ONB_GM_FREE: case ONB_EXECUTOR_REGISTER: case ONB_CALLABLE_LOAD:
+    case ONB_GM_ALLOC: case ONB_GM_FREE: case ONB_EXECUTOR_REGISTER:
         return sizeof(onb_gm);
+    case ONB_CALLABLE_LOAD:
+        return sizeof(onb_callable_load);
     case ONB_BINARY_QUERY: return sizeof(onb_binary);
     case ONB_EXECUTOR_RELEASE: case ONB_CALLABLE_RELEASE: return sizeof(onb_handle);
     case ONB_LAUNCH: return sizeof(onb_launch);
@@ -713,7 +678,7 @@ static int dispatch(devsrv *s, dev_client *c, const onb_header *h, const void *p
     case ONB_EXECUTOR_RELEASE: return do_executor_release(s, c, p);
     case ONB_CALLABLE_LOAD: return do_callable_load(s, c, p, r);
     case ONB_CALLABLE_RELEASE: return do_callable_release(s, c, p);
-    case ONB_LAUNCH: return do_launch(s, c, p);
+    case ONB_LAUNCH: return launch(s, c, p);
     case ONB_COUNTERS: return do_counters(s, c, r);
     case ONB_SHUTDOWN: return do_shutdown(s, c, p);
     }
@@ -733,18 +698,9 @@ static int answer(dev_client *c, const onb_header *h, int rc, dev_reply *r)
     return w;
 }
 
-/* Close what the client left open, then free everything it held. */
+/* Free everything the client held. */
 static void client_cleanup(devsrv *s, dev_client *c)
 {
-    for (uint32_t i = 0; i < c->num_orchs; i++) {
-        onb_launch un = {.aicpu_fingerprint = c->orchs[i].aicpu, .executor = c->orchs[i].executor};
-        un.params = (simpler_launch_params){.runtime = SIMPLER_RUNTIME_TMR_UNLOAD, .block_dim = 1,
-                                            .aicpu_thread_num = 1, .scheduler_timeout_ms = 1000,
-                                            .image_addr = c->orchs[i].record};
-        if (!chip_is_lost(&s->chip))
-            launch(s, c, &un);
-    }
-    free(c->orchs);
     while (c->num_callables)
         callable_unload(s, c, c->num_callables - 1);
     free(c->callables);
