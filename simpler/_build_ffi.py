@@ -54,6 +54,7 @@ DEVICE_LIBS = {
 DEVICE_PROGRAMS = {
     "simpler-device": [
         "platform/onboard/device/main.c", "platform/onboard/device/server.c",
+        "platform/onboard/device/context.c", "platform/onboard/device/context_link.c",
         "platform/onboard/wire.c", "platform/onboard/paths.c",
         "platform/chip/chip.c", "platform/chip/kernel_set.c", "csrc/callable/callable.c",
         "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",

@@ -25,7 +25,7 @@
 #include "common/device_abi.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-#define ONB_VERSION 3u
+#define ONB_VERSION 4u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 

@@ -92,6 +92,41 @@ def alive(pid: int) -> bool:
         return False
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid (zombies included: a child not
+    reaped is a leak too)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def contexts(device_pid: int) -> list[int]:
+    """The device contexts (simpler-device --context) of a device process."""
+    out = []
+    for pid in children(device_pid):
+        try:
+            if b"--context" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def only_context(device_pid: int) -> int:
+    """The one context of a device that one worker uses."""
+    found = contexts(device_pid)
+    assert len(found) == 1, found
+    return found[0]
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():

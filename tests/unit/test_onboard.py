@@ -1,7 +1,8 @@
 """The onboard platform's own properties: the device process starts by
-itself, survives or reports what kills it, frees what dead clients held,
-deploys its binaries once, and answers bad messages with errors. Each
-test that breaks a device uses a private device directory."""
+itself, gives each host process a context of its own, survives or reports
+what kills a context, frees what dead clients held, deploys its binaries
+once, and answers bad messages with errors. Each test that breaks a device
+uses a private device directory."""
 from __future__ import annotations
 
 import json
@@ -17,24 +18,29 @@ import numpy as np
 import pytest
 
 import simpler
-from onboard_helpers import (CRASH, SPIN, alive, assert_fill_works, fill_callable,
-                             scalar_callable, wait_until)
+from onboard_helpers import (CRASH, SPIN, alive, assert_fill_works, children, contexts, fill_callable,
+                             only_context, scalar_callable, wait_until)
 
 
 
 
-def test_crashing_kernel_loses_only_the_device(private_device, kc):
+def test_crashing_kernel_loses_only_its_context(private_device, kc):
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, CRASH))
         pid = w.stats["device_pid"]
-        with pytest.raises(simpler.DeviceLost, match=r"died of SIGSEGV.*core \d+ was running task \d+ \(func 0, kernel .kernel.\)"):
+        context = only_context(pid)
+        with pytest.raises(simpler.DeviceLost, match=r"context .*died of SIGSEGV.*core \d+ was running task \d+ "
+                                                     r"\(func 0, kernel .kernel.\).*the device goes on"):
             w.run(cid, [8, 0])
         assert not w.usable
         with pytest.raises(simpler.DeviceLost):
             w.malloc(64)
-    assert wait_until(lambda: not alive(pid))
-    with simpler.ChipWorker("onboard") as fresh:      # the next init starts a fresh device
-        assert fresh.stats["device_pid"] not in (0, pid)
+        assert not alive(context) and children(pid) == []   # ended and reaped before the reply
+    assert alive(pid)
+    with simpler.ChipWorker("onboard") as fresh:      # the same device, a fresh context
+        assert fresh.stats["device_pid"] == pid
+        assert only_context(pid) != context
+        assert fresh.stats["device_committed_bytes"] == fresh.stats["committed_bytes"]    # the lost one's GM is back
         assert_fill_works(fresh, kc)
 
 
@@ -47,16 +53,41 @@ def test_hanging_kernel_times_out_and_the_worker_goes_on(private_device, kc):
         assert_fill_works(w, kc)
 
 
-def test_unstoppable_kernel_resets_the_device(private_device, kc):
+def test_unstoppable_kernel_resets_its_context(private_device, kc):
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, SPIN))
         pid = w.stats["device_pid"]
+        context = only_context(pid)
         with pytest.raises(simpler.DeviceLost, match="could not be stopped"):
             w.run(cid, [600_000_000, 1], scheduler_timeout=0.3)
         assert not w.usable
-    assert wait_until(lambda: not alive(pid))   # the reset: the process ends, the stuck core with it
+        # the reset: the context ends, the stuck core with it; the device goes on
+        assert not alive(context) and children(pid) == []
+    assert alive(pid)
     with simpler.ChipWorker("onboard") as fresh:
-        assert fresh.stats["device_pid"] != pid
+        assert fresh.stats["device_pid"] == pid
+        assert_fill_works(fresh, kc)
+
+
+def test_hung_context_is_killed_and_the_device_goes_on(private_device, kc):
+    """A context that stops answering (here: stopped by a signal) is
+    killed by the device once the op deadline and its margin pass, before
+    the host's own wait gives up on the device."""
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, SPIN))
+        pid = w.stats["device_pid"]
+        context = only_context(pid)
+        stopper = subprocess.Popen([sys.executable, "-c",
+                                    f"import os, signal, time; time.sleep(0.3); os.kill({context}, signal.SIGSTOP)"])
+        try:
+            with pytest.raises(simpler.DeviceLost, match="context .*said nothing for too long and was killed"):
+                w.run(cid, [2_000_000, 0], scheduler_timeout=1.0)
+        finally:
+            stopper.wait()
+        assert not alive(context) and children(pid) == []
+    assert alive(pid)
+    with simpler.ChipWorker("onboard") as fresh:
+        assert fresh.stats["device_pid"] == pid
         assert_fill_works(fresh, kc)
 
 
@@ -95,6 +126,11 @@ def test_executor_registered_once_and_runs_do_not_grow_gm(private_device, kc):
         assert after["device_executor_loads"] == before["device_executor_loads"] == 1
         for k in ("committed_bytes", "device_committed_bytes", "live_allocations", "loaded_objects"):
             assert after[k] == before[k], k
+        with simpler.ChipWorker("onboard") as other:     # a context of its own loads its own
+            assert other.stats["executor_registrations"] == 1
+            assert other.stats["device_executor_loads"] == 1
+            assert len(contexts(w.stats["device_pid"])) == 2
+        assert w.stats["device_executor_loads"] == 1
     with simpler.ChipWorker("onboard") as again:     # a new context registers its own
         assert again.stats["executor_registrations"] == 1
         assert again.stats["device_committed_bytes"] == again.stats["committed_bytes"]
@@ -128,6 +164,8 @@ def test_gm_of_a_killed_client_is_freed(private_device, kc, tmp_path):
                 h.wait()
         assert wait_until(lambda: w.stats["device_committed_bytes"] == base)
         assert wait_until(lambda: w.stats["device_clients"] == 1)
+        # their contexts are ended and reaped: only this worker's is left
+        assert wait_until(lambda: len(children(w.stats["device_pid"])) == 1)
         assert_fill_works(w, kc)
 
 

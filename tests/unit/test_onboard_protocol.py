@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 
 import pytest
 
 import simpler
+from simpler._native import lib
 from onboard_helpers import PrivateDevice, alive
+import protocol_layout as P
 
-MAGIC, VERSION = 0x4C504D53, 3
-HEADER = struct.Struct("<IHHII")
-HELLO, GM_ALLOC, GM_FREE, BINARY_INSTALL, EXECUTOR_REGISTER, CALLABLE_LOAD, LAUNCH, COUNTERS = 1, 2, 3, 5, 6, 8, 10, 11
-REPLY = 0x8000
-E_INVALID_ARGUMENT, E_NOT_FOUND, E_STATE, E_UNSUPPORTED = -1, -8, -10, -11
+# The layouts and codes come from C: protocol.h (parsed) and the public
+# header (through the extension).
+MAGIC, VERSION, REPLY = P.ONB_MAGIC, P.ONB_VERSION, P.ONB_REPLY
+HEADER = P.layout("onb_header")
+HELLO, GM_ALLOC, GM_FREE, COUNTERS = P.ONB_HELLO, P.ONB_GM_ALLOC, P.ONB_GM_FREE, P.ONB_COUNTERS
+BINARY_INSTALL, EXECUTOR_REGISTER, CALLABLE_LOAD, LAUNCH = (P.ONB_BINARY_INSTALL, P.ONB_EXECUTOR_REGISTER,
+                                                           P.ONB_CALLABLE_LOAD, P.ONB_LAUNCH)
+GM, HELLO_IN, LOAD, BINARY = P.layout("onb_gm"), P.layout("onb_hello"), P.layout("onb_callable_load"), P.layout("onb_binary")
+E_INVALID_ARGUMENT, E_NOT_FOUND, E_STATE = lib.SIMPLER_E_INVALID_ARGUMENT, lib.SIMPLER_E_NOT_FOUND, lib.SIMPLER_E_STATE
+E_UNSUPPORTED, E_OUT_OF_MEMORY, E_INVALID_CALLABLE = (lib.SIMPLER_E_UNSUPPORTED, lib.SIMPLER_E_OUT_OF_MEMORY,
+                                                      lib.SIMPLER_E_INVALID_CALLABLE)
 
 
 @pytest.fixture
@@ -56,8 +63,9 @@ class Client:
             if not chunk:
                 raise ConnectionError("closed mid-message")
             body += chunk
-        status, _ = struct.unpack("<iI", body[:8])
-        return mtype, status, body[8:]
+        reply = P.layout("onb_reply")
+        status, _ = reply.unpack(body[:reply.size])
+        return mtype, status, body[reply.size:]
 
     def call(self, mtype: int, payload: bytes = b"", **kw) -> tuple[int, bytes]:
         self.send(mtype, payload, **kw)
@@ -66,7 +74,7 @@ class Client:
         return status, body
 
     def hello(self) -> None:
-        status, body = self.call(HELLO, struct.pack("<QQII", 0, 0, os.getpid(), 0))
+        status, body = self.call(HELLO, HELLO_IN.pack(0, 0, os.getpid(), 0))
         assert status == 0, body
 
 
@@ -79,27 +87,28 @@ def test_out_of_order_and_malformed_requests_get_errors(device):
     c = Client(device)
     assert_error(c.call(COUNTERS), E_STATE, "before HELLO")
     assert_error(c.call(HELLO, b"short"), E_INVALID_ARGUMENT, "payload of 5 bytes")
-    assert_error(c.call(HELLO, bytes(24), version=99), E_UNSUPPORTED, "protocol version 99")
+    assert_error(c.call(HELLO, bytes(HELLO_IN.size), version=99), E_UNSUPPORTED, "protocol version 99")
     assert_error(c.call(77), E_INVALID_ARGUMENT, "unknown message type 77")
     c.hello()
-    assert_error(c.call(HELLO, bytes(24)), E_STATE, "second HELLO")
-    assert_error(c.call(GM_ALLOC, struct.pack("<QQ", 0, 0)), E_INVALID_ARGUMENT, "size is 0")
-    assert_error(c.call(GM_ALLOC, struct.pack("<QQ", 0, 1 << 62)), -3, "GM exhausted")
-    assert_error(c.call(GM_FREE, struct.pack("<QQ", 0x1234, 0)), E_INVALID_ARGUMENT, "not an allocation of this client")
-    status, body = c.call(GM_ALLOC, struct.pack("<QQ", 0, 4096))
+    assert_error(c.call(HELLO, bytes(HELLO_IN.size)), E_STATE, "second HELLO")
+    assert_error(c.call(GM_ALLOC, GM.pack(0, 0)), E_INVALID_ARGUMENT, "size is 0")
+    assert_error(c.call(GM_ALLOC, GM.pack(0, 1 << 62)), E_OUT_OF_MEMORY, "GM exhausted")
+    assert_error(c.call(GM_FREE, GM.pack(0x1234, 0)), E_INVALID_ARGUMENT, "not an allocation of this client")
+    status, body = c.call(GM_ALLOC, GM.pack(0, 4096))
     assert status == 0
-    addr = struct.unpack("<QQ", body)[0]
+    addr = GM.unpack(body)[0]
     # a region larger than the allocation, and bytes that are no executor or callable
-    assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 8192)), E_INVALID_ARGUMENT, "not an allocation")
-    assert_error(c.call(EXECUTOR_REGISTER, struct.pack("<QQ", addr, 4096)), -4, "AICore executor")
-    assert_error(c.call(CALLABLE_LOAD, struct.pack("<QQII", addr, 4096, 0, 0)), -4, "")
-    launch = bytes(40) + struct.pack("<QQ", 1, 12345)
+    assert_error(c.call(EXECUTOR_REGISTER, GM.pack(addr, 8192)), E_INVALID_ARGUMENT, "not an allocation")
+    assert_error(c.call(EXECUTOR_REGISTER, GM.pack(addr, 4096)), E_INVALID_CALLABLE, "AICore executor")
+    assert_error(c.call(CALLABLE_LOAD, LOAD.pack(addr, 4096, 0, 0)), E_INVALID_CALLABLE, "")
+    # a launch naming no registered executor (its image is the client's)
+    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, addr, 0, 1, 12345)
     assert_error(c.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
-    install = struct.pack("<QQ", 1, 3) + b"abc"
+    install = BINARY.pack(1, 3) + b"abc"
     assert_error(c.call(BINARY_INSTALL, install), E_INVALID_ARGUMENT, "do not have fingerprint")
-    assert_error(c.call(BINARY_INSTALL, struct.pack("<QQ", 1, 9) + b"abc"), E_INVALID_ARGUMENT, "9 bytes announced")
+    assert_error(c.call(BINARY_INSTALL, BINARY.pack(1, 9) + b"abc"), E_INVALID_ARGUMENT, "9 bytes announced")
     # the connection still works after all of that
-    status, body = c.call(GM_FREE, struct.pack("<QQ", addr, 0))
+    status, body = c.call(GM_FREE, GM.pack(addr, 0))
     assert status == 0
 
 
@@ -114,7 +123,7 @@ def test_unframeable_stream_is_answered_and_closed(device):
             c.recv()
     # and a client that sends half a message and leaves
     c = Client(device)
-    c.sock.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 24) + b"half")
+    c.sock.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, HELLO_IN.size) + b"half")
     c.sock.close()
     assert alive(pid) and simpler.device.status(0).pid == pid
     with simpler.ChipWorker("onboard") as w:
@@ -125,7 +134,7 @@ def test_a_dead_clients_memory_is_freed(device):
     c = Client(device)
     c.hello()
     for _ in range(3):
-        assert c.call(GM_ALLOC, struct.pack("<QQ", 0, 1 << 20))[0] == 0
+        assert c.call(GM_ALLOC, GM.pack(0, 1 << 20))[0] == 0
     with simpler.ChipWorker("onboard") as w:
         assert w.stats["device_committed_bytes"] >= w.stats["committed_bytes"] + (3 << 20)
         c.sock.close()
@@ -150,7 +159,7 @@ def test_other_users_cannot_reach_or_use_the_device(device):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.settimeout(5)
                 s.connect(sock)
-                s.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 24) + bytes(24))
+                s.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, HELLO_IN.size) + bytes(HELLO_IN.size))
                 outcome = "answered" if s.recv(16) else "closed"
             except PermissionError:
                 outcome = "denied"

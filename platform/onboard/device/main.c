@@ -8,14 +8,17 @@
  * status 0, or 3 when a device process for N already runs, or 1 with the
  * reason on stderr. It exits by itself after --idle-timeout seconds with
  * no host process connected, on SHUTDOWN, on SIGTERM, and when its chip is
- * lost (a fresh process is the reset). A fatal signal (a crashing kernel)
- * writes device-N.crash first, for the host to report, and so does an exit
- * because the listening socket is gone (a kernel closed descriptors).
+ * Kernels do not run here but in each host process's device context,
  *
- * A kernel's fork() child gets none of the device's descriptors (they are
- * closed in the child at once), and the pid lock is a POSIX record lock,
- * which no child inherits: an orphan a kernel left behind never holds a
- * dead device's socket, lock or GM.
+ *   simpler-device --context ...       (context.c; only the device starts it)
+ *
+ * so a crashing or hanging kernel ends its context, not this process. A
+ * fatal signal here (a bug of the device's own) writes device-N.crash
+ * first, for the hosts to report, and so does an exit because the
+ * listening socket is gone.
+ *
+ * The descriptors that are the device's are closed in any fork() child,
+ * and the pid lock is a POSIX record lock, which no child inherits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/wait.h"
+#include "onboard/device/context.h"
 #include "onboard/device/server.h"
 #include "onboard/paths.h"
 #include "onboard/wire.h"
@@ -119,10 +123,9 @@ static void last_words(const char *line, size_t n)
 /* The process is dying: say why, then die of the same signal. */
 static void on_fatal(int sig)
 {
-    char what[512], line[768];
-    devsrv_crash_report(g_server, what, sizeof what);
-    int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s%s%s\n", (int)g_device_id,
-                     (int)getpid(), signal_name(sig), what[0] ? "; " : "", what);
+    char line[768];
+    int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s\n", (int)g_device_id,
+                     (int)getpid(), signal_name(sig));
     last_words(line, (size_t)n);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -239,6 +242,8 @@ static void report_start(int fd, const char *message)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--context") == 0)
+        return devctx_main(argc, argv);
     /* Inherit nothing from the host process that started us (an xdist
      * worker's pipes kept open here would never see EOF). */
     close_range(3, ~0u, 0);
@@ -338,7 +343,9 @@ int main(int argc, char **argv)
     if (ftruncate(pid_fd, 0) != 0 || pwrite(pid_fd, pid_text, (size_t)pid_len, 0) != pid_len) {
     }
 
-    devsrv_config cfg = {g_device_id, gm_capacity, dir, own_build()};
+    /* Contexts run this very binary, even once a reinstall replaced the
+     * file: they must speak the launch ABI of this build. */
+    devsrv_config cfg = {g_device_id, gm_capacity, dir, own_build(), "/proc/self/exe"};
     if (devsrv_create(&cfg, &g_server) != SIMPLER_OK) {
         char m[1200];
         snprintf(m, sizeof m, "simpler-device: %s", simpler_last_error());

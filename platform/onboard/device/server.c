@@ -7,12 +7,13 @@
  * an error reply and the connection goes on; a stream that cannot be
  * framed any more (bad magic, oversized payload) is answered and closed.
  *
- * Locks: chip_lock (one launch at a time, and the cores' executor) is
- * taken before lock (the tables and counters); never the other way.
+ * Device code runs in each client's context (context.h), not here: this
+ * process keeps the socket, the binary store, GM and its accounting, and
+ * forwards the rest. Locks: chip_lock (one launch at a time, device-wide)
+ * is taken before lock (the counters); never the other way.
  */
 #include "onboard/device/server.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -26,43 +27,33 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chip/chip.h"
-#include "chip/kernel_set.h"
 #include "common/addr_map.h"
 #include "common/error.h"
 #include "common/gm_heap.h"
 #include "common/hash.h"
-#include "common/so_load.h"
+#include "common/wait.h"
+#include "onboard/device/context.h"
 #include "onboard/paths.h"
 #include "onboard/wire.h"
 
-/* How long the chip waits beyond the scheduler watchdog before the op
- * times out; the host waits longer still (driver.c). */
+/* Timeouts, in order: the scheduler watchdog, the context's op deadline
+ * DEV_OP_MARGIN_NS later (context.c), then this margin for the context
+ * to answer (else it is hung and killed), then the host's wait (driver.c,
+ * 5 s beyond the op deadline). */
 #define DEV_OP_MARGIN_NS 5000000000ull
+#define DEV_CONTEXT_MARGIN_NS 2500000000ull
+/* Requests other than launches: a context answers at once (the host waits
+ * 30 s). */
+#define DEV_CONTEXT_WAIT_NS 20000000000ull
 /* After a reply the next request usually follows at once. */
 #define DEV_SPIN_NS 50000ull
-/* A CANCEL that has begun to arrive is read whole within this. */
-#define DEV_CANCEL_READ_NS 1000000000ull
 /* Freed ranges this large go back to the system. */
 #define DEV_PUNCH_BYTES (1u << 20)
-
-/* An AICore executor, shared by every registration of the same bytes. */
-typedef struct dev_executor {
-    struct dev_executor *next;
-    uint64_t id, hash, size;
-    void *bytes;                    /* for the byte comparison on a hash hit */
-    void *so;
-    simpler_aicore_main_fn main;
-    uint32_t refs;
-} dev_executor;
-
-/* An installed AICPU runtime, loaded on its first launch and kept. */
-typedef struct dev_runtime {
-    struct dev_runtime *next;
-    uint64_t fingerprint;
-    void *so;
-    simpler_aicpu_main_fn main;
-} dev_runtime;
+/* Every block is whole pages, so a context maps exactly its client's. */
+#define DEV_PAGE 4096ull
+/* Where GM goes in the address space: far from where the system puts
+ * libraries, so a fresh context finds the same range free. */
+static const uint64_t dev_gm_hints[] = {0x100000000000ull, 0x180000000000ull, 0x200000000000ull};
 
 struct devsrv {
     int32_t device_id;
@@ -75,25 +66,16 @@ struct devsrv {
     uint64_t gm_capacity;
     gm_heap heap;
 
-    pthread_mutex_t chip_lock;
-    chip chip;
-    int chip_live;
+    const char *context_exe;
 
+    pthread_mutex_t chip_lock;      /* the turns on the chip */
     pthread_mutex_t lock;
-    dev_executor *executors;
-    dev_runtime *runtimes;
-    uint64_t next_id;
-    uint64_t binary_uploads, binary_installs, executor_registrations, executor_loads, launches;
+    uint64_t binary_uploads, binary_installs, launches;
 
     _Atomic uint32_t clients;
+    _Atomic uint64_t contexts_started;
     _Atomic int exit_requested;
 };
-
-/* A registration handle and what it stands for. */
-typedef struct dev_held {
-    uint64_t id;
-    void *obj;                      /* kernel_set or dev_executor */
-} dev_held;
 
 typedef struct dev_client {
     int fd;
@@ -102,12 +84,11 @@ typedef struct dev_client {
     uint64_t quota;
     uint64_t committed, peak;
     addr_map allocs;                /* GM address -> size */
-    dev_held *callables, *executors;
-    uint32_t num_callables, num_executors;
-    uint64_t loaded_objects;
+    devctx_link ctx;                /* where its device code runs */
+    int ctx_lost;                   /* it died: no other for this connection */
     uint32_t seq;                   /* of the request being answered */
-    int exit_after_reply;           /* SHUTDOWN accepted, or the chip lost */
-    int close_after_reply;          /* the stream broke during a launch */
+    int exit_after_reply;           /* SHUTDOWN accepted */
+    int close_after_reply;          /* the stream broke, or the context was lost */
 } dev_client;
 
 /* A reply's result: a struct of the request's, or bytes of the heap. */
@@ -116,6 +97,7 @@ typedef struct dev_reply {
     void *data;
     uint32_t size;
     int pass_fd;
+    int raw;                        /* data is a whole reply payload (a context's) */
     void *owned;                    /* freed after sending */
 } dev_reply;
 
@@ -127,35 +109,7 @@ static void *reply_struct(dev_reply *r, uint32_t size)
     return r->small;
 }
 
-/* ------------------------------------------------------------------ */
-/* growing arrays */
-
-static int push(void **arr, uint32_t *n, size_t elem, const void *item)
-{
-    if (*n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0)) {     /* full at 0, 4, 8, 16, ... */
-        void *grown = realloc(*arr, (*n ? *n * 2 : 4) * elem);
-        if (!grown)
-            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-        *arr = grown;
-    }
-    memcpy((char *)*arr + (size_t)*n * elem, item, elem);
-    (*n)++;
-    return SIMPLER_OK;
-}
-
-static void drop(void *arr, uint32_t *n, size_t elem, uint32_t i)
-{
-    (*n)--;
-    memmove((char *)arr + i * elem, (char *)arr + (i + 1) * elem, (*n - i) * elem);
-}
-
-static int find_held(const dev_held *h, uint32_t n, uint64_t id)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (h[i].id == id)
-            return (int)i;
-    return -1;
-}
+static void context_lost(dev_client *c);
 
 /* ------------------------------------------------------------------ */
 /* GM */
@@ -172,22 +126,17 @@ static int owned(dev_client *c, uint64_t addr, uint64_t size, const char *what)
     return SIMPLER_OK;
 }
 
-/* A private copy of GM bytes: the client can still write the segment. */
-static int copy_out(devsrv *s, uint64_t addr, uint64_t size, void **out)
-{
-    if (!(*out = malloc(size ? size : 1)))
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-    memcpy(*out, (void *)(uintptr_t)addr, size);
-    return SIMPLER_OK;
-}
-
-/* Free one of the client's allocations. A large one's pages go back to
- * the system first, while the range is still allocated: once the heap has
- * it back another client may be handed it and write it, and a punch then
- * would zero what that client wrote. */
+/* Free one of the client's allocations. Its context stops seeing it
+ * first (the answer is awaited: a context that does not answer is ended,
+ * which unmaps it too). A large one's pages go back to the system next,
+ * while the range is still allocated: once the heap has it back another
+ * client may be handed it and write it, and a punch then would zero what
+ * that client wrote. */
 static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_out)
 {
     uint64_t size = gm_heap_size_of(&s->heap, addr);
+    if (c->ctx.pid > 0 && devctx_map(&c->ctx, DEVCTX_UNMAP, addr, size) == SIMPLER_E_DEVICE_LOST)
+        context_lost(c);
     if (size >= DEV_PUNCH_BYTES) {
         uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
         if (hi > lo)
@@ -210,14 +159,23 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
         return simpler_fail(SIMPLER_E_OUT_OF_MEMORY,
                             "GM exhausted: %" PRIu64 " bytes requested, %" PRIu64 " of this client's %" PRIu64
                             " bytes in use", in->size, c->committed, c->quota);
-    uint64_t addr;
-    int rc = gm_heap_alloc(&s->heap, in->size, &addr);
+    /* Whole pages: the heap's ranges then all start on a page, and no
+     * two clients' blocks share one. */
+    uint64_t addr, want = (in->size + DEV_PAGE - 1) & ~(DEV_PAGE - 1);
+    int rc = gm_heap_alloc(&s->heap, want, &addr);
     if (rc)
         return rc;
     uint64_t size = gm_heap_size_of(&s->heap, addr);
     if (addr_map_put(&c->allocs, addr, size, 0, 0) != 0) {
         gm_heap_free(&s->heap, addr, NULL);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
+    }
+    if ((rc = devctx_map(&c->ctx, DEVCTX_MAP, addr, size))) {
+        if (rc == SIMPLER_E_DEVICE_LOST)
+            context_lost(c);
+        addr_map_remove(&c->allocs, addr);
+        gm_heap_free(&s->heap, addr, NULL);
+        return rc;
     }
     c->committed += size;
     if (c->committed > c->peak)
@@ -303,99 +261,14 @@ static int do_binary_install(devsrv *s, const onb_binary *in, uint32_t n, dev_re
     return rc;
 }
 
-/* The runtime a launch names, loaded from the store on first use. Called
- * with lock held. */
-static int runtime_get(devsrv *s, uint64_t fp, simpler_aicpu_main_fn *out)
-{
-    for (dev_runtime *rt = s->runtimes; rt; rt = rt->next)
-        if (rt->fingerprint == fp) {
-            *out = rt->main;
-            return SIMPLER_OK;
-        }
-    char path[4300];
-    store_path(s, path, sizeof path, fp);
-    if (access(path, R_OK) != 0)
-        return simpler_fail(SIMPLER_E_NOT_FOUND, "launch: no AICPU runtime %016" PRIx64 " is installed", fp);
-    dev_runtime *rt = calloc(1, sizeof *rt);
-    if (!rt)
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-    rt->fingerprint = fp;
-    rt->so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!rt->so || !(rt->main = (simpler_aicpu_main_fn)dlsym(rt->so, SIMPLER_AICPU_MAIN_SYMBOL))) {
-        int rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch: AICPU runtime %s does not load: %s", path,
-                              rt->so ? "no " SIMPLER_AICPU_MAIN_SYMBOL : dlerror());
-        if (rt->so)
-            dlclose(rt->so);
-        free(rt);
-        return rc;
-    }
-    rt->next = s->runtimes;
-    s->runtimes = rt;
-    *out = rt->main;
-    return SIMPLER_OK;
-}
-
 /* ------------------------------------------------------------------ */
-/* executors and callables */
+/* the client's device context */
 
-static int do_executor_register(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
+static void send_progress(dev_client *c)
 {
-    int rc = owned(c, in->addr, in->size, "executor register");
-    if (rc)
-        return rc;
-    if (in->size == 0)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "executor register: size is 0");
-    void *bytes;
-    if ((rc = copy_out(s, in->addr, in->size, &bytes)))
-        return rc;
-    uint64_t hash = simpler_fnv1a64(bytes, in->size);
-    pthread_mutex_lock(&s->lock);
-    dev_executor *e = s->executors;
-    while (e && !(e->hash == hash && e->size == in->size && memcmp(e->bytes, bytes, in->size) == 0))
-        e = e->next;
-    if (e) {
-        free(bytes);
-    } else if (!(e = calloc(1, sizeof *e))) {
-        free(bytes);
-        rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-    } else {
-        e->hash = hash;
-        e->size = in->size;
-        e->bytes = bytes;
-        void *fn = NULL;
-        rc = so_load(bytes, in->size, "AICore executor", &e->so);
-        if (!rc && (rc = so_symbol(e->so, SIMPLER_AICORE_MAIN_SYMBOL, "AICore executor", &fn)))
-            so_unload(e->so);
-        if (rc) {
-            free(bytes);
-            free(e);
-            e = NULL;
-        } else {
-            e->main = (simpler_aicore_main_fn)fn;
-            e->id = ++s->next_id;
-            e->next = s->executors;
-            s->executors = e;
-            s->executor_loads++;
-        }
-    }
-    if (e) {
-        dev_held h = {e->id, e};
-        if (!(rc = push((void **)&c->executors, &c->num_executors, sizeof h, &h))) {
-            e->refs++;
-            s->executor_registrations++;
-            ((onb_handle *)reply_struct(r, sizeof(onb_handle)))->handle = e->id;
-        } else if (e->refs == 0) {  /* loaded just now for nobody: undo */
-            s->executors = e->next;
-            so_unload(e->so);
-            free(e->bytes);
-            free(e);
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    onb_progress p = {0};
+    onb_send(c->fd, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
 }
-
-static void send_progress(void *arg, int progressed);
 
 /* Take the chip, which another client's launch may hold for long: the
  * waiting client hears a heartbeat each second, so its host does not take
@@ -408,160 +281,116 @@ static void chip_lock_wait(devsrv *s, dev_client *c)
         ts.tv_sec += 1;
         if (pthread_mutex_timedlock(&s->chip_lock, &ts) == 0)
             return;
-        if (c)
-            send_progress(c, 1);
+        send_progress(c);
     }
 }
 
-/* Drop one reference; the last one stops cores running it and unloads it. */
-static void executor_unref(devsrv *s, dev_client *c, dev_executor *e)
+/* The client's context, started on the first request that needs one:
+ * hosts that only ask after the device (status, stop) never cost one.
+ * It is told of the blocks the client allocated before it existed. */
+static int context_get(devsrv *s, dev_client *c)
 {
-    chip_lock_wait(s, c);
-    pthread_mutex_lock(&s->lock);
-    if (--e->refs == 0) {
-        dev_executor **p = &s->executors;
-        while (*p != e)
-            p = &(*p)->next;
-        *p = e->next;
-        int lost = chip_is_lost(&s->chip);
-        if (!lost && s->chip.aicore_main == e->main)
-            chip_set_executor(&s->chip, NULL);
-        if (!lost)      /* a stuck core may still run it: keep it mapped */
-            so_unload(e->so);
-        free(e->bytes);
-        free(e);
-    }
-    pthread_mutex_unlock(&s->lock);
-    pthread_mutex_unlock(&s->chip_lock);
+    if (c->ctx.pid > 0)
+        return SIMPLER_OK;
+    if (c->ctx_lost)
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "the device context of this host process was lost; create a "
+                            "new worker");
+    devctx_config cfg = {s->context_exe, s->device_id, s->store, s->gm_fd, (uint64_t)(uintptr_t)s->gm,
+                         s->gm_capacity};
+    int rc = devctx_start(&c->ctx, &cfg);
+    for (uint64_t i = 0; !rc && i < c->allocs.cap; i++)
+        if (c->allocs.slots[i].state == 1)
+            rc = devctx_map(&c->ctx, DEVCTX_MAP, c->allocs.slots[i].key, c->allocs.slots[i].size);
+    if (rc)
+        devctx_end(&c->ctx);
+    else
+        atomic_fetch_add(&s->contexts_started, 1);
+    return rc;
 }
 
-static int do_executor_release(devsrv *s, dev_client *c, const onb_handle *in)
+/* The context is gone (or said its chip is lost): end it for good; the
+ * connection closes after this reply, which frees the client's GM. */
+static void context_lost(dev_client *c)
 {
-    int i = find_held(c->executors, c->num_executors, in->handle);
-    if (i < 0)
-        return simpler_fail(SIMPLER_E_NOT_FOUND, "executor release: %" PRIu64 " is not registered by this client",
-                            in->handle);
-    dev_executor *e = c->executors[i].obj;
-    drop(c->executors, &c->num_executors, sizeof *c->executors, (uint32_t)i);
-    executor_unref(s, c, e);
+    devctx_end(&c->ctx);
+    c->ctx_lost = 1;
+    c->close_after_reply = 1;
+}
+
+/* Forward a request to the context; its reply becomes ours, as it is. */
+static int forward(devsrv *s, dev_client *c, const onb_header *h, const void *p, uint64_t silence_ns,
+                   int watch_client, dev_reply *r)
+{
+    int rc = context_get(s, c);
+    if (rc) {
+        if (rc == SIMPLER_E_DEVICE_LOST)
+            c->close_after_reply = 1;
+        return rc;
+    }
+    void *reply;
+    uint32_t size;
+    int broke = 0;
+    rc = devctx_forward(&c->ctx, watch_client ? c->fd : -1, h, p, silence_ns, &reply, &size, &broke);
+    if (broke)
+        c->close_after_reply = 1;
+    if (rc) {
+        context_lost(c);
+        return rc;
+    }
+    onb_reply head;
+    memcpy(&head, reply, sizeof head);
+    if (head.status == SIMPLER_E_DEVICE_LOST)
+        context_lost(c);
+    r->data = r->owned = reply;
+    r->size = size;
+    r->raw = 1;
     return SIMPLER_OK;
 }
 
-static int do_callable_load(devsrv *s, dev_client *c, const onb_callable_load *in, dev_reply *r)
+static int do_executor_register(devsrv *s, dev_client *c, const onb_header *h, const onb_gm *in, dev_reply *r)
+{
+    int rc = owned(c, in->addr, in->size, "executor register");
+    return rc ? rc : forward(s, c, h, in, DEV_CONTEXT_WAIT_NS, 0, r);
+}
+
+static int do_callable_load(devsrv *s, dev_client *c, const onb_header *h, const onb_callable_load *in,
+                            dev_reply *r)
 {
     if (in->flags & ~ONB_LOAD_ORCHESTRATION)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable load: unknown flags 0x%x", in->flags);
     int rc = owned(c, in->addr, in->size, "callable load");
-    void *blob;
-    if (rc || (rc = copy_out(s, in->addr, in->size, &blob)))
-        return rc;
-    kernel_set *k;
-    rc = kernel_set_load(blob, in->size, in->flags & ONB_LOAD_ORCHESTRATION, &k);
-    free(blob);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&s->lock);
-    dev_held h = {++s->next_id, k};
-    pthread_mutex_unlock(&s->lock);
-    onb_callable_result *out = NULL;
-    uint32_t size = (uint32_t)(sizeof *out + k->count * sizeof(uint64_t));
-    if (!(out = calloc(1, size)) || (rc = push((void **)&c->callables, &c->num_callables, sizeof h, &h))) {
-        free(out);
-        kernel_set_unload(k);
-        return rc ? rc : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-    }
-    out->handle = h.id;
-    out->orchestration = k->orch_addr;
-    out->num_kernels = k->count;
-    for (uint32_t i = 0; i < k->count; i++)
-        out->kernel_addrs[i] = k->kernels[i].addr;
-    c->loaded_objects += k->objects;
-    r->data = r->owned = out;
-    r->size = size;
-    return SIMPLER_OK;
+    return rc ? rc : forward(s, c, h, in, DEV_CONTEXT_WAIT_NS, 0, r);
 }
 
-static void callable_unload(devsrv *s, dev_client *c, uint32_t i)
+/* Releasing in a context that does not exist: nothing was registered. */
+static int do_release(devsrv *s, dev_client *c, const onb_header *h, const onb_handle *in, dev_reply *r)
 {
-    kernel_set *k = c->callables[i].obj;
-    c->loaded_objects -= k->objects;
-    drop(c->callables, &c->num_callables, sizeof *c->callables, i);
-    if (chip_is_lost(&s->chip))
-        kernel_set_abandon(k);            /* a stuck core may still run it: keep it mapped */
-    else
-        kernel_set_unload(k);
+    if (c->ctx.pid <= 0 && !c->ctx_lost)
+        return simpler_fail(SIMPLER_E_NOT_FOUND, "%s: %" PRIu64 " is not registered by this client",
+                            h->type == ONB_EXECUTOR_RELEASE ? "executor release" : "callable release", in->handle);
+    return forward(s, c, h, in, DEV_CONTEXT_WAIT_NS, 0, r);
 }
 
-static int do_callable_release(devsrv *s, dev_client *c, const onb_handle *in)
-{
-    int i = find_held(c->callables, c->num_callables, in->handle);
-    if (i < 0)
-        return simpler_fail(SIMPLER_E_NOT_FOUND, "callable release: %" PRIu64 " is not loaded by this client",
-                            in->handle);
-    callable_unload(s, c, (uint32_t)i);
-    return SIMPLER_OK;
-}
-
-/* ------------------------------------------------------------------ */
-/* launches */
-
-static void send_progress(void *arg, int progressed)
-{
-    dev_client *c = arg;
-    if (progressed) {
-        onb_progress p = {0};
-        onb_send(c->fd, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
-    }
-}
-
-/* While its launch runs a client may send only CANCEL. Anything else, or
- * a closed connection, stops the launch too: nobody waits for it, or the
- * stream cannot be trusted any more. */
-static int client_cancels(void *arg)
-{
-    dev_client *c = arg;
-    struct pollfd p = {c->fd, POLLIN, 0};
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    onb_header h;
-    void *payload;
-    int w = onb_recv(c->fd, &h, &payload, NULL, (int64_t)DEV_CANCEL_READ_NS, 0);
-    free(payload);
-    if (w != ONB_WIRE_OK || h.type != ONB_CANCEL || h.seq != c->seq)
-        c->close_after_reply = 1;
-    return 1;
-}
-
-static int launch(devsrv *s, dev_client *c, const onb_launch *in)
+/* Launches of different contexts take turns on the chip, as on a device
+ * with one set of cores. The context gets the op deadline and a margin
+ * to answer; it sends a heartbeat while work progresses. */
+static int launch(devsrv *s, dev_client *c, const onb_header *h, const onb_launch *in, dev_reply *r)
 {
     const simpler_launch_params *p = &in->params;
-    int i = find_held(c->executors, c->num_executors, in->executor);
-    if (i < 0)
-        return simpler_fail(SIMPLER_E_NOT_FOUND, "launch: executor %" PRIu64 " is not registered by this client",
-                            in->executor);
-    dev_executor *e = c->executors[i].obj;
     int rc = owned(c, p->image_addr, 64, "launch image");
     if (!rc && p->trace_addr)
         rc = owned(c, p->trace_addr, sizeof(simpler_trace), "launch trace");
     if (rc)
         return rc;
-    simpler_aicpu_main_fn aicpu = NULL;
+    uint64_t silence = (uint64_t)p->scheduler_timeout_ms * 1000000ull + DEV_OP_MARGIN_NS + DEV_CONTEXT_MARGIN_NS;
     chip_lock_wait(s, c);
     pthread_mutex_lock(&s->lock);
-    rc = runtime_get(s, in->aicpu_fingerprint, &aicpu);
     s->launches++;
     pthread_mutex_unlock(&s->lock);
-    if (!rc)
-        rc = chip_set_executor(&s->chip, e->main);
-    if (!rc)
-        rc = chip_launch(&s->chip, aicpu, p, DEV_OP_MARGIN_NS,
-                         &(chip_waiter){.progress = send_progress, .poll = client_cancels, .arg = c});
-    if (chip_is_lost(&s->chip))
-        c->exit_after_reply = 1;
+    rc = forward(s, c, h, in, silence, 1, r);
     pthread_mutex_unlock(&s->chip_lock);
     return rc;
 }
-
 
 /* ------------------------------------------------------------------ */
 /* the rest */
@@ -582,24 +411,39 @@ static int do_hello(devsrv *s, dev_client *c, const onb_hello *in, dev_reply *r)
     return SIMPLER_OK;
 }
 
-static int do_counters(devsrv *s, dev_client *c, dev_reply *r)
+/* The client's figures and the device's; those of the chip (threads,
+ * resets, executors, loaded objects) are its context's, asked for when it
+ * has one. */
+static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply *r)
 {
+    onb_counters ctx = {0};
+    if (c->ctx.pid > 0) {
+        dev_reply fwd = {0};
+        int rc = forward(s, c, h, NULL, DEV_CONTEXT_WAIT_NS, 0, &fwd);
+        if (rc)
+            return rc;
+        onb_reply head;
+        memcpy(&head, fwd.data, sizeof head);
+        if (head.status == SIMPLER_OK && fwd.size == sizeof head + sizeof ctx)
+            memcpy(&ctx, (uint8_t *)fwd.data + sizeof head, sizeof ctx);
+        free(fwd.owned);
+    }
     onb_counters *o = reply_struct(r, sizeof *o);
     o->committed_bytes = c->committed;
     o->peak_committed_bytes = c->peak;
     o->live_allocations = c->allocs.live;
-    o->loaded_objects = c->loaded_objects;
+    o->loaded_objects = ctx.loaded_objects;
     o->gm_capacity = s->gm_capacity;
     o->device_committed_bytes = gm_heap_committed(&s->heap);
     o->clients = atomic_load(&s->clients);
+    o->core_threads = ctx.core_threads;
+    o->aicpu_threads = ctx.aicpu_threads;
+    o->core_resets = ctx.core_resets;
+    o->executor_registrations = ctx.executor_registrations;
+    o->executor_loads = ctx.executor_loads;
     pthread_mutex_lock(&s->lock);
-    o->core_threads = s->chip.num_core_threads;
-    o->aicpu_threads = s->chip.num_aicpu_threads;
-    o->core_resets = s->chip.core_resets;
     o->binary_uploads = s->binary_uploads;
     o->binary_installs = s->binary_installs;
-    o->executor_registrations = s->executor_registrations;
-    o->executor_loads = s->executor_loads;
     o->launches = s->launches;
     pthread_mutex_unlock(&s->lock);
     o->device_pid = (uint64_t)getpid();
@@ -674,12 +518,11 @@ static int dispatch(devsrv *s, dev_client *c, const onb_header *h, const void *p
     case ONB_GM_FREE: return do_gm_free(s, c, p, r);
     case ONB_BINARY_QUERY: return do_binary_query(s, p, r);
     case ONB_BINARY_INSTALL: return do_binary_install(s, p, h->size, r);
-    case ONB_EXECUTOR_REGISTER: return do_executor_register(s, c, p, r);
-    case ONB_EXECUTOR_RELEASE: return do_executor_release(s, c, p);
-    case ONB_CALLABLE_LOAD: return do_callable_load(s, c, p, r);
-    case ONB_CALLABLE_RELEASE: return do_callable_release(s, c, p);
-    case ONB_LAUNCH: return launch(s, c, p);
-    case ONB_COUNTERS: return do_counters(s, c, r);
+    case ONB_EXECUTOR_REGISTER: return do_executor_register(s, c, h, p, r);
+    case ONB_EXECUTOR_RELEASE: case ONB_CALLABLE_RELEASE: return do_release(s, c, h, p, r);
+    case ONB_CALLABLE_LOAD: return do_callable_load(s, c, h, p, r);
+    case ONB_LAUNCH: return launch(s, c, h, p, r);
+    case ONB_COUNTERS: return do_counters(s, c, h, r);
     case ONB_SHUTDOWN: return do_shutdown(s, c, p);
     }
     return SIMPLER_E_INVALID_ARGUMENT;      /* not reached: type_name knows every type */
@@ -689,7 +532,9 @@ static int answer(dev_client *c, const onb_header *h, int rc, dev_reply *r)
 {
     onb_reply head = {rc, 0};
     const char *msg = simpler_last_error();
-    int w = rc == SIMPLER_OK
+    int w = rc == SIMPLER_OK && r->raw
+                ? onb_send(c->fd, (uint16_t)(h->type | ONB_REPLY), h->seq, r->data, r->size, NULL, 0, -1)
+            : rc == SIMPLER_OK
                 ? onb_send(c->fd, (uint16_t)(h->type | ONB_REPLY), h->seq, &head, sizeof head, r->data, r->size,
                            r->pass_fd)
                 : onb_send(c->fd, (uint16_t)(h->type | ONB_REPLY), h->seq, &head, sizeof head, msg,
@@ -698,17 +543,11 @@ static int answer(dev_client *c, const onb_header *h, int rc, dev_reply *r)
     return w;
 }
 
-/* Free everything the client held. */
+/* Free everything the client held: its context first (its process, and
+ * with it every mapping of the client's GM), then the GM. */
 static void client_cleanup(devsrv *s, dev_client *c)
 {
-    while (c->num_callables)
-        callable_unload(s, c, c->num_callables - 1);
-    free(c->callables);
-    while (c->num_executors) {
-        dev_executor *e = c->executors[--c->num_executors].obj;
-        executor_unref(s, NULL, e);
-    }
-    free(c->executors);
+    devctx_end(&c->ctx);
     for (uint64_t i = 0; i < c->allocs.cap; i++)
         if (c->allocs.slots[i].state == 1)
             gm_release(s, c, c->allocs.slots[i].key, NULL);
@@ -719,7 +558,7 @@ void devsrv_admit(devsrv *s) { atomic_fetch_add(&s->clients, 1); }
 
 void devsrv_serve(devsrv *s, int fd)
 {
-    dev_client c = {.fd = fd};
+    dev_client c = {.fd = fd, .ctx = {.fd = -1, .words = -1}};
     for (;;) {
         onb_header h;
         void *payload;
@@ -755,6 +594,24 @@ void devsrv_serve(devsrv *s, int fd)
 /* ------------------------------------------------------------------ */
 /* the device */
 
+/* The segment at one of the hinted addresses if it can (a context must
+ * find the same range free in its own fresh address space), else where
+ * the system puts it. */
+static uint8_t *map_gm(int fd, uint64_t capacity)
+{
+    for (size_t i = 0; i < sizeof dev_gm_hints / sizeof *dev_gm_hints; i++) {
+        void *want = (void *)(uintptr_t)dev_gm_hints[i];
+        void *got = mmap(want, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                         fd, 0);
+        if (got == want)
+            return got;
+        if (got != MAP_FAILED)          /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+            munmap(got, capacity);
+    }
+    void *got = mmap(NULL, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    return got == MAP_FAILED ? NULL : got;
+}
+
 int devsrv_create(const devsrv_config *cfg, devsrv **out)
 {
     devsrv *s = calloc(1, sizeof *s);
@@ -764,6 +621,7 @@ int devsrv_create(const devsrv_config *cfg, devsrv **out)
     snprintf(s->name, sizeof s->name, "simpler-device %d", (int)cfg->device_id);
     snprintf(s->dir, sizeof s->dir, "%s", cfg->dir);
     s->build = cfg->build;
+    s->context_exe = cfg->context_exe;
     s->start_ns = simpler_now_ns();
     s->instance = s->start_ns ^ ((uint64_t)getpid() << 40);
     s->gm_capacity = (cfg->gm_capacity + 4095) & ~4095ull;
@@ -781,16 +639,12 @@ int devsrv_create(const devsrv_config *cfg, devsrv **out)
                           strerror(errno));
         goto fail;
     }
-    s->gm = mmap(NULL, s->gm_capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->gm_fd, 0);
-    if (s->gm == MAP_FAILED) {
-        s->gm = NULL;
+    if (!(s->gm = map_gm(s->gm_fd, s->gm_capacity))) {
         rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot map GM: %s", strerror(errno));
         goto fail;
     }
-    if ((rc = gm_heap_init(&s->heap, (uint64_t)(uintptr_t)s->gm, s->gm_capacity)) ||
-        (rc = chip_init(&s->chip, s->name)))
+    if ((rc = gm_heap_init(&s->heap, (uint64_t)(uintptr_t)s->gm, s->gm_capacity)))
         goto fail;
-    s->chip_live = 1;
     *out = s;
     return SIMPLER_OK;
 fail:
@@ -802,16 +656,6 @@ void devsrv_destroy(devsrv *s)
 {
     if (!s)
         return;
-    /* A chip that would not stop may still run code: the process is about
-     * to exit, which is the only safe way to reclaim it. */
-    if (s->chip_live && chip_close(&s->chip))
-        return;
-    while (s->runtimes) {
-        dev_runtime *rt = s->runtimes;
-        s->runtimes = rt->next;
-        dlclose(rt->so);
-        free(rt);
-    }
     if (s->heap.live)
         gm_heap_destroy(&s->heap);
     if (s->gm)
@@ -829,9 +673,4 @@ int devsrv_gm_fd(devsrv *s) { return s->gm_fd; }
 
 int devsrv_exit_requested(devsrv *s) { return atomic_load(&s->exit_requested); }
 
-void devsrv_crash_report(devsrv *s, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (s)
-        chip_running_report(&s->chip, out, size);
-}
+uint64_t devsrv_contexts_started(devsrv *s) { return atomic_load(&s->contexts_started); }

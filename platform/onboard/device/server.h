@@ -1,8 +1,9 @@
 /*
  * The device side of the driver protocol: everything simpler-device owns
- * (GM, the chip, the installed AICPU runtimes, the registered executors)
- * and what each connected host process holds of it. The socket listener
- * and the process lifecycle are main.c's; this file answers messages.
+ * (GM, the installed AICPU runtimes, the turns on the chip) and what each
+ * connected host process holds of it; each host process's device code
+ * runs in a context of its own (context.h). The socket listener and the
+ * process lifecycle are main.c's; this file answers messages.
  */
 #ifndef SIMPLER_ONBOARD_DEVICE_SERVER_H
 #define SIMPLER_ONBOARD_DEVICE_SERVER_H
@@ -17,6 +18,7 @@ typedef struct devsrv_config {
     uint64_t gm_capacity;
     const char *dir;            /* the private directory; the store is under it */
     uint64_t build;             /* this binary's fingerprint, told to clients */
+    const char *context_exe;    /* what runs a context (simpler-device); NULL: no contexts */
 } devsrv_config;
 
 int devsrv_create(const devsrv_config *cfg, devsrv **out);
@@ -37,12 +39,11 @@ uint32_t devsrv_clients(devsrv *s);
 /* The GM segment's descriptor (the device's own, not to be inherited). */
 int devsrv_gm_fd(devsrv *s);
 
-/* Non-zero once the process should exit: a SHUTDOWN was accepted, or the
- * chip is lost (a lost chip is reset by starting a fresh process). */
+/* Non-zero once the process should exit: a SHUTDOWN was accepted. (A
+ * lost chip ends only its context.) */
 int devsrv_exit_requested(devsrv *s);
 
-/* What a fatal signal interrupted, for the crash report: which cores were
- * inside a kernel. Best effort, called from a signal handler. */
-void devsrv_crash_report(devsrv *s, char *out, size_t size);
+/* How many contexts were started, for the log. */
+uint64_t devsrv_contexts_started(devsrv *s);
 
 #endif

@@ -1,0 +1,101 @@
+/*
+ * Device contexts: each client connection of simpler-device gets a
+ * process of its own that runs that client's chip (AICPU and AICore
+ * threads, its executor, kernels and orchestrations) and maps only that
+ * client's GM. A kernel then cannot read or write another client's
+ * memory, and a crash or hang ends only its own context.
+ *
+ * The server (server.c) keeps what is shared: the socket, the binary
+ * store, the one GM allocator with its per-client accounting, and the
+ * turns on the chip. It forwards the requests that run device code
+ * (EXECUTOR_*, CALLABLE_*, LAUNCH and its CANCEL, and COUNTERS for the
+ * context's own figures) to the context over a socketpair, in the driver
+ * protocol's framing, and relays the reply. The client's protocol does
+ * not change: the host never talks to a context.
+ *
+ * Why a fresh exec (`simpler-device --context`) and not a fork: the
+ * server is multi-threaded, and a forked copy would inherit its locks in
+ * whatever state, every other client's descriptors and the whole GM
+ * mapping. The exec'd context starts with three descriptors and nothing
+ * mapped but what it is told to map.
+ *
+ * GM: the context reserves the segment's whole address range PROT_NONE at
+ * the base the server mapped it at (device addresses are the same in
+ * both, as kernels and the host see them) and maps from the memfd, with
+ * MAP_FIXED, only the blocks of its client: the server sends MAP for each
+ * allocation and UNMAP for each free, and waits for the answer before it
+ * replies to the host (a free) or before the allocator may hand the range
+ * to anyone else. Blocks of the onboard allocator are whole pages, so two
+ * clients never share one.
+ */
+#ifndef SIMPLER_ONBOARD_DEVICE_CONTEXT_H
+#define SIMPLER_ONBOARD_DEVICE_CONTEXT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "onboard/protocol.h"
+#include "onboard/wire.h"
+
+/* Messages between the server and a context only (the server refuses
+ * them from clients: they are past ONB_TYPE_END). Payload onb_gm; the
+ * reply is a bare onb_reply. */
+enum devctx_type {
+    DEVCTX_READY = 0x100,       /* context -> server once it can serve: onb_reply, then its error text */
+    DEVCTX_MAP = 0x101,         /* map [addr, addr + size) of the memfd */
+    DEVCTX_UNMAP = 0x102,       /* make it inaccessible again */
+};
+
+/* The descriptors a context is exec'd with. */
+#define DEVCTX_FD_LINK 3        /* its end of the socketpair */
+#define DEVCTX_FD_WORDS 4       /* a pipe for its last words: the crash line */
+#define DEVCTX_FD_GM 5          /* the GM memfd */
+
+/* The context process: simpler-device --context ... (main.c hands over). */
+int devctx_main(int argc, char **argv);
+
+/* ------------------------------------------------------------------ */
+/* the server's side */
+
+typedef struct devctx_link {
+    pid_t pid;                  /* 0: no context */
+    int fd;                     /* the socketpair */
+    int words;                  /* read end of the last-words pipe */
+    onb_watch watch;            /* on the process: its death ends any wait */
+    uint32_t seq;
+} devctx_link;
+
+typedef struct devctx_config {
+    const char *exe;            /* simpler-device */
+    int32_t device_id;
+    const char *store;
+    int gm_fd;
+    uint64_t gm_base, gm_capacity;
+} devctx_config;
+
+/* Start a context and wait until it serves (or says why it cannot). */
+int devctx_start(devctx_link *k, const devctx_config *cfg);
+
+/* MAP or UNMAP a block; SIMPLER_E_DEVICE_LOST (the context is then ended)
+ * when the context does not answer. */
+int devctx_map(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size);
+
+/*
+ * Forward a client's request (h, payload) and relay what the context
+ * sends until its reply, which is handed back (*reply: malloc'd payload,
+ * starting with the onb_reply). Meanwhile the context's PROGRESS goes to
+ * client_fd and the client's CANCEL to the context; anything else from
+ * the client (or its closing) cancels too and sets *client_broke.
+ * silence_ns bounds the time the context may say nothing. A context that
+ * dies, closes or stays silent is lost: SIMPLER_E_DEVICE_LOST saying how
+ * (its crash line when it left one), and it is ended.
+ */
+int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const void *payload, uint64_t silence_ns,
+                   void **reply, uint32_t *reply_size, int *client_broke);
+
+/* End the context: close its link, give it a moment to exit, then kill
+ * what is left of its process group (a kernel's children too) and reap
+ * it. Safe on a link with no context. */
+void devctx_end(devctx_link *k);
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * The server's side of a device context (context.h): starting the
+ * context process, telling it what to map, forwarding requests to it, and
+ * ending it, whichever way it ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/wait.h"
+#include "onboard/device/context.h"
+
+extern char **environ;
+
+/* A context is ready within this, or it is not coming. */
+#define CTX_START_NS 10000000000ull
+/* MAP/UNMAP are answered at once by an idle context. */
+#define CTX_MAP_NS 5000000000ull
+/* A message the context has begun to send is read whole within this. */
+#define CTX_READ_NS 1000000000ull
+/* A context whose link closed gets this long to exit by itself. */
+#define CTX_EXIT_GRACE_NS 1000000000ull
+/* After a request the reply usually follows at once. */
+#define CTX_SPIN_NS 50000ull
+
+/* ------------------------------------------------------------------ */
+/* ending */
+
+/* Close the link, wait up to grace_ns for the process to end, kill what
+ * is left of its process group and reap it. The group is killed before
+ * the reaping, while the zombie still holds the group's id: a kernel's
+ * children (a fork() that lingers) go with it, and the id cannot have
+ * been reused. Returns the wait status, or -1 with no context. */
+static int end_process(devctx_link *k, uint64_t grace_ns)
+{
+    if (k->pid <= 0)
+        return -1;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+    if (grace_ns)
+        onb_watch_wait(&k->watch, grace_ns);
+    kill(-k->pid, SIGKILL);
+    kill(k->pid, SIGKILL);      /* should a kernel have moved it to another group */
+    int status = 0;
+    while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    onb_watch_close(&k->watch);
+    k->pid = 0;
+    return status;
+}
+
+void devctx_end(devctx_link *k)
+{
+    end_process(k, CTX_EXIT_GRACE_NS);
+    if (k->words >= 0)
+        close(k->words);
+    k->words = -1;
+}
+
+/* What the context left in its last-words pipe (its crash line), if
+ * anything; the pipe may be held open by a kernel's child, so never
+ * wait for its end. */
+static void last_words(devctx_link *k, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (k->words < 0)
+        return;
+    for (;;) {
+        ssize_t r = read(k->words, out + n, size - 1 - n);
+        if (r > 0 && (n += (size_t)r) < size - 1)
+            continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+    out[n] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* The context is gone or must go: end it and say how it ended. */
+static int lost(devctx_link *k, const char *what, int wire)
+{
+    pid_t pid = k->pid;
+    int hung = wire == ONB_WIRE_TIMED_OUT;
+    int status = end_process(k, hung ? 0 : CTX_EXIT_GRACE_NS);
+    char words[1024], how[1200];
+    last_words(k, words, sizeof words);
+    if (hung)
+        snprintf(how, sizeof how, "it said nothing for too long and was killed");
+    else if (words[0])
+        snprintf(how, sizeof how, "%s", words);
+    else if (status >= 0 && WIFSIGNALED(status))
+        snprintf(how, sizeof how, "it was killed by signal %d", WTERMSIG(status));
+    else if (wire == ONB_WIRE_MALFORMED)
+        snprintf(how, sizeof how, "it sent a malformed message and was killed");
+    else
+        snprintf(how, sizeof how, "it exited (status %d) without answering: did a kernel close the context's "
+                 "descriptors?", status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return simpler_fail(SIMPLER_E_DEVICE_LOST,
+                        "the device context of this host process (pid %d) ended during %s: %s; the device "
+                        "goes on, create a new worker", (int)pid, what, how);
+}
+
+/* ------------------------------------------------------------------ */
+/* starting */
+
+/* A descriptor numbered 10 or more: the spawn's dup2 onto 3, 4 and 5
+ * must not overwrite a source it has still to copy, and a dup2 onto the
+ * same number would leave close-on-exec set. */
+static int high_fd(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 10);
+}
+
+static int spawn(devctx_link *k, const devctx_config *cfg, int link_fd, int words_fd)
+{
+    char id[16], base[32], cap[32];
+    snprintf(id, sizeof id, "%d", (int)cfg->device_id);
+    snprintf(base, sizeof base, "0x%" PRIx64, cfg->gm_base);
+    snprintf(cap, sizeof cap, "%" PRIu64, cfg->gm_capacity);
+    char *argv[] = {"simpler-device", "--context", "--device-id", id, "--gm-base", base, "--gm-capacity", cap,
+                    "--store", (char *)cfg->store, NULL};
+    int gm = high_fd(cfg->gm_fd), lk = high_fd(link_fd), wd = high_fd(words_fd);
+    int rc = SIMPLER_OK;
+    if (gm < 0 || lk < 0 || wd < 0) {
+        rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot start a context: %s", strerror(errno));
+    } else {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, lk, DEVCTX_FD_LINK);
+        posix_spawn_file_actions_adddup2(&fa, wd, DEVCTX_FD_WORDS);
+        posix_spawn_file_actions_adddup2(&fa, gm, DEVCTX_FD_GM);
+        posix_spawnattr_init(&attr);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setpgroup(&attr, 0);   /* a group of its own: ended as one */
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+        int e = posix_spawn(&k->pid, cfg->exe, &fa, &attr, argv, environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+        if (e) {
+            k->pid = 0;
+            rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot start a context (%s): %s", cfg->exe, strerror(e));
+        }
+    }
+    if (gm >= 0)
+        close(gm);
+    if (lk >= 0)
+        close(lk);
+    if (wd >= 0)
+        close(wd);
+    return rc;
+}
+
+int devctx_start(devctx_link *k, const devctx_config *cfg)
+{
+    *k = (devctx_link){.fd = -1, .words = -1};
+    if (!cfg->exe)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "device: this server runs no device contexts");
+    int sv[2], pw[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return simpler_fail(SIMPLER_E_SYSTEM, "device: socketpair: %s", strerror(errno));
+    if (pipe2(pw, O_CLOEXEC | O_NONBLOCK) != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return simpler_fail(SIMPLER_E_SYSTEM, "device: pipe: %s", strerror(errno));
+    }
+    int rc = spawn(k, cfg, sv[1], pw[1]);
+    close(sv[1]);
+    close(pw[1]);
+    k->fd = sv[0];
+    k->words = pw[0];
+    if (rc) {
+        devctx_end(k);
+        return rc;
+    }
+    onb_watch_open(&k->watch, k->pid);
+    onb_header h;
+    void *payload;
+    int w = onb_recv_watched(k->fd, &h, &payload, NULL, (int64_t)CTX_START_NS, 0, &k->watch);
+    if (w) {
+        free(payload);
+        rc = lost(k, "its start", w);
+    } else if (h.type != DEVCTX_READY || h.size < sizeof(onb_reply)) {
+        rc = simpler_fail(SIMPLER_E_SYSTEM, "device: a context started with message type %u", h.type);
+    } else {
+        onb_reply r;
+        memcpy(&r, payload, sizeof r);
+        if (r.status != SIMPLER_OK)
+            rc = simpler_fail(r.status, "device: a context could not start: %.*s", (int)(h.size - sizeof r),
+                              (const char *)payload + sizeof r);
+    }
+    free(payload);
+    if (rc)
+        devctx_end(k);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* requests */
+
+int devctx_map(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size)
+{
+    if (k->pid <= 0)
+        return SIMPLER_OK;      /* nothing is mapped where there is no context */
+    const char *what = type == DEVCTX_MAP ? "a GM map" : "a GM unmap";
+    onb_gm in = {addr, size};
+    uint32_t seq = ++k->seq;
+    int w = onb_send(k->fd, type, seq, &in, sizeof in, NULL, 0, -1);
+    onb_header h;
+    void *payload = NULL;
+    if (!w)
+        w = onb_recv_watched(k->fd, &h, &payload, NULL, (int64_t)CTX_MAP_NS, CTX_SPIN_NS, &k->watch);
+    if (!w && (h.type != (type | ONB_REPLY) || h.seq != seq || h.size < sizeof(onb_reply)))
+        w = ONB_WIRE_MALFORMED;
+    if (w) {
+        free(payload);
+        return lost(k, what, w);
+    }
+    onb_reply r;
+    memcpy(&r, payload, sizeof r);
+    int rc = r.status == SIMPLER_OK ? SIMPLER_OK
+                                    : simpler_fail(r.status, "%.*s", (int)(h.size - sizeof r),
+                                                   (const char *)payload + sizeof r);
+    free(payload);
+    return rc;
+}
+
+/* Wait for either descriptor (client_fd < 0: only the context's) or the
+ * context's death, at most until deadline, spinning until spin_until.
+ * Returns a mask: 1 the context spoke, 2 the client did, 4 the context is
+ * gone; 0 at the deadline. */
+static int wait_either(devctx_link *k, int client_fd, uint64_t deadline, uint64_t spin_until)
+{
+    int by_pidfd = k->watch.pidfd >= 0;
+    for (;;) {
+        struct pollfd p[3] = {{k->fd, POLLIN, 0}, {client_fd, POLLIN, 0}, {by_pidfd ? k->watch.pidfd : -1, POLLIN, 0}};
+        uint64_t now = simpler_now_ns();
+        if (now >= deadline)
+            return 0;
+        int ms = now < spin_until ? 0 : (int)((deadline - now + 999999) / 1000000);
+        if (!by_pidfd && ms > ONB_WATCH_POLL_MS)
+            ms = ONB_WATCH_POLL_MS;
+        int r = poll(p, 3, ms);
+        if (r < 0 && errno != EINTR)
+            return 4;
+        if (r > 0 && p[0].revents)
+            return 1;       /* before a death: its last reply is read, not lost */
+        if (r > 0 && p[1].revents)
+            return 2;
+        if ((r > 0 && p[2].revents) || (!by_pidfd && r == 0 && ms && onb_pid_gone(k->pid)))
+            return 4;
+    }
+}
+
+static const char *request_name(uint16_t type)
+{
+    switch (type) {
+    case ONB_EXECUTOR_REGISTER: return "EXECUTOR_REGISTER";
+    case ONB_EXECUTOR_RELEASE: return "EXECUTOR_RELEASE";
+    case ONB_CALLABLE_LOAD: return "CALLABLE_LOAD";
+    case ONB_CALLABLE_RELEASE: return "CALLABLE_RELEASE";
+    case ONB_LAUNCH: return "a launch";
+    case ONB_COUNTERS: return "COUNTERS";
+    default: return "a request";
+    }
+}
+
+int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const void *payload, uint64_t silence_ns,
+                   void **reply, uint32_t *reply_size, int *client_broke)
+{
+    const char *what = request_name(h->type);
+    *reply = NULL;
+    if (k->pid <= 0)
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "the device context of this host process is gone; create a new "
+                            "worker");
+    int w = onb_send(k->fd, h->type, h->seq, payload, h->size, NULL, 0, -1), cancelled = 0;
+    if (w)
+        return lost(k, what, w);
+    uint64_t now = simpler_now_ns(), deadline = now + silence_ns, spin_until = now + CTX_SPIN_NS;
+    for (;;) {
+        int ready = wait_either(k, *client_broke ? -1 : client_fd, deadline, spin_until);
+        if (ready == 0)
+            return lost(k, what, ONB_WIRE_TIMED_OUT);
+        if (ready == 4)
+            return lost(k, what, ONB_WIRE_PEER_GONE);
+        if (ready == 2) {
+            /* Only a CANCEL of this request may come now; anything else,
+             * or a closed connection, cancels too: nobody will read. */
+            onb_header ch;
+            void *cp;
+            w = onb_recv(client_fd, &ch, &cp, NULL, (int64_t)CTX_READ_NS, 0);
+            free(cp);
+            if (w != ONB_WIRE_OK || ch.type != ONB_CANCEL || ch.seq != h->seq)
+                *client_broke = 1;
+            if (!cancelled && (w = onb_send(k->fd, ONB_CANCEL, h->seq, NULL, 0, NULL, 0, -1)))
+                return lost(k, what, w);
+            cancelled = 1;
+            continue;
+        }
+        onb_header rh;
+        void *rp;
+        w = onb_recv_watched(k->fd, &rh, &rp, NULL, (int64_t)CTX_READ_NS, 0, &k->watch);
+        if (w)
+            return lost(k, what, w);
+        if (rh.type == ONB_PROGRESS && rh.seq == h->seq) {
+            if (!*client_broke)
+                onb_send(client_fd, ONB_PROGRESS, h->seq, rp, rh.size, NULL, 0, -1);
+            free(rp);
+            deadline = simpler_now_ns() + silence_ns;
+            continue;
+        }
+        if (rh.type != (h->type | ONB_REPLY) || rh.seq != h->seq || rh.size < sizeof(onb_reply)) {
+            free(rp);
+            return lost(k, what, ONB_WIRE_MALFORMED);
+        }
+        *reply = rp;
+        *reply_size = rh.size;
+        return SIMPLER_OK;
+    }
+}
