@@ -1,0 +1,234 @@
+"""Device contexts on onboard: each host connection's kernels run in a
+process of their own that maps only that connection's GM. A kernel cannot
+read or write another client's memory, a crash in one client's context
+fails only that client, and clients that come and go leave nothing behind
+in the device (processes, threads, descriptors, GM)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import simpler
+from onboard_helpers import (CRASH, ORCH_FILL, alive, assert_fill_works, children, contexts, fill_callable,
+                             scalar_callable, wait_until)
+
+HERE = Path(__file__).resolve().parent
+
+# out[i] = the float at the address in scalar 0.
+PEEK = """
+#include <simpler/kernel.h>
+SIMPLER_KERNEL(kernel) {
+    const simpler_tensor *out = &args->tensors[0];
+    for (int64_t i = 0; i < simpler_tensor_numel(out); i++)
+        *(float *)simpler_tensor_at(out, i) = *(volatile float *)(uintptr_t)args->scalars[0];
+}
+"""
+# Crashes as the device loads it, outside any launch: no turn on the chip
+# keeps it from happening while another client's launch runs.
+CRASH_ON_LOAD = """
+#include <stdint.h>
+#include <simpler/kernel.h>
+__attribute__((constructor)) static void crash_on_load(void) { *(volatile int *)(uintptr_t)8 = 1; }
+SIMPLER_KERNEL(kernel) { (void)args; }
+"""
+
+
+def peek_callable(kc: simpler.KernelCompiler) -> simpler.ChipCallable:
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source(PEEK), ["out"], num_scalars=1)
+    return simpler.ChipCallable.build(kc.compile_source(ORCH_FILL), [k], [("out", np.float32), "scalar"])
+
+
+def filled_buffer(w: simpler.ChipWorker, value: int) -> tuple[int, np.ndarray]:
+    data = np.full(1024, value, np.uint32)
+    addr = w.malloc(data.nbytes)
+    w.copy_to(addr, data)
+    return addr, data
+
+
+def test_a_kernel_cannot_write_another_clients_memory(private_device, kc):
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        pid = a.stats["device_pid"]
+        assert b.stats["device_pid"] == pid and len(contexts(pid)) == 2
+        addr, data = filled_buffer(a, 0x5A5A5A5A)
+        cid = b.register(scalar_callable(kc, CRASH))
+        # B's kernel writes A's address: B's context does not map it
+        with pytest.raises(simpler.DeviceLost, match=r"context .*died of SIGSEGV.*kernel 'kernel'"):
+            b.run(cid, [addr, 0])
+        assert not b.usable
+        np.testing.assert_array_equal(a.copy_from(addr, np.empty_like(data)), data)   # A's data is intact
+        assert a.usable and a.stats["device_pid"] == pid and len(contexts(pid)) == 1
+        assert_fill_works(a, kc)
+        a.free(addr)
+
+
+def test_a_kernel_cannot_read_another_clients_memory(private_device, kc):
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        addr, _ = filled_buffer(a, 0x3F800000)      # 1.0f
+        with b.registered(peek_callable(kc)) as cid:
+            out = np.zeros(4, np.float32)
+            with pytest.raises(simpler.DeviceLost, match="died of SIGSEGV"):
+                b.run(cid, simpler.TaskArgs(out, addr))
+            assert not out.any()                    # nothing of A's came back
+        assert_fill_works(a, kc)
+
+
+def test_a_kernel_still_reaches_its_own_memory_by_address(private_device, kc):
+    """What a context maps is exactly its client's blocks: its own raw
+    addresses work, before and after other clients allocate and free."""
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        cid = a.register(peek_callable(kc))
+        for round_ in range(3):
+            other = b.malloc(1 << 20)
+            addr, _ = filled_buffer(a, 0x40400000)  # 3.0f
+            out = np.zeros(4, np.float32)
+            a.run(cid, simpler.TaskArgs(out, addr))
+            np.testing.assert_array_equal(out, 3.0)
+            b.free(other)
+            a.free(addr)
+        a.unregister(cid)
+
+
+LONG_RUN = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import simpler
+    sys.path.insert(0, sys.argv[1])
+    from onboard_helpers import ORCH_FILL
+    # Spins scalar 1 microseconds, then fills its output with scalar 0.
+    SLOW_FILL = '''
+    #define _POSIX_C_SOURCE 200809L
+    #include <time.h>
+    #include <simpler/kernel.h>
+    SIMPLER_KERNEL(kernel) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 < (long)args->scalars[1]);
+        const simpler_tensor *out = &args->tensors[0];
+        for (int64_t i = 0; i < simpler_tensor_numel(out); i++)
+            *(float *)simpler_tensor_at(out, i) = (float)args->scalars[0];
+    }
+    '''
+    ORCH = '''
+    #include <simpler/orch.h>
+    SIMPLER_ORCHESTRATION(orchestrate) {
+        simpler_tensor out = args->tensors[0];
+        uint8_t tag = SIMPLER_OUTPUT_EXISTING;
+        return simpler_submit(api, o, 0, SIMPLER_CORE_AIV, &out, &tag, 1, args->scalars, 2, NULL);
+    }
+    '''
+    kc = simpler.KernelCompiler()
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source(SLOW_FILL), ["out"], num_scalars=2)
+    c = simpler.ChipCallable.build(kc.compile_source(ORCH), [k], [("out", np.float32), "scalar", "scalar"])
+    seen = {"ok": 0, "errors": []}
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(c)
+        print("ready", w.stats["device_pid"], flush=True)
+        sys.stdin.readline()                        # the other client is about to crash
+        for i, spin in enumerate([3_000_000] + [1000] * 20):
+            out = np.zeros(256, np.float32)
+            try:
+                w.run(cid, simpler.TaskArgs(out, i + 1, spin))
+                if (out == i + 1).all():
+                    seen["ok"] += 1
+                else:
+                    seen["errors"].append(f"run {i}: {out[:4]}")
+            except simpler.SimplerError as e:
+                seen["errors"].append(f"run {i}: {type(e).__name__}: {e}")
+                break
+    print(json.dumps(seen), flush=True)
+""")
+
+
+def test_a_crash_in_one_client_leaves_another_clients_long_run_alone(private_device, kc):
+    other = subprocess.Popen([sys.executable, "-c", LONG_RUN, str(HERE)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        word, pid = other.stdout.readline().split()
+        assert word == "ready"
+        with simpler.ChipWorker("onboard") as w:
+            assert w.stats["device_pid"] == int(pid)
+            other.stdin.write("go\n")
+            other.stdin.flush()
+            # The other's 3 s run is on the chip now (or about to be): this
+            # client's kernels crash as they load, which takes no turn.
+            with pytest.raises(simpler.DeviceLost, match="context .*died of SIGSEGV"):
+                w.register(scalar_callable(kc, CRASH_ON_LOAD))
+            assert not w.usable
+        out, err = other.communicate(timeout=120)
+        assert other.returncode == 0, err
+        seen = json.loads(out.strip().splitlines()[-1])
+        assert seen == {"ok": 21, "errors": []}
+        assert alive(int(pid))
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+
+
+def test_a_crash_between_another_clients_runs_leaves_them_alone(private_device, kc):
+    """The crash takes its turn on the chip; the other client's runs before
+    and after it are unaffected (its context never noticed)."""
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        with a.registered(fill_callable(kc)) as fill:
+            out = np.zeros(64, np.float32)
+            a.run(fill, simpler.TaskArgs(out, 1))
+            crash = b.register(scalar_callable(kc, CRASH))
+            with pytest.raises(simpler.DeviceLost):
+                b.run(crash, [8, 0])
+            for i in range(2, 50):
+                a.run(fill, simpler.TaskArgs(out, i))
+                np.testing.assert_array_equal(out, i)
+            assert a.stats["core_resets"] == 0
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time, simpler
+    w = simpler.ChipWorker("onboard")
+    w.register(simpler.ChipCallable.from_bytes(open(sys.argv[1], "rb").read()))
+    w.malloc(1 << 20)
+    print("held", flush=True)
+    time.sleep(600)
+""")
+
+
+def device_census(pid: int) -> dict:
+    return {"threads": len(os.listdir(f"/proc/{pid}/task")), "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "children": sorted(children(pid))}
+
+
+def test_clients_that_come_and_go_leave_nothing_in_the_device(private_device, kc, tmp_path):
+    blob = tmp_path / "fill.bin"
+    blob.write_bytes(fill_callable(kc).to_bytes())
+    with simpler.ChipWorker("onboard") as observer:
+        pid = observer.stats["device_pid"]
+        base = observer.stats["device_committed_bytes"]
+        assert base == observer.stats["committed_bytes"]
+        before = device_census(pid)
+        assert len(before["children"]) == 1         # the observer's context
+        for _ in range(3):
+            with simpler.ChipWorker("onboard") as w:    # one that closes
+                assert_fill_works(w, kc)
+            with simpler.ChipWorker("onboard") as w:    # one whose context crashes
+                cid = w.register(scalar_callable(kc, CRASH))
+                with pytest.raises(simpler.DeviceLost):
+                    w.run(cid, [8, 0])
+            holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(blob)], stdout=subprocess.PIPE, text=True)
+            try:                                        # one that is killed
+                assert holder.stdout.readline().strip() == "held"
+                assert len(contexts(pid)) == 2
+            finally:
+                holder.kill()
+                holder.wait()
+        assert wait_until(lambda: observer.stats["device_clients"] == 1)
+        assert wait_until(lambda: device_census(pid) == before), (device_census(pid), before)
+        assert observer.stats["device_committed_bytes"] == base
+        assert_fill_works(observer, kc)
