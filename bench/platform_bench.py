@@ -1,8 +1,14 @@
 """Platform benchmarks: what the boundary to the device costs. The fixed
 cost of an empty run() from Python on sim (in-process) and onboard (a
-round trip to simpler-device), and host<->device copy bandwidth against a
-plain memcpy of the same size. Prints a table and writes JSON; no
-pass/fail.
+round trip to simpler-device, which forwards it to the worker's device
+context), opening a worker (on onboard: connecting and starting its
+context, the device already running), a GM malloc + free (on onboard: a
+round trip, and the context maps and unmaps the block), and host<->device
+copy bandwidth against a plain memcpy of the same size. Prints a table and
+writes JSON; no pass/fail.
+
+To compare two builds, run this script with PYTHONPATH pointing at each
+in turn, in one sitting.
 
     python bench/platform_bench.py [--quick] [--json PATH]
 """
@@ -66,6 +72,26 @@ def main() -> None:
             rows.append({"figure": label, "unit": "us",
                          **{p: {"median": m * 1e6, "min": lo * 1e6} for p, (m, lo) in fig.items()}})
             print(f"{label + ' (median us)':<56} {fig['sim'][0] * 1e6:>10.1f} {fig['onboard'][0] * 1e6:>10.1f}")
+
+    opens = 10 if opts.quick else 40
+    fig = {}
+    for plat in ("sim", "onboard"):
+        with simpler.ChipWorker(plat):      # the device is running for the timed opens
+            def open_close():
+                with simpler.ChipWorker(plat) as w:
+                    w.stats
+            fig[plat] = best_of(open_close, opens)
+    rows.append({"figure": "open + close a worker", "unit": "ms",
+                 **{p: {"median": m * 1e3, "min": lo * 1e3} for p, (m, lo) in fig.items()}})
+    print(f"{'open + close a worker, device running (median ms)':<56} {fig['sim'][0] * 1e3:>10.2f} "
+          f"{fig['onboard'][0] * 1e3:>10.2f}")
+    fig = {}
+    for plat in ("sim", "onboard"):
+        with simpler.ChipWorker(plat) as w:
+            fig[plat] = best_of(lambda: w.free(w.malloc(4096)), runs)
+    rows.append({"figure": "malloc + free 4 KiB", "unit": "us",
+                 **{p: {"median": m * 1e6, "min": lo * 1e6} for p, (m, lo) in fig.items()}})
+    print(f"{'malloc + free 4 KiB (median us)':<56} {fig['sim'][0] * 1e6:>10.1f} {fig['onboard'][0] * 1e6:>10.1f}")
 
     size = 64 << 20
     host = np.random.default_rng(0).integers(0, 255, size, dtype=np.uint8)

@@ -38,6 +38,7 @@ typedef struct platform_counters {
     uint64_t device_executor_loads;
     uint64_t aicpu_uploads;
     uint64_t executor_registrations;
+    uint64_t device_context_pid;
 } platform_counters;
 
 /* What a launch's waiter checks between slices of its wait (simpler.h's

@@ -275,6 +275,7 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->device_executor_loads = pc.device_executor_loads;
     out->aicpu_uploads = pc.aicpu_uploads;
     out->executor_registrations = pc.executor_registrations;
+    out->device_context_pid = pc.device_context_pid;
     return leave(dev, SIMPLER_OK);
 }
 

@@ -789,6 +789,7 @@ static void drv_counters(platform_dev *d, platform_counters *out)
         out->device_committed_bytes = c.device_committed_bytes;
         out->device_binary_installs = c.binary_installs;
         out->device_executor_loads = c.executor_loads;
+        out->device_context_pid = c.context_pid;
     }
     out->aicpu_uploads = atomic_load(&g_aicpu_uploads);
     out->executor_registrations = d->executor_registrations;

@@ -143,6 +143,7 @@ typedef struct onb_counters {
     uint64_t launches;
     uint64_t device_pid;
     uint64_t uptime_ms;
+    uint64_t context_pid;       /* this client's device context, 0: none (yet) */
 } onb_counters;
 
 typedef struct onb_shutdown {

@@ -38,14 +38,16 @@ def thread_cpus(pid: int) -> dict[str, set[int]]:
 
 
 def test_cores_are_pinned_and_the_scheduler_leaves_the_first_aiv_alone(chip_worker, scene):
-    pid = chip_worker.stats.get("device_pid") or os.getpid()
-    cpus = sorted(os.sched_getaffinity(pid))
-    if len(cpus) < 2:
-        pytest.skip("one CPU: nothing is pinned")
     cid = scene("fused")
     a = np.arange(64, dtype=np.float32)
     out = np.zeros_like(a)
     chip_worker.run(cid, simpler.TaskArgs(a, a, out))
+    # the chip's threads: in this process on sim, in this worker's device
+    # context on onboard
+    pid = chip_worker.stats.get("device_context_pid") or os.getpid()
+    cpus = sorted(os.sched_getaffinity(pid))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing is pinned")
 
     threads = thread_cpus(pid)
     for core in range(3):

@@ -29,6 +29,7 @@ def test_crashing_kernel_loses_only_its_context(private_device, kc):
         cid = w.register(scalar_callable(kc, CRASH))
         pid = w.stats["device_pid"]
         context = only_context(pid)
+        assert w.stats["device_context_pid"] == context
         with pytest.raises(simpler.DeviceLost, match=r"context .*died of SIGSEGV.*core \d+ was running task \d+ "
                                                      r"\(func 0, kernel .kernel.\).*the device goes on"):
             w.run(cid, [8, 0])

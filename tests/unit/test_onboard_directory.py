@@ -8,6 +8,7 @@ which may give files away and drop its uid in a child."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ import textwrap
 import pytest
 
 import simpler
-from onboard_helpers import CRASH, assert_fill_works, scalar_callable
+from onboard_helpers import CRASH, alive, assert_fill_works, scalar_callable, wait_until
 
 OTHER_UID = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -79,12 +80,19 @@ def test_log_and_crash_files_are_never_written_through_links(private_device, kc,
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, CRASH))
         with pytest.raises(simpler.DeviceLost, match="died of SIGSEGV"):
-            w.run(cid, [8, 0])
+            w.run(cid, [8, 0])      # a context's crash: its line goes to the device's log
+        pid = w.stats["device_pid"] if w.usable else simpler.device.status(0).pid
+    # the device process itself dying writes device-0.crash: through no link either
+    crash = private_device.dir / "device-0.crash"
+    crash.symlink_to(victims["device-0.crash"])
+    os.kill(pid, signal.SIGSEGV)
+    assert wait_until(lambda: not alive(pid))
     for name, victim in victims.items():
         assert victim.read_text() == "precious\n", name
         assert not (private_device.dir / name).is_symlink(), name
-    assert "serving" in (private_device.dir / "device-0.log").read_text()
-    assert "died of SIGSEGV" in (private_device.dir / "device-0.crash").read_text()
+    log = (private_device.dir / "device-0.log").read_text()
+    assert "serving" in log and "context (pid" in log and "died of SIGSEGV" in log
+    assert f"(pid {pid}) died of SIGSEGV" in crash.read_text()
 
 
 # Listens on the device's socket as another user (bound as root, which

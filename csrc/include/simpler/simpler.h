@@ -115,6 +115,7 @@ typedef struct simpler_device_stats {
     uint64_t device_executor_loads;    /* distinct AICore executors it loaded */
     uint64_t aicpu_uploads;            /* AICPU runtime uploads by this host process */
     uint64_t executor_registrations;   /* AICore executor registrations by this context */
+    uint64_t device_context_pid;       /* the process running this worker's kernels (its device context), 0: none yet */
 } simpler_device_stats;
 
 /* A device process as `python -m simpler device status` shows it. */

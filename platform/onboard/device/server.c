@@ -74,6 +74,7 @@ struct devsrv {
 
     _Atomic uint32_t clients;
     _Atomic uint64_t contexts_started;
+    _Atomic uint64_t committed;     /* the clients' accounting, summed (the heap holds whole pages) */
     _Atomic int exit_requested;
 };
 
@@ -143,12 +144,15 @@ static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_o
             fallocate(s->gm_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       (off_t)(lo - (uint64_t)(uintptr_t)s->gm), (off_t)(hi - lo));
     }
+    addr_entry *e = addr_map_get(&c->allocs, addr);
+    uint64_t counted = e ? e->tag : 0;
     if (gm_heap_free(&s->heap, addr, &size) != SIMPLER_OK)
         return;
-    c->committed -= size;
+    c->committed -= counted;
+    atomic_fetch_sub(&s->committed, counted);
     addr_map_remove(&c->allocs, addr);
     if (size_out)
-        *size_out = size;
+        *size_out = counted;
 }
 
 static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
@@ -160,13 +164,16 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
                             "GM exhausted: %" PRIu64 " bytes requested, %" PRIu64 " of this client's %" PRIu64
                             " bytes in use", in->size, c->committed, c->quota);
     /* Whole pages: the heap's ranges then all start on a page, and no
-     * two clients' blocks share one. */
+     * two clients' blocks share one. The accounting counts what was asked
+     * for, aligned as sim aligns it, so both platforms count alike; the
+     * pages' slack (under 4 KiB a block) is the price of isolation. */
     uint64_t addr, want = (in->size + DEV_PAGE - 1) & ~(DEV_PAGE - 1);
+    uint64_t counted = (in->size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
     int rc = gm_heap_alloc(&s->heap, want, &addr);
     if (rc)
         return rc;
     uint64_t size = gm_heap_size_of(&s->heap, addr);
-    if (addr_map_put(&c->allocs, addr, size, 0, 0) != 0) {
+    if (addr_map_put(&c->allocs, addr, size, counted, 0) != 0) {
         gm_heap_free(&s->heap, addr, NULL);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
     }
@@ -177,12 +184,13 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
         gm_heap_free(&s->heap, addr, NULL);
         return rc;
     }
-    c->committed += size;
+    c->committed += counted;
+    atomic_fetch_add(&s->committed, counted);
     if (c->committed > c->peak)
         c->peak = c->committed;
     onb_gm *out = reply_struct(r, sizeof *out);
     out->addr = addr;
-    out->size = size;
+    out->size = counted;
     return SIMPLER_OK;
 }
 
@@ -434,7 +442,7 @@ static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply 
     o->live_allocations = c->allocs.live;
     o->loaded_objects = ctx.loaded_objects;
     o->gm_capacity = s->gm_capacity;
-    o->device_committed_bytes = gm_heap_committed(&s->heap);
+    o->device_committed_bytes = atomic_load(&s->committed);
     o->clients = atomic_load(&s->clients);
     o->core_threads = ctx.core_threads;
     o->aicpu_threads = ctx.aicpu_threads;
@@ -447,6 +455,7 @@ static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply 
     o->launches = s->launches;
     pthread_mutex_unlock(&s->lock);
     o->device_pid = (uint64_t)getpid();
+    o->context_pid = (uint64_t)(c->ctx.pid > 0 ? c->ctx.pid : 0);
     o->uptime_ms = (simpler_now_ns() - s->start_ns) / 1000000ull;
     return SIMPLER_OK;
 }
