@@ -95,6 +95,28 @@ def test_a_kernel_still_reaches_its_own_memory_by_address(private_device, kc):
         a.unregister(cid)
 
 
+def test_a_freed_block_is_out_of_reach(private_device, kc):
+    """Once freed, a block is no longer mapped in the context that held
+    it, by the time the allocator hands it to another client."""
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        with a.registered(peek_callable(kc)) as cid:
+            addr, data = filled_buffer(a, 0x40000000)  # 2.0f
+            out = np.zeros(4, np.float32)
+            a.run(cid, simpler.TaskArgs(out, addr))
+            np.testing.assert_array_equal(out, 2.0)
+            a.free(addr)
+            held = []                               # B asks until it is given A's old block
+            assert wait_until(lambda: held.append(b.malloc(data.nbytes)) or held[-1] == addr)
+            for other in held[:-1]:
+                b.free(other)
+            b.copy_to(addr, np.full(1024, 0x40A00000, np.uint32))     # 5.0f, B's now
+            with pytest.raises(simpler.DeviceLost, match="died of SIGSEGV"):
+                a.run(cid, simpler.TaskArgs(out, addr))
+            np.testing.assert_array_equal(out, 2.0)     # nothing of B's came back
+        np.testing.assert_array_equal(b.copy_from(addr, np.empty(1024, np.uint32)), 0x40A00000)
+        assert_fill_works(b, kc)
+
+
 LONG_RUN = textwrap.dedent("""
     import json, sys
     import numpy as np

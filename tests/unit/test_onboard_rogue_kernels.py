@@ -108,7 +108,7 @@ def test_kernel_closing_every_descriptor_ends_its_context(private_device, kc, wa
         pid = w.stats["device_pid"]
         context = only_context(pid)
         with pytest.raises(simpler.DeviceLost, match=r"context .*ended during a launch: it exited \(status \d+\) "
-                                                     r"without answering: did a kernel close the context's descriptors"):
+                                                     r"without answering \(did a kernel call exit\(\), or close the context's descriptors"):
             w.run(cid, [0, 0], scheduler_timeout=1.0)
         assert not w.usable
         assert not alive(context) and children(pid) == []

@@ -22,11 +22,18 @@
  * GM: the context reserves the segment's whole address range PROT_NONE at
  * the base the server mapped it at (device addresses are the same in
  * both, as kernels and the host see them) and maps from the memfd, with
- * MAP_FIXED, only the blocks of its client: the server sends MAP for each
- * allocation and UNMAP for each free, and waits for the answer before it
- * replies to the host (a free) or before the allocator may hand the range
- * to anyone else. Blocks of the onboard allocator are whole pages, so two
- * clients never share one.
+ * MAP_FIXED, only the blocks of its client: the server tells it MAP for
+ * each allocation and UNMAP for each free. Neither is waited for, and both
+ * are queued and sent in a batch (before the next request the context
+ * serves, when the queue is long, or when the client goes quiet), as a
+ * message each would wake the context on every malloc and free; a block
+ * freed before its MAP was sent never reaches the context at all. A MAP is
+ * done before any later request the context serves (the link is in order;
+ * a context that cannot map ends itself), and a freed range goes back to
+ * the allocator only once the context has acknowledged its UNMAP (or has
+ * ended), so no one else is handed it while this context still sees it.
+ * Blocks of the onboard allocator are whole pages, so two clients never
+ * share one.
  */
 #ifndef SIMPLER_ONBOARD_DEVICE_CONTEXT_H
 #define SIMPLER_ONBOARD_DEVICE_CONTEXT_H
@@ -38,12 +45,11 @@
 #include "onboard/wire.h"
 
 /* Messages between the server and a context only (the server refuses
- * them from clients: they are past ONB_TYPE_END). Payload onb_gm; the
- * reply is a bare onb_reply. */
+ * them from clients: they are past ONB_TYPE_END). Payload onb_gm. */
 enum devctx_type {
     DEVCTX_READY = 0x100,       /* context -> server once it can serve: onb_reply, then its error text */
-    DEVCTX_MAP = 0x101,         /* map [addr, addr + size) of the memfd */
-    DEVCTX_UNMAP = 0x102,       /* make it inaccessible again */
+    DEVCTX_MAP = 0x101,         /* map [addr, addr + size) of the memfd; no reply */
+    DEVCTX_UNMAP = 0x102,       /* make it inaccessible again; the reply (an onb_reply) acknowledges it */
 };
 
 /* The descriptors a context is exec'd with. */
@@ -57,12 +63,27 @@ int devctx_main(int argc, char **argv);
 /* ------------------------------------------------------------------ */
 /* the server's side */
 
+typedef struct devctx_range {
+    uint64_t addr, size;
+    uint16_t type;              /* DEVCTX_MAP or DEVCTX_UNMAP, in the queue */
+} devctx_range;
+
+/* Called with each freed range the context no longer sees (its UNMAP was
+ * acknowledged, or the context ended): the allocator may have it back. */
+typedef void (*devctx_release_fn)(void *arg, uint64_t addr, uint64_t size);
+
 typedef struct devctx_link {
     pid_t pid;                  /* 0: no context */
     int fd;                     /* the socketpair */
     int words;                  /* read end of the last-words pipe */
     onb_watch watch;            /* on the process: its death ends any wait */
     uint32_t seq;
+    devctx_range *queued;       /* MAPs and UNMAPs not sent yet, in order */
+    uint32_t num_queued, cap_queued;
+    devctx_range *unmapping;    /* UNMAPs sent, not yet acknowledged, oldest first */
+    uint32_t num_unmapping, cap_unmapping;
+    devctx_release_fn release;
+    void *release_arg;
 } devctx_link;
 
 typedef struct devctx_config {
@@ -76,9 +97,21 @@ typedef struct devctx_config {
 /* Start a context and wait until it serves (or says why it cannot). */
 int devctx_start(devctx_link *k, const devctx_config *cfg);
 
-/* MAP or UNMAP a block; SIMPLER_E_DEVICE_LOST (the context is then ended)
- * when the context does not answer. */
-int devctx_map(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size);
+/* Queue a MAP of a block of its client's. SIMPLER_E_DEVICE_LOST (the
+ * context is then ended) when the link is broken. */
+int devctx_map(devctx_link *k, uint64_t addr, uint64_t size);
+/* Queue an UNMAP of a freed block; the range goes to k->release once the
+ * context no longer sees it (at once with no context, or when its MAP was
+ * still queued). */
+int devctx_unmap(devctx_link *k, uint64_t addr, uint64_t size);
+/* Send what is queued. */
+int devctx_flush(devctx_link *k);
+/* Take in the acknowledgements that have arrived, without waiting. */
+int devctx_drain(devctx_link *k);
+/* Wait until client_fd is readable, taking in acknowledgements meanwhile
+ * (a context that ends meanwhile is ended for good: SIMPLER_E_DEVICE_LOST
+ * once, after client_fd is readable). spin_ns: poll before blocking. */
+int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns);
 
 /*
  * Forward a client's request (h, payload) and relay what the context
@@ -95,7 +128,8 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
 
 /* End the context: close its link, give it a moment to exit, then kill
  * what is left of its process group (a kernel's children too) and reap
- * it. Safe on a link with no context. */
+ * it; every range still being unmapped is released. Safe on a link with
+ * no context. */
 void devctx_end(devctx_link *k);
 
 #endif

@@ -57,6 +57,15 @@ static int end_process(devctx_link *k, uint64_t grace_ns)
     }
     onb_watch_close(&k->watch);
     k->pid = 0;
+    /* Its mappings are gone with it: what it was unmapping, or was to be
+     * told to unmap, is free. */
+    for (uint32_t i = 0; i < k->num_unmapping; i++)
+        k->release(k->release_arg, k->unmapping[i].addr, k->unmapping[i].size);
+    k->num_unmapping = 0;
+    for (uint32_t i = 0; i < k->num_queued; i++)
+        if (k->queued[i].type == DEVCTX_UNMAP)
+            k->release(k->release_arg, k->queued[i].addr, k->queued[i].size);
+    k->num_queued = 0;
     return status;
 }
 
@@ -66,6 +75,12 @@ void devctx_end(devctx_link *k)
     if (k->words >= 0)
         close(k->words);
     k->words = -1;
+    free(k->unmapping);
+    k->unmapping = NULL;
+    k->cap_unmapping = 0;
+    free(k->queued);
+    k->queued = NULL;
+    k->cap_queued = 0;
 }
 
 /* What the context left in its last-words pipe (its crash line), if
@@ -106,8 +121,8 @@ static int lost(devctx_link *k, const char *what, int wire)
     else if (wire == ONB_WIRE_MALFORMED)
         snprintf(how, sizeof how, "it sent a malformed message and was killed");
     else
-        snprintf(how, sizeof how, "it exited (status %d) without answering: did a kernel close the context's "
-                 "descriptors?", status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        snprintf(how, sizeof how, "it exited (status %d) without answering (did a kernel call exit(), or close "
+                 "the context's descriptors?)", status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return simpler_fail(SIMPLER_E_DEVICE_LOST,
                         "the device context of this host process (pid %d) ended during %s: %s; the device "
                         "goes on, create a new worker", (int)pid, what, how);
@@ -168,7 +183,8 @@ static int spawn(devctx_link *k, const devctx_config *cfg, int link_fd, int word
 
 int devctx_start(devctx_link *k, const devctx_config *cfg)
 {
-    *k = (devctx_link){.fd = -1, .words = -1};
+    k->pid = 0;
+    k->fd = k->words = -1;
     if (!cfg->exe)
         return simpler_fail(SIMPLER_E_UNSUPPORTED, "device: this server runs no device contexts");
     int sv[2], pw[2];
@@ -213,31 +229,142 @@ int devctx_start(devctx_link *k, const devctx_config *cfg)
 /* ------------------------------------------------------------------ */
 /* requests */
 
-int devctx_map(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size)
+/* Append r to a growing array. */
+static int push_range(devctx_range **arr, uint32_t *n, uint32_t *cap, devctx_range r)
+{
+    if (*n == *cap) {
+        uint32_t grown_cap = *cap ? *cap * 2 : 16;
+        devctx_range *grown = realloc(*arr, grown_cap * sizeof *grown);
+        if (!grown)
+            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
+        *arr = grown;
+        *cap = grown_cap;
+    }
+    (*arr)[(*n)++] = r;
+    return SIMPLER_OK;
+}
+
+int devctx_flush(devctx_link *k)
+{
+    uint32_t n = k->num_queued, i = 0;
+    int rc = SIMPLER_OK;
+    k->num_queued = 0;
+    for (; i < n && k->pid > 0; i++) {
+        devctx_range r = k->queued[i];
+        if (r.type == DEVCTX_UNMAP &&
+            push_range(&k->unmapping, &k->num_unmapping, &k->cap_unmapping, r) != SIMPLER_OK) {
+            rc = lost(k, "a GM unmap", ONB_WIRE_ERROR);     /* cannot wait for its acknowledgement */
+            break;
+        }
+        onb_gm in = {r.addr, r.size};
+        int w = onb_send(k->fd, r.type, ++k->seq, &in, sizeof in, NULL, 0, -1);
+        if (w) {
+            rc = lost(k, r.type == DEVCTX_MAP ? "a GM map" : "a GM unmap", w);     /* released r, if an UNMAP */
+            i++;
+            break;
+        }
+    }
+    /* What was not sent (the context is gone): those ranges are free. */
+    for (; i < n; i++)
+        if (k->queued[i].type == DEVCTX_UNMAP)
+            k->release(k->release_arg, k->queued[i].addr, k->queued[i].size);
+    return rc;
+}
+
+/* Long enough to save most wake-ups, short enough that freed ranges come
+ * back soon in a busy loop. */
+#define CTX_BATCH 64
+
+static int queue_op(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size)
+{
+    int rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, (devctx_range){addr, size, type});
+    if (rc) {
+        if ((rc = devctx_flush(k)) == SIMPLER_OK)       /* room by sending what is queued */
+            rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, (devctx_range){addr, size, type});
+        if (rc) {
+            rc = lost(k, "a GM map", ONB_WIRE_ERROR);
+            if (type == DEVCTX_UNMAP)
+                k->release(k->release_arg, addr, size);
+            return rc;
+        }
+    }
+    return k->num_queued >= CTX_BATCH ? devctx_flush(k) : SIMPLER_OK;
+}
+
+int devctx_map(devctx_link *k, uint64_t addr, uint64_t size)
 {
     if (k->pid <= 0)
-        return SIMPLER_OK;      /* nothing is mapped where there is no context */
-    const char *what = type == DEVCTX_MAP ? "a GM map" : "a GM unmap";
-    onb_gm in = {addr, size};
-    uint32_t seq = ++k->seq;
-    int w = onb_send(k->fd, type, seq, &in, sizeof in, NULL, 0, -1);
-    onb_header h;
-    void *payload = NULL;
-    if (!w)
-        w = onb_recv_watched(k->fd, &h, &payload, NULL, (int64_t)CTX_MAP_NS, CTX_SPIN_NS, &k->watch);
-    if (!w && (h.type != (type | ONB_REPLY) || h.seq != seq || h.size < sizeof(onb_reply)))
-        w = ONB_WIRE_MALFORMED;
-    if (w) {
-        free(payload);
-        return lost(k, what, w);
+        return SIMPLER_OK;      /* a context started later is told of the block then */
+    return queue_op(k, DEVCTX_MAP, addr, size);
+}
+
+int devctx_unmap(devctx_link *k, uint64_t addr, uint64_t size)
+{
+    if (k->pid <= 0) {
+        k->release(k->release_arg, addr, size);
+        return SIMPLER_OK;
     }
-    onb_reply r;
-    memcpy(&r, payload, sizeof r);
-    int rc = r.status == SIMPLER_OK ? SIMPLER_OK
-                                    : simpler_fail(r.status, "%.*s", (int)(h.size - sizeof r),
-                                                   (const char *)payload + sizeof r);
-    free(payload);
+    /* Mapped and freed between two batches: the context never saw it. */
+    for (uint32_t i = k->num_queued; i-- > 0;)
+        if (k->queued[i].type == DEVCTX_MAP && k->queued[i].addr == addr) {
+            memmove(&k->queued[i], &k->queued[i + 1], (k->num_queued - i - 1) * sizeof *k->queued);
+            k->num_queued--;
+            k->release(k->release_arg, addr, size);
+            return SIMPLER_OK;
+        }
+    return queue_op(k, DEVCTX_UNMAP, addr, size);
+}
+
+/* An UNMAP acknowledged: its range (the oldest) goes back. One the
+ * context could not unmap stays visible to it: the context is ended,
+ * which releases it with the rest. */
+static int take_ack(devctx_link *k, const onb_header *h, const void *payload)
+{
+    onb_reply r = {SIMPLER_E_SYSTEM, 0};
+    if (h->size >= sizeof r)
+        memcpy(&r, payload, sizeof r);
+    if (!k->num_unmapping || r.status != SIMPLER_OK)
+        return lost(k, "a GM unmap", ONB_WIRE_MALFORMED);
+    devctx_range done = k->unmapping[0];
+    memmove(k->unmapping, k->unmapping + 1, --k->num_unmapping * sizeof *k->unmapping);
+    k->release(k->release_arg, done.addr, done.size);
+    return SIMPLER_OK;
+}
+
+/* Read one message the context has begun to send; acknowledgements are
+ * taken in (*taken set), anything else is handed back. */
+static int read_message(devctx_link *k, onb_header *h, void **payload, int *taken, const char *what)
+{
+    *taken = 0;
+    int w = onb_recv_watched(k->fd, h, payload, NULL, (int64_t)CTX_READ_NS, 0, &k->watch);
+    if (w)
+        return lost(k, what, w);
+    if (h->type != (DEVCTX_UNMAP | ONB_REPLY))
+        return SIMPLER_OK;
+    *taken = 1;
+    int rc = take_ack(k, h, *payload);
+    free(*payload);
+    *payload = NULL;
     return rc;
+}
+
+int devctx_drain(devctx_link *k)
+{
+    while (k->pid > 0 && k->num_unmapping) {
+        struct pollfd p = {k->fd, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0)
+            return SIMPLER_OK;
+        onb_header h;
+        void *payload;
+        int taken, rc = read_message(k, &h, &payload, &taken, "a GM unmap");
+        if (rc)
+            return rc;
+        if (!taken) {
+            free(payload);
+            return lost(k, "a GM unmap", ONB_WIRE_MALFORMED);  /* nothing else may come unasked */
+        }
+    }
+    return SIMPLER_OK;
 }
 
 /* Wait for either descriptor (client_fd < 0: only the context's) or the
@@ -252,8 +379,8 @@ static int wait_either(devctx_link *k, int client_fd, uint64_t deadline, uint64_
         uint64_t now = simpler_now_ns();
         if (now >= deadline)
             return 0;
-        int ms = now < spin_until ? 0 : (int)((deadline - now + 999999) / 1000000);
-        if (!by_pidfd && ms > ONB_WATCH_POLL_MS)
+        int ms = now < spin_until ? 0 : deadline == UINT64_MAX ? -1 : (int)((deadline - now + 999999) / 1000000);
+        if (!by_pidfd && (ms < 0 || ms > ONB_WATCH_POLL_MS))
             ms = ONB_WATCH_POLL_MS;
         int r = poll(p, 3, ms);
         if (r < 0 && errno != EINTR)
@@ -288,6 +415,9 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
     if (k->pid <= 0)
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "the device context of this host process is gone; create a new "
                             "worker");
+    int rc = devctx_flush(k);       /* the request may use blocks just allocated */
+    if (rc)
+        return rc;
     int w = onb_send(k->fd, h->type, h->seq, payload, h->size, NULL, 0, -1), cancelled = 0;
     if (w)
         return lost(k, what, w);
@@ -314,9 +444,11 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
         }
         onb_header rh;
         void *rp;
-        w = onb_recv_watched(k->fd, &rh, &rp, NULL, (int64_t)CTX_READ_NS, 0, &k->watch);
-        if (w)
-            return lost(k, what, w);
+        int taken;
+        if ((rc = read_message(k, &rh, &rp, &taken, what)))
+            return rc;
+        if (taken)
+            continue;
         if (rh.type == ONB_PROGRESS && rh.seq == h->seq) {
             if (!*client_broke)
                 onb_send(client_fd, ONB_PROGRESS, h->seq, rp, rh.size, NULL, 0, -1);
@@ -331,5 +463,32 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
         *reply = rp;
         *reply_size = rh.size;
         return SIMPLER_OK;
+    }
+}
+
+int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns)
+{
+    int rc = SIMPLER_OK;
+    uint64_t spin_until = simpler_now_ns() + spin_ns;
+    for (;;) {
+        int spinning = simpler_now_ns() < spin_until;
+        /* The client has gone quiet: now the context may do its share. */
+        if (!spinning && k->num_queued && !rc)
+            rc = devctx_flush(k);
+        if (k->pid <= 0 || !k->num_unmapping) {
+            /* Nothing to take in: the client alone (spin, then block). */
+            struct pollfd p = {client_fd, POLLIN, 0};
+            int r = poll(&p, 1, spinning ? 0 : -1);
+            if (r > 0 || (r < 0 && errno != EINTR))
+                return rc;
+            continue;
+        }
+        int ready = wait_either(k, client_fd, UINT64_MAX, spin_until);
+        if (ready == 2)
+            return rc;
+        if (ready == 4)
+            rc = lost(k, "a GM unmap", ONB_WIRE_PEER_GONE);
+        else if (ready == 1)
+            rc = rc ? rc : devctx_drain(k);
     }
 }

@@ -127,32 +127,38 @@ static int owned(dev_client *c, uint64_t addr, uint64_t size, const char *what)
     return SIMPLER_OK;
 }
 
-/* Free one of the client's allocations. Its context stops seeing it
- * first (the answer is awaited: a context that does not answer is ended,
- * which unmaps it too). A large one's pages go back to the system next,
- * while the range is still allocated: once the heap has it back another
- * client may be handed it and write it, and a punch then would zero what
- * that client wrote. */
-static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_out)
+/* A freed range that no context sees any more goes back to the heap. A
+ * large one's pages go back to the system first, while the heap still has
+ * the range: once it has it back another client may be handed it and
+ * write it, and a punch then would zero what that client wrote. */
+static void gm_return(void *arg, uint64_t addr, uint64_t size)
 {
-    uint64_t size = gm_heap_size_of(&s->heap, addr);
-    if (c->ctx.pid > 0 && devctx_map(&c->ctx, DEVCTX_UNMAP, addr, size) == SIMPLER_E_DEVICE_LOST)
-        context_lost(c);
+    devsrv *s = arg;
     if (size >= DEV_PUNCH_BYTES) {
         uint64_t lo = (addr + 4095) & ~4095ull, hi = (addr + size) & ~4095ull;
         if (hi > lo)
             fallocate(s->gm_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       (off_t)(lo - (uint64_t)(uintptr_t)s->gm), (off_t)(hi - lo));
     }
+    gm_heap_free(&s->heap, addr, NULL);
+}
+
+/* Free one of the client's allocations: at once for the client and the
+ * accounting; the heap gets the range back once the client's context
+ * stops seeing it (gm_return). */
+static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_out)
+{
     addr_entry *e = addr_map_get(&c->allocs, addr);
-    uint64_t counted = e ? e->tag : 0;
-    if (gm_heap_free(&s->heap, addr, &size) != SIMPLER_OK)
+    if (!e)
         return;
+    uint64_t size = e->size, counted = e->tag;
     c->committed -= counted;
     atomic_fetch_sub(&s->committed, counted);
     addr_map_remove(&c->allocs, addr);
     if (size_out)
         *size_out = counted;
+    if (devctx_unmap(&c->ctx, addr, size) == SIMPLER_E_DEVICE_LOST)
+        context_lost(c);
 }
 
 static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
@@ -177,9 +183,8 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
         gm_heap_free(&s->heap, addr, NULL);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
     }
-    if ((rc = devctx_map(&c->ctx, DEVCTX_MAP, addr, size))) {
-        if (rc == SIMPLER_E_DEVICE_LOST)
-            context_lost(c);
+    if ((rc = devctx_map(&c->ctx, addr, size))) {     /* the context is gone: so are its mappings */
+        context_lost(c);
         addr_map_remove(&c->allocs, addr);
         gm_heap_free(&s->heap, addr, NULL);
         return rc;
@@ -308,7 +313,7 @@ static int context_get(devsrv *s, dev_client *c)
     int rc = devctx_start(&c->ctx, &cfg);
     for (uint64_t i = 0; !rc && i < c->allocs.cap; i++)
         if (c->allocs.slots[i].state == 1)
-            rc = devctx_map(&c->ctx, DEVCTX_MAP, c->allocs.slots[i].key, c->allocs.slots[i].size);
+            rc = devctx_map(&c->ctx, c->allocs.slots[i].key, c->allocs.slots[i].size);
     if (rc)
         devctx_end(&c->ctx);
     else
@@ -567,11 +572,15 @@ void devsrv_admit(devsrv *s) { atomic_fetch_add(&s->clients, 1); }
 
 void devsrv_serve(devsrv *s, int fd)
 {
-    dev_client c = {.fd = fd, .ctx = {.fd = -1, .words = -1}};
+    dev_client c = {.fd = fd, .ctx = {.fd = -1, .words = -1, .release = gm_return, .release_arg = s}};
     for (;;) {
         onb_header h;
         void *payload;
-        int rc = onb_recv(fd, &h, &payload, NULL, -1, DEV_SPIN_NS);
+        /* Between requests, the context's acknowledgements of freed
+         * blocks are taken in, so the heap has them back at once. */
+        if (devctx_wait_client(&c.ctx, fd, DEV_SPIN_NS) == SIMPLER_E_DEVICE_LOST)
+            c.ctx_lost = 1;
+        int rc = onb_recv(fd, &h, &payload, NULL, -1, 0);
         if (rc == ONB_WIRE_MALFORMED) {
             dev_reply r = {0};
             simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "malformed message (bad magic or a payload over %u bytes); "
