@@ -601,6 +601,7 @@ int devctx_main(int argc, char **argv)
     if (getppid() == 1)
         _exit(1);
     ctx *c = &g_ctx;
+    prctl(PR_SET_NAME, "simpler-context");  /* not "exe" (it runs as /proc/self/exe) in top and ps */
     install_signals();
     int rc = setup(c, argc, argv);
     onb_reply ready = {rc, 0};
