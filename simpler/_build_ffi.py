@@ -35,6 +35,8 @@ HOST_SOURCES = [
     "platform/onboard/paths.c",
     "platform/onboard/wire.c",
     "platform/onboard/driver.c",
+    "platform/faulty/faulty.c",
+    "platform/registry.c",
 ]
 
 # The device programs the platform loads; setup.py builds them, and the

@@ -17,7 +17,7 @@ from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
 from .trace import Trace
 
-PLATFORMS = ("sim", "onboard")
+PLATFORMS = ("sim", "onboard")   # and "faulty:<platform>", for tests (ChipWorker.inject_fault)
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
 
 
@@ -208,7 +208,8 @@ class ChipWorker:
                  *, gm_capacity: int | None = None) -> None:
         self._dev = self._handle = None
         if not isinstance(platform, str):
-            raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+            raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)} or faulty:<platform>, "
+                                  f"not {platform!r}")
         if not isinstance(runtime, str):
             raise InvalidArgument(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         device_id = _checked_int("device_id", device_id, 31)
@@ -462,6 +463,36 @@ class ChipWorker:
         out = ffi.new("uint64_t *")
         check(lib.simpler_committed_memory(self._d(), out))
         return int(out[0])
+
+    # -- fault injection (platform="faulty:<platform>") ------------------
+    FAULT_KINDS = {"alloc": lib.SIMPLER_FAULT_GM_ALLOC, "copy": lib.SIMPLER_FAULT_COPY,
+                   "load": lib.SIMPLER_FAULT_CALLABLE_LOAD, "launch": lib.SIMPLER_FAULT_LAUNCH,
+                   "wait": lib.SIMPLER_FAULT_WAIT}
+
+    def inject_fault(self, nth: int, kinds: "str | Iterable[str]" = "all") -> None:
+        """Fail the nth device operation of these kinds from now on, once
+        ("all", or some of alloc, copy, load, launch, wait); nth 0 disarms.
+        Only on a faulty:<platform> worker."""
+        names = tuple(self.FAULT_KINDS) if kinds == "all" else (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        unknown = [k for k in names if k not in self.FAULT_KINDS]
+        if unknown or not names:
+            raise InvalidArgument(f"fault kinds must be 'all' or some of {', '.join(self.FAULT_KINDS)}, "
+                                  f"not {kinds!r}")
+        mask = functools.reduce(operator.or_, (self.FAULT_KINDS[k] for k in names))
+        check(lib.simpler_device_inject_fault(self._d(), mask, _checked_int("nth", nth, 64)), "inject_fault")
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """{"ops": armed-kind operations since arming, "fired": faults
+        injected so far, "pending": 1 while armed}; readable after the
+        fault that lost the device, too."""
+        out = ffi.new("simpler_fault_counts *")
+        check(lib.simpler_device_fault_counts(self._d(), out))
+        return {name: int(getattr(out, name)) for name, _ in ffi.typeof("simpler_fault_counts").fields}
+
+    @property
+    def faults_fired(self) -> int:
+        return self.fault_counts["fired"]
 
     @property
     def usable(self) -> bool:

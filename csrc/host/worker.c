@@ -17,7 +17,6 @@
 #include "common/error.h"
 #include "common/gm_heap.h"
 #include "host/device.h"
-#include "onboard/onboard.h"
 
 #define DEFAULT_AICPU_THREADS 2
 #define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
@@ -106,12 +105,8 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
                           dev->state == DEVICE_READY ? "initialised" : "finalized");
     } else if (device_id < 0 || device_id > MAX_DEVICE_ID) {
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "device_id %d out of range 0..%d", device_id, MAX_DEVICE_ID);
-    } else if (strcmp(platform, "sim") == 0) {
-        dev->ops = &simpler_platform_sim;
-    } else if (strcmp(platform, "onboard") == 0) {
-        dev->ops = &simpler_platform_onboard;
-    } else {
-        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown platform '%s' (expected 'sim' or 'onboard')", platform);
+    } else if (!(dev->ops = platform_find(platform))) {
+        rc = SIMPLER_E_INVALID_ARGUMENT;
     }
     if (!rc) {
         if (strcmp(runtime, "host_build_graph") == 0)
@@ -127,7 +122,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     if (!rc)
         rc = lib_dir(dir, sizeof dir);
     if (!rc)
-        rc = dev->ops->open(device_id, options, dir, &dev->pdev);
+        rc = dev->ops->open(platform, device_id, options, dir, &dev->pdev);
     if (!rc) {
         dev->device_id = device_id;
         dev->forks = atomic_load(&g_forks);
@@ -230,7 +225,7 @@ int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx)
     int rc = enter(dev, "simpler_device_set_poll");
     if (rc)
         return rc;
-    dev->poll = (platform_poll){fn, ctx};
+    dev->poll = (platform_poll){.fn = fn, .ctx = ctx};
     return leave(dev, SIMPLER_OK);
 }
 
@@ -697,7 +692,48 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
 }
 
 /* ------------------------------------------------------------------ */
-/* the onboard device process, by hand */
+/* fault injection (the faulty platform) */
+
+int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth)
+{
+    int rc = enter(dev, "simpler_device_inject_fault");
+    if (rc)
+        return rc;
+    if (!dev->ops->fault_arm)
+        return leave(dev, simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_inject_fault: platform '%s' injects "
+                                       "no faults (use faulty:%s)", dev->ops->name, dev->ops->name));
+    if (kinds & ~(uint32_t)SIMPLER_FAULT_ALL || (nth && !kinds))
+        return leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_inject_fault: kinds 0x%x: "
+                                       "expected a non-empty mask of SIMPLER_FAULT_* (0x%x)", kinds,
+                                       SIMPLER_FAULT_ALL));
+    return leave(dev, dev->ops->fault_arm(dev->pdev, kinds, nth));
+}
+
+int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out)
+{
+    if (!dev || !out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_fault_counts: device and out are required");
+    /* Not enter(): a test reads them after the fault that lost the
+     * context, too. */
+    pthread_mutex_lock(&dev->lock);
+    int rc = SIMPLER_OK;
+    if (dev->state != DEVICE_READY || forked(dev))
+        rc = simpler_fail(SIMPLER_E_STATE, "simpler_device_fault_counts: device is %s",
+                          dev->state == DEVICE_CREATED ? "not initialised" : dev->state == DEVICE_READY
+                          ? "a forked parent's" : "finalized");
+    else if (!dev->ops->fault_counts)
+        rc = simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_fault_counts: platform '%s' injects no faults",
+                          dev->ops->name);
+    else {
+        memset(out, 0, sizeof *out);
+        dev->ops->fault_counts(dev->pdev, out);
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* a platform's device process, by hand (only onboard has one) */
 
 static int check_device_id(int32_t device_id)
 {
@@ -706,15 +742,33 @@ static int check_device_id(int32_t device_id)
     return SIMPLER_OK;
 }
 
+/* The table of the platform the simpler_onboard_* calls are for, once it
+ * says it manages a device process. */
+static int service_platform(const char *what, int32_t device_id, const platform_ops **out)
+{
+    int rc = check_device_id(device_id);
+    if (rc)
+        return rc;
+    const platform_ops *p = platform_find("onboard");
+    if (!p)
+        return SIMPLER_E_UNSUPPORTED;
+    if (!p->service_start || !p->service_status || !p->service_stop)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "%s: platform '%s' has no device process to manage", what,
+                            p->name);
+    *out = p;
+    return SIMPLER_OK;
+}
+
 int simpler_onboard_start(int32_t device_id, uint64_t gm_capacity, double idle_timeout_s)
 {
     char dir[4096];
-    int rc = check_device_id(device_id);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_start", device_id, &p);
     if (!rc && !(idle_timeout_s >= 0))
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "idle_timeout_s must be >= 0");
     if (!rc && gm_capacity && gm_capacity < 4096)
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "gm_capacity must be at least 4096 bytes");
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_start(dir, device_id, gm_capacity, idle_timeout_s);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_start(dir, device_id, gm_capacity, idle_timeout_s);
 }
 
 int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out)
@@ -722,13 +776,15 @@ int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out)
     char dir[4096];
     if (!out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_onboard_status: out is NULL");
-    int rc = check_device_id(device_id);
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_status(dir, device_id, out);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_status", device_id, &p);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_status(dir, device_id, out);
 }
 
 int simpler_onboard_stop(int32_t device_id, int32_t force)
 {
     char dir[4096];
-    int rc = check_device_id(device_id);
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_stop(dir, device_id, force);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_stop", device_id, &p);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_stop(dir, device_id, force);
 }

@@ -129,6 +129,27 @@ typedef struct simpler_onboard_info {
     uint64_t launches;
 } simpler_onboard_info;
 
+/* Fault injection, for testing error paths (the "faulty:<platform>"
+ * platform, which wraps any other and forwards every operation). Armed
+ * with kinds and nth, it fails the nth operation of those kinds from then
+ * on, once, with a real error code and a message saying it was injected:
+ * GM_ALLOC OUT_OF_MEMORY; COPY (either direction) SYSTEM; CALLABLE_LOAD
+ * INVALID_CALLABLE; LAUNCH (the launch does not start) DEVICE_LOST, and
+ * the context is lost; WAIT (the launch starts, is cancelled through the
+ * poll, and its wait fails) TIMEOUT, the context stays usable. */
+#define SIMPLER_FAULT_GM_ALLOC 1
+#define SIMPLER_FAULT_COPY 2
+#define SIMPLER_FAULT_CALLABLE_LOAD 4
+#define SIMPLER_FAULT_LAUNCH 8
+#define SIMPLER_FAULT_WAIT 16
+#define SIMPLER_FAULT_ALL 31
+
+typedef struct simpler_fault_counts {
+    uint64_t ops;                  /* operations of the armed kinds since it was armed */
+    uint64_t fired;                /* faults injected in this context's life */
+    uint64_t pending;              /* 1 while armed and not yet fired */
+} simpler_fault_counts;
+
 /* A waiting call (a run, a registration that launches on the device)
  * calls this on its own thread about every 50 ms; a non-zero return
  * cancels what it waits for as the watchdog would (the cores are reset, or
@@ -166,6 +187,12 @@ int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t 
 
 int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
                 uint32_t num_args, const simpler_run_config *config);
+
+/* Arm the fault platform (nth 0 disarms); other platforms:
+ * SIMPLER_E_UNSUPPORTED. The counts can be read even once the context
+ * is lost. */
+int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth);
+int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out);
 
 /* The trace of the last run that asked for one (see csrc/common/trace.h
  * for its layout): copied into buf if size suffices; *size_out is its
