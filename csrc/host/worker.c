@@ -543,13 +543,15 @@ static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint6
 
 /* Keep the run's trace on the host, compacted to what was recorded, and
  * release its GM. Sizes come from the host's own request, not from what
- * device code may have scribbled in the header. */
-static void trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
+ * device code may have scribbled in the header. A trace that cannot be
+ * read back fails the run: it was asked for, and is not silently missing. */
+static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
 {
     if (!addr)
-        return;
+        return SIMPLER_OK;
     simpler_trace hdr, *copy = NULL;
-    if (dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr) == SIMPLER_OK) {
+    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr);
+    if (!rc) {
         simpler_trace fresh;
         simpler_trace_init(&fresh, capacity, capacity);
         uint32_t events = atomic_load(&hdr.num_events), edges = atomic_load(&hdr.num_edges);
@@ -558,28 +560,35 @@ static void trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
         uint64_t ev_bytes = (uint64_t)events * sizeof(simpler_trace_event);
         uint64_t size = simpler_trace_bytes(events, edges);
         copy = malloc(size);
-        if (copy) {
+        if (!copy)
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "out of host memory for the trace (%" PRIu64 " bytes)", size);
+        if (!rc) {
             simpler_trace_init(copy, events, edges);
             atomic_store(&copy->num_events, events);
             atomic_store(&copy->num_edges, edges);
             atomic_store(&copy->dropped_events, atomic_load(&hdr.dropped_events));
             atomic_store(&copy->dropped_edges, atomic_load(&hdr.dropped_edges));
-            if ((events && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
-                                                      addr + fresh.events_off, ev_bytes) != SIMPLER_OK) ||
-                (edges && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off,
-                                                     addr + fresh.edges_off,
-                                                     (uint64_t)edges * sizeof(simpler_trace_edge)) != SIMPLER_OK)) {
-                free(copy);
-                copy = NULL;
-            }
+            if (events)
+                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
+                                                addr + fresh.events_off, ev_bytes);
+            if (!rc && edges)
+                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off, addr + fresh.edges_off,
+                                                (uint64_t)edges * sizeof(simpler_trace_edge));
         }
-        if (copy) {
+        if (!rc) {
             free(dev->last_trace);
             dev->last_trace = copy;
             dev->last_trace_size = size;
+        } else {
+            free(copy);
         }
     }
+    if (rc)
+        rc = simpler_fail_prefix(rc, "reading back the run's trace");
+    simpler_error_hold(rc);
     dev->ops->gm_free(dev->pdev, addr);
+    simpler_error_release(rc);
+    return rc;
 }
 
 int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out)
@@ -663,8 +672,9 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
         run.args = (simpler_orch_args){tensors, scalars, nt, ns};
         rc = dev->runtime->run(dev, &run);
         simpler_error_hold(rc);
-        trace_end(dev, run.trace_addr, run.config.trace_events);
+        int trace_rc = trace_end(dev, run.trace_addr, run.config.trace_events);
         simpler_error_release(rc);
+        rc = rc ? rc : trace_rc;
     }
     for (uint32_t i = 0; i < num_args && !rc; i++)
         if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])

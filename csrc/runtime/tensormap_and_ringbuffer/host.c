@@ -211,7 +211,12 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     }
     simpler_error_hold(rc); /* what follows only reads back the run's figures */
     tmr_run after;
-    if (dev->ops->copy_from_device(dev->pdev, &after, block, sizeof after) == SIMPLER_OK) {
+    int read_rc = dev->ops->copy_from_device(dev->pdev, &after, block, sizeof after);
+    /* After a run that succeeded, figures that cannot be read would be
+     * silently wrong counters: that fails the run. */
+    if (read_rc && !rc)
+        rc = simpler_fail_prefix(read_rc, "tensormap_and_ringbuffer: reading back the run's figures");
+    if (!read_rc) {
         if (!rc)
             dev->tasks_completed += atomic_load(&after.submitted);
         dev->last_run_peaks[0] = after.peak_live_tasks;
