@@ -13,9 +13,9 @@
 #include "common/error.h"
 #include "common/so_load.h"
 #include "host/device.h"
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
-#include "runtime/host_build_graph/orch_thread.h"
+#include "runtime/host_build_graph/host/orchestration_thread.h"
 #include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096

@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 #include "host/device.h"
-#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+#include "runtime/tensormap_and_ringbuffer/device_layout.h"
 
 #define DEFAULT_TASK_RING 1024
 #define DEFAULT_DEP_POOL 65536
