@@ -24,6 +24,7 @@ HOST_SOURCES = [
     "csrc/runtime/dependency_tracker/region.c",
     "csrc/runtime/dependency_tracker/tracker.c",
     "csrc/runtime/task_check.c",
+    "csrc/runtime/runtime.c",
     "csrc/runtime/host_build_graph/host/graph_builder.c",
     "csrc/runtime/host_build_graph/host/orchestration_thread.c",
     "csrc/runtime/tensormap_and_ringbuffer/host/ring_setup.c",
