@@ -21,12 +21,13 @@ HOST_SOURCES = [
     "csrc/common/so_load.c",
     "csrc/common/elf_check.c",
     "csrc/callable/callable.c",
-    "csrc/runtime/deps/region.c",
-    "csrc/runtime/deps/tracker.c",
+    "csrc/runtime/dependency_tracker/region.c",
+    "csrc/runtime/dependency_tracker/tracker.c",
     "csrc/runtime/task_check.c",
-    "csrc/runtime/host_build_graph/builder.c",
-    "csrc/runtime/host_build_graph/orch_thread.c",
-    "csrc/runtime/tensormap_and_ringbuffer/host.c",
+    "csrc/runtime/runtime.c",
+    "csrc/runtime/host_build_graph/host/graph_builder.c",
+    "csrc/runtime/host_build_graph/host/orchestration_thread.c",
+    "csrc/runtime/tensormap_and_ringbuffer/host/ring_setup.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
     "platform/chip/chip.c",
@@ -43,11 +44,13 @@ HOST_SOURCES = [
 # sanitizer tests link the same sources straight into their test programs.
 DEVICE_LIBS = {
     "libsimpler_aicpu.so": [
-        "csrc/aicpu/aicpu_main.c", "csrc/aicpu/sched_loop.c", "csrc/aicpu/hbg_scheduler.c",
-        "csrc/aicpu/tmr_scheduler.c", "csrc/aicpu/tmr_orchestrator.c",
+        "csrc/aicpu/aicpu_main.c", "csrc/aicpu/launch_status.c", "csrc/aicpu/dispatch_loop.c",
+        "csrc/runtime/host_build_graph/aicpu/graph_scheduler.c",
+        "csrc/runtime/tensormap_and_ringbuffer/aicpu/scheduler.c",
+        "csrc/runtime/tensormap_and_ringbuffer/aicpu/orchestrator.c",
         # shared with the host library: each program gets its own copy
         "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
-        "csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/runtime/task_check.c",
+        "csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c", "csrc/runtime/task_check.c",
     ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
 }

@@ -108,16 +108,8 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     } else if (!(dev->ops = platform_find(platform))) {
         rc = SIMPLER_E_INVALID_ARGUMENT;
     }
-    if (!rc) {
-        if (strcmp(runtime, "host_build_graph") == 0)
-            dev->runtime = &simpler_runtime_host_build_graph;
-        else if (strcmp(runtime, "tensormap_and_ringbuffer") == 0)
-            dev->runtime = &simpler_runtime_tensormap_and_ringbuffer;
-        else
-            rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
-                              "unknown runtime '%s' (expected 'host_build_graph' or 'tensormap_and_ringbuffer')",
-                              runtime);
-    }
+    if (!rc && !(dev->runtime = runtime_find(runtime)))
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown runtime '%s' (known: %s)", runtime, runtime_names());
     char dir[4096];
     if (!rc)
         rc = lib_dir(dir, sizeof dir);
@@ -133,43 +125,19 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     return rc;
 }
 
-int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out)
+/* What the runtime works with: the platform, the kept GM block, its cache. */
+static runtime_env env_of(simpler_device *dev)
 {
-    device_scratch *s = &dev->scratch;
-    if (s->addr && s->size < size)
-        device_scratch_free(dev);
-    if (!s->addr) {
-        /* Whole heap units: the size is what the heap commits, and what
-         * stats report as kept. */
-        size = (size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
-        int rc = dev->ops->gm_alloc(dev->pdev, size, &s->addr);
-        if (rc)
-            return rc;
-        s->size = size;
-        memset(s->note, 0, sizeof s->note);
-    }
-    *out = s;
-    return SIMPLER_OK;
-}
-
-void device_scratch_done(simpler_device *dev)
-{
-    if (dev->scratch.size > DEVICE_SCRATCH_KEEP)
-        device_scratch_free(dev);
-}
-
-void device_scratch_free(simpler_device *dev)
-{
-    if (dev->scratch.addr)
-        dev->ops->gm_free(dev->pdev, dev->scratch.addr);
-    memset(&dev->scratch, 0, sizeof dev->scratch);
+    return (runtime_env){dev->ops, dev->pdev, &dev->poll, &dev->block, &dev->runtime_cache};
 }
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
     /* An orchestration thread that would not stop may still run in it. */
-    if (c->buffer && !dev->host_lost)
-        dev->runtime->release(dev, c);
+    if (c->buffer && !dev->host_lost) {
+        runtime_env env = env_of(dev);
+        dev->runtime->release(&env, &c->view);
+    }
     callable_buffer_release(dev, c->buffer);
     free(c);
 }
@@ -194,7 +162,7 @@ int simpler_device_finalize(simpler_device *dev)
         free(dev->buffers);
         dev->buffers = NULL;
         dev->num_buffers = dev->cap_buffers = 0;
-        device_scratch_free(dev);
+        run_block_free(dev->ops, dev->pdev, &dev->block);
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
@@ -202,7 +170,8 @@ int simpler_device_finalize(simpler_device *dev)
     dev->last_trace = NULL;
     dev->last_trace_size = 0;
     if (dev->runtime_cache)
-        dev->runtime->drop_cache(dev);
+        dev->runtime->drop_cache(dev->runtime_cache);
+    dev->runtime_cache = NULL;
     dev->state = DEVICE_FINALIZED;
     pthread_mutex_unlock(&dev->lock);
     return SIMPLER_OK;
@@ -244,19 +213,20 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->peak_committed_bytes = pc.peak_committed_bytes;
     out->live_allocations = pc.live_allocations;
     out->loaded_objects = pc.loaded_objects;
-    for (uint32_t i = 0; i < dev->num_callables; i++)
-        out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
+    /* Orchestrations on the host: the platform counts those on the device. */
+    for (uint32_t i = 0; i < dev->num_callables && !dev->runtime->device_orchestration; i++)
+        out->loaded_objects += dev->callables[i]->view.state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
-    out->run_block_bytes = dev->scratch.size;
+    out->run_block_bytes = dev->block.size;
     out->callable_buffers = dev->num_buffers;
     out->callable_uploads = dev->callable_uploads;
-    out->last_run_tasks = dev->last_run_tasks;
-    out->last_run_orchestration_ns = dev->last_run_orchestration_ns;
-    out->last_run_wait_ns = dev->last_run_wait_ns;
-    out->last_run_peak_tasks = dev->last_run_peaks[0];
-    out->last_run_peak_heap_bytes = dev->last_run_peaks[1];
-    out->last_run_peak_regions = dev->last_run_peaks[2];
-    out->last_run_ring_waits = dev->last_run_peaks[3];
+    out->last_run_tasks = dev->last_run.tasks_submitted;
+    out->last_run_orchestration_ns = dev->last_run.orchestration_ns;
+    out->last_run_wait_ns = dev->last_run.wait_ns;
+    out->last_run_peak_tasks = dev->last_run.peak_tasks;
+    out->last_run_peak_heap_bytes = dev->last_run.peak_heap_bytes;
+    out->last_run_peak_regions = dev->last_run.peak_regions;
+    out->last_run_ring_waits = dev->last_run.ring_waits;
     out->registered_callables = dev->num_callables;
     out->runs = dev->runs;
     out->tasks_completed = dev->tasks_completed;
@@ -358,7 +328,13 @@ static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *
 static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
 {
     int rc = callable_buffer_acquire(dev, blob, size, &c->buffer);
-    return rc ? rc : dev->runtime->prepare(dev, c);
+    if (rc)
+        return rc;
+    const callable_buffer *b = c->buffer;
+    c->view = (runtime_callable){b->info, b->gm_addr, b->kernels, b->kernel_of_func, b->max_func_id, b->orchestration,
+                                 NULL};
+    runtime_env env = env_of(dev);
+    return dev->runtime->prepare(&env, &c->view);
 }
 
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)
@@ -508,20 +484,6 @@ static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
     return SIMPLER_OK;
 }
 
-int host_trace_edges(simpler_device *dev, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)
-{
-    simpler_trace hdr;
-    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, trace_addr, sizeof hdr);
-    uint64_t n = num_edges < hdr.max_edges ? num_edges : hdr.max_edges;
-    if (!rc && n)
-        rc = dev->ops->copy_to_device(dev->pdev, trace_addr + hdr.edges_off, pairs, n * sizeof(simpler_trace_edge));
-    atomic_store(&hdr.num_edges, (uint32_t)n);
-    atomic_store(&hdr.dropped_edges, (uint32_t)(num_edges - n));
-    if (!rc)
-        rc = dev->ops->copy_to_device(dev->pdev, trace_addr, &hdr, sizeof hdr);
-    return rc;
-}
-
 /* A GM trace buffer for the run, if it asks for one. */
 static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint64_t *addr)
 {
@@ -617,7 +579,7 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
                             info->num_args, num_args);
     if (num_args && !args)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run: args is NULL");
-    host_run run = {.callable = c};
+    runtime_run run = {.callable = &c->view};
     int rc = fill_defaults(config, &run.config);
     if (rc)
         return rc;
@@ -670,7 +632,13 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
         rc = trace_begin(dev, &run.config, &run.trace_addr);
     if (!rc) {
         run.args = (simpler_orch_args){tensors, scalars, nt, ns};
-        rc = dev->runtime->run(dev, &run);
+        runtime_env env = env_of(dev);
+        runtime_result result = {0};
+        rc = dev->runtime->run(&env, &run, &result);
+        dev->last_run = result;
+        dev->tasks_completed += result.tasks_completed;
+        if (result.host_lost)
+            dev->host_lost = 1;
         simpler_error_hold(rc);
         int trace_rc = trace_end(dev, run.trace_addr, run.config.trace_events);
         simpler_error_release(rc);

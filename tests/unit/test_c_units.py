@@ -26,7 +26,7 @@ CFLAGS = [
 # Program -> the sources under test (csrc/common/error.c is always linked).
 PROGRAMS = {
     "test_callable": ["csrc/callable/callable.c", "csrc/common/elf_check.c"],
-    "test_deps": ["csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/common/addr_map.c"],
+    "test_deps": ["csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c", "csrc/common/addr_map.c"],
     "test_gm_heap": ["csrc/common/gm_heap.c"],
 }
 COMMON = ["csrc/common/error.c"]

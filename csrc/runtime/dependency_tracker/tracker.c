@@ -20,7 +20,7 @@
  * entry whose rest has no exact form (region.h) is kept whole: a needless
  * edge later, never a missed one.
  */
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
 
 #include <stdlib.h>
 #include <string.h>

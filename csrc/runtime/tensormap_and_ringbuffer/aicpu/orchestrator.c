@@ -26,12 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aicpu/aicpu_runtime.h"
 #include "aicpu/launch_status.h"
-#include "aicpu/sched_loop.h"
-#include "aicpu/tmr_shared.h"
+#include "aicpu/dispatch_loop.h"
+#include "runtime/tensormap_and_ringbuffer/aicpu/shared_state.h"
 #include "common/addr_map.h"
 #include "common/error.h"
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
 #include "runtime/task_check.h"
 #include "simpler/simpler.h"
 
@@ -653,3 +654,11 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     release(o);
     return rc;
 }
+
+/* Threads 0 .. aicpu_thread_num - 1 schedule; the extra one orchestrates. */
+static int tmr_thread_main(simpler_launch *L, uint32_t thread_idx)
+{
+    return thread_idx < L->p.aicpu_thread_num ? tmr_schedule(L, thread_idx) : tmr_orchestrate(L, thread_idx);
+}
+
+AICPU_RUNTIME(tmr_runtime) = {SIMPLER_RUNTIME_TMR, "tensormap_and_ringbuffer", tmr_thread_main};
