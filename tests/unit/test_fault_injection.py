@@ -8,6 +8,8 @@ back at its baseline: GM bytes, allocations, loaded objects, threads,
 descriptors, temp files."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import sys
 import tempfile
@@ -25,6 +27,25 @@ RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
 RNG = np.random.default_rng(13)
 FUSED_TASKS = 5  # tests/st/scenes/orch/fused.c
 MAX_N = 200     # a sequence of far fewer operations: a loop that never ends is a bug
+# Host memory the whole loop may gain (Python's own noise is a few KiB);
+# one leaked copy of the callable is 200 KiB.
+HEAP_SLACK = 64 << 10
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+
+_libc = ctypes.CDLL(None)
+_libc.mallinfo2.restype = _MallInfo2
+
+
+def host_heap() -> int:
+    """Bytes malloc has handed out and not had back (glibc)."""
+    gc.collect()
+    m = _libc.mallinfo2()
+    return m.uordblks + m.hblkhd
 
 
 def threads() -> int:
@@ -113,7 +134,7 @@ def private_tmp(tmp_path, monkeypatch):
 def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
     callable_ = scene_callable(kernel_compiler, "fused")
     worker = fresh_worker(simpler_platform, runtime, callable_)
-    base_gm, base_threads, base_fds = gm(worker), threads(), fds()
+    base_gm, base_threads, base_fds, base_heap = gm(worker), threads(), fds(), host_heap()
     seen_kinds: set[str] = set()
     n = 0
     try:
@@ -149,6 +170,7 @@ def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
             assert threads() == base_threads, (n, error)
             assert fds() == base_fds, (n, error)
             assert os.listdir(private_tmp) == [], (n, error)
+        assert host_heap() - base_heap < HEAP_SLACK
     finally:
         worker.finalize()
     # the loop reached every kind of failure it injects
