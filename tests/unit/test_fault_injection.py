@@ -177,13 +177,14 @@ def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
     assert {"OutOfMemory", "PlatformError", "InvalidCallable", "DeviceLost", "Timeout"} <= seen_kinds, seen_kinds
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("kind", ["alloc", "copy", "load", "launch", "wait"])
-def test_one_kind_fails_as_documented(simpler_platform, kind, kernel_compiler):
+def test_one_kind_fails_as_documented(simpler_platform, runtime, kind, kernel_compiler):
     """The first operation of each kind fails with its documented error."""
     expected = {"alloc": simpler.OutOfMemory, "copy": simpler.PlatformError, "load": simpler.InvalidCallable,
                 "launch": simpler.DeviceLost, "wait": simpler.Timeout}[kind]
     callable_ = scene_callable(kernel_compiler, "fused")
-    with fresh_worker(simpler_platform, "host_build_graph", callable_) as worker:
+    with fresh_worker(simpler_platform, runtime, callable_) as worker:
         worker.inject_fault(1, kinds=kind)
         error = sequence(worker, callable_)
         assert type(error) is expected and "injected fault" in str(error), error
