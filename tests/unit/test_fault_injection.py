@@ -211,3 +211,24 @@ def test_fault_calls_on_a_platform_without_faults():
             worker.inject_fault(1, kinds=["disk"])
         worker.inject_fault(0)
         assert worker.fault_counts == {"ops": 0, "fired": 0, "pending": 0}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_wait_fault_cancels_a_running_launch(simpler_platform, runtime, kernel_compiler):
+    """A wait fault on a launch that would run for long: the inner platform
+    really cancels it (a launch left running would end in the watchdog's
+    own timeout after 2 s instead) and the worker runs again."""
+    callable_ = scene_callable(kernel_compiler, "blocks")
+    with simpler.ChipWorker(platform=f"faulty:{simpler_platform}", runtime=runtime) as worker:
+        cid = worker.register(callable_)
+        worker.run(cid, [1, 0])
+        before = worker.stats
+        worker.inject_fault(1, kinds="wait")
+        with pytest.raises(simpler.Timeout, match="^run.*: injected fault: the wait for a started launch failed"):
+            worker.run(cid, [1, 10_000_000], scheduler_timeout=2)   # one block busy for 10 s
+        assert worker.usable
+        worker.run(cid, [2, 0])
+        after = worker.stats
+        assert after["tasks_completed"] == before["tasks_completed"] + 1
+        assert after["committed_bytes"] == before["committed_bytes"]
+        worker.unregister(cid)
