@@ -104,6 +104,10 @@ def sequence(worker: simpler.ChipWorker, callable_) -> simpler.SimplerError | No
             worker.unregister(cids.pop())
     except simpler.SimplerError as e:
         if worker.usable:               # the fault fired once: these must pass
+            for cid in cids:            # a failure leaves registrations as they were
+                out[:] = np.nan
+                worker.run(cid, simpler.TaskArgs(a, b, out))
+                np.testing.assert_allclose(out, expected, rtol=1e-5)
             if addr is not None:
                 worker.free(addr)
             for cid in cids:
@@ -130,6 +134,12 @@ def private_tmp(tmp_path, monkeypatch):
     return d
 
 
+def check_error(n: int, error: simpler.SimplerError | None) -> None:
+    if error is not None:       # typed, and it says what happened
+        assert type(error) is not simpler.SimplerError, (n, error)
+        assert "injected fault" in str(error), (n, error)
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
     callable_ = scene_callable(kernel_compiler, "fused")
@@ -150,10 +160,8 @@ def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
                 assert counts["ops"] == n - 1, counts      # every armed operation was counted, none failed
                 break
             assert fired == 1 and counts["pending"] == 0, (n, counts, error)
+            check_error(n, error)
             if error is not None:
-                # typed, and it says what happened
-                assert type(error) is not simpler.SimplerError, (n, error)
-                assert "injected fault" in str(error), (n, error)
                 seen_kinds.add(type(error).__name__)
             if worker.usable:
                 assert gm(worker) == base_gm, (n, error)
@@ -175,6 +183,38 @@ def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
         worker.finalize()
     # the loop reached every kind of failure it injects
     assert {"OutOfMemory", "PlatformError", "InvalidCallable", "DeviceLost", "Timeout"} <= seen_kinds, seen_kinds
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_fault_loop_cold(simpler_platform, runtime, kernel_compiler, private_tmp):
+    """The same loop on a new worker each time, so that a worker's first
+    run (its run block, the chip's threads) is in the sequence; after
+    finalize, threads, descriptors and host memory are back."""
+    callable_ = scene_callable(kernel_compiler, "fused")
+    with simpler.ChipWorker(platform=f"faulty:{simpler_platform}", runtime=runtime) as worker:
+        opened = gm(worker)         # what a context holds from its start (onboard: the executor)
+        assert sequence(worker, callable_) is None     # the device's first use, compiles
+    base_threads, base_fds, base_heap = threads(), fds(), host_heap()
+    for n in range(1, MAX_N):
+        with simpler.ChipWorker(platform=f"faulty:{simpler_platform}", runtime=runtime) as worker:
+            worker.inject_fault(n)
+            error = sequence(worker, callable_)
+            check_error(n, error)
+            counts = worker.fault_counts
+            if error is None and counts["fired"] == 0:
+                break
+            assert counts["fired"] == 1, (n, counts, error)
+            if worker.usable:
+                assert gm(worker) == opened, (n, error)
+                assert sequence(worker, callable_) is None, n
+            else:
+                assert isinstance(error, simpler.DeviceLost), (n, error)
+        assert threads() == base_threads, (n, error)
+        assert fds() == base_fds, (n, error)
+        assert os.listdir(private_tmp) == [], (n, error)
+    else:
+        pytest.fail("the sequence never ran without a fault")
+    assert host_heap() - base_heap < HEAP_SLACK
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
