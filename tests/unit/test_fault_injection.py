@@ -251,6 +251,18 @@ def test_fault_calls_on_a_platform_without_faults():
             worker.inject_fault(1, kinds=["disk"])
         worker.inject_fault(0)
         assert worker.fault_counts == {"ops": 0, "fired": 0, "pending": 0}
+        # the C calls check their arguments too
+        from simpler._native import ffi, lib
+        assert lib.simpler_device_inject_fault(worker._dev, 0x100, 1) == lib.SIMPLER_E_INVALID_ARGUMENT
+        assert lib.simpler_device_inject_fault(worker._dev, 0, 1) == lib.SIMPLER_E_INVALID_ARGUMENT
+        assert lib.simpler_device_inject_fault(ffi.NULL, 1, 1) == lib.SIMPLER_E_INVALID_ARGUMENT
+        assert lib.simpler_device_fault_counts(worker._dev, ffi.NULL) == lib.SIMPLER_E_INVALID_ARGUMENT
+        worker.inject_fault(5, kinds=["copy", "wait"])
+        assert worker.fault_counts == {"ops": 0, "fired": 0, "pending": 1}
+        handle = worker._dev
+    # finalized: the counts say so instead of reading freed state
+    from simpler._native import ffi, lib
+    assert lib.simpler_device_fault_counts(handle, ffi.new("simpler_fault_counts *")) == lib.SIMPLER_E_STATE
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

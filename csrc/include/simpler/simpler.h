@@ -145,7 +145,7 @@ typedef struct simpler_onboard_info {
 #define SIMPLER_FAULT_ALL 31
 
 typedef struct simpler_fault_counts {
-    uint64_t ops;                  /* operations of the armed kinds since it was armed */
+    uint64_t ops;                  /* operations of the armed kinds from arming until it fired */
     uint64_t fired;                /* faults injected in this context's life */
     uint64_t pending;              /* 1 while armed and not yet fired */
 } simpler_fault_counts;
