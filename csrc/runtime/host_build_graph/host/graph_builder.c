@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/addr_map.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/so_load.h"
 #include "runtime/dependency_tracker/tracker.h"
@@ -83,21 +84,6 @@ typedef struct builder {
     int failed;                 /* first error code; the message is in the thread's error */
 } builder;
 
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static int fail(builder *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(builder *b, int code, const char *fmt, ...)
 {
@@ -127,7 +113,7 @@ static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
     if (p->stamp == consumer + 1)
         return 0;
     p->stamp = consumer + 1;
-    if (grow((void **)&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
+    if (array_reserve(&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
     b->mem.edges[b->num_edges++] = (edge){producer, consumer};
     p->fanout_count++;
@@ -164,7 +150,7 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
         if ((rc = b->env.ops->gm_alloc(b->env.pdev, bytes ? bytes : 1, &addr)))
             return fail(b, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
                         simpler_last_error());
-        if (grow((void **)&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
+        if (array_reserve(&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
             b->env.ops->gm_free(b->env.pdev, addr);
             return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
         }
@@ -209,7 +195,7 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     if (rc)
         return failed(b, rc);
 
-    if (grow((void **)&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
+    if (array_reserve(&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
     build_task *bt = &b->mem.tasks[id];
     memset(bt, 0, sizeof *bt);
@@ -234,7 +220,7 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
             return b->failed;
 
     uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
-    if (grow((void **)&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
+    if (array_reserve(&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
         return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
     bt->args_off = b->args_size;
     if (task->num_tensors)
@@ -324,7 +310,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
     uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
     uint64_t total = args_off + b->args_size;
-    if (grow((void **)&b->mem.image, &b->mem.image_cap, total, 1))
+    if (array_reserve(&b->mem.image, &b->mem.image_cap, total, 1))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
                             "-byte image", total);
     uint8_t *img = b->mem.image;
