@@ -26,6 +26,7 @@ HOST_SOURCES = [
     "csrc/runtime/dependency_tracker/region.c",
     "csrc/runtime/dependency_tracker/tracker.c",
     "csrc/runtime/task_check.c",
+    "csrc/runtime/first_failure.c",
     "csrc/runtime/runtime.c",
     "csrc/runtime/host_build_graph/host/graph_builder.c",
     "csrc/runtime/host_build_graph/host/orchestration_thread.c",
@@ -51,6 +52,7 @@ DEVICE_LIBS = {
         # shared with the host library: each program gets its own copy
         "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c", "csrc/common/array.c",
         "csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c", "csrc/runtime/task_check.c",
+        "csrc/runtime/first_failure.c",
     ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
 }
