@@ -28,6 +28,7 @@
 #include "common/addr_map.h"
 #include "common/array.h"
 #include "common/error.h"
+#include "common/hash.h"
 
 #define MIN_LEVEL 6
 #define NUM_LEVELS 64
@@ -84,14 +85,6 @@ struct dep_tracker {
     uint64_t scratch_cap;
     uint32_t sweep_cursor;
 };
-
-static uint64_t mix(uint64_t a)
-{
-    a ^= a >> 31;
-    a *= 0x9e3779b97f4a7c15ull;
-    a ^= a >> 29;
-    return a;
-}
 
 int dep_tracker_create(dep_tracker **out)
 {
@@ -167,7 +160,7 @@ static uint32_t bucket_for(dep_tracker *t, uint64_t base)
 static dep_cell *cell_lookup(dep_cell *cells, uint64_t cap, uint64_t key, uint64_t index, dep_cell **insert_at)
 {
     dep_cell *tomb = NULL;
-    for (uint64_t i = mix(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    for (uint64_t i = simpler_mix64(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1)) {
         dep_cell *c = &cells[i];
         if (c->key == 0) {
             if (insert_at)
