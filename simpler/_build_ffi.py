@@ -7,6 +7,7 @@ parses plain C), except ``#define NAME <integer>`` constants.
 from __future__ import annotations
 
 import re
+import runpy
 from pathlib import Path
 
 from cffi import FFI
@@ -16,6 +17,7 @@ INCLUDE = ROOT / "csrc" / "include"
 
 HOST_SOURCES = [
     "csrc/common/addr_map.c",
+    "csrc/common/array.c",
     "csrc/common/error.c",
     "csrc/common/gm_heap.c",
     "csrc/common/so_load.c",
@@ -24,6 +26,7 @@ HOST_SOURCES = [
     "csrc/runtime/dependency_tracker/region.c",
     "csrc/runtime/dependency_tracker/tracker.c",
     "csrc/runtime/task_check.c",
+    "csrc/runtime/first_failure.c",
     "csrc/runtime/runtime.c",
     "csrc/runtime/host_build_graph/host/graph_builder.c",
     "csrc/runtime/host_build_graph/host/orchestration_thread.c",
@@ -49,8 +52,9 @@ DEVICE_LIBS = {
         "csrc/runtime/tensormap_and_ringbuffer/aicpu/scheduler.c",
         "csrc/runtime/tensormap_and_ringbuffer/aicpu/orchestrator.c",
         # shared with the host library: each program gets its own copy
-        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
+        "csrc/common/error.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c", "csrc/common/array.c",
         "csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c", "csrc/runtime/task_check.c",
+        "csrc/runtime/first_failure.c",
     ],
     "libsimpler_aicore.so": ["csrc/aicore/executor.c"],
 }
@@ -62,10 +66,12 @@ DEVICE_PROGRAMS = {
         "platform/onboard/wire.c", "platform/onboard/paths.c",
         "platform/chip/chip.c", "platform/chip/kernel_set.c", "csrc/callable/callable.c",
         "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
+        "csrc/common/array.c",
     ],
 }
 
-CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"]
+FLAGS = runpy.run_path(str(Path(__file__).resolve().parent / "_cflags.py"))
+CFLAGS = FLAGS["HOST"]
 
 _DEFINE = re.compile(r"^#define\s+(\w+)\s+(-?\d+|0x[0-9a-fA-F]+)\s*$")
 
@@ -94,7 +100,7 @@ ffibuilder.set_source(
     '#include "simpler/simpler.h"\n',
     # setuptools wants paths relative to setup.py (ROOT), where it runs us.
     sources=HOST_SOURCES,
-    include_dirs=["csrc/include", "csrc", "platform"],
+    include_dirs=FLAGS["INCLUDE_DIRS"],
     extra_compile_args=CFLAGS,
     libraries=["dl", "pthread"],
     # setuptools rebuilds the extension only when one of these is newer:

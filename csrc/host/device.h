@@ -32,9 +32,11 @@ struct simpler_device {
     platform_dev *pdev;
     const runtime_ops *runtime;
     host_callable **callables;
-    uint32_t num_callables, cap_callables;
+    uint32_t num_callables;
+    uint64_t cap_callables;
     callable_buffer **buffers;      /* one per distinct callable content */
-    uint32_t num_buffers, cap_buffers;
+    uint32_t num_buffers;
+    uint64_t cap_buffers;
     uint64_t callable_uploads;
     uint64_t runs;
     uint64_t tasks_completed;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "common/gm_heap.h"
@@ -347,14 +348,8 @@ int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const v
     if (find_callable(dev, callable_id, NULL))
         return leave(dev, simpler_fail(SIMPLER_E_EXISTS,
                                        "callable id %u is already registered (unregister it first)", callable_id));
-    if (dev->num_callables == dev->cap_callables) {
-        uint32_t cap = dev->cap_callables ? dev->cap_callables * 2 : 8;
-        host_callable **cs = realloc(dev->callables, cap * sizeof *cs);
-        if (!cs)
-            return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
-        dev->callables = cs;
-        dev->cap_callables = cap;
-    }
+    if (array_reserve(&dev->callables, &dev->cap_callables, dev->num_callables + 1ull, sizeof *dev->callables))
+        return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
     host_callable *c = calloc(1, sizeof *c);
     if (!c)
         return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));

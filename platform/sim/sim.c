@@ -200,7 +200,7 @@ static void sim_close(platform_dev *d)
         return;
     if (d->chip_live && chip_close(&d->chip))
         return;
-    if (d->heap.live)
+    if (d->heap.free_list)
         gm_heap_destroy(&d->heap);
     if (d->gm)
         munmap(d->gm, d->gm_capacity);

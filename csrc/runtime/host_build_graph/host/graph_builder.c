@@ -4,18 +4,19 @@
  * scheduler on it.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/addr_map.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/so_load.h"
 #include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
 #include "runtime/host_build_graph/host/orchestration_thread.h"
 #include "runtime/runtime.h"
+#include "runtime/first_failure.h"
 #include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096
@@ -83,35 +84,6 @@ typedef struct builder {
     int failed;                 /* first error code; the message is in the thread's error */
 } builder;
 
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-static int fail(builder *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(builder *b, int code, const char *fmt, ...)
-{
-    char msg[SIMPLER_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!b->failed) {
-        b->failed = code;
-        simpler_fail(code, "%s", msg);
-    }
-    return b->failed;
-}
 
 static int add_extent(builder *b, uint64_t base, uint64_t size)
 {
@@ -127,8 +99,8 @@ static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
     if (p->stamp == consumer + 1)
         return 0;
     p->stamp = consumer + 1;
-    if (grow((void **)&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
+    if (array_reserve(&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
     b->mem.edges[b->num_edges++] = (edge){producer, consumer};
     p->fanout_count++;
     b->mem.tasks[consumer].fanin++;
@@ -141,14 +113,6 @@ static int emit_edge(void *ctx, uint32_t producer)
     return add_edge(b, producer, b->current);
 }
 
-/* Keep the first failure: its message is already in the thread's error. */
-static int failed(builder *b, int rc)
-{
-    if (!b->failed)
-        b->failed = rc;
-    return b->failed;
-}
-
 /* Check one tensor argument against the kernel's signature and the run's
  * known buffers; allocate it if it is an OUTPUT; record its accesses. */
 static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_tensor *t, uint32_t tag)
@@ -156,33 +120,33 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
     uint32_t id = b->num_tasks;
     int rc = task_check_tag(k, id, i, tag);
     if (rc)
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
     if (tag == SIMPLER_OUTPUT) {
         uint64_t bytes, addr;
         if ((rc = task_output_bytes(k, id, i, t, &bytes)))
-            return failed(b, rc);
+            return first_failure_keep(&b->failed, rc);
         if ((rc = b->env.ops->gm_alloc(b->env.pdev, bytes ? bytes : 1, &addr)))
-            return fail(b, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
+            return first_failure(&b->failed, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
                         simpler_last_error());
-        if (grow((void **)&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
+        if (array_reserve(&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
             b->env.ops->gm_free(b->env.pdev, addr);
-            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+            return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
         }
         b->outputs[b->num_outputs++] = addr;
         t->addr = addr;
         if (add_extent(b, addr, bytes))
-            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+            return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     }
     dep_region r;
     addr_entry *buffer;
     if ((rc = task_tensor_region(k, id, i, t, &b->extents, &r, &buffer)) ||
         (rc = task_check_write(k, id, i, tag, buffer)))
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
     if (tag == SIMPLER_NO_DEP)
         return 0;
     rc = dep_tracker_access(b->tracker, id, &r, task_tag_reads(tag), task_tag_writes(tag), emit_edge, b);
     if (rc)
-        return fail(b, rc, "task %u: %s", id, simpler_last_error());
+        return first_failure(&b->failed, rc, "task %u: %s", id, simpler_last_error());
     return 0;
 }
 
@@ -192,25 +156,25 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     if (b->failed)
         return b->failed;
     if (!task)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
     const runtime_callable *cb = b->run.callable;
     uint32_t id = b->num_tasks;
     if (id >= b->run.config.max_tasks)
-        return fail(b, SIMPLER_E_CAPACITY,
+        return first_failure(&b->failed, SIMPLER_E_CAPACITY,
                     "graph capacity exceeded: more than %u tasks (raise CallConfig.max_tasks)",
                     b->run.config.max_tasks);
     if (task->func_id > cb->max_func_id || cb->kernel_of_func[task->func_id] < 0)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
                     task->func_id);
     int32_t kernel = cb->kernel_of_func[task->func_id];
     const callable_kernel *ck = &cb->info->kernels[kernel];
     task_kernel k = {ck->name, ck->core_type, ck->num_tensors, ck->num_scalars, ck->tags};
     int rc = task_check(&k, task, id, HBG_MAX_BLOCKS);
     if (rc)
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
 
-    if (grow((void **)&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
+    if (array_reserve(&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
     build_task *bt = &b->mem.tasks[id];
     memset(bt, 0, sizeof *bt);
     bt->kernel_addr = cb->kernels[kernel].addr;
@@ -224,7 +188,7 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     for (uint32_t i = 0; i < task->num_deps; i++) {
         simpler_task_id d = task->deps[i];
         if (d < 0 || d >= (simpler_task_id)id)
-            return fail(b, SIMPLER_E_ORCHESTRATION,
+            return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION,
                         "task %u: explicit dependency on task %" PRId64 ", which was not submitted before it", id, d);
         if (add_edge(b, (uint32_t)d, id))
             return b->failed;
@@ -234,8 +198,8 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
             return b->failed;
 
     uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
-    if (grow((void **)&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
+    if (array_reserve(&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
     bt->args_off = b->args_size;
     if (task->num_tensors)
         memcpy(b->mem.args + b->args_size, task->tensors, task->num_tensors * sizeof(simpler_tensor));
@@ -264,14 +228,14 @@ static int scope_end(simpler_orch *o)
     if (b->failed)
         return b->failed;
     if (b->scope_depth == 0)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
     b->scope_depth--;
     return SIMPLER_OK;
 }
 
 static int fail_run(simpler_orch *o, const char *message)
 {
-    return fail((builder *)o, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+    return first_failure(&((builder *)o)->failed, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
 }
 
 /* The orchestration's calls, each out of reach of a cancel (orch_thread.h). */
@@ -324,7 +288,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
     uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
     uint64_t total = args_off + b->args_size;
-    if (grow((void **)&b->mem.image, &b->mem.image_cap, total, 1))
+    if (array_reserve(&b->mem.image, &b->mem.image_cap, total, 1))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
                             "-byte image", total);
     uint8_t *img = b->mem.image;
