@@ -3,7 +3,8 @@
  *
  * A device context owns one chip (a platform + a device id) and one runtime.
  * Every fallible call returns SIMPLER_OK or a negative simpler_error;
- * simpler_strerror() names the code and simpler_last_error() gives the
+ * simpler_strerror() says what the code means, simpler_err_name() gives its
+ * name ("SIMPLER_E_TIMEOUT"), and simpler_last_error() gives the
  * message of the last failure on the calling thread.
  *
  * Device addresses are opaque 64-bit numbers: only the simpler_gm_* calls
@@ -160,6 +161,9 @@ typedef struct simpler_fault_counts {
 typedef int (*simpler_poll_fn)(void *ctx);
 
 const char *simpler_strerror(int code);
+/* "SIMPLER_E_TIMEOUT" for SIMPLER_E_TIMEOUT; never NULL (an unknown code
+ * gives "(not a simpler_error code)"). */
+const char *simpler_err_name(int code);
 const char *simpler_last_error(void);
 
 int simpler_device_create(simpler_device **out);
