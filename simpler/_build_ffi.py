@@ -2,7 +2,11 @@
 
 The declarations handed to cffi are read from ``csrc/include/simpler/`` so the
 header stays the single contract; only preprocessor lines are dropped (cffi
-parses plain C), except ``#define NAME <integer>`` constants.
+parses plain C), except ``#define NAME <integer>`` constants (their C
+suffix dropped), and the ``_Atomic`` qualifier, which cffi's parser does not
+know: such a field is read as the plain integer of the same size, and cffi
+checks every struct's size and offsets against the C compiler's when the
+extension is built.
 """
 from __future__ import annotations
 
@@ -73,20 +77,22 @@ DEVICE_PROGRAMS = {
 FLAGS = runpy.run_path(str(Path(__file__).resolve().parent / "_cflags.py"))
 CFLAGS = FLAGS["HOST"]
 
-_DEFINE = re.compile(r"^#define\s+(\w+)\s+(-?\d+|0x[0-9a-fA-F]+)\s*$")
+_DEFINE = re.compile(r"^#define\s+(\w+)\s+(-?\d+|0x[0-9a-fA-F]+)[uUlL]*\s*$")
+PUBLIC_HEADERS = ("types.h", "simpler.h", "trace.h")
 
 
 def cdef_source() -> str:
     """The public host API as cffi declarations."""
     out = []
-    for name in ("types.h", "simpler.h"):
+    for name in PUBLIC_HEADERS:
         text = (INCLUDE / "simpler" / name).read_text()
         text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        text = re.sub(r"\b_Atomic\s+", "", text)
         for line in text.splitlines():
             if line.startswith("#"):
                 m = _DEFINE.match(line)
                 if m and not m.group(1).endswith("_H"):
-                    out.append(line)
+                    out.append(f"#define {m.group(1)} {m.group(2)}")
                 continue
             out.append(line)
     return "\n".join(out)
@@ -97,7 +103,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(cdef_source() + '\nextern "Python" int simpler_py_poll(void *);\n')
 ffibuilder.set_source(
     "simpler._simpler_c",
-    '#include "simpler/simpler.h"\n',
+    '#include "simpler/simpler.h"\n#include "simpler/trace.h"\n',
     # setuptools wants paths relative to setup.py (ROOT), where it runs us.
     sources=HOST_SOURCES,
     include_dirs=FLAGS["INCLUDE_DIRS"],

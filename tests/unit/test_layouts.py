@@ -62,3 +62,66 @@ def test_exceptions_show_the_code_name():
             assert error_for(code, "m").name == cname
     assert "SIMPLER_E_CAPACITY" in str(error_for(lib.SIMPLER_E_CAPACITY, ""))   # no message: the name
     assert error_for(-99, "m").name == "(not a simpler_error code)"
+
+
+# -- the trace buffer (simpler/trace.h) ----------------------------------
+
+def test_trace_records_are_laid_out_as_in_c():
+    from simpler.trace import EDGE, EVENT, KINDS
+    for dtype, ctype in ((EVENT, "simpler_trace_event"), (EDGE, "simpler_trace_edge")):
+        assert dtype.itemsize == ffi.sizeof(ctype)
+        assert list(dtype.names) == [name for name, _ in ffi.typeof(ctype).fields]
+        for name, field in ffi.typeof(ctype).fields:
+            assert dtype.fields[name][1] == ffi.offsetof(ctype, name)
+            assert dtype.fields[name][0].itemsize == ffi.sizeof(field.type)
+    assert KINDS == {lib.SIMPLER_TRACE_BLOCK: "block", lib.SIMPLER_TRACE_SLEEP: "sleep",
+                     lib.SIMPLER_TRACE_ORCHESTRATE: "orchestrate", lib.SIMPLER_TRACE_WAIT: "wait"}
+
+
+def _trace_bytes(events, edges, *, dropped=(0, 0)):
+    """A trace buffer laid out through the C declarations: header, events, edges."""
+    hdr_size, ev_size, ed_size = (ffi.sizeof(t) for t in ("simpler_trace", "simpler_trace_event",
+                                                          "simpler_trace_edge"))
+    raw = bytearray(hdr_size + len(events) * ev_size + len(edges) * ed_size)
+    hdr = ffi.from_buffer("simpler_trace *", raw, require_writable=True)
+    hdr.magic = lib.SIMPLER_TRACE_MAGIC
+    hdr.max_events = hdr.num_events = len(events)
+    hdr.max_edges = hdr.num_edges = len(edges)
+    hdr.dropped_events, hdr.dropped_edges = dropped
+    hdr.events_off = hdr_size
+    hdr.edges_off = hdr_size + len(events) * ev_size
+    ev = ffi.cast("simpler_trace_event *", ffi.from_buffer(raw, require_writable=True) + hdr.events_off)
+    for i, (task, start, end, kind, where, func, block) in enumerate(events):
+        ev[i].task, ev[i].start_ns, ev[i].end_ns = task, start, end
+        ev[i].kind, ev[i].where, ev[i].func_id, ev[i].block = kind, where, func, block
+    ed = ffi.cast("simpler_trace_edge *", ffi.from_buffer(raw, require_writable=True) + hdr.edges_off)
+    for i, (p, c) in enumerate(edges):
+        ed[i].producer, ed[i].consumer = p, c
+    return bytes(raw)
+
+
+def test_trace_reads_what_c_lays_out():
+    events = [(7, 100, 250, lib.SIMPLER_TRACE_BLOCK, 2, 5, 0), (8, 300, 400, lib.SIMPLER_TRACE_BLOCK, 4, 6, 1),
+              (0, 50, 500, lib.SIMPLER_TRACE_SLEEP, 1, 0, 0), (2**64 - 1, 1, 2, lib.SIMPLER_TRACE_WAIT, 0, 0, 0)]
+    t = simpler.Trace(_trace_bytes(events, [(7, 8), (1, 2**63)], dropped=(3, 9)))
+    assert [tuple(int(x) for x in e) for e in t.events] == events
+    assert [(int(p), int(c)) for p, c in t.edges] == [(7, 8), (1, 2**63)]
+    assert (t.dropped_events, t.dropped_edges) == (3, 9)
+    assert list(t.blocks["task"]) == [7, 8] and list(t.blocks["where"]) == [2, 4]
+    names = {e["name"] for e in t.to_chrome()["traceEvents"] if e["ph"] == "X"}
+    assert names == {"task 7 (func 5)", "task 8 (func 6)", "sleep", "wait"}
+
+
+_NUM_EVENTS = ffi.offsetof("simpler_trace", "num_events")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:20], "shorter than its header"),
+    (lambda b: b"\0" * 8 + b[8:], "bad magic"),
+    (lambda b: b[:_NUM_EVENTS] + (5).to_bytes(4, "little") + b[_NUM_EVENTS + 4:], "5 events .* do not fit"),
+    (lambda b: b[:-8], "edges .* do not fit"),                                              # cut short
+])
+def test_a_damaged_trace_is_refused(damage, message):
+    raw = _trace_bytes([(1, 2, 3, 0, 0, 0, 0)], [(1, 2)])
+    with pytest.raises(ValueError, match=message):
+        simpler.Trace(damage(raw))

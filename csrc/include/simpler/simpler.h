@@ -198,8 +198,8 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
 int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth);
 int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out);
 
-/* The trace of the last run that asked for one (see csrc/common/trace.h
- * for its layout): copied into buf if size suffices; *size_out is its
+/* The trace of the last run that asked for one (its layout:
+ * simpler/trace.h): copied into buf if size suffices; *size_out is its
  * size (0 if there is none). */
 int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out);
 
