@@ -27,6 +27,7 @@ HOST_SOURCES = [
     "csrc/common/so_load.c",
     "csrc/common/elf_check.c",
     "csrc/callable/callable.c",
+    "csrc/callable/callable_build.c",
     "csrc/runtime/dependency_tracker/region.c",
     "csrc/runtime/dependency_tracker/tracker.c",
     "csrc/runtime/task_check.c",

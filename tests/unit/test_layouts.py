@@ -4,6 +4,8 @@ the public headers through the extension. These tests hold Python's view
 against the C constants and against C parsing what C built."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,200 @@ def test_a_damaged_trace_is_refused(damage, message):
     raw = _trace_bytes([(1, 2, 3, 0, 0, 0, 0)], [(1, 2)])
     with pytest.raises(ValueError, match=message):
         simpler.Trace(damage(raw))
+
+
+# -- the callable blob: built by C, parsed by C ---------------------------
+
+ORCH = """
+#include <simpler/orch.h>
+SIMPLER_ORCHESTRATION(orchestrate) {
+    simpler_tensor t[2] = {args->tensors[0], args->tensors[1]};
+    uint32_t tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    return simpler_submit(api, o, 3, SIMPLER_CORE_AIV, t, tags, 2, args->scalars, 1, NULL);
+}
+"""
+SCALE = """
+#include <simpler/kernel.h>
+SIMPLER_KERNEL(scale) {
+    const float *in = simpler_tensor_data(&args->tensors[0]);
+    float *out = simpler_tensor_data(&args->tensors[1]);
+    for (int64_t i = 0; i < simpler_tensor_numel(&args->tensors[1]); i++)
+        out[i] = in[i] * (float)simpler_scalar_f64(args->scalars[0]);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def objects(kc):
+    return kc.compile_source(ORCH), kc.compile_source(SCALE)
+
+
+class Desc:
+    """A simpler_callable_desc of one orchestration and two kernels, made
+    with the C declarations, that a test may spoil field by field."""
+
+    def __init__(self, orch: bytes, kernel: bytes) -> None:
+        self.keep = []
+        self.c = ffi.new("simpler_callable_desc *")
+        self.c.orchestration, self.c.orchestration_size = self.buf(orch), len(orch)
+        self.c.entry = self.name("orchestrate")
+        self.args = ffi.new("simpler_callable_arg[]", [(lib.SIMPLER_INPUT, lib.SIMPLER_DTYPE_FLOAT32),
+                                                       (lib.SIMPLER_OUTPUT_EXISTING, 0),
+                                                       (lib.SIMPLER_CALLABLE_SCALAR, 0)])
+        self.c.args, self.c.num_args = self.args, 3
+        self.kernels = ffi.new("simpler_kernel_desc[]", 2)
+        self.tags = ffi.new("uint32_t[]", [lib.SIMPLER_INPUT, lib.SIMPLER_OUTPUT])
+        for i, func in enumerate((3, 4)):
+            k = self.kernels[i]
+            k.func_id, k.core_type, k.num_tensors, k.num_scalars = func, lib.SIMPLER_CORE_AIV, 2, 1
+            k.tags = self.tags
+            k.binary, k.binary_size = self.buf(kernel), len(kernel)   # the same bytes, two buffers
+            k.entry, k.name = self.name("scale"), self.name(f"scale{i}")
+        self.c.kernels, self.c.num_kernels = self.kernels, 2
+
+    def buf(self, data: bytes):
+        self.keep.append(ffi.new("char[]", data))
+        return self.keep[-1]
+
+    def name(self, s: str):
+        self.keep.append(ffi.new("char[]", s.encode()))
+        return self.keep[-1]
+
+    def build(self) -> "tuple[int, bytes]":
+        size = ffi.new("uint64_t *")
+        rc = lib.simpler_callable_build(self.c, ffi.NULL, 0, size)
+        if rc:
+            return rc, b""
+        out = bytearray(size[0])
+        rc = lib.simpler_callable_build(self.c, ffi.from_buffer(out, require_writable=True), len(out), size)
+        return rc, bytes(out)
+
+
+def _summary(blob: bytes):
+    s = ffi.new("simpler_callable_summary *")
+    args = ffi.new("simpler_callable_arg[]", 8)
+    simpler._native.check(lib.simpler_callable_inspect(blob, len(blob), s, args, 8))
+    return s, [(args[i].kind, args[i].dtype) for i in range(s.num_args)]
+
+
+def test_what_c_builds_c_parses(objects):
+    d = Desc(*objects)
+    rc, blob = d.build()
+    assert rc == lib.SIMPLER_OK
+    assert lib.simpler_callable_validate(blob, len(blob)) == lib.SIMPLER_OK
+    s, args = _summary(blob)
+    assert (s.num_args, s.num_kernels, s.num_tensor_args, s.num_scalar_args) == (3, 2, 2, 1)
+    assert s.orchestration_size == len(objects[0])
+    assert args == [(lib.SIMPLER_INPUT, lib.SIMPLER_DTYPE_FLOAT32), (lib.SIMPLER_OUTPUT_EXISTING, 0),
+                    (lib.SIMPLER_CALLABLE_SCALAR, 0)]
+    # The two kernels' equal bytes are stored once: one more distinct binary grows the blob by its size.
+    other = objects[1] + b"\0" * 8
+    d.kernels[1].binary, d.kernels[1].binary_size = d.buf(other), len(other)
+    rc, apart = d.build()
+    assert rc == lib.SIMPLER_OK and len(apart) >= len(blob) + len(other)
+    # Python's ChipCallable gives the same blob as C did for the same description.
+    ks = [simpler.CoreCallable(f, "aiv", objects[1], ["in", "out"], 1, "scale", f"scale{i}")
+          for i, f in enumerate((3, 4))]
+    py = simpler.ChipCallable.build(objects[0], ks, [("in", np.float32), "out", "scalar"])
+    assert py.to_bytes() == blob
+    again = simpler.ChipCallable.from_bytes(blob)
+    assert again.num_kernels == 2 and [a.direction for a in again.signature] == ["in", "out", "scalar"]
+    assert again.signature[0].dtype == np.dtype(np.float32) and again.signature[1].dtype is None
+
+
+def test_a_built_callable_runs(chip_worker, objects):
+    k = simpler.CoreCallable(3, "aiv", objects[1], ["in", "out"], 1, "scale")
+    c = simpler.ChipCallable.build(objects[0], [k], [("in", np.float32), ("out", np.float32), "scalar"])
+    x, out = np.arange(8, dtype=np.float32), np.zeros(8, np.float32)
+    with chip_worker.registered(c) as reg:
+        chip_worker.run(reg, [x, out, 3.0])
+    np.testing.assert_array_equal(out, x * 3)
+
+
+def _set(path: str, value):
+    """A spoiler setting one field of a Desc: "c.entry", "kernels[1].func_id", "tags[1]"."""
+    def spoil(d: Desc) -> None:
+        *parts, last = path.split(".")
+        obj = d
+        for p in parts:
+            obj = getattr(obj, p[:-3])[int(p[-2])] if p.endswith("]") else getattr(obj, p)
+        v = d.name(value) if isinstance(value, str) else value
+        if last.endswith("]"):
+            getattr(obj, last[:-3])[int(last[-2])] = v
+        else:
+            setattr(obj, last, v)
+    return spoil
+
+
+SPOILED = [
+    ("orchestration NULL", _set("c.orchestration", ffi.NULL), "orchestration binary is NULL"),
+    ("orchestration empty", _set("c.orchestration_size", 0), "orchestration binary is empty"),
+    ("huge object", _set("c.orchestration_size", 1 << 60), "larger than the limit"),
+    ("entry NULL", _set("c.entry", ffi.NULL), "orchestration entry name is NULL"),
+    ("entry empty", _set("c.entry", ""), "orchestration entry name is empty"),
+    ("entry digit", _set("c.entry", "9lives"), r"orchestration entry name \"9lives\" is not a C identifier"),
+    ("entry long", _set("c.entry", "x" * 256), "longer than 255 bytes"),
+    ("too many args", _set("c.num_args", 257), "257 arguments exceed the limit of 256"),
+    ("args NULL", _set("c.args", ffi.NULL), "args is NULL but num_args is 3"),
+    ("arg kind", _set("args[0].kind", 99), "argument 0: kind 99 is none of"),
+    ("kernel-only tag", _set("args[1].kind", lib.SIMPLER_OUTPUT), "argument 1: kind 2 is none of"),
+    ("arg dtype", _set("args[0].dtype", 0x1234), "argument 0: unknown dtype 0x1234"),
+    ("scalar first", _set("args[0].kind", lib.SIMPLER_CALLABLE_SCALAR), "argument 1: tensors must come before"),
+    ("too many kernels", _set("c.num_kernels", 4097), "4097 kernels exceed the limit of 4096"),
+    ("kernels NULL", _set("c.kernels", ffi.NULL), "kernels is NULL but num_kernels is 2"),
+    ("func_id", _set("kernels[1].func_id", 70000), "kernel 1: func_id 70000 is above the limit 65535"),
+    ("func_id twice", _set("kernels[1].func_id", 3), "kernels 0 and 1 share func_id 3"),
+    ("core type", _set("kernels[0].core_type", 7), "kernel 0: core_type 7 is neither AIC"),
+    ("tensors", _set("kernels[0].num_tensors", 65), "kernel 0: 65 tensors and 1 scalars exceed the limits 64"),
+    ("scalars", _set("kernels[0].num_scalars", 65), "kernel 0: 2 tensors and 65 scalars exceed"),
+    ("tags NULL", _set("kernels[0].tags", ffi.NULL), "kernel 0: tags is NULL but num_tensors is 2"),
+    ("tag", _set("tags[1]", 6), "kernel 0: tensor 1 has unknown direction 6"),
+    ("binary NULL", _set("kernels[1].binary", ffi.NULL), "kernel 1 binary is NULL"),
+    ("binary empty", _set("kernels[1].binary_size", 0), "kernel 1 binary is empty"),
+    ("kernel entry", _set("kernels[0].entry", ffi.NULL), "kernel 0 entry name is NULL"),
+    ("kernel name", _set("kernels[1].name", "a-b"), r"kernel 1 name \"a-b\" is not a C identifier \(byte 1"),
+]
+
+
+@pytest.mark.parametrize("what, spoil, message", SPOILED, ids=[s[0] for s in SPOILED])
+def test_the_builder_checks_every_field(objects, what, spoil, message):
+    d = Desc(*objects)
+    spoil(d)
+    rc, _ = d.build()
+    assert rc == lib.SIMPLER_E_INVALID_ARGUMENT
+    msg = simpler._native.last_error()
+    assert msg.startswith("simpler_callable_build: ")
+    assert re.search(message, msg), msg
+
+
+def test_the_builder_checks_its_buffer(objects):
+    d = Desc(*objects)
+    size = ffi.new("uint64_t *")
+    assert lib.simpler_callable_build(d.c, ffi.NULL, 0, ffi.NULL) == lib.SIMPLER_E_INVALID_ARGUMENT
+    assert lib.simpler_callable_build(ffi.NULL, ffi.NULL, 0, size) == lib.SIMPLER_E_INVALID_ARGUMENT
+    assert lib.simpler_callable_build(d.c, ffi.NULL, 0, size) == lib.SIMPLER_OK
+    short = ffi.new("char[]", size[0] - 1)
+    assert lib.simpler_callable_build(d.c, short, size[0] - 1, size) == lib.SIMPLER_E_INVALID_ARGUMENT
+    assert "too small" in simpler._native.last_error()
+
+
+def test_inspect_refuses_what_validate_refuses(objects):
+    _, blob = Desc(*objects).build()
+    s = ffi.new("simpler_callable_summary *")
+    assert lib.simpler_callable_inspect(blob, len(blob), ffi.NULL, ffi.NULL, 0) == lib.SIMPLER_E_INVALID_ARGUMENT
+    assert lib.simpler_callable_inspect(blob, len(blob), s, ffi.NULL, 3) == lib.SIMPLER_E_INVALID_ARGUMENT
+    assert lib.simpler_callable_inspect(blob, len(blob), s, ffi.NULL, 0) == lib.SIMPLER_OK and s.num_kernels == 2
+    bad = blob[:-1]
+    assert lib.simpler_callable_inspect(bad, len(bad), s, ffi.NULL, 0) == lib.SIMPLER_E_INVALID_CALLABLE
+    c = simpler.ChipCallable.from_bytes(bad)
+    assert "not valid (InvalidCallable)" in repr(c)
+    with pytest.raises(simpler.InvalidCallable, match="truncated"):
+        c.signature
+
+
+def test_python_refuses_a_name_c_would_cut(objects):
+    with pytest.raises(simpler.InvalidArgument, match="holds a NUL"):
+        simpler.CoreCallable(0, "aiv", objects[1], ["in"], entry="sca\0le")
+    k = simpler.CoreCallable(0, "aiv", objects[1], ["in", "out"], 1, "scale")
+    with pytest.raises(simpler.InvalidArgument, match="simpler_callable_build: orchestration entry name .* is not a C"):
+        simpler.ChipCallable.build(objects[0], [k], ["in", "out", "scalar"], entry="orch-estrate")

@@ -181,7 +181,74 @@ int simpler_gm_free(simpler_device *dev, uint64_t addr);
 int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size);
 int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size);
 
+/*
+ * ChipCallable blobs. A blob holds the orchestration shared object, its
+ * kernels and the run signature; its format is private to the library
+ * (csrc/callable/callable.h): build one from a description, read what a
+ * caller needs back with simpler_callable_inspect.
+ */
+#define SIMPLER_CALLABLE_SCALAR 16          /* a run-signature entry's kind for a scalar */
+#define SIMPLER_CALLABLE_MAX_ARGS 256
+#define SIMPLER_CALLABLE_MAX_KERNELS 4096
+#define SIMPLER_CALLABLE_MAX_NAME 255       /* bytes of an entry or kernel name */
+#define SIMPLER_CALLABLE_MAX_FUNC_ID 65535
+
+/* One entry of a run signature: kind is the simpler_tag of a run argument
+ * (INPUT, OUTPUT_EXISTING, INOUT or NO_DEP; tensors first) or
+ * SIMPLER_CALLABLE_SCALAR; dtype a simpler_dtype the argument must have, 0
+ * for any. */
+typedef struct simpler_callable_arg {
+    uint32_t kind;
+    uint32_t dtype;
+} simpler_callable_arg;
+
+/* A kernel (CoreCallable). Names are NUL-terminated C identifiers of at
+ * most SIMPLER_CALLABLE_MAX_NAME bytes; name may be NULL or "". */
+typedef struct simpler_kernel_desc {
+    uint32_t func_id;               /* at most SIMPLER_CALLABLE_MAX_FUNC_ID, unique in the callable */
+    uint32_t core_type;             /* simpler_core_type */
+    uint32_t num_tensors;           /* at most SIMPLER_MAX_TASK_TENSORS */
+    uint32_t num_scalars;           /* at most SIMPLER_MAX_TASK_SCALARS */
+    const uint32_t *tags;           /* num_tensors simpler_tag values */
+    const void *binary;             /* the kernel's ELF shared object */
+    uint64_t binary_size;
+    const char *entry;              /* its entry function */
+    const char *name;
+} simpler_kernel_desc;
+
+typedef struct simpler_callable_desc {
+    const void *orchestration;      /* the orchestration's ELF shared object */
+    uint64_t orchestration_size;
+    const char *entry;              /* its entry function */
+    uint32_t num_args;              /* at most SIMPLER_CALLABLE_MAX_ARGS */
+    uint32_t num_kernels;           /* at most SIMPLER_CALLABLE_MAX_KERNELS */
+    const simpler_callable_arg *args;
+    const simpler_kernel_desc *kernels;
+} simpler_callable_desc;
+
+/* What simpler_callable_inspect reports of a blob. */
+typedef struct simpler_callable_summary {
+    uint32_t num_args;
+    uint32_t num_kernels;
+    uint32_t num_tensor_args;
+    uint32_t num_scalar_args;
+    uint64_t orchestration_size;
+} simpler_callable_summary;
+
+/* Lay out the blob desc describes. *size_out is its size; it is written to
+ * out if capacity suffices (out NULL asks for the size only). Every field
+ * is checked (SIMPLER_E_INVALID_ARGUMENT names the bad one); the objects'
+ * ELF contents are checked when the blob is validated or registered.
+ * Kernels holding the same bytes share one stored copy. */
+int simpler_callable_build(const simpler_callable_desc *desc, void *out, uint64_t capacity,
+                           uint64_t *size_out);
+/* SIMPLER_E_INVALID_CALLABLE, with a message naming the bad field, for a
+ * malformed blob. */
 int simpler_callable_validate(const void *blob, uint64_t size);
+/* Validate a blob and describe it: its counts in *out, and its first
+ * min(num_args, max_args) signature entries in args (NULL if max_args is 0). */
+int simpler_callable_inspect(const void *blob, uint64_t size, simpler_callable_summary *out,
+                             simpler_callable_arg *args, uint32_t max_args);
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id,
                               const void *blob, uint64_t size);
 int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);
