@@ -115,6 +115,30 @@ typedef struct callable_info {
     char orch_entry[CALLABLE_MAX_NAME + 1];
 } callable_info;
 
+/* The blob's little-endian fields, read and written the same way by the
+ * parser, the builder and their tests. */
+static inline uint32_t callable_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t callable_rd64(const uint8_t *p)
+{
+    return (uint64_t)callable_rd32(p) | (uint64_t)callable_rd32(p + 4) << 32;
+}
+
+static inline void callable_wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void callable_wr64(uint8_t *p, uint64_t v)
+{
+    callable_wr32(p, (uint32_t)v);
+    callable_wr32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* Names in a blob are C identifiers: may byte i of one be c? (The parser
  * and the builder both ask.) */
 static inline int callable_name_char_ok(char c, uint32_t i)

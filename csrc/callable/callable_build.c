@@ -21,18 +21,6 @@
  * overflow 64 bits. */
 #define BUILD_MAX_OBJECT (1ull << 48)
 
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)v);
-    wr32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* A name the parser will take: a C identifier of at most
  * CALLABLE_MAX_NAME bytes, empty (or NULL) only if may_be_empty. */
 static int check_name(const char *s, int may_be_empty, const char *what, uint32_t *len_out)
@@ -181,19 +169,19 @@ static void lay_out_kernel(const simpler_callable_desc *d, uint32_t k, uint8_t *
     if (!out)
         return;
     for (uint32_t t = 0; t < kn->num_tensors; t++)
-        wr32(out + sig_off + 4ull * t, kn->tags[t]);
+        callable_wr32(out + sig_off + 4ull * t, kn->tags[t]);
     uint8_t *e = out + kernels_off + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
-    wr32(e + CALLABLE_K_FUNC_ID, kn->func_id);
-    wr32(e + CALLABLE_K_CORE_TYPE, kn->core_type);
-    wr32(e + CALLABLE_K_NUM_TENSORS, kn->num_tensors);
-    wr32(e + CALLABLE_K_NUM_SCALARS, kn->num_scalars);
-    wr64(e + CALLABLE_K_SO_OFFSET, so_offs[k]);
-    wr64(e + CALLABLE_K_SO_SIZE, kn->binary_size);
-    wr64(e + CALLABLE_K_SIG_OFFSET, sig_off);
-    wr64(e + CALLABLE_K_ENTRY_OFFSET, entry_off);
-    wr64(e + CALLABLE_K_NAME_OFFSET, kname_off);
-    wr32(e + CALLABLE_K_ENTRY_LEN, (uint32_t)entry_len);
-    wr32(e + CALLABLE_K_NAME_LEN, (uint32_t)kname_len);
+    callable_wr32(e + CALLABLE_K_FUNC_ID, kn->func_id);
+    callable_wr32(e + CALLABLE_K_CORE_TYPE, kn->core_type);
+    callable_wr32(e + CALLABLE_K_NUM_TENSORS, kn->num_tensors);
+    callable_wr32(e + CALLABLE_K_NUM_SCALARS, kn->num_scalars);
+    callable_wr64(e + CALLABLE_K_SO_OFFSET, so_offs[k]);
+    callable_wr64(e + CALLABLE_K_SO_SIZE, kn->binary_size);
+    callable_wr64(e + CALLABLE_K_SIG_OFFSET, sig_off);
+    callable_wr64(e + CALLABLE_K_ENTRY_OFFSET, entry_off);
+    callable_wr64(e + CALLABLE_K_NAME_OFFSET, kname_off);
+    callable_wr32(e + CALLABLE_K_ENTRY_LEN, (uint32_t)entry_len);
+    callable_wr32(e + CALLABLE_K_NAME_LEN, (uint32_t)kname_len);
 }
 
 /* The whole blob: header, argument table, kernel table, orchestration and
@@ -213,22 +201,22 @@ static uint64_t lay_out(const simpler_callable_desc *d, uint8_t *out, uint64_t *
         return pos;
     for (uint32_t i = 0; i < d->num_args; i++) {
         uint8_t *a = out + args_off + (uint64_t)i * CALLABLE_ARG_ENTRY_SIZE;
-        wr32(a + CALLABLE_A_KIND, d->args[i].kind);
-        wr32(a + CALLABLE_A_DTYPE, d->args[i].dtype);
+        callable_wr32(a + CALLABLE_A_KIND, d->args[i].kind);
+        callable_wr32(a + CALLABLE_A_DTYPE, d->args[i].dtype);
     }
     memcpy(out + CALLABLE_H_MAGIC, CALLABLE_MAGIC, 8);
-    wr32(out + CALLABLE_H_VERSION, CALLABLE_VERSION);
-    wr32(out + CALLABLE_H_HEADER_SIZE, CALLABLE_HEADER_SIZE);
-    wr64(out + CALLABLE_H_TOTAL_SIZE, pos);
-    wr32(out + CALLABLE_H_NUM_ARGS, d->num_args);
-    wr32(out + CALLABLE_H_NUM_KERNELS, d->num_kernels);
-    wr64(out + CALLABLE_H_ARGS_OFFSET, args_off);
-    wr64(out + CALLABLE_H_KERNELS_OFFSET, kernels_off);
-    wr64(out + CALLABLE_H_ORCH_OFFSET, orch_off);
-    wr64(out + CALLABLE_H_ORCH_SIZE, d->orchestration_size);
-    wr64(out + CALLABLE_H_ORCH_ENTRY_OFFSET, entry_off);
-    wr32(out + CALLABLE_H_ORCH_ENTRY_LEN, (uint32_t)entry_len);
-    wr32(out + CALLABLE_H_FLAGS, 0);
+    callable_wr32(out + CALLABLE_H_VERSION, CALLABLE_VERSION);
+    callable_wr32(out + CALLABLE_H_HEADER_SIZE, CALLABLE_HEADER_SIZE);
+    callable_wr64(out + CALLABLE_H_TOTAL_SIZE, pos);
+    callable_wr32(out + CALLABLE_H_NUM_ARGS, d->num_args);
+    callable_wr32(out + CALLABLE_H_NUM_KERNELS, d->num_kernels);
+    callable_wr64(out + CALLABLE_H_ARGS_OFFSET, args_off);
+    callable_wr64(out + CALLABLE_H_KERNELS_OFFSET, kernels_off);
+    callable_wr64(out + CALLABLE_H_ORCH_OFFSET, orch_off);
+    callable_wr64(out + CALLABLE_H_ORCH_SIZE, d->orchestration_size);
+    callable_wr64(out + CALLABLE_H_ORCH_ENTRY_OFFSET, entry_off);
+    callable_wr32(out + CALLABLE_H_ORCH_ENTRY_LEN, (uint32_t)entry_len);
+    callable_wr32(out + CALLABLE_H_FLAGS, 0);
     return pos;
 }
 

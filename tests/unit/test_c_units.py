@@ -23,7 +23,7 @@ CFLAGS = _cflags.CHECKED + ["-fsanitize=address,undefined", "-fno-sanitize-recov
 
 # Program -> the sources under test (csrc/common/error.c is always linked).
 PROGRAMS = {
-    "test_callable": ["csrc/callable/callable.c", "csrc/common/elf_check.c"],
+    "test_callable": ["csrc/callable/callable.c", "csrc/callable/callable_build.c", "csrc/common/elf_check.c"],
     "test_deps": ["csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c",
                   "csrc/common/addr_map.c", "csrc/common/array.c"],
     "test_gm_heap": ["csrc/common/gm_heap.c", "csrc/common/addr_map.c", "csrc/common/array.c"],

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,9 @@ import simpler
 from simpler._native import ffi, lib
 from simpler.dtypes import dtype_code, numpy_dtype
 from simpler.errors import err_name, error_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "st"))
+import scenes  # noqa: E402
 
 # numpy's name for each simpler_dtype, written out here (not derived), so a
 # mapping that drifted from the header fails.
@@ -131,33 +137,19 @@ def test_a_damaged_trace_is_refused(damage, message):
 
 # -- the callable blob: built by C, parsed by C ---------------------------
 
-ORCH = """
-#include <simpler/orch.h>
-SIMPLER_ORCHESTRATION(orchestrate) {
-    simpler_tensor t[2] = {args->tensors[0], args->tensors[1]};
-    uint32_t tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
-    return simpler_submit(api, o, 3, SIMPLER_CORE_AIV, t, tags, 2, args->scalars, 1, NULL);
-}
-"""
-SCALE = """
-#include <simpler/kernel.h>
-SIMPLER_KERNEL(scale) {
-    const float *in = simpler_tensor_data(&args->tensors[0]);
-    float *out = simpler_tensor_data(&args->tensors[1]);
-    for (int64_t i = 0; i < simpler_tensor_numel(&args->tensors[1]); i++)
-        out[i] = in[i] * (float)simpler_scalar_f64(args->scalars[0]);
-}
-"""
+F32 = np.float32
 
 
 @pytest.fixture(scope="module")
 def objects(kc):
-    return kc.compile_source(ORCH), kc.compile_source(SCALE)
+    """vector_add's orchestration and the add kernel (func 0: in, in, out) from the scene library."""
+    return kc.compile(scenes.HERE / "orch" / "vector_add.c"), scenes.kernel(kc, "add").binary
 
 
 class Desc:
-    """A simpler_callable_desc of one orchestration and two kernels, made
-    with the C declarations, that a test may spoil field by field."""
+    """A simpler_callable_desc of vector_add's orchestration and two kernels
+    of the add binary (func 0 and 1), made with the C declarations, that a
+    test may spoil field by field."""
 
     def __init__(self, orch: bytes, kernel: bytes) -> None:
         self.keep = []
@@ -165,17 +157,18 @@ class Desc:
         self.c.orchestration, self.c.orchestration_size = self.buf(orch), len(orch)
         self.c.entry = self.name("orchestrate")
         self.args = ffi.new("simpler_callable_arg[]", [(lib.SIMPLER_INPUT, lib.SIMPLER_DTYPE_FLOAT32),
-                                                       (lib.SIMPLER_OUTPUT_EXISTING, 0),
+                                                       (lib.SIMPLER_INPUT, 0),
+                                                       (lib.SIMPLER_OUTPUT_EXISTING, lib.SIMPLER_DTYPE_FLOAT32),
                                                        (lib.SIMPLER_CALLABLE_SCALAR, 0)])
-        self.c.args, self.c.num_args = self.args, 3
+        self.c.args, self.c.num_args = self.args, 4
         self.kernels = ffi.new("simpler_kernel_desc[]", 2)
-        self.tags = ffi.new("uint32_t[]", [lib.SIMPLER_INPUT, lib.SIMPLER_OUTPUT])
-        for i, func in enumerate((3, 4)):
+        self.tags = ffi.new("uint32_t[]", [lib.SIMPLER_INPUT, lib.SIMPLER_INPUT, lib.SIMPLER_OUTPUT])
+        for i in range(2):
             k = self.kernels[i]
-            k.func_id, k.core_type, k.num_tensors, k.num_scalars = func, lib.SIMPLER_CORE_AIV, 2, 1
+            k.func_id, k.core_type, k.num_tensors, k.num_scalars = i, lib.SIMPLER_CORE_AIV, 3, 0
             k.tags = self.tags
             k.binary, k.binary_size = self.buf(kernel), len(kernel)   # the same bytes, two buffers
-            k.entry, k.name = self.name("scale"), self.name(f"scale{i}")
+            k.entry, k.name = self.name("kernel"), self.name(f"add{i}")
         self.c.kernels, self.c.num_kernels = self.kernels, 2
 
     def buf(self, data: bytes):
@@ -209,32 +202,31 @@ def test_what_c_builds_c_parses(objects):
     assert rc == lib.SIMPLER_OK
     assert lib.simpler_callable_validate(blob, len(blob)) == lib.SIMPLER_OK
     s, args = _summary(blob)
-    assert (s.num_args, s.num_kernels, s.num_tensor_args, s.num_scalar_args) == (3, 2, 2, 1)
+    assert (s.num_args, s.num_kernels, s.num_tensor_args, s.num_scalar_args) == (4, 2, 3, 1)
     assert s.orchestration_size == len(objects[0])
-    assert args == [(lib.SIMPLER_INPUT, lib.SIMPLER_DTYPE_FLOAT32), (lib.SIMPLER_OUTPUT_EXISTING, 0),
-                    (lib.SIMPLER_CALLABLE_SCALAR, 0)]
+    assert args == [(lib.SIMPLER_INPUT, lib.SIMPLER_DTYPE_FLOAT32), (lib.SIMPLER_INPUT, 0),
+                    (lib.SIMPLER_OUTPUT_EXISTING, lib.SIMPLER_DTYPE_FLOAT32), (lib.SIMPLER_CALLABLE_SCALAR, 0)]
     # The two kernels' equal bytes are stored once: one more distinct binary grows the blob by its size.
     other = objects[1] + b"\0" * 8
     d.kernels[1].binary, d.kernels[1].binary_size = d.buf(other), len(other)
     rc, apart = d.build()
     assert rc == lib.SIMPLER_OK and len(apart) >= len(blob) + len(other)
     # Python's ChipCallable gives the same blob as C did for the same description.
-    ks = [simpler.CoreCallable(f, "aiv", objects[1], ["in", "out"], 1, "scale", f"scale{i}")
-          for i, f in enumerate((3, 4))]
-    py = simpler.ChipCallable.build(objects[0], ks, [("in", np.float32), "out", "scalar"])
+    ks = [simpler.CoreCallable(i, "aiv", objects[1], ["in", "in", "out"], name=f"add{i}") for i in range(2)]
+    py = simpler.ChipCallable.build(objects[0], ks, [("in", F32), "in", ("out", F32), "scalar"])
     assert py.to_bytes() == blob
     again = simpler.ChipCallable.from_bytes(blob)
-    assert again.num_kernels == 2 and [a.direction for a in again.signature] == ["in", "out", "scalar"]
-    assert again.signature[0].dtype == np.dtype(np.float32) and again.signature[1].dtype is None
+    assert again.num_kernels == 2 and [a.direction for a in again.signature] == ["in", "in", "out", "scalar"]
+    assert again.signature[0].dtype == np.dtype(F32) and again.signature[1].dtype is None
 
 
 def test_a_built_callable_runs(chip_worker, objects):
-    k = simpler.CoreCallable(3, "aiv", objects[1], ["in", "out"], 1, "scale")
-    c = simpler.ChipCallable.build(objects[0], [k], [("in", np.float32), ("out", np.float32), "scalar"])
-    x, out = np.arange(8, dtype=np.float32), np.zeros(8, np.float32)
+    k = simpler.CoreCallable(0, "aiv", objects[1], ["in", "in", "out"])
+    c = simpler.ChipCallable.build(objects[0], [k], [("in", F32), ("in", F32), ("out", F32), "scalar"])
+    a, out = np.arange(8, dtype=F32), np.zeros(8, F32)
     with chip_worker.registered(c) as reg:
-        chip_worker.run(reg, [x, out, 3.0])
-    np.testing.assert_array_equal(out, x * 3)
+        chip_worker.run(reg, [a, a, out, 1])
+    np.testing.assert_array_equal(out, a * 2)
 
 
 def _set(path: str, value):
@@ -261,20 +253,20 @@ SPOILED = [
     ("entry digit", _set("c.entry", "9lives"), r"orchestration entry name \"9lives\" is not a C identifier"),
     ("entry long", _set("c.entry", "x" * 256), "longer than 255 bytes"),
     ("too many args", _set("c.num_args", 257), "257 arguments exceed the limit of 256"),
-    ("args NULL", _set("c.args", ffi.NULL), "args is NULL but num_args is 3"),
+    ("args NULL", _set("c.args", ffi.NULL), "args is NULL but num_args is 4"),
     ("arg kind", _set("args[0].kind", 99), "argument 0: kind 99 is none of"),
-    ("kernel-only tag", _set("args[1].kind", lib.SIMPLER_OUTPUT), "argument 1: kind 2 is none of"),
+    ("kernel-only tag", _set("args[2].kind", lib.SIMPLER_OUTPUT), "argument 2: kind 2 is none of"),
     ("arg dtype", _set("args[0].dtype", 0x1234), "argument 0: unknown dtype 0x1234"),
     ("scalar first", _set("args[0].kind", lib.SIMPLER_CALLABLE_SCALAR), "argument 1: tensors must come before"),
     ("too many kernels", _set("c.num_kernels", 4097), "4097 kernels exceed the limit of 4096"),
     ("kernels NULL", _set("c.kernels", ffi.NULL), "kernels is NULL but num_kernels is 2"),
     ("func_id", _set("kernels[1].func_id", 70000), "kernel 1: func_id 70000 is above the limit 65535"),
-    ("func_id twice", _set("kernels[1].func_id", 3), "kernels 0 and 1 share func_id 3"),
+    ("func_id twice", _set("kernels[1].func_id", 0), "kernels 0 and 1 share func_id 0"),
     ("core type", _set("kernels[0].core_type", 7), "kernel 0: core_type 7 is neither AIC"),
-    ("tensors", _set("kernels[0].num_tensors", 65), "kernel 0: 65 tensors and 1 scalars exceed the limits 64"),
-    ("scalars", _set("kernels[0].num_scalars", 65), "kernel 0: 2 tensors and 65 scalars exceed"),
-    ("tags NULL", _set("kernels[0].tags", ffi.NULL), "kernel 0: tags is NULL but num_tensors is 2"),
-    ("tag", _set("tags[1]", 6), "kernel 0: tensor 1 has unknown direction 6"),
+    ("tensors", _set("kernels[0].num_tensors", 65), "kernel 0: 65 tensors and 0 scalars exceed the limits 64"),
+    ("scalars", _set("kernels[0].num_scalars", 65), "kernel 0: 3 tensors and 65 scalars exceed"),
+    ("tags NULL", _set("kernels[0].tags", ffi.NULL), "kernel 0: tags is NULL but num_tensors is 3"),
+    ("tag", _set("tags[2]", 6), "kernel 0: tensor 2 has unknown direction 6"),
     ("binary NULL", _set("kernels[1].binary", ffi.NULL), "kernel 1 binary is NULL"),
     ("binary empty", _set("kernels[1].binary_size", 0), "kernel 1 binary is empty"),
     ("kernel entry", _set("kernels[0].entry", ffi.NULL), "kernel 0 entry name is NULL"),
@@ -320,7 +312,7 @@ def test_inspect_refuses_what_validate_refuses(objects):
 
 def test_python_refuses_a_name_c_would_cut(objects):
     with pytest.raises(simpler.InvalidArgument, match="holds a NUL"):
-        simpler.CoreCallable(0, "aiv", objects[1], ["in"], entry="sca\0le")
-    k = simpler.CoreCallable(0, "aiv", objects[1], ["in", "out"], 1, "scale")
+        simpler.CoreCallable(0, "aiv", objects[1], ["in"], entry="ker\0nel")
+    k = simpler.CoreCallable(0, "aiv", objects[1], ["in", "in", "out"])
     with pytest.raises(simpler.InvalidArgument, match="simpler_callable_build: orchestration entry name .* is not a C"):
-        simpler.ChipCallable.build(objects[0], [k], ["in", "out", "scalar"], entry="orch-estrate")
+        simpler.ChipCallable.build(objects[0], [k], ["in", "in", "out", "scalar"], entry="orch-estrate")
