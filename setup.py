@@ -13,8 +13,7 @@ from setuptools.command.build_ext import build_ext
 # package itself cannot be imported before it is built).
 _BUILD = runpy.run_path("simpler/_build_ffi.py")
 DEVICE_LIBS, DEVICE_PROGRAMS = _BUILD["DEVICE_LIBS"], _BUILD["DEVICE_PROGRAMS"]
-DEVICE_CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",
-                 "-Wno-unused-parameter", "-pthread"]
+FLAGS = _BUILD["FLAGS"]
 
 
 class BuildWithDeviceLibs(build_ext):
@@ -26,8 +25,8 @@ class BuildWithDeviceLibs(build_ext):
             objects = self.compiler.compile(
                 sources,
                 output_dir=os.path.join(self.build_temp, "device"),
-                include_dirs=["csrc/include", "csrc"],
-                extra_postargs=DEVICE_CFLAGS,
+                include_dirs=FLAGS["INCLUDE_DIRS"],
+                extra_postargs=FLAGS["DEVICE_LIB"],
             )
             self.compiler.link_shared_object(
                 objects, os.path.join(out_dir, name), libraries=["pthread"])
@@ -35,8 +34,8 @@ class BuildWithDeviceLibs(build_ext):
             objects = self.compiler.compile(
                 sources,
                 output_dir=os.path.join(self.build_temp, "program"),
-                include_dirs=["csrc/include", "csrc", "platform"],
-                extra_postargs=[f for f in DEVICE_CFLAGS if f != "-fvisibility=hidden"],
+                include_dirs=FLAGS["INCLUDE_DIRS"],
+                extra_postargs=FLAGS["DEVICE_PROGRAM"],
             )
             # Kernels are opened RTLD_LOCAL and resolve what they do not
             # carry against the process's global scope: link libm whether

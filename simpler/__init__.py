@@ -2,8 +2,8 @@
 
     import simpler
     with simpler.ChipWorker(platform="sim", runtime="host_build_graph") as w:
-        cid = w.register(simpler.ChipCallable.build(orch_so, [kernel], ["in", "in", "out"]))
-        w.run(cid, simpler.TaskArgs(a, b, out))
+        reg = w.register(simpler.ChipCallable.build(orch_so, [kernel], ["in", "in", "out"]))
+        reg.run(simpler.TaskArgs(a, b, out))
 """
 from .callable import ArgSpec, ChipCallable, CoreCallable, CoreType, Tag
 from .compiler import CompileError, KernelCompiler
@@ -11,6 +11,7 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
                      InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
                      SimplerError, Timeout, Unsupported)
 from . import device
+from .handles import DeviceBuffer, Registration
 from .trace import Trace
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, DeviceTensor, TaskArgs
 
@@ -19,8 +20,8 @@ __version__ = "0.1.0"
 __all__ = [
     "device",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
-    "CompileError", "CoreCallable", "CoreType", "DeviceLost", "DeviceTensor", "InvalidArgument",
+    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
-    "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "SimplerError", "Tag", "TaskArgs",
+    "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "SimplerError", "Tag", "TaskArgs",
     "Timeout", "Trace", "Unsupported",
 ]

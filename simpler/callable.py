@@ -2,34 +2,31 @@
 
 A ChipCallable holds the orchestration shared object, its kernels (each a
 CoreCallable: core type, tensor directions, scalar count, shared object) and
-the run signature. ``to_bytes()`` gives the blob the C core parses
-(format in csrc/callable/callable.h); the C parser validates every field.
+the run signature. The blob is laid out by C (simpler_callable_build) and
+read back through C (simpler_callable_inspect): its format lives in
+csrc/callable/callable.h alone, and Python knows no offset in it.
 """
 from __future__ import annotations
 
 import enum
 import operator
 import os
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence, Union
 
 from . import _native
+from ._native import ffi, lib
 from .dtypes import dtype_code, numpy_dtype
-from .errors import InvalidArgument
-
-MAGIC = b"SMPLCHIP"
-FORMAT_VERSION = 1
-HEADER_SIZE = 80
-KERNEL_ENTRY_SIZE = 64
-ARG_SCALAR = 16
+from .errors import InvalidArgument, SimplerError
 
 Binary = Union[bytes, bytearray, memoryview, str, os.PathLike]
 
 
 class CoreType(enum.IntEnum):
-    AIC = 0  # cube core: one per cluster
-    AIV = 1  # vector core: two per cluster
+    """simpler_core_type."""
+
+    AIC = lib.SIMPLER_CORE_AIC  # cube core: one per cluster
+    AIV = lib.SIMPLER_CORE_AIV  # vector core: two per cluster
 
     @classmethod
     def parse(cls, value: "CoreType | str | int") -> "CoreType":
@@ -47,11 +44,11 @@ class CoreType(enum.IntEnum):
 class Tag(enum.IntEnum):
     """How a tensor is used (simpler_tag)."""
 
-    INPUT = 1
-    OUTPUT = 2
-    INOUT = 3
-    OUTPUT_EXISTING = 4
-    NO_DEP = 5
+    INPUT = lib.SIMPLER_INPUT
+    OUTPUT = lib.SIMPLER_OUTPUT
+    INOUT = lib.SIMPLER_INOUT
+    OUTPUT_EXISTING = lib.SIMPLER_OUTPUT_EXISTING
+    NO_DEP = lib.SIMPLER_NO_DEP
 
 
 # Kernel tensor directions as written in Python, and run-argument directions.
@@ -82,6 +79,8 @@ def _u32(name: str, value) -> int:
 def _name(what: str, value) -> str:
     if not isinstance(value, str):
         raise InvalidArgument(f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:  # C would read up to it: the builder could not see the rest
+        raise InvalidArgument(f"{what} {value!r} is not a C identifier (it holds a NUL)")
     return value
 
 
@@ -112,7 +111,7 @@ class ArgSpec:
         return self.direction == "scalar"
 
     def encode(self) -> tuple[int, int]:
-        kind = ARG_SCALAR if self.is_scalar else int(_ARG_DIRECTIONS[self.direction])
+        kind = lib.SIMPLER_CALLABLE_SCALAR if self.is_scalar else int(_ARG_DIRECTIONS[self.direction])
         return kind, (dtype_code(self.dtype) if self.dtype is not None else 0)
 
 
@@ -159,25 +158,13 @@ class CoreCallable:
                 f"{len(self.binary)} bytes)")
 
 
-@dataclass
-class _Layout:
-    """Appends regions to a blob, aligned, and remembers their offsets."""
-
-    data: bytearray = field(default_factory=lambda: bytearray(HEADER_SIZE))
-
-    def add(self, payload: bytes, align: int = 8) -> int:
-        self.data += b"\0" * (-len(self.data) % align)
-        offset = len(self.data)
-        self.data += payload
-        return offset
-
-
 class ChipCallable:
     """An orchestration function and its kernels, as one blob."""
 
     def __init__(self, blob: bytes) -> None:
         self._blob = bytes(blob)
         self._signature: list[ArgSpec] | None = None
+        self._summary = None
 
     @classmethod
     def build(cls, orchestration: Binary, kernels: Iterable[CoreCallable],
@@ -198,29 +185,14 @@ class ChipCallable:
             raise InvalidArgument(f"a run signature is a list of entries, not the string {signature!r}")
         specs = [ArgSpec.parse(s) for s in signature]
         entry = _name("entry", entry)
-        lay = _Layout()
-        args_off = lay.add(b"".join(struct.pack("<II", *s.encode()) for s in specs))
-        kernels_off = lay.add(b"\0" * (KERNEL_ENTRY_SIZE * len(kernels)))
-        orch_off = lay.add(orch)
-        entry_b = entry.encode()
-        entry_off = lay.add(entry_b, 1)
-        stored: dict[bytes, int] = {}   # a binary held by several kernels is stored once
-        for i, k in enumerate(kernels):
-            so_off = stored.get(k.binary)
-            if so_off is None:
-                so_off = stored[k.binary] = lay.add(k.binary)
-            sig_off = lay.add(b"".join(struct.pack("<I", _KERNEL_DIRECTIONS[s]) for s in k.signature))
-            kentry, kname = k.entry.encode(), k.name.encode()
-            kentry_off = lay.add(kentry, 1)
-            kname_off = lay.add(kname, 1)
-            struct.pack_into("<IIIIQQQQQII", lay.data, kernels_off + i * KERNEL_ENTRY_SIZE,
-                             k.func_id, int(k.core_type), len(k.signature), k.num_scalars,
-                             so_off, len(k.binary), sig_off, kentry_off, kname_off,
-                             len(kentry), len(kname))
-        struct.pack_into("<8sIIQIIQQQQQII", lay.data, 0, MAGIC, FORMAT_VERSION, HEADER_SIZE,
-                         len(lay.data), len(specs), len(kernels), args_off, kernels_off,
-                         orch_off, len(orch), entry_off, len(entry_b), 0)
-        callable_ = cls(bytes(lay.data))
+        desc, keep = _describe(orch, kernels, specs, entry)
+        size = ffi.new("uint64_t *")
+        _native.check(lib.simpler_callable_build(desc, ffi.NULL, 0, size))
+        blob = bytearray(size[0])
+        _native.check(lib.simpler_callable_build(desc, ffi.from_buffer(blob, require_writable=True), len(blob),
+                                                 size))
+        del keep    # what desc pointed into
+        callable_ = cls(bytes(blob))
         callable_.validate()
         callable_._signature = specs
         return callable_
@@ -237,26 +209,70 @@ class ChipCallable:
         """Raise InvalidCallable with the parser's message if the blob is malformed."""
         _native.check(_native.lib.simpler_callable_validate(self._blob, len(self._blob)))
 
+    def _inspect(self) -> "tuple[object, list[tuple[int, int]]]":
+        """The blob's counts and signature entries, as C reads them (it validates first)."""
+        if self._summary is None:
+            summary = ffi.new("simpler_callable_summary *")
+            args = ffi.new("simpler_callable_arg[]", lib.SIMPLER_CALLABLE_MAX_ARGS)
+            _native.check(lib.simpler_callable_inspect(self._blob, len(self._blob), summary, args,
+                                                       lib.SIMPLER_CALLABLE_MAX_ARGS))
+            self._summary = (summary, [(args[i].kind, args[i].dtype) for i in range(summary.num_args)])
+        return self._summary
+
     @property
     def signature(self) -> list[ArgSpec]:
         """The run signature, decoded from the blob."""
         if self._signature is None:
-            self.validate()
-            num_args, = struct.unpack_from("<I", self._blob, 24)
-            args_off, = struct.unpack_from("<Q", self._blob, 32)
             kinds = {int(v): k for k, v in _ARG_DIRECTIONS.items()}
-            specs = []
-            for i in range(num_args):
-                kind, dt = struct.unpack_from("<II", self._blob, args_off + 8 * i)
-                specs.append(ArgSpec("scalar" if kind == ARG_SCALAR else kinds[kind],
-                                     numpy_dtype(dt) if dt else None))
-            self._signature = specs
+            self._signature = [ArgSpec("scalar" if kind == lib.SIMPLER_CALLABLE_SCALAR else kinds[kind],
+                                       numpy_dtype(dt) if dt else None) for kind, dt in self._inspect()[1]]
         return self._signature
+
+    @property
+    def num_kernels(self) -> int:
+        return int(self._inspect()[0].num_kernels)
 
     def __len__(self) -> int:
         return len(self._blob)
 
     def __repr__(self) -> str:
-        sig = ", ".join(s.direction for s in self.signature)
-        nk = struct.unpack_from("<I", self._blob, 28)[0] if len(self._blob) >= 32 else "?"
-        return f"<ChipCallable {len(self._blob)} bytes, {nk} kernels, signature ({sig})>"
+        try:
+            sig = ", ".join(s.direction for s in self.signature)
+            return f"<ChipCallable {len(self._blob)} bytes, {self.num_kernels} kernels, signature ({sig})>"
+        except SimplerError as e:
+            return f"<ChipCallable {len(self._blob)} bytes, not valid ({type(e).__name__})>"
+
+
+def _describe(orch: bytes, kernels: "list[CoreCallable]", specs: "list[ArgSpec]", entry: str):
+    """A simpler_callable_desc for the builder, and what its pointers point
+    into (kept alive by the caller while the builder runs)."""
+    keep: list = []
+
+    def c_bytes(b: bytes):
+        keep.append(ffi.from_buffer(b))
+        return keep[-1]
+
+    def c_name(s: str):
+        keep.append(ffi.new("char[]", s.encode()))
+        return keep[-1]
+
+    desc = ffi.new("simpler_callable_desc *")
+    desc.orchestration, desc.orchestration_size = c_bytes(orch), len(orch)
+    desc.entry = c_name(entry)
+    args = ffi.new("simpler_callable_arg[]", max(len(specs), 1))
+    for i, spec in enumerate(specs):
+        args[i].kind, args[i].dtype = spec.encode()
+    descs = ffi.new("simpler_kernel_desc[]", max(len(kernels), 1))
+    for i, k in enumerate(kernels):
+        d = descs[i]
+        d.func_id, d.core_type = k.func_id, int(k.core_type)
+        d.num_tensors, d.num_scalars = len(k.signature), k.num_scalars
+        tags = ffi.new("uint32_t[]", [int(_KERNEL_DIRECTIONS[s]) for s in k.signature] or [0])
+        keep.append(tags)
+        d.tags = tags
+        d.binary, d.binary_size = c_bytes(k.binary), len(k.binary)
+        d.entry, d.name = c_name(k.entry), c_name(k.name)
+    keep += [args, descs]
+    desc.num_args, desc.args = len(specs), args
+    desc.num_kernels, desc.kernels = len(kernels), descs
+    return desc, keep

@@ -24,15 +24,12 @@ import threading
 from pathlib import Path
 from typing import Sequence, Union
 
-from . import _native
+from . import _cflags, _native
 from .errors import SimplerError
 
 PathLike = Union[str, os.PathLike]
 
-DEFAULT_CFLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                  "-Werror=implicit-function-declaration",
-                  # unwind tables let a timed-out kernel be cancelled where it stands
-                  "-fasynchronous-unwind-tables")
+DEFAULT_CFLAGS = tuple(_cflags.KERNEL)
 
 # Libraries every object links (after its source, where the linker wants them).
 LINK_LIBS = ("-lm",)

@@ -4,7 +4,12 @@ csrc/include/simpler/simpler.h; raised from Python too, the class's own
 code) and the device's message."""
 from __future__ import annotations
 
-from ._simpler_c import lib as _lib
+from ._simpler_c import ffi as _ffi, lib as _lib
+
+
+def err_name(code: int) -> str:
+    """The C name of a simpler_error code ("SIMPLER_E_TIMEOUT"), from simpler_err_name."""
+    return _ffi.string(_lib.simpler_err_name(code)).decode()
 
 
 class SimplerError(Exception):
@@ -17,6 +22,14 @@ class SimplerError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+
+    @property
+    def name(self) -> str:
+        """The code's C name, e.g. "SIMPLER_E_INVALID_ARGUMENT"."""
+        return err_name(self.code)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.name})"
 
 
 class InvalidArgument(SimplerError, ValueError):
@@ -105,4 +118,4 @@ _BY_CODE[_lib.SIMPLER_E_NO_HOST_MEMORY] = OutOfMemory
 def error_for(code: int, message: str) -> SimplerError:
     """The exception for a C error code."""
     cls = _BY_CODE.get(code, SimplerError)
-    return cls(message or f"simpler error {code}", code)
+    return cls(message or f"{err_name(code)}: {_ffi.string(_lib.simpler_strerror(code)).decode()}", code)

@@ -10,37 +10,61 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from typing import Any
 
 import numpy as np
 
-KINDS = {0: "block", 1: "sleep", 2: "orchestrate", 3: "wait"}
-EVENT = np.dtype([("task", "<u8"), ("start_ns", "<u8"), ("end_ns", "<u8"), ("kind", "<u4"), ("where", "<u4"),
-                  ("func_id", "<u4"), ("block", "<u4")])
-EDGE = np.dtype([("producer", "<u8"), ("consumer", "<u8")])
-_HEADER = struct.Struct("<QIIIIIIQQ")  # csrc/common/trace.h: simpler_trace
-MAGIC = 0x31434152544C5053
+from ._simpler_c import ffi, lib
+
+
+def _record_dtype(ctype: str) -> np.dtype:
+    """A numpy dtype laid out exactly as the C struct: its fields' names,
+    sizes and offsets from cffi, its item size from sizeof."""
+    names, formats, offsets = [], [], []
+    for name, f in ffi.typeof(ctype).fields:
+        if f.type.kind != "primitive" or not f.type.cname.startswith("uint"):
+            raise TypeError(f"{ctype}.{name}: a trace record holds unsigned integers only")
+        names.append(name)
+        formats.append(f"=u{ffi.sizeof(f.type)}")
+        offsets.append(f.offset)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": ffi.sizeof(ctype)})
+
+
+EVENT = _record_dtype("simpler_trace_event")
+EDGE = _record_dtype("simpler_trace_edge")
+# simpler_trace_kind: SIMPLER_TRACE_BLOCK -> "block", ...
+KINDS = {code: cname.removeprefix("SIMPLER_TRACE_").lower()
+         for code, cname in ffi.typeof("simpler_trace_kind").elements.items()}
+_BLOCK = lib.SIMPLER_TRACE_BLOCK
 
 
 class Trace:
     """A parsed run trace. ``events`` and ``edges`` are numpy record arrays."""
 
     def __init__(self, raw: bytes, platform: str = "sim") -> None:
-        (magic, max_events, max_edges, n_events, n_edges, dropped_events, dropped_edges, events_off,
-         edges_off) = _HEADER.unpack_from(raw, 0)
-        if magic != MAGIC:
-            raise ValueError("not a simpler trace")
-        self.events = np.frombuffer(raw, EVENT, n_events, events_off).copy()
-        self.edges = np.frombuffer(raw, EDGE, n_edges, edges_off).copy()
-        self.dropped_events = dropped_events
-        self.dropped_edges = dropped_edges
+        raw = bytes(raw)
+        if len(raw) < ffi.sizeof("simpler_trace"):
+            raise ValueError(f"not a simpler trace ({len(raw)} bytes is shorter than its header)")
+        hdr = ffi.from_buffer("simpler_trace *", raw)
+        if hdr.magic != lib.SIMPLER_TRACE_MAGIC:
+            raise ValueError("not a simpler trace (bad magic)")
+        self.events = self._records(raw, EVENT, hdr.num_events, hdr.max_events, hdr.events_off, "events")
+        self.edges = self._records(raw, EDGE, hdr.num_edges, hdr.max_edges, hdr.edges_off, "edges")
+        self.dropped_events = int(hdr.dropped_events)
+        self.dropped_edges = int(hdr.dropped_edges)
         self.platform = platform
+
+    @staticmethod
+    def _records(raw: bytes, dtype: np.dtype, count: int, capacity: int, offset: int, what: str) -> np.ndarray:
+        if count > capacity or offset + count * dtype.itemsize > len(raw):
+            raise ValueError(f"not a simpler trace: {count} {what} at offset {offset} do not fit "
+                             f"(capacity {capacity}, {len(raw)} bytes)")
+        return np.frombuffer(raw, dtype, count, offset).copy()
 
     @property
     def blocks(self) -> np.ndarray:
         """The task blocks that ran: task, core (``where``), start and end."""
-        return self.events[self.events["kind"] == 0]
+        return self.events[self.events["kind"] == _BLOCK]
 
     def __repr__(self) -> str:
         tasks = len(np.unique(self.blocks["task"]))

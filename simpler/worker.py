@@ -6,6 +6,7 @@ import functools
 import itertools
 import operator
 import struct
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence, Union
 
@@ -15,15 +16,17 @@ from ._native import check, ffi, lib
 from .callable import ChipCallable
 from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
+from .handles import DeviceBuffer, Registration
 from .trace import Trace
 
-PLATFORMS = ("sim", "onboard")
+PLATFORMS = ("sim", "onboard")   # and "faulty:<platform>", for tests (ChipWorker.inject_fault)
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
 
 
 @dataclass(frozen=True)
 class DeviceTensor:
-    """A tensor already in device memory (from ChipWorker.malloc)."""
+    """A tensor already in device memory (from ChipWorker.malloc: a
+    DeviceBuffer or its int address; DeviceBuffer.as_tensor makes one)."""
 
     addr: int
     shape: tuple
@@ -208,7 +211,8 @@ class ChipWorker:
                  *, gm_capacity: int | None = None) -> None:
         self._dev = self._handle = None
         if not isinstance(platform, str):
-            raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+            raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)} or faulty:<platform>, "
+                                  f"not {platform!r}")
         if not isinstance(runtime, str):
             raise InvalidArgument(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         device_id = _checked_int("device_id", device_id, 31)
@@ -219,6 +223,10 @@ class ChipWorker:
         self.device_id = device_id
         self._ids = itertools.count(1)
         self._callables: dict[int, ChipCallable] = {}
+        self._registrations: dict[int, Registration] = {}
+        # Live DeviceBuffers by address, to end one freed through its int
+        # form; weak, since a buffer dropped unfreed releases nothing.
+        self._buffers: "weakref.WeakValueDictionary[int, DeviceBuffer]" = weakref.WeakValueDictionary()
         pdev = ffi.new("simpler_device **")
         check(lib.simpler_device_create(pdev))
         dev = pdev[0]
@@ -255,6 +263,10 @@ class ChipWorker:
         if dev is not None:
             lib.simpler_device_finalize(dev)
             self._callables.clear()
+            for handle in [*self._registrations.values(), *self._buffers.values()]:
+                handle._end("was released when its ChipWorker was finalized")
+            self._registrations.clear()
+            self._buffers.clear()
 
     @property
     def closed(self) -> bool:
@@ -270,9 +282,23 @@ class ChipWorker:
         return (f"<ChipWorker platform={self.platform!r} runtime={self.runtime!r} "
                 f"device_id={self.device_id} {state}>")
 
+    def _callable_id(self, callable_id: "Registration | int") -> int:
+        """The id of a Registration of this worker that is still registered,
+        or an int id as given."""
+        if isinstance(callable_id, Registration):
+            return callable_id._live_number(self)
+        return _checked_int("callable_id", callable_id, 32)
+
+    def _address(self, addr: "DeviceBuffer | int", what: str = "address") -> int:
+        """The address of a live DeviceBuffer of this worker, or an int address as given."""
+        if isinstance(addr, DeviceBuffer):
+            return addr._live_number(self)
+        return _checked_int(what, addr, 64)
+
     # -- callables -------------------------------------------------------
-    def register(self, callable_: ChipCallable, callable_id: int | None = None) -> int:
-        """Register a ChipCallable; returns its id (chosen if not given)."""
+    def register(self, callable_: ChipCallable, callable_id: int | None = None) -> Registration:
+        """Register a ChipCallable; returns its Registration (int(reg) is
+        its id, chosen if not given)."""
         if not isinstance(callable_, ChipCallable):
             raise InvalidArgument(f"register() takes a ChipCallable, not {type(callable_).__name__}")
         if callable_id is None:
@@ -282,29 +308,30 @@ class ChipWorker:
         check(lib.simpler_callable_register(self._d(), callable_id, blob, len(blob)),
               f"register(callable_id={callable_id})")
         self._callables[callable_id] = callable_
-        return callable_id
+        reg = self._registrations[callable_id] = Registration(self, callable_id, callable_)
+        return reg
 
     @contextlib.contextmanager
-    def registered(self, callable_: ChipCallable) -> Iterator[int]:
-        """Register for the duration of a with-block: ``with w.registered(c) as cid:``."""
-        cid = self.register(callable_)
-        try:
-            yield cid
-        finally:
-            if cid in self._callables and self.usable:
-                self.unregister(cid)
+    def registered(self, callable_: ChipCallable) -> Iterator[Registration]:
+        """Register for the duration of a with-block: ``with w.registered(c) as reg:``
+        (the same as ``with w.register(c) as reg:``)."""
+        with self.register(callable_) as reg:
+            yield reg
 
-    def unregister(self, callable_id: int) -> None:
-        callable_id = _checked_int("callable_id", callable_id, 32)
+    def unregister(self, callable_id: "Registration | int") -> None:
+        callable_id = self._callable_id(callable_id)
         check(lib.simpler_callable_unregister(self._d(), callable_id), f"unregister({callable_id})")
         self._callables.pop(callable_id, None)
+        reg = self._registrations.pop(callable_id, None)
+        if reg is not None:
+            reg._end("was unregistered")
 
-    def callable_buffer(self, callable_id: int) -> tuple[int, int]:
+    def callable_buffer(self, callable_id: "Registration | int") -> tuple[int, int]:
         """(device address, size) of the registration's callable in GM, the
         one buffer every registration of the same content shares. Read it
         with copy_from; freeing or writing it is an InvalidArgument."""
         addr, size = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-        check(lib.simpler_callable_buffer(self._d(), _checked_int("callable_id", callable_id, 32), addr, size))
+        check(lib.simpler_callable_buffer(self._d(), self._callable_id(callable_id), addr, size))
         return int(addr[0]), int(size[0])
 
     @property
@@ -313,12 +340,12 @@ class ChipWorker:
         return dict(self._callables)
 
     # -- runs ------------------------------------------------------------
-    def run(self, callable_id: int, args: "TaskArgs | Iterable[Arg]" = (),
+    def run(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
             config: CallConfig | None = None, **config_kw: Any) -> None:
         """Run a registered callable. Outputs are written back into the
         "out"/"inout" arrays. Keyword arguments override CallConfig fields."""
         dev = self._d()
-        callable_id = _checked_int("callable_id", callable_id, 32)
+        callable_id = self._callable_id(callable_id)
         if not isinstance(args, TaskArgs):
             if isinstance(args, (np.ndarray, DeviceTensor, int, float, np.generic)):
                 raise InvalidArgument("args must be a TaskArgs or a sequence of arguments, not one argument")
@@ -396,20 +423,27 @@ class ChipWorker:
             t.shape[d] = int(s)
 
     # -- device memory ---------------------------------------------------
-    def malloc(self, nbytes: int) -> int:
-        """Allocate device memory; returns its (opaque) device address."""
+    def malloc(self, nbytes: int) -> DeviceBuffer:
+        """Allocate device memory; returns its DeviceBuffer (int(buf) is
+        the opaque device address)."""
         nbytes = _checked_int("malloc size", nbytes, 64, minimum=1)
         addr = ffi.new("uint64_t *")
         check(lib.simpler_gm_alloc(self._d(), nbytes, addr), f"malloc({nbytes})")
-        return int(addr[0])
+        buf = self._buffers[int(addr[0])] = DeviceBuffer(self, int(addr[0]), nbytes)
+        return buf
 
-    def free(self, addr: int) -> None:
-        addr = _checked_int("address", addr, 64)
+    def free(self, addr: "DeviceBuffer | int") -> None:
+        """Free device memory. A DeviceBuffer freed already is an
+        InvalidState; an int address freed already is a NotRegistered."""
+        addr = self._address(addr)
         check(lib.simpler_gm_free(self._d(), addr), f"free(0x{addr:x})")
+        buf = self._buffers.pop(addr, None)
+        if buf is not None:
+            buf._end("was freed")
 
-    def copy_to(self, addr: int, data: "np.ndarray | bytes") -> None:
+    def copy_to(self, addr: "DeviceBuffer | int", data: "np.ndarray | bytes") -> None:
         """Copy host data (array or bytes) to device memory at addr."""
-        addr = _checked_int("address", addr, 64)
+        addr = self._address(addr)
         if isinstance(data, np.ndarray):
             buf = np.ascontiguousarray(data)
         elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -420,10 +454,10 @@ class ChipWorker:
         src = ffi.cast("void *", buf.ctypes.data) if isinstance(buf, np.ndarray) else buf
         check(lib.simpler_gm_copy_to_device(self._d(), addr, src, n), "copy_to")
 
-    def copy_from(self, addr: int, out: "np.ndarray | int") -> "np.ndarray | bytes":
+    def copy_from(self, addr: "DeviceBuffer | int", out: "np.ndarray | int") -> "np.ndarray | bytes":
         """Copy device memory into an array (filled in place and returned) or,
         given a byte count, return the bytes."""
-        addr = _checked_int("address", addr, 64)
+        addr = self._address(addr)
         if isinstance(out, np.ndarray):
             if not (out.flags.c_contiguous and out.flags.writeable):
                 raise InvalidArgument("copy_from needs a C-contiguous writeable array")
@@ -462,6 +496,36 @@ class ChipWorker:
         out = ffi.new("uint64_t *")
         check(lib.simpler_committed_memory(self._d(), out))
         return int(out[0])
+
+    # -- fault injection (platform="faulty:<platform>") ------------------
+    FAULT_KINDS = {"alloc": lib.SIMPLER_FAULT_GM_ALLOC, "copy": lib.SIMPLER_FAULT_COPY,
+                   "load": lib.SIMPLER_FAULT_CALLABLE_LOAD, "launch": lib.SIMPLER_FAULT_LAUNCH,
+                   "wait": lib.SIMPLER_FAULT_WAIT}
+
+    def inject_fault(self, nth: int, kinds: "str | Iterable[str]" = "all") -> None:
+        """Fail the nth device operation of these kinds from now on, once
+        ("all", or some of alloc, copy, load, launch, wait); nth 0 disarms.
+        Only on a faulty:<platform> worker."""
+        names = tuple(self.FAULT_KINDS) if kinds == "all" else (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        unknown = [k for k in names if k not in self.FAULT_KINDS]
+        if unknown or not names:
+            raise InvalidArgument(f"fault kinds must be 'all' or some of {', '.join(self.FAULT_KINDS)}, "
+                                  f"not {kinds!r}")
+        mask = functools.reduce(operator.or_, (self.FAULT_KINDS[k] for k in names))
+        check(lib.simpler_device_inject_fault(self._d(), mask, _checked_int("nth", nth, 64)), "inject_fault")
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """{"ops": armed-kind operations since arming, "fired": faults
+        injected so far, "pending": 1 while armed}; readable after the
+        fault that lost the device, too."""
+        out = ffi.new("simpler_fault_counts *")
+        check(lib.simpler_device_fault_counts(self._d(), out))
+        return {name: int(getattr(out, name)) for name, _ in ffi.typeof("simpler_fault_counts").fields}
+
+    @property
+    def faults_fired(self) -> int:
+        return self.fault_counts["fired"]
 
     @property
     def usable(self) -> bool:

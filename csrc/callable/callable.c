@@ -12,13 +12,6 @@
 
 #define BAD(...) simpler_fail(SIMPLER_E_INVALID_CALLABLE, "invalid callable: " __VA_ARGS__)
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
 typedef struct region {
     uint64_t off, len;
     int shareable;          /* a kernel binary: kernels may share one */
@@ -79,9 +72,7 @@ static int read_name(const uint8_t *blob, uint64_t off, uint32_t len, char *out,
 {
     for (uint32_t i = 0; i < len; i++) {
         char c = (char)blob[off + i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                 (i > 0 && c >= '0' && c <= '9');
-        if (!ok)
+        if (!callable_name_char_ok(c, i))
             return BAD("%s is not a C identifier (byte %u is 0x%02x)", what, i, (unsigned char)c);
         out[i] = c;
     }
@@ -103,24 +94,25 @@ static int check_elf(const uint8_t *p, uint64_t size, const char *what)
 static int valid_dtype(uint32_t d) { return d == 0 || simpler_dtype_known(d); }
 
 /* A kernel entry's fields and regions; contents are checked after the
- * whole layout is known to be sound. */
+ * whole layout is known to be sound. offs: binary, signature, entry name,
+ * name; lens: entry name, name. */
 static int parse_kernel_layout(callable_info *info, regions *rs, uint32_t k, uint64_t offs[4], uint32_t lens[2])
 {
     const uint8_t *b = info->blob;
-    const uint8_t *e = b + rd64(b + 40) + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
+    const uint8_t *e = b + callable_rd64(b + CALLABLE_H_KERNELS_OFFSET) + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
     callable_kernel *kn = &info->kernels[k];
     char what[48];
-    kn->func_id = rd32(e);
-    kn->core_type = rd32(e + 4);
-    kn->num_tensors = rd32(e + 8);
-    kn->num_scalars = rd32(e + 12);
-    kn->so_size = rd64(e + 24);
-    offs[0] = rd64(e + 16);  /* so */
-    offs[1] = rd64(e + 32);  /* signature */
-    offs[2] = rd64(e + 40);  /* entry name */
-    offs[3] = rd64(e + 48);  /* name */
-    lens[0] = rd32(e + 56);
-    lens[1] = rd32(e + 60);
+    kn->func_id = callable_rd32(e + CALLABLE_K_FUNC_ID);
+    kn->core_type = callable_rd32(e + CALLABLE_K_CORE_TYPE);
+    kn->num_tensors = callable_rd32(e + CALLABLE_K_NUM_TENSORS);
+    kn->num_scalars = callable_rd32(e + CALLABLE_K_NUM_SCALARS);
+    kn->so_size = callable_rd64(e + CALLABLE_K_SO_SIZE);
+    offs[0] = callable_rd64(e + CALLABLE_K_SO_OFFSET);
+    offs[1] = callable_rd64(e + CALLABLE_K_SIG_OFFSET);
+    offs[2] = callable_rd64(e + CALLABLE_K_ENTRY_OFFSET);
+    offs[3] = callable_rd64(e + CALLABLE_K_NAME_OFFSET);
+    lens[0] = callable_rd32(e + CALLABLE_K_ENTRY_LEN);
+    lens[1] = callable_rd32(e + CALLABLE_K_NAME_LEN);
 
     if (kn->func_id > CALLABLE_MAX_FUNC_ID)
         return BAD("kernel %u: func_id %u is above the limit %u", k, kn->func_id, CALLABLE_MAX_FUNC_ID);
@@ -162,7 +154,7 @@ static int parse_kernel_content(callable_info *info, uint32_t k, const uint64_t 
         return rc;
     kn->so = b + offs[0];
     for (uint32_t t = 0; t < kn->num_tensors; t++) {
-        uint32_t tag = rd32(b + offs[1] + 4ull * t);
+        uint32_t tag = callable_rd32(b + offs[1] + 4ull * t);
         if (tag < SIMPLER_INPUT || tag > SIMPLER_NO_DEP)
             return BAD("kernel %u: tensor %u has unknown direction %u", k, t, tag);
         kn->tags[t] = (uint8_t)tag;
@@ -181,28 +173,28 @@ static int parse(callable_info *info, regions *rs)
     if (size < CALLABLE_HEADER_SIZE)
         return BAD("blob of %" PRIu64 " bytes is shorter than the %d-byte header (truncated?)", size,
                    CALLABLE_HEADER_SIZE);
-    if (memcmp(b, CALLABLE_MAGIC, 8) != 0)
+    if (memcmp(b + CALLABLE_H_MAGIC, CALLABLE_MAGIC, 8) != 0)
         return BAD("bad magic (not a ChipCallable blob)");
-    uint32_t version = rd32(b + 8), header_size = rd32(b + 12);
+    uint32_t version = callable_rd32(b + CALLABLE_H_VERSION), header_size = callable_rd32(b + CALLABLE_H_HEADER_SIZE);
     if (version != CALLABLE_VERSION)
         return BAD("format version %u is not supported (this build reads version %d)", version,
                    CALLABLE_VERSION);
     if (header_size != CALLABLE_HEADER_SIZE)
         return BAD("header size %u, expected %d", header_size, CALLABLE_HEADER_SIZE);
-    uint64_t total = rd64(b + 16);
+    uint64_t total = callable_rd64(b + CALLABLE_H_TOTAL_SIZE);
     if (total != size)
         return BAD("header says %" PRIu64 " bytes but the blob has %" PRIu64 "%s", total, size,
                    total > size ? " (truncated)" : "");
-    info->num_args = rd32(b + 24);
-    info->num_kernels = rd32(b + 28);
+    info->num_args = callable_rd32(b + CALLABLE_H_NUM_ARGS);
+    info->num_kernels = callable_rd32(b + CALLABLE_H_NUM_KERNELS);
     if (info->num_args > CALLABLE_MAX_ARGS)
         return BAD("%u arguments exceed the limit of %d", info->num_args, CALLABLE_MAX_ARGS);
     if (info->num_kernels > CALLABLE_MAX_KERNELS)
         return BAD("%u kernels exceed the limit of %d", info->num_kernels, CALLABLE_MAX_KERNELS);
-    uint64_t args_off = rd64(b + 32), kernels_off = rd64(b + 40);
-    uint64_t orch_off = rd64(b + 48), orch_entry_off = rd64(b + 64);
-    uint32_t orch_entry_len = rd32(b + 72), flags = rd32(b + 76);
-    info->orch_size = rd64(b + 56);
+    uint64_t args_off = callable_rd64(b + CALLABLE_H_ARGS_OFFSET), kernels_off = callable_rd64(b + CALLABLE_H_KERNELS_OFFSET);
+    uint64_t orch_off = callable_rd64(b + CALLABLE_H_ORCH_OFFSET), orch_entry_off = callable_rd64(b + CALLABLE_H_ORCH_ENTRY_OFFSET);
+    uint32_t orch_entry_len = callable_rd32(b + CALLABLE_H_ORCH_ENTRY_LEN), flags = callable_rd32(b + CALLABLE_H_FLAGS);
+    info->orch_size = callable_rd64(b + CALLABLE_H_ORCH_SIZE);
     if (flags != 0)
         return BAD("unknown flags 0x%x", flags);
     if (info->orch_size == 0)
@@ -218,7 +210,7 @@ static int parse(callable_info *info, regions *rs)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "callable parse: out of host memory");
 
     int rc;
-    if ((rc = add_region(rs, size, args_off, (uint64_t)info->num_args * 8, 8, "argument table")) ||
+    if ((rc = add_region(rs, size, args_off, (uint64_t)info->num_args * CALLABLE_ARG_ENTRY_SIZE, 8, "argument table")) ||
         (rc = add_region(rs, size, kernels_off, (uint64_t)info->num_kernels * CALLABLE_KERNEL_ENTRY_SIZE, 8,
                          "kernel table")) ||
         (rc = add_region(rs, size, orch_off, info->orch_size, 8, "orchestration binary")) ||
@@ -253,8 +245,8 @@ static int parse(callable_info *info, regions *rs)
 
     for (uint32_t i = 0; i < info->num_args; i++) {
         callable_arg *a = &info->args[i];
-        a->kind = rd32(b + args_off + 8ull * i);
-        a->dtype = rd32(b + args_off + 8ull * i + 4);
+        a->kind = callable_rd32(b + args_off + (uint64_t)CALLABLE_ARG_ENTRY_SIZE * i + CALLABLE_A_KIND);
+        a->dtype = callable_rd32(b + args_off + (uint64_t)CALLABLE_ARG_ENTRY_SIZE * i + CALLABLE_A_DTYPE);
         if (a->kind == CALLABLE_ARG_SCALAR) {
             info->num_scalar_args++;
         } else if (a->kind == SIMPLER_INPUT || a->kind == SIMPLER_OUTPUT_EXISTING ||

@@ -1,7 +1,9 @@
 /*
  * The ChipCallable blob: one orchestration shared object plus its kernels
- * (CoreCallables), with the run signature. Built by simpler.ChipCallable;
- * parsed and validated here before anything is loaded.
+ * (CoreCallables), with the run signature. Built from a description by
+ * simpler_callable_build (callable_build.c, what simpler.ChipCallable.build
+ * calls); parsed and validated here (callable.c) before anything is loaded.
+ * The field offsets below are the format: both sides use these names.
  *
  * Format version 1, little-endian, every offset from the blob's start:
  *
@@ -20,7 +22,7 @@
  *    40  u64 entry_offset  48 u64 name_offset  56 u32 entry_len  60 u32 name_len
  *
  * An arg's kind is a simpler_tag (INPUT, OUTPUT_EXISTING, INOUT, NO_DEP) or
- * CALLABLE_ARG_SCALAR; dtype 0 accepts any dtype. The argument and kernel
+ * SIMPLER_CALLABLE_SCALAR; dtype 0 accepts any dtype. The argument and kernel
  * tables and the binaries are 8-byte aligned, signatures 4-byte; regions
  * lie inside the blob and never overlap, except that kernels may name the
  * very same binary range (a binary held by several kernels is stored
@@ -32,25 +34,59 @@
 
 #include <stdint.h>
 
-#include "simpler/types.h"
+#include "simpler/simpler.h"
 
 #define CALLABLE_MAGIC "SMPLCHIP"
 #define CALLABLE_VERSION 1
 #define CALLABLE_HEADER_SIZE 80
 #define CALLABLE_KERNEL_ENTRY_SIZE 64
-#define CALLABLE_ARG_SCALAR 16
+#define CALLABLE_ARG_ENTRY_SIZE 8
+#define CALLABLE_ARG_SCALAR SIMPLER_CALLABLE_SCALAR
 
-#define CALLABLE_MAX_ARGS 256
-#define CALLABLE_MAX_KERNELS 4096
+/* The header's fields, by offset from the blob's start. */
+enum callable_header_field {
+    CALLABLE_H_MAGIC = 0,
+    CALLABLE_H_VERSION = 8,
+    CALLABLE_H_HEADER_SIZE = 12,
+    CALLABLE_H_TOTAL_SIZE = 16,
+    CALLABLE_H_NUM_ARGS = 24,
+    CALLABLE_H_NUM_KERNELS = 28,
+    CALLABLE_H_ARGS_OFFSET = 32,
+    CALLABLE_H_KERNELS_OFFSET = 40,
+    CALLABLE_H_ORCH_OFFSET = 48,
+    CALLABLE_H_ORCH_SIZE = 56,
+    CALLABLE_H_ORCH_ENTRY_OFFSET = 64,
+    CALLABLE_H_ORCH_ENTRY_LEN = 72,
+    CALLABLE_H_FLAGS = 76
+};
+
+/* A kernel entry's fields, by offset from the entry's start. */
+enum callable_kernel_field {
+    CALLABLE_K_FUNC_ID = 0,
+    CALLABLE_K_CORE_TYPE = 4,
+    CALLABLE_K_NUM_TENSORS = 8,
+    CALLABLE_K_NUM_SCALARS = 12,
+    CALLABLE_K_SO_OFFSET = 16,
+    CALLABLE_K_SO_SIZE = 24,
+    CALLABLE_K_SIG_OFFSET = 32,
+    CALLABLE_K_ENTRY_OFFSET = 40,
+    CALLABLE_K_NAME_OFFSET = 48,
+    CALLABLE_K_ENTRY_LEN = 56,
+    CALLABLE_K_NAME_LEN = 60
+};
+
+/* An argument-table entry: u32 kind, then u32 dtype. */
+enum callable_arg_field { CALLABLE_A_KIND = 0, CALLABLE_A_DTYPE = 4 };
+
+#define CALLABLE_MAX_ARGS SIMPLER_CALLABLE_MAX_ARGS
+#define CALLABLE_MAX_KERNELS SIMPLER_CALLABLE_MAX_KERNELS
 #define CALLABLE_MAX_KERNEL_TENSORS SIMPLER_MAX_TASK_TENSORS
 #define CALLABLE_MAX_KERNEL_SCALARS SIMPLER_MAX_TASK_SCALARS
-#define CALLABLE_MAX_NAME 255
-#define CALLABLE_MAX_FUNC_ID 65535
+#define CALLABLE_MAX_NAME SIMPLER_CALLABLE_MAX_NAME
+#define CALLABLE_MAX_FUNC_ID SIMPLER_CALLABLE_MAX_FUNC_ID
 
-typedef struct callable_arg {
-    uint32_t kind;
-    uint32_t dtype;
-} callable_arg;
+/* A run-signature entry, as the public builder takes it. */
+typedef simpler_callable_arg callable_arg;
 
 typedef struct callable_kernel {
     uint32_t func_id;
@@ -78,6 +114,37 @@ typedef struct callable_info {
     uint64_t orch_size;
     char orch_entry[CALLABLE_MAX_NAME + 1];
 } callable_info;
+
+/* The blob's little-endian fields, read and written the same way by the
+ * parser, the builder and their tests. */
+static inline uint32_t callable_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t callable_rd64(const uint8_t *p)
+{
+    return (uint64_t)callable_rd32(p) | (uint64_t)callable_rd32(p + 4) << 32;
+}
+
+static inline void callable_wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void callable_wr64(uint8_t *p, uint64_t v)
+{
+    callable_wr32(p, (uint32_t)v);
+    callable_wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Names in a blob are C identifiers: may byte i of one be c? (The parser
+ * and the builder both ask.) */
+static inline int callable_name_char_ok(char c, uint32_t i)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+}
 
 /* SIMPLER_E_INVALID_CALLABLE with a message naming the bad field. */
 int callable_parse(const void *blob, uint64_t size, callable_info **out);

@@ -2,19 +2,13 @@
 
 #include <stdlib.h>
 
-static uint64_t mix(uint64_t a)
-{
-    a ^= a >> 33;
-    a *= 0xff51afd7ed558ccdull;
-    a ^= a >> 33;
-    return a;
-}
+#include "common/hash.h"
 
 /* The slot of key, or (if absent) the first slot a put may take. */
 static addr_entry *find(const addr_map *m, uint64_t key, int *found)
 {
     addr_entry *reuse = NULL;
-    for (uint64_t i = mix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    for (uint64_t i = simpler_mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         addr_entry *e = &m->slots[i];
         if (e->state == 0) {
             *found = 0;

@@ -7,26 +7,48 @@
 static _Thread_local char last_message[SIMPLER_MESSAGE_MAX];
 static _Thread_local unsigned hold_depth;
 
+/* Every simpler_error with its name and what it means, the one list both
+ * simpler_strerror and simpler_err_name read. */
+static const struct error_entry {
+    int code;
+    const char *name;
+    const char *words;
+} error_table[] = {
+    {SIMPLER_OK, "SIMPLER_OK", "ok"},
+    {SIMPLER_E_INVALID_ARGUMENT, "SIMPLER_E_INVALID_ARGUMENT", "invalid argument"},
+    {SIMPLER_E_NO_HOST_MEMORY, "SIMPLER_E_NO_HOST_MEMORY", "out of host memory"},
+    {SIMPLER_E_OUT_OF_MEMORY, "SIMPLER_E_OUT_OF_MEMORY", "out of device memory"},
+    {SIMPLER_E_INVALID_CALLABLE, "SIMPLER_E_INVALID_CALLABLE", "invalid callable"},
+    {SIMPLER_E_ORCHESTRATION, "SIMPLER_E_ORCHESTRATION", "orchestration error"},
+    {SIMPLER_E_TIMEOUT, "SIMPLER_E_TIMEOUT", "timeout"},
+    {SIMPLER_E_DEVICE_LOST, "SIMPLER_E_DEVICE_LOST", "device lost"},
+    {SIMPLER_E_NOT_FOUND, "SIMPLER_E_NOT_FOUND", "not found"},
+    {SIMPLER_E_EXISTS, "SIMPLER_E_EXISTS", "already exists"},
+    {SIMPLER_E_STATE, "SIMPLER_E_STATE", "invalid state"},
+    {SIMPLER_E_UNSUPPORTED, "SIMPLER_E_UNSUPPORTED", "unsupported"},
+    {SIMPLER_E_CAPACITY, "SIMPLER_E_CAPACITY", "capacity exceeded"},
+    {SIMPLER_E_SYSTEM, "SIMPLER_E_SYSTEM", "system error"},
+    {SIMPLER_E_INTERRUPTED, "SIMPLER_E_INTERRUPTED", "interrupted"},
+};
+
+static const struct error_entry *error_entry_of(int code)
+{
+    for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++)
+        if (error_table[i].code == code)
+            return &error_table[i];
+    return NULL;
+}
+
 const char *simpler_strerror(int code)
 {
-    switch (code) {
-    case SIMPLER_OK: return "ok";
-    case SIMPLER_E_INVALID_ARGUMENT: return "invalid argument";
-    case SIMPLER_E_NO_HOST_MEMORY: return "out of host memory";
-    case SIMPLER_E_OUT_OF_MEMORY: return "out of device memory";
-    case SIMPLER_E_INVALID_CALLABLE: return "invalid callable";
-    case SIMPLER_E_ORCHESTRATION: return "orchestration error";
-    case SIMPLER_E_TIMEOUT: return "timeout";
-    case SIMPLER_E_DEVICE_LOST: return "device lost";
-    case SIMPLER_E_NOT_FOUND: return "not found";
-    case SIMPLER_E_EXISTS: return "already exists";
-    case SIMPLER_E_STATE: return "invalid state";
-    case SIMPLER_E_UNSUPPORTED: return "unsupported";
-    case SIMPLER_E_CAPACITY: return "capacity exceeded";
-    case SIMPLER_E_SYSTEM: return "system error";
-    case SIMPLER_E_INTERRUPTED: return "interrupted";
-    default: return "unknown error code";
-    }
+    const struct error_entry *e = error_entry_of(code);
+    return e ? e->words : "unknown error code";
+}
+
+const char *simpler_err_name(int code)
+{
+    const struct error_entry *e = error_entry_of(code);
+    return e ? e->name : "(not a simpler_error code)";
 }
 
 const char *simpler_last_error(void) { return last_message; }

@@ -4,17 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
-
-#define TOMBSTONE UINT64_MAX
-
-static uint64_t hash_addr(uint64_t a)
-{
-    a ^= a >> 33;
-    a *= 0xff51afd7ed558ccdull;
-    a ^= a >> 33;
-    return a;
-}
 
 int gm_heap_init(gm_heap *h, uint64_t base, uint64_t capacity)
 {
@@ -26,9 +17,7 @@ int gm_heap_init(gm_heap *h, uint64_t base, uint64_t capacity)
     h->capacity = capacity - capacity % SIMPLER_GM_ALIGN;
     h->free_cap = 64;
     h->free_list = malloc(h->free_cap * sizeof *h->free_list);
-    h->live_cap = 256;
-    h->live = calloc(h->live_cap, sizeof *h->live);
-    if (!h->free_list || !h->live) {
+    if (!h->free_list) {
         gm_heap_destroy(h);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "GM heap: out of host memory");
     }
@@ -40,53 +29,11 @@ int gm_heap_init(gm_heap *h, uint64_t base, uint64_t capacity)
 
 void gm_heap_destroy(gm_heap *h)
 {
-    if (h->free_list || h->live)
+    if (h->free_list)
         pthread_mutex_destroy(&h->lock);
     free(h->free_list);
-    free(h->live);
+    addr_map_free(&h->live);
     memset(h, 0, sizeof *h);
-}
-
-/* Slot of addr in the live table, or of the first reusable slot if absent. */
-static uint64_t live_slot(gm_heap *h, uint64_t addr, int *found)
-{
-    uint64_t mask = h->live_cap - 1, i = hash_addr(addr) & mask, reuse = UINT64_MAX;
-    for (;; i = (i + 1) & mask) {
-        gm_range *r = &h->live[i];
-        if (r->size == 0) {
-            *found = 0;
-            return reuse != UINT64_MAX ? reuse : i;
-        }
-        if (r->size == TOMBSTONE) {
-            if (reuse == UINT64_MAX)
-                reuse = i;
-        } else if (r->addr == addr) {
-            *found = 1;
-            return i;
-        }
-    }
-}
-
-static int live_grow(gm_heap *h)
-{
-    /* Rehash drops tombstones; double only when live entries need it. */
-    uint64_t cap = (h->live_count + 1) * 4 > h->live_cap ? h->live_cap * 2 : h->live_cap;
-    gm_range *old = h->live, *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return -1;
-    uint64_t old_cap = h->live_cap;
-    h->live = tab;
-    h->live_cap = cap;
-    h->live_used = 0;
-    for (uint64_t i = 0; i < old_cap; i++) {
-        if (old[i].size == 0 || old[i].size == TOMBSTONE)
-            continue;
-        int found;
-        h->live[live_slot(h, old[i].addr, &found)] = old[i];
-        h->live_used++;
-    }
-    free(old);
-    return 0;
 }
 
 static void free_list_remove(gm_heap *h, uint32_t i)
@@ -108,10 +55,6 @@ int gm_heap_alloc(gm_heap *h, uint64_t size, uint64_t *addr_out)
     uint64_t need = (size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
 
     pthread_mutex_lock(&h->lock);
-    if ((h->live_used + 1) * 2 > h->live_cap && live_grow(h) != 0) {
-        pthread_mutex_unlock(&h->lock);
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "GM alloc: out of host memory");
-    }
     uint32_t i = 0;
     while (i < h->free_count && h->free_list[i].size < need)
         i++;
@@ -124,17 +67,15 @@ int gm_heap_alloc(gm_heap *h, uint64_t size, uint64_t *addr_out)
                             size, committed, h->capacity);
     }
     uint64_t addr = h->free_list[i].addr;
+    if (addr_map_put(&h->live, addr, need, 0, 0) != 0) {
+        pthread_mutex_unlock(&h->lock);
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "GM alloc: out of host memory");
+    }
     h->free_list[i].addr += need;
     h->free_list[i].size -= need;
     if (h->free_list[i].size == 0)
         free_list_remove(h, i);
 
-    int found;
-    uint64_t slot = live_slot(h, addr, &found);
-    if (h->live[slot].size == 0)
-        h->live_used++;
-    h->live[slot] = (gm_range){addr, need};
-    h->live_count++;
     h->committed += need;
     if (h->committed > h->peak)
         h->peak = h->committed;
@@ -165,13 +106,8 @@ static int free_list_insert(gm_heap *h, uint64_t addr, uint64_t size)
         h->free_list[lo].addr = addr;
         h->free_list[lo].size += size;
     } else {
-        if (h->free_count == h->free_cap) {
-            gm_range *fl = realloc(h->free_list, h->free_cap * 2 * sizeof *fl);
-            if (!fl)
-                return -1;
-            h->free_list = fl;
-            h->free_cap *= 2;
-        }
+        if (array_reserve(&h->free_list, &h->free_cap, h->free_count + 1ull, sizeof *h->free_list))
+            return -1;
         memmove(&h->free_list[lo + 1], &h->free_list[lo], (h->free_count - lo) * sizeof *h->free_list);
         h->free_list[lo] = (gm_range){addr, size};
         h->free_count++;
@@ -182,21 +118,19 @@ static int free_list_insert(gm_heap *h, uint64_t addr, uint64_t size)
 int gm_heap_free(gm_heap *h, uint64_t addr, uint64_t *size_out)
 {
     pthread_mutex_lock(&h->lock);
-    int found;
-    uint64_t slot = live_slot(h, addr, &found);
-    if (!found) {
+    addr_entry *e = addr_map_get(&h->live, addr);
+    if (!e) {
         pthread_mutex_unlock(&h->lock);
         return simpler_fail(SIMPLER_E_NOT_FOUND,
                             "GM free: 0x%" PRIx64 " is not the start of a live allocation "
                             "(freed twice, or never allocated?)", addr);
     }
-    uint64_t size = h->live[slot].size;
+    uint64_t size = e->size;
     if (free_list_insert(h, addr, size) != 0) {
         pthread_mutex_unlock(&h->lock);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "GM free: out of host memory");
     }
-    h->live[slot].size = TOMBSTONE;
-    h->live_count--;
+    addr_map_remove(&h->live, addr);
     h->committed -= size;
     pthread_mutex_unlock(&h->lock);
     if (size_out)
@@ -229,9 +163,8 @@ int gm_heap_is_allocated(gm_heap *h, uint64_t addr, uint64_t size)
 uint64_t gm_heap_size_of(gm_heap *h, uint64_t addr)
 {
     pthread_mutex_lock(&h->lock);
-    int found;
-    uint64_t slot = live_slot(h, addr, &found);
-    uint64_t size = found ? h->live[slot].size : 0;
+    addr_entry *e = addr_map_get(&h->live, addr);
+    uint64_t size = e ? e->size : 0;
     pthread_mutex_unlock(&h->lock);
     return size;
 }
@@ -246,4 +179,4 @@ uint64_t gm_heap_size_of(gm_heap *h, uint64_t addr)
 
 uint64_t gm_heap_committed(gm_heap *h) { LOCKED_READ(h, committed); }
 uint64_t gm_heap_peak(gm_heap *h) { LOCKED_READ(h, peak); }
-uint64_t gm_heap_live_count(gm_heap *h) { LOCKED_READ(h, live_count); }
+uint64_t gm_heap_live_count(gm_heap *h) { LOCKED_READ(h, live.live); }

@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "common/addr_map.h"
+
 #define SIMPLER_GM_ALIGN 64u
 
 typedef struct gm_range {
@@ -25,10 +27,9 @@ typedef struct gm_heap {
     uint64_t base;
     uint64_t capacity;
     gm_range *free_list;    /* sorted by addr, never adjacent */
-    uint32_t free_count, free_cap;
-    gm_range *live;         /* hash table; size 0 = empty, UINT64_MAX = tombstone */
-    uint64_t live_cap;      /* power of two */
-    uint64_t live_count, live_used;
+    uint32_t free_count;
+    uint64_t free_cap;
+    addr_map live;          /* start of each live allocation -> its size */
     uint64_t committed;
     uint64_t peak;
 } gm_heap;

@@ -46,6 +46,9 @@ typedef struct platform_counters {
 typedef struct platform_poll {
     simpler_poll_fn fn;
     void *ctx;
+    /* Poll once right after the launch starts, before any slice: the
+     * fault platform cancels a launch this way the moment it is running. */
+    int at_once;
 } platform_poll;
 
 /* callable_load flags. */
@@ -55,9 +58,12 @@ typedef struct platform_poll {
 #define PLATFORM_POLL_NS 50000000ull
 
 typedef struct platform_ops {
+    /* What platform_find matches; a name ending in ':' matches every name
+     * it begins (faulty: wraps the platform named after the colon). */
     const char *name;
-    /* lib_dir holds libsimpler_aicpu.so and libsimpler_aicore.so. */
-    int (*open)(int32_t device_id, const simpler_device_options *options, const char *lib_dir,
+    /* name is the whole name the platform was found by; lib_dir holds
+     * libsimpler_aicpu.so and libsimpler_aicore.so. */
+    int (*open)(const char *name, int32_t device_id, const simpler_device_options *options, const char *lib_dir,
                 platform_dev **out);
     void (*close)(platform_dev *dev);
 
@@ -90,9 +96,21 @@ typedef struct platform_ops {
      * scheduler that did not stop): every later call but close fails. */
     int (*is_lost)(platform_dev *dev);
     void (*counters)(platform_dev *dev, platform_counters *out);
+
+    /* Optional (NULL: the platform has none; the API says UNSUPPORTED). */
+    /* A device process managed by hand (simpler_onboard_*), outside any
+     * context: only platforms whose device is a separate process. */
+    int (*service_start)(const char *lib_dir, int32_t device_id, uint64_t gm_capacity, double idle_s);
+    int (*service_status)(const char *lib_dir, int32_t device_id, simpler_onboard_info *out);
+    int (*service_stop)(const char *lib_dir, int32_t device_id, int force);
+    /* Fault injection (the faulty platform): fail the nth operation of the
+     * kinds (SIMPLER_FAULT_*) from now on; nth 0 disarms. */
+    int (*fault_arm)(platform_dev *dev, uint32_t kinds, uint64_t nth);
+    void (*fault_counts)(platform_dev *dev, simpler_fault_counts *out);
 } platform_ops;
 
-extern const platform_ops simpler_platform_sim;
-extern const platform_ops simpler_platform_onboard;
+/* The registry (platform/registry.c): the platform a name selects, or NULL
+ * with the error set, naming the known platforms. */
+const platform_ops *platform_find(const char *name);
 
 #endif

@@ -1,10 +1,8 @@
 /*
- * The run trace: when a run asks for it, cores record each block they ran
- * (core, start, end), scheduler threads their sleeps, the orchestrator its
- * run and its waits, and the runtime the graph's edges. One buffer in GM,
- * appended to with an atomic counter; when full, later records are
- * counted as dropped. With no buffer (the default) nothing is recorded
- * and the cost is one branch.
+ * Recording into a run's trace (layout: the public simpler/trace.h). One
+ * buffer in GM, appended to with an atomic counter; when full, later
+ * records are counted as dropped. With no buffer (the default) nothing is
+ * recorded and the cost is one branch.
  */
 #ifndef SIMPLER_COMMON_TRACE_H
 #define SIMPLER_COMMON_TRACE_H
@@ -12,35 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define SIMPLER_TRACE_MAGIC 0x31434152544c5053ull /* "SPLTRAC1" */
-
-enum simpler_trace_kind {
-    SIMPLER_TRACE_BLOCK = 0,        /* a block of a task on a core (where = core) */
-    SIMPLER_TRACE_SLEEP = 1,        /* an AICPU thread asleep (where = thread) */
-    SIMPLER_TRACE_ORCHESTRATE = 2,  /* the orchestration function (where = thread) */
-    SIMPLER_TRACE_WAIT = 3          /* the orchestrator waiting for ring space */
-};
-
-typedef struct simpler_trace_event {
-    uint64_t task;                  /* task id (host_build_graph index, or submit order) */
-    uint64_t start_ns, end_ns;      /* CLOCK_MONOTONIC */
-    uint32_t kind;
-    uint32_t where;
-    uint32_t func_id;
-    uint32_t block;
-} simpler_trace_event;
-
-typedef struct simpler_trace_edge {
-    uint64_t producer, consumer;
-} simpler_trace_edge;
-
-typedef struct simpler_trace {
-    uint64_t magic;
-    uint32_t max_events, max_edges;
-    _Atomic uint32_t num_events, num_edges;
-    _Atomic uint32_t dropped_events, dropped_edges;
-    uint64_t events_off, edges_off;  /* from the buffer's start */
-} simpler_trace;
+#include "simpler/trace.h"
 
 static inline void simpler_trace_record(simpler_trace *t, uint32_t kind, uint32_t where, uint64_t task,
                                         uint32_t func_id, uint32_t block, uint64_t start_ns, uint64_t end_ns)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "host/device.h"
@@ -65,14 +66,8 @@ int callable_buffer_acquire(simpler_device *dev, const void *blob, uint64_t size
             return SIMPLER_OK;
         }
     }
-    if (dev->num_buffers == dev->cap_buffers) {
-        uint32_t cap = dev->cap_buffers ? dev->cap_buffers * 2 : 8;
-        callable_buffer **bs = realloc(dev->buffers, cap * sizeof *bs);
-        if (!bs)
-            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
-        dev->buffers = bs;
-        dev->cap_buffers = cap;
-    }
+    if (array_reserve(&dev->buffers, &dev->cap_buffers, dev->num_buffers + 1ull, sizeof *dev->buffers))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
     callable_buffer *b = calloc(1, sizeof *b);
     if (b)
         b->bytes = malloc(size ? size : 1);

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "common/gm_heap.h"
 #include "host/device.h"
-#include "onboard/onboard.h"
 
 #define DEFAULT_AICPU_THREADS 2
 #define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
@@ -106,28 +106,16 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
                           dev->state == DEVICE_READY ? "initialised" : "finalized");
     } else if (device_id < 0 || device_id > MAX_DEVICE_ID) {
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "device_id %d out of range 0..%d", device_id, MAX_DEVICE_ID);
-    } else if (strcmp(platform, "sim") == 0) {
-        dev->ops = &simpler_platform_sim;
-    } else if (strcmp(platform, "onboard") == 0) {
-        dev->ops = &simpler_platform_onboard;
-    } else {
-        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown platform '%s' (expected 'sim' or 'onboard')", platform);
+    } else if (!(dev->ops = platform_find(platform))) {
+        rc = SIMPLER_E_INVALID_ARGUMENT;
     }
-    if (!rc) {
-        if (strcmp(runtime, "host_build_graph") == 0)
-            dev->runtime = &simpler_runtime_host_build_graph;
-        else if (strcmp(runtime, "tensormap_and_ringbuffer") == 0)
-            dev->runtime = &simpler_runtime_tensormap_and_ringbuffer;
-        else
-            rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
-                              "unknown runtime '%s' (expected 'host_build_graph' or 'tensormap_and_ringbuffer')",
-                              runtime);
-    }
+    if (!rc && !(dev->runtime = runtime_find(runtime)))
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown runtime '%s' (known: %s)", runtime, runtime_names());
     char dir[4096];
     if (!rc)
         rc = lib_dir(dir, sizeof dir);
     if (!rc)
-        rc = dev->ops->open(device_id, options, dir, &dev->pdev);
+        rc = dev->ops->open(platform, device_id, options, dir, &dev->pdev);
     if (!rc) {
         dev->device_id = device_id;
         dev->forks = atomic_load(&g_forks);
@@ -138,43 +126,19 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     return rc;
 }
 
-int device_scratch_get(simpler_device *dev, uint64_t size, device_scratch **out)
+/* What the runtime works with: the platform, the kept GM block, its cache. */
+static runtime_env env_of(simpler_device *dev)
 {
-    device_scratch *s = &dev->scratch;
-    if (s->addr && s->size < size)
-        device_scratch_free(dev);
-    if (!s->addr) {
-        /* Whole heap units: the size is what the heap commits, and what
-         * stats report as kept. */
-        size = (size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
-        int rc = dev->ops->gm_alloc(dev->pdev, size, &s->addr);
-        if (rc)
-            return rc;
-        s->size = size;
-        memset(s->note, 0, sizeof s->note);
-    }
-    *out = s;
-    return SIMPLER_OK;
-}
-
-void device_scratch_done(simpler_device *dev)
-{
-    if (dev->scratch.size > DEVICE_SCRATCH_KEEP)
-        device_scratch_free(dev);
-}
-
-void device_scratch_free(simpler_device *dev)
-{
-    if (dev->scratch.addr)
-        dev->ops->gm_free(dev->pdev, dev->scratch.addr);
-    memset(&dev->scratch, 0, sizeof dev->scratch);
+    return (runtime_env){dev->ops, dev->pdev, &dev->poll, &dev->block, &dev->runtime_cache};
 }
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
     /* An orchestration thread that would not stop may still run in it. */
-    if (c->buffer && !dev->host_lost)
-        dev->runtime->release(dev, c);
+    if (c->buffer && !dev->host_lost) {
+        runtime_env env = env_of(dev);
+        dev->runtime->release(&env, &c->view);
+    }
     callable_buffer_release(dev, c->buffer);
     free(c);
 }
@@ -199,7 +163,7 @@ int simpler_device_finalize(simpler_device *dev)
         free(dev->buffers);
         dev->buffers = NULL;
         dev->num_buffers = dev->cap_buffers = 0;
-        device_scratch_free(dev);
+        run_block_free(dev->ops, dev->pdev, &dev->block);
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
@@ -207,7 +171,8 @@ int simpler_device_finalize(simpler_device *dev)
     dev->last_trace = NULL;
     dev->last_trace_size = 0;
     if (dev->runtime_cache)
-        dev->runtime->drop_cache(dev);
+        dev->runtime->drop_cache(dev->runtime_cache);
+    dev->runtime_cache = NULL;
     dev->state = DEVICE_FINALIZED;
     pthread_mutex_unlock(&dev->lock);
     return SIMPLER_OK;
@@ -230,7 +195,7 @@ int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx)
     int rc = enter(dev, "simpler_device_set_poll");
     if (rc)
         return rc;
-    dev->poll = (platform_poll){fn, ctx};
+    dev->poll = (platform_poll){.fn = fn, .ctx = ctx};
     return leave(dev, SIMPLER_OK);
 }
 
@@ -249,19 +214,20 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->peak_committed_bytes = pc.peak_committed_bytes;
     out->live_allocations = pc.live_allocations;
     out->loaded_objects = pc.loaded_objects;
-    for (uint32_t i = 0; i < dev->num_callables; i++)
-        out->loaded_objects += dev->callables[i]->orch_so != NULL || dev->callables[i]->runtime_state != NULL;
+    /* Orchestrations on the host: the platform counts those on the device. */
+    for (uint32_t i = 0; i < dev->num_callables && !dev->runtime->device_orchestration; i++)
+        out->loaded_objects += dev->callables[i]->view.state != NULL;
     out->orchestration_loads = dev->orchestration_loads;
-    out->run_block_bytes = dev->scratch.size;
+    out->run_block_bytes = dev->block.size;
     out->callable_buffers = dev->num_buffers;
     out->callable_uploads = dev->callable_uploads;
-    out->last_run_tasks = dev->last_run_tasks;
-    out->last_run_orchestration_ns = dev->last_run_orchestration_ns;
-    out->last_run_wait_ns = dev->last_run_wait_ns;
-    out->last_run_peak_tasks = dev->last_run_peaks[0];
-    out->last_run_peak_heap_bytes = dev->last_run_peaks[1];
-    out->last_run_peak_regions = dev->last_run_peaks[2];
-    out->last_run_ring_waits = dev->last_run_peaks[3];
+    out->last_run_tasks = dev->last_run.tasks_submitted;
+    out->last_run_orchestration_ns = dev->last_run.orchestration_ns;
+    out->last_run_wait_ns = dev->last_run.wait_ns;
+    out->last_run_peak_tasks = dev->last_run.peak_tasks;
+    out->last_run_peak_heap_bytes = dev->last_run.peak_heap_bytes;
+    out->last_run_peak_regions = dev->last_run.peak_regions;
+    out->last_run_ring_waits = dev->last_run.ring_waits;
     out->registered_callables = dev->num_callables;
     out->runs = dev->runs;
     out->tasks_completed = dev->tasks_completed;
@@ -364,7 +330,13 @@ static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *
 static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
 {
     int rc = callable_buffer_acquire(dev, blob, size, &c->buffer);
-    return rc ? rc : dev->runtime->prepare(dev, c);
+    if (rc)
+        return rc;
+    const callable_buffer *b = c->buffer;
+    c->view = (runtime_callable){b->info, b->gm_addr, b->kernels, b->kernel_of_func, b->max_func_id, b->orchestration,
+                                 NULL};
+    runtime_env env = env_of(dev);
+    return dev->runtime->prepare(&env, &c->view);
 }
 
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)
@@ -377,14 +349,8 @@ int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const v
     if (find_callable(dev, callable_id, NULL))
         return leave(dev, simpler_fail(SIMPLER_E_EXISTS,
                                        "callable id %u is already registered (unregister it first)", callable_id));
-    if (dev->num_callables == dev->cap_callables) {
-        uint32_t cap = dev->cap_callables ? dev->cap_callables * 2 : 8;
-        host_callable **cs = realloc(dev->callables, cap * sizeof *cs);
-        if (!cs)
-            return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
-        dev->callables = cs;
-        dev->cap_callables = cap;
-    }
+    if (array_reserve(&dev->callables, &dev->cap_callables, dev->num_callables + 1ull, sizeof *dev->callables))
+        return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
     host_callable *c = calloc(1, sizeof *c);
     if (!c)
         return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
@@ -514,20 +480,6 @@ static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
     return SIMPLER_OK;
 }
 
-int host_trace_edges(simpler_device *dev, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)
-{
-    simpler_trace hdr;
-    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, trace_addr, sizeof hdr);
-    uint64_t n = num_edges < hdr.max_edges ? num_edges : hdr.max_edges;
-    if (!rc && n)
-        rc = dev->ops->copy_to_device(dev->pdev, trace_addr + hdr.edges_off, pairs, n * sizeof(simpler_trace_edge));
-    atomic_store(&hdr.num_edges, (uint32_t)n);
-    atomic_store(&hdr.dropped_edges, (uint32_t)(num_edges - n));
-    if (!rc)
-        rc = dev->ops->copy_to_device(dev->pdev, trace_addr, &hdr, sizeof hdr);
-    return rc;
-}
-
 /* A GM trace buffer for the run, if it asks for one. */
 static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint64_t *addr)
 {
@@ -549,13 +501,15 @@ static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint6
 
 /* Keep the run's trace on the host, compacted to what was recorded, and
  * release its GM. Sizes come from the host's own request, not from what
- * device code may have scribbled in the header. */
-static void trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
+ * device code may have scribbled in the header. A trace that cannot be
+ * read back fails the run: it was asked for, and is not silently missing. */
+static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
 {
     if (!addr)
-        return;
+        return SIMPLER_OK;
     simpler_trace hdr, *copy = NULL;
-    if (dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr) == SIMPLER_OK) {
+    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr);
+    if (!rc) {
         simpler_trace fresh;
         simpler_trace_init(&fresh, capacity, capacity);
         uint32_t events = atomic_load(&hdr.num_events), edges = atomic_load(&hdr.num_edges);
@@ -564,28 +518,35 @@ static void trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
         uint64_t ev_bytes = (uint64_t)events * sizeof(simpler_trace_event);
         uint64_t size = simpler_trace_bytes(events, edges);
         copy = malloc(size);
-        if (copy) {
+        if (!copy)
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "out of host memory for the trace (%" PRIu64 " bytes)", size);
+        if (!rc) {
             simpler_trace_init(copy, events, edges);
             atomic_store(&copy->num_events, events);
             atomic_store(&copy->num_edges, edges);
             atomic_store(&copy->dropped_events, atomic_load(&hdr.dropped_events));
             atomic_store(&copy->dropped_edges, atomic_load(&hdr.dropped_edges));
-            if ((events && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
-                                                      addr + fresh.events_off, ev_bytes) != SIMPLER_OK) ||
-                (edges && dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off,
-                                                     addr + fresh.edges_off,
-                                                     (uint64_t)edges * sizeof(simpler_trace_edge)) != SIMPLER_OK)) {
-                free(copy);
-                copy = NULL;
-            }
+            if (events)
+                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
+                                                addr + fresh.events_off, ev_bytes);
+            if (!rc && edges)
+                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off, addr + fresh.edges_off,
+                                                (uint64_t)edges * sizeof(simpler_trace_edge));
         }
-        if (copy) {
+        if (!rc) {
             free(dev->last_trace);
             dev->last_trace = copy;
             dev->last_trace_size = size;
+        } else {
+            free(copy);
         }
     }
+    if (rc)
+        rc = simpler_fail_prefix(rc, "reading back the run's trace");
+    simpler_error_hold(rc);
     dev->ops->gm_free(dev->pdev, addr);
+    simpler_error_release(rc);
+    return rc;
 }
 
 int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out)
@@ -614,7 +575,7 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
                             info->num_args, num_args);
     if (num_args && !args)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run: args is NULL");
-    host_run run = {.callable = c};
+    runtime_run run = {.callable = &c->view};
     int rc = fill_defaults(config, &run.config);
     if (rc)
         return rc;
@@ -667,10 +628,17 @@ static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *
         rc = trace_begin(dev, &run.config, &run.trace_addr);
     if (!rc) {
         run.args = (simpler_orch_args){tensors, scalars, nt, ns};
-        rc = dev->runtime->run(dev, &run);
+        runtime_env env = env_of(dev);
+        runtime_result result = {0};
+        rc = dev->runtime->run(&env, &run, &result);
+        dev->last_run = result;
+        dev->tasks_completed += result.tasks_completed;
+        if (result.host_lost)
+            dev->host_lost = 1;
         simpler_error_hold(rc);
-        trace_end(dev, run.trace_addr, run.config.trace_events);
+        int trace_rc = trace_end(dev, run.trace_addr, run.config.trace_events);
         simpler_error_release(rc);
+        rc = rc ? rc : trace_rc;
     }
     for (uint32_t i = 0; i < num_args && !rc; i++)
         if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])
@@ -698,7 +666,48 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
 }
 
 /* ------------------------------------------------------------------ */
-/* the onboard device process, by hand */
+/* fault injection (the faulty platform) */
+
+int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth)
+{
+    int rc = enter(dev, "simpler_device_inject_fault");
+    if (rc)
+        return rc;
+    if (!dev->ops->fault_arm)
+        return leave(dev, simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_inject_fault: platform '%s' injects "
+                                       "no faults (use faulty:%s)", dev->ops->name, dev->ops->name));
+    if (kinds & ~(uint32_t)SIMPLER_FAULT_ALL || (nth && !kinds))
+        return leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_inject_fault: kinds 0x%x: "
+                                       "expected a non-empty mask of SIMPLER_FAULT_* (0x%x)", kinds,
+                                       SIMPLER_FAULT_ALL));
+    return leave(dev, dev->ops->fault_arm(dev->pdev, kinds, nth));
+}
+
+int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out)
+{
+    if (!dev || !out)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_fault_counts: device and out are required");
+    /* Not enter(): a test reads them after the fault that lost the
+     * context, too. */
+    pthread_mutex_lock(&dev->lock);
+    int rc = SIMPLER_OK;
+    if (dev->state != DEVICE_READY || forked(dev))
+        rc = simpler_fail(SIMPLER_E_STATE, "simpler_device_fault_counts: device is %s",
+                          dev->state == DEVICE_CREATED ? "not initialised" : dev->state == DEVICE_READY
+                          ? "a forked parent's" : "finalized");
+    else if (!dev->ops->fault_counts)
+        rc = simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_fault_counts: platform '%s' injects no faults",
+                          dev->ops->name);
+    else {
+        memset(out, 0, sizeof *out);
+        dev->ops->fault_counts(dev->pdev, out);
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* a platform's device process, by hand (only onboard has one) */
 
 static int check_device_id(int32_t device_id)
 {
@@ -707,15 +716,33 @@ static int check_device_id(int32_t device_id)
     return SIMPLER_OK;
 }
 
+/* The table of the platform the simpler_onboard_* calls are for, once it
+ * says it manages a device process. */
+static int service_platform(const char *what, int32_t device_id, const platform_ops **out)
+{
+    int rc = check_device_id(device_id);
+    if (rc)
+        return rc;
+    const platform_ops *p = platform_find("onboard");
+    if (!p)
+        return SIMPLER_E_UNSUPPORTED;
+    if (!p->service_start || !p->service_status || !p->service_stop)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "%s: platform '%s' has no device process to manage", what,
+                            p->name);
+    *out = p;
+    return SIMPLER_OK;
+}
+
 int simpler_onboard_start(int32_t device_id, uint64_t gm_capacity, double idle_timeout_s)
 {
     char dir[4096];
-    int rc = check_device_id(device_id);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_start", device_id, &p);
     if (!rc && !(idle_timeout_s >= 0))
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "idle_timeout_s must be >= 0");
     if (!rc && gm_capacity && gm_capacity < 4096)
         rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "gm_capacity must be at least 4096 bytes");
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_start(dir, device_id, gm_capacity, idle_timeout_s);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_start(dir, device_id, gm_capacity, idle_timeout_s);
 }
 
 int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out)
@@ -723,13 +750,15 @@ int simpler_onboard_status(int32_t device_id, simpler_onboard_info *out)
     char dir[4096];
     if (!out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_onboard_status: out is NULL");
-    int rc = check_device_id(device_id);
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_status(dir, device_id, out);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_status", device_id, &p);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_status(dir, device_id, out);
 }
 
 int simpler_onboard_stop(int32_t device_id, int32_t force)
 {
     char dir[4096];
-    int rc = check_device_id(device_id);
-    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : onboard_device_stop(dir, device_id, force);
+    const platform_ops *p;
+    int rc = service_platform("simpler_onboard_stop", device_id, &p);
+    return rc ? rc : (rc = lib_dir(dir, sizeof dir)) ? rc : p->service_stop(dir, device_id, force);
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/addr_map.h"
-#include "runtime/deps/region.h"
+#include "runtime/dependency_tracker/region.h"
 #include "simpler/orch.h"
 
 typedef struct task_kernel {

@@ -331,12 +331,13 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
      * watchdog did not fire) is declared lost. */
     uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + margin_ns;
     uint64_t seen_done = 0, now = simpler_now_ns(), deadline = now + limit, next_report = now + CHIP_POLL_NS;
-    uint64_t next_poll = w && w->poll ? now + CHIP_CANCEL_POLL_NS : UINT64_MAX;
+    uint64_t next_poll = w && w->poll ? now + (w->poll_at_once ? 0 : CHIP_CANCEL_POLL_NS) : UINT64_MAX;
     int progressed = 0;
     /* A short run is over before a sleeping host thread would even be
-     * woken: back off first, then sleep with the deadlines. */
+     * woken: back off first, then sleep with the deadlines (unless the
+     * waiter wants its poll now). */
     simpler_backoff backoff = {0};
-    while (atomic_load(&c->running) && !simpler_backoff_step(&backoff))
+    while (next_poll > now && atomic_load(&c->running) && !simpler_backoff_step(&backoff))
         ;
     for (;;) {
         uint32_t seq = simpler_event_prepare(&c->done);

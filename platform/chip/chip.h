@@ -43,6 +43,7 @@ typedef struct chip_waiter {
     /* About every CHIP_CANCEL_POLL_NS: non-zero cancels the launch. */
     int (*poll)(void *arg);
     void *arg;
+    int poll_at_once;               /* and once as soon as the launch is started */
 } chip_waiter;
 
 #define CHIP_CANCEL_POLL_NS 20000000ull

@@ -29,7 +29,6 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/platform_ops.h"
-#include "onboard/onboard.h"
 #include "onboard/paths.h"
 #include "onboard/wire.h"
 
@@ -222,6 +221,12 @@ static int wait_for_device(platform_dev *d, uint64_t wait_ns, const platform_pol
                            int *cancelled)
 {
     uint64_t deadline = simpler_now_ns() + wait_ns;
+    if (poll->at_once && poll->fn(poll->ctx)) {
+        *cancelled = 1;
+        int w = onb_send(d->fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
+        if (w)
+            return w;
+    }
     for (;;) {
         uint64_t now = simpler_now_ns();
         if (now >= deadline)
@@ -729,7 +734,7 @@ static void drv_close(platform_dev *d)
     free(d);
 }
 
-static int drv_open(int32_t device_id, const simpler_device_options *options, const char *lib_dir,
+static int drv_open(const char *name, int32_t device_id, const simpler_device_options *options, const char *lib_dir,
                     platform_dev **out)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
@@ -795,26 +800,11 @@ static void drv_counters(platform_dev *d, platform_counters *out)
     out->executor_registrations = d->executor_registrations;
 }
 
-const platform_ops simpler_platform_onboard = {
-    .name = "onboard",
-    .open = drv_open,
-    .close = drv_close,
-    .gm_alloc = drv_gm_alloc,
-    .gm_free = drv_gm_free,
-    .gm_size_of = drv_gm_size_of,
-    .copy_to_device = drv_copy_to_device,
-    .copy_from_device = drv_copy_from_device,
-    .callable_load = drv_callable_load,
-    .callable_release = drv_callable_release,
-    .launch = drv_launch,
-    .is_lost = drv_is_lost,
-    .counters = drv_counters,
-};
 
 /* ------------------------------------------------------------------ */
-/* managing the device process by hand (onboard.h) */
+/* managing the device process by hand (the table's service operations) */
 
-int onboard_device_start(const char *lib_dir, int32_t device_id, uint64_t gm_capacity, double idle_s)
+static int onboard_device_start(const char *lib_dir, int32_t device_id, uint64_t gm_capacity, double idle_s)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
     char dir[4096], sock_path[ONB_PATH_MAX];
@@ -831,7 +821,7 @@ int onboard_device_start(const char *lib_dir, int32_t device_id, uint64_t gm_cap
     return spawn_device(device_id, gm_capacity, idle_s);
 }
 
-int onboard_device_status(const char *lib_dir, int32_t device_id, simpler_onboard_info *out)
+static int onboard_device_status(const char *lib_dir, int32_t device_id, simpler_onboard_info *out)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
     memset(out, 0, sizeof *out);
@@ -861,7 +851,7 @@ int onboard_device_status(const char *lib_dir, int32_t device_id, simpler_onboar
     return rc;
 }
 
-int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
+static int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
     platform_dev d = {.device_id = device_id, .fd = -1};
@@ -896,3 +886,22 @@ int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
         close(d.fd);
     return rc;
 }
+
+const platform_ops simpler_platform_onboard = {
+    .name = "onboard",
+    .open = drv_open,
+    .close = drv_close,
+    .gm_alloc = drv_gm_alloc,
+    .gm_free = drv_gm_free,
+    .gm_size_of = drv_gm_size_of,
+    .copy_to_device = drv_copy_to_device,
+    .copy_from_device = drv_copy_from_device,
+    .callable_load = drv_callable_load,
+    .callable_release = drv_callable_release,
+    .launch = drv_launch,
+    .is_lost = drv_is_lost,
+    .counters = drv_counters,
+    .service_start = onboard_device_start,
+    .service_status = onboard_device_status,
+    .service_stop = onboard_device_stop,
+};

@@ -154,7 +154,7 @@ static int load_lib(const char *dir, const char *name, const char *sym, void **s
     return SIMPLER_OK;
 }
 
-static int sim_open(int32_t device_id, const simpler_device_options *options, const char *lib_dir,
+static int sim_open(const char *name, int32_t device_id, const simpler_device_options *options, const char *lib_dir,
                     platform_dev **out)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -200,7 +200,7 @@ static void sim_close(platform_dev *d)
         return;
     if (d->chip_live && chip_close(&d->chip))
         return;
-    if (d->heap.live)
+    if (d->heap.free_list)
         gm_heap_destroy(&d->heap);
     if (d->gm)
         munmap(d->gm, d->gm_capacity);
@@ -287,7 +287,7 @@ static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, u
 
 static int sim_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
-    chip_waiter w = {.poll = poll ? poll->fn : NULL, .arg = poll ? poll->ctx : NULL};
+    chip_waiter w = {.poll = poll ? poll->fn : NULL, .arg = poll ? poll->ctx : NULL, .poll_at_once = poll && poll->at_once};
     int slot = in_flight_begin(&d->chip);
     int rc = chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, &w);
     if (slot >= 0)

@@ -227,13 +227,19 @@ def test_register_twice(chip_worker, scene, kernel_compiler):
 
 
 def test_run_after_unregister(chip_worker, kernel_compiler):
-    cid = chip_worker.register(scenes.callable_(kernel_compiler, "vector_add"))
+    reg = chip_worker.register(scenes.callable_(kernel_compiler, "vector_add"))
+    cid = int(reg)      # the int form: the C core says it is not registered
     chip_worker.unregister(cid)
     a = np.zeros(4, F32)
     with pytest.raises(simpler.NotRegistered, match=f"callable id {cid} is not registered"):
         chip_worker.run(cid, simpler.TaskArgs(a, a, a, 1))
     with pytest.raises(simpler.NotRegistered):
         chip_worker.unregister(cid)
+    # the Registration knows it was unregistered (through the int form too)
+    for use in (lambda: reg.run([a, a, a, 1]), reg.unregister, lambda: chip_worker.run(reg, [a, a, a, 1]),
+                lambda: int(reg)):
+        with pytest.raises(simpler.InvalidState, match=f"registration {cid} was unregistered"):
+            use()
     assert_still_works(chip_worker, kernel_compiler)
 
 
@@ -295,7 +301,8 @@ def test_bad_config(chip_worker, scene, kernel_compiler):
 def test_device_memory_misuse(chip_worker, kernel_compiler):
     with pytest.raises(simpler.NotRegistered, match="not the start of a live allocation"):
         chip_worker.free(12345)
-    addr = chip_worker.malloc(256)
+    buf = chip_worker.malloc(256)
+    addr = int(buf)     # the int form: the C core catches its misuse
     chip_worker.free(addr)
     with pytest.raises(simpler.NotRegistered, match="freed twice"):
         chip_worker.free(addr)
@@ -303,6 +310,11 @@ def test_device_memory_misuse(chip_worker, kernel_compiler):
         chip_worker.copy_to(8, b"abc")
     with pytest.raises(simpler.InvalidArgument, match="not allocated device memory"):
         chip_worker.copy_from(addr, 16)  # freed above
+    # the DeviceBuffer knows it was freed (through the int form too)
+    for use in (buf.free, lambda: chip_worker.free(buf), lambda: chip_worker.copy_from(buf, 16),
+                lambda: chip_worker.copy_to(buf, b"abc"), lambda: buf.as_tensor((4,), F32), lambda: int(buf)):
+        with pytest.raises(simpler.InvalidState, match=f"device buffer 0x{addr:x} .* was freed"):
+            use()
     live = chip_worker.malloc(64)
     with pytest.raises(simpler.InvalidArgument, match="not allocated device memory"):
         chip_worker.copy_to(live, bytes(65))  # one byte past the allocation

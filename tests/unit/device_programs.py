@@ -14,16 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from simpler import _cflags
+
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_SOURCES = [src for sources in runpy.run_path(str(ROOT / "simpler" / "_build_ffi.py"))["DEVICE_LIBS"].values()
                   for src in sources]
-CFLAGS = [
-    "-std=c11", "-D_GNU_SOURCE", "-g", "-O1",
-    "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
-    "-pthread",
-    "-I", str(ROOT / "csrc" / "include"),
-    "-I", str(ROOT / "csrc"),
-]
+CFLAGS = _cflags.CHECKED + [f"-I{ROOT / d}" for d in _cflags.INCLUDE_DIRS]
 TIMEOUT_S = 300
 SANITIZERS = {
     "thread": (["-fsanitize=thread"], {"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"},

@@ -3,7 +3,7 @@ without Python in the loop: tests/unit/c/test_tmr.c runs the orchestrator
 thread and the scheduler threads (csrc/aicpu) and the AICore executor
 (csrc/aicore) with threads of its own, an orchestration function and
 kernels of its own, and run blocks laid out like
-runtime/tensormap_and_ringbuffer/host.c lays them out in GM. It is built
+runtime/tensormap_and_ringbuffer/host/ring_setup.c lays them out in GM. It is built
 here once with ThreadSanitizer and once with AddressSanitizer + UBSan.
 
 Cases (each for aicpu_thread_num, block_dim in (1, 1), (2, 2), (3, 1)):

@@ -13,21 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from simpler import _cflags
+
 REPO = Path(__file__).resolve().parents[2]
 TEST_DIR = REPO / "tests" / "unit" / "c"
 
-CFLAGS = [
-    "-std=c11", "-D_GNU_SOURCE", "-g", "-O1",
-    "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
-    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-    "-pthread", "-I", "csrc/include", "-I", "csrc",
-]
+CFLAGS = _cflags.CHECKED + ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"] + [
+    f"-I{d}" for d in _cflags.INCLUDE_DIRS]
 
 # Program -> the sources under test (csrc/common/error.c is always linked).
 PROGRAMS = {
-    "test_callable": ["csrc/callable/callable.c", "csrc/common/elf_check.c"],
-    "test_deps": ["csrc/runtime/deps/region.c", "csrc/runtime/deps/tracker.c", "csrc/common/addr_map.c"],
-    "test_gm_heap": ["csrc/common/gm_heap.c"],
+    "test_callable": ["csrc/callable/callable.c", "csrc/callable/callable_build.c", "csrc/common/elf_check.c"],
+    "test_deps": ["csrc/runtime/dependency_tracker/region.c", "csrc/runtime/dependency_tracker/tracker.c",
+                  "csrc/common/addr_map.c", "csrc/common/array.c"],
+    "test_gm_heap": ["csrc/common/gm_heap.c", "csrc/common/addr_map.c", "csrc/common/array.c"],
 }
 COMMON = ["csrc/common/error.c"]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import simpler
+from simpler import _cflags
 
 REPO = Path(__file__).resolve().parents[2]
 FUZZ = REPO / "tests" / "fuzz"
@@ -29,8 +30,7 @@ TARGETS = {
     "protocol": DEVICE_SOURCES,
     "callable": ["csrc/callable/callable.c", "csrc/common/elf_check.c", "csrc/common/error.c"],
 }
-FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-fno-omit-frame-pointer", "-pthread",
-         "-fno-sanitize-recover=all", "-I", "csrc/include", "-I", "csrc", "-I", "platform"]
+FLAGS = _cflags.LANGUAGE + _cflags.DEBUG + ["-fno-sanitize-recover=all"] + [f"-I{d}" for d in _cflags.INCLUDE_DIRS]
 
 
 def libfuzzer_available(tmp: Path) -> bool:

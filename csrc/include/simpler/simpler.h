@@ -3,7 +3,8 @@
  *
  * A device context owns one chip (a platform + a device id) and one runtime.
  * Every fallible call returns SIMPLER_OK or a negative simpler_error;
- * simpler_strerror() names the code and simpler_last_error() gives the
+ * simpler_strerror() says what the code means, simpler_err_name() gives its
+ * name ("SIMPLER_E_TIMEOUT"), and simpler_last_error() gives the
  * message of the last failure on the calling thread.
  *
  * Device addresses are opaque 64-bit numbers: only the simpler_gm_* calls
@@ -130,6 +131,27 @@ typedef struct simpler_onboard_info {
     uint64_t launches;
 } simpler_onboard_info;
 
+/* Fault injection, for testing error paths (the "faulty:<platform>"
+ * platform, which wraps any other and forwards every operation). Armed
+ * with kinds and nth, it fails the nth operation of those kinds from then
+ * on, once, with a real error code and a message saying it was injected:
+ * GM_ALLOC OUT_OF_MEMORY; COPY (either direction) SYSTEM; CALLABLE_LOAD
+ * INVALID_CALLABLE; LAUNCH (the launch does not start) DEVICE_LOST, and
+ * the context is lost; WAIT (the launch starts, is cancelled through the
+ * poll, and its wait fails) TIMEOUT, the context stays usable. */
+#define SIMPLER_FAULT_GM_ALLOC 1
+#define SIMPLER_FAULT_COPY 2
+#define SIMPLER_FAULT_CALLABLE_LOAD 4
+#define SIMPLER_FAULT_LAUNCH 8
+#define SIMPLER_FAULT_WAIT 16
+#define SIMPLER_FAULT_ALL 31
+
+typedef struct simpler_fault_counts {
+    uint64_t ops;                  /* operations of the armed kinds from arming until it fired */
+    uint64_t fired;                /* faults injected in this context's life */
+    uint64_t pending;              /* 1 while armed and not yet fired */
+} simpler_fault_counts;
+
 /* A waiting call (a run, a registration that launches on the device)
  * calls this on its own thread about every 50 ms; a non-zero return
  * cancels what it waits for as the watchdog would (the cores are reset, or
@@ -140,6 +162,9 @@ typedef struct simpler_onboard_info {
 typedef int (*simpler_poll_fn)(void *ctx);
 
 const char *simpler_strerror(int code);
+/* "SIMPLER_E_TIMEOUT" for SIMPLER_E_TIMEOUT; never NULL (an unknown code
+ * gives "(not a simpler_error code)"). */
+const char *simpler_err_name(int code);
 const char *simpler_last_error(void);
 
 int simpler_device_create(simpler_device **out);
@@ -157,7 +182,74 @@ int simpler_gm_free(simpler_device *dev, uint64_t addr);
 int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size);
 int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size);
 
+/*
+ * ChipCallable blobs. A blob holds the orchestration shared object, its
+ * kernels and the run signature; its format is private to the library
+ * (csrc/callable/callable.h): build one from a description, read what a
+ * caller needs back with simpler_callable_inspect.
+ */
+#define SIMPLER_CALLABLE_SCALAR 16          /* a run-signature entry's kind for a scalar */
+#define SIMPLER_CALLABLE_MAX_ARGS 256
+#define SIMPLER_CALLABLE_MAX_KERNELS 4096
+#define SIMPLER_CALLABLE_MAX_NAME 255       /* bytes of an entry or kernel name */
+#define SIMPLER_CALLABLE_MAX_FUNC_ID 65535
+
+/* One entry of a run signature: kind is the simpler_tag of a run argument
+ * (INPUT, OUTPUT_EXISTING, INOUT or NO_DEP; tensors first) or
+ * SIMPLER_CALLABLE_SCALAR; dtype a simpler_dtype the argument must have, 0
+ * for any. */
+typedef struct simpler_callable_arg {
+    uint32_t kind;
+    uint32_t dtype;
+} simpler_callable_arg;
+
+/* A kernel (CoreCallable). Names are NUL-terminated C identifiers of at
+ * most SIMPLER_CALLABLE_MAX_NAME bytes; name may be NULL or "". */
+typedef struct simpler_kernel_desc {
+    uint32_t func_id;               /* at most SIMPLER_CALLABLE_MAX_FUNC_ID, unique in the callable */
+    uint32_t core_type;             /* simpler_core_type */
+    uint32_t num_tensors;           /* at most SIMPLER_MAX_TASK_TENSORS */
+    uint32_t num_scalars;           /* at most SIMPLER_MAX_TASK_SCALARS */
+    const uint32_t *tags;           /* num_tensors simpler_tag values */
+    const void *binary;             /* the kernel's ELF shared object */
+    uint64_t binary_size;
+    const char *entry;              /* its entry function */
+    const char *name;
+} simpler_kernel_desc;
+
+typedef struct simpler_callable_desc {
+    const void *orchestration;      /* the orchestration's ELF shared object */
+    uint64_t orchestration_size;
+    const char *entry;              /* its entry function */
+    uint32_t num_args;              /* at most SIMPLER_CALLABLE_MAX_ARGS */
+    uint32_t num_kernels;           /* at most SIMPLER_CALLABLE_MAX_KERNELS */
+    const simpler_callable_arg *args;
+    const simpler_kernel_desc *kernels;
+} simpler_callable_desc;
+
+/* What simpler_callable_inspect reports of a blob. */
+typedef struct simpler_callable_summary {
+    uint32_t num_args;
+    uint32_t num_kernels;
+    uint32_t num_tensor_args;
+    uint32_t num_scalar_args;
+    uint64_t orchestration_size;
+} simpler_callable_summary;
+
+/* Lay out the blob desc describes. *size_out is its size; it is written to
+ * out if capacity suffices (out NULL asks for the size only). Every field
+ * is checked (SIMPLER_E_INVALID_ARGUMENT names the bad one); the objects'
+ * ELF contents are checked when the blob is validated or registered.
+ * Kernels holding the same bytes share one stored copy. */
+int simpler_callable_build(const simpler_callable_desc *desc, void *out, uint64_t capacity,
+                           uint64_t *size_out);
+/* SIMPLER_E_INVALID_CALLABLE, with a message naming the bad field, for a
+ * malformed blob. */
 int simpler_callable_validate(const void *blob, uint64_t size);
+/* Validate a blob and describe it: its counts in *out, and its first
+ * min(num_args, max_args) signature entries in args (NULL if max_args is 0). */
+int simpler_callable_inspect(const void *blob, uint64_t size, simpler_callable_summary *out,
+                             simpler_callable_arg *args, uint32_t max_args);
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id,
                               const void *blob, uint64_t size);
 int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);
@@ -168,8 +260,14 @@ int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t 
 int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
                 uint32_t num_args, const simpler_run_config *config);
 
-/* The trace of the last run that asked for one (see csrc/common/trace.h
- * for its layout): copied into buf if size suffices; *size_out is its
+/* Arm the fault platform (nth 0 disarms); other platforms:
+ * SIMPLER_E_UNSUPPORTED. The counts can be read even once the context
+ * is lost. */
+int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth);
+int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out);
+
+/* The trace of the last run that asked for one (its layout:
+ * simpler/trace.h): copied into buf if size suffices; *size_out is its
  * size (0 if there is none). */
 int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out);
 

@@ -22,7 +22,7 @@
 
 /* In a task's pending count: a scheduler posted it to a core to wait
  * there for its unfinished predecessors, so it never enters a ready
- * queue (csrc/aicpu/sched_loop.c, "follower"). */
+ * queue (csrc/aicpu/dispatch_loop.c, "follower"). */
 #define HBG_FOLLOWED 0x80000000u
 
 /* Where a task's predecessors went, kept for a follower's waits. */

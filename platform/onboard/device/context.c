@@ -24,6 +24,7 @@
 #include "chip/chip.h"
 #include "chip/kernel_set.h"
 #include "common/addr_map.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/so_load.h"
@@ -71,6 +72,7 @@ typedef struct ctx {
     chip chip;
     ctx_held *callables, *executors;
     uint32_t num_callables, num_executors;
+    uint64_t cap_callables, cap_executors;
     ctx_runtime *runtimes;
     uint64_t next_id, loaded_objects, executor_registrations, executor_loads;
     uint32_t seq;                   /* of the request being answered */
@@ -99,14 +101,12 @@ static void *reply_struct(ctx_reply *r, uint32_t size)
 /* ------------------------------------------------------------------ */
 /* handles */
 
-static int hold(ctx_held **arr, uint32_t *n, void *obj, uint64_t *id_out)
+static int hold(ctx_held **arr, uint32_t *n, uint64_t *cap, void *obj, uint64_t *id_out)
 {
-    ctx_held *grown = realloc(*arr, (*n + 1) * sizeof **arr);
-    if (!grown)
+    if (array_reserve(arr, cap, (uint64_t)*n + 1, sizeof **arr))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device context: out of host memory");
-    *arr = grown;
-    grown[*n] = (ctx_held){++g_ctx.next_id, obj};
-    *id_out = grown[(*n)++].id;
+    (*arr)[*n] = (ctx_held){++g_ctx.next_id, obj};
+    *id_out = (*arr)[(*n)++].id;
     return SIMPLER_OK;
 }
 
@@ -239,7 +239,7 @@ static int do_executor_register(ctx *c, const onb_gm *in, ctx_reply *r)
         e->main = (simpler_aicore_main_fn)fn;
     }
     uint64_t id;
-    if ((rc = hold(&c->executors, &c->num_executors, e, &id))) {
+    if ((rc = hold(&c->executors, &c->num_executors, &c->cap_executors, e, &id))) {
         if (fresh) {
             so_unload(e->so);
             free(e->bytes);
@@ -295,7 +295,7 @@ static int do_callable_load(ctx *c, const onb_callable_load *in, ctx_reply *r)
     uint32_t size = (uint32_t)(sizeof(onb_callable_result) + k->count * sizeof(uint64_t));
     onb_callable_result *out = calloc(1, size);
     uint64_t id = 0;
-    if (!out || (rc = hold(&c->callables, &c->num_callables, k, &id))) {
+    if (!out || (rc = hold(&c->callables, &c->num_callables, &c->cap_callables, k, &id))) {
         free(out);
         kernel_set_unload(k);
         return rc ? rc : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device context: out of host memory");

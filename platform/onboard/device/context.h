@@ -79,9 +79,11 @@ typedef struct devctx_link {
     onb_watch watch;            /* on the process: its death ends any wait */
     uint32_t seq;
     devctx_range *queued;       /* MAPs and UNMAPs not sent yet, in order */
-    uint32_t num_queued, cap_queued;
+    uint32_t num_queued;
+    uint64_t cap_queued;
     devctx_range *unmapping;    /* UNMAPs sent, not yet acknowledged, oldest first */
-    uint32_t num_unmapping, cap_unmapping;
+    uint32_t num_unmapping;
+    uint64_t cap_unmapping;
     devctx_release_fn release;
     void *release_arg;
 } devctx_link;

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/wait.h"
 #include "onboard/device/context.h"
@@ -230,16 +231,10 @@ int devctx_start(devctx_link *k, const devctx_config *cfg)
 /* requests */
 
 /* Append r to a growing array. */
-static int push_range(devctx_range **arr, uint32_t *n, uint32_t *cap, devctx_range r)
+static int push_range(devctx_range **arr, uint32_t *n, uint64_t *cap, devctx_range r)
 {
-    if (*n == *cap) {
-        uint32_t grown_cap = *cap ? *cap * 2 : 16;
-        devctx_range *grown = realloc(*arr, grown_cap * sizeof *grown);
-        if (!grown)
-            return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
-        *arr = grown;
-        *cap = grown_cap;
-    }
+    if (array_reserve(arr, cap, (uint64_t)*n + 1, sizeof **arr))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device: out of host memory");
     (*arr)[(*n)++] = r;
     return SIMPLER_OK;
 }

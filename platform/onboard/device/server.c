@@ -674,7 +674,7 @@ void devsrv_destroy(devsrv *s)
 {
     if (!s)
         return;
-    if (s->heap.live)
+    if (s->heap.free_list)
         gm_heap_destroy(&s->heap);
     if (s->gm)
         munmap(s->gm, s->gm_capacity);

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the ChipCallable blob parser (csrc/callable/callable.c).
  *
- * Blobs are assembled here the way simpler.ChipCallable.build lays them out,
+ * Blobs are assembled here field by field (so tests can aim at each),
  * then broken one field at a time: every malformed blob must be refused with
  * SIMPLER_E_INVALID_CALLABLE and a message, and nothing may read outside the
  * blob (each blob under test sits in a heap block of exactly its size, so
@@ -49,18 +49,6 @@ typedef struct layout {
     uint64_t entry_off[MAX_SPEC_KERNELS], name_off[MAX_SPEC_KERNELS];
 } layout;
 
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)v);
-    wr32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* Append len bytes (zeroed if src is NULL) after padding to align. */
 static uint64_t put(uint8_t *buf, uint64_t *pos, const void *src, uint64_t len, uint64_t align)
 {
@@ -94,14 +82,14 @@ static void wr16(uint8_t *p, uint16_t v)
 
 static void elf_phdr_at(uint8_t *p, uint32_t type, uint32_t flags, uint64_t off, uint64_t size, uint64_t align)
 {
-    wr32(p, type);
-    wr32(p + 4, flags);
-    wr64(p + 8, off);    /* offset */
-    wr64(p + 16, off);   /* vaddr */
-    wr64(p + 24, off);   /* paddr */
-    wr64(p + 32, size);  /* filesz */
-    wr64(p + 40, size);  /* memsz */
-    wr64(p + 48, align);
+    callable_wr32(p, type);
+    callable_wr32(p + 4, flags);
+    callable_wr64(p + 8, off);    /* offset */
+    callable_wr64(p + 16, off);   /* vaddr */
+    callable_wr64(p + 24, off);   /* paddr */
+    callable_wr64(p + 32, size);  /* filesz */
+    callable_wr64(p + 40, size);  /* memsz */
+    callable_wr64(p + 48, align);
 }
 
 /* A valid object of size bytes (>= ELF_MIN), padded with a pattern. */
@@ -122,9 +110,9 @@ static void fake_elf(uint8_t *p, uint32_t size, uint8_t seed)
 #else
     wr16(p + 18, 243);
 #endif
-    wr32(p + 20, 1);
-    wr64(p + 32, ELF_PH);
-    wr64(p + 40, ELF_SH);
+    callable_wr32(p + 20, 1);
+    callable_wr64(p + 32, ELF_PH);
+    callable_wr64(p + 40, ELF_SH);
     wr16(p + 52, 64);
     wr16(p + 54, 56);
     wr16(p + 56, 2);
@@ -136,18 +124,18 @@ static void fake_elf(uint8_t *p, uint32_t size, uint8_t seed)
     static const uint64_t dyn[ELF_DYN_ENTRIES][2] = {
         {4, ELF_HASH}, {5, ELF_STR}, {6, ELF_SYM}, {10, 1}, {11, 24}, {0, 0}};
     for (int i = 0; i < ELF_DYN_ENTRIES; i++) {
-        wr64(p + ELF_DYN + 16 * i, dyn[i][0]);
-        wr64(p + ELF_DYN + 16 * i + 8, dyn[i][1]);
+        callable_wr64(p + ELF_DYN + 16 * i, dyn[i][0]);
+        callable_wr64(p + ELF_DYN + 16 * i + 8, dyn[i][1]);
     }
-    wr32(p + ELF_HASH, 1);       /* one bucket, one chain, both symbol 0 */
-    wr32(p + ELF_HASH + 4, 1);
+    callable_wr32(p + ELF_HASH, 1);       /* one bucket, one chain, both symbol 0 */
+    callable_wr32(p + ELF_HASH + 4, 1);
     memcpy(p + ELF_SHSTR, "\0.shstrtab", 11);
     uint8_t *sh = p + ELF_SH + 64;  /* section 1: the section names */
-    wr32(sh, 1);
-    wr32(sh + 4, 3);             /* SHT_STRTAB */
-    wr64(sh + 24, ELF_SHSTR);
-    wr64(sh + 32, 11);
-    wr64(sh + 48, 1);
+    callable_wr32(sh, 1);
+    callable_wr32(sh + 4, 3);             /* SHT_STRTAB */
+    callable_wr64(sh + 24, ELF_SHSTR);
+    callable_wr64(sh + 32, 11);
+    callable_wr64(sh + 48, 1);
 }
 
 #define BUILD_CAP 65536
@@ -161,8 +149,8 @@ static uint64_t build(const blob_spec *s, uint8_t *buf, layout *lay)
     put(buf, &pos, NULL, CALLABLE_HEADER_SIZE, 1);
 
     for (uint32_t i = 0; i < s->num_args; i++) {
-        wr32(tmp + 8 * i, s->kinds[i]);
-        wr32(tmp + 8 * i + 4, s->dtypes[i]);
+        callable_wr32(tmp + 8 * i, s->kinds[i]);
+        callable_wr32(tmp + 8 * i + 4, s->dtypes[i]);
     }
     lay->args_off = put(buf, &pos, tmp, 8ull * s->num_args, 8);
     lay->kernels_off = put(buf, &pos, NULL, (uint64_t)CALLABLE_KERNEL_ENTRY_SIZE * s->num_kernels, 8);
@@ -175,38 +163,38 @@ static uint64_t build(const blob_spec *s, uint8_t *buf, layout *lay)
         fake_elf(tmp, ks->so_size, (uint8_t)(0x10 * k));
         lay->so_off[k] = put(buf, &pos, tmp, ks->so_size, 8);
         for (uint32_t t = 0; t < ks->num_tensors; t++)
-            wr32(tmp + 4 * t, ks->tags[t]);
+            callable_wr32(tmp + 4 * t, ks->tags[t]);
         lay->sig_off[k] = put(buf, &pos, tmp, 4ull * ks->num_tensors, 8);
         lay->entry_off[k] = put(buf, &pos, ks->entry, strlen(ks->entry), 1);
         lay->name_off[k] = put(buf, &pos, ks->name, strlen(ks->name), 1);
 
         uint8_t *e = buf + lay->kernels_off + (uint64_t)k * CALLABLE_KERNEL_ENTRY_SIZE;
-        wr32(e + 0, ks->func_id);
-        wr32(e + 4, ks->core_type);
-        wr32(e + 8, ks->num_tensors);
-        wr32(e + 12, ks->num_scalars);
-        wr64(e + 16, lay->so_off[k]);
-        wr64(e + 24, ks->so_size);
-        wr64(e + 32, lay->sig_off[k]);
-        wr64(e + 40, lay->entry_off[k]);
-        wr64(e + 48, lay->name_off[k]);
-        wr32(e + 56, (uint32_t)strlen(ks->entry));
-        wr32(e + 60, (uint32_t)strlen(ks->name));
+        callable_wr32(e + 0, ks->func_id);
+        callable_wr32(e + 4, ks->core_type);
+        callable_wr32(e + 8, ks->num_tensors);
+        callable_wr32(e + 12, ks->num_scalars);
+        callable_wr64(e + 16, lay->so_off[k]);
+        callable_wr64(e + 24, ks->so_size);
+        callable_wr64(e + 32, lay->sig_off[k]);
+        callable_wr64(e + 40, lay->entry_off[k]);
+        callable_wr64(e + 48, lay->name_off[k]);
+        callable_wr32(e + 56, (uint32_t)strlen(ks->entry));
+        callable_wr32(e + 60, (uint32_t)strlen(ks->name));
     }
 
     memcpy(buf, CALLABLE_MAGIC, 8);
-    wr32(buf + 8, CALLABLE_VERSION);
-    wr32(buf + 12, CALLABLE_HEADER_SIZE);
-    wr64(buf + 16, pos);
-    wr32(buf + 24, s->num_args);
-    wr32(buf + 28, s->num_kernels);
-    wr64(buf + 32, lay->args_off);
-    wr64(buf + 40, lay->kernels_off);
-    wr64(buf + 48, lay->orch_off);
-    wr64(buf + 56, s->orch_size);
-    wr64(buf + 64, lay->orch_entry_off);
-    wr32(buf + 72, (uint32_t)strlen(s->orch_entry));
-    wr32(buf + 76, 0);
+    callable_wr32(buf + 8, CALLABLE_VERSION);
+    callable_wr32(buf + 12, CALLABLE_HEADER_SIZE);
+    callable_wr64(buf + 16, pos);
+    callable_wr32(buf + 24, s->num_args);
+    callable_wr32(buf + 28, s->num_kernels);
+    callable_wr64(buf + 32, lay->args_off);
+    callable_wr64(buf + 40, lay->kernels_off);
+    callable_wr64(buf + 48, lay->orch_off);
+    callable_wr64(buf + 56, s->orch_size);
+    callable_wr64(buf + 64, lay->orch_entry_off);
+    callable_wr32(buf + 72, (uint32_t)strlen(s->orch_entry));
+    callable_wr32(buf + 76, 0);
     lay->size = pos;
     return pos;
 }
@@ -297,6 +285,128 @@ static void expect_ok(const uint8_t *buf, uint64_t len, const char *file, int li
     int rc = parse_copy(buf, len, NULL);
     if (!check_one(rc == SIMPLER_OK, file, line, "rc == SIMPLER_OK"))
         fprintf(stderr, "    got rc %d, message \"%s\"\n", rc, simpler_last_error());
+}
+
+/* ---- the public builder (callable_build.c) ---------------------------- */
+
+/* Build desc into a heap block of exactly its size (ASan catches a write
+ * past it); returns the blob, or NULL with *rc the builder's code. */
+static uint8_t *build_exact(const simpler_callable_desc *d, uint64_t *n, int *rc)
+{
+    *rc = simpler_callable_build(d, NULL, 0, n);
+    if (*rc)
+        return NULL;
+    uint8_t *out = malloc(*n);
+    if (!out)
+        exit(2);
+    *rc = simpler_callable_build(d, out, *n, n);
+    return out;
+}
+
+/* What the builder writes, the parser takes back field for field; equal
+ * binaries (in different buffers) are stored once. */
+static void test_builder_round_trip(void)
+{
+    static uint8_t orch[ELF_MIN + 40], k0[ELF_MIN + 8], k0_again[ELF_MIN + 8], k2[ELF_MIN + 16];
+    fake_elf(orch, sizeof orch, 1);
+    fake_elf(k0, sizeof k0, 2);
+    memcpy(k0_again, k0, sizeof k0);
+    fake_elf(k2, sizeof k2, 3);
+    static const uint32_t tags[3] = {SIMPLER_INPUT, SIMPLER_OUTPUT, SIMPLER_NO_DEP};
+    simpler_kernel_desc ks[3] = {
+        {7, SIMPLER_CORE_AIV, 3, 1, tags, k0, sizeof k0, "add", "add_f32"},
+        {9, SIMPLER_CORE_AIV, 2, 0, tags, k0_again, sizeof k0_again, "add", NULL},
+        {11, SIMPLER_CORE_AIC, 0, 2, NULL, k2, sizeof k2, "mm", ""},
+    };
+    simpler_callable_arg args[3] = {{SIMPLER_INPUT, SIMPLER_DTYPE_FLOAT32}, {SIMPLER_INOUT, 0},
+                                    {SIMPLER_CALLABLE_SCALAR, SIMPLER_DTYPE_INT64}};
+    simpler_callable_desc d = {orch, sizeof orch, "orchestrate", 3, 3, args, ks};
+    uint64_t n;
+    int rc;
+    uint8_t *blob = build_exact(&d, &n, &rc);
+    if (!CHECKF(rc == SIMPLER_OK && blob, "rc %d: %s", rc, simpler_last_error())) {
+        free(blob);
+        return;
+    }
+    callable_info *info = NULL;
+    rc = parse_copy(blob, n, &info);
+    if (CHECKF(rc == SIMPLER_OK, "rc %d: %s", rc, simpler_last_error())) {
+        CHECK(info->num_args == 3 && info->num_tensor_args == 2 && info->num_scalar_args == 1);
+        CHECK(info->args[0].kind == SIMPLER_INPUT && info->args[0].dtype == SIMPLER_DTYPE_FLOAT32);
+        CHECK(info->args[2].kind == SIMPLER_CALLABLE_SCALAR && info->args[2].dtype == SIMPLER_DTYPE_INT64);
+        CHECK(info->orch_size == sizeof orch && memcmp(info->orch, orch, sizeof orch) == 0);
+        CHECK(strcmp(info->orch_entry, "orchestrate") == 0);
+        CHECK(info->num_kernels == 3);
+        for (uint32_t k = 0; k < 3 && k < info->num_kernels; k++) {
+            const callable_kernel *kn = &info->kernels[k];
+            CHECKF(kn->func_id == ks[k].func_id && kn->core_type == ks[k].core_type &&
+                       kn->num_tensors == ks[k].num_tensors && kn->num_scalars == ks[k].num_scalars &&
+                       kn->so_size == ks[k].binary_size && memcmp(kn->so, ks[k].binary, kn->so_size) == 0,
+                   "kernel %u", k);
+            for (uint32_t t = 0; t < kn->num_tensors; t++)
+                CHECK(kn->tags[t] == tags[t]);
+            CHECK(strcmp(kn->entry, ks[k].entry) == 0);
+            CHECK(strcmp(kn->name, ks[k].name ? ks[k].name : "") == 0);
+        }
+        CHECK(info->kernels[0].so == info->kernels[1].so);   /* stored once */
+        CHECK(info->kernels[2].so != info->kernels[0].so);
+        free_parsed(info);
+    }
+    /* One byte short: refused, nothing written past it. */
+    uint8_t *short_buf = malloc(n - 1);
+    uint64_t n2 = 0;
+    CHECK(simpler_callable_build(&d, short_buf, n - 1, &n2) == SIMPLER_E_INVALID_ARGUMENT && n2 == n);
+    CHECK(strstr(simpler_last_error(), "too small") != NULL);
+    free(short_buf);
+    /* The summary reader says the same. */
+    simpler_callable_summary sum;
+    simpler_callable_arg got[2];
+    CHECK(simpler_callable_inspect(blob, n, &sum, got, 2) == SIMPLER_OK);
+    CHECK(sum.num_args == 3 && sum.num_kernels == 3 && sum.orchestration_size == sizeof orch);
+    CHECK(got[1].kind == SIMPLER_INOUT && got[1].dtype == 0);
+    CHECK(simpler_callable_inspect(blob, n - 1, &sum, NULL, 0) == SIMPLER_E_INVALID_CALLABLE);
+    free(blob);
+}
+
+/* Random valid descriptions: every one builds, and the parser takes it. */
+static void test_builder_random(void)
+{
+    static uint8_t objs[4][ELF_MIN + 64];
+    for (int i = 0; i < 4; i++)
+        fake_elf(objs[i], ELF_MIN + 16u * (unsigned)i, (uint8_t)(i + 5));
+    static const char *names[] = {"a", "_k", "kernel_9", "Z"};
+    unsigned long long seed = 42;
+    unsigned failures = 0;
+    for (int round = 0; round < 300; round++) {
+        uint32_t tags[8];
+        simpler_kernel_desc ks[8];
+        simpler_callable_arg args[12];
+        uint32_t nk = (uint32_t)(check_rand(&seed) % 9), na = (uint32_t)(check_rand(&seed) % 13);
+        for (uint32_t t = 0; t < 8; t++)
+            tags[t] = 1 + (uint32_t)(check_rand(&seed) % 5);
+        for (uint32_t k = 0; k < nk; k++) {
+            int o = (int)(check_rand(&seed) % 4);
+            ks[k] = (simpler_kernel_desc){k * 3 + (uint32_t)(check_rand(&seed) % 3), (uint32_t)(check_rand(&seed) % 2),
+                                          (uint32_t)(check_rand(&seed) % 9), (uint32_t)(check_rand(&seed) % 4), tags,
+                                          objs[o], ELF_MIN + 16u * (unsigned)o, names[check_rand(&seed) % 4],
+                                          check_rand(&seed) % 2 ? names[check_rand(&seed) % 4] : NULL};
+        }
+        uint32_t first_scalar = (uint32_t)(check_rand(&seed) % (na + 1));
+        static const uint32_t kinds[4] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING, SIMPLER_INOUT, SIMPLER_NO_DEP};
+        for (uint32_t i = 0; i < na; i++)
+            args[i] = (simpler_callable_arg){i < first_scalar ? kinds[check_rand(&seed) % 4] : SIMPLER_CALLABLE_SCALAR,
+                                             check_rand(&seed) % 2 ? SIMPLER_DTYPE_FLOAT16 : 0};
+        simpler_callable_desc d = {objs[check_rand(&seed) % 4], ELF_MIN, "o", na, nk, args, ks};
+        uint64_t n;
+        int rc;
+        uint8_t *blob = build_exact(&d, &n, &rc);
+        if (rc == SIMPLER_OK)
+            rc = parse_copy(blob, n, NULL);
+        if (rc != SIMPLER_OK && failures++ < 3)
+            fprintf(stderr, "    round %d: rc %d: %s\n", round, rc, simpler_last_error());
+        free(blob);
+    }
+    CHECKF(failures == 0, "%u random descriptions failed", failures);
 }
 
 /* ---- valid blobs ----------------------------------------------------- */
@@ -432,7 +542,7 @@ static void test_truncated(void)
          * (not just the size check) must notice. */
         memcpy(patched, buf, n);
         if (len >= 24)
-            wr64(patched + 16, len);
+            callable_wr64(patched + 16, len);
         int rc = parse_copy(patched, len, NULL);
         if (rc != SIMPLER_E_INVALID_CALLABLE) {
             bad_patched++;
@@ -476,67 +586,67 @@ static void test_header(void)
     b = fresh(); memset(b, 0, 8);
     EXPECT_BAD(b, g_n, "magic");
 
-    b = fresh(); wr32(b + 8, 2);
+    b = fresh(); callable_wr32(b + 8, 2);
     EXPECT_BAD(b, g_n, "version 2");
-    b = fresh(); wr32(b + 8, 0);
+    b = fresh(); callable_wr32(b + 8, 0);
     EXPECT_BAD(b, g_n, "version 0");
-    b = fresh(); wr32(b + 8, UINT32_MAX);
+    b = fresh(); callable_wr32(b + 8, UINT32_MAX);
     EXPECT_BAD(b, g_n, "version");
 
-    b = fresh(); wr32(b + 12, 81);
+    b = fresh(); callable_wr32(b + 12, 81);
     EXPECT_BAD(b, g_n, "header size");
-    b = fresh(); wr32(b + 12, 0);
+    b = fresh(); callable_wr32(b + 12, 0);
     EXPECT_BAD(b, g_n, "header size");
 
-    b = fresh(); wr64(b + 16, g_n + 1);
+    b = fresh(); callable_wr64(b + 16, g_n + 1);
     EXPECT_BAD(b, g_n, "truncated");
-    b = fresh(); wr64(b + 16, g_n - 1);
+    b = fresh(); callable_wr64(b + 16, g_n - 1);
     EXPECT_BAD(b, g_n, "bytes");
-    b = fresh(); wr64(b + 16, UINT64_MAX);
+    b = fresh(); callable_wr64(b + 16, UINT64_MAX);
     EXPECT_BAD(b, g_n, "truncated");
-    b = fresh(); wr64(b + 16, 0);
+    b = fresh(); callable_wr64(b + 16, 0);
     EXPECT_BAD(b, g_n, "bytes");
     /* Trailing garbage: the blob is longer than the header says. */
     b = fresh(); b[g_n] = 0;
     EXPECT_BAD(b, g_n + 1, "bytes");
 
-    b = fresh(); wr32(b + 76, 1);
+    b = fresh(); callable_wr32(b + 76, 1);
     EXPECT_BAD(b, g_n, "flags");
-    b = fresh(); wr32(b + 76, 0x80000000u);
+    b = fresh(); callable_wr32(b + 76, 0x80000000u);
     EXPECT_BAD(b, g_n, "flags");
 }
 
 static void test_absurd_counts(void)
 {
     uint8_t *b;
-    b = fresh(); wr32(b + 28, UINT32_MAX);
+    b = fresh(); callable_wr32(b + 28, UINT32_MAX);
     EXPECT_BAD(b, g_n, "kernels exceed");
-    b = fresh(); wr32(b + 28, CALLABLE_MAX_KERNELS + 1);
+    b = fresh(); callable_wr32(b + 28, CALLABLE_MAX_KERNELS + 1);
     EXPECT_BAD(b, g_n, "kernels exceed");
     /* Within the limit but the table would run past the blob. */
-    b = fresh(); wr32(b + 28, CALLABLE_MAX_KERNELS);
+    b = fresh(); callable_wr32(b + 28, CALLABLE_MAX_KERNELS);
     EXPECT_BAD(b, g_n, "kernel table");
-    b = fresh(); wr32(b + 24, UINT32_MAX);
+    b = fresh(); callable_wr32(b + 24, UINT32_MAX);
     EXPECT_BAD(b, g_n, "arguments exceed");
-    b = fresh(); wr32(b + 24, 0x20000001u); /* x 8 bytes wraps a u32 */
+    b = fresh(); callable_wr32(b + 24, 0x20000001u); /* x 8 bytes wraps a u32 */
     EXPECT_BAD(b, g_n, "arguments exceed");
-    b = fresh(); wr32(b + 24, CALLABLE_MAX_ARGS + 1);
+    b = fresh(); callable_wr32(b + 24, CALLABLE_MAX_ARGS + 1);
     EXPECT_BAD(b, g_n, "arguments exceed");
-    b = fresh(); wr32(b + 24, CALLABLE_MAX_ARGS);
+    b = fresh(); callable_wr32(b + 24, CALLABLE_MAX_ARGS);
     EXPECT_BAD(b, g_n, "argument table");
 
-    b = fresh(); wr32(kentry(b, 1) + 8, UINT32_MAX);
+    b = fresh(); callable_wr32(kentry(b, 1) + 8, UINT32_MAX);
     EXPECT_BAD(b, g_n, "exceed the limits");
-    b = fresh(); wr32(kentry(b, 1) + 8, CALLABLE_MAX_KERNEL_TENSORS + 1);
+    b = fresh(); callable_wr32(kentry(b, 1) + 8, CALLABLE_MAX_KERNEL_TENSORS + 1);
     EXPECT_BAD(b, g_n, "exceed the limits");
-    b = fresh(); wr32(kentry(b, 0) + 12, UINT32_MAX);
+    b = fresh(); callable_wr32(kentry(b, 0) + 12, UINT32_MAX);
     EXPECT_BAD(b, g_n, "exceed the limits");
-    b = fresh(); wr32(kentry(b, 0) + 12, CALLABLE_MAX_KERNEL_SCALARS + 1);
+    b = fresh(); callable_wr32(kentry(b, 0) + 12, CALLABLE_MAX_KERNEL_SCALARS + 1);
     EXPECT_BAD(b, g_n, "exceed the limits");
     /* A bigger but legal tensor count stretches the signature over the
      * entry name that follows it: a layout error, whatever those bytes
      * would decode to. */
-    b = fresh(); wr32(kentry(b, 1) + 8, 6);
+    b = fresh(); callable_wr32(kentry(b, 1) + 8, 6);
     EXPECT_BAD(b, g_n, "overlaps");
 }
 
@@ -544,38 +654,38 @@ static void test_out_of_range(void)
 {
     uint8_t *b;
     /* Tables and binaries past the end or inside the header. */
-    b = fresh(); wr64(b + 32, g_n);
+    b = fresh(); callable_wr64(b + 32, g_n);
     EXPECT_BAD(b, g_n, "argument table");
-    b = fresh(); wr64(b + 32, 0);
+    b = fresh(); callable_wr64(b + 32, 0);
     EXPECT_BAD(b, g_n, "argument table");
-    b = fresh(); wr64(b + 32, g_n - 32);
+    b = fresh(); callable_wr64(b + 32, g_n - 32);
     EXPECT_BAD(b, g_n, "outside the blob");
-    b = fresh(); wr64(b + 40, g_n + 64);
+    b = fresh(); callable_wr64(b + 40, g_n + 64);
     EXPECT_BAD(b, g_n, "kernel table");
-    b = fresh(); wr64(b + 40, 8);
+    b = fresh(); callable_wr64(b + 40, 8);
     EXPECT_BAD(b, g_n, "kernel table");
-    b = fresh(); wr64(b + 48, 0);
+    b = fresh(); callable_wr64(b + 48, 0);
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 48, (g_n + 7) & ~7ull);
+    b = fresh(); callable_wr64(b + 48, (g_n + 7) & ~7ull);
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 56, g_n);
+    b = fresh(); callable_wr64(b + 56, g_n);
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 64, g_n);
+    b = fresh(); callable_wr64(b + 64, g_n);
     EXPECT_BAD(b, g_n, "orchestration entry name");
-    b = fresh(); wr64(b + 64, 10);
+    b = fresh(); callable_wr64(b + 64, 10);
     EXPECT_BAD(b, g_n, "orchestration entry name");
 
-    b = fresh(); wr64(kentry(b, 1) + 16, g_n);
+    b = fresh(); callable_wr64(kentry(b, 1) + 16, g_n);
     EXPECT_BAD(b, g_n, "kernel 1 binary");
-    b = fresh(); wr64(kentry(b, 0) + 24, g_n);
+    b = fresh(); callable_wr64(kentry(b, 0) + 24, g_n);
     EXPECT_BAD(b, g_n, "kernel 0 binary");
-    b = fresh(); wr64(kentry(b, 0) + 32, g_n - 8);
+    b = fresh(); callable_wr64(kentry(b, 0) + 32, g_n - 8);
     EXPECT_BAD(b, g_n, "kernel 0 signature");
-    b = fresh(); wr64(kentry(b, 1) + 40, g_n - 3);
+    b = fresh(); callable_wr64(kentry(b, 1) + 40, g_n - 3);
     EXPECT_BAD(b, g_n, "kernel 1 entry name");
-    b = fresh(); wr64(kentry(b, 1) + 48, g_n);
+    b = fresh(); callable_wr64(kentry(b, 1) + 48, g_n);
     EXPECT_BAD(b, g_n, "kernel 1 name");
-    b = fresh(); wr64(kentry(b, 1) + 48, 0);
+    b = fresh(); callable_wr64(kentry(b, 1) + 48, 0);
     EXPECT_BAD(b, g_n, "kernel 1 name");
 }
 
@@ -584,32 +694,32 @@ static void test_overflow(void)
 {
     uint8_t *b;
     const uint64_t top = UINT64_MAX - 7; /* 8-byte aligned */
-    b = fresh(); wr64(b + 48, top); wr64(b + 56, 16);
+    b = fresh(); callable_wr64(b + 48, top); callable_wr64(b + 56, 16);
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 56, UINT64_MAX);
+    b = fresh(); callable_wr64(b + 56, UINT64_MAX);
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 56, UINT64_MAX - g_lay.orch_off + 1); /* off + size == 0 mod 2^64 */
+    b = fresh(); callable_wr64(b + 56, UINT64_MAX - g_lay.orch_off + 1); /* off + size == 0 mod 2^64 */
     EXPECT_BAD(b, g_n, "orchestration binary");
-    b = fresh(); wr64(b + 32, top);
+    b = fresh(); callable_wr64(b + 32, top);
     EXPECT_BAD(b, g_n, "argument table");
-    b = fresh(); wr64(b + 40, top);
+    b = fresh(); callable_wr64(b + 40, top);
     EXPECT_BAD(b, g_n, "kernel table");
-    b = fresh(); wr64(b + 64, UINT64_MAX);
+    b = fresh(); callable_wr64(b + 64, UINT64_MAX);
     EXPECT_BAD(b, g_n, "orchestration entry name");
-    b = fresh(); wr64(b + 64, UINT64_MAX - 5);
+    b = fresh(); callable_wr64(b + 64, UINT64_MAX - 5);
     EXPECT_BAD(b, g_n, "orchestration entry name");
 
-    b = fresh(); wr64(kentry(b, 0) + 16, top); wr64(kentry(b, 0) + 24, 72);
+    b = fresh(); callable_wr64(kentry(b, 0) + 16, top); callable_wr64(kentry(b, 0) + 24, 72);
     EXPECT_BAD(b, g_n, "kernel 0 binary");
-    b = fresh(); wr64(kentry(b, 0) + 24, UINT64_MAX);
+    b = fresh(); callable_wr64(kentry(b, 0) + 24, UINT64_MAX);
     EXPECT_BAD(b, g_n, "kernel 0 binary");
-    b = fresh(); wr64(kentry(b, 1) + 24, UINT64_MAX - g_lay.so_off[1] + 1);
+    b = fresh(); callable_wr64(kentry(b, 1) + 24, UINT64_MAX - g_lay.so_off[1] + 1);
     EXPECT_BAD(b, g_n, "kernel 1 binary");
-    b = fresh(); wr64(kentry(b, 0) + 32, UINT64_MAX - 3);
+    b = fresh(); callable_wr64(kentry(b, 0) + 32, UINT64_MAX - 3);
     EXPECT_BAD(b, g_n, "kernel 0 signature");
-    b = fresh(); wr64(kentry(b, 0) + 40, UINT64_MAX - 1);
+    b = fresh(); callable_wr64(kentry(b, 0) + 40, UINT64_MAX - 1);
     EXPECT_BAD(b, g_n, "kernel 0 entry name");
-    b = fresh(); wr64(kentry(b, 0) + 48, UINT64_MAX);
+    b = fresh(); callable_wr64(kentry(b, 0) + 48, UINT64_MAX);
     EXPECT_BAD(b, g_n, "kernel 0 name");
 }
 
@@ -617,7 +727,7 @@ static void test_overlap(void)
 {
     uint8_t *b;
     /* Two kernels sharing one binary exactly: one object stored once. */
-    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, ELF_MIN + 8);
+    b = fresh(); callable_wr64(kentry(b, 1) + 16, g_lay.so_off[0]); callable_wr64(kentry(b, 1) + 24, ELF_MIN + 8);
     callable_info *info = NULL;
     if (CHECKF(parse_copy(b, g_n, &info) == SIMPLER_OK, "exact share refused: %s", simpler_last_error())) {
         CHECK(info->kernels[1].so == info->kernels[0].so && info->kernels[1].so_size == ELF_MIN + 8);
@@ -625,92 +735,92 @@ static void test_overlap(void)
     }
     /* Any other overlap of binaries: a prefix, a longer range, a shifted one,
      * the orchestration's. */
-    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0]); wr64(kentry(b, 1) + 24, ELF_MIN);
+    b = fresh(); callable_wr64(kentry(b, 1) + 16, g_lay.so_off[0]); callable_wr64(kentry(b, 1) + 24, ELF_MIN);
     EXPECT_BAD(b, g_n, "kernel 1 binary overlaps kernel 0 binary");
-    b = fresh(); wr64(kentry(b, 0) + 16, g_lay.so_off[1]); wr64(kentry(b, 0) + 24, ELF_MIN + 8);
+    b = fresh(); callable_wr64(kentry(b, 0) + 16, g_lay.so_off[1]); callable_wr64(kentry(b, 0) + 24, ELF_MIN + 8);
     EXPECT_BAD(b, g_n, "overlaps");
-    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.so_off[0] + 8); wr64(kentry(b, 1) + 24, ELF_MIN);
+    b = fresh(); callable_wr64(kentry(b, 1) + 16, g_lay.so_off[0] + 8); callable_wr64(kentry(b, 1) + 24, ELF_MIN);
     EXPECT_BAD(b, g_n, "overlaps");
-    b = fresh(); wr64(kentry(b, 1) + 16, g_lay.orch_off); wr64(kentry(b, 1) + 24, ELF_MIN + 40);
+    b = fresh(); callable_wr64(kentry(b, 1) + 16, g_lay.orch_off); callable_wr64(kentry(b, 1) + 24, ELF_MIN + 40);
     EXPECT_BAD(b, g_n, "overlaps");
     /* The orchestration entry name on top of a kernel's name (both read as
      * identifiers, so only the overlap check can refuse it). */
-    b = fresh(); wr64(b + 64, g_lay.name_off[0]); wr32(b + 72, 6);
+    b = fresh(); callable_wr64(b + 64, g_lay.name_off[0]); callable_wr32(b + 72, 6);
     EXPECT_BAD(b, g_n, "overlaps");
     /* Kernel name and entry name on the same bytes. */
-    b = fresh(); wr64(kentry(b, 0) + 48, g_lay.entry_off[0]); wr32(kentry(b, 0) + 60, 6);
+    b = fresh(); callable_wr64(kentry(b, 0) + 48, g_lay.entry_off[0]); callable_wr32(kentry(b, 0) + 60, 6);
     EXPECT_BAD(b, g_n, "overlaps");
     /* Argument table on top of the kernel table (its bytes then read as
      * arguments: any complaint will do, but it must be refused). */
-    b = fresh(); wr64(b + 32, g_lay.kernels_off);
+    b = fresh(); callable_wr64(b + 32, g_lay.kernels_off);
     EXPECT_BAD(b, g_n, "");
     /* The kernel table reaching into the orchestration binary. */
-    b = fresh(); wr64(b + 40, g_lay.kernels_off + 8);
+    b = fresh(); callable_wr64(b + 40, g_lay.kernels_off + 8);
     EXPECT_BAD(b, g_n, "");
     /* A signature inside a kernel binary (whose bytes 4.. are not tags, so
      * accept either complaint but it must be refused). */
-    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.so_off[0] + 8);
+    b = fresh(); callable_wr64(kentry(b, 1) + 32, g_lay.so_off[0] + 8);
     EXPECT_BAD(b, g_n, "");
     /* One byte of overlap at the end of a region: orchestration binary one
      * byte longer than its slot when the entry name follows immediately. */
-    b = fresh(); wr64(b + 56, g_lay.orch_entry_off - g_lay.orch_off + 1);
+    b = fresh(); callable_wr64(b + 56, g_lay.orch_entry_off - g_lay.orch_off + 1);
     EXPECT_BAD(b, g_n, "overlaps");
 }
 
 static void test_misaligned(void)
 {
     uint8_t *b;
-    b = fresh(); wr64(b + 32, g_lay.args_off + 4);
+    b = fresh(); callable_wr64(b + 32, g_lay.args_off + 4);
     EXPECT_BAD(b, g_n, "aligned");
-    b = fresh(); wr64(b + 40, g_lay.kernels_off + 1);
+    b = fresh(); callable_wr64(b + 40, g_lay.kernels_off + 1);
     EXPECT_BAD(b, g_n, "aligned");
-    b = fresh(); wr64(b + 48, g_lay.orch_off + 4);
+    b = fresh(); callable_wr64(b + 48, g_lay.orch_off + 4);
     EXPECT_BAD(b, g_n, "aligned");
-    b = fresh(); wr64(kentry(b, 0) + 16, g_lay.so_off[0] + 2);
+    b = fresh(); callable_wr64(kentry(b, 0) + 16, g_lay.so_off[0] + 2);
     EXPECT_BAD(b, g_n, "aligned");
-    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 2);
+    b = fresh(); callable_wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 2);
     EXPECT_BAD(b, g_n, "aligned");
-    b = fresh(); wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 1);
+    b = fresh(); callable_wr64(kentry(b, 1) + 32, g_lay.sig_off[1] + 1);
     EXPECT_BAD(b, g_n, "aligned");
 }
 
 static void test_kernel_fields(void)
 {
     uint8_t *b;
-    b = fresh(); wr32(kentry(b, 0) + 4, 2);
+    b = fresh(); callable_wr32(kentry(b, 0) + 4, 2);
     EXPECT_BAD(b, g_n, "core_type 2");
-    b = fresh(); wr32(kentry(b, 1) + 4, UINT32_MAX);
+    b = fresh(); callable_wr32(kentry(b, 1) + 4, UINT32_MAX);
     EXPECT_BAD(b, g_n, "core_type");
-    b = fresh(); wr32(kentry(b, 1) + 0, 0);
+    b = fresh(); callable_wr32(kentry(b, 1) + 0, 0);
     EXPECT_BAD(b, g_n, "share func_id 0");
-    b = fresh(); wr32(kentry(b, 0) + 0, CALLABLE_MAX_FUNC_ID + 1);
+    b = fresh(); callable_wr32(kentry(b, 0) + 0, CALLABLE_MAX_FUNC_ID + 1);
     EXPECT_BAD(b, g_n, "func_id");
-    b = fresh(); wr32(kentry(b, 0) + 0, UINT32_MAX);
+    b = fresh(); callable_wr32(kentry(b, 0) + 0, UINT32_MAX);
     EXPECT_BAD(b, g_n, "func_id");
 
     /* Unknown tensor directions in a kernel signature. */
-    b = fresh(); wr32(b + g_lay.sig_off[1] + 4, 0);
+    b = fresh(); callable_wr32(b + g_lay.sig_off[1] + 4, 0);
     EXPECT_BAD(b, g_n, "direction 0");
-    b = fresh(); wr32(b + g_lay.sig_off[1] + 12, 6);
+    b = fresh(); callable_wr32(b + g_lay.sig_off[1] + 12, 6);
     EXPECT_BAD(b, g_n, "direction 6");
-    b = fresh(); wr32(b + g_lay.sig_off[0], CALLABLE_ARG_SCALAR);
+    b = fresh(); callable_wr32(b + g_lay.sig_off[0], CALLABLE_ARG_SCALAR);
     EXPECT_BAD(b, g_n, "direction");
 
     /* Binaries that are not ELF shared objects, named by kernel and func. */
     b = fresh(); b[g_lay.so_off[1] + 1] = 'e';
     EXPECT_BAD(b, g_n, "kernel 1 (func 65535): not an ELF object");
-    b = fresh(); wr64(kentry(b, 0) + 24, 63);
+    b = fresh(); callable_wr64(kentry(b, 0) + 24, 63);
     EXPECT_BAD(b, g_n, "kernel 0 (func 0): not an ELF object (63 bytes");
-    b = fresh(); wr64(kentry(b, 0) + 24, ELF_MIN - 1);
+    b = fresh(); callable_wr64(kentry(b, 0) + 24, ELF_MIN - 1);
     EXPECT_BAD(b, g_n, "kernel 0 (func 0): ELF section header table [offset 328, 2 entries] is misaligned or extends "
                       "past the object's 455 bytes");
-    b = fresh(); wr64(kentry(b, 0) + 24, 0);
+    b = fresh(); callable_wr64(kentry(b, 0) + 24, 0);
     EXPECT_BAD(b, g_n, "kernel 0 (func 0)");
     b = fresh(); b[g_lay.orch_off] = 0;
     EXPECT_BAD(b, g_n, "orchestration: not an ELF object");
-    b = fresh(); wr64(b + 56, 63);
+    b = fresh(); callable_wr64(b + 56, 63);
     EXPECT_BAD(b, g_n, "orchestration: not an ELF object");
-    b = fresh(); wr64(b + 56, 0);
+    b = fresh(); callable_wr64(b + 56, 0);
     EXPECT_BAD(b, g_n, "orchestration binary");
 }
 
@@ -722,11 +832,11 @@ static void test_names(void)
         const char *nm = bad_names[i];
         uint32_t len = (uint32_t)strlen(nm);
         /* Write over the start of the existing name and shorten it. */
-        b = fresh(); memcpy(b + g_lay.orch_entry_off, nm, len); wr32(b + 72, len);
+        b = fresh(); memcpy(b + g_lay.orch_entry_off, nm, len); callable_wr32(b + 72, len);
         EXPECT_BAD(b, g_n, "orchestration entry name is not a C identifier");
-        b = fresh(); memcpy(b + g_lay.entry_off[0], nm, len); wr32(kentry(b, 0) + 56, len);
+        b = fresh(); memcpy(b + g_lay.entry_off[0], nm, len); callable_wr32(kentry(b, 0) + 56, len);
         EXPECT_BAD(b, g_n, "kernel 0 entry name is not a C identifier");
-        b = fresh(); memcpy(b + g_lay.name_off[1], nm, len); wr32(kentry(b, 1) + 60, len);
+        b = fresh(); memcpy(b + g_lay.name_off[1], nm, len); callable_wr32(kentry(b, 1) + 60, len);
         EXPECT_BAD(b, g_n, "kernel 1 name is not a C identifier");
     }
     /* An embedded NUL would silently shorten the name. */
@@ -735,19 +845,19 @@ static void test_names(void)
     b = fresh(); b[g_lay.name_off[0] + 9] = 0;
     EXPECT_BAD(b, g_n, "not a C identifier");
 
-    b = fresh(); wr32(b + 72, 0);
+    b = fresh(); callable_wr32(b + 72, 0);
     EXPECT_BAD(b, g_n, "orchestration entry name length 0");
-    b = fresh(); wr32(b + 72, CALLABLE_MAX_NAME + 1);
+    b = fresh(); callable_wr32(b + 72, CALLABLE_MAX_NAME + 1);
     EXPECT_BAD(b, g_n, "orchestration entry name length");
-    b = fresh(); wr32(b + 72, UINT32_MAX);
+    b = fresh(); callable_wr32(b + 72, UINT32_MAX);
     EXPECT_BAD(b, g_n, "orchestration entry name length");
-    b = fresh(); wr32(kentry(b, 0) + 56, 0);
+    b = fresh(); callable_wr32(kentry(b, 0) + 56, 0);
     EXPECT_BAD(b, g_n, "entry name length 0");
-    b = fresh(); wr32(kentry(b, 0) + 56, CALLABLE_MAX_NAME + 1);
+    b = fresh(); callable_wr32(kentry(b, 0) + 56, CALLABLE_MAX_NAME + 1);
     EXPECT_BAD(b, g_n, "out of range");
-    b = fresh(); wr32(kentry(b, 1) + 60, CALLABLE_MAX_NAME + 1);
+    b = fresh(); callable_wr32(kentry(b, 1) + 60, CALLABLE_MAX_NAME + 1);
     EXPECT_BAD(b, g_n, "out of range");
-    b = fresh(); wr32(kentry(b, 1) + 60, UINT32_MAX);
+    b = fresh(); callable_wr32(kentry(b, 1) + 60, UINT32_MAX);
     EXPECT_BAD(b, g_n, "out of range");
 }
 
@@ -776,13 +886,13 @@ static void test_arg_table(void)
      * argument. */
     static const uint32_t bad_kinds[] = {0, SIMPLER_OUTPUT, 6, 15, 17, UINT32_MAX};
     for (size_t i = 0; i < sizeof bad_kinds / sizeof *bad_kinds; i++) {
-        b = fresh(); wr32(b + g_lay.args_off + 8, bad_kinds[i]);
+        b = fresh(); callable_wr32(b + g_lay.args_off + 8, bad_kinds[i]);
         EXPECT_BAD(b, g_n, "argument 1: unknown kind");
     }
     /* Unknown dtypes. */
     static const uint32_t bad_dtypes[] = {1, 0x104, 0xC08, 0x999, UINT32_MAX};
     for (size_t i = 0; i < sizeof bad_dtypes / sizeof *bad_dtypes; i++) {
-        b = fresh(); wr32(b + g_lay.args_off + 8 * 3 + 4, bad_dtypes[i]);
+        b = fresh(); callable_wr32(b + g_lay.args_off + 8 * 3 + 4, bad_dtypes[i]);
         EXPECT_BAD(b, g_n, "argument 3: unknown dtype");
     }
 }
@@ -799,33 +909,26 @@ static int is_ident(const char *s)
     return 1;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
 /* Re-derive every region of an accepted blob from its raw fields and check
  * the format's promises independently of the parser: inside the blob, past
  * the header, aligned, pairwise disjoint. */
 static int regions_are_sane(const uint8_t *b, uint64_t n)
 {
     uint64_t off[4 + 4 * 8], len[4 + 4 * 8], align[4 + 4 * 8];
-    uint32_t count = 0, nk = rd32(b + 28);
+    uint32_t count = 0, nk = callable_rd32(b + 28);
     if (nk > 8)
         return 0; /* the fuzz base has 2 kernels; more cannot fit its size */
 #define REGION(o, l, a) (off[count] = (o), len[count] = (l), align[count] = (a), count++)
-    REGION(rd64(b + 32), 8ull * rd32(b + 24), 8);
-    REGION(rd64(b + 40), 64ull * nk, 8);
-    REGION(rd64(b + 48), rd64(b + 56), 8);
-    REGION(rd64(b + 64), rd32(b + 72), 1);
+    REGION(callable_rd64(b + 32), 8ull * callable_rd32(b + 24), 8);
+    REGION(callable_rd64(b + 40), 64ull * nk, 8);
+    REGION(callable_rd64(b + 48), callable_rd64(b + 56), 8);
+    REGION(callable_rd64(b + 64), callable_rd32(b + 72), 1);
     for (uint32_t k = 0; k < nk; k++) {
-        const uint8_t *e = b + rd64(b + 40) + 64ull * k;
-        REGION(rd64(e + 16), rd64(e + 24), 8);
-        REGION(rd64(e + 32), 4ull * rd32(e + 8), 4);
-        REGION(rd64(e + 40), rd32(e + 56), 1);
-        REGION(rd64(e + 48), rd32(e + 60), 1);
+        const uint8_t *e = b + callable_rd64(b + 40) + 64ull * k;
+        REGION(callable_rd64(e + 16), callable_rd64(e + 24), 8);
+        REGION(callable_rd64(e + 32), 4ull * callable_rd32(e + 8), 4);
+        REGION(callable_rd64(e + 40), callable_rd32(e + 56), 1);
+        REGION(callable_rd64(e + 48), callable_rd32(e + 60), 1);
     }
 #undef REGION
     for (uint32_t i = 0; i < count; i++) {
@@ -892,7 +995,7 @@ static void test_fuzz(void)
             default: /* a whole 32-bit word set to an edge value */
                 at &= ~(uint64_t)3;
                 if (at + 4 <= n)
-                    wr32(buf + at, (uint32_t[]){0, 1, 0x7FFFFFFF, 0x80000000u, UINT32_MAX}[(r >> 40) % 5]);
+                    callable_wr32(buf + at, (uint32_t[]){0, 1, 0x7FFFFFFF, 0x80000000u, UINT32_MAX}[(r >> 40) % 5]);
                 break;
             }
         }
@@ -900,7 +1003,7 @@ static void test_fuzz(void)
         if (r % 8 == 0) /* sometimes also cut or extend, keeping the size field honest */
             n = (r >> 8) % (g_n + 16);
         if (n >= 24 && r % 16 < 8)
-            wr64(buf + 16, n);
+            callable_wr64(buf + 16, n);
         uint8_t *copy = exact_copy(buf, n);
         callable_info *info = NULL;
         simpler_clear_error();
@@ -1039,18 +1142,18 @@ static void test_elf(void)
     }
     /* An executable segment whose code is partly not in the file. */
     memcpy(obj, base, ELF_MIN);
-    wr32(obj + PH0 + 4, 7);
-    wr64(obj + PH0 + 40, 4096);
+    callable_wr32(obj + PH0 + 4, 7);
+    callable_wr64(obj + PH0 + 40, 4096);
     CHECK(elf_check(obj, ELF_MIN, why, sizeof why) == -1 && strstr(why, "executable segment of 4096 bytes has 456"));
     /* A segment that wraps around the address space. */
     memcpy(obj, base, ELF_MIN);
-    wr64(obj + PH0 + 16, UINT64_MAX - 4095);
-    wr64(obj + PH0 + 40, 8192);
+    callable_wr64(obj + PH0 + 16, UINT64_MAX - 4095);
+    callable_wr64(obj + PH0 + 40, 8192);
     CHECK(elf_check(obj, ELF_MIN, why, sizeof why) == -1 && strstr(why, "wraps around the address space"));
     /* A NOBITS section need not lie in the file. */
     memcpy(obj, base, ELF_MIN);
-    wr32(obj + SH1 + 4, 8);    /* SHT_NOBITS */
-    wr64(obj + SH1 + 24, 1ull << 40);
+    callable_wr32(obj + SH1 + 4, 8);    /* SHT_NOBITS */
+    callable_wr64(obj + SH1 + 24, 1ull << 40);
     wr16(obj + 62, 0);
     CHECKF(elf_check(obj, ELF_MIN, why, sizeof why) == 0, "NOBITS: %s", why);
     /* Every prefix of the object is refused. */
@@ -1064,7 +1167,7 @@ static void test_elf(void)
     CHECK(elf_check(NULL, 10, why, sizeof why) == -1);
     /* Through the parser, the message names the kernel and its func id. */
     uint8_t *b = fresh();
-    wr64(b + g_lay.so_off[1] + PH0 + 32, 1 << 20);
+    callable_wr64(b + g_lay.so_off[1] + PH0 + 32, 1 << 20);
     EXPECT_BAD(b, g_n, "kernel 1 (func 65535): ELF program header 0: segment extends past the object's 520 bytes");
     b = fresh();
     wr16(b + g_lay.orch_off + 18, 3);
@@ -1092,5 +1195,7 @@ int main(void)
     test_arg_table();
     test_elf();
     test_fuzz();
+    test_builder_round_trip();
+    test_builder_random();
     return check_report();
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the dependency tracker (csrc/runtime/deps): region overlap
+ * Unit tests for the dependency tracker (csrc/runtime/dependency_tracker): region overlap
  * and coverage, the edges the tracker reports, and brute-force checks of
  * both against byte sets enumerated element by element.
  */
@@ -12,8 +12,8 @@
 
 #include "check.h"
 #include "common/error.h"
-#include "runtime/deps/region.h"
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/region.h"
+#include "runtime/dependency_tracker/tracker.h"
 #include "simpler/simpler.h"
 
 #define F32 SIMPLER_DTYPE_FLOAT32

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aicpu/sched_loop.h"
+#include "aicpu/dispatch_loop.h"
 #include "check.h"
 #include "common/device_abi.h"
 #include "runtime/host_build_graph/graph_image.h"

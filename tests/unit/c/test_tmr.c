@@ -1,6 +1,6 @@
 /*
  * A standalone test of the tensormap_and_ringbuffer runtime's device side:
- * the orchestrator thread (csrc/aicpu/tmr_orchestrator.c) building the
+ * the orchestrator thread (csrc/runtime/tensormap_and_ringbuffer/aicpu/orchestrator.c) building the
  * graph while the scheduler threads (tmr_scheduler.c over sched_loop.c)
  * dispatch it to the AICore executor (csrc/aicore) through the mailboxes.
  * No Python, no dlopen, no platform library: the sources are linked in.
@@ -11,7 +11,7 @@
  * simpler_aicore_main(); a launch runs aicpu_thread_num scheduler threads
  * plus one orchestrator thread, each calling simpler_aicpu_main(), and
  * joins them. The run block is laid out the way
- * runtime/tensormap_and_ringbuffer/host.c lays it out in GM, in plain
+ * runtime/tensormap_and_ringbuffer/host/ring_setup.c lays it out in GM, in plain
  * 64-byte-aligned host memory (on sim a device address is a host address).
  * The registration record's orch_fn points straight at an orchestration
  * function of this file, and its kernel table at kernels of this file.
@@ -41,7 +41,7 @@
 
 #include "check.h"
 #include "common/device_abi.h"
-#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+#include "runtime/tensormap_and_ringbuffer/device_layout.h"
 #include "simpler/kernel.h"
 #include "simpler/orch.h"
 #include "simpler/simpler.h"

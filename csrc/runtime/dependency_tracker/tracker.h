@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "runtime/deps/region.h"
+#include "runtime/dependency_tracker/region.h"
 
 #define DEP_NO_TASK UINT32_MAX
 

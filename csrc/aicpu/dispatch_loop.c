@@ -1,4 +1,4 @@
-#include "aicpu/sched_loop.h"
+#include "aicpu/dispatch_loop.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -6,16 +6,16 @@
  * A task is pushed to its ready queue once, by whoever finishes its last
  * predecessor, unless a scheduler followed it: posted it to a core, to
  * wait there for its predecessors, once all of them were posted
- * (sched_loop.c). A
+ * (dispatch_loop.c). A
  * thread takes a block only when one of its own cores of that type has
  * room, so a taken block is dispatched at once.
  */
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "aicpu/hbg_scheduler.h"
+#include "aicpu/aicpu_runtime.h"
+#include "aicpu/dispatch_loop.h"
 #include "aicpu/launch_status.h"
-#include "aicpu/sched_loop.h"
 #include "runtime/host_build_graph/graph_image.h"
 
 typedef struct hbg {
@@ -162,7 +162,9 @@ static void summary(void *rt, char *buf, size_t len)
 
 static const sched_ops hbg_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
 
-int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
+/* Schedule the image on this thread's share of the cores until every task
+ * finished or the launch aborted. */
+static int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
 {
     hbg s = {.launch = L, .thread_idx = thread_idx};
     s.base = (uint8_t *)(uintptr_t)L->p.image_addr;
@@ -173,3 +175,5 @@ int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
     s.queue[1] = (_Atomic uint32_t *)(s.base + s.hdr->queue_off[1]);
     return sched_loop(L, thread_idx, &hbg_ops, &s);
 }
+
+AICPU_RUNTIME(hbg_runtime) = {SIMPLER_RUNTIME_HOST_BUILD_GRAPH, "host_build_graph", hbg_schedule};

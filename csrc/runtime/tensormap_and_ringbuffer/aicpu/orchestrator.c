@@ -21,17 +21,18 @@
  * the run at once with what to change.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aicpu/aicpu_runtime.h"
 #include "aicpu/launch_status.h"
-#include "aicpu/sched_loop.h"
-#include "aicpu/tmr_shared.h"
+#include "aicpu/dispatch_loop.h"
+#include "runtime/tensormap_and_ringbuffer/aicpu/shared_state.h"
 #include "common/addr_map.h"
 #include "common/error.h"
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
+#include "runtime/first_failure.h"
 #include "runtime/task_check.h"
 #include "simpler/simpler.h"
 
@@ -74,28 +75,6 @@ typedef struct tmr_orch {
     int failed;
 } tmr_orch;
 
-static int fail(tmr_orch *o, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(tmr_orch *o, int code, const char *fmt, ...)
-{
-    if (!o->failed) {
-        char msg[SIMPLER_MESSAGE_MAX];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        simpler_fail(code, "%s", msg);
-        o->failed = code;
-    }
-    return o->failed;
-}
-
-/* Keep the first failure; its message is already in the thread's error. */
-static int failed(tmr_orch *o, int rc)
-{
-    if (!o->failed)
-        o->failed = rc;
-    return o->failed;
-}
 
 static uint32_t ring_of(uint32_t depth) { return depth < TMR_DEPTHS ? depth : TMR_DEPTHS - 1; }
 
@@ -114,7 +93,7 @@ static int wait_round(tmr_orch *o, uint64_t completions)
 {
     simpler_launch *L = o->c.launch;
     if (atomic_load(&L->abort)) {
-        fail(o, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
+        first_failure(&o->failed, SIMPLER_E_TIMEOUT, "run aborted while the orchestrator waited");
         return -1;
     }
     if (atomic_load(&L->tasks_completed) == atomic_load(&o->c.run->submitted))
@@ -179,7 +158,7 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
         if (atomic_load(&oldest->completed) && oldest->depth > 0 && !scope_ended(o, oldest->depth, oldest->scope)) {
             if (free_slots)
                 break; /* no more will come free: use what there is */
-            fail(o, SIMPLER_E_ORCHESTRATION,
+            first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
                  "scope deadlock: the task ring for scope depth %u is full (%u slots) of tasks that finished "
                  "but stay pinned until their scope at depth %u ends, and that scope is still open; raise the "
                  "task ring size (CallConfig.task_ring_size or SIMPLER_TASK_RING_SIZE) above the tasks one "
@@ -194,7 +173,7 @@ static tmr_task *take_slot(tmr_orch *o, uint32_t rd, uint32_t *slot_out)
         if (w > 0 && free_slots)
             break; /* nothing in flight: what is free is all there will be */
         if (w > 0 && idle_rounds++) {
-            fail(o, SIMPLER_E_ORCHESTRATION, "the task ring for scope depth %u (%u slots) is full and no task in "
+            first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "the task ring for scope depth %u (%u slots) is full and no task in "
                  "flight will free a slot; raise the task ring size (CallConfig.task_ring_size or "
                  "SIMPLER_TASK_RING_SIZE)", rd, o->c.ring);
             return NULL;
@@ -243,7 +222,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
     uint64_t size = o->c.run->sizes.heap_ring;
     uint64_t need = TMR_HEAP_HEADER + ((bytes + 63) & ~63ull);
     if (need > size) {
-        fail(o, SIMPLER_E_ORCHESTRATION,
+        first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
              "%s of %" PRIu64 " bytes does not fit in the heap ring of %" PRIu64 " bytes for scope "
              "depth %u; raise the heap ring size (CallConfig.heap_ring_size or SIMPLER_HEAP_RING_SIZE)",
              args ? "a task's argument block" : "an OUTPUT tensor", bytes, size, rd);
@@ -253,7 +232,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
         uint64_t cap = h->rec_cap ? h->rec_cap * 2 : 256;
         heap_rec *recs = malloc(cap * sizeof *recs);
         if (!recs) {
-            fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+            first_failure(&o->failed, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
             return 0;
         }
         for (uint64_t i = h->rec_tail; i < h->rec_head; i++)
@@ -276,12 +255,12 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
         heap_rec *oldest = &h->recs[h->rec_tail % h->rec_cap]; /* not empty: it would have fitted */
         if (rec_pinned(o, oldest)) {
             if (oldest->depth == 0)
-                fail(o, SIMPLER_E_ORCHESTRATION,
+                first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
                      "heap ring full: the %" PRIu64 "-byte heap ring for the run's top level holds OUTPUT "
                      "tensors that live until the run ends; raise the heap ring size (CallConfig.heap_ring_size "
                      "or SIMPLER_HEAP_RING_SIZE) or allocate OUTPUTs inside scopes", size);
             else
-                fail(o, SIMPLER_E_ORCHESTRATION,
+                first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
                      "scope deadlock: the heap ring for scope depth %u (%" PRIu64 " bytes) is full of OUTPUT "
                      "tensors pinned until their scope at depth %u ends, and that scope is still open; raise the "
                      "heap ring size (CallConfig.heap_ring_size or SIMPLER_HEAP_RING_SIZE) or end the scope sooner",
@@ -293,7 +272,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
         if (w < 0)
             return 0;
         if (w > 0 && idle_rounds++) {
-            fail(o, SIMPLER_E_ORCHESTRATION,
+            first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
                  "the heap ring for scope depth %u (%" PRIu64 " bytes) has no room for %" PRIu64 " more bytes and no "
                  "task in flight will free any; raise the heap ring size (CallConfig.heap_ring_size or "
                  "SIMPLER_HEAP_RING_SIZE)", rd, size, need);
@@ -309,7 +288,7 @@ static uint64_t heap_alloc(tmr_orch *o, uint32_t rd, uint64_t bytes, int args)
     atomic_store(&hdr->users, args ? 1 : 0);
     h->recs[h->rec_head++ % h->rec_cap] = (heap_rec){h->head, addr, o->begun[o->depth] - 1, o->depth, args != 0};
     if (!args && addr_map_put(&o->known, addr, bytes, KNOWN_HEAP, rd)) {
-        fail(o, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
+        first_failure(&o->failed, SIMPLER_E_NO_HOST_MEMORY, "orchestrator: out of memory");
         return 0;
     }
     return addr;
@@ -337,7 +316,7 @@ static uint32_t take_node(tmr_orch *o)
         if (w < 0)
             return TMR_NONE;
         if (w > 0 && idle_rounds++) {
-            fail(o, SIMPLER_E_ORCHESTRATION, "the dependency pool (%u nodes) is exhausted and no task in flight "
+            first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "the dependency pool (%u nodes) is exhausted and no task in flight "
                  "will free a node; raise CallConfig.dep_pool_size or SIMPLER_DEP_POOL_SIZE",
                  o->c.run->sizes.dep_pool);
             return TMR_NONE;
@@ -415,11 +394,11 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         simpler_tensor *tensor = &task->tensors[i];
         uint32_t tag = task->tags[i];
         if ((rc = task_check_tag(k, id, i, tag)))
-            return failed(o, rc);
+            return first_failure_keep(&o->failed, rc);
         uint64_t bytes;
         if (tag == SIMPLER_OUTPUT) {
             if ((rc = task_output_bytes(k, id, i, tensor, &bytes)))
-                return failed(o, rc);
+                return first_failure_keep(&o->failed, rc);
             if (!(tensor->addr = heap_alloc(o, rd, bytes, 0)))
                 return o->failed;
         }
@@ -433,7 +412,7 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         addr_entry *buffer;
         if ((rc = task_tensor_region(k, id, i, tensor, &o->known, &r, &buffer)) ||
             (rc = task_check_write(k, id, i, tag, buffer)))
-            return failed(o, rc);
+            return first_failure_keep(&o->failed, rc);
         if (buffer && buffer->tag == KNOWN_HEAP) {
             tmr_heap_header *hdr = (tmr_heap_header *)(uintptr_t)(buffer->key - TMR_HEAP_HEADER);
             atomic_fetch_add(&hdr->users, 1);
@@ -442,7 +421,7 @@ static int tensors_and_edges(tmr_orch *o, const task_kernel *k, tmr_task *t, sim
         if (tag != SIMPLER_NO_DEP &&
             (rc = dep_tracker_access(o->tracker, o->current, &r, task_tag_reads(tag), task_tag_writes(tag),
                                      link_producer, o)))
-            return o->failed ? o->failed : fail(o, rc, "task %" PRIu64 ": %s", id, simpler_last_error());
+            return o->failed ? o->failed : first_failure(&o->failed, rc, "task %" PRIu64 ": %s", id, simpler_last_error());
         t->tensors[i] = *tensor;
     }
     return 0;
@@ -462,13 +441,13 @@ static int link_explicit(tmr_orch *o, uint64_t id, simpler_task_id d)
     uint64_t dseq = (uint64_t)d >> 17;
     uint32_t rd = (uint32_t)(d >> 15) & 3u, slot = (uint32_t)d & 0x7FFFu;
     if (d < 0 || dseq >= id || slot >= o->c.ring || o->task_head[rd] <= slot)
-        return fail(o, SIMPLER_E_ORCHESTRATION,
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION,
                     "task %" PRIu64 ": explicit dependency on task %" PRId64 ", which was not submitted before it",
                     id, d);
     tmr_task *p = &o->c.tasks[(uint64_t)rd * o->c.ring + slot];
     uint64_t pseq = atomic_load(&p->seq);
     if (pseq < dseq + 1)
-        return fail(o, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": explicit dependency %" PRId64
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": explicit dependency %" PRId64
                     " is not an id submit returned", id, d);
     if (pseq > dseq + 1)
         return 0; /* the slot moved on: that task finished */
@@ -481,16 +460,16 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     if (o->failed)
         return o->failed;
     if (!task)
-        return fail(o, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
     uint64_t id = o->seq;
     if (task->func_id > o->cal->max_func_id || o->func_index[task->func_id] < 0)
-        return fail(o, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": no kernel with func_id %u in this callable", id,
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "task %" PRIu64 ": no kernel with func_id %u in this callable", id,
                     task->func_id);
     const tmr_kernel *kn = &o->kernels[o->func_index[task->func_id]];
     task_kernel k = {kn->name, kn->core_type, kn->num_tensors, kn->num_scalars, kn->tags};
     int rc = task_check(&k, task, id, MAX_BLOCKS);
     if (rc)
-        return failed(o, rc);
+        return first_failure_keep(&o->failed, rc);
 
     uint32_t rd = ring_of(o->depth), slot;
     tmr_task *t = take_slot(o, rd, &slot);
@@ -547,7 +526,7 @@ static int tmr_scope_begin(simpler_orch *so)
     if (o->failed)
         return o->failed;
     if (o->depth == MAX_SCOPE_DEPTH)
-        return fail(o, SIMPLER_E_ORCHESTRATION, "scopes nest at most %d deep", MAX_SCOPE_DEPTH);
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "scopes nest at most %d deep", MAX_SCOPE_DEPTH);
     o->depth++;
     o->begun[o->depth]++;
     o->scope_first_rec[o->depth] = o->heap[ring_of(o->depth)].rec_head;
@@ -560,7 +539,7 @@ static int tmr_scope_end(simpler_orch *so)
     if (o->failed)
         return o->failed;
     if (o->depth == 0)
-        return fail(o, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+        return first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
     /* Its OUTPUTs are gone for the orchestration from now on (their memory
      * lives until the tasks using them finish). */
     heap_ring *h = &o->heap[ring_of(o->depth)];
@@ -578,7 +557,7 @@ static int tmr_scope_end(simpler_orch *so)
 
 static int tmr_fail(simpler_orch *so, const char *message)
 {
-    return fail((tmr_orch *)so, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+    return first_failure(&((tmr_orch *)so)->failed, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
 }
 
 static const simpler_orch_api tmr_api = {
@@ -636,9 +615,9 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     if (L->trace)
         simpler_trace_record(L->trace, SIMPLER_TRACE_ORCHESTRATE, thread_idx, o->seq, 0, 0, t0, t0 + run->orchestration_ns);
     if (!o->failed && orc)
-        fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", o->cal->orch_entry, orc);
+        first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", o->cal->orch_entry, orc);
     else if (!o->failed && o->depth)
-        fail(o, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %u scope(s) open", o->cal->orch_entry,
+        first_failure(&o->failed, SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %u scope(s) open", o->cal->orch_entry,
              o->depth);
     else if (o->failed && !atomic_load(&L->abort))
         simpler_fail_prefix(o->failed, "orchestration '%s'", o->cal->orch_entry);
@@ -653,3 +632,11 @@ int tmr_orchestrate(simpler_launch *L, uint32_t thread_idx)
     release(o);
     return rc;
 }
+
+/* Threads 0 .. aicpu_thread_num - 1 schedule; the extra one orchestrates. */
+static int tmr_thread_main(simpler_launch *L, uint32_t thread_idx)
+{
+    return thread_idx < L->p.aicpu_thread_num ? tmr_schedule(L, thread_idx) : tmr_orchestrate(L, thread_idx);
+}
+
+AICPU_RUNTIME(tmr_runtime) = {SIMPLER_RUNTIME_TMR, "tensormap_and_ringbuffer", tmr_thread_main};

@@ -20,13 +20,15 @@
  * entry whose rest has no exact form (region.h) is kept whole: a needless
  * edge later, never a missed one.
  */
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/addr_map.h"
+#include "common/array.h"
 #include "common/error.h"
+#include "common/hash.h"
 
 #define MIN_LEVEL 6
 #define NUM_LEVELS 64
@@ -35,7 +37,8 @@
 typedef struct dep_entry {
     dep_region region;
     uint32_t writer;
-    uint32_t num_readers, cap_readers;
+    uint32_t num_readers;
+    uint64_t cap_readers;
     uint32_t *readers;
     uint32_t bucket;
     uint32_t level;
@@ -57,17 +60,21 @@ typedef struct dep_bucket {
 typedef struct dep_cell {
     uint64_t key;               /* bucket << 8 | level; 0 = empty slot, CELL_TOMB = deleted */
     uint64_t index;
-    uint32_t n, cap;
+    uint32_t n;
+    uint64_t cap;
     uint32_t *ids;
 } dep_cell;
 
 struct dep_tracker {
     dep_entry *entries;
-    uint32_t num_entries, cap_entries, free_head;
+    uint32_t num_entries, free_head;
+    uint64_t cap_entries;
     dep_bucket *buckets;
-    uint32_t num_buckets, cap_buckets;
+    uint32_t num_buckets;
+    uint64_t cap_buckets;
     uint32_t *free_buckets;     /* buckets of forgotten bases, for reuse */
-    uint32_t num_free_buckets, cap_free_buckets;
+    uint32_t num_free_buckets;
+    uint64_t cap_free_buckets;
     addr_map bucket_of;         /* base -> bucket index (tag) */
     dep_cell *cells;            /* open addressing with deletion */
     uint64_t cell_cap, cells_used, cells_live;
@@ -75,32 +82,9 @@ struct dep_tracker {
     uint64_t live;
     uint64_t visits;
     uint32_t *scratch;          /* entries a write covers, then those it overlaps in part */
-    uint32_t scratch_cap;
+    uint64_t scratch_cap;
     uint32_t sweep_cursor;
 };
-
-static uint64_t mix(uint64_t a)
-{
-    a ^= a >> 31;
-    a *= 0x9e3779b97f4a7c15ull;
-    a ^= a >> 29;
-    return a;
-}
-
-static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint32_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, (size_t)c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
 
 int dep_tracker_create(dep_tracker **out)
 {
@@ -151,7 +135,7 @@ static uint32_t bucket_for(dep_tracker *t, uint64_t base)
     if (t->num_free_buckets) {
         b = t->free_buckets[t->num_free_buckets - 1];
     } else {
-        if (grow_array((void **)&t->buckets, &t->cap_buckets, t->num_buckets + 1, sizeof *t->buckets))
+        if (array_reserve(&t->buckets, &t->cap_buckets, t->num_buckets + 1, sizeof *t->buckets))
             return NONE;
         b = t->num_buckets;
     }
@@ -176,7 +160,7 @@ static uint32_t bucket_for(dep_tracker *t, uint64_t base)
 static dep_cell *cell_lookup(dep_cell *cells, uint64_t cap, uint64_t key, uint64_t index, dep_cell **insert_at)
 {
     dep_cell *tomb = NULL;
-    for (uint64_t i = mix(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    for (uint64_t i = simpler_mix64(key * 0x100000001b3ull ^ index) & (cap - 1);; i = (i + 1) & (cap - 1)) {
         dep_cell *c = &cells[i];
         if (c->key == 0) {
             if (insert_at)
@@ -236,7 +220,7 @@ static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
         *c = (dep_cell){key, index, 0, 0, NULL};
         t->cells_live++;
     }
-    if (grow_array((void **)&c->ids, &c->cap, c->n + 1, sizeof *c->ids))
+    if (array_reserve(&c->ids, &c->cap, c->n + 1, sizeof *c->ids))
         return -1;
     c->ids[c->n++] = id;
     return 0;
@@ -275,14 +259,15 @@ static uint32_t add_entry(dep_tracker *t, uint32_t bucket, const dep_region *r, 
         id = t->free_head;
         t->free_head = t->entries[id].next;
     } else {
-        if (grow_array((void **)&t->entries, &t->cap_entries, t->num_entries + 1, sizeof *t->entries))
+        if (array_reserve(&t->entries, &t->cap_entries, t->num_entries + 1, sizeof *t->entries))
             return NONE;
         id = t->num_entries++;
         t->entries[id].readers = NULL;
         t->entries[id].cap_readers = 0;
     }
     dep_entry *e = &t->entries[id];
-    uint32_t *readers = e->readers, cap = e->cap_readers;
+    uint32_t *readers = e->readers;
+    uint64_t cap = e->cap_readers;
     memset(e, 0, sizeof *e);
     e->readers = readers;
     e->cap_readers = cap;
@@ -342,7 +327,7 @@ static int add_reader(dep_entry *e, uint32_t task)
 {
     if (e->num_readers && e->readers[e->num_readers - 1] == task)
         return 0;
-    return grow_array((void **)&e->readers, &e->cap_readers, e->num_readers + 1, sizeof *e->readers)
+    return array_reserve(&e->readers, &e->cap_readers, e->num_readers + 1, sizeof *e->readers)
                ? -1
                : (e->readers[e->num_readers++] = task, 0);
 }
@@ -381,7 +366,7 @@ void dep_tracker_forget(dep_tracker *t, uint64_t base)
             remove_entry(t, bk->head[l]);
     }
     /* The bucket itself goes back for the next base. */
-    if (!grow_array((void **)&t->free_buckets, &t->cap_free_buckets, t->num_free_buckets + 1,
+    if (!array_reserve(&t->free_buckets, &t->cap_free_buckets, t->num_free_buckets + 1,
                     sizeof *t->free_buckets)) {
         addr_map_remove(&t->bucket_of, base);
         t->free_buckets[t->num_free_buckets++] = b;
@@ -410,8 +395,8 @@ static int note_overwritten(query *q, uint32_t id, int covered)
     dep_tracker *t = q->t;
     uint32_t used = q->num_covered + q->num_trimmed;
     if (used == t->scratch_cap) {
-        uint32_t old_cap = t->scratch_cap;
-        if (grow_array((void **)&t->scratch, &t->scratch_cap, used + 1, sizeof *t->scratch))
+        uint64_t old_cap = t->scratch_cap;
+        if (array_reserve(&t->scratch, &t->scratch_cap, used + 1, sizeof *t->scratch))
             return -1;
         /* the partial ones stay at the back */
         memmove(t->scratch + t->scratch_cap - q->num_trimmed, t->scratch + old_cap - q->num_trimmed,
@@ -496,7 +481,7 @@ static int trim_entry(dep_tracker *t, uint32_t id, const dep_region *w)
         if (p == NONE)
             return -1;
         dep_entry *e = &t->entries[id], *pe = &t->entries[p]; /* add_entry may have moved the pool */
-        if (grow_array((void **)&pe->readers, &pe->cap_readers, e->num_readers, sizeof *pe->readers))
+        if (array_reserve(&pe->readers, &pe->cap_readers, e->num_readers, sizeof *pe->readers))
             return -1;
         if (e->num_readers)
             memcpy(pe->readers, e->readers, e->num_readers * sizeof *pe->readers);

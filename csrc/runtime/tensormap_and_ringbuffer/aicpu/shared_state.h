@@ -5,9 +5,9 @@
 #ifndef SIMPLER_AICPU_TMR_SHARED_H
 #define SIMPLER_AICPU_TMR_SHARED_H
 
-#include "aicpu/sched_loop.h"
+#include "aicpu/dispatch_loop.h"
 #include "common/device_abi.h"
-#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+#include "runtime/tensormap_and_ringbuffer/device_layout.h"
 
 typedef struct tmr_ctx {
     simpler_launch *launch;

@@ -1,7 +1,7 @@
 /*
  * tensormap_and_ringbuffer, host side. Registration uploads a kernel table
- * to GM and has the AICPU open the orchestration in place from the
- * callable buffer (once per registration). A run lays out its block of GM
+ * and a record naming the orchestration, which the platform opened on the
+ * device with the callable's kernels. A run lays out its block of GM
  * (arguments and rings, sized per run) and launches the schedulers plus
  * one orchestrator thread; the graph is built on the device while it runs.
  */
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "host/device.h"
-#include "runtime/tensormap_and_ringbuffer/tmr_layout.h"
+#include "runtime/runtime.h"
+#include "runtime/tensormap_and_ringbuffer/device_layout.h"
 
 #define DEFAULT_TASK_RING 1024
 #define DEFAULT_DEP_POOL 65536
@@ -25,40 +25,39 @@ typedef struct tmr_state {
     uint64_t func_index;
 } tmr_state;
 
-static void free_gm(simpler_device *dev, uint64_t *addr)
+static void free_gm(const runtime_env *env, uint64_t *addr)
 {
     if (*addr)
-        dev->ops->gm_free(dev->pdev, *addr);
+        env->ops->gm_free(env->pdev, *addr);
     *addr = 0;
 }
 
 /* Allocate GM and fill it from host memory. */
-static int upload(simpler_device *dev, const void *src, uint64_t size, uint64_t *addr, const char *what)
+static int upload(const runtime_env *env, const void *src, uint64_t size, uint64_t *addr, const char *what)
 {
-    int rc = dev->ops->gm_alloc(dev->pdev, size ? size : 1, addr);
+    int rc = env->ops->gm_alloc(env->pdev, size ? size : 1, addr);
     if (rc)
         return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: uploading %s (%" PRIu64 " bytes)", what, size);
-    if (size && (rc = dev->ops->copy_to_device(dev->pdev, *addr, src, size)))
-        free_gm(dev, addr);
+    if (size && (rc = env->ops->copy_to_device(env->pdev, *addr, src, size)))
+        free_gm(env, addr);
     return rc;
 }
 
-static void tmr_release(simpler_device *dev, host_callable *c)
+static void tmr_release(const runtime_env *env, runtime_callable *c)
 {
-    tmr_state *s = c->runtime_state;
+    tmr_state *s = c->state;
     if (!s)
         return;
-    free_gm(dev, &s->record);
-    free_gm(dev, &s->kernels);
-    free_gm(dev, &s->func_index);
+    free_gm(env, &s->record);
+    free_gm(env, &s->kernels);
+    free_gm(env, &s->func_index);
     free(s);
-    c->runtime_state = NULL;
+    c->state = NULL;
 }
 
-static int tmr_prepare(simpler_device *dev, host_callable *c)
+static int tmr_prepare(const runtime_env *env, runtime_callable *c)
 {
-    const callable_buffer *cb = c->buffer;
-    const callable_info *info = cb->info;
+    const callable_info *info = c->info;
     tmr_state *s = calloc(1, sizeof *s);
     tmr_kernel *kernels = calloc(info->num_kernels + 1ull, sizeof *kernels);
     if (!s || !kernels) {
@@ -66,16 +65,16 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
         free(kernels);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory");
     }
-    c->runtime_state = s;
+    c->state = s;
     for (uint32_t k = 0; k < info->num_kernels; k++) {
         const callable_kernel *kn = &info->kernels[k];
-        kernels[k] = (tmr_kernel){.addr = cb->kernels[k].addr, .func_id = kn->func_id, .core_type = kn->core_type,
+        kernels[k] = (tmr_kernel){.addr = c->kernels[k].addr, .func_id = kn->func_id, .core_type = kn->core_type,
                                   .num_tensors = kn->num_tensors, .num_scalars = kn->num_scalars};
         memcpy(kernels[k].tags, kn->tags, sizeof kernels[k].tags);
         snprintf(kernels[k].name, sizeof kernels[k].name, "%.*s", (int)sizeof kernels[k].name - 1, kn->name);
     }
     tmr_callable rec = {.orch_offset = (uint64_t)(info->orch - info->blob), .orch_size = info->orch_size,
-                        .num_kernels = info->num_kernels, .max_func_id = cb->max_func_id};
+                        .num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
     snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
     for (uint32_t a = 0, i = 0; a < info->num_args && i < 256; a++) { /* i: the tensor's index in a run */
         if (info->args[a].kind == CALLABLE_ARG_SCALAR)
@@ -85,19 +84,19 @@ static int tmr_prepare(simpler_device *dev, host_callable *c)
         i++;
     }
     int rc;
-    if (!(rc = upload(dev, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
-        !(rc = upload(dev, cb->kernel_of_func, (cb->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
+    if (!(rc = upload(env, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
+        !(rc = upload(env, c->kernel_of_func, (c->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
                       "the kernel index"))) {
-        rec.blob_addr = cb->gm_addr;
-        rec.orch_fn = cb->orchestration; /* the platform opened it in place */
+        rec.blob_addr = c->blob_addr;
+        rec.orch_fn = c->orchestration; /* the platform opened it in place */
         rec.kernels_addr = s->kernels;
         rec.func_index_addr = s->func_index;
-        rc = upload(dev, &rec, sizeof rec, &s->record, "the registration record");
+        rc = upload(env, &rec, sizeof rec, &s->record, "the registration record");
     }
     free(kernels);
     if (rc) {
         simpler_error_hold(rc);
-        tmr_release(dev, c);
+        tmr_release(env, c);
         simpler_error_release(rc);
     }
     return rc;
@@ -145,9 +144,9 @@ static int sizes_for(const simpler_run_config *cfg, tmr_sizes *out)
     return SIMPLER_OK;
 }
 
-static int tmr_run_graph(simpler_device *dev, const host_run *run)
+static int tmr_run_graph(const runtime_env *env, const runtime_run *run, runtime_result *result)
 {
-    tmr_state *s = run->callable->runtime_state;
+    tmr_state *s = run->callable->state;
     tmr_run hdr = {0};
     int rc = sizes_for(&run->config, &hdr.sizes);
     if (rc)
@@ -156,11 +155,11 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
     uint64_t tensors_off, scalars_off;
     uint64_t off = tmr_layout(&hdr, &sizes, run->args.num_tensors, run->args.num_scalars, &tensors_off, &scalars_off);
 
-    device_scratch *scratch;
-    if ((rc = device_scratch_get(dev, off, &scratch)))
+    run_block *rb;
+    if ((rc = run_block_reserve(env, off, &rb)))
         return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: the run's rings (%" PRIu64 " bytes) do not fit "
                                    "in GM", off);
-    uint64_t block = scratch->addr;
+    uint64_t block = rb->addr;
     hdr.callable_addr = s->record;
     hdr.tensors_addr = block + tensors_off;
     hdr.scalars_addr = block + scalars_off;
@@ -172,7 +171,7 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
      * and the heap are initialised by the orchestrator as it uses them.
      * Queues a run left empty are good for the next as they are: cells
      * are tagged by position, and head and tail go on from there. */
-    uint64_t *note = scratch->note;
+    uint64_t *note = rb->layout;
     if (note[0] == block + hdr.queue_off && note[1] == hdr.queue_cap) {
         atomic_init(&hdr.queue_head[0], note[2]);
         atomic_init(&hdr.queue_tail[0], note[2]);
@@ -185,17 +184,17 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
         else
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "tensormap_and_ringbuffer: out of host memory");
         if (!rc)
-            rc = dev->ops->copy_to_device(dev->pdev, block + hdr.queue_off, cells, tmr_queue_bytes(&hdr));
+            rc = env->ops->copy_to_device(env->pdev, block + hdr.queue_off, cells, tmr_queue_bytes(&hdr));
         free(cells);
     }
     memset(note, 0, 4 * sizeof *note); /* until this run leaves its queues empty */
     if (!rc)
-        rc = dev->ops->copy_to_device(dev->pdev, block, &hdr, sizeof hdr);
+        rc = env->ops->copy_to_device(env->pdev, block, &hdr, sizeof hdr);
     if (!rc && run->args.num_tensors)
-        rc = dev->ops->copy_to_device(dev->pdev, hdr.tensors_addr, run->args.tensors,
+        rc = env->ops->copy_to_device(env->pdev, hdr.tensors_addr, run->args.tensors,
                                       run->args.num_tensors * sizeof(simpler_tensor));
     if (!rc && run->args.num_scalars)
-        rc = dev->ops->copy_to_device(dev->pdev, hdr.scalars_addr, run->args.scalars,
+        rc = env->ops->copy_to_device(env->pdev, hdr.scalars_addr, run->args.scalars,
                                       run->args.num_scalars * sizeof(uint64_t));
     if (!rc) {
         simpler_launch_params p = {
@@ -207,20 +206,25 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
             .image_addr = block,
             .trace_addr = run->trace_addr,
         };
-        rc = dev->ops->launch(dev->pdev, &p, &dev->poll);
+        rc = env->ops->launch(env->pdev, &p, env->poll);
     }
     simpler_error_hold(rc); /* what follows only reads back the run's figures */
     tmr_run after;
-    if (dev->ops->copy_from_device(dev->pdev, &after, block, sizeof after) == SIMPLER_OK) {
+    int read_rc = env->ops->copy_from_device(env->pdev, &after, block, sizeof after);
+    /* After a run that succeeded, figures that cannot be read would be
+     * silently wrong counters: that fails the run. */
+    if (read_rc && !rc)
+        rc = simpler_fail_prefix(read_rc, "tensormap_and_ringbuffer: reading back the run's figures");
+    if (!read_rc) {
         if (!rc)
-            dev->tasks_completed += atomic_load(&after.submitted);
-        dev->last_run_peaks[0] = after.peak_live_tasks;
-        dev->last_run_peaks[1] = after.peak_heap_bytes;
-        dev->last_run_peaks[2] = after.peak_regions;
-        dev->last_run_peaks[3] = after.waits;
-        dev->last_run_tasks = atomic_load(&after.submitted);
-        dev->last_run_orchestration_ns = after.orchestration_ns;
-        dev->last_run_wait_ns = after.wait_ns;
+            result->tasks_completed = atomic_load(&after.submitted);
+        result->tasks_submitted = atomic_load(&after.submitted);
+        result->peak_tasks = after.peak_live_tasks;
+        result->peak_heap_bytes = after.peak_heap_bytes;
+        result->peak_regions = after.peak_regions;
+        result->ring_waits = after.waits;
+        result->orchestration_ns = after.orchestration_ns;
+        result->wait_ns = after.wait_ns;
         uint64_t h0 = atomic_load(&after.queue_head[0]), h1 = atomic_load(&after.queue_head[1]);
         if (!rc && h0 == atomic_load(&after.queue_tail[0]) && h1 == atomic_load(&after.queue_tail[1])) {
             note[0] = block + hdr.queue_off;
@@ -229,12 +233,12 @@ static int tmr_run_graph(simpler_device *dev, const host_run *run)
             note[3] = h1;
         }
     }
-    device_scratch_done(dev);
+    run_block_done(env);
     simpler_error_release(rc);
     return rc;
 }
 
-const host_runtime simpler_runtime_tensormap_and_ringbuffer = {
+const runtime_ops runtime_tensormap_and_ringbuffer = {
     .name = "tensormap_and_ringbuffer",
     .device_orchestration = 1,
     .prepare = tmr_prepare,

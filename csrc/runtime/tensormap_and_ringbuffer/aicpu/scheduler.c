@@ -19,8 +19,8 @@
 #include <stdio.h>
 
 #include "aicpu/launch_status.h"
-#include "aicpu/sched_loop.h"
-#include "aicpu/tmr_shared.h"
+#include "aicpu/dispatch_loop.h"
+#include "runtime/tensormap_and_ringbuffer/aicpu/shared_state.h"
 
 void tmr_ctx_init(tmr_ctx *c, simpler_launch *L, uint32_t thread_idx)
 {

@@ -1,4 +1,4 @@
-#include "runtime/deps/region.h"
+#include "runtime/dependency_tracker/region.h"
 
 #include <inttypes.h>
 #include <string.h>

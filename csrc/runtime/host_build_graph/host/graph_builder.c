@@ -4,18 +4,19 @@
  * scheduler on it.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/addr_map.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/so_load.h"
-#include "host/device.h"
-#include "runtime/deps/tracker.h"
+#include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
-#include "runtime/host_build_graph/orch_thread.h"
+#include "runtime/host_build_graph/host/orchestration_thread.h"
+#include "runtime/runtime.h"
+#include "runtime/first_failure.h"
 #include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096
@@ -35,7 +36,7 @@ typedef struct edge {
 } edge;
 
 /* The builder's arrays and the image's host staging buffer: kept on the
- * device from one run for the next (dev->runtime_cache, under the scratch
+ * device from one run for the next (the runtime's cache, under the run
  * block's limit), so that a run of the size of the last faults in no
  * fresh pages. Contents are the last run's; only the capacities count. */
 typedef struct hbg_arrays {
@@ -51,12 +52,24 @@ typedef struct hbg_arrays {
 
 typedef struct hbg_cache {
     hbg_arrays mem;
-    hbg_orch_thread *thread;    /* the orchestration's (orch_thread.h) */
+    hbg_orch_thread *thread;    /* the orchestration's (orchestration_thread.h) */
 } hbg_cache;
 
+/* A registration's state: the orchestration, loaded on the host. */
+typedef struct hbg_callable {
+    void *so;
+    simpler_orch_fn fn;
+} hbg_callable;
+
+/* A run's builder. It holds its own copies of the environment and the
+ * run: an orchestration that cannot be stopped keeps the builder, and
+ * must not point into its caller's frame. */
 typedef struct builder {
-    simpler_device *dev;
-    const host_run *run;
+    runtime_env env;
+    runtime_run run;
+    simpler_tensor tensors[CALLABLE_MAX_ARGS];
+    uint64_t scalars[CALLABLE_MAX_ARGS];
+    simpler_orch_fn orch;
     hbg_arrays mem;
     uint32_t num_tasks;
     uint64_t num_edges;
@@ -71,35 +84,6 @@ typedef struct builder {
     int failed;                 /* first error code; the message is in the thread's error */
 } builder;
 
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-static int fail(builder *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(builder *b, int code, const char *fmt, ...)
-{
-    char msg[SIMPLER_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!b->failed) {
-        b->failed = code;
-        simpler_fail(code, "%s", msg);
-    }
-    return b->failed;
-}
 
 static int add_extent(builder *b, uint64_t base, uint64_t size)
 {
@@ -115,8 +99,8 @@ static int add_edge(builder *b, uint32_t producer, uint32_t consumer)
     if (p->stamp == consumer + 1)
         return 0;
     p->stamp = consumer + 1;
-    if (grow((void **)&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
+    if (array_reserve(&b->mem.edges, &b->mem.cap_edges, b->num_edges + 1, sizeof *b->mem.edges))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for edges");
     b->mem.edges[b->num_edges++] = (edge){producer, consumer};
     p->fanout_count++;
     b->mem.tasks[consumer].fanin++;
@@ -129,14 +113,6 @@ static int emit_edge(void *ctx, uint32_t producer)
     return add_edge(b, producer, b->current);
 }
 
-/* Keep the first failure: its message is already in the thread's error. */
-static int failed(builder *b, int rc)
-{
-    if (!b->failed)
-        b->failed = rc;
-    return b->failed;
-}
-
 /* Check one tensor argument against the kernel's signature and the run's
  * known buffers; allocate it if it is an OUTPUT; record its accesses. */
 static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_tensor *t, uint32_t tag)
@@ -144,33 +120,33 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
     uint32_t id = b->num_tasks;
     int rc = task_check_tag(k, id, i, tag);
     if (rc)
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
     if (tag == SIMPLER_OUTPUT) {
         uint64_t bytes, addr;
         if ((rc = task_output_bytes(k, id, i, t, &bytes)))
-            return failed(b, rc);
-        if ((rc = b->dev->ops->gm_alloc(b->dev->pdev, bytes ? bytes : 1, &addr)))
-            return fail(b, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
+            return first_failure_keep(&b->failed, rc);
+        if ((rc = b->env.ops->gm_alloc(b->env.pdev, bytes ? bytes : 1, &addr)))
+            return first_failure(&b->failed, rc, "task %u (kernel '%s'): allocating OUTPUT tensor %u: %s", id, k->name, i,
                         simpler_last_error());
-        if (grow((void **)&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
-            b->dev->ops->gm_free(b->dev->pdev, addr);
-            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+        if (array_reserve(&b->outputs, &b->cap_outputs, b->num_outputs + 1ull, sizeof *b->outputs)) {
+            b->env.ops->gm_free(b->env.pdev, addr);
+            return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
         }
         b->outputs[b->num_outputs++] = addr;
         t->addr = addr;
         if (add_extent(b, addr, bytes))
-            return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+            return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     }
     dep_region r;
     addr_entry *buffer;
     if ((rc = task_tensor_region(k, id, i, t, &b->extents, &r, &buffer)) ||
         (rc = task_check_write(k, id, i, tag, buffer)))
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
     if (tag == SIMPLER_NO_DEP)
         return 0;
     rc = dep_tracker_access(b->tracker, id, &r, task_tag_reads(tag), task_tag_writes(tag), emit_edge, b);
     if (rc)
-        return fail(b, rc, "task %u: %s", id, simpler_last_error());
+        return first_failure(&b->failed, rc, "task %u: %s", id, simpler_last_error());
     return 0;
 }
 
@@ -180,26 +156,25 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     if (b->failed)
         return b->failed;
     if (!task)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
-    host_callable *c = b->run->callable;
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "submit: task is NULL");
+    const runtime_callable *cb = b->run.callable;
     uint32_t id = b->num_tasks;
-    if (id >= b->run->config.max_tasks)
-        return fail(b, SIMPLER_E_CAPACITY,
+    if (id >= b->run.config.max_tasks)
+        return first_failure(&b->failed, SIMPLER_E_CAPACITY,
                     "graph capacity exceeded: more than %u tasks (raise CallConfig.max_tasks)",
-                    b->run->config.max_tasks);
-    const callable_buffer *cb = c->buffer;
+                    b->run.config.max_tasks);
     if (task->func_id > cb->max_func_id || cb->kernel_of_func[task->func_id] < 0)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "task %u: no kernel with func_id %u in this callable", id,
                     task->func_id);
     int32_t kernel = cb->kernel_of_func[task->func_id];
     const callable_kernel *ck = &cb->info->kernels[kernel];
     task_kernel k = {ck->name, ck->core_type, ck->num_tensors, ck->num_scalars, ck->tags};
     int rc = task_check(&k, task, id, HBG_MAX_BLOCKS);
     if (rc)
-        return failed(b, rc);
+        return first_failure_keep(&b->failed, rc);
 
-    if (grow((void **)&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
+    if (array_reserve(&b->mem.tasks, &b->mem.cap_tasks, id + 1ull, sizeof *b->mem.tasks))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for tasks");
     build_task *bt = &b->mem.tasks[id];
     memset(bt, 0, sizeof *bt);
     bt->kernel_addr = cb->kernels[kernel].addr;
@@ -213,7 +188,7 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     for (uint32_t i = 0; i < task->num_deps; i++) {
         simpler_task_id d = task->deps[i];
         if (d < 0 || d >= (simpler_task_id)id)
-            return fail(b, SIMPLER_E_ORCHESTRATION,
+            return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION,
                         "task %u: explicit dependency on task %" PRId64 ", which was not submitted before it", id, d);
         if (add_edge(b, (uint32_t)d, id))
             return b->failed;
@@ -223,8 +198,8 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
             return b->failed;
 
     uint64_t bytes = task->num_tensors * sizeof(simpler_tensor) + task->num_scalars * sizeof(uint64_t);
-    if (grow((void **)&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
-        return fail(b, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
+    if (array_reserve(&b->mem.args, &b->mem.args_cap, b->args_size + bytes, 1))
+        return first_failure(&b->failed, SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for arguments");
     bt->args_off = b->args_size;
     if (task->num_tensors)
         memcpy(b->mem.args + b->args_size, task->tensors, task->num_tensors * sizeof(simpler_tensor));
@@ -253,14 +228,14 @@ static int scope_end(simpler_orch *o)
     if (b->failed)
         return b->failed;
     if (b->scope_depth == 0)
-        return fail(b, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
+        return first_failure(&b->failed, SIMPLER_E_ORCHESTRATION, "scope_end without a matching scope_begin");
     b->scope_depth--;
     return SIMPLER_OK;
 }
 
 static int fail_run(simpler_orch *o, const char *message)
 {
-    return fail((builder *)o, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
+    return first_failure(&((builder *)o)->failed, SIMPLER_E_ORCHESTRATION, "%s", message ? message : "(no message)");
 }
 
 /* The orchestration's calls, each out of reach of a cancel (orch_thread.h). */
@@ -313,7 +288,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
     uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
     uint64_t total = args_off + b->args_size;
-    if (grow((void **)&b->mem.image, &b->mem.image_cap, total, 1))
+    if (array_reserve(&b->mem.image, &b->mem.image_cap, total, 1))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
                             "-byte image", total);
     uint8_t *img = b->mem.image;
@@ -372,16 +347,15 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
 static void builder_release(builder *b)
 {
     for (uint32_t i = 0; i < b->num_outputs; i++)
-        b->dev->ops->gm_free(b->dev->pdev, b->outputs[i]);
+        b->env.ops->gm_free(b->env.pdev, b->outputs[i]);
     dep_tracker_destroy(b->tracker);
     addr_map_free(&b->extents);
     free(b->outputs);
 
-    simpler_device *dev = b->dev;
     hbg_arrays *m = &b->mem;
     uint64_t bytes = m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
-    hbg_cache *k = dev->runtime_cache;
-    if (bytes <= DEVICE_SCRATCH_KEEP && k) {
+    hbg_cache *k = *b->env.cache;
+    if (bytes <= RUN_BLOCK_KEEP && k) {
         k->mem = *m;
     } else {
         free(m->tasks);
@@ -392,19 +366,18 @@ static void builder_release(builder *b)
     free(b);
 }
 
-static void hbg_drop_cache(simpler_device *dev)
+static void hbg_drop_cache(void *cache)
 {
-    hbg_cache *k = dev->runtime_cache;
+    hbg_cache *k = cache;
     hbg_orch_thread_free(k->thread);
     free(k->mem.tasks);
     free(k->mem.edges);
     free(k->mem.args);
     free(k->mem.image);
     free(k);
-    dev->runtime_cache = NULL;
 }
 
-/* The image goes to the device's scratch block, kept from run to run like
+/* The image goes to the device's run block, kept from run to run like
  * the staging buffer, so that neither is faulted in again each run. */
 static int launch_image(builder *b)
 {
@@ -413,37 +386,37 @@ static int launch_image(builder *b)
     int rc = build_image(b, &img, &size);
     if (rc)
         return rc;
-    const platform_ops *ops = b->dev->ops;
-    device_scratch *scratch;
-    rc = device_scratch_get(b->dev, size, &scratch);
+    const runtime_env *env = &b->env;
+    run_block *rb;
+    rc = run_block_reserve(env, size, &rb);
     if (rc)
         return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
                                    b->num_tasks, size);
-    rc = ops->copy_to_device(b->dev->pdev, scratch->addr, img, size);
-    if (!rc && b->run->trace_addr) { /* the edges, as task index pairs */
+    rc = env->ops->copy_to_device(env->pdev, rb->addr, img, size);
+    if (!rc && b->run.trace_addr) { /* the edges, as task index pairs */
         uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
         for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
             pairs[2 * e] = b->mem.edges[e].producer;
             pairs[2 * e + 1] = b->mem.edges[e].consumer;
         }
-        rc = pairs ? host_trace_edges(b->dev, b->run->trace_addr, pairs, b->num_edges)
+        rc = pairs ? runtime_trace_edges(env, b->run.trace_addr, pairs, b->num_edges)
                    : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
         free(pairs);
     }
     if (!rc) {
-        const simpler_run_config *cfg = &b->run->config;
+        const simpler_run_config *cfg = &b->run.config;
         simpler_launch_params p = {
             .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
             .block_dim = cfg->block_dim,
             .aicpu_thread_num = cfg->aicpu_thread_num,
             .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
-            .image_addr = scratch->addr,
-            .trace_addr = b->run->trace_addr,
+            .image_addr = rb->addr,
+            .trace_addr = b->run.trace_addr,
         };
-        rc = ops->launch(b->dev->pdev, &p, &b->dev->poll);
+        rc = env->ops->launch(env->pdev, &p, env->poll);
     }
     simpler_error_hold(rc);
-    device_scratch_done(b->dev);
+    run_block_done(env);
     simpler_error_release(rc);
     return rc;
 }
@@ -452,20 +425,25 @@ static int launch_image(builder *b)
 static int orchestrate(void *arg)
 {
     builder *b = arg;
-    return b->run->callable->orch(&hbg_api, (simpler_orch *)b, &b->run->args);
+    return b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
 }
 
-static int hbg_run(simpler_device *dev, const host_run *run)
+static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_result *result)
 {
-    hbg_cache *k = dev->runtime_cache;
-    if (!k && !(k = dev->runtime_cache = calloc(1, sizeof *k)))
+    hbg_cache *k = *env->cache;
+    if (!k && !(k = *env->cache = calloc(1, sizeof *k)))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     /* On the heap: an orchestration that cannot be stopped keeps it. */
     builder *b = calloc(1, sizeof *b);
     if (!b)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
-    b->dev = dev;
-    b->run = run;
+    b->env = *env;
+    b->run = *run;
+    b->orch = ((const hbg_callable *)run->callable->state)->fn;
+    memcpy(b->tensors, run->args.tensors, run->args.num_tensors * sizeof *b->tensors);
+    memcpy(b->scalars, run->args.scalars, run->args.num_scalars * sizeof *b->scalars);
+    b->run.args.tensors = b->tensors;
+    b->run.args.scalars = b->scalars;
     int rc = dep_tracker_create(&b->tracker);
     if (rc) {
         free(b);
@@ -473,7 +451,7 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     }
     b->mem = k->mem; /* the last run's memory, taken until builder_release */
     k->mem = (hbg_arrays){0};
-    const callable_info *info = run->callable->buffer->info;
+    const callable_info *info = run->callable->info;
     for (uint32_t a = 0, i = 0; a < info->num_args && !rc; a++) { /* i: the tensor's index in the run */
         if (info->args[a].kind == CALLABLE_ARG_SCALAR)
             continue;
@@ -482,19 +460,18 @@ static int hbg_run(simpler_device *dev, const host_run *run)
         i++;
     }
     if (!rc) {
-        const char *entry = run->callable->buffer->info->orch_entry;
+        const char *entry = info->orch_entry;
         uint64_t t0 = simpler_now_ns();
         int orc = 0;
         rc = hbg_orch_thread_run(&k->thread, orchestrate, b, run->config.scheduler_timeout_ms * 1000000ull,
-                                 &dev->poll, &orc);
-        dev->last_run_orchestration_ns = simpler_now_ns() - t0;
-        dev->last_run_tasks = b->num_tasks;
-        dev->last_run_wait_ns = 0;
+                                 env->poll, &orc);
+        result->orchestration_ns = simpler_now_ns() - t0;
+        result->tasks_submitted = b->num_tasks;
         if (rc == SIMPLER_E_DEVICE_LOST) {
             /* Its thread runs on in it: the builder is never freed, and
              * it fails every call the orchestration still makes. */
             __atomic_store_n(&b->failed, SIMPLER_E_DEVICE_LOST, __ATOMIC_SEQ_CST);
-            dev->host_lost = 1;
+            result->host_lost = 1;
             return simpler_fail_prefix(rc, "orchestration '%s'", entry);
         }
         if (rc)
@@ -510,7 +487,7 @@ static int hbg_run(simpler_device *dev, const host_run *run)
     if (!rc && b->num_tasks)
         rc = launch_image(b);
     if (!rc)
-        dev->tasks_completed += b->num_tasks;
+        result->tasks_completed = b->num_tasks;
     simpler_error_hold(rc);
     builder_release(b);
     simpler_error_release(rc);
@@ -518,22 +495,33 @@ static int hbg_run(simpler_device *dev, const host_run *run)
 }
 
 /* The orchestration runs on the host: load it here. */
-static int hbg_prepare(simpler_device *dev, host_callable *c)
+static int hbg_prepare(const runtime_env *env, runtime_callable *c)
 {
-    const callable_info *info = c->buffer->info;
-    int rc = so_load(info->orch, info->orch_size, "orchestration", &c->orch_so);
-    if (!rc)
-        rc = so_symbol(c->orch_so, info->orch_entry, "orchestration", (void **)&c->orch);
-    return rc;
+    hbg_callable *h = calloc(1, sizeof *h);
+    if (!h)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    const callable_info *info = c->info;
+    int rc = so_load(info->orch, info->orch_size, "orchestration", &h->so);
+    if (!rc && (rc = so_symbol(h->so, info->orch_entry, "orchestration", (void **)&h->fn)))
+        so_unload(h->so);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    c->state = h;
+    return SIMPLER_OK;
 }
 
-static void hbg_release(simpler_device *dev, host_callable *c)
+static void hbg_release(const runtime_env *env, runtime_callable *c)
 {
-    so_unload(c->orch_so);
-    c->orch_so = NULL;
+    hbg_callable *h = c->state;
+    if (h)
+        so_unload(h->so);
+    free(h);
+    c->state = NULL;
 }
 
-const host_runtime simpler_runtime_host_build_graph = {
+const runtime_ops runtime_host_build_graph = {
     .name = "host_build_graph",
     .prepare = hbg_prepare,
     .release = hbg_release,

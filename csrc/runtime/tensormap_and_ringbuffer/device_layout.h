@@ -171,7 +171,7 @@ typedef struct tmr_run {
 } tmr_run;
 
 /* Ready-queue cells start free for the first lap: cell i for position i
- * (see csrc/aicpu/tmr_scheduler.c). */
+ * (see csrc/runtime/tensormap_and_ringbuffer/aicpu/scheduler.c). */
 static inline uint64_t tmr_queue_bytes(const tmr_run *run) { return 2ull * run->queue_cap * sizeof(uint64_t); }
 
 static inline void tmr_queue_init(const tmr_run *run, uint64_t *cells)

@@ -1,4 +1,4 @@
-#include "runtime/host_build_graph/orch_thread.h"
+#include "runtime/host_build_graph/host/orchestration_thread.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,0 +1,72 @@
+/* The runtimes by name, and what they share: the run block and trace edges. */
+#include "runtime/runtime.h"
+
+#include <string.h>
+
+#include "common/gm_heap.h"
+#include "common/trace.h"
+
+static const runtime_ops *const g_runtimes[] = {&runtime_host_build_graph, &runtime_tensormap_and_ringbuffer};
+
+const runtime_ops *runtime_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof g_runtimes / sizeof g_runtimes[0]; i++)
+        if (strcmp(g_runtimes[i]->name, name) == 0)
+            return g_runtimes[i];
+    return NULL;
+}
+
+const char *runtime_names(void)
+{
+    return "host_build_graph, tensormap_and_ringbuffer";
+}
+
+void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b)
+{
+    if (b->addr)
+        ops->gm_free(pdev, b->addr);
+    memset(b, 0, sizeof *b);
+}
+
+int run_block_reserve(const runtime_env *env, uint64_t size, run_block **out)
+{
+    run_block *b = env->block;
+    if (b->addr && b->size < size)
+        run_block_free(env->ops, env->pdev, b);
+    if (!b->addr) {
+        /* Whole heap units: the size is what the heap commits, and what
+         * stats report as kept. */
+        size = (size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
+        int rc = env->ops->gm_alloc(env->pdev, size, &b->addr);
+        if (rc) {
+            b->addr = 0;
+            return rc;
+        }
+        b->size = size;
+        memset(b->layout, 0, sizeof b->layout);
+    }
+    *out = b;
+    return SIMPLER_OK;
+}
+
+void run_block_done(const runtime_env *env)
+{
+    if (env->block->size > RUN_BLOCK_KEEP)
+        run_block_free(env->ops, env->pdev, env->block);
+}
+
+int runtime_trace_edges(const runtime_env *env, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)
+{
+    simpler_trace hdr;
+    int rc = env->ops->copy_from_device(env->pdev, &hdr, trace_addr, sizeof hdr);
+    if (rc)
+        return rc;
+    uint64_t n = num_edges < hdr.max_edges ? num_edges : hdr.max_edges;
+    if (n)
+        rc = env->ops->copy_to_device(env->pdev, trace_addr + hdr.edges_off, pairs, n * sizeof(simpler_trace_edge));
+    atomic_store(&hdr.num_edges, (uint32_t)n);
+    atomic_store(&hdr.dropped_edges, (uint32_t)(num_edges - n));
+    if (!rc)
+        rc = env->ops->copy_to_device(env->pdev, trace_addr, &hdr, sizeof hdr);
+    return rc;
+}

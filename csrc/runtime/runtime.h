@@ -1,0 +1,109 @@
+/*
+ * The runtime contract: what the worker (csrc/host/) asks of a runtime and
+ * what it hands down. A runtime is a table of operations (prepare a
+ * registration, run it, release it) over an environment: the platform
+ * table and device, the GM block kept from run to run, and the runtime's
+ * own host cache. A run fills a result struct; the worker copies it into
+ * its counters. Nothing here knows the worker: data flows down, results
+ * come back as values.
+ */
+#ifndef SIMPLER_RUNTIME_RUNTIME_H
+#define SIMPLER_RUNTIME_RUNTIME_H
+
+#include <stdint.h>
+
+#include "callable/callable.h"
+#include "common/platform_ops.h"
+#include "simpler/orch.h"
+#include "simpler/simpler.h"
+
+/* The run block: one GM block per device a runtime lays its run out in
+ * (graph image, rings, arguments), kept from one run to the next so that a
+ * run neither allocates nor (on sim) faults in its working memory each
+ * time. A larger need replaces it; a block over RUN_BLOCK_KEEP is freed
+ * after its run. stats' run_block_bytes is its size. */
+typedef struct run_block {
+    uint64_t addr, size;
+    /* The runtime's record of what the block holds from the last run;
+     * zero when the block is new. */
+    uint64_t layout[4];
+} run_block;
+
+#define RUN_BLOCK_KEEP (256ull << 20)
+
+typedef struct runtime_env {
+    const platform_ops *ops;
+    platform_dev *pdev;
+    const platform_poll *poll;      /* what waits check between slices (interrupts) */
+    run_block *block;               /* the device's run block (run_block_reserve) */
+    void **cache;                   /* the runtime's host memory kept from run to run, NULL at first */
+} runtime_env;
+
+/* A registered callable as a runtime sees it: the parsed blob and where its
+ * parts are on the device. Shared by registrations of the same content,
+ * except state. */
+typedef struct runtime_callable {
+    const callable_info *info;      /* the blob, parsed (host copy) */
+    uint64_t blob_addr;             /* the blob in GM */
+    const platform_kernel *kernels; /* [info->num_kernels] */
+    const int32_t *kernel_of_func;  /* [max_func_id + 1]: kernel index, or -1 */
+    uint32_t max_func_id;
+    uint64_t orchestration;         /* entry point on the device (device_orchestration runtimes) */
+    void *state;                    /* the runtime's per-registration state */
+} runtime_callable;
+
+/* One run: checked arguments (tensors in GM) and settings with defaults
+ * filled in. Valid for the duration of run() only. */
+typedef struct runtime_run {
+    const runtime_callable *callable;
+    simpler_run_config config;
+    simpler_orch_args args;
+    uint64_t trace_addr;            /* GM simpler_trace, or 0 */
+} runtime_run;
+
+/* What a run reports, filled whether it succeeded or not (as far as known). */
+typedef struct runtime_result {
+    uint64_t tasks_submitted;
+    uint64_t tasks_completed;       /* counted only for a run that succeeded */
+    uint64_t orchestration_ns;      /* the orchestration function, submits included */
+    uint64_t wait_ns;               /* of which it waited for ring space */
+    uint64_t peak_tasks;            /* task slots in use at once */
+    uint64_t peak_heap_bytes;       /* of one scope depth's heap ring */
+    uint64_t peak_regions;          /* live tensor-map regions */
+    uint64_t ring_waits;            /* times the orchestrator waited for ring space */
+    /* A host orchestration that would not stop runs on in a callable:
+     * nothing of the device may be released under it any more. */
+    int host_lost;
+} runtime_result;
+
+typedef struct runtime_ops {
+    const char *name;
+    int device_orchestration;       /* the orchestration runs on the AICPU: the platform opens it */
+    /* After the blob is in GM and the platform loaded it: get the
+     * orchestration ready to run (sets c->state). */
+    int (*prepare)(const runtime_env *env, runtime_callable *c);
+    void (*release)(const runtime_env *env, runtime_callable *c);
+    int (*run)(const runtime_env *env, const runtime_run *run, runtime_result *result);
+    /* Free *env->cache (NULL: the runtime keeps none). */
+    void (*drop_cache)(void *cache);
+} runtime_ops;
+
+/* The runtime of that name, or NULL; names lists the known ones for an
+ * error message. */
+const runtime_ops *runtime_find(const char *name);
+const char *runtime_names(void);
+
+/* The run block, at least size bytes (whole GM units). */
+int run_block_reserve(const runtime_env *env, uint64_t size, run_block **out);
+/* After the run that used it: keep it, unless it is too large to hold. */
+void run_block_done(const runtime_env *env);
+void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b);
+
+/* Add the graph's edges (producer, consumer task pairs) to a run's trace,
+ * for runtimes that know them before launch. */
+int runtime_trace_edges(const runtime_env *env, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges);
+
+extern const runtime_ops runtime_host_build_graph;
+extern const runtime_ops runtime_tensormap_and_ringbuffer;
+
+#endif

@@ -1,0 +1,178 @@
+"""What ChipWorker.register() and malloc() return: a Registration and a
+DeviceBuffer. Each knows its worker and acts through it; each also stands
+for its int (the callable id, the device address) wherever one is taken.
+
+A handle is live from the call that made it until it is unregistered or
+freed (through the handle or through the int form) or its worker is
+finalized; after that every use of it (its methods, ``int()``, passing it to
+the worker) is an InvalidState. Dropping a handle releases nothing: like
+the int it replaces, it leaves the registration or the memory in place
+until unregister/free or finalize.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .dtypes import dtype_code
+from .errors import InvalidArgument, InvalidState
+
+if TYPE_CHECKING:
+    from .callable import ChipCallable
+    from .worker import ChipWorker, DeviceTensor
+
+
+class _Handle:
+    """What the two handles share: their worker, their number, and why they
+    are no longer live (None while they are)."""
+
+    __slots__ = ("_worker", "_number", "_gone", "__weakref__")
+
+    def __init__(self, worker: "ChipWorker", number: int) -> None:
+        self._worker = worker
+        self._number = number
+        self._gone: str | None = None
+
+    def _end(self, why: str) -> None:
+        if self._gone is None:
+            self._gone = why
+
+    def _live_number(self, worker: "ChipWorker | None" = None) -> int:
+        """The number, if this handle may still be used (on worker, if given)."""
+        if worker is not None and self._worker is not worker:
+            raise InvalidArgument(f"{self._describe()} belongs to another ChipWorker ({self._worker!r})")
+        if self._gone is not None:
+            raise InvalidState(f"{self._describe()} {self._gone}")
+        return self._number
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def __index__(self) -> int:
+        return self._live_number()
+
+    __int__ = __index__
+
+    def __format__(self, spec: str) -> str:
+        """As the number: f"callable {reg}" and f"{buf:#x}" read as with the
+        int form (repr() says what the handle is)."""
+        return format(self._number, spec)
+
+    # A handle compares equal to its number, so it finds the int form in
+    # dicts and sets (``reg in worker.callables``); two handles are equal
+    # only if they are the same one.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Handle):
+            return self is other
+        if isinstance(other, (int, np.integer)) and not isinstance(other, (bool, np.bool_)):
+            return self._number == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._number)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._gone is None and self._worker.usable:
+            self._release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class Registration(_Handle):
+    """A callable registered on a ChipWorker: ``run()`` it, ``unregister()``
+    it, or use it as a context manager (unregistered on exit). ``int(reg)``
+    is the callable id, which every ChipWorker method that takes an id also
+    accepts."""
+
+    __slots__ = ("_callable",)
+
+    def __init__(self, worker: "ChipWorker", callable_id: int, callable_: "ChipCallable") -> None:
+        super().__init__(worker, callable_id)
+        self._callable = callable_
+
+    @property
+    def id(self) -> int:
+        return self._number
+
+    @property
+    def callable(self) -> "ChipCallable":
+        return self._callable
+
+    @property
+    def registered(self) -> bool:
+        return self._gone is None
+
+    def run(self, args: Any = (), config: Any = None, **config_kw: Any) -> None:
+        """ChipWorker.run of this registration."""
+        self._worker.run(self, args, config, **config_kw)
+
+    def unregister(self) -> None:
+        self._worker.unregister(self)
+
+    def _release(self) -> None:
+        self.unregister()
+
+    def _describe(self) -> str:
+        return f"registration {self._number}"
+
+    def __repr__(self) -> str:
+        state = "" if self._gone is None else f" ({self._gone})"
+        return f"<Registration id={self._number} {self._callable!r} on {self._worker!r}{state}>"
+
+
+class DeviceBuffer(_Handle):
+    """Device memory from ChipWorker.malloc: ``free()`` it (once: a second
+    free is an InvalidState), use it as a context manager (freed on exit), or
+    view it as a tensor with ``as_tensor(shape, dtype)``. ``int(buf)`` is the
+    device address, which free, copy_to, copy_from and DeviceTensor also
+    accept."""
+
+    __slots__ = ("_nbytes",)
+
+    def __init__(self, worker: "ChipWorker", addr: int, nbytes: int) -> None:
+        super().__init__(worker, addr)
+        self._nbytes = nbytes
+
+    @property
+    def addr(self) -> int:
+        """The device address (readable after free too, for messages; using
+        the buffer is not)."""
+        return self._number
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    @property
+    def freed(self) -> bool:
+        return self._gone is not None
+
+    def free(self) -> None:
+        self._worker.free(self)
+
+    def _release(self) -> None:
+        self.free()
+
+    def as_tensor(self, shape: Any, dtype: Any) -> "DeviceTensor":
+        """A DeviceTensor over the buffer's start; InvalidArgument if it
+        does not fit in the buffer."""
+        from .worker import DeviceTensor
+        addr = self._live_number()
+        dtype_code(dtype)       # InvalidArgument for what simpler cannot pass
+        t = DeviceTensor(addr, shape, dtype)
+        if t.nbytes > self._nbytes:
+            raise InvalidArgument(f"a tensor of shape {t.shape} and dtype {t.dtype} needs {t.nbytes} bytes; "
+                                  f"{self._describe()} has {self._nbytes}")
+        return t
+
+    def _describe(self) -> str:
+        return f"device buffer 0x{self._number:x} ({self._nbytes} bytes)"
+
+    def __repr__(self) -> str:
+        state = "" if self._gone is None else f" ({self._gone})"
+        return f"<DeviceBuffer 0x{self._number:x} {self._nbytes} bytes on {self._worker!r}{state}>"
