@@ -46,8 +46,10 @@ def peek_callable(kc: simpler.KernelCompiler) -> simpler.ChipCallable:
 
 
 def filled_buffer(w: simpler.ChipWorker, value: int) -> tuple[int, np.ndarray]:
+    """A block of w's filled with value, by its address (a kernel is handed
+    it as a plain number)."""
     data = np.full(1024, value, np.uint32)
-    addr = w.malloc(data.nbytes)
+    addr = int(w.malloc(data.nbytes))
     w.copy_to(addr, data)
     return addr, data
 
@@ -85,7 +87,7 @@ def test_a_kernel_still_reaches_its_own_memory_by_address(private_device, kc):
     with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
         cid = a.register(peek_callable(kc))
         for round_ in range(3):
-            other = b.malloc(1 << 20)
+            other = int(b.malloc(1 << 20))
             addr, _ = filled_buffer(a, 0x40400000)  # 3.0f
             out = np.zeros(4, np.float32)
             a.run(cid, simpler.TaskArgs(out, addr))
@@ -106,7 +108,7 @@ def test_a_freed_block_is_out_of_reach(private_device, kc):
             np.testing.assert_array_equal(out, 2.0)
             a.free(addr)
             held = []                               # B asks until it is given A's old block
-            assert wait_until(lambda: held.append(b.malloc(data.nbytes)) or held[-1] == addr)
+            assert wait_until(lambda: held.append(int(b.malloc(data.nbytes))) or held[-1] == addr)
             for other in held[:-1]:
                 b.free(other)
             b.copy_to(addr, np.full(1024, 0x40A00000, np.uint32))     # 5.0f, B's now
