@@ -6,7 +6,10 @@
  * GM is the device's shared segment, mapped here too: copies are memcpy
  * into or out of that mapping at (address - the device's GM base), checked
  * against the allocations this process holds. No GM address is ever
- * dereferenced as a host pointer.
+ * dereferenced as a host pointer. (The mapping is of the whole segment:
+ * the isolation between clients is their kernels', each running in a
+ * device context that maps only its own client's blocks; a host process
+ * is trusted as far as its user is.)
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -430,7 +430,8 @@ int main(int argc, char **argv)
         unlink(sock_path);
         close(listener);
     }
-    fprintf(stderr, "simpler-device %d (pid %d) exiting: %s\n", g_device_id, (int)getpid(), why);
+    fprintf(stderr, "simpler-device %d (pid %d) exiting: %s (%" PRIu64 " device contexts served)\n", g_device_id,
+            (int)getpid(), why, devsrv_contexts_started(g_server));
     fflush(stderr);
     if (devsrv_clients(g_server) == 0)
         devsrv_destroy(g_server);
