@@ -214,6 +214,39 @@ def test_a_crash_between_another_clients_runs_leaves_them_alone(private_device, 
             assert a.stats["core_resets"] == 0
 
 
+# Leaves a thread behind that crashes the context a moment after the run.
+CRASH_LATER = """
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <simpler/kernel.h>
+static void *later(void *arg) {
+    struct timespec t = {0, 200000000};
+    nanosleep(&t, NULL);
+    *(volatile int *)(uintptr_t)arg = 1;      /* arg: address 8 */
+    return arg;
+}
+SIMPLER_KERNEL(kernel) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, later, (void *)(uintptr_t)8) == 0)
+        pthread_detach(t);
+}
+"""
+
+
+def test_a_context_dying_between_requests_is_reaped_at_once(private_device, kc):
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, CRASH_LATER))
+        pid, context = w.stats["device_pid"], w.stats["device_context_pid"]
+        w.run(cid, [0, 0])                      # fine: the crash comes after it
+        # nobody asks the device anything: it notices the death by itself
+        assert wait_until(lambda: not alive(context) and children(pid) == [])
+        with pytest.raises(simpler.DeviceLost, match=r"context .*died of SIGSEGV"):
+            w.run(cid, [0, 0])                  # the next request says how it ended
+    assert alive(pid)
+
+
 HOLDER = textwrap.dedent("""
     import sys, time, simpler
     w = simpler.ChipWorker("onboard")

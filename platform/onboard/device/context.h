@@ -108,11 +108,10 @@ int devctx_map(devctx_link *k, uint64_t addr, uint64_t size);
 int devctx_unmap(devctx_link *k, uint64_t addr, uint64_t size);
 /* Send what is queued. */
 int devctx_flush(devctx_link *k);
-/* Take in the acknowledgements that have arrived, without waiting. */
-int devctx_drain(devctx_link *k);
 /* Wait until client_fd is readable, taking in acknowledgements meanwhile
- * (a context that ends meanwhile is ended for good: SIMPLER_E_DEVICE_LOST
- * once, after client_fd is readable). spin_ns: poll before blocking. */
+ * (a context that ends meanwhile is ended and reaped at once, and
+ * SIMPLER_E_DEVICE_LOST saying how is returned once client_fd is
+ * readable). spin_ns: poll before blocking. */
 int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns);
 
 /*

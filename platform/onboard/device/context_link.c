@@ -343,20 +343,22 @@ static int read_message(devctx_link *k, onb_header *h, void **payload, int *take
     return rc;
 }
 
-int devctx_drain(devctx_link *k)
+/* Read what the context has sent unasked: acknowledgements, or its end
+ * (what: for the message, should it have ended). */
+static int drain(devctx_link *k, const char *what)
 {
-    while (k->pid > 0 && k->num_unmapping) {
+    while (k->pid > 0) {
         struct pollfd p = {k->fd, POLLIN, 0};
         if (poll(&p, 1, 0) <= 0)
             return SIMPLER_OK;
         onb_header h;
         void *payload;
-        int taken, rc = read_message(k, &h, &payload, &taken, "a GM unmap");
+        int taken, rc = read_message(k, &h, &payload, &taken, what);
         if (rc)
             return rc;
         if (!taken) {
             free(payload);
-            return lost(k, "a GM unmap", ONB_WIRE_MALFORMED);  /* nothing else may come unasked */
+            return lost(k, what, ONB_WIRE_MALFORMED);  /* nothing else may come unasked */
         }
     }
     return SIMPLER_OK;
@@ -465,6 +467,9 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
     }
 }
 
+/* The context is watched between requests too: one that dies meanwhile
+ * (a thread a kernel left running crashes) is reaped at once, not at the
+ * client's next request. */
 int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns)
 {
     int rc = SIMPLER_OK;
@@ -474,20 +479,21 @@ int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns)
         /* The client has gone quiet: now the context may do its share. */
         if (!spinning && k->num_queued && !rc)
             rc = devctx_flush(k);
-        if (k->pid <= 0 || !k->num_unmapping) {
-            /* Nothing to take in: the client alone (spin, then block). */
+        if (k->pid <= 0) {
+            /* No context: the client alone (spin, then block). */
             struct pollfd p = {client_fd, POLLIN, 0};
             int r = poll(&p, 1, spinning ? 0 : -1);
             if (r > 0 || (r < 0 && errno != EINTR))
                 return rc;
             continue;
         }
-        int ready = wait_either(k, client_fd, UINT64_MAX, spin_until);
+        /* While spinning, only until the spin ends: the flush above is due then. */
+        int ready = wait_either(k, client_fd, spinning ? spin_until : UINT64_MAX, spin_until);
         if (ready == 2)
             return rc;
         if (ready == 4)
-            rc = lost(k, "a GM unmap", ONB_WIRE_PEER_GONE);
-        else if (ready == 1)
-            rc = rc ? rc : devctx_drain(k);
+            rc = lost(k, "the wait for its host's next request", ONB_WIRE_PEER_GONE);
+        else if (ready == 1 && !rc)
+            rc = drain(k, "the wait for its host's next request");
     }
 }

@@ -87,6 +87,7 @@ typedef struct dev_client {
     addr_map allocs;                /* GM address -> size */
     devctx_link ctx;                /* where its device code runs */
     int ctx_lost;                   /* it died: no other for this connection */
+    char ctx_lost_why[1400];        /* how, when it died between requests */
     uint32_t seq;                   /* of the request being answered */
     int exit_after_reply;           /* SHUTDOWN accepted */
     int close_after_reply;          /* the stream broke, or the context was lost */
@@ -306,8 +307,8 @@ static int context_get(devsrv *s, dev_client *c)
     if (c->ctx.pid > 0)
         return SIMPLER_OK;
     if (c->ctx_lost)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "the device context of this host process was lost; create a "
-                            "new worker");
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s", c->ctx_lost_why[0] ? c->ctx_lost_why
+                            : "the device context of this host process was lost; create a new worker");
     devctx_config cfg = {s->context_exe, s->device_id, s->store, s->gm_fd, (uint64_t)(uintptr_t)s->gm,
                          s->gm_capacity};
     int rc = devctx_start(&c->ctx, &cfg);
@@ -578,8 +579,10 @@ void devsrv_serve(devsrv *s, int fd)
         void *payload;
         /* Between requests, the context's acknowledgements of freed
          * blocks are taken in, so the heap has them back at once. */
-        if (devctx_wait_client(&c.ctx, fd, DEV_SPIN_NS) == SIMPLER_E_DEVICE_LOST)
+        if (devctx_wait_client(&c.ctx, fd, DEV_SPIN_NS) == SIMPLER_E_DEVICE_LOST) {
             c.ctx_lost = 1;
+            snprintf(c.ctx_lost_why, sizeof c.ctx_lost_why, "%s", simpler_last_error());
+        }
         int rc = onb_recv(fd, &h, &payload, NULL, -1, 0);
         if (rc == ONB_WIRE_MALFORMED) {
             dev_reply r = {0};
