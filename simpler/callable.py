@@ -137,8 +137,8 @@ class CoreCallable:
         self.func_id = _u32("func_id", func_id)
         self.core_type = CoreType.parse(core_type)
         self.binary = _read_binary(binary)
-        if isinstance(signature, str):
-            raise InvalidArgument(f"a kernel signature is a list of directions, not the string {signature!r}")
+        if isinstance(signature, str) or not isinstance(signature, Iterable):
+            raise InvalidArgument(f"a kernel signature is a list of directions, not {signature!r}")
         for s in signature:
             if s not in _KERNEL_DIRECTIONS:
                 raise InvalidArgument(f"kernel tensor direction must be in/out/inout/nodep, not {s!r}")
@@ -181,8 +181,8 @@ class ChipCallable:
         for k in kernels:
             if not isinstance(k, CoreCallable):
                 raise InvalidArgument(f"kernels are CoreCallables, not {type(k).__name__}")
-        if isinstance(signature, str):
-            raise InvalidArgument(f"a run signature is a list of entries, not the string {signature!r}")
+        if isinstance(signature, str) or not isinstance(signature, Iterable):
+            raise InvalidArgument(f"a run signature is a list of entries, not {signature!r}")
         specs = [ArgSpec.parse(s) for s in signature]
         entry = _name("entry", entry)
         desc, keep = _describe(orch, kernels, specs, entry)

@@ -7,12 +7,16 @@
 #include "common/array.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/so_load.h"
 #include "host/device.h"
 
 static void buffer_free(simpler_device *dev, callable_buffer *b)
 {
     if (b->device_handle)
         dev->ops->callable_release(dev->pdev, b->device_handle);
+    /* A host orchestration that would not stop may still run in it. */
+    if (b->host_orchestration && !dev->host_lost)
+        so_unload(b->host_orchestration);
     if (b->gm_addr)
         dev->ops->gm_free(dev->pdev, b->gm_addr);
     callable_info_free(b->info);
@@ -22,7 +26,8 @@ static void buffer_free(simpler_device *dev, callable_buffer *b)
     free(b);
 }
 
-/* Parse the copy, upload it, load its kernels. */
+/* Parse the copy, upload it, load its kernels, and its orchestration where
+ * it runs: on the device (the platform opens it) or here. */
 static int buffer_load(simpler_device *dev, callable_buffer *b)
 {
     int rc = callable_parse(b->bytes, b->size, &b->info);
@@ -50,8 +55,14 @@ static int buffer_load(simpler_device *dev, callable_buffer *b)
     if ((rc = dev->ops->callable_load(dev->pdev, b->bytes, b->size, b->gm_addr, flags, b->kernels, &b->orchestration,
                                       &b->device_handle)))
         return rc;
-    if (flags)
-        dev->orchestration_loads++;
+    if (!flags) {
+        void *fn;
+        if ((rc = so_load(info->orch, info->orch_size, "orchestration", &b->host_orchestration)) ||
+            (rc = so_symbol(b->host_orchestration, info->orch_entry, "orchestration", &fn)))
+            return rc;
+        b->orchestration = (uint64_t)(uintptr_t)fn;
+    }
+    dev->orchestration_loads++;
     return SIMPLER_OK;
 }
 

@@ -4,7 +4,10 @@
  * per distinct content (FNV-1a 64 of the bytes, confirmed byte for byte),
  * reference-counted, freed with the last registration. The blob is
  * uploaded as it is: kernel addresses live in separate tables, so nothing
- * patches it and the orchestration inside it is usable in place.
+ * patches it and the orchestration inside it is usable in place. The
+ * orchestration is loaded once per buffer too: registrations of the same
+ * content share one instance of it (and its static variables), on either
+ * runtime.
  */
 #ifndef SIMPLER_HOST_CALLABLE_BUFFER_H
 #define SIMPLER_HOST_CALLABLE_BUFFER_H
@@ -21,7 +24,8 @@ typedef struct callable_buffer {
     callable_info *info;
     uint64_t gm_addr;               /* the blob on the device */
     void *device_handle;            /* its kernels (and orchestration), loaded by the platform */
-    uint64_t orchestration;         /* the orchestration's entry on the device, if the runtime runs it there */
+    uint64_t orchestration;         /* the orchestration's entry point where it runs (device or host) */
+    void *host_orchestration;       /* loaded here, when the runtime runs it on the host */
     platform_kernel *kernels;       /* [info->num_kernels] */
     int32_t *kernel_of_func;        /* func_id -> kernel index or -1; [max_func_id + 1] */
     uint32_t max_func_id;

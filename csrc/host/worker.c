@@ -215,8 +215,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->live_allocations = pc.live_allocations;
     out->loaded_objects = pc.loaded_objects;
     /* Orchestrations on the host: the platform counts those on the device. */
-    for (uint32_t i = 0; i < dev->num_callables && !dev->runtime->device_orchestration; i++)
-        out->loaded_objects += dev->callables[i]->view.state != NULL;
+    for (uint32_t i = 0; i < dev->num_buffers; i++)
+        out->loaded_objects += dev->buffers[i]->host_orchestration != NULL;
     out->orchestration_loads = dev->orchestration_loads;
     out->run_block_bytes = dev->block.size;
     out->callable_buffers = dev->num_buffers;

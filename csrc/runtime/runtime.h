@@ -48,7 +48,9 @@ typedef struct runtime_callable {
     const platform_kernel *kernels; /* [info->num_kernels] */
     const int32_t *kernel_of_func;  /* [max_func_id + 1]: kernel index, or -1 */
     uint32_t max_func_id;
-    uint64_t orchestration;         /* entry point on the device (device_orchestration runtimes) */
+    uint64_t orchestration;         /* its entry point where it runs: on the device for a runtime with
+                                     * device_orchestration (opened by the platform), else on the host
+                                     * (loaded by the worker); once per distinct blob */
     void *state;                    /* the runtime's per-registration state */
 } runtime_callable;
 
@@ -64,7 +66,7 @@ typedef struct runtime_run {
 /* What a run reports, filled whether it succeeded or not (as far as known). */
 typedef struct runtime_result {
     uint64_t tasks_submitted;
-    uint64_t tasks_completed;       /* counted only for a run that succeeded */
+    uint64_t tasks_completed;       /* counted only when the launch succeeded (a later copy-back may still fail the run) */
     uint64_t orchestration_ns;      /* the orchestration function, submits included */
     uint64_t wait_ns;               /* of which it waited for ring space */
     uint64_t peak_tasks;            /* task slots in use at once */

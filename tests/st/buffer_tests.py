@@ -56,3 +56,38 @@ def test_one_upload_per_distinct_content(chip_worker, kernel_compiler):
     chip_worker.unregister(ids[2])
     chip_worker.unregister(other)
     assert counters(chip_worker)[0] == buffers0 and counters(chip_worker)[2] == committed0
+
+
+# An orchestration that counts its runs in a static variable: which
+# instance a registration runs shows in the count it reports.
+COUNTING_ORCHESTRATION = """
+#include <simpler/orch.h>
+static int runs;
+SIMPLER_ORCHESTRATION(orchestrate)
+{
+    if (args->num_scalars != 1)
+        return api->fail(o, "one scalar expected");
+    return ++runs == (int)args->scalars[0] ? 0 : api->fail(o, "unexpected run count");
+}
+"""
+
+
+def test_registrations_of_one_content_share_one_orchestration(chip_worker, kernel_compiler):
+    """Both runtimes load the orchestration once per callable buffer (on
+    the host or on the AICPU): registrations of the same bytes share it and
+    its static state; the last unregister unloads it."""
+    orch = kernel_compiler.compile_source(COUNTING_ORCHESTRATION, name="counting")
+    callable_ = simpler.ChipCallable.build(orch, [], ["scalar"])
+    loads, objects = chip_worker.stats["orchestration_loads"], chip_worker.stats["loaded_objects"]
+    first, second = chip_worker.register(callable_), chip_worker.register(callable_)
+    assert chip_worker.stats["orchestration_loads"] == loads + 1
+    assert chip_worker.stats["loaded_objects"] == objects + 1
+    chip_worker.run(first, simpler.TaskArgs(1))
+    chip_worker.run(second, simpler.TaskArgs(2))   # the same instance: its second run
+    chip_worker.unregister(first)
+    chip_worker.run(second, simpler.TaskArgs(3))
+    chip_worker.unregister(second)
+    assert chip_worker.stats["loaded_objects"] == objects
+    with chip_worker.registered(callable_) as again:   # a fresh instance
+        chip_worker.run(again, simpler.TaskArgs(1))
+    assert chip_worker.stats["orchestration_loads"] == loads + 2

@@ -136,3 +136,12 @@ def test_cli_start_on_a_running_device_says_so(monkeypatch):
         assert "AlreadyRegistered" not in again.stderr
     finally:
         d.close()
+
+
+@pytest.mark.parametrize("signature", [5, None, 2.5])
+def test_a_signature_that_is_not_a_list_is_invalid_argument(kc, signature):
+    orch = kc.compile_source(ORCH)
+    with pytest.raises(simpler.InvalidArgument, match="signature is a list"):
+        simpler.ChipCallable.build(orch, [], signature)
+    with pytest.raises(simpler.InvalidArgument, match="signature is a list"):
+        simpler.CoreCallable(0, "aiv", kc.compile_source(SCALE), signature)

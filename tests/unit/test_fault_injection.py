@@ -13,6 +13,7 @@ import gc
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,16 @@ def host_heap() -> int:
     return m.uordblks + m.hblkhd
 
 
-def threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+def threads(expected: int | None = None) -> int:
+    """Threads of this process. A joined thread can stay listed in
+    /proc/self/task for a moment (its tid is released before the kernel
+    reaps it), so with expected, wait up to a second for the count."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        n = len(os.listdir("/proc/self/task"))
+        if expected is None or n == expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
 
 
 def fds() -> int:
@@ -175,7 +184,7 @@ def test_fault_loop(simpler_platform, runtime, kernel_compiler, private_tmp):
                 worker.finalize()
                 worker = fresh_worker(simpler_platform, runtime, callable_)
                 assert gm(worker) == base_gm, (n, error)
-            assert threads() == base_threads, (n, error)
+            assert threads(base_threads) == base_threads, (n, error)
             assert fds() == base_fds, (n, error)
             assert os.listdir(private_tmp) == [], (n, error)
         assert host_heap() - base_heap < HEAP_SLACK
@@ -209,7 +218,7 @@ def test_fault_loop_cold(simpler_platform, runtime, kernel_compiler, private_tmp
                 assert sequence(worker, callable_) is None, n
             else:
                 assert isinstance(error, simpler.DeviceLost), (n, error)
-        assert threads() == base_threads, (n, error)
+        assert threads(base_threads) == base_threads, (n, error)
         assert fds() == base_fds, (n, error)
         assert os.listdir(private_tmp) == [], (n, error)
     else:

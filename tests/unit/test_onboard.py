@@ -21,6 +21,9 @@ import simpler
 from onboard_helpers import (CRASH, SPIN, alive, assert_fill_works, children, contexts, fill_callable,
                              only_context, scalar_callable, wait_until)
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "st"))
+import scenes  # noqa: E402
+
 
 
 
@@ -255,3 +258,21 @@ def test_device_of_another_build_is_replaced_when_idle(private_device, tmp_path)
     with simpler.ChipWorker("onboard") as w:
         assert w.stats["device_pid"] != old.pid
     assert wait_until(lambda: not alive(old.pid))
+
+
+def test_host_orchestration_timeout_mid_request_leaves_the_worker_usable(private_device, kc):
+    """host_build_graph's orchestration spends its time in submits that ask
+    the device for OUTPUT memory. A timeout cancels it: the cancel must wait
+    for the request's answer (a cancel inside a request left its reply
+    unread, and the next request found it and declared the device lost)."""
+    callable_ = scenes.callable_(kc, "outputs")
+    x = np.ones(16, np.float32)
+    for trial in range(3):
+        with simpler.ChipWorker("onboard", runtime="host_build_graph") as w:
+            base = w.stats["live_allocations"], w.committed_memory
+            cid = w.register(callable_)
+            with pytest.raises(simpler.Timeout):
+                w.run(cid, simpler.TaskArgs(x, 10**9), scheduler_timeout=0.3)
+            assert w.usable, trial
+            w.unregister(cid)
+            assert (w.stats["live_allocations"], w.committed_memory) == base

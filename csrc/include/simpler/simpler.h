@@ -96,7 +96,7 @@ typedef struct simpler_device_stats {
     uint64_t core_threads;         /* AICore threads alive */
     uint64_t aicpu_threads;        /* AICPU threads alive */
     uint64_t core_resets;          /* cores restarted after a timeout */
-    uint64_t orchestration_loads;  /* orchestrations opened on the AICPU (tensormap_and_ringbuffer) */
+    uint64_t orchestration_loads;  /* orchestrations loaded where they run (host or AICPU), one per distinct callable content */
     uint64_t callable_buffers;     /* distinct callables held in GM (shared by registrations) */
     uint64_t callable_uploads;     /* callable blobs ever uploaded */
     uint64_t last_run_tasks;       /* tasks the last run submitted */

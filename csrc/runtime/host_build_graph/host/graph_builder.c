@@ -11,7 +11,6 @@
 #include "common/addr_map.h"
 #include "common/array.h"
 #include "common/error.h"
-#include "common/so_load.h"
 #include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
 #include "runtime/host_build_graph/host/orchestration_thread.h"
@@ -54,12 +53,6 @@ typedef struct hbg_cache {
     hbg_arrays mem;
     hbg_orch_thread *thread;    /* the orchestration's (orchestration_thread.h) */
 } hbg_cache;
-
-/* A registration's state: the orchestration, loaded on the host. */
-typedef struct hbg_callable {
-    void *so;
-    simpler_orch_fn fn;
-} hbg_callable;
 
 /* A run's builder. It holds its own copies of the environment and the
  * run: an orchestration that cannot be stopped keeps the builder, and
@@ -439,7 +432,7 @@ static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_resul
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     b->env = *env;
     b->run = *run;
-    b->orch = ((const hbg_callable *)run->callable->state)->fn;
+    b->orch = (simpler_orch_fn)(uintptr_t)run->callable->orchestration;
     memcpy(b->tensors, run->args.tensors, run->args.num_tensors * sizeof *b->tensors);
     memcpy(b->scalars, run->args.scalars, run->args.num_scalars * sizeof *b->scalars);
     b->run.args.tensors = b->tensors;
@@ -494,31 +487,15 @@ static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_resul
     return rc;
 }
 
-/* The orchestration runs on the host: load it here. */
+/* Nothing to prepare: the worker loaded the orchestration on the host
+ * (c->orchestration is its entry point there). */
 static int hbg_prepare(const runtime_env *env, runtime_callable *c)
 {
-    hbg_callable *h = calloc(1, sizeof *h);
-    if (!h)
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
-    const callable_info *info = c->info;
-    int rc = so_load(info->orch, info->orch_size, "orchestration", &h->so);
-    if (!rc && (rc = so_symbol(h->so, info->orch_entry, "orchestration", (void **)&h->fn)))
-        so_unload(h->so);
-    if (rc) {
-        free(h);
-        return rc;
-    }
-    c->state = h;
     return SIMPLER_OK;
 }
 
 static void hbg_release(const runtime_env *env, runtime_callable *c)
 {
-    hbg_callable *h = c->state;
-    if (h)
-        so_unload(h->so);
-    free(h);
-    c->state = NULL;
 }
 
 const runtime_ops runtime_host_build_graph = {

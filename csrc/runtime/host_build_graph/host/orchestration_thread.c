@@ -148,12 +148,15 @@ void hbg_orch_thread_free(hbg_orch_thread *t)
 int hbg_orch_enter(void)
 {
     int old;
-    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
+    /* Disabled, not deferred: an API call may make system calls that are
+     * cancellation points (onboard's requests), and a cancel there would
+     * leave a request unanswered on the device's connection. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     return old;
 }
 
 void hbg_orch_leave(int entered)
 {
     int ignored;
-    pthread_setcanceltype(entered, &ignored); /* a cancel that waited acts now */
+    pthread_setcancelstate(entered, &ignored); /* a cancel that waited acts now (the type is asynchronous) */
 }

@@ -9,7 +9,7 @@
  * slices: the device's poll (an interrupt) or the scheduler timeout stops
  * it.
  *
- * Stopping is asynchronous cancellation while user code runs, and deferred
+ * Stopping is asynchronous cancellation while user code runs, and disabled
  * inside simpler's own calls (hbg_orch_enter/leave around them), so a
  * cancel never lands inside simpler's bookkeeping. A cancel that lands
  * while user code is inside libc (malloc, printf) may leave a libc lock

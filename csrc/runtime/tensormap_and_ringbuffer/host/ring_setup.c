@@ -213,8 +213,11 @@ static int tmr_run_graph(const runtime_env *env, const runtime_run *run, runtime
     int read_rc = env->ops->copy_from_device(env->pdev, &after, block, sizeof after);
     /* After a run that succeeded, figures that cannot be read would be
      * silently wrong counters: that fails the run. */
-    if (read_rc && !rc)
+    if (read_rc && !rc) {
+        simpler_error_release(rc); /* nothing held yet: this is the first error */
         rc = simpler_fail_prefix(read_rc, "tensormap_and_ringbuffer: reading back the run's figures");
+        simpler_error_hold(rc);
+    }
     if (!read_rc) {
         if (!rc)
             result->tasks_completed = atomic_load(&after.submitted);
