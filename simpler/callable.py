@@ -85,6 +85,10 @@ def _name(what: str, value) -> str:
 
 
 @dataclass(frozen=True)
+def _what(value) -> str:
+    return f"the string {value!r}" if isinstance(value, str) else repr(value)
+
+
 class ArgSpec:
     """One entry of a ChipCallable's run signature."""
 
@@ -138,7 +142,7 @@ class CoreCallable:
         self.core_type = CoreType.parse(core_type)
         self.binary = _read_binary(binary)
         if isinstance(signature, str) or not isinstance(signature, Iterable):
-            raise InvalidArgument(f"a kernel signature is a list of directions, not {signature!r}")
+            raise InvalidArgument(f"a kernel signature is a list of directions, not {_what(signature)}")
         for s in signature:
             if s not in _KERNEL_DIRECTIONS:
                 raise InvalidArgument(f"kernel tensor direction must be in/out/inout/nodep, not {s!r}")
@@ -182,7 +186,7 @@ class ChipCallable:
             if not isinstance(k, CoreCallable):
                 raise InvalidArgument(f"kernels are CoreCallables, not {type(k).__name__}")
         if isinstance(signature, str) or not isinstance(signature, Iterable):
-            raise InvalidArgument(f"a run signature is a list of entries, not {signature!r}")
+            raise InvalidArgument(f"a run signature is a list of entries, not {_what(signature)}")
         specs = [ArgSpec.parse(s) for s in signature]
         entry = _name("entry", entry)
         desc, keep = _describe(orch, kernels, specs, entry)
