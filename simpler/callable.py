@@ -84,11 +84,11 @@ def _name(what: str, value) -> str:
     return value
 
 
-@dataclass(frozen=True)
 def _what(value) -> str:
     return f"the string {value!r}" if isinstance(value, str) else repr(value)
 
 
+@dataclass(frozen=True)
 class ArgSpec:
     """One entry of a ChipCallable's run signature."""
 
