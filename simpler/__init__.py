@@ -13,7 +13,8 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
 from . import device
 from .handles import DeviceBuffer, Registration
 from .trace import Trace
-from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, DeviceTensor, TaskArgs
+from .device_tensor import DeviceTensor
+from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
 
 __version__ = "0.1.0"
 

@@ -22,6 +22,7 @@ INCLUDE = ROOT / "csrc" / "include"
 HOST_SOURCES = [
     "csrc/common/addr_map.c",
     "csrc/common/array.c",
+    "csrc/common/platform_registry.c",
     "csrc/common/error.c",
     "csrc/common/gm_heap.c",
     "csrc/common/so_load.c",
@@ -45,7 +46,6 @@ HOST_SOURCES = [
     "platform/onboard/wire.c",
     "platform/onboard/driver.c",
     "platform/faulty/faulty.c",
-    "platform/registry.c",
 ]
 
 # The device programs the platform loads; setup.py builds them, and the

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ._native import check, ffi, lib
 from .errors import InvalidArgument
-from .worker import _checked_int
+from .device_tensor import _checked_int
 
 
 @dataclass(frozen=True)

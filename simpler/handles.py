@@ -11,16 +11,28 @@ until unregister/free or finalize.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .device_tensor import DeviceTensor
 from .dtypes import dtype_code
 from .errors import InvalidArgument, InvalidState
 
 if TYPE_CHECKING:
     from .callable import ChipCallable
-    from .worker import ChipWorker, DeviceTensor
+
+
+class _Owner(Protocol):
+    """What a handle asks of the worker that made it (ChipWorker): the
+    handles module knows the worker only through this, so it sits below
+    worker.py."""
+
+    usable: bool
+
+    def run(self, callable_id: Any, args: Any = ..., config: Any = ..., **config_kw: Any) -> None: ...
+    def unregister(self, callable_id: Any) -> None: ...
+    def free(self, addr: Any) -> None: ...
 
 
 class _Handle:
@@ -29,7 +41,7 @@ class _Handle:
 
     __slots__ = ("_worker", "_number", "_gone", "__weakref__")
 
-    def __init__(self, worker: "ChipWorker", number: int) -> None:
+    def __init__(self, worker: _Owner, number: int) -> None:
         self._worker = worker
         self._number = number
         self._gone: str | None = None
@@ -38,7 +50,7 @@ class _Handle:
         if self._gone is None:
             self._gone = why
 
-    def _live_number(self, worker: "ChipWorker | None" = None) -> int:
+    def _live_number(self, worker: "_Owner | None" = None) -> int:
         """The number, if this handle may still be used (on worker, if given)."""
         if worker is not None and self._worker is not worker:
             raise InvalidArgument(f"{self._describe()} belongs to another ChipWorker ({self._worker!r})")
@@ -91,7 +103,7 @@ class Registration(_Handle):
 
     __slots__ = ("_callable",)
 
-    def __init__(self, worker: "ChipWorker", callable_id: int, callable_: "ChipCallable") -> None:
+    def __init__(self, worker: _Owner, callable_id: int, callable_: "ChipCallable") -> None:
         super().__init__(worker, callable_id)
         self._callable = callable_
 
@@ -134,7 +146,7 @@ class DeviceBuffer(_Handle):
 
     __slots__ = ("_nbytes",)
 
-    def __init__(self, worker: "ChipWorker", addr: int, nbytes: int) -> None:
+    def __init__(self, worker: _Owner, addr: int, nbytes: int) -> None:
         super().__init__(worker, addr)
         self._nbytes = nbytes
 
@@ -161,7 +173,6 @@ class DeviceBuffer(_Handle):
     def as_tensor(self, shape: Any, dtype: Any) -> "DeviceTensor":
         """A DeviceTensor over the buffer's start; InvalidArgument if it
         does not fit in the buffer."""
-        from .worker import DeviceTensor
         addr = self._live_number()
         dtype_code(dtype)       # InvalidArgument for what simpler cannot pass
         t = DeviceTensor(addr, shape, dtype)

@@ -109,8 +109,16 @@ typedef struct platform_ops {
     void (*fault_counts)(platform_dev *dev, simpler_fault_counts *out);
 } platform_ops;
 
-/* The registry (platform/registry.c): the platform a name selects, or NULL
- * with the error set, naming the known platforms. */
+/* The registry (common/platform_registry.c): the platform a name selects,
+ * or NULL with the error set, naming the known platforms. */
 const platform_ops *platform_find(const char *name);
+
+/* A platform puts its table in the registry with PLATFORM_REGISTER(table)
+ * beside its definition: the linker gathers the entries into one section,
+ * so the host names no platform (platforms build on csrc/common, and
+ * nothing in csrc points up at them). */
+#define PLATFORM_REGISTER(table)                                                                    \
+    static const platform_ops *const platform_entry_##table                                          \
+        __attribute__((used, section("simpler_platforms"), aligned(__alignof__(void *)))) = &table
 
 #endif

@@ -197,3 +197,5 @@ const platform_ops simpler_platform_faulty = {
     .fault_arm = faulty_fault_arm,
     .fault_counts = faulty_fault_counts,
 };
+
+PLATFORM_REGISTER(simpler_platform_faulty);

@@ -908,3 +908,5 @@ const platform_ops simpler_platform_onboard = {
     .service_status = onboard_device_status,
     .service_stop = onboard_device_stop,
 };
+
+PLATFORM_REGISTER(simpler_platform_onboard);

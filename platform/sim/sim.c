@@ -324,3 +324,5 @@ const platform_ops simpler_platform_sim = {
     .is_lost = sim_is_lost,
     .counters = sim_counters,
 };
+
+PLATFORM_REGISTER(simpler_platform_sim);

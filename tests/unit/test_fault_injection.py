@@ -242,7 +242,7 @@ def test_one_kind_fails_as_documented(simpler_platform, runtime, kind, kernel_co
 
 
 def test_registry_names_the_known_platforms():
-    with pytest.raises(simpler.InvalidArgument, match=r"unknown platform 'tpu' \(known: sim, onboard, "
+    with pytest.raises(simpler.InvalidArgument, match=r"unknown platform 'tpu' \(known: onboard, sim, "
                                                         r"faulty:<platform>\)"):
         simpler.ChipWorker(platform="tpu")
     with pytest.raises(simpler.InvalidArgument, match="platform 'faulty:tpu': unknown platform 'tpu'"):
