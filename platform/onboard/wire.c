@@ -39,6 +39,8 @@ int onb_send(int fd, uint16_t type, uint32_t seq, const void *a, uint32_t na, co
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return ONB_WIRE_TIMED_OUT;  /* a send limit (SO_SNDTIMEO) ran out: the reader stopped */
             return errno == EPIPE || errno == ECONNRESET ? ONB_WIRE_CLOSED : ONB_WIRE_ERROR;
         }
         left -= (uint64_t)n;

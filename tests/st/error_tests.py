@@ -339,7 +339,9 @@ def test_gm_exhausted(simpler_platform, simpler_runtime, kernel_compiler):
         cid = w.register(scenes.callable_(kernel_compiler, "fused"))
         base = w.committed_memory  # the registration's own GM
         big = np.zeros(100_000, F32)  # 400 KB: three do not fit
-        with pytest.raises(simpler.OutOfMemory, match="staging argument 2"):
+        # (onboard's quota counts whole pages, so the registration's small
+        # blocks may leave room for only one)
+        with pytest.raises(simpler.OutOfMemory, match="staging argument [12]"):
             w.run(cid, simpler.TaskArgs(big, big, big.copy()), **small_rings)
         assert w.committed_memory == base
         if tmr:  # default rings (several MB) do not fit in 1 MB of GM

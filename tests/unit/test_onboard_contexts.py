@@ -289,3 +289,56 @@ def test_clients_that_come_and_go_leave_nothing_in_the_device(private_device, kc
         assert wait_until(lambda: device_census(pid) == before), (device_census(pid), before)
         assert observer.stats["device_committed_bytes"] == base
         assert_fill_works(observer, kc)
+
+
+def test_a_program_a_kernel_starts_inherits_no_context_descriptor(private_device, kc, tmp_path):
+    """The link, the last-words pipe and the GM memfd are close-on-exec in
+    the context: a kernel's system() child sees none of them."""
+    listing = tmp_path / "fds.txt"
+    lister = f"""
+#include <stdlib.h>
+#include <simpler/kernel.h>
+SIMPLER_KERNEL(kernel) {{ if (system("ls -l /proc/$$/fd > {listing} 2>&1")) {{}} }}
+"""
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(kc, lister))
+        w.run(cid, [0, 0])
+    fds = listing.read_text()
+    assert "memfd:" not in fds and "socket:" not in fds and "pipe:" not in fds, fds
+
+
+def test_a_stopped_context_is_ended_and_the_device_goes_on(private_device, kc):
+    """A context that stops reading its link (here: stopped by a thread a
+    kernel left behind) fails its own client's calls with DeviceLost; it
+    does not block the device until the host's wait kills it, and another
+    client carries on."""
+    stopper = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <simpler/kernel.h>
+static void *later(void *a) { struct timespec t = {0, 100000000}; nanosleep(&t, NULL); kill(getpid(), SIGSTOP); return a; }
+SIMPLER_KERNEL(kernel) { pthread_t t; if (pthread_create(&t, NULL, later, NULL) == 0) pthread_detach(t); }
+"""
+    with simpler.ChipWorker("onboard") as other, simpler.ChipWorker("onboard") as w:
+        device = other.stats["device_pid"]
+        cid = w.register(scalar_callable(kc, stopper))
+        w.run(cid, [0, 0])
+        with pytest.raises(simpler.DeviceLost, match="device context"):
+            for _ in range(200000):   # fills the link with map batches until a send blocks
+                w.malloc(4096)
+        assert alive(device)
+        assert_fill_works(other, kc)
+
+
+def test_the_quota_bounds_the_pages_a_client_holds(private_device):
+    """Blocks take whole pages: a 1 MiB quota holds at most 256 blocks,
+    however small, not 1 MiB of 64-byte ones (64 times the memory)."""
+    with simpler.ChipWorker("onboard", gm_capacity=1 << 20) as w:
+        held = []
+        with pytest.raises(simpler.OutOfMemory, match="whole pages"):
+            for _ in range(1 << 14):
+                held.append(w.malloc(64))
+        assert len(held) <= (1 << 20) // 4096

@@ -11,6 +11,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -596,6 +597,11 @@ int devctx_main(int argc, char **argv)
 {
     /* Nothing of the server's but the three descriptors it gave. */
     close_range(DEVCTX_FD_GM + 1, ~0u, 0);
+    /* The spawn's dup2 cleared close-on-exec on the three: set it again, so
+     * a program a kernel starts (system, popen) inherits neither the link
+     * nor the GM memfd. */
+    for (int fd = DEVCTX_FD_LINK; fd <= DEVCTX_FD_GM; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     /* A server that dies (killed as hung) takes its contexts with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)

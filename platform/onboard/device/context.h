@@ -52,6 +52,9 @@ enum devctx_type {
     DEVCTX_UNMAP = 0x102,       /* make it inaccessible again; the reply (an onb_reply) acknowledges it */
 };
 
+/* How long a send to a context may block before the context counts as lost. */
+#define DEVCTX_SEND_LIMIT_S 5
+
 /* The descriptors a context is exec'd with. */
 #define DEVCTX_FD_LINK 3        /* its end of the socketpair */
 #define DEVCTX_FD_WORDS 4       /* a pipe for its last words: the crash line */

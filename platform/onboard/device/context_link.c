@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +208,12 @@ int devctx_start(devctx_link *k, const devctx_config *cfg)
     close(pw[1]);
     k->fd = sv[0];
     k->words = pw[0];
+    /* A context that stops reading its link (stopped, or stuck with the
+     * link full) must not block the client's thread for ever, nor, inside
+     * a launch, the chip's turns: a send that cannot finish in this time
+     * fails, and the context is ended as lost. */
+    struct timeval send_limit = {DEVCTX_SEND_LIMIT_S, 0};
+    setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
     if (rc) {
         devctx_end(k);
         return rc;

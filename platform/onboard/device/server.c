@@ -84,6 +84,7 @@ typedef struct dev_client {
     uint32_t pid;
     uint64_t quota;
     uint64_t committed, peak;
+    uint64_t held;                  /* whole pages its blocks take of the heap: what the quota bounds */
     addr_map allocs;                /* GM address -> size */
     devctx_link ctx;                /* where its device code runs */
     int ctx_lost;                   /* it died: no other for this connection */
@@ -154,6 +155,7 @@ static void gm_release(devsrv *s, dev_client *c, uint64_t addr, uint64_t *size_o
         return;
     uint64_t size = e->size, counted = e->tag;
     c->committed -= counted;
+    c->held -= size;
     atomic_fetch_sub(&s->committed, counted);
     addr_map_remove(&c->allocs, addr);
     if (size_out)
@@ -166,15 +168,18 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
 {
     if (in->size == 0)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "GM alloc: size is 0");
-    if (in->size > c->quota || c->committed + in->size > c->quota)
+    /* The quota bounds the pages a client's blocks take, slack included:
+     * counted bytes alone would let 64-byte blocks hold 64 times the quota. */
+    uint64_t pages = (in->size + DEV_PAGE - 1) & ~(DEV_PAGE - 1);
+    if (pages < in->size || pages > c->quota || c->held + pages > c->quota)
         return simpler_fail(SIMPLER_E_OUT_OF_MEMORY,
-                            "GM exhausted: %" PRIu64 " bytes requested, %" PRIu64 " of this client's %" PRIu64
-                            " bytes in use", in->size, c->committed, c->quota);
+                            "GM exhausted: %" PRIu64 " bytes requested (%" PRIu64 " in whole pages), %" PRIu64
+                            " of this client's %" PRIu64 " bytes held", in->size, pages, c->held, c->quota);
     /* Whole pages: the heap's ranges then all start on a page, and no
      * two clients' blocks share one. The accounting counts what was asked
      * for, aligned as sim aligns it, so both platforms count alike; the
      * pages' slack (under 4 KiB a block) is the price of isolation. */
-    uint64_t addr, want = (in->size + DEV_PAGE - 1) & ~(DEV_PAGE - 1);
+    uint64_t addr, want = pages;
     uint64_t counted = (in->size + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1);
     int rc = gm_heap_alloc(&s->heap, want, &addr);
     if (rc)
@@ -191,6 +196,7 @@ static int do_gm_alloc(devsrv *s, dev_client *c, const onb_gm *in, dev_reply *r)
         return rc;
     }
     c->committed += counted;
+    c->held += size;
     atomic_fetch_add(&s->committed, counted);
     if (c->committed > c->peak)
         c->peak = c->committed;
