@@ -22,8 +22,6 @@ typedef struct aicpu_runtime {
     int (*thread_main)(simpler_launch *launch, uint32_t thread_idx);
 } aicpu_runtime;
 
-#define AICPU_RUNTIME_SECTION simpler_aicpu_runtimes
-
 #define AICPU_RUNTIME(var)                                                                            \
     __attribute__((used, section("simpler_aicpu_runtimes"), aligned(__alignof__(aicpu_runtime))))  \
     const aicpu_runtime var

@@ -110,7 +110,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
         rc = SIMPLER_E_INVALID_ARGUMENT;
     }
     if (!rc && !(dev->runtime = runtime_find(runtime)))
-        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown runtime '%s' (known: %s)", runtime, runtime_names());
+        rc = SIMPLER_E_INVALID_ARGUMENT;
     char dir[4096];
     if (!rc)
         rc = lib_dir(dir, sizeof dir);
@@ -135,7 +135,7 @@ static runtime_env env_of(simpler_device *dev)
 static void callable_free(simpler_device *dev, host_callable *c)
 {
     /* An orchestration thread that would not stop may still run in it. */
-    if (c->buffer && !dev->host_lost) {
+    if (c->buffer && !dev->host_lost && dev->runtime->release) {
         runtime_env env = env_of(dev);
         dev->runtime->release(&env, &c->view);
     }
@@ -333,10 +333,10 @@ static int callable_load(simpler_device *dev, host_callable *c, const void *blob
     if (rc)
         return rc;
     const callable_buffer *b = c->buffer;
-    c->view = (runtime_callable){b->info, b->gm_addr, b->kernels, b->kernel_of_func, b->max_func_id, b->orchestration,
-                                 NULL};
+    c->view = (runtime_callable){.info = b->info, .kernels = b->kernels, .kernel_of_func = b->kernel_of_func,
+                                 .max_func_id = b->max_func_id, .orchestration = b->orchestration};
     runtime_env env = env_of(dev);
-    return dev->runtime->prepare(&env, &c->view);
+    return dev->runtime->prepare ? dev->runtime->prepare(&env, &c->view) : SIMPLER_OK;
 }
 
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const void *blob, uint64_t size)

@@ -1,24 +1,31 @@
 /* The runtimes by name, and what they share: the run block and trace edges. */
 #include "runtime/runtime.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/gm_heap.h"
 #include "common/trace.h"
 
 static const runtime_ops *const g_runtimes[] = {&runtime_host_build_graph, &runtime_tensormap_and_ringbuffer};
 
+#define NUM_RUNTIMES (sizeof g_runtimes / sizeof g_runtimes[0])
+
 const runtime_ops *runtime_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof g_runtimes / sizeof g_runtimes[0]; i++)
+    for (size_t i = 0; i < NUM_RUNTIMES; i++)
         if (strcmp(g_runtimes[i]->name, name) == 0)
             return g_runtimes[i];
+    char known[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < NUM_RUNTIMES && used < sizeof known; i++) {
+        int w = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", g_runtimes[i]->name);
+        if (w > 0)
+            used += (size_t)w;
+    }
+    simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "unknown runtime '%s' (known: %s)", name, known);
     return NULL;
-}
-
-const char *runtime_names(void)
-{
-    return "host_build_graph, tensormap_and_ringbuffer";
 }
 
 void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b)

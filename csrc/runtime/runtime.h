@@ -44,7 +44,6 @@ typedef struct runtime_env {
  * except state. */
 typedef struct runtime_callable {
     const callable_info *info;      /* the blob, parsed (host copy) */
-    uint64_t blob_addr;             /* the blob in GM */
     const platform_kernel *kernels; /* [info->num_kernels] */
     const int32_t *kernel_of_func;  /* [max_func_id + 1]: kernel index, or -1 */
     uint32_t max_func_id;
@@ -81,8 +80,9 @@ typedef struct runtime_result {
 typedef struct runtime_ops {
     const char *name;
     int device_orchestration;       /* the orchestration runs on the AICPU: the platform opens it */
-    /* After the blob is in GM and the platform loaded it: get the
-     * orchestration ready to run (sets c->state). */
+    /* After the blob is in GM and its kernels and orchestration are
+     * loaded: what the runtime keeps per registration (sets c->state).
+     * prepare and release may be NULL: nothing to keep. */
     int (*prepare)(const runtime_env *env, runtime_callable *c);
     void (*release)(const runtime_env *env, runtime_callable *c);
     int (*run)(const runtime_env *env, const runtime_run *run, runtime_result *result);
@@ -90,10 +90,9 @@ typedef struct runtime_ops {
     void (*drop_cache)(void *cache);
 } runtime_ops;
 
-/* The runtime of that name, or NULL; names lists the known ones for an
- * error message. */
+/* The runtime of that name, or NULL with the error set, naming the known
+ * ones. */
 const runtime_ops *runtime_find(const char *name);
-const char *runtime_names(void);
 
 /* The run block, at least size bytes (whole GM units). */
 int run_block_reserve(const runtime_env *env, uint64_t size, run_block **out);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,5 +418,17 @@ void chip_running_report(const chip *c, char *out, size_t size)
                          name ? ", kernel '" : "", name ? name : "", name ? "'" : "");
         if (w > 0)
             n += (size_t)w;
+    }
+}
+
+const char *chip_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    case SIGFPE: return "SIGFPE (arithmetic error)";
+    case SIGABRT: return "SIGABRT (abort)";
+    default: return "a fatal signal";
     }
 }

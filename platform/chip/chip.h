@@ -102,4 +102,8 @@ int chip_on_device_thread(void);
  * no lock, no allocation. */
 void chip_running_report(const chip *c, char *out, size_t size);
 
+/* "SIGSEGV (invalid memory access)" and the like, for the crash line of a
+ * process that runs a chip. Async-signal-safe. */
+const char *chip_signal_name(int sig);
+
 #endif

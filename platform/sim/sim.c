@@ -62,17 +62,6 @@ static chip *_Atomic g_in_flight[SIM_MAX_IN_FLIGHT];   /* chips with a launch ru
 static const int g_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 static struct sigaction g_before[sizeof g_fatal / sizeof *g_fatal];
 
-static const char *fatal_name(int sig)
-{
-    switch (sig) {
-    case SIGSEGV: return "SIGSEGV (invalid memory access)";
-    case SIGBUS: return "SIGBUS (bus error)";
-    case SIGILL: return "SIGILL (illegal instruction)";
-    case SIGFPE: return "SIGFPE (arithmetic error)";
-    default: return "SIGABRT (abort)";
-    }
-}
-
 /* Write "simpler (sim, pid N): <what>; core 1 was running ..." to stderr
  * if a run is in flight; 0 if none is. */
 static int report_in_flight(const char *what)
@@ -100,7 +89,7 @@ static int report_in_flight(const char *what)
 static void on_fatal(int sig)
 {
     char what[128];
-    snprintf(what, sizeof what, "a kernel crashed the process with %s", fatal_name(sig));
+    snprintf(what, sizeof what, "a kernel crashed the process with %s", chip_signal_name(sig));
     report_in_flight(what);
     /* Then whatever handled it before us (Python's faulthandler, or the
      * default: death by the same signal). */

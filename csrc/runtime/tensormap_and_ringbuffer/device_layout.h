@@ -44,9 +44,7 @@ typedef struct tmr_kernel {
 
 /* Registration record, in GM for the life of the registration. */
 typedef struct tmr_callable {
-    uint64_t blob_addr;             /* the ChipCallable, uploaded once */
-    uint64_t orch_offset, orch_size;
-    char orch_entry[256];
+    char orch_entry[256];           /* its name, for messages */
     uint64_t kernels_addr;          /* tmr_kernel[num_kernels] */
     uint64_t func_index_addr;       /* int32[max_func_id + 1]: kernel index or -1 */
     uint32_t num_kernels;

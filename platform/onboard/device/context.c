@@ -470,18 +470,6 @@ static int answer(uint16_t type, uint32_t seq, int rc, ctx_reply *r)
 /* ------------------------------------------------------------------ */
 /* the process */
 
-static const char *signal_name(int sig)
-{
-    switch (sig) {
-    case SIGSEGV: return "SIGSEGV (invalid memory access)";
-    case SIGBUS: return "SIGBUS (bus error)";
-    case SIGILL: return "SIGILL (illegal instruction)";
-    case SIGFPE: return "SIGFPE (arithmetic error)";
-    case SIGABRT: return "SIGABRT (abort)";
-    default: return "a fatal signal";
-    }
-}
-
 /* The context is dying: leave the server the line saying why (which
  * kernel), then die of the same signal. Async-signal-safe. */
 static void on_fatal(int sig)
@@ -489,7 +477,7 @@ static void on_fatal(int sig)
     char what[512], line[768];
     chip_running_report(&g_ctx.chip, what, sizeof what);
     int n = snprintf(line, sizeof line, "%s (pid %d) died of %s%s%s\n", g_ctx.name, (int)getpid(),
-                     signal_name(sig), what[0] ? "; " : "", what);
+                     chip_signal_name(sig), what[0] ? "; " : "", what);
     if (n > 0 && write(DEVCTX_FD_WORDS, line, (size_t)n) < 0) {
     }
     if (n > 0 && write(2, line, (size_t)n) < 0) {

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chip/chip.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/wait.h"
@@ -92,18 +93,6 @@ static void close_owned_in_child(void)
     }
 }
 
-static const char *signal_name(int sig)
-{
-    switch (sig) {
-    case SIGSEGV: return "SIGSEGV (invalid memory access)";
-    case SIGBUS: return "SIGBUS (bus error)";
-    case SIGILL: return "SIGILL (illegal instruction)";
-    case SIGFPE: return "SIGFPE (arithmetic error)";
-    case SIGABRT: return "SIGABRT (abort)";
-    default: return "a fatal signal";
-    }
-}
-
 /* Leave the hosts a line saying why this process ends, in device-N.crash
  * (a fresh file, never through a link left in its place) and the log.
  * Async-signal-safe. */
@@ -125,7 +114,7 @@ static void on_fatal(int sig)
 {
     char line[768];
     int n = snprintf(line, sizeof line, "simpler-device %d (pid %d) died of %s\n", (int)g_device_id,
-                     (int)getpid(), signal_name(sig));
+                     (int)getpid(), chip_signal_name(sig));
     last_words(line, (size_t)n);
     signal(sig, SIG_DFL);
     raise(sig);

@@ -490,21 +490,10 @@ static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_resul
     return rc;
 }
 
-/* Nothing to prepare: the worker loaded the orchestration on the host
- * (c->orchestration is its entry point there). */
-static int hbg_prepare(const runtime_env *env, runtime_callable *c)
-{
-    return SIMPLER_OK;
-}
-
-static void hbg_release(const runtime_env *env, runtime_callable *c)
-{
-}
-
 const runtime_ops runtime_host_build_graph = {
     .name = "host_build_graph",
-    .prepare = hbg_prepare,
-    .release = hbg_release,
+    /* No per-registration state: the worker loaded the orchestration on
+     * the host (runtime_callable.orchestration is its entry point). */
     .run = hbg_run,
     .drop_cache = hbg_drop_cache,
 };

@@ -73,8 +73,7 @@ static int tmr_prepare(const runtime_env *env, runtime_callable *c)
         memcpy(kernels[k].tags, kn->tags, sizeof kernels[k].tags);
         snprintf(kernels[k].name, sizeof kernels[k].name, "%.*s", (int)sizeof kernels[k].name - 1, kn->name);
     }
-    tmr_callable rec = {.orch_offset = (uint64_t)(info->orch - info->blob), .orch_size = info->orch_size,
-                        .num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
+    tmr_callable rec = {.num_kernels = info->num_kernels, .max_func_id = c->max_func_id};
     snprintf(rec.orch_entry, sizeof rec.orch_entry, "%s", info->orch_entry);
     for (uint32_t a = 0, i = 0; a < info->num_args && i < 256; a++) { /* i: the tensor's index in a run */
         if (info->args[a].kind == CALLABLE_ARG_SCALAR)
@@ -87,8 +86,7 @@ static int tmr_prepare(const runtime_env *env, runtime_callable *c)
     if (!(rc = upload(env, kernels, info->num_kernels * sizeof *kernels, &s->kernels, "the kernel table")) &&
         !(rc = upload(env, c->kernel_of_func, (c->max_func_id + 1ull) * sizeof(int32_t), &s->func_index,
                       "the kernel index"))) {
-        rec.blob_addr = c->blob_addr;
-        rec.orch_fn = c->orchestration; /* the platform opened it in place */
+        rec.orch_fn = c->orchestration; /* the platform opened it with the kernels */
         rec.kernels_addr = s->kernels;
         rec.func_index_addr = s->func_index;
         rc = upload(env, &rec, sizeof rec, &s->record, "the registration record");
