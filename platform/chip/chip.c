@@ -432,3 +432,13 @@ const char *chip_signal_name(int sig)
     default: return "a fatal signal";
     }
 }
+
+void chip_catch_fatal_signals(void (*handler)(int))
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+        sigaction(fatal[i], &sa, NULL);
+}

@@ -106,4 +106,9 @@ void chip_running_report(const chip *c, char *out, size_t size);
  * process that runs a chip. Async-signal-safe. */
 const char *chip_signal_name(int sig);
 
+/* Send the signals a crashing kernel raises (SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGABRT) to handler, once each (it is reset as it runs, so a
+ * handler that re-raises dies of the signal). */
+void chip_catch_fatal_signals(void (*handler)(int));
+
 #endif

@@ -515,12 +515,7 @@ static void die_saying(const char *why)
 
 static void install_signals(void)
 {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_fatal;
-    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-    int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
-        sigaction(fatal[i], &sa, NULL);
+    chip_catch_fatal_signals(on_fatal);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);        /* a terminal's Ctrl-C is the host's to handle */
 }

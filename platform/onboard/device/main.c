@@ -124,12 +124,7 @@ static void on_terminate(int sig) { g_terminate = 1; }
 
 static void install_signals(void)
 {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_fatal;
-    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-    int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
-        sigaction(fatal[i], &sa, NULL);
+    chip_catch_fatal_signals(on_fatal);
     struct sigaction term = {0};
     term.sa_handler = on_terminate;
     sigaction(SIGTERM, &term, NULL);
