@@ -39,6 +39,7 @@ HOST_SOURCES = [
     "csrc/runtime/tensormap_and_ringbuffer/host/ring_setup.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
+    "csrc/host/run.c",
     "platform/chip/chip.c",
     "platform/chip/kernel_set.c",
     "platform/sim/sim.c",

@@ -91,6 +91,10 @@ typedef struct platform_ops {
      * returned, and the platform has already brought its cores back to
      * idle (or reports the device lost). */
     int (*launch)(platform_dev *dev, const simpler_launch_params *params, const platform_poll *poll);
+    /* Non-zero: the other operations may be called, from another thread,
+     * while a launch waits (the next run is staged meanwhile). Zero: a
+     * launch has the device to itself. */
+    int concurrent_launch;
 
     /* Non-zero once the device cannot be used any more (a stuck core, a
      * scheduler that did not stop): every later call but close fails. */

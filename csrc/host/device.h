@@ -20,7 +20,12 @@ typedef struct host_callable {
     uint32_t id;
     callable_buffer *buffer;
     runtime_callable view;          /* what the runtime sees (its state included) */
+    uint32_t runs;                  /* prepared runs not yet done: it cannot be unregistered under them */
 } host_callable;
+
+/* Runs on the device at once, at most (prepared and not yet done). */
+#define HOST_MAX_INFLIGHT 8
+#define HOST_DEFAULT_INFLIGHT 2
 
 enum device_state { DEVICE_CREATED, DEVICE_READY, DEVICE_FINALIZED };
 
@@ -44,12 +49,35 @@ struct simpler_device {
     runtime_result last_run;
     void *last_trace;               /* host copy of the last trace */
     uint64_t last_trace_size;
-    run_block block;                /* the runtime's GM kept from run to run */
+    /* One run block per run that may be in flight: a run is staged in a
+     * free one while the run before it executes in another. */
+    run_block blocks[HOST_MAX_INFLIGHT];
+    uint8_t block_busy[HOST_MAX_INFLIGHT];
+    uint32_t max_inflight;          /* 1..HOST_MAX_INFLIGHT */
+    struct simpler_run_handle *queue_head; /* prepared runs in order: the head executes next */
+    struct simpler_run_handle *queue_tail;
+    uint32_t inflight;              /* runs prepared and not yet done */
+    int executing;                  /* a launch runs, perhaps with the lock released */
+    pthread_cond_t changed;         /* a run began or ended executing, or left the queue */
     void *runtime_cache;            /* the runtime's host memory kept from run to run */
     platform_poll poll;             /* what waits check between slices (simpler_device_set_poll) */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
     uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
     int32_t owner_pid;
 };
+
+/* Enter an API call on dev (checks, takes the lock); leave it. */
+int worker_enter(simpler_device *dev, const char *what);
+int worker_leave(simpler_device *dev, int rc);
+/* Wait, the lock held, until no launch runs: for calls that need the
+ * device to themselves (registration, counters, finalize). */
+void worker_quiesce(simpler_device *dev);
+/* GM the runtime owns (callable buffers) is not the user's to free or write. */
+int worker_check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what);
+host_callable *worker_find_callable(simpler_device *dev, uint32_t id, uint32_t *index);
+/* What the runtime works with: the platform, a run block, its cache. */
+runtime_env worker_env(simpler_device *dev, run_block *block);
+/* Release what runs still hold (at finalize, no launch running). */
+void worker_runs_end(simpler_device *dev);
 
 #endif

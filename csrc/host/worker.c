@@ -19,9 +19,6 @@
 #include "common/gm_heap.h"
 #include "host/device.h"
 
-#define DEFAULT_AICPU_THREADS 2
-#define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
-#define DEFAULT_MAX_TASKS (4u << 20)
 #define MAX_DEVICE_ID 63
 
 /* Forks so far: a context made before the last fork belongs to the
@@ -38,7 +35,7 @@ static int forked(const simpler_device *dev) { return dev->forks != atomic_load_
 
 /* Enter an API call on dev: checks the pointer, takes the lock, and checks
  * the device is initialised. */
-static int enter(simpler_device *dev, const char *what)
+int worker_enter(simpler_device *dev, const char *what)
 {
     if (!dev)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s: device is NULL", what);
@@ -61,10 +58,16 @@ static int enter(simpler_device *dev, const char *what)
     return SIMPLER_OK;
 }
 
-static int leave(simpler_device *dev, int rc)
+int worker_leave(simpler_device *dev, int rc)
 {
     pthread_mutex_unlock(&dev->lock);
     return rc;
+}
+
+void worker_quiesce(simpler_device *dev)
+{
+    while (dev->executing)
+        pthread_cond_wait(&dev->changed, &dev->lock);
 }
 
 int simpler_device_create(simpler_device **out)
@@ -77,6 +80,8 @@ int simpler_device_create(simpler_device **out)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, watch_forks);
     pthread_mutex_init(&dev->lock, NULL);
+    pthread_cond_init(&dev->changed, NULL);
+    dev->max_inflight = HOST_DEFAULT_INFLIGHT;
     dev->state = DEVICE_CREATED;
     *out = dev;
     return SIMPLER_OK;
@@ -126,17 +131,16 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     return rc;
 }
 
-/* What the runtime works with: the platform, the kept GM block, its cache. */
-static runtime_env env_of(simpler_device *dev)
+runtime_env worker_env(simpler_device *dev, run_block *block)
 {
-    return (runtime_env){dev->ops, dev->pdev, &dev->poll, &dev->block, &dev->runtime_cache};
+    return (runtime_env){dev->ops, dev->pdev, &dev->poll, block, &dev->runtime_cache};
 }
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
     /* An orchestration thread that would not stop may still run in it. */
     if (c->buffer && !dev->host_lost && dev->runtime->release) {
-        runtime_env env = env_of(dev);
+        runtime_env env = worker_env(dev, &dev->blocks[0]);
         dev->runtime->release(&env, &c->view);
     }
     callable_buffer_release(dev, c->buffer);
@@ -155,6 +159,8 @@ int simpler_device_finalize(simpler_device *dev)
     }
     pthread_mutex_lock(&dev->lock);
     if (dev->state == DEVICE_READY) {
+        worker_quiesce(dev);
+        worker_runs_end(dev);
         for (uint32_t i = 0; i < dev->num_callables; i++)
             callable_free(dev, dev->callables[i]);
         free(dev->callables);
@@ -163,7 +169,8 @@ int simpler_device_finalize(simpler_device *dev)
         free(dev->buffers);
         dev->buffers = NULL;
         dev->num_buffers = dev->cap_buffers = 0;
-        run_block_free(dev->ops, dev->pdev, &dev->block);
+        for (uint32_t i = 0; i < HOST_MAX_INFLIGHT; i++)
+            run_block_free(dev->ops, dev->pdev, &dev->blocks[i]);
         dev->ops->close(dev->pdev);
         dev->pdev = NULL;
     }
@@ -187,25 +194,27 @@ void simpler_device_destroy(simpler_device *dev)
     if (parents)
         return;
     pthread_mutex_destroy(&dev->lock);
+    pthread_cond_destroy(&dev->changed);
     free(dev);
 }
 
 int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx)
 {
-    int rc = enter(dev, "simpler_device_set_poll");
+    int rc = worker_enter(dev, "simpler_device_set_poll");
     if (rc)
         return rc;
     dev->poll = (platform_poll){.fn = fn, .ctx = ctx};
-    return leave(dev, SIMPLER_OK);
+    return worker_leave(dev, SIMPLER_OK);
 }
 
 int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
 {
     if (!out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_stats_get: out is NULL");
-    int rc = enter(dev, "simpler_device_stats_get");
+    int rc = worker_enter(dev, "simpler_device_stats_get");
     if (rc)
         return rc;
+    worker_quiesce(dev);
     platform_counters pc = {0};
     dev->ops->counters(dev->pdev, &pc);
     memset(out, 0, sizeof *out);
@@ -218,7 +227,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     for (uint32_t i = 0; i < dev->num_buffers; i++)
         out->loaded_objects += dev->buffers[i]->host_orchestration != NULL;
     out->orchestration_loads = dev->orchestration_loads;
-    out->run_block_bytes = dev->block.size;
+    for (uint32_t i = 0; i < HOST_MAX_INFLIGHT; i++)
+        out->run_block_bytes += dev->blocks[i].size;
     out->callable_buffers = dev->num_buffers;
     out->callable_uploads = dev->callable_uploads;
     out->last_run_tasks = dev->last_run.tasks_submitted;
@@ -242,7 +252,7 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->aicpu_uploads = pc.aicpu_uploads;
     out->executor_registrations = pc.executor_registrations;
     out->device_context_pid = pc.device_context_pid;
-    return leave(dev, SIMPLER_OK);
+    return worker_leave(dev, SIMPLER_OK);
 }
 
 int simpler_committed_memory(simpler_device *dev, uint64_t *bytes_out)
@@ -260,13 +270,12 @@ int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out)
 {
     if (!addr_out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_alloc: addr_out is NULL");
-    int rc = enter(dev, "simpler_gm_alloc");
-    return rc ? rc : leave(dev, dev->ops->gm_alloc(dev->pdev, size, addr_out));
+    int rc = worker_enter(dev, "simpler_gm_alloc");
+    return rc ? rc : worker_leave(dev, dev->ops->gm_alloc(dev->pdev, size, addr_out));
 }
 
-/* GM the runtime owns (callable buffers) is not the user's to free or
- * write: their content is shared by every registration of it. */
-static int check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what)
+/* Callable buffers: their content is shared by every registration of it. */
+int worker_check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what)
 {
     for (uint32_t i = 0; i < dev->num_buffers; i++) {
         const callable_buffer *b = dev->buffers[i];
@@ -279,32 +288,32 @@ static int check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, c
 
 int simpler_gm_free(simpler_device *dev, uint64_t addr)
 {
-    int rc = enter(dev, "simpler_gm_free");
+    int rc = worker_enter(dev, "simpler_gm_free");
     if (rc)
         return rc;
-    if ((rc = check_user_range(dev, addr, 1, "simpler_gm_free")))
-        return leave(dev, rc);
-    return leave(dev, dev->ops->gm_free(dev->pdev, addr));
+    if ((rc = worker_check_user_range(dev, addr, 1, "simpler_gm_free")))
+        return worker_leave(dev, rc);
+    return worker_leave(dev, dev->ops->gm_free(dev->pdev, addr));
 }
 
 int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size)
 {
     if (!src && size)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_copy_to_device: src is NULL");
-    int rc = enter(dev, "simpler_gm_copy_to_device");
+    int rc = worker_enter(dev, "simpler_gm_copy_to_device");
     if (rc)
         return rc;
-    if ((rc = check_user_range(dev, dst, size, "simpler_gm_copy_to_device")))
-        return leave(dev, rc);
-    return leave(dev, dev->ops->copy_to_device(dev->pdev, dst, src, size));
+    if ((rc = worker_check_user_range(dev, dst, size, "simpler_gm_copy_to_device")))
+        return worker_leave(dev, rc);
+    return worker_leave(dev, dev->ops->copy_to_device(dev->pdev, dst, src, size));
 }
 
 int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size)
 {
     if (!dst && size)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_gm_copy_from_device: dst is NULL");
-    int rc = enter(dev, "simpler_gm_copy_from_device");
-    return rc ? rc : leave(dev, dev->ops->copy_from_device(dev->pdev, dst, src, size));
+    int rc = worker_enter(dev, "simpler_gm_copy_from_device");
+    return rc ? rc : worker_leave(dev, dev->ops->copy_from_device(dev->pdev, dst, src, size));
 }
 
 int simpler_callable_validate(const void *blob, uint64_t size)
@@ -315,7 +324,7 @@ int simpler_callable_validate(const void *blob, uint64_t size)
     return rc;
 }
 
-static host_callable *find_callable(simpler_device *dev, uint32_t id, uint32_t *index)
+host_callable *worker_find_callable(simpler_device *dev, uint32_t id, uint32_t *index)
 {
     for (uint32_t i = 0; i < dev->num_callables; i++)
         if (dev->callables[i]->id == id) {
@@ -335,7 +344,7 @@ static int callable_load(simpler_device *dev, host_callable *c, const void *blob
     const callable_buffer *b = c->buffer;
     c->view = (runtime_callable){.info = b->info, .kernels = b->kernels, .kernel_of_func = b->kernel_of_func,
                                  .max_func_id = b->max_func_id, .orchestration = b->orchestration};
-    runtime_env env = env_of(dev);
+    runtime_env env = worker_env(dev, &dev->blocks[0]);
     return dev->runtime->prepare ? dev->runtime->prepare(&env, &c->view) : SIMPLER_OK;
 }
 
@@ -343,326 +352,62 @@ int simpler_callable_register(simpler_device *dev, uint32_t callable_id, const v
 {
     if (!blob)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_callable_register: blob is NULL");
-    int rc = enter(dev, "simpler_callable_register");
+    int rc = worker_enter(dev, "simpler_callable_register");
     if (rc)
         return rc;
-    if (find_callable(dev, callable_id, NULL))
-        return leave(dev, simpler_fail(SIMPLER_E_EXISTS,
+    worker_quiesce(dev);    /* loading may talk to the device, which a launch has to itself */
+    if (worker_find_callable(dev, callable_id, NULL))
+        return worker_leave(dev, simpler_fail(SIMPLER_E_EXISTS,
                                        "callable id %u is already registered (unregister it first)", callable_id));
     if (array_reserve(&dev->callables, &dev->cap_callables, dev->num_callables + 1ull, sizeof *dev->callables))
-        return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
+        return worker_leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
     host_callable *c = calloc(1, sizeof *c);
     if (!c)
-        return leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
+        return worker_leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "register: out of host memory"));
     c->id = callable_id;
     rc = callable_load(dev, c, blob, size);
     if (rc) {
         simpler_error_hold(rc);
         callable_free(dev, c);
         simpler_error_release(rc);
-        return leave(dev, rc);
+        return worker_leave(dev, rc);
     }
     dev->callables[dev->num_callables++] = c;
-    return leave(dev, SIMPLER_OK);
+    return worker_leave(dev, SIMPLER_OK);
 }
 
 int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t *addr_out, uint64_t *size_out)
 {
     if (!addr_out || !size_out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_callable_buffer: addr_out and size_out are required");
-    int rc = enter(dev, "simpler_callable_buffer");
+    int rc = worker_enter(dev, "simpler_callable_buffer");
     if (rc)
         return rc;
-    host_callable *c = find_callable(dev, callable_id, NULL);
+    host_callable *c = worker_find_callable(dev, callable_id, NULL);
     if (!c)
-        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+        return worker_leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
     *addr_out = c->buffer->gm_addr;
     *size_out = c->buffer->size;
-    return leave(dev, SIMPLER_OK);
+    return worker_leave(dev, SIMPLER_OK);
 }
 
 int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id)
 {
-    int rc = enter(dev, "simpler_callable_unregister");
+    int rc = worker_enter(dev, "simpler_callable_unregister");
     if (rc)
         return rc;
     uint32_t i;
-    host_callable *c = find_callable(dev, callable_id, &i);
+    host_callable *c = worker_find_callable(dev, callable_id, &i);
     if (!c)
-        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+        return worker_leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
+    if (c->runs)
+        return worker_leave(dev, simpler_fail(SIMPLER_E_STATE, "callable id %u has %u run%s in flight: wait for "
+                                              "them (or cancel them) before unregistering it", callable_id, c->runs,
+                                              c->runs == 1 ? "" : "s"));
+    worker_quiesce(dev);
     callable_free(dev, c);
     dev->callables[i] = dev->callables[--dev->num_callables];
-    return leave(dev, SIMPLER_OK);
-}
-
-static const char *tag_name(uint32_t kind)
-{
-    switch (kind) {
-    case SIMPLER_INPUT: return "input";
-    case SIMPLER_OUTPUT_EXISTING: return "output";
-    case SIMPLER_INOUT: return "inout";
-    case SIMPLER_NO_DEP: return "no-dep";
-    default: return "scalar";
-    }
-}
-
-/* Check one run argument against its signature entry; fills the tensor's
- * row-major strides and returns its size in bytes. */
-static int check_arg(const callable_arg *spec, const simpler_arg *a, uint32_t i, simpler_tensor *t, uint64_t *bytes)
-{
-    if (spec->kind == CALLABLE_ARG_SCALAR) {
-        if (a->kind != SIMPLER_ARG_SCALAR)
-            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: the signature expects a scalar", i);
-        return SIMPLER_OK;
-    }
-    if (a->kind != SIMPLER_ARG_HOST_TENSOR && a->kind != SIMPLER_ARG_DEVICE_TENSOR)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: the signature expects a tensor (%s)", i,
-                            tag_name(spec->kind));
-    *t = a->tensor;
-    if (!simpler_dtype_known(t->dtype))
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: unknown dtype 0x%x", i, t->dtype);
-    if (spec->dtype && t->dtype != spec->dtype)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: dtype %s does not match the signature's %s",
-                            i, simpler_dtype_name(t->dtype), simpler_dtype_name(spec->dtype));
-    if (t->ndim == 0 || t->ndim > SIMPLER_MAX_DIMS)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensors have 1..%d dimensions, not %u", i,
-                            SIMPLER_MAX_DIMS, t->ndim);
-    uint64_t n = t->dtype & 0xFF;
-    for (int d = (int)t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] < 0)
-            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: negative shape", i);
-        t->strides[d] = (int64_t)(n / (t->dtype & 0xFF));
-        if (__builtin_mul_overflow(n, (uint64_t)t->shape[d], &n) || n > (UINT64_C(1) << 44))
-            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: tensor too large", i);
-    }
-    for (uint32_t d = t->ndim; d < SIMPLER_MAX_DIMS; d++) {
-        t->shape[d] = 1;
-        t->strides[d] = 0;
-    }
-    t->offset = 0;
-    if (a->kind == SIMPLER_ARG_HOST_TENSOR && !a->host && n)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "argument %u: host data is NULL", i);
-    *bytes = n;
-    return SIMPLER_OK;
-}
-
-static int fill_defaults(const simpler_run_config *cfg, simpler_run_config *out)
-{
-    simpler_run_config c = cfg ? *cfg : (simpler_run_config){0};
-    if (c.block_dim > SIMPLER_MAX_CLUSTERS)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "block_dim %u out of range 1..%d", c.block_dim,
-                            SIMPLER_MAX_CLUSTERS);
-    if (c.trace_events > (1u << 26))
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "trace_events %u exceeds %u", c.trace_events, 1u << 26);
-    if (c.aicpu_thread_num > SIMPLER_MAX_AICPU_THREADS)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "aicpu_thread_num %u out of range 1..%d",
-                            c.aicpu_thread_num, SIMPLER_MAX_AICPU_THREADS);
-    if (!c.block_dim) {
-        /* The platforms run each core as a host thread: one cluster (3
-         * cores) per two host cores keeps them from crowding out the
-         * schedulers (a 2-wide stencil: 5.8 us/task with 2 clusters on 2
-         * host cores, 0.25 us with 1). */
-        static _Atomic long host_cpus; /* sysconf reads /sys: ~10 us, so once */
-        long cpus = atomic_load_explicit(&host_cpus, memory_order_relaxed);
-        if (!cpus) {
-            cpus = sysconf(_SC_NPROCESSORS_ONLN);
-            atomic_store_explicit(&host_cpus, cpus, memory_order_relaxed);
-        }
-        c.block_dim = cpus >= 4 ? (uint32_t)(cpus / 2 < SIMPLER_MAX_CLUSTERS ? cpus / 2 : SIMPLER_MAX_CLUSTERS) : 1;
-    }
-    if (!c.aicpu_thread_num)
-        c.aicpu_thread_num = DEFAULT_AICPU_THREADS;
-    if (!c.scheduler_timeout_ms)
-        c.scheduler_timeout_ms = DEFAULT_SCHEDULER_TIMEOUT_MS;
-    if (!c.max_tasks)
-        c.max_tasks = DEFAULT_MAX_TASKS;
-    *out = c;
-    return SIMPLER_OK;
-}
-
-/* A GM trace buffer for the run, if it asks for one. */
-static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint64_t *addr)
-{
-    *addr = 0;
-    if (!cfg->trace_events)
-        return SIMPLER_OK;
-    uint64_t bytes = simpler_trace_bytes(cfg->trace_events, cfg->trace_events);
-    int rc = dev->ops->gm_alloc(dev->pdev, bytes, addr);
-    if (rc)
-        return simpler_fail_prefix(rc, "trace buffer of %u events (%" PRIu64 " bytes)", cfg->trace_events, bytes);
-    simpler_trace hdr;
-    simpler_trace_init(&hdr, cfg->trace_events, cfg->trace_events);
-    if ((rc = dev->ops->copy_to_device(dev->pdev, *addr, &hdr, sizeof hdr))) {
-        dev->ops->gm_free(dev->pdev, *addr);
-        *addr = 0;
-    }
-    return rc;
-}
-
-/* Keep the run's trace on the host, compacted to what was recorded, and
- * release its GM. Sizes come from the host's own request, not from what
- * device code may have scribbled in the header. A trace that cannot be
- * read back fails the run: it was asked for, and is not silently missing. */
-static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
-{
-    if (!addr)
-        return SIMPLER_OK;
-    simpler_trace hdr, *copy = NULL;
-    int rc = dev->ops->copy_from_device(dev->pdev, &hdr, addr, sizeof hdr);
-    if (!rc) {
-        simpler_trace fresh;
-        simpler_trace_init(&fresh, capacity, capacity);
-        uint32_t events = atomic_load(&hdr.num_events), edges = atomic_load(&hdr.num_edges);
-        events = events < capacity ? events : capacity;
-        edges = edges < capacity ? edges : capacity;
-        uint64_t ev_bytes = (uint64_t)events * sizeof(simpler_trace_event);
-        uint64_t size = simpler_trace_bytes(events, edges);
-        copy = malloc(size);
-        if (!copy)
-            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "out of host memory for the trace (%" PRIu64 " bytes)", size);
-        if (!rc) {
-            simpler_trace_init(copy, events, edges);
-            atomic_store(&copy->num_events, events);
-            atomic_store(&copy->num_edges, edges);
-            atomic_store(&copy->dropped_events, atomic_load(&hdr.dropped_events));
-            atomic_store(&copy->dropped_edges, atomic_load(&hdr.dropped_edges));
-            if (events)
-                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
-                                                addr + fresh.events_off, ev_bytes);
-            if (!rc && edges)
-                rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->edges_off, addr + fresh.edges_off,
-                                                (uint64_t)edges * sizeof(simpler_trace_edge));
-        }
-        if (!rc) {
-            free(dev->last_trace);
-            dev->last_trace = copy;
-            dev->last_trace_size = size;
-        } else {
-            free(copy);
-        }
-    }
-    if (rc)
-        rc = simpler_fail_prefix(rc, "reading back the run's trace");
-    simpler_error_hold(rc);
-    dev->ops->gm_free(dev->pdev, addr);
-    simpler_error_release(rc);
-    return rc;
-}
-
-int simpler_last_trace(simpler_device *dev, void *buf, uint64_t size, uint64_t *size_out)
-{
-    if (!size_out)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_last_trace: size_out is NULL");
-    int rc = enter(dev, "simpler_last_trace");
-    if (rc)
-        return rc;
-    *size_out = dev->last_trace_size;
-    if (buf && size >= dev->last_trace_size && dev->last_trace)
-        memcpy(buf, dev->last_trace, dev->last_trace_size);
-    else if (buf && dev->last_trace)
-        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_last_trace: buffer of %" PRIu64 " bytes, the trace "
-                          "needs %" PRIu64, size, dev->last_trace_size);
-    return leave(dev, rc);
-}
-
-/* Stage host tensors in GM, run, copy results back, release the staging. */
-static int run_locked(simpler_device *dev, host_callable *c, const simpler_arg *args, uint32_t num_args,
-                      const simpler_run_config *config)
-{
-    callable_info *info = c->buffer->info;
-    if (num_args != info->num_args)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u", c->id,
-                            info->num_args, num_args);
-    if (num_args && !args)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run: args is NULL");
-    runtime_run run = {.callable = &c->view};
-    int rc = fill_defaults(config, &run.config);
-    if (rc)
-        return rc;
-    if (run.config.trace_events) { /* this run's trace or none, never an older one */
-        free(dev->last_trace);
-        dev->last_trace = NULL;
-        dev->last_trace_size = 0;
-    }
-    simpler_tensor tensors[CALLABLE_MAX_ARGS];
-    uint64_t scalars[CALLABLE_MAX_ARGS], staged[CALLABLE_MAX_ARGS] = {0}, sizes[CALLABLE_MAX_ARGS];
-    uint32_t nt = 0, ns = 0;
-    for (uint32_t i = 0; i < num_args && !rc; i++) {
-        rc = check_arg(&info->args[i], &args[i], i, &tensors[nt], &sizes[i]);
-        if (rc)
-            break;
-        if (args[i].kind == SIMPLER_ARG_SCALAR) {
-            scalars[ns++] = args[i].scalar;
-            continue;
-        }
-        if (args[i].kind == SIMPLER_ARG_DEVICE_TENSOR) {
-            char what[48];
-            snprintf(what, sizeof what, "argument %u (device tensor)", i);
-            if ((rc = check_user_range(dev, tensors[nt].addr, sizes[i], what)))
-                break;
-            uint64_t have = dev->ops->gm_size_of(dev->pdev, tensors[nt].addr);
-            if (have < sizes[i] || have == 0) {
-                rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
-                                  "argument %u (device tensor at 0x%" PRIx64 ", %" PRIu64 " bytes): %s", i,
-                                  tensors[nt].addr, sizes[i],
-                                  have ? "larger than its allocation"
-                                       : "not the start of an allocation (pass the address malloc returned)");
-                break;
-            }
-        }
-        if (args[i].kind == SIMPLER_ARG_HOST_TENSOR) {
-            rc = dev->ops->gm_alloc(dev->pdev, sizes[i] ? sizes[i] : 1, &staged[i]);
-            if (rc) {
-                rc = simpler_fail_prefix(rc, "staging argument %u (%" PRIu64 " bytes)", i, sizes[i]);
-                break;
-            }
-            tensors[nt].addr = staged[i];
-            /* Outputs too: elements a kernel does not write keep the
-             * caller's values instead of whatever GM held before. */
-            if (sizes[i])
-                rc = dev->ops->copy_to_device(dev->pdev, staged[i], args[i].host, sizes[i]);
-        }
-        nt++;
-    }
-    if (!rc)
-        rc = trace_begin(dev, &run.config, &run.trace_addr);
-    if (!rc) {
-        run.args = (simpler_orch_args){tensors, scalars, nt, ns};
-        runtime_env env = env_of(dev);
-        runtime_result result = {0};
-        rc = dev->runtime->run(&env, &run, &result);
-        dev->last_run = result;
-        dev->tasks_completed += result.tasks_completed;
-        if (result.host_lost)
-            dev->host_lost = 1;
-        simpler_error_hold(rc);
-        int trace_rc = trace_end(dev, run.trace_addr, run.config.trace_events);
-        simpler_error_release(rc);
-        rc = rc ? rc : trace_rc;
-    }
-    for (uint32_t i = 0; i < num_args && !rc; i++)
-        if (staged[i] && info->args[i].kind != SIMPLER_INPUT && sizes[i])
-            rc = dev->ops->copy_from_device(dev->pdev, args[i].host, staged[i], sizes[i]);
-    simpler_error_hold(rc);
-    for (uint32_t i = 0; i < num_args; i++)
-        if (staged[i])
-            dev->ops->gm_free(dev->pdev, staged[i]);
-    simpler_error_release(rc);
-    return rc;
-}
-
-int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args, uint32_t num_args,
-                const simpler_run_config *config)
-{
-    int rc = enter(dev, "simpler_run");
-    if (rc)
-        return rc;
-    host_callable *c = find_callable(dev, callable_id, NULL);
-    if (!c)
-        return leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
-    rc = run_locked(dev, c, args, num_args, config);
-    dev->runs++;
-    return leave(dev, rc);
+    return worker_leave(dev, SIMPLER_OK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -670,24 +415,24 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
 
 int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth)
 {
-    int rc = enter(dev, "simpler_device_inject_fault");
+    int rc = worker_enter(dev, "simpler_device_inject_fault");
     if (rc)
         return rc;
     if (!dev->ops->fault_arm)
-        return leave(dev, simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_inject_fault: platform '%s' injects "
+        return worker_leave(dev, simpler_fail(SIMPLER_E_UNSUPPORTED, "simpler_device_inject_fault: platform '%s' injects "
                                        "no faults (use faulty:%s)", dev->ops->name, dev->ops->name));
     if (kinds & ~(uint32_t)SIMPLER_FAULT_ALL || (nth && !kinds))
-        return leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_inject_fault: kinds 0x%x: "
+        return worker_leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_inject_fault: kinds 0x%x: "
                                        "expected a non-empty mask of SIMPLER_FAULT_* (0x%x)", kinds,
                                        SIMPLER_FAULT_ALL));
-    return leave(dev, dev->ops->fault_arm(dev->pdev, kinds, nth));
+    return worker_leave(dev, dev->ops->fault_arm(dev->pdev, kinds, nth));
 }
 
 int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out)
 {
     if (!dev || !out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_fault_counts: device and out are required");
-    /* Not enter(): a test reads them after the fault that lost the
+    /* Not worker_enter(): a test reads them after the fault that lost the
      * context, too. */
     pthread_mutex_lock(&dev->lock);
     int rc = SIMPLER_OK;

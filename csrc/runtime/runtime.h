@@ -1,10 +1,12 @@
 /*
  * The runtime contract: what the worker (csrc/host/) asks of a runtime and
  * what it hands down. A runtime is a table of operations (prepare a
- * registration, run it, release it) over an environment: the platform
- * table and device, the GM block kept from run to run, and the runtime's
- * own host cache. A run fills a result struct; the worker copies it into
- * its counters. Nothing here knows the worker: data flows down, results
+ * registration, stage a run up to its launch, finish it after, release
+ * the registration) over an environment: the platform table and device,
+ * the GM block the run is laid out in (kept from run to run), and the
+ * runtime's own host cache. The worker launches between stage and
+ * finish. A run fills a result struct; the worker copies it into its
+ * counters. Nothing here knows the worker: data flows down, results
  * come back as values.
  */
 #ifndef SIMPLER_RUNTIME_RUNTIME_H
@@ -54,7 +56,7 @@ typedef struct runtime_callable {
 } runtime_callable;
 
 /* One run: checked arguments (tensors in GM) and settings with defaults
- * filled in. Valid for the duration of run() only. */
+ * filled in. Valid from stage() to finish(). */
 typedef struct runtime_run {
     const runtime_callable *callable;
     simpler_run_config config;
@@ -77,6 +79,17 @@ typedef struct runtime_result {
     int host_lost;
 } runtime_result;
 
+/* A run between its stage and its finish: what the worker launches (it
+ * launches when it is the run's turn on the device, perhaps while the
+ * next run is staged), and what finish() reads back. */
+typedef struct runtime_launch {
+    int launch;                     /* 0: nothing to launch (an empty graph) */
+    simpler_launch_params params;
+    uint64_t own[4];                /* the runtime's own record of the run, for finish */
+    uint64_t *gm_held;              /* GM the run's tasks use (tensors the runtime made): finish frees it */
+    uint32_t num_gm_held;
+} runtime_launch;
+
 typedef struct runtime_ops {
     const char *name;
     int device_orchestration;       /* the orchestration runs on the AICPU: the platform opens it */
@@ -85,7 +98,16 @@ typedef struct runtime_ops {
      * prepare and release may be NULL: nothing to keep. */
     int (*prepare)(const runtime_env *env, runtime_callable *c);
     void (*release)(const runtime_env *env, runtime_callable *c);
-    int (*run)(const runtime_env *env, const runtime_run *run, runtime_result *result);
+    /* Lay the run out in env->block, up to its launch (a host-built graph
+     * is orchestrated and uploaded here). On failure nothing is left to
+     * finish. */
+    int (*stage)(const runtime_env *env, const runtime_run *run, runtime_launch *launch, runtime_result *result);
+    /* After the launch (launch_rc its outcome; SIMPLER_OK when there was
+     * none): read back the run's figures, release what the run held of
+     * env->block. Returns the run's outcome. The env is the one it was
+     * staged with. */
+    int (*finish)(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int launch_rc,
+                  runtime_result *result);
     /* Free *env->cache (NULL: the runtime keeps none). */
     void (*drop_cache)(void *cache);
 } runtime_ops;

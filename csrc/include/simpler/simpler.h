@@ -260,6 +260,37 @@ int simpler_callable_buffer(simpler_device *dev, uint32_t callable_id, uint64_t 
 int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *args,
                 uint32_t num_args, const simpler_run_config *config);
 
+/*
+ * Runs in flight. simpler_run is prepare, execute, free. Split, a run is
+ * prepared on one thread (its arguments checked, host tensors staged:
+ * inputs are copied, so their memory may be reused once it returns; a
+ * host-built graph is orchestrated and uploaded) while the run before it
+ * executes on another. Runs of a device execute in the order they were
+ * prepared: simpler_run_execute waits for the runs before it. Outputs are
+ * copied back to the host pointers given at prepare when the run has
+ * executed, not before: their memory must stay valid until then.
+ * At most max_inflight runs (default 2, 1..8) are prepared and not yet
+ * done: one more is SIMPLER_E_STATE. Unregistering a callable with runs
+ * in flight is SIMPLER_E_STATE; finalize discards runs not yet executed
+ * (their execute is then SIMPLER_E_STATE; free them still).
+ */
+typedef struct simpler_run_handle simpler_run_handle;
+
+int simpler_run_prepare(simpler_device *dev, uint32_t callable_id, const simpler_arg *args, uint32_t num_args,
+                        const simpler_run_config *config, simpler_run_handle **out);
+/* Launch it when the runs before it are done, wait, copy outputs back. A
+ * run cancelled before it started returns SIMPLER_E_INTERRUPTED at once;
+ * one cancelled while it runs is stopped as an interrupt stops it. */
+int simpler_run_execute(simpler_run_handle *run);
+/* Ask the run to stop (or never to start); thread-safe, returns at once. */
+void simpler_run_cancel(simpler_run_handle *run);
+/* Release it; a run not executed gives back what it staged. NULL: nothing.
+ * SIMPLER_E_STATE (and nothing freed) while it executes. */
+int simpler_run_free(simpler_run_handle *run);
+
+int simpler_device_set_max_inflight(simpler_device *dev, uint32_t max_inflight);
+int simpler_device_max_inflight(simpler_device *dev, uint32_t *out);
+
 /* Arm the fault platform (nth 0 disarms); other platforms:
  * SIMPLER_E_UNSUPPORTED. The counts can be read even once the context
  * is lost. */

@@ -373,8 +373,9 @@ static void hbg_drop_cache(void *cache)
 }
 
 /* The image goes to the device's run block, kept from run to run like
- * the staging buffer, so that neither is faulted in again each run. */
-static int launch_image(builder *b)
+ * the staging buffer, so that neither is faulted in again each run. The
+ * launch is left to the worker. */
+static int upload_image(builder *b, runtime_launch *launch)
 {
     uint8_t *img = NULL;
     uint64_t size = 0;
@@ -398,22 +399,29 @@ static int launch_image(builder *b)
                    : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
         free(pairs);
     }
-    if (!rc) {
-        const simpler_run_config *cfg = &b->run.config;
-        simpler_launch_params p = {
-            .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
-            .block_dim = cfg->block_dim,
-            .aicpu_thread_num = cfg->aicpu_thread_num,
-            .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
-            .image_addr = rb->addr,
-            .trace_addr = b->run.trace_addr,
-        };
-        rc = env->ops->launch(env->pdev, &p, env->poll);
+    if (rc) {
+        simpler_error_hold(rc);
+        run_block_done(env);
+        simpler_error_release(rc);
+        return rc;
     }
-    simpler_error_hold(rc);
-    run_block_done(env);
-    simpler_error_release(rc);
-    return rc;
+    const simpler_run_config *cfg = &b->run.config;
+    launch->launch = 1;
+    launch->params = (simpler_launch_params){
+        .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
+        .block_dim = cfg->block_dim,
+        .aicpu_thread_num = cfg->aicpu_thread_num,
+        .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
+        .image_addr = rb->addr,
+        .trace_addr = b->run.trace_addr,
+    };
+    launch->own[0] = b->num_tasks;
+    /* The tensors the orchestration made live until the run is done. */
+    launch->gm_held = b->outputs;
+    launch->num_gm_held = b->num_outputs;
+    b->outputs = NULL;
+    b->num_outputs = 0;
+    return SIMPLER_OK;
 }
 
 /* The job of the orchestration thread. */
@@ -423,7 +431,7 @@ static int orchestrate(void *arg)
     return b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
 }
 
-static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_result *result)
+static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_launch *launch, runtime_result *result)
 {
     hbg_cache *k = *env->cache;
     if (!k && !(k = *env->cache = calloc(1, sizeof *k)))
@@ -481,19 +489,32 @@ static int hbg_run(const runtime_env *env, const runtime_run *run, runtime_resul
                               b->scope_depth);
     }
     if (!rc && b->num_tasks)
-        rc = launch_image(b);
-    if (!rc)
-        result->tasks_completed = b->num_tasks;
+        rc = upload_image(b, launch);
     simpler_error_hold(rc);
     builder_release(b);
     simpler_error_release(rc);
     return rc;
 }
 
+static int hbg_finish(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int launch_rc,
+                      runtime_result *result)
+{
+    (void)run;
+    if (!launch_rc)
+        result->tasks_completed = launch->own[0];
+    for (uint32_t i = 0; i < launch->num_gm_held; i++)
+        env->ops->gm_free(env->pdev, launch->gm_held[i]);
+    free(launch->gm_held);
+    if (launch->launch)
+        run_block_done(env);
+    return launch_rc;
+}
+
 const runtime_ops runtime_host_build_graph = {
     .name = "host_build_graph",
     /* No per-registration state: the worker loaded the orchestration on
      * the host (runtime_callable.orchestration is its entry point). */
-    .run = hbg_run,
+    .stage = hbg_stage,
+    .finish = hbg_finish,
     .drop_cache = hbg_drop_cache,
 };

@@ -142,8 +142,9 @@ static int sizes_for(const simpler_run_config *cfg, tmr_sizes *out)
     return SIMPLER_OK;
 }
 
-static int tmr_run_graph(const runtime_env *env, const runtime_run *run, runtime_result *result)
+static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_launch *launch, runtime_result *result)
 {
+    (void)result;
     tmr_state *s = run->callable->state;
     tmr_run hdr = {0};
     int rc = sizes_for(&run->config, &hdr.sizes);
@@ -194,18 +195,32 @@ static int tmr_run_graph(const runtime_env *env, const runtime_run *run, runtime
     if (!rc && run->args.num_scalars)
         rc = env->ops->copy_to_device(env->pdev, hdr.scalars_addr, run->args.scalars,
                                       run->args.num_scalars * sizeof(uint64_t));
-    if (!rc) {
-        simpler_launch_params p = {
-            .runtime = SIMPLER_RUNTIME_TMR,
-            .block_dim = run->config.block_dim,
-            .aicpu_thread_num = run->config.aicpu_thread_num,
-            .scheduler_timeout_ms = run->config.scheduler_timeout_ms,
-            .extra_threads = 1,
-            .image_addr = block,
-            .trace_addr = run->trace_addr,
-        };
-        rc = env->ops->launch(env->pdev, &p, env->poll);
+    if (rc) {
+        simpler_error_hold(rc);
+        run_block_done(env);
+        simpler_error_release(rc);
+        return rc;
     }
+    launch->launch = 1;
+    launch->params = (simpler_launch_params){
+        .runtime = SIMPLER_RUNTIME_TMR,
+        .block_dim = run->config.block_dim,
+        .aicpu_thread_num = run->config.aicpu_thread_num,
+        .scheduler_timeout_ms = run->config.scheduler_timeout_ms,
+        .extra_threads = 1,
+        .image_addr = block,
+        .trace_addr = run->trace_addr,
+    };
+    launch->own[0] = hdr.queue_off;
+    launch->own[1] = hdr.queue_cap;
+    return SIMPLER_OK;
+}
+
+static int tmr_finish(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int rc,
+                      runtime_result *result)
+{
+    (void)run;
+    uint64_t block = launch->params.image_addr, *note = env->block->layout;
     simpler_error_hold(rc); /* what follows only reads back the run's figures */
     tmr_run after;
     int read_rc = env->ops->copy_from_device(env->pdev, &after, block, sizeof after);
@@ -228,8 +243,8 @@ static int tmr_run_graph(const runtime_env *env, const runtime_run *run, runtime
         result->wait_ns = after.wait_ns;
         uint64_t h0 = atomic_load(&after.queue_head[0]), h1 = atomic_load(&after.queue_head[1]);
         if (!rc && h0 == atomic_load(&after.queue_tail[0]) && h1 == atomic_load(&after.queue_tail[1])) {
-            note[0] = block + hdr.queue_off;
-            note[1] = hdr.queue_cap;
+            note[0] = block + launch->own[0];
+            note[1] = launch->own[1];
             note[2] = h0;
             note[3] = h1;
         }
@@ -244,5 +259,6 @@ const runtime_ops runtime_tensormap_and_ringbuffer = {
     .device_orchestration = 1,
     .prepare = tmr_prepare,
     .release = tmr_release,
-    .run = tmr_run_graph,
+    .stage = tmr_stage,
+    .finish = tmr_finish,
 };
