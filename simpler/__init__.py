@@ -12,6 +12,7 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
                      SimplerError, Timeout, Unsupported)
 from . import device
 from .handles import DeviceBuffer, Registration
+from .run_queue import RunHandle, RunSkipped
 from .trace import Trace
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
@@ -23,6 +24,6 @@ __all__ = [
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
     "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
-    "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "SimplerError", "Tag", "TaskArgs",
+    "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
     "Timeout", "Trace", "Unsupported",
 ]

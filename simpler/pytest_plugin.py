@@ -125,7 +125,10 @@ def simpler_device(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def chip_worker(simpler_worker_pool: WorkerPool, simpler_platform: str, simpler_runtime: str,
                 simpler_device: int) -> ChipWorker:
-    return simpler_worker_pool.get(simpler_platform, simpler_runtime, simpler_device)
+    worker = simpler_worker_pool.get(simpler_platform, simpler_runtime, simpler_device)
+    yield worker
+    if worker.usable:   # the next test gets a worker with nothing in flight and no run thread
+        worker.wait()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
 from .device_tensor import DeviceTensor, _checked_int
 from .handles import DeviceBuffer, Registration
+from .run_queue import RunHandle, RunQueue, prepared
 from .trace import Trace
 
 PLATFORMS = ("sim", "onboard")   # and "faulty:<platform>", for tests (ChipWorker.inject_fault)
@@ -166,7 +167,7 @@ class ChipWorker:
 
     def __init__(self, platform: str = "sim", runtime: str = "host_build_graph", device_id: int = 0,
                  *, gm_capacity: int | None = None) -> None:
-        self._dev = self._handle = None
+        self._dev = self._handle = self._queue = None
         if not isinstance(platform, str):
             raise InvalidArgument(f"platform must be one of {', '.join(PLATFORMS)} or faulty:<platform>, "
                                   f"not {platform!r}")
@@ -197,6 +198,9 @@ class ChipWorker:
             finally:
                 lib.simpler_device_destroy(dev)
         check(lib.simpler_device_set_poll(dev, lib.simpler_py_poll, ffi.NULL))
+        max_inflight = ffi.new("uint32_t *")
+        check(lib.simpler_device_max_inflight(dev, max_inflight))
+        self._queue = RunQueue(int(max_inflight[0]))
         self._dev = dev
         self._handle = dev  # freed by __del__; _dev is None once finalized
 
@@ -204,8 +208,10 @@ class ChipWorker:
     def __enter__(self) -> "ChipWorker":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.finalize()
+    def __exit__(self, exc_type, *exc) -> None:
+        # Leaving the block normally waits for what was submitted; leaving
+        # it by an exception cancels what has not started.
+        self.finalize(cancel=exc_type is not None)
 
     def __del__(self) -> None:
         # Only now can no other thread be inside a call on this context.
@@ -213,9 +219,13 @@ class ChipWorker:
         if dev is not None:
             lib.simpler_device_destroy(dev)
 
-    def finalize(self) -> None:
-        """Release everything the worker holds on the device. Idempotent;
-        calls racing with it from other threads fail with InvalidState."""
+    def finalize(self, cancel: bool = False) -> None:
+        """Release everything the worker holds on the device, after the
+        submitted runs are done (with cancel: runs not started are
+        cancelled, their handles raise CancelledError). Idempotent; calls
+        racing with it from other threads fail with InvalidState."""
+        if self._dev is not None and self._queue is not None:
+            self._queue.drain(cancel=cancel)
         dev, self._dev = self._dev, None
         if dev is not None:
             lib.simpler_device_finalize(dev)
@@ -276,7 +286,10 @@ class ChipWorker:
             yield reg
 
     def unregister(self, callable_id: "Registration | int") -> None:
+        """Unregister, once the runs in flight are done."""
         callable_id = self._callable_id(callable_id)
+        if self._queue is not None:
+            self._queue.drain()
         check(lib.simpler_callable_unregister(self._d(), callable_id), f"unregister({callable_id})")
         self._callables.pop(callable_id, None)
         reg = self._registrations.pop(callable_id, None)
@@ -297,11 +310,8 @@ class ChipWorker:
         return dict(self._callables)
 
     # -- runs ------------------------------------------------------------
-    def run(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
-            config: CallConfig | None = None, **config_kw: Any) -> None:
-        """Run a registered callable. Outputs are written back into the
-        "out"/"inout" arrays. Keyword arguments override CallConfig fields."""
-        dev = self._d()
+    def _run_args(self, callable_id, args, config, config_kw):
+        """The C arguments of a run: (callable id, simpler_arg[], count, config, keep, writeback)."""
         callable_id = self._callable_id(callable_id)
         if not isinstance(args, TaskArgs):
             if isinstance(args, (np.ndarray, DeviceTensor, int, float, np.generic)):
@@ -324,7 +334,7 @@ class ChipWorker:
         specs = registered.signature if registered is not None else []
         n = len(args)
         c_args = ffi.new("simpler_arg[]", max(n, 1))
-        keep: list[Any] = []
+        keep: list[Any] = [c_args, cfg]
         writeback: list[tuple[np.ndarray, np.ndarray]] = []
         for i, a in enumerate(args.args):
             spec = specs[i] if i < len(specs) else None
@@ -333,10 +343,58 @@ class ChipWorker:
                                       f"or a DeviceTensor, not {type(a).__name__}")
             written = spec is not None and spec.direction in ("out", "inout", "nodep")
             self._fill_arg(c_args[i], i, a, written, keep, writeback, spec)
-        rc = lib.simpler_run(dev, callable_id, c_args, n, cfg)
-        check(rc, f"run(callable_id={callable_id})")
+        return callable_id, c_args, n, cfg, keep, writeback
+
+    def run(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
+            config: CallConfig | None = None, **config_kw: Any) -> None:
+        """Run a registered callable and wait for it: submit(...).result().
+        Outputs are written back into the "out"/"inout" arrays. Keyword
+        arguments override CallConfig fields."""
+        dev = self._d()
+        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
+        if not self._queue.idle_slot():     # runs are in flight: this one goes behind them
+            self._submit(dev, cid, c_args, n, cfg, keep, writeback).result()
+            return
+        # Nothing in flight: run on this thread (no handoff; Ctrl-C reaches it directly).
+        try:
+            check(lib.simpler_run(dev, cid, c_args, n, cfg), f"run(callable_id={cid})")
+        finally:
+            self._queue.give_slot()
         for dst, src in writeback:
             np.copyto(dst, src)
+
+    def submit(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
+               config: CallConfig | None = None, **config_kw: Any) -> RunHandle:
+        """Queue a run; returns its RunHandle at once (a Future, awaitable).
+        Runs of a worker execute in submission order. Inputs are staged
+        before this returns (their arrays may be reused); outputs are
+        written back when the handle completes, not before: keep those
+        arrays untouched until then. Waits while max_inflight runs are in
+        flight. A failed run fails its handle with the exception run()
+        raises; the runs queued behind it then fail with RunSkipped."""
+        dev = self._d()
+        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
+        return self._submit(dev, cid, c_args, n, cfg, keep, writeback)
+
+    def _submit(self, dev, cid, c_args, n, cfg, keep, writeback) -> RunHandle:
+        return prepared(self._queue, lambda out: lib.simpler_run_prepare(dev, cid, c_args, n, cfg, out), keep,
+                        writeback, f"run(callable_id={cid})")
+
+    @property
+    def max_inflight(self) -> int:
+        """Runs on the device at once, at most: one executes while the next
+        are staged (default 2, 1..8)."""
+        return self._queue.max_inflight
+
+    @max_inflight.setter
+    def max_inflight(self, value: int) -> None:
+        value = _checked_int("max_inflight", value, 8, minimum=1)
+        check(lib.simpler_device_set_max_inflight(self._d(), value), "max_inflight")
+        self._queue.max_inflight = value
+
+    def wait(self) -> None:
+        """Wait until every submitted run is done (their handles hold any error)."""
+        self._queue.drain()
 
     @staticmethod
     def _fill_arg(c, i: int, a: Arg, written: bool, keep: list, writeback: list, spec=None) -> None:

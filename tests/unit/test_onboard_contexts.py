@@ -307,6 +307,13 @@ SIMPLER_KERNEL(kernel) {{ if (system("ls -l /proc/$$/fd > {listing} 2>&1")) {{}}
     assert "memfd:" not in fds and "socket:" not in fds and "pipe:" not in fds, fds
 
 
+def stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "T"
+    except OSError:
+        return False
+
+
 def test_a_stopped_context_is_ended_and_the_device_goes_on(private_device, kc):
     """A context that stops reading its link (here: stopped by a thread a
     kernel left behind) fails its own client's calls with DeviceLost; it
@@ -325,7 +332,10 @@ SIMPLER_KERNEL(kernel) { pthread_t t; if (pthread_create(&t, NULL, later, NULL) 
     with simpler.ChipWorker("onboard") as other, simpler.ChipWorker("onboard") as w:
         device = other.stats["device_pid"]
         cid = w.register(scalar_callable(kc, stopper))
+        context = w.stats["device_context_pid"]
         w.run(cid, [0, 0])
+        # Under load the stop can come late: fill the link only once it came.
+        assert wait_until(lambda: stopped(context))
         with pytest.raises(simpler.DeviceLost, match="device context"):
             for _ in range(200000):   # fills the link with map batches until a send blocks
                 w.malloc(4096)

@@ -1,0 +1,223 @@
+"""Runs in flight: RunHandle (a Future of one submitted run) and the run
+queue of a ChipWorker, whose thread executes the prepared runs in order.
+
+A submitted run is prepared on the caller's thread (arguments checked,
+host inputs staged, a host-built graph orchestrated), so its input arrays
+may be reused once submit() returns; the queue's thread executes it when
+the runs before it are done, copies its outputs back and completes its
+handle. The thread exists only while runs are queued."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from ._native import check, ffi, lib
+from .errors import InvalidState
+
+# The queue's thread ends after this long with nothing to run.
+_IDLE_EXIT_S = 0.5
+
+
+class RunSkipped(InvalidState):
+    """A run queued behind a run that failed: it was not started. Its
+    __cause__ is the earlier run's exception."""
+
+
+class RunHandle(concurrent.futures.Future):
+    """One submitted run: a concurrent.futures.Future (done(), result(),
+    exception(), add_done_callback(), cancel() before it starts) that is
+    also awaitable (``await handle``). Its result is None; outputs are in
+    the caller's arrays once it is done, not before."""
+
+    def __init__(self, queue: "RunQueue", crun, keep: list, writeback: list, what: str) -> None:
+        super().__init__()
+        self._queue = queue
+        self._crun = crun               # simpler_run_handle *, freed once it ran or was dropped
+        self._keep = keep               # the arrays and C arguments the run reads and writes
+        self._writeback = writeback
+        self._what = what
+        self.seq = 0
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: stop this run and everything queued.
+            self._queue.interrupt()
+            raise
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        try:
+            return super().exception(timeout)
+        except KeyboardInterrupt:
+            self._queue.interrupt()
+            raise
+
+    def __await__(self):
+        return asyncio.wrap_future(self).__await__()
+
+    def __repr__(self) -> str:
+        state = ("cancelled" if self.cancelled() else "running" if self.running()
+                 else "failed" if self.done() and self.exception() is not None
+                 else "done" if self.done() else "queued")
+        return f"<RunHandle #{self.seq} {self._what} {state}>"
+
+
+class RunQueue:
+    """The prepared runs of one worker, executed in order by a thread of
+    its own. At most max_inflight runs are prepared and not yet done."""
+
+    def __init__(self, max_inflight: int) -> None:
+        self._cond = threading.Condition()
+        self._queued: collections.deque[RunHandle] = collections.deque()
+        self._running: RunHandle | None = None
+        self._inflight = 0              # slots taken: queued, running, or a synchronous run()
+        self._thread: threading.Thread | None = None
+        self._exit = False              # drain() asks an idle thread to end now
+        self._seq = 0
+        self.max_inflight = max_inflight
+
+    # -- slots -----------------------------------------------------------
+    def take_slot(self) -> None:
+        """Wait until fewer than max_inflight runs are in flight, and take one."""
+        with self._cond:
+            while self._inflight >= self.max_inflight:
+                self._cond.wait()
+            self._inflight += 1
+
+    def give_slot(self) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    def idle_slot(self) -> bool:
+        """Take a slot if nothing is in flight (a run() may then run on its caller's thread)."""
+        with self._cond:
+            if self._inflight:
+                return False
+            self._inflight = 1
+            return True
+
+    # -- handles ---------------------------------------------------------
+    def push(self, handle: RunHandle) -> None:
+        with self._cond:
+            self._seq += 1
+            handle.seq = self._seq
+            self._queued.append(handle)
+            self._exit = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="simpler-runs", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queued and not self._exit:
+                    self._cond.wait(_IDLE_EXIT_S)
+                if not self._queued:
+                    self._thread = None
+                    return
+                handle = self._queued.popleft()
+                if not handle.set_running_or_notify_cancel():
+                    self._drop(handle)
+                    continue
+                self._running = handle
+            error = self._execute(handle)
+            with self._cond:
+                self._running = None
+                skipped = list(self._queued) if error is not None else []
+                self._queued.clear() if skipped else None
+            self._drop(handle)
+            if error is None:
+                handle.set_result(None)
+            else:
+                handle.set_exception(error)
+            for later in skipped:
+                if later.set_running_or_notify_cancel():
+                    e = RunSkipped(f"{later._what} was not run: run #{handle.seq} before it failed "
+                                   f"({type(error).__name__}: {error})")
+                    e.__cause__ = error
+                    later.set_exception(e)
+                self._drop(later)
+
+    @staticmethod
+    def _execute(handle: RunHandle) -> BaseException | None:
+        try:
+            check(lib.simpler_run_execute(handle._crun), handle._what)
+            for dst, src in handle._writeback:
+                np.copyto(dst, src)
+        except BaseException as e:     # KeyboardInterrupt included: the run was stopped
+            return e
+        return None
+
+    def _drop(self, handle: RunHandle) -> None:
+        """Free the C run (a run not executed gives back what it staged) and its slot."""
+        crun, handle._crun = handle._crun, None
+        if crun is not None:
+            lib.simpler_run_free(crun)
+            handle._keep = handle._writeback = None
+            self.give_slot()
+
+    def interrupt(self) -> None:
+        """Cancel what is queued and stop the run executing."""
+        with self._cond:
+            queued = list(self._queued)
+            self._queued.clear()
+            # Under the lock: the thread frees the running run only after
+            # clearing _running, which it does under the lock too.
+            if self._running is not None and self._running._crun is not None:
+                lib.simpler_run_cancel(self._running._crun)
+        for h in queued:
+            h.cancel()
+            self._drop(h)
+
+    def drain(self, cancel: bool = False) -> None:
+        """Wait until nothing is in flight, and for the queue's thread to
+        end (so a drained worker holds no thread); with cancel, cancel what
+        has not started first."""
+        if cancel:
+            with self._cond:
+                queued = list(self._queued)
+                self._queued.clear()
+            for h in queued:
+                h.cancel()
+                self._drop(h)
+        with self._cond:
+            if self._inflight and self._thread is threading.current_thread():
+                raise InvalidState("wait() in a run's done callback would wait for the runs "
+                                   "this thread executes")
+            while self._inflight:
+                self._cond.wait()
+            thread = self._thread
+            if thread is threading.current_thread():   # drained from a done callback
+                return
+            self._exit = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+
+    @property
+    def in_flight(self) -> int:
+        with self._cond:
+            return self._inflight
+
+
+def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeback: list,
+             what: str) -> RunHandle:
+    """Prepare a run in a slot (taken here) and queue its handle."""
+    queue.take_slot()
+    out = ffi.new("simpler_run_handle **")
+    try:
+        check(prepare(out), what)
+    except BaseException:
+        queue.give_slot()
+        raise
+    handle = RunHandle(queue, out[0], keep, writeback, what)
+    queue.push(handle)
+    return handle
