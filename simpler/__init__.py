@@ -11,7 +11,7 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
                      InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
                      SimplerError, Timeout, Unsupported)
 from . import device
-from .handles import DeviceBuffer, Registration
+from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunSkipped
 from .trace import Trace
 from .device_tensor import DeviceTensor
@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "device",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
-    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "DeviceLost", "DeviceTensor", "InvalidArgument",
+    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
     "Timeout", "Trace", "Unsupported",

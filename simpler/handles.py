@@ -31,8 +31,13 @@ class _Owner(Protocol):
     usable: bool
 
     def run(self, callable_id: Any, args: Any = ..., config: Any = ..., **config_kw: Any) -> None: ...
+    def submit(self, callable_id: Any, args: Any = ..., config: Any = ..., **config_kw: Any) -> Any: ...
+    def record(self, callable_id: Any, args: Any = ..., config: Any = ..., **config_kw: Any) -> Any: ...
     def unregister(self, callable_id: Any) -> None: ...
     def free(self, addr: Any) -> None: ...
+    def _replay(self, graph: Any, args: Any, wait: bool) -> Any: ...
+    def _release_graph(self, graph: Any) -> None: ...
+    def _graph_info(self, graph: Any) -> dict[str, int]: ...
 
 
 class _Handle:
@@ -123,6 +128,14 @@ class Registration(_Handle):
         """ChipWorker.run of this registration."""
         self._worker.run(self, args, config, **config_kw)
 
+    def submit(self, args: Any = (), config: Any = None, **config_kw: Any) -> Any:
+        """ChipWorker.submit of this registration: a RunHandle."""
+        return self._worker.submit(self, args, config, **config_kw)
+
+    def record(self, args: Any = (), config: Any = None, **config_kw: Any) -> "Graph":
+        """ChipWorker.record of this registration: a Graph."""
+        return self._worker.record(self, args, config, **config_kw)
+
     def unregister(self) -> None:
         self._worker.unregister(self)
 
@@ -187,3 +200,76 @@ class DeviceBuffer(_Handle):
     def __repr__(self) -> str:
         state = "" if self._gone is None else f" ({self._gone})"
         return f"<DeviceBuffer 0x{self._number:x} {self._nbytes} bytes on {self._worker!r}{state}>"
+
+
+class Graph(_Handle):
+    """A recorded task graph (ChipWorker.record): ``run(args)`` and
+    ``submit(args)`` launch it again with new argument data, without the
+    orchestration. Tensor arguments keep their recorded shapes and dtypes
+    (their data, and which array or device tensor, may change); a scalar
+    argument reaches the kernels it was passed to; a scalar the graph's
+    shape depends on must keep its recorded value (``fixed_scalars``).
+    ``release()`` it, or use it as a context manager; unregistering its
+    callable releases it too. ``int(graph)`` is its id on the worker."""
+
+    __slots__ = ("_callable_id", "_info")
+
+    def __init__(self, worker: _Owner, graph_id: int, callable_id: int, info: dict[str, int]) -> None:
+        super().__init__(worker, graph_id)
+        self._callable_id = callable_id
+        self._info = info
+
+    @property
+    def id(self) -> int:
+        return self._number
+
+    @property
+    def callable_id(self) -> int:
+        return self._callable_id
+
+    @property
+    def num_tasks(self) -> int:
+        return self._info["num_tasks"]
+
+    @property
+    def num_edges(self) -> int:
+        return self._info["num_edges"]
+
+    @property
+    def fixed_scalars(self) -> tuple[int, ...]:
+        """Indexes (among the scalar arguments) of the scalars a replay must
+        pass with their recorded values: the graph depends on them."""
+        bits = self._info["fixed_scalars"]
+        return tuple(k for k in range(32) if bits >> k & 1)
+
+    @property
+    def info(self) -> dict[str, int]:
+        """Tasks, edges, image and held bytes, patch sites, fixed scalars (a bit mask)."""
+        return dict(self._info)
+
+    @property
+    def released(self) -> bool:
+        return self._gone is not None
+
+    def run(self, args: Any = ()) -> None:
+        """Replay and wait; outputs are written back as by ChipWorker.run."""
+        self._worker._replay(self, args, True)
+
+    def submit(self, args: Any = ()) -> Any:
+        """Queue a replay behind the worker's runs: a RunHandle."""
+        return self._worker._replay(self, args, False)
+
+    def release(self) -> None:
+        """Give back the graph's memory (after its replays in flight)."""
+        self._worker._release_graph(self)
+
+    def _release(self) -> None:
+        self.release()
+
+    def _describe(self) -> str:
+        return f"graph {self._number}"
+
+    def __repr__(self) -> str:
+        state = "" if self._gone is None else f" ({self._gone})"
+        return (f"<Graph id={self._number} of callable {self._callable_id}: {self.num_tasks} tasks, "
+                f"{self.num_edges} edges on {self._worker!r}{state}>")

@@ -17,7 +17,7 @@ from .callable import ChipCallable
 from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
 from .device_tensor import DeviceTensor, _checked_int
-from .handles import DeviceBuffer, Registration
+from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunQueue, prepared
 from .trace import Trace
 
@@ -182,6 +182,7 @@ class ChipWorker:
         self._ids = itertools.count(1)
         self._callables: dict[int, ChipCallable] = {}
         self._registrations: dict[int, Registration] = {}
+        self._graphs: dict[int, Graph] = {}
         # Live DeviceBuffers by address, to end one freed through its int
         # form; weak, since a buffer dropped unfreed releases nothing.
         self._buffers: "weakref.WeakValueDictionary[int, DeviceBuffer]" = weakref.WeakValueDictionary()
@@ -230,9 +231,10 @@ class ChipWorker:
         if dev is not None:
             lib.simpler_device_finalize(dev)
             self._callables.clear()
-            for handle in [*self._registrations.values(), *self._buffers.values()]:
+            for handle in [*self._registrations.values(), *self._buffers.values(), *self._graphs.values()]:
                 handle._end("was released when its ChipWorker was finalized")
             self._registrations.clear()
+            self._graphs.clear()
             self._buffers.clear()
 
     @property
@@ -295,6 +297,10 @@ class ChipWorker:
         reg = self._registrations.pop(callable_id, None)
         if reg is not None:
             reg._end("was unregistered")
+        for gid, graph in list(self._graphs.items()):
+            if graph.callable_id == callable_id:
+                graph._end(f"was released when its callable {callable_id} was unregistered")
+                del self._graphs[gid]
 
     def callable_buffer(self, callable_id: "Registration | int") -> tuple[int, int]:
         """(device address, size) of the registration's callable in GM, the
@@ -379,6 +385,70 @@ class ChipWorker:
     def _submit(self, dev, cid, c_args, n, cfg, keep, writeback) -> RunHandle:
         return prepared(self._queue, lambda out: lib.simpler_run_prepare(dev, cid, c_args, n, cfg, out), keep,
                         writeback, f"run(callable_id={cid})")
+
+    # -- recorded graphs -------------------------------------------------
+    def record(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
+               config: CallConfig | None = None, **config_kw: Any) -> Graph:
+        """Run a registered callable once, as run() does (after the runs in
+        flight), and keep the task graph its orchestration made: the Graph
+        replays it with new argument data (graph.run / graph.submit)
+        without running the orchestration or deriving a dependency. The
+        replays use this run's settings."""
+        dev = self._d()
+        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
+        out = ffi.new("uint32_t *")
+        self._queue.take_slot()     # the device orders it behind the runs in flight
+        try:
+            check(lib.simpler_graph_record(dev, cid, c_args, n, cfg, out), f"record(callable_id={cid})")
+        finally:
+            self._queue.give_slot()
+        for dst, src in writeback:
+            np.copyto(dst, src)
+        gid = int(out[0])
+        graph = self._graphs[gid] = Graph(self, gid, cid, self._graph_info(gid))
+        return graph
+
+    def _graph_info(self, graph: "Graph | int") -> dict[str, int]:
+        info = ffi.new("simpler_graph_info *")
+        check(lib.simpler_graph_info_get(self._d(), int(graph), info), f"graph {int(graph)}")
+        return {name: int(getattr(info, name)) for name, _ in ffi.typeof("simpler_graph_info").fields}
+
+    def _live_graph(self, graph: Graph) -> int:
+        if not isinstance(graph, Graph):
+            raise InvalidArgument(f"expected a Graph, not {type(graph).__name__}")
+        return graph._live_number(self)
+
+    def _replay(self, graph: Graph, args: "TaskArgs | Iterable[Arg]", wait: bool) -> "RunHandle | None":
+        dev = self._d()
+        gid = self._live_graph(graph)
+        cid, c_args, n, _cfg, keep, writeback = self._run_args(graph.callable_id, args, None, {})
+        what = f"replay of graph {gid}"
+        if wait and self._queue.idle_slot():
+            try:
+                check(lib.simpler_graph_run(dev, gid, c_args, n), what)
+            finally:
+                self._queue.give_slot()
+            for dst, src in writeback:
+                np.copyto(dst, src)
+            return None
+        handle = prepared(self._queue, lambda out: lib.simpler_graph_prepare(dev, gid, c_args, n, out), keep,
+                          writeback, what)
+        if wait:
+            handle.result()
+            return None
+        return handle
+
+    def _release_graph(self, graph: Graph) -> None:
+        gid = self._live_graph(graph)
+        self._queue.drain()
+        check(lib.simpler_graph_release(self._d(), gid), f"release of graph {gid}")
+        graph._end("was released")
+        self._graphs.pop(gid, None)
+
+    @property
+    def graphs(self) -> dict[int, Graph]:
+        """The recorded graphs not yet released, by id."""
+        return dict(self._graphs)
 
     @property
     def max_inflight(self) -> int:

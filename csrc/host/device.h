@@ -23,6 +23,17 @@ typedef struct host_callable {
     uint32_t runs;                  /* prepared runs not yet done: it cannot be unregistered under them */
 } host_callable;
 
+struct recorded_graph;
+
+/* A recorded graph (simpler_graph_record) and the settings it was recorded with. */
+typedef struct host_graph {
+    uint32_t id;
+    host_callable *callable;
+    struct recorded_graph *graph;
+    simpler_run_config config;
+    uint32_t runs;                  /* replays in flight */
+} host_graph;
+
 /* Runs on the device at once, at most (prepared and not yet done). */
 #define HOST_MAX_INFLIGHT 8
 #define HOST_DEFAULT_INFLIGHT 2
@@ -42,6 +53,10 @@ struct simpler_device {
     callable_buffer **buffers;      /* one per distinct callable content */
     uint32_t num_buffers;
     uint64_t cap_buffers;
+    host_graph **graphs;
+    uint32_t num_graphs;
+    uint64_t cap_graphs;
+    uint32_t next_graph_id;
     uint64_t callable_uploads;
     uint64_t runs;
     uint64_t tasks_completed;
@@ -79,5 +94,17 @@ host_callable *worker_find_callable(simpler_device *dev, uint32_t id, uint32_t *
 runtime_env worker_env(simpler_device *dev, run_block *block);
 /* Release what runs still hold (at finalize, no launch running). */
 void worker_runs_end(simpler_device *dev);
+/* Prepare a run of c, the lock held: a replay of graph g when g is not
+ * NULL, a recording when record (its graph's id is run_recorded_id once
+ * it executed). */
+int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simpler_arg *args, uint32_t num_args,
+                const simpler_run_config *config, int record, struct simpler_run_handle **out);
+uint32_t run_recorded_id(const struct simpler_run_handle *r);
+/* Keep a recorded graph of c, recorded with config: its id in *id. */
+int worker_graph_add(simpler_device *dev, host_callable *c, struct recorded_graph *g,
+                     const simpler_run_config *config, uint32_t *id);
+/* Release the graphs of callable c (NULL: all); none has runs in flight
+ * (they count as runs of c). */
+void worker_graphs_release(simpler_device *dev, host_callable *c);
 
 #endif

@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/trace.h"
 #include "host/device.h"
+#include "runtime/recorded_graph.h"
 
 #define DEFAULT_AICPU_THREADS 2
 #define DEFAULT_SCHEDULER_TIMEOUT_MS 30000
@@ -33,6 +34,8 @@ enum run_state { RUN_PREPARED, RUN_EXECUTING, RUN_DONE };
 struct simpler_run_handle {
     simpler_device *dev;            /* NULL once its worker was finalized */
     host_callable *callable;
+    host_graph *graph;              /* a replay's graph, or NULL */
+    uint32_t recorded_id;           /* a recording that succeeded: its graph's id */
     struct simpler_run_handle *next;       /* in the device's queue */
     uint32_t slot;                  /* its run block */
     enum run_state state;
@@ -307,6 +310,12 @@ static void run_end(simpler_device *dev, simpler_run_handle *r)
     dev->block_busy[r->slot] = 0;
     dev->inflight--;
     r->callable->runs--;
+    if (r->graph)
+        r->graph->runs--;
+    if (r->launch.recorded) {       /* a recording that failed, or never ran */
+        recorded_graph_free(dev->ops, dev->pdev, r->launch.recorded);
+        r->launch.recorded = NULL;
+    }
     r->state = RUN_DONE;
     pthread_cond_broadcast(&dev->changed);
 }
@@ -318,7 +327,10 @@ static void run_discard(simpler_device *dev, simpler_run_handle *r)
     simpler_error_hold(SIMPLER_E_INTERRUPTED);
     runtime_env env = worker_env(dev, &dev->blocks[r->slot]);
     runtime_result ignored = {0};
-    dev->runtime->finish(&env, &r->run, &r->launch, SIMPLER_E_INTERRUPTED, &ignored);
+    if (r->graph)
+        recorded_graph_finish(&env, r->graph->graph, &r->launch, SIMPLER_E_INTERRUPTED, &ignored);
+    else
+        dev->runtime->finish(&env, &r->run, &r->launch, SIMPLER_E_INTERRUPTED, &ignored);
     run_end(dev, r);
     simpler_error_release(SIMPLER_E_INTERRUPTED);
 }
@@ -358,6 +370,76 @@ int simpler_device_max_inflight(simpler_device *dev, uint32_t *out)
     return worker_leave(dev, SIMPLER_OK);
 }
 
+int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simpler_arg *args, uint32_t num_args,
+                const simpler_run_config *config, int record, simpler_run_handle **out)
+{
+    dev->runs++;
+    const callable_info *info = c->buffer->info;
+    if (num_args != info->num_args)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u", c->id,
+                            info->num_args, num_args);
+    if (num_args && !args)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "args is NULL");
+    if (dev->inflight >= dev->max_inflight)
+        return simpler_fail(SIMPLER_E_STATE, "%u runs are in flight (max_inflight %u): execute or free one first",
+                            dev->inflight, dev->max_inflight);
+    uint32_t slot = 0;
+    while (slot < HOST_MAX_INFLIGHT && dev->block_busy[slot])
+        slot++;
+    simpler_run_handle *r = slot < HOST_MAX_INFLIGHT ? calloc(1, sizeof *r) : NULL;
+    if (!r)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "preparing a run: out of host memory");
+    *r = (simpler_run_handle){.dev = dev, .callable = c, .graph = g, .slot = slot, .num_args = num_args};
+    r->poll = (platform_poll){.fn = run_poll, .ctx = r};
+    r->run.callable = &c->view;
+    r->run.record = record;
+    dev->block_busy[slot] = 1;
+    dev->inflight++;
+    c->runs++;
+    if (g)
+        g->runs++;
+    int rc = fill_defaults(g ? &g->config : config, &r->run.config);
+    if (!rc && r->run.config.trace_events) {    /* this run's trace or none, never an older one */
+        free(dev->last_trace);
+        dev->last_trace = NULL;
+        dev->last_trace_size = 0;
+    }
+    if (!rc)
+        rc = stage_args(dev, r, args);
+    if (!rc && g)       /* before the trace buffer: a bad argument costs nothing */
+        rc = recorded_graph_check(g->graph, &r->run);
+    if (!rc)
+        rc = trace_begin(dev, &r->run.config, &r->run.trace_addr);
+    if (!rc) {
+        runtime_env env = worker_env(dev, &dev->blocks[slot]);
+        env.poll = &r->poll;
+        if (g) {
+            rc = recorded_graph_stage(&env, g->graph, &r->run, &r->launch, &r->result);
+        } else {
+            rc = dev->runtime->stage(&env, &r->run, &r->launch, &r->result);
+            if (rc) {
+                dev->last_run = r->result;
+                if (r->result.host_lost)
+                    dev->host_lost = 1;
+            }
+        }
+    }
+    if (rc) {
+        simpler_error_hold(rc);
+        run_end(dev, r);
+        simpler_error_release(rc);
+        free(r);
+        return rc;
+    }
+    if (dev->queue_tail)
+        dev->queue_tail->next = r;
+    else
+        dev->queue_head = r;
+    dev->queue_tail = r;
+    *out = r;
+    return SIMPLER_OK;
+}
+
 int simpler_run_prepare(simpler_device *dev, uint32_t callable_id, const simpler_arg *args, uint32_t num_args,
                         const simpler_run_config *config, simpler_run_handle **out)
 {
@@ -370,62 +452,7 @@ int simpler_run_prepare(simpler_device *dev, uint32_t callable_id, const simpler
     host_callable *c = worker_find_callable(dev, callable_id, NULL);
     if (!c)
         return worker_leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
-    dev->runs++;
-    const callable_info *info = c->buffer->info;
-    if (num_args != info->num_args)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u",
-                                              c->id, info->num_args, num_args));
-    if (num_args && !args)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run_prepare: args is NULL"));
-    if (dev->inflight >= dev->max_inflight)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_STATE, "%u runs are in flight (max_inflight %u): execute "
-                                              "or free one first", dev->inflight, dev->max_inflight));
-    uint32_t slot = 0;
-    while (slot < HOST_MAX_INFLIGHT && dev->block_busy[slot])
-        slot++;
-    simpler_run_handle *r = slot < HOST_MAX_INFLIGHT ? calloc(1, sizeof *r) : NULL;
-    if (!r)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "simpler_run_prepare: out of host memory"));
-    *r = (simpler_run_handle){.dev = dev, .callable = c, .slot = slot, .num_args = num_args};
-    r->poll = (platform_poll){.fn = run_poll, .ctx = r};
-    r->run.callable = &c->view;
-    dev->block_busy[slot] = 1;
-    dev->inflight++;
-    c->runs++;
-    rc = fill_defaults(config, &r->run.config);
-    if (!rc && r->run.config.trace_events) {    /* this run's trace or none, never an older one */
-        free(dev->last_trace);
-        dev->last_trace = NULL;
-        dev->last_trace_size = 0;
-    }
-    if (!rc)
-        rc = stage_args(dev, r, args);
-    if (!rc)
-        rc = trace_begin(dev, &r->run.config, &r->run.trace_addr);
-    if (!rc) {
-        runtime_env env = worker_env(dev, &dev->blocks[slot]);
-        env.poll = &r->poll;
-        rc = dev->runtime->stage(&env, &r->run, &r->launch, &r->result);
-        if (rc) {
-            dev->last_run = r->result;
-            if (r->result.host_lost)
-                dev->host_lost = 1;
-        }
-    }
-    if (rc) {
-        simpler_error_hold(rc);
-        run_end(dev, r);
-        simpler_error_release(rc);
-        free(r);
-        return worker_leave(dev, rc);
-    }
-    if (dev->queue_tail)
-        dev->queue_tail->next = r;
-    else
-        dev->queue_head = r;
-    dev->queue_tail = r;
-    *out = r;
-    return worker_leave(dev, SIMPLER_OK);
+    return worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, 0, out));
 }
 
 /* Wait, the lock held, until r heads the queue (an earlier run executes or
@@ -445,11 +472,25 @@ static int wait_turn(simpler_device *dev, simpler_run_handle *r)
     return 0;
 }
 
+/* A recording that ran: its graph becomes the device's. */
+static int graph_keep(simpler_device *dev, simpler_run_handle *r)
+{
+    if (!r->launch.recorded)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "runtime '%s' recorded no graph", dev->runtime->name);
+    int rc = worker_graph_add(dev, r->callable, r->launch.recorded, &r->run.config, &r->recorded_id);
+    if (!rc)
+        r->launch.recorded = NULL;
+    return rc;
+}
+
 /* After the launch: the runtime's figures, the trace, the outputs. */
 static int run_complete(simpler_device *dev, simpler_run_handle *r, int rc)
 {
     runtime_env env = worker_env(dev, &dev->blocks[r->slot]);
-    rc = dev->runtime->finish(&env, &r->run, &r->launch, rc, &r->result);
+    if (r->graph)
+        rc = recorded_graph_finish(&env, r->graph->graph, &r->launch, rc, &r->result);
+    else
+        rc = dev->runtime->finish(&env, &r->run, &r->launch, rc, &r->result);
     dev->last_run = r->result;
     dev->tasks_completed += r->result.tasks_completed;
     if (r->result.host_lost)
@@ -467,6 +508,8 @@ static int run_complete(simpler_device *dev, simpler_run_handle *r, int rc)
     for (uint32_t i = 0; i < r->num_args && !rc; i++)
         if (r->out_host[i] && r->sizes[i])
             rc = dev->ops->copy_from_device(dev->pdev, r->out_host[i], r->staged[i], r->sizes[i]);
+    if (!rc && r->run.record)
+        rc = graph_keep(dev, r);
     return rc;
 }
 
@@ -544,4 +587,9 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
     simpler_run_free(r);
     simpler_error_release(rc);
     return rc;
+}
+
+uint32_t run_recorded_id(const simpler_run_handle *r)
+{
+    return r->recorded_id;
 }

@@ -161,6 +161,7 @@ int simpler_device_finalize(simpler_device *dev)
     if (dev->state == DEVICE_READY) {
         worker_quiesce(dev);
         worker_runs_end(dev);
+        worker_graphs_release(dev, NULL);
         for (uint32_t i = 0; i < dev->num_callables; i++)
             callable_free(dev, dev->callables[i]);
         free(dev->callables);
@@ -239,6 +240,7 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->last_run_peak_regions = dev->last_run.peak_regions;
     out->last_run_ring_waits = dev->last_run.ring_waits;
     out->registered_callables = dev->num_callables;
+    out->recorded_graphs = dev->num_graphs;
     out->runs = dev->runs;
     out->tasks_completed = dev->tasks_completed;
     out->core_threads = pc.core_threads;
@@ -405,6 +407,7 @@ int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id)
                                               "them (or cancel them) before unregistering it", callable_id, c->runs,
                                               c->runs == 1 ? "" : "s"));
     worker_quiesce(dev);
+    worker_graphs_release(dev, c);
     callable_free(dev, c);
     dev->callables[i] = dev->callables[--dev->num_callables];
     return worker_leave(dev, SIMPLER_OK);

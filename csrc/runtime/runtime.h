@@ -62,6 +62,7 @@ typedef struct runtime_run {
     simpler_run_config config;
     simpler_orch_args args;
     uint64_t trace_addr;            /* GM simpler_trace, or 0 */
+    int record;                     /* keep the run's graph (runtime_launch.recorded) */
 } runtime_run;
 
 /* What a run reports, filled whether it succeeded or not (as far as known). */
@@ -88,6 +89,9 @@ typedef struct runtime_launch {
     uint64_t own[4];                /* the runtime's own record of the run, for finish */
     uint64_t *gm_held;              /* GM the run's tasks use (tensors the runtime made): finish frees it */
     uint32_t num_gm_held;
+    /* A recording run's graph (recorded_graph.h), made by stage or finish;
+     * the worker takes it when the run succeeded and frees it otherwise. */
+    struct recorded_graph *recorded;
 } runtime_launch;
 
 typedef struct runtime_ops {

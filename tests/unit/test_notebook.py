@@ -66,3 +66,35 @@ def test_interrupt_button_stops_a_hanging_run(simpler_platform, runtime):
         client.execute_cell(nb.cells[2], 2)
         text = "".join(o.get("text", "") for o in nb.cells[2].outputs)
         assert "usable" in text, nb.cells[2].outputs
+
+
+AWAIT = """
+import asyncio
+a = np.arange(64, dtype=np.float32)
+outs = [np.zeros_like(a) for _ in range(6)]
+handles = [w.submit(add, [a, a * i, out, 1]) for i, out in enumerate(outs)]
+await handles[-1]
+await asyncio.gather(*map(asyncio.wrap_future, handles))
+graph = w.record(add, [a, a, outs[0], 1])
+await graph.submit([a, 3 * a, outs[1], 1])
+assert all((out == a * (1 + i)).all() for i, out in enumerate(outs) if i > 1)
+assert (outs[1] == 4 * a).all()
+print("awaited", [h.done() for h in handles].count(True))
+w.finalize()
+"""
+
+
+@pytest.mark.parametrize("runtime", ["host_build_graph", "tensormap_and_ringbuffer"])
+def test_runs_are_awaited_in_a_cell(simpler_platform, runtime):
+    """Top-level await of a RunHandle (and of a replay) in a notebook cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"PLATFORM, RUNTIME = {simpler_platform!r}, {runtime!r}\n" + SETUP),
+                nbformat.v4.new_code_cell(AWAIT)]
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True)
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            client.execute_cell(cell, i)
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            assert not errors, errors
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert "awaited 6" in text, nb.cells[1].outputs

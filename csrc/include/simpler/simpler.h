@@ -108,6 +108,7 @@ typedef struct simpler_device_stats {
     uint64_t last_run_peak_regions;    /* live tensor-map regions */
     uint64_t last_run_ring_waits;      /* times the orchestrator waited for ring space */
     uint64_t run_block_bytes;      /* of committed_bytes, GM kept from one run for the next (freed at finalize) */
+    uint64_t recorded_graphs;      /* graphs recorded and not released */
     /* onboard only (0 on sim) */
     uint64_t device_pid;               /* the simpler-device process */
     uint64_t device_clients;           /* host processes connected to it */
@@ -287,6 +288,38 @@ void simpler_run_cancel(simpler_run_handle *run);
 /* Release it; a run not executed gives back what it staged. NULL: nothing.
  * SIMPLER_E_STATE (and nothing freed) while it executes. */
 int simpler_run_free(simpler_run_handle *run);
+
+/*
+ * Recorded graphs. simpler_graph_record runs a callable once, as
+ * simpler_run does, and keeps the task graph its orchestration made; a
+ * replay (prepare, execute, free: a run in flight like any other) launches
+ * that graph again with new arguments without running the orchestration
+ * or deriving a dependency. Tensor arguments must have the recorded
+ * shapes and dtypes (their data and addresses may differ); a scalar
+ * argument reaches the kernels it was passed to as their scalar, and one
+ * the graph depends on (its tasks, their tensors or other scalars) must
+ * have its recorded value. Each is SIMPLER_E_INVALID_ARGUMENT naming the
+ * argument. The settings are the recorded run's. A graph is released
+ * with simpler_graph_release or with its callable (unregister); runs of
+ * it in flight make both SIMPLER_E_STATE. Ids are the device's, from 1.
+ */
+typedef struct simpler_graph_info {
+    uint32_t callable_id;
+    uint32_t num_tasks;
+    uint64_t num_edges;
+    uint64_t image_bytes;           /* the image a replay uploads */
+    uint64_t held_bytes;            /* GM of the tensors the orchestration made, kept with the graph */
+    uint32_t num_patches;           /* argument sites written per replay */
+    uint32_t fixed_scalars;         /* bit k: scalar argument k must keep its recorded value (k < 32) */
+} simpler_graph_info;
+
+int simpler_graph_record(simpler_device *dev, uint32_t callable_id, const simpler_arg *args, uint32_t num_args,
+                         const simpler_run_config *config, uint32_t *graph_id);
+int simpler_graph_prepare(simpler_device *dev, uint32_t graph_id, const simpler_arg *args, uint32_t num_args,
+                          simpler_run_handle **out);
+int simpler_graph_run(simpler_device *dev, uint32_t graph_id, const simpler_arg *args, uint32_t num_args);
+int simpler_graph_release(simpler_device *dev, uint32_t graph_id);
+int simpler_graph_info_get(simpler_device *dev, uint32_t graph_id, simpler_graph_info *out);
 
 int simpler_device_set_max_inflight(simpler_device *dev, uint32_t max_inflight);
 int simpler_device_max_inflight(simpler_device *dev, uint32_t *out);

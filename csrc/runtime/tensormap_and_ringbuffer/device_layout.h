@@ -147,6 +147,12 @@ typedef struct tmr_run {
     uint32_t queue_cap;             /* power of two >= every task slot */
     uint32_t reserved;
     uint64_t tasks_off, heap_off, deps_off, queue_off;  /* from this block's start */
+    /* A recording run: where the orchestrator appends each task it
+     * submits (tmr_capture_task records), 0 for none. */
+    uint64_t capture_addr, capture_cap;
+    uint64_t capture_used;          /* orchestrator only */
+    uint32_t capture_overflow;      /* a record did not fit */
+    uint32_t capture_tasks;
 
     /* Shared while running. */
     _Atomic uint64_t submitted;     /* tasks published */
@@ -167,6 +173,21 @@ typedef struct tmr_run {
     uint64_t orchestration_ns;      /* time in the orchestration function, waits included */
     uint64_t wait_ns;               /* of which waiting for ring space */
 } tmr_run;
+
+/* One submitted task as a recording captures it: the header, then
+ * simpler_tensor[num_tensors] (OUTPUT addresses filled in), uint32
+ * tags[num_tensors] padded to 8 bytes, uint64 scalars[num_scalars] and
+ * the explicit predecessors as submit sequence numbers, uint64[num_deps]. */
+typedef struct tmr_capture_task {
+    uint32_t func_id, core_type, block_num;
+    uint32_t num_tensors, num_scalars, num_deps;
+} tmr_capture_task;
+
+static inline uint64_t tmr_capture_bytes(uint32_t num_tensors, uint32_t num_scalars, uint32_t num_deps)
+{
+    return sizeof(tmr_capture_task) + (uint64_t)num_tensors * sizeof(simpler_tensor) +
+           (((uint64_t)num_tensors * 4 + 7) & ~7ull) + 8ull * num_scalars + 8ull * num_deps;
+}
 
 /* Ready-queue cells start free for the first lap: cell i for position i
  * (see csrc/runtime/tensormap_and_ringbuffer/aicpu/scheduler.c). */

@@ -49,6 +49,8 @@ SIGNATURES = {
     "forever": ["scalar"],
     "stencil": [("inout", np.uint32), ("inout", np.uint32), "scalar"],
     "all_to_all": [("in", F32), ("out", F32), "scalar", "scalar"],
+    "scaled": [("in", F32), ("out", F32), "scalar", "scalar"],
+    "random_dag": [("inout", F32), "scalar", "scalar"],
 }
 
 

@@ -14,7 +14,9 @@
 #include "common/error.h"
 #include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
+#include "runtime/host_build_graph/host/graph_builder.h"
 #include "runtime/host_build_graph/host/orchestration_thread.h"
+#include "runtime/recorded_graph.h"
 #include "runtime/runtime.h"
 #include "runtime/first_failure.h"
 #include "runtime/task_check.h"
@@ -74,6 +76,7 @@ typedef struct builder {
     uint32_t current;           /* task being submitted */
     int scope_depth;
     int failed;                 /* first error code; the message is in the thread's error */
+    int probe;                  /* a recording's probe: its memory is its own, not the cache's */
     /* The run's arguments (last: only the part in use is written). */
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS];
@@ -350,7 +353,7 @@ static void builder_release(builder *b)
     hbg_arrays *m = &b->mem;
     uint64_t bytes = m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
     hbg_cache *k = *b->env.cache;
-    if (bytes <= RUN_BLOCK_KEEP && k) {
+    if (bytes <= RUN_BLOCK_KEEP && k && !b->probe) {
         k->mem = *m;
     } else {
         free(m->tasks);
@@ -372,6 +375,17 @@ static void hbg_drop_cache(void *cache)
     free(k);
 }
 
+/* The edges as task index pairs (malloc'd), or NULL out of memory. */
+static uint64_t *edge_pairs(const builder *b)
+{
+    uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
+    for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
+        pairs[2 * e] = b->mem.edges[e].producer;
+        pairs[2 * e + 1] = b->mem.edges[e].consumer;
+    }
+    return pairs;
+}
+
 /* The image goes to the device's run block, kept from run to run like
  * the staging buffer, so that neither is faulted in again each run. The
  * launch is left to the worker. */
@@ -389,12 +403,8 @@ static int upload_image(builder *b, runtime_launch *launch)
         return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
                                    b->num_tasks, size);
     rc = env->ops->copy_to_device(env->pdev, rb->addr, img, size);
-    if (!rc && b->run.trace_addr) { /* the edges, as task index pairs */
-        uint64_t *pairs = malloc((b->num_edges + 1) * 2 * sizeof *pairs);
-        for (uint64_t e = 0; pairs && e < b->num_edges; e++) {
-            pairs[2 * e] = b->mem.edges[e].producer;
-            pairs[2 * e + 1] = b->mem.edges[e].consumer;
-        }
+    if (!rc && b->run.trace_addr) {
+        uint64_t *pairs = edge_pairs(b);
         rc = pairs ? runtime_trace_edges(env, b->run.trace_addr, pairs, b->num_edges)
                    : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
         free(pairs);
@@ -431,11 +441,14 @@ static int orchestrate(void *arg)
     return b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
 }
 
-static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_launch *launch, runtime_result *result)
+/* Run the orchestration into a new builder for run (with scalars, the
+ * run's own or a probe's). On success *out holds it, to release; on
+ * failure it is released, unless the orchestration would not stop. */
+static int orchestrate_run(const runtime_env *env, const runtime_run *run, const uint64_t *scalars, int probe,
+                           runtime_result *result, builder **out)
 {
+    *out = NULL;
     hbg_cache *k = *env->cache;
-    if (!k && !(k = *env->cache = calloc(1, sizeof *k)))
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
     /* On the heap: an orchestration that cannot be stopped keeps it. */
     builder *b = malloc(sizeof *b);
     if (!b)
@@ -443,9 +456,10 @@ static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_lau
     memset(b, 0, offsetof(builder, tensors)); /* not the argument copies: 29 KB, written as used */
     b->env = *env;
     b->run = *run;
+    b->probe = probe;
     b->orch = (simpler_orch_fn)(uintptr_t)run->callable->orchestration;
     memcpy(b->tensors, run->args.tensors, run->args.num_tensors * sizeof *b->tensors);
-    memcpy(b->scalars, run->args.scalars, run->args.num_scalars * sizeof *b->scalars);
+    memcpy(b->scalars, scalars, run->args.num_scalars * sizeof *b->scalars);
     b->run.args.tensors = b->tensors;
     b->run.args.scalars = b->scalars;
     int rc = dep_tracker_create(&b->tracker);
@@ -453,8 +467,10 @@ static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_lau
         free(b);
         return rc;
     }
-    b->mem = k->mem; /* the last run's memory, taken until builder_release */
-    k->mem = (hbg_arrays){0};
+    if (!probe) {
+        b->mem = k->mem; /* the last run's memory, taken until builder_release */
+        k->mem = (hbg_arrays){0};
+    }
     const callable_info *info = run->callable->info;
     for (uint32_t a = 0, i = 0; a < info->num_args && !rc; a++) { /* i: the tensor's index in the run */
         if (info->args[a].kind == CALLABLE_ARG_SCALAR)
@@ -488,12 +504,265 @@ static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_lau
             rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open", entry,
                               b->scope_depth);
     }
-    if (!rc && b->num_tasks)
+    if (rc) {
+        simpler_error_hold(rc);
+        builder_release(b);
+        simpler_error_release(rc);
+        return rc;
+    }
+    *out = b;
+    return SIMPLER_OK;
+}
+
+/* Whether two images have the same shape: everything before the task
+ * arguments but what build_image leaves as the buffer had it (the
+ * follower waits, the scheduler's scratch, and alignment padding). */
+static int same_shape(const uint8_t *x, const uint8_t *y)
+{
+    const hbg_header *h = (const hbg_header *)x;
+    const hbg_task *tx = (const hbg_task *)(x + h->tasks_off), *ty = (const hbg_task *)(y + h->tasks_off);
+    uint64_t args_off = tx[0].tensors_off, fanout_bytes = 0;
+    for (uint32_t i = 0; i < h->num_tasks; i++)
+        fanout_bytes += tx[i].fanout_count * 4ull;
+    if (memcmp(x, y, h->tasks_off) || memcmp(x + h->fanout_off, y + h->fanout_off, fanout_bytes) ||
+        memcmp(x + h->queue_off[0], y + h->queue_off[0], args_off - h->queue_off[0]))
+        return 0;
+    for (uint32_t i = 0; i < h->num_tasks; i++)
+        if (memcmp(&tx[i], &ty[i], offsetof(hbg_task, num_waits) + sizeof tx[i].num_waits))
+            return 0;
+    return 1;
+}
+
+/* Which of the graph's task scalars follow run scalar k: orchestrate again
+ * with k one higher and compare the images. A site that went from s to s +
+ * 1 passes k through to a kernel; any other difference (tasks, edges,
+ * tensors, another scalar) means the graph depends on k, which a replay
+ * must then give its recorded value. */
+static void probe_scalar(const runtime_env *env, const runtime_run *run, const uint64_t *made_by_base,
+                         uint32_t num_made, recorded_graph *g, uint32_t k)
+{
+    const uint8_t *image = g->image;
+    const struct { uint32_t num_tasks; uint64_t num_edges; } base_counts = {g->num_tasks, g->num_edges},
+                                                            *base = &base_counts;
+    uint64_t *scalars = malloc(CALLABLE_MAX_ARGS * sizeof *scalars);
+    builder *p = NULL;
+    uint8_t *pimg = NULL;
+    uint64_t psize = 0;
+    runtime_result ignored = {0};
+    int fixed = 1;
+    if (!scalars)
+        goto out;
+    memcpy(scalars, run->args.scalars, g->num_scalars * sizeof *scalars);
+    scalars[k]++;
+    simpler_error_hold(SIMPLER_OK);
+    int rc = orchestrate_run(env, run, scalars, 1, &ignored, &p);
+    if (!rc && p->num_tasks == base->num_tasks && p->num_edges == base->num_edges && p->num_tasks)
+        rc = build_image(p, &pimg, &psize);
+    simpler_error_release(SIMPLER_OK);
+    if (rc || !p || p->num_tasks != base->num_tasks || p->num_edges != base->num_edges)
+        goto out;
+    if (!p->num_tasks) {
+        fixed = 0;
+        goto out;
+    }
+    const hbg_header *h = (const hbg_header *)image;
+    if (psize != g->image_size || !same_shape(image, pimg))
+        goto out;
+    /* The tensors the orchestration made are at different addresses in the
+     * probe: the j-th made in one is the j-th in the other. */
+    addr_map made = {0};
+    if (num_made != p->num_outputs)
+        goto out;
+    for (uint32_t j = 0; j < num_made; j++)
+        if (addr_map_put(&made, made_by_base[j], 0, p->outputs[j], 0)) {
+            addr_map_free(&made);
+            goto out;
+        }
+    const hbg_task *tasks = (const hbg_task *)(image + h->tasks_off);
+    int differs = 0;
+    for (uint32_t i = 0; i < h->num_tasks && !differs; i++) {
+        const hbg_task *t = &tasks[i];
+        for (uint32_t j = 0; j < t->num_tensors && !differs; j++) {
+            simpler_tensor a, b;
+            memcpy(&a, image + t->tensors_off + j * sizeof a, sizeof a);
+            memcpy(&b, pimg + t->tensors_off + j * sizeof b, sizeof b);
+            if (a.addr != b.addr) {
+                addr_entry *e = addr_map_get(&made, a.addr);
+                differs = !e || e->tag != b.addr;
+            }
+            a.addr = b.addr = 0;
+            differs = differs || memcmp(&a, &b, sizeof a);
+        }
+        for (uint32_t j = 0; j < t->num_scalars && !differs; j++) {
+            uint64_t off = t->scalars_off + j * sizeof(uint64_t), a, b;
+            memcpy(&a, image + off, sizeof a);
+            memcpy(&b, pimg + off, sizeof b);
+            if (a == b)
+                continue;
+            if (a == run->args.scalars[k] && b == a + 1) {
+                if (recorded_graph_add_site(g, off, k))
+                    differs = 1;    /* out of memory: keep k fixed instead */
+            } else {
+                differs = 1;
+            }
+        }
+    }
+    addr_map_free(&made);
+    fixed = differs;
+out:
+    if (fixed)
+        recorded_graph_fix_scalar(g, k);
+    if (p)
+        builder_release(p);
+    free(scalars);
+}
+
+/* A recording: the graph of the image the run launches, with the tensors
+ * the orchestration made (kept for replays), and its scalars probed. */
+static int record_graph(builder *b, runtime_launch *launch)
+{
+    uint64_t size = launch->launch ? ((const hbg_header *)b->mem.image)->total_size : 0;
+    uint64_t *pairs = edge_pairs(b);
+    if (!pairs)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory");
+    recorded_graph *g;
+    int rc = recorded_graph_make(&b->run, b->mem.image, size, pairs, b->num_edges, &g);
+    free(pairs);
+    if (rc)
+        return rc;
+    /* The probes may overwrite nothing the graph keeps: they build in
+     * memory of their own. */
+    recorded_graph_clear_scalar_sites(g);
+    for (uint32_t k = 0; k < g->num_scalars; k++)
+        probe_scalar(&b->env, &b->run, launch->gm_held, launch->num_gm_held, g, k);
+    g->gm_held = launch->gm_held;
+    g->num_gm_held = launch->num_gm_held;
+    launch->gm_held = NULL;
+    launch->num_gm_held = 0;
+    launch->recorded = g;
+    return SIMPLER_OK;
+}
+
+static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_launch *launch, runtime_result *result)
+{
+    hbg_cache *k = *env->cache;
+    if (!k && !(k = *env->cache = calloc(1, sizeof *k)))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
+    builder *b;
+    int rc = orchestrate_run(env, run, run->args.scalars, 0, result, &b);
+    if (rc)
+        return rc;
+    if (b->num_tasks)
         rc = upload_image(b, launch);
+    if (!rc && run->record)
+        rc = record_graph(b, launch);
+    if (rc && launch->launch) {     /* uploaded, not to be launched */
+        for (uint32_t i = 0; i < launch->num_gm_held; i++)
+            env->ops->gm_free(env->pdev, launch->gm_held[i]);
+        free(launch->gm_held);
+        *launch = (runtime_launch){0};
+        run_block_done(env);
+    }
     simpler_error_hold(rc);
     builder_release(b);
     simpler_error_release(rc);
     return rc;
+}
+
+int hbg_record_stream(const runtime_env *env, const runtime_run *run, simpler_task *tasks, uint32_t num_tasks,
+                      recorded_graph **out)
+{
+    *out = NULL;
+    builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory");
+    b->env = *env;
+    b->run = *run;
+    b->probe = 1;           /* memory of its own: the cache is host_build_graph's */
+    b->run.args.tensors = b->tensors;
+    b->run.args.scalars = b->scalars;
+    memcpy(b->tensors, run->args.tensors, run->args.num_tensors * sizeof *b->tensors);
+    memcpy(b->scalars, run->args.scalars, run->args.num_scalars * sizeof *b->scalars);
+    addr_map moved = {0};
+    int rc = dep_tracker_create(&b->tracker);
+    const callable_info *info = run->callable->info;
+    for (uint32_t a = 0, i = 0; a < info->num_args && !rc; a++) {
+        if (info->args[a].kind == CALLABLE_ARG_SCALAR)
+            continue;
+        if (task_known_argument(&b->extents, &run->args.tensors[i], i, info->args[a].kind == SIMPLER_INPUT))
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory");
+        i++;
+    }
+    for (uint32_t t = 0; t < num_tasks && !rc; t++) {
+        simpler_task *task = &tasks[t];
+        uint64_t captured[SIMPLER_MAX_TASK_TENSORS];
+        for (uint32_t i = 0; i < task->num_tensors && i < SIMPLER_MAX_TASK_TENSORS; i++) {
+            captured[i] = task->tensors[i].addr;
+            addr_entry *m = task->tags[i] == SIMPLER_OUTPUT ? NULL : addr_map_get(&moved, captured[i]);
+            if (m)
+                task->tensors[i].addr = m->tag;
+        }
+        rc = submit_task((simpler_orch *)b, task, NULL);
+        for (uint32_t i = 0; !rc && i < task->num_tensors && i < SIMPLER_MAX_TASK_TENSORS; i++)
+            if (task->tags[i] == SIMPLER_OUTPUT && addr_map_put(&moved, captured[i], 0, task->tensors[i].addr, 0))
+                rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory");
+    }
+    addr_map_free(&moved);
+    if (rc)
+        rc = simpler_fail_prefix(rc, "recording the submitted graph");
+    uint8_t *image = NULL;
+    uint64_t size = 0;
+    if (!rc && b->num_tasks)
+        rc = build_image(b, &image, &size);
+    uint64_t *pairs = rc ? NULL : edge_pairs(b);
+    if (!rc && !pairs)
+        rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory");
+    if (!rc)
+        rc = recorded_graph_make(run, image, size, pairs, b->num_edges, out);
+    free(pairs);
+    if (!rc) {
+        /* Without a probe (the orchestration ran on the device), a scalar
+         * no kernel was given may have shaped the graph: it keeps its
+         * recorded value. */
+        recorded_graph *g = *out;
+        for (uint32_t k = 0; k < g->num_scalars; k++) {
+            uint32_t sites = 0;
+            for (uint32_t i = 0; i < g->num_patches; i++)
+                sites += g->patches[i].kind == GRAPH_PATCH_SCALAR && g->patches[i].index == k;
+            if (!sites)
+                recorded_graph_fix_scalar(g, k);
+        }
+        (*out)->gm_held = b->outputs;
+        (*out)->num_gm_held = b->num_outputs;
+        b->outputs = NULL;
+        b->num_outputs = 0;
+    }
+    simpler_error_hold(rc);
+    builder_release(b);
+    simpler_error_release(rc);
+    return rc;
+}
+
+void hbg_probe_scalars(const runtime_env *env, const runtime_run *run, uint64_t host_orchestration,
+                       recorded_graph *g)
+{
+    hbg_cache *k = calloc(1, sizeof *k);
+    if (!k)
+        return;     /* the scalars stay as conservative as they are */
+    void *cache = k;
+    runtime_env probe_env = *env;
+    probe_env.cache = &cache;
+    runtime_callable c = *run->callable;
+    c.orchestration = host_orchestration;
+    runtime_run probe_run = *run;
+    probe_run.callable = &c;
+    probe_run.record = 0;
+    probe_run.trace_addr = 0;
+    memset(g->scalar_fixed, 0, sizeof g->scalar_fixed);
+    recorded_graph_clear_scalar_sites(g);
+    for (uint32_t i = 0; i < g->num_scalars; i++)
+        probe_scalar(&probe_env, &probe_run, g->gm_held, g->num_gm_held, g, i);
+    hbg_drop_cache(cache);
 }
 
 static int hbg_finish(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int launch_rc,

@@ -454,6 +454,35 @@ static int link_explicit(tmr_orch *o, uint64_t id, simpler_task_id d)
     return link_producer(o, tmr_handle(rd, slot, p->generation)) ? o->failed : 0;
 }
 
+/* A recording run: append the task as submitted, its OUTPUTs placed. */
+static void capture(tmr_orch *o, const simpler_task *task)
+{
+    tmr_run *run = o->c.run;
+    uint64_t need = tmr_capture_bytes(task->num_tensors, task->num_scalars, task->num_deps);
+    if (run->capture_overflow || run->capture_used + need > run->capture_cap) {
+        run->capture_overflow = 1;
+        return;
+    }
+    uint8_t *p = (uint8_t *)(uintptr_t)(run->capture_addr + run->capture_used);
+    tmr_capture_task h = {task->func_id, task->core_type, task->block_num ? task->block_num : 1,
+                          task->num_tensors, task->num_scalars, task->num_deps};
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    memcpy(p, task->tensors, task->num_tensors * sizeof(simpler_tensor));
+    p += task->num_tensors * sizeof(simpler_tensor);
+    memcpy(p, task->tags, task->num_tensors * sizeof(uint32_t));
+    p += (task->num_tensors * 4ull + 7) & ~7ull;
+    if (task->num_scalars)
+        memcpy(p, task->scalars, task->num_scalars * sizeof(uint64_t));
+    p += task->num_scalars * 8ull;
+    for (uint32_t i = 0; i < task->num_deps; i++) {
+        uint64_t seq = (uint64_t)task->deps[i] >> 17;
+        memcpy(p + 8ull * i, &seq, sizeof seq);
+    }
+    run->capture_used += need;
+    run->capture_tasks++;
+}
+
 static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_out)
 {
     tmr_orch *o = (tmr_orch *)so;
@@ -502,6 +531,8 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
         return rc;
     if (task->num_scalars)
         memcpy(t->scalars, task->scalars, task->num_scalars * sizeof(uint64_t));
+    if (o->c.run->capture_addr)
+        capture(o, task);
 
     /* Publish: from here schedulers may run it. */
     atomic_fetch_add(&o->c.run->submitted, 1);

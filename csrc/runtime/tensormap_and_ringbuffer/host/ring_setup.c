@@ -11,12 +11,16 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/so_load.h"
+#include "runtime/host_build_graph/host/graph_builder.h"
 #include "runtime/runtime.h"
 #include "runtime/tensormap_and_ringbuffer/device_layout.h"
 
 #define DEFAULT_TASK_RING 1024
 #define DEFAULT_DEP_POOL 65536
 #define DEFAULT_HEAP_RING (16ull << 20)
+/* A recording's capture of the submitted tasks (a few hundred bytes each). */
+#define CAPTURE_BYTES (16ull << 20)
 
 /* GM a registration holds. */
 typedef struct tmr_state {
@@ -165,6 +169,14 @@ static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_lau
     hdr.num_tensors = run->args.num_tensors;
     hdr.num_scalars = run->args.num_scalars;
     atomic_init(&hdr.dep_free, TMR_NONE);
+    if (run->record) {
+        if ((rc = env->ops->gm_alloc(env->pdev, CAPTURE_BYTES, &hdr.capture_addr))) {
+            run_block_done(env);
+            return simpler_fail_prefix(rc, "recording: a %llu-byte capture of the submitted tasks",
+                                       (unsigned long long)CAPTURE_BYTES);
+        }
+        hdr.capture_cap = CAPTURE_BYTES;
+    }
 
     /* The header, the arguments, and the ready queues; task slots, nodes
      * and the heap are initialised by the orchestrator as it uses them.
@@ -197,10 +209,13 @@ static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_lau
                                       run->args.num_scalars * sizeof(uint64_t));
     if (rc) {
         simpler_error_hold(rc);
+        if (hdr.capture_addr)
+            env->ops->gm_free(env->pdev, hdr.capture_addr);
         run_block_done(env);
         simpler_error_release(rc);
         return rc;
     }
+    launch->own[2] = hdr.capture_addr;
     launch->launch = 1;
     launch->params = (simpler_launch_params){
         .runtime = SIMPLER_RUNTIME_TMR,
@@ -214,6 +229,87 @@ static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_lau
     launch->own[0] = hdr.queue_off;
     launch->own[1] = hdr.queue_cap;
     return SIMPLER_OK;
+}
+
+/* Which task scalars follow which run scalar: where the orchestration
+ * object loads on the host too (the device is this machine's
+ * architecture), the host runs it again with each scalar changed. Where
+ * it does not, a scalar given to no kernel stays fixed. */
+static void probe_on_host(const runtime_env *env, const runtime_run *run, recorded_graph *g)
+{
+    const callable_info *info = run->callable->info;
+    void *handle = NULL, *fn = NULL;
+    if (!g->num_scalars)
+        return;
+    simpler_error_hold(SIMPLER_OK);
+    if (!so_load(info->orch, info->orch_size, "orchestration", &handle) &&
+        !so_symbol(handle, info->orch_entry, "orchestration", &fn))
+        hbg_probe_scalars(env, run, (uint64_t)(uintptr_t)fn, g);
+    simpler_error_release(SIMPLER_OK);
+    if (handle)
+        so_unload(handle);
+}
+
+/* A recording that ran: read back the tasks its orchestration submitted
+ * and lay them out as a graph to replay. Called with the run's outcome
+ * held (SIMPLER_OK): its own failure is the first error. */
+static int record_capture(const runtime_env *env, const runtime_run *run, const tmr_run *after,
+                          runtime_launch *launch)
+{
+    simpler_error_release(SIMPLER_OK);
+    int rc = SIMPLER_OK;
+    if (after->capture_overflow)
+        rc = simpler_fail(SIMPLER_E_CAPACITY, "recording: the orchestration submitted more than the %llu bytes of "
+                          "task records a recording captures (%u tasks fitted); record a smaller graph",
+                          (unsigned long long)CAPTURE_BYTES, after->capture_tasks);
+    uint64_t used = after->capture_used;
+    uint32_t n = after->capture_tasks;
+    uint8_t *bytes = NULL;
+    simpler_task *tasks = NULL;
+    if (!rc && used > after->capture_cap)
+        rc = simpler_fail(SIMPLER_E_DEVICE_LOST, "recording: the device reports a capture of %" PRIu64
+                          " bytes in a buffer of %" PRIu64, used, after->capture_cap);
+    if (!rc) {
+        bytes = malloc(used ? used : 1);
+        tasks = calloc(n ? n : 1, sizeof *tasks);
+        if (!bytes || !tasks)
+            rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "recording: out of host memory for %u tasks", n);
+    }
+    if (!rc && used)
+        rc = env->ops->copy_from_device(env->pdev, bytes, launch->own[2], used);
+    /* Parse what device code wrote, checking every length against the buffer. */
+    uint64_t pos = 0;
+    for (uint32_t t = 0; t < n && !rc; t++) {
+        tmr_capture_task h;
+        if (pos + sizeof h > used) {
+            rc = simpler_fail(SIMPLER_E_DEVICE_LOST, "recording: task record %u runs past the capture", t);
+            break;
+        }
+        memcpy(&h, bytes + pos, sizeof h);
+        if (h.num_tensors > SIMPLER_MAX_TASK_TENSORS || h.num_scalars > SIMPLER_MAX_TASK_SCALARS ||
+            h.num_deps > t || pos + tmr_capture_bytes(h.num_tensors, h.num_scalars, h.num_deps) > used) {
+            rc = simpler_fail(SIMPLER_E_DEVICE_LOST, "recording: task record %u is malformed", t);
+            break;
+        }
+        uint8_t *p = bytes + pos + sizeof h;
+        tasks[t] = (simpler_task){h.func_id, h.core_type, h.block_num, h.num_tensors, (simpler_tensor *)p, NULL,
+                                  h.num_scalars, NULL, h.num_deps, NULL};
+        p += h.num_tensors * sizeof(simpler_tensor);
+        tasks[t].tags = (const uint32_t *)p;
+        p += (h.num_tensors * 4ull + 7) & ~7ull;
+        tasks[t].scalars = (const uint64_t *)p;
+        p += h.num_scalars * 8ull;
+        tasks[t].deps = (const simpler_task_id *)p;
+        pos += tmr_capture_bytes(h.num_tensors, h.num_scalars, h.num_deps);
+    }
+    if (!rc)
+        rc = hbg_record_stream(env, run, tasks, n, &launch->recorded);
+    if (!rc)
+        probe_on_host(env, run, launch->recorded);
+    free(tasks);
+    free(bytes);
+    simpler_error_hold(rc);
+    return rc;
 }
 
 static int tmr_finish(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int rc,
@@ -248,6 +344,12 @@ static int tmr_finish(const runtime_env *env, const runtime_run *run, runtime_la
             note[2] = h0;
             note[3] = h1;
         }
+    }
+    if (launch->own[2]) {
+        if (!rc && !read_rc)
+            rc = record_capture(env, run, &after, launch);
+        env->ops->gm_free(env->pdev, launch->own[2]);
+        launch->own[2] = 0;
     }
     run_block_done(env);
     simpler_error_release(rc);
