@@ -92,6 +92,7 @@ def _default_config():
 
 
 _U64 = (1 << 64) - 1
+_ARG_SCALAR = lib.SIMPLER_ARG_SCALAR
 
 
 def _untyped_scalar_bits(value: Any) -> int:
@@ -318,32 +319,50 @@ class ChipWorker:
     # -- runs ------------------------------------------------------------
     def _run_args(self, callable_id, args, config, config_kw):
         """The C arguments of a run: (callable id, simpler_arg[], count, config, keep, writeback)."""
-        callable_id = self._callable_id(callable_id)
-        if not isinstance(args, TaskArgs):
+        # The common case first, without a check it does not need: a
+        # registered int id, a list or tuple of arguments, no settings.
+        if type(callable_id) is not int or callable_id not in self._callables:
+            callable_id = self._callable_id(callable_id)
+        if type(args) is list or type(args) is tuple:
+            items = args
+        elif isinstance(args, TaskArgs):
+            items = args.args
+        else:
             if isinstance(args, (np.ndarray, DeviceTensor, int, float, np.generic)):
                 raise InvalidArgument("args must be a TaskArgs or a sequence of arguments, not one argument")
             try:
-                args = TaskArgs(*args)
+                items = TaskArgs(*args).args
             except TypeError:
                 raise InvalidArgument(f"args must be a TaskArgs or a sequence, not {type(args).__name__}") from None
-        if config is not None and not isinstance(config, CallConfig):
-            raise InvalidArgument(f"config must be a CallConfig, not {type(config).__name__}")
-        if config_kw:
-            base = config or CallConfig()
-            unknown = set(config_kw) - set(base.__dict__)
-            if unknown:
-                raise InvalidArgument(f"unknown run setting(s) {', '.join(sorted(unknown))} "
-                                      f"(CallConfig has {', '.join(base.__dict__)})")
-            config = CallConfig(**{**base.__dict__, **config_kw})
-        cfg = _default_config() if config is None else config._to_c()
+        if config is None and not config_kw:
+            cfg = _default_config()
+        else:
+            if config is not None and not isinstance(config, CallConfig):
+                raise InvalidArgument(f"config must be a CallConfig, not {type(config).__name__}")
+            if config_kw:
+                base = config or CallConfig()
+                unknown = set(config_kw) - set(base.__dict__)
+                if unknown:
+                    raise InvalidArgument(f"unknown run setting(s) {', '.join(sorted(unknown))} "
+                                          f"(CallConfig has {', '.join(base.__dict__)})")
+                config = CallConfig(**{**base.__dict__, **config_kw})
+            cfg = config._to_c()
         registered = self._callables.get(callable_id)
-        specs = registered.signature if registered is not None else []
-        n = len(args)
+        specs = registered.signature if registered is not None else ()
+        n = len(items)
         c_args = ffi.new("simpler_arg[]", max(n, 1))
         keep: list[Any] = [c_args, cfg]
         writeback: list[tuple[np.ndarray, np.ndarray]] = []
-        for i, a in enumerate(args.args):
+        for i, a in enumerate(items):
             spec = specs[i] if i < len(specs) else None
+            if type(a) is int and (spec is None or spec.dtype is None) and -(1 << 63) <= a <= _U64:
+                if spec is not None and not spec.is_scalar:
+                    raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
+                                          f"or a DeviceTensor, not int")
+                c = c_args[i]
+                c.kind = _ARG_SCALAR
+                c.scalar = a & _U64
+                continue
             if spec is not None and not spec.is_scalar and not isinstance(a, (np.ndarray, DeviceTensor)):
                 raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
                                       f"or a DeviceTensor, not {type(a).__name__}")

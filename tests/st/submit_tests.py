@@ -223,3 +223,38 @@ def test_max_inflight_is_checked(chip_worker):
     chip_worker.max_inflight = 1
     assert chip_worker.max_inflight == 1
     chip_worker.max_inflight = 2
+
+
+def test_ctrl_c_while_runs_are_queued(own_worker, kernel_compiler, simpler_platform):
+    """SIGINT while result() waits: the executing run stops, the queued ones
+    are cancelled, nothing is left held, and the worker runs on."""
+    import signal
+    if simpler_platform == "onboard":
+        pytest.skip("on onboard a launch holds the device (no concurrent_launch yet): the submits behind "
+                    "it wait in prepare until it ends, so no run is queued while one executes")
+    w = own_worker
+    spin = w.register(scenes.callable_(kernel_compiler, "blocks"))
+    add = w.register(scenes.callable_(kernel_compiler, "vector_add"))
+    a = np.ones(8, F32)
+    w.run(spin, [1, 10])
+    before = held(w)
+    w.max_inflight = 4
+    running = w.submit(spin, [1, 5_000_000])                  # 5 s: stopped long before
+    queued = [w.submit(add, [a, a, np.zeros(8, F32), 1]) for _ in range(3)]
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            queued[-1].result(timeout=30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, old)
+    w.wait()
+    assert all(h.cancelled() for h in queued)
+    assert isinstance(running.exception(), (KeyboardInterrupt, simpler.SimplerError))
+    assert held(w) == before and w.usable
+    out = np.zeros(8, F32)
+    w.run(add, [a, a, out, 1])
+    np.testing.assert_array_equal(out, 2 * a)
