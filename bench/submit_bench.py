@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import simpler
+from platform_bench import best_of, empty_graph   # bench/ is on sys.path when run as a script
 
 HERE = Path(__file__).parent
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
@@ -30,22 +31,7 @@ PLATFORMS = ("sim", "onboard")
 EMPTY, ONE_TASK = [0, 0], [1, 1]
 GRAPHS = {"chain": [2, 1000], "independent": [1, 1000]}
 HAS_RECORD = hasattr(simpler.ChipWorker, "record")
-
-
-def graph(compiler: simpler.KernelCompiler) -> simpler.ChipCallable:
-    noop = simpler.CoreCallable(0, "aiv", compiler.compile(HERE / "kernels" / "noop.c"), [], name="noop")
-    return simpler.ChipCallable.build(compiler.compile(HERE / "orch" / "graph.c"), [noop], ["scalar", "scalar"])
-
-
-def best_of(fn, repeats: int) -> tuple[float, float]:
-    """(median, min) wall seconds of fn()."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times)
+graph = empty_graph   # the bench graph: its scalars say which shape and how many tasks
 
 
 def run_rate(run, n: int) -> float:

@@ -40,6 +40,7 @@ HOST_SOURCES = [
     "csrc/runtime/tensormap_and_ringbuffer/host/ring_setup.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
+    "csrc/host/device_entry.c",
     "csrc/host/run.c",
     "csrc/host/graph.c",
     "platform/chip/chip.c",

@@ -81,6 +81,11 @@ struct simpler_device {
     int32_t owner_pid;
 };
 
+/* Forks so far are counted (worker_watch_forks, once): a context made
+ * before the last fork belongs to the parent (worker_forked). */
+void worker_watch_forks(void);
+uint64_t worker_forks_so_far(void);
+int worker_forked(const simpler_device *dev);
 /* Enter an API call on dev (checks, takes the lock); leave it. */
 int worker_enter(simpler_device *dev, const char *what);
 int worker_leave(simpler_device *dev, int rc);
@@ -90,19 +95,22 @@ void worker_quiesce(simpler_device *dev);
 /* GM the runtime owns (callable buffers) is not the user's to free or write. */
 int worker_check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what);
 host_callable *worker_find_callable(simpler_device *dev, uint32_t id, uint32_t *index);
+/* worker_enter, then the registered callable id (SIMPLER_E_NOT_FOUND, the
+ * lock given back, when there is none). */
+int worker_enter_callable(simpler_device *dev, const char *what, uint32_t id, host_callable **out);
 /* What the runtime works with: the platform, a run block, its cache. */
 runtime_env worker_env(simpler_device *dev, run_block *block);
 /* Release what runs still hold (at finalize, no launch running). */
 void worker_runs_end(simpler_device *dev);
+/* Keeps a recording's graph, recorded with config, as c's: its id in *id. */
+typedef int (*run_keep_fn)(simpler_device *dev, host_callable *c, struct recorded_graph *g,
+                           const simpler_run_config *config, uint32_t *id);
 /* Prepare a run of c, the lock held: a replay of graph g when g is not
- * NULL, a recording when record (its graph's id is run_recorded_id once
- * it executed). */
+ * NULL, a recording when keep is not NULL (keep takes its graph once it
+ * ran; its id is run_recorded_id). */
 int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simpler_arg *args, uint32_t num_args,
-                const simpler_run_config *config, int record, struct simpler_run_handle **out);
+                const simpler_run_config *config, run_keep_fn keep, struct simpler_run_handle **out);
 uint32_t run_recorded_id(const struct simpler_run_handle *r);
-/* Keep a recorded graph of c, recorded with config: its id in *id. */
-int worker_graph_add(simpler_device *dev, host_callable *c, struct recorded_graph *g,
-                     const simpler_run_config *config, uint32_t *id);
 /* Release the graphs of callable c (NULL: all); none has runs in flight
  * (they count as runs of c). */
 void worker_graphs_release(simpler_device *dev, host_callable *c);

@@ -14,7 +14,7 @@
 #include "host/device.h"
 #include "runtime/recorded_graph.h"
 
-int worker_graph_add(simpler_device *dev, host_callable *c, recorded_graph *g, const simpler_run_config *config,
+static int graph_add(simpler_device *dev, host_callable *c, recorded_graph *g, const simpler_run_config *config,
                      uint32_t *id)
 {
     host_graph *h = calloc(1, sizeof *h);
@@ -72,14 +72,12 @@ int simpler_graph_record(simpler_device *dev, uint32_t callable_id, const simple
     if (!graph_id)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_graph_record: graph_id is NULL");
     *graph_id = 0;
-    int rc = worker_enter(dev, "simpler_graph_record");
+    host_callable *c;
+    int rc = worker_enter_callable(dev, "simpler_graph_record", callable_id, &c);
     if (rc)
         return rc;
-    host_callable *c = worker_find_callable(dev, callable_id, NULL);
-    if (!c)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
     simpler_run_handle *r = NULL;
-    rc = worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, 1, &r));
+    rc = worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, graph_add, &r));
     if (rc)
         return rc;
     rc = simpler_run_execute(r);
@@ -103,7 +101,7 @@ int simpler_graph_prepare(simpler_device *dev, uint32_t graph_id, const simpler_
     host_graph *h = find_graph(dev, graph_id, NULL);
     if (!h)
         return worker_leave(dev, no_graph(graph_id));
-    return worker_leave(dev, run_prepare(dev, h->callable, h, args, num_args, NULL, 0, out));
+    return worker_leave(dev, run_prepare(dev, h->callable, h, args, num_args, NULL, NULL, out));
 }
 
 int simpler_graph_run(simpler_device *dev, uint32_t graph_id, const simpler_arg *args, uint32_t num_args)

@@ -35,6 +35,7 @@ struct simpler_run_handle {
     simpler_device *dev;            /* NULL once its worker was finalized */
     host_callable *callable;
     host_graph *graph;              /* a replay's graph, or NULL */
+    run_keep_fn keep;               /* a recording's: takes its graph */
     uint32_t recorded_id;           /* a recording that succeeded: its graph's id */
     struct simpler_run_handle *next;       /* in the device's queue */
     uint32_t slot;                  /* its run block */
@@ -371,7 +372,7 @@ int simpler_device_max_inflight(simpler_device *dev, uint32_t *out)
 }
 
 int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simpler_arg *args, uint32_t num_args,
-                const simpler_run_config *config, int record, simpler_run_handle **out)
+                const simpler_run_config *config, run_keep_fn keep, simpler_run_handle **out)
 {
     dev->runs++;
     const callable_info *info = c->buffer->info;
@@ -392,7 +393,8 @@ int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simp
     *r = (simpler_run_handle){.dev = dev, .callable = c, .graph = g, .slot = slot, .num_args = num_args};
     r->poll = (platform_poll){.fn = run_poll, .ctx = r};
     r->run.callable = &c->view;
-    r->run.record = record;
+    r->run.record = keep != NULL;
+    r->keep = keep;
     dev->block_busy[slot] = 1;
     dev->inflight++;
     c->runs++;
@@ -446,13 +448,11 @@ int simpler_run_prepare(simpler_device *dev, uint32_t callable_id, const simpler
     if (!out)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_run_prepare: out is NULL");
     *out = NULL;
-    int rc = worker_enter(dev, "simpler_run_prepare");
+    host_callable *c;
+    int rc = worker_enter_callable(dev, "simpler_run_prepare", callable_id, &c);
     if (rc)
         return rc;
-    host_callable *c = worker_find_callable(dev, callable_id, NULL);
-    if (!c)
-        return worker_leave(dev, simpler_fail(SIMPLER_E_NOT_FOUND, "callable id %u is not registered", callable_id));
-    return worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, 0, out));
+    return worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, NULL, out));
 }
 
 /* Wait, the lock held, until r heads the queue (an earlier run executes or
@@ -477,7 +477,7 @@ static int graph_keep(simpler_device *dev, simpler_run_handle *r)
 {
     if (!r->launch.recorded)
         return simpler_fail(SIMPLER_E_UNSUPPORTED, "runtime '%s' recorded no graph", dev->runtime->name);
-    int rc = worker_graph_add(dev, r->callable, r->launch.recorded, &r->run.config, &r->recorded_id);
+    int rc = r->keep(dev, r->callable, r->launch.recorded, &r->run.config, &r->recorded_id);
     if (!rc)
         r->launch.recorded = NULL;
     return rc;

@@ -21,54 +21,7 @@
 
 #define MAX_DEVICE_ID 63
 
-/* Forks so far: a context made before the last fork belongs to the
- * parent. Its child has the memory but none of the threads, and shares
- * the parent's connection to an onboard device: using it there would hang
- * on threads that do not exist or talk over the parent's socket. */
-static _Atomic uint64_t g_forks;
 
-static void count_fork(void) { atomic_fetch_add(&g_forks, 1); }
-
-static void watch_forks(void) { pthread_atfork(NULL, NULL, count_fork); }
-
-static int forked(const simpler_device *dev) { return dev->forks != atomic_load_explicit(&g_forks, memory_order_relaxed); }
-
-/* Enter an API call on dev: checks the pointer, takes the lock, and checks
- * the device is initialised. */
-int worker_enter(simpler_device *dev, const char *what)
-{
-    if (!dev)
-        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s: device is NULL", what);
-    if (dev->state == DEVICE_READY && forked(dev))
-        return simpler_fail(SIMPLER_E_STATE, "%s: this ChipWorker belongs to process %d, and this is a forked "
-                            "child of it: create a ChipWorker in the child", what, (int)dev->owner_pid);
-    pthread_mutex_lock(&dev->lock);
-    if (dev->state != DEVICE_READY) {
-        pthread_mutex_unlock(&dev->lock);
-        return simpler_fail(SIMPLER_E_STATE, "%s: device is %s", what,
-                            dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
-    }
-    if (dev->host_lost || dev->ops->is_lost(dev->pdev)) {
-        pthread_mutex_unlock(&dev->lock);
-        return simpler_fail(SIMPLER_E_DEVICE_LOST,
-                            "%s: device %d was lost after an earlier failure; finalize this worker and create "
-                            "a new one", what, dev->device_id);
-    }
-    simpler_clear_error();
-    return SIMPLER_OK;
-}
-
-int worker_leave(simpler_device *dev, int rc)
-{
-    pthread_mutex_unlock(&dev->lock);
-    return rc;
-}
-
-void worker_quiesce(simpler_device *dev)
-{
-    while (dev->executing)
-        pthread_cond_wait(&dev->changed, &dev->lock);
-}
 
 int simpler_device_create(simpler_device **out)
 {
@@ -78,7 +31,7 @@ int simpler_device_create(simpler_device **out)
     if (!dev)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "simpler_device_create: out of host memory");
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, watch_forks);
+    pthread_once(&once, worker_watch_forks);
     pthread_mutex_init(&dev->lock, NULL);
     pthread_cond_init(&dev->changed, NULL);
     dev->max_inflight = HOST_DEFAULT_INFLIGHT;
@@ -123,7 +76,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
         rc = dev->ops->open(platform, device_id, options, dir, &dev->pdev);
     if (!rc) {
         dev->device_id = device_id;
-        dev->forks = atomic_load(&g_forks);
+        dev->forks = worker_forks_so_far();
         dev->owner_pid = getpid();
         dev->state = DEVICE_READY;
     }
@@ -131,10 +84,6 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
     return rc;
 }
 
-runtime_env worker_env(simpler_device *dev, run_block *block)
-{
-    return (runtime_env){dev->ops, dev->pdev, &dev->poll, block, &dev->runtime_cache};
-}
 
 static void callable_free(simpler_device *dev, host_callable *c)
 {
@@ -151,7 +100,7 @@ int simpler_device_finalize(simpler_device *dev)
 {
     if (!dev)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_finalize: device is NULL");
-    if (dev->state == DEVICE_READY && forked(dev)) {
+    if (dev->state == DEVICE_READY && worker_forked(dev)) {
         /* The parent's: touch none of it (its lock may even be held by a
          * thread the fork left behind). The child's copy is only memory. */
         dev->state = DEVICE_FINALIZED;
@@ -190,7 +139,7 @@ void simpler_device_destroy(simpler_device *dev)
 {
     if (!dev)
         return;
-    int parents = dev->state == DEVICE_READY && forked(dev);
+    int parents = dev->state == DEVICE_READY && worker_forked(dev);
     simpler_device_finalize(dev);
     if (parents)
         return;
@@ -276,17 +225,6 @@ int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out)
     return rc ? rc : worker_leave(dev, dev->ops->gm_alloc(dev->pdev, size, addr_out));
 }
 
-/* Callable buffers: their content is shared by every registration of it. */
-int worker_check_user_range(simpler_device *dev, uint64_t addr, uint64_t size, const char *what)
-{
-    for (uint32_t i = 0; i < dev->num_buffers; i++) {
-        const callable_buffer *b = dev->buffers[i];
-        if (addr < b->gm_addr + b->size && b->gm_addr < addr + (size ? size : 1))
-            return simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
-                                "%s: 0x%" PRIx64 " is a registered callable's buffer, which is read-only", what, addr);
-    }
-    return SIMPLER_OK;
-}
 
 int simpler_gm_free(simpler_device *dev, uint64_t addr)
 {
@@ -326,16 +264,6 @@ int simpler_callable_validate(const void *blob, uint64_t size)
     return rc;
 }
 
-host_callable *worker_find_callable(simpler_device *dev, uint32_t id, uint32_t *index)
-{
-    for (uint32_t i = 0; i < dev->num_callables; i++)
-        if (dev->callables[i]->id == id) {
-            if (index)
-                *index = i;
-            return dev->callables[i];
-        }
-    return NULL;
-}
 
 /* The content's shared buffer, then the runtime's own preparation. */
 static int callable_load(simpler_device *dev, host_callable *c, const void *blob, uint64_t size)
@@ -439,7 +367,7 @@ int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out)
      * context, too. */
     pthread_mutex_lock(&dev->lock);
     int rc = SIMPLER_OK;
-    if (dev->state != DEVICE_READY || forked(dev))
+    if (dev->state != DEVICE_READY || worker_forked(dev))
         rc = simpler_fail(SIMPLER_E_STATE, "simpler_device_fault_counts: device is %s",
                           dev->state == DEVICE_CREATED ? "not initialised" : dev->state == DEVICE_READY
                           ? "a forked parent's" : "finalized");

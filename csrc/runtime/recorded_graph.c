@@ -191,16 +191,9 @@ int recorded_graph_stage(const runtime_env *env, recorded_graph *g, const runtim
         simpler_error_release(rc);
         return rc;
     }
-    const simpler_run_config *cfg = &run->config;
     launch->launch = 1;
-    launch->params = (simpler_launch_params){
-        .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
-        .block_dim = cfg->block_dim,
-        .aicpu_thread_num = cfg->aicpu_thread_num,
-        .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
-        .image_addr = rb->addr,
-        .trace_addr = run->trace_addr,
-    };
+    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, &run->config, rb->addr,
+                                           run->trace_addr, 0);
     result->tasks_submitted = g->num_tasks;
     return SIMPLER_OK;
 }

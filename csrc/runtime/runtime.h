@@ -116,6 +116,23 @@ typedef struct runtime_ops {
     void (*drop_cache)(void *cache);
 } runtime_ops;
 
+/* The launch parameters of a run of the given kind on its image (or run
+ * block), with the run's settings. */
+static inline simpler_launch_params runtime_launch_params(uint32_t kind, const simpler_run_config *cfg,
+                                                          uint64_t image_addr, uint64_t trace_addr,
+                                                          uint32_t extra_threads)
+{
+    return (simpler_launch_params){
+        .runtime = kind,
+        .block_dim = cfg->block_dim,
+        .aicpu_thread_num = cfg->aicpu_thread_num,
+        .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
+        .extra_threads = extra_threads,
+        .image_addr = image_addr,
+        .trace_addr = trace_addr,
+    };
+}
+
 /* The runtime of that name, or NULL with the error set, naming the known
  * ones. */
 const runtime_ops *runtime_find(const char *name);

@@ -415,16 +415,9 @@ static int upload_image(builder *b, runtime_launch *launch)
         simpler_error_release(rc);
         return rc;
     }
-    const simpler_run_config *cfg = &b->run.config;
     launch->launch = 1;
-    launch->params = (simpler_launch_params){
-        .runtime = SIMPLER_RUNTIME_HOST_BUILD_GRAPH,
-        .block_dim = cfg->block_dim,
-        .aicpu_thread_num = cfg->aicpu_thread_num,
-        .scheduler_timeout_ms = cfg->scheduler_timeout_ms,
-        .image_addr = rb->addr,
-        .trace_addr = b->run.trace_addr,
-    };
+    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, &b->run.config, rb->addr,
+                                           b->run.trace_addr, 0);
     launch->own[0] = b->num_tasks;
     /* The tensors the orchestration made live until the run is done. */
     launch->gm_held = b->outputs;

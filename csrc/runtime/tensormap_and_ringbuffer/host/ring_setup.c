@@ -217,15 +217,7 @@ static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_lau
     }
     launch->own[2] = hdr.capture_addr;
     launch->launch = 1;
-    launch->params = (simpler_launch_params){
-        .runtime = SIMPLER_RUNTIME_TMR,
-        .block_dim = run->config.block_dim,
-        .aicpu_thread_num = run->config.aicpu_thread_num,
-        .scheduler_timeout_ms = run->config.scheduler_timeout_ms,
-        .extra_threads = 1,
-        .image_addr = block,
-        .trace_addr = run->trace_addr,
-    };
+    launch->params = runtime_launch_params(SIMPLER_RUNTIME_TMR, &run->config, block, run->trace_addr, 1);
     launch->own[0] = hdr.queue_off;
     launch->own[1] = hdr.queue_cap;
     return SIMPLER_OK;
