@@ -1,5 +1,6 @@
 """Runs in flight: RunHandle (a Future of one submitted run) and the run
-queue of a ChipWorker, whose thread executes the prepared runs in order.
+queue of a ChipWorker, whose thread executes the prepared runs in order
+(a caller that would wait for a run executes it itself).
 
 A submitted run is prepared on the caller's thread (arguments checked,
 host inputs staged, a host-built graph orchestrated), so its input arrays
@@ -12,6 +13,7 @@ import asyncio
 import collections
 import concurrent.futures
 import threading
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -21,6 +23,12 @@ from .errors import InvalidState
 
 # The queue's thread ends after this long with nothing to run.
 _IDLE_EXIT_S = 0.5
+# While callers execute runs themselves (they wait for results), the
+# queue's thread leaves a run this long for them before taking it: waking
+# a thread costs more than a small run, and a run taken by the queue's
+# thread is one the caller then waits for, asleep.
+_HELPED_RECENTLY_S = 0.01
+_LEAVE_FOR_CALLER_S = 0.002
 
 
 class RunSkipped(InvalidState):
@@ -45,6 +53,8 @@ class RunHandle(concurrent.futures.Future):
 
     def result(self, timeout: float | None = None) -> Any:
         try:
+            if timeout is None:
+                self._queue.help_until(self)
             return super().result(timeout)
         except KeyboardInterrupt:
             # Ctrl-C while waiting: stop this run and everything queued.
@@ -53,6 +63,8 @@ class RunHandle(concurrent.futures.Future):
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         try:
+            if timeout is None:
+                self._queue.help_until(self)
             return super().exception(timeout)
         except KeyboardInterrupt:
             self._queue.interrupt()
@@ -73,22 +85,34 @@ class RunQueue:
     its own. At most max_inflight runs are prepared and not yet done."""
 
     def __init__(self, max_inflight: int) -> None:
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)   # callers wait on it (slots, drain)
+        self._wake = threading.Condition(lock)   # the queue's thread waits on it
         self._queued: collections.deque[RunHandle] = collections.deque()
         self._running: RunHandle | None = None
         self._inflight = 0              # slots taken: queued, running, or a synchronous run()
         self._thread: threading.Thread | None = None
         self._exit = False              # drain() asks an idle thread to end now
+        self._helped_at = -1.0          # when a caller last executed a run or waited for one
         self._seq = 0
         self.max_inflight = max_inflight
 
     # -- slots -----------------------------------------------------------
     def take_slot(self) -> None:
-        """Wait until fewer than max_inflight runs are in flight, and take one."""
-        with self._cond:
-            while self._inflight >= self.max_inflight:
-                self._cond.wait()
-            self._inflight += 1
+        """Wait until fewer than max_inflight runs are in flight, and take
+        one. A caller that would wait while no thread executes a run
+        executes the next one itself: no hand-over to the queue's thread
+        and back."""
+        while True:
+            with self._cond:
+                if self._inflight < self.max_inflight:
+                    self._inflight += 1
+                    return
+                if self._running is not None or not self._queued:
+                    self._helped_at = time.monotonic()
+                    self._cond.wait()
+                    continue
+            self._step()
 
     def give_slot(self) -> None:
         with self._cond:
@@ -113,38 +137,87 @@ class RunQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="simpler-runs", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            elif time.monotonic() - self._helped_at >= _HELPED_RECENTLY_S:
+                self._wake.notify()
 
     def _serve(self) -> None:
+        deferred, until = None, 0.0     # the head left for a caller, and until when
+        idle_since = time.monotonic()
         while True:
             with self._cond:
-                if not self._queued and not self._exit:
-                    self._cond.wait(_IDLE_EXIT_S)
+                now = time.monotonic()
+                # While callers execute runs (or wait for them), they are not
+                # woken for, nor do they wake this thread: it looks every
+                # few milliseconds instead, and takes a run only if no caller
+                # did. Each wake-up would also hand the GIL over and back.
+                callers = now - self._helped_at < _HELPED_RECENTLY_S
+                nap = _LEAVE_FOR_CALLER_S if callers else _IDLE_EXIT_S
+                if self._queued or self._running is not None:
+                    idle_since = now
                 if not self._queued:
-                    self._thread = None
-                    return
-                handle = self._queued.popleft()
-                if not handle.set_running_or_notify_cancel():
-                    self._drop(handle)
+                    if self._running is None and (self._exit or now - idle_since >= _IDLE_EXIT_S):
+                        self._thread = None
+                        return
+                    self._wake.wait(nap)
                     continue
-                self._running = handle
-            error = self._execute(handle)
+                if self._running is not None:     # a caller executes one
+                    self._wake.wait(nap)
+                    continue
+                if callers:
+                    head = self._queued[0]
+                    if head is not deferred:
+                        deferred, until = head, now + _LEAVE_FOR_CALLER_S
+                    if now < until:
+                        self._wake.wait(until - now)
+                        continue                    # a caller may have taken it meanwhile
+            self._step()
+
+    def help_until(self, handle: RunHandle) -> None:
+        """Execute runs on this thread, in order, until handle is done or
+        another thread executes: a caller about to wait for handle runs
+        what is before it itself rather than wake the queue's thread."""
+        while not handle.done():
             with self._cond:
-                self._running = None
-                skipped = list(self._queued) if error is not None else []
-                self._queued.clear() if skipped else None
-            self._drop(handle)
-            if error is None:
-                handle.set_result(None)
-            else:
-                handle.set_exception(error)
-            for later in skipped:
-                if later.set_running_or_notify_cancel():
-                    e = RunSkipped(f"{later._what} was not run: run #{handle.seq} before it failed "
-                                   f"({type(error).__name__}: {error})")
-                    e.__cause__ = error
-                    later.set_exception(e)
-                self._drop(later)
+                if self._running is not None or handle not in self._queued:
+                    self._helped_at = time.monotonic()  # a caller waits: leave it the next run
+                    return
+            self._step()
+
+    def _step(self) -> None:
+        """Execute the run at the head of the queue, unless a thread
+        executes one already; complete its handle (and, if it failed, the
+        handles of the runs queued behind it). A KeyboardInterrupt that
+        stopped the run is raised again here, once that is done."""
+        with self._cond:
+            if self._running is not None or not self._queued:
+                return
+            handle = self._queued.popleft()
+            if not handle.set_running_or_notify_cancel():
+                self._drop(handle)
+                return
+            self._running = handle
+            if threading.current_thread() is not self._thread:
+                self._helped_at = time.monotonic()
+        error = self._execute(handle)
+        with self._cond:
+            self._running = None
+            skipped = list(self._queued) if error is not None else []
+            self._queued.clear() if skipped else None
+            self._cond.notify_all()
+        self._drop(handle)
+        if error is None:
+            handle.set_result(None)
+        else:
+            handle.set_exception(error)
+        for later in skipped:
+            if later.set_running_or_notify_cancel():
+                e = RunSkipped(f"{later._what} was not run: run #{handle.seq} before it failed "
+                               f"({type(error).__name__}: {error})")
+                e.__cause__ = error
+                later.set_exception(e)
+            self._drop(later)
+        if isinstance(error, KeyboardInterrupt) and threading.current_thread() is not self._thread:
+            raise error
 
     @staticmethod
     def _execute(handle: RunHandle) -> BaseException | None:
@@ -192,13 +265,22 @@ class RunQueue:
             if self._inflight and self._thread is threading.current_thread():
                 raise InvalidState("wait() in a run's done callback would wait for the runs "
                                    "this thread executes")
-            while self._inflight:
-                self._cond.wait()
             thread = self._thread
+        while True:
+            with self._cond:
+                if not self._inflight:
+                    thread = self._thread
+                    break
+                can_help = self._running is None and bool(self._queued)
+                if not can_help:
+                    self._cond.wait()
+                    continue
+            self._step()
+        with self._cond:
             if thread is threading.current_thread():   # drained from a done callback
                 return
             self._exit = True
-            self._cond.notify_all()
+            self._wake.notify_all()
         if thread is not None:
             thread.join()
 
