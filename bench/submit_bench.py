@@ -20,6 +20,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import simpler
 from platform_bench import best_of, empty_graph   # bench/ is on sys.path when run as a script
@@ -109,12 +110,14 @@ def throughput(w: simpler.ChipWorker, cid, n: int, rounds: int) -> dict[str, lis
             g.release()
 
 
-def per_task(w: simpler.ChipWorker, cid, args, repeats: int) -> dict[str, tuple[float, float] | None]:
+def per_task(w: simpler.ChipWorker, cid, args, repeats: int) -> dict[str, Any]:
     """(median, min) ns per task of one run() of a 1,000-task graph, and of a recorded graph's run()."""
     tasks = args[1]
-    out: dict[str, tuple[float, float] | None] = {"run": None, "replay": None}
+    out: dict[str, Any] = {"run": None, "replay": None}
     m, lo = best_of(lambda: w.run(cid, args), repeats)
     out["run"] = (m / tasks * 1e9, lo / tasks * 1e9)
+    # The part of a run a replay leaves out: the orchestration, by the device's own count.
+    out["orchestration"] = w.stats["last_run_orchestration_ns"] / tasks
     if HAS_RECORD:
         g = w.record(cid, args)
         try:
@@ -194,20 +197,21 @@ def main() -> None:
 
     print()
     print(f"1,000-task graphs of no-op tasks (ns/task = wall time of one run / 1000, over {repeats} runs; "
-          f"x = replay median / run() median)")
+          f"x = replay median / run() median; orch/task: the run's orchestration, which a replay skips)")
     print(f"{'runtime':<{wr}}  {'platform':<8}  {'graph':<11}  {'run() med':>9}  {'min':>6}  "
-          f"{'g.run() med':>11}  {'min':>6}  {'x':>5}")
+          f"{'g.run() med':>11}  {'min':>6}  {'x':>5}  {'orch/task':>9}")
     for r in results:
         for name, fig in r["graphs"].items():
             (rm, rlo), rep = fig["run"], fig["replay"]
             pm, plo = rep if rep is not None else (None, None)
             print(f"{r['runtime']:<{wr}}  {r['platform']:<8}  {name:<11}  {rm:>9.1f}  {rlo:>6.1f}  "
-                  f"{fmt(pm, '.1f', 11)}  {fmt(plo, '.1f', 6)}  {fmt(ratio(pm, rm), '.2f', 5)}")
+                  f"{fmt(pm, '.1f', 11)}  {fmt(plo, '.1f', 6)}  {fmt(ratio(pm, rm), '.2f', 5)}  "
+                  f"{fig['orchestration']:>9.1f}")
             rows.append({"figure": f"{name}, 1,000 tasks, per task", "runtime": r["runtime"],
                          "platform": r["platform"], "unit": "ns/task", "repeats": repeats,
                          "run": {"median": rm, "min": rlo},
                          "replay": None if rep is None else {"median": pm, "min": plo},
-                         "replay/run": ratio(pm, rm)})
+                         "replay/run": ratio(pm, rm), "orchestration_ns_per_task": fig["orchestration"]})
 
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps({"machine": platform.machine(), "cores": os.cpu_count(),
