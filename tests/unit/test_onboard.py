@@ -276,3 +276,37 @@ def test_host_orchestration_timeout_mid_request_leaves_the_worker_usable(private
             assert w.usable, trial
             w.unregister(cid)
             assert (w.stats["live_allocations"], w.committed_memory) == base
+
+
+@pytest.mark.parametrize("runtime", ["host_build_graph", "tensormap_and_ringbuffer"])
+def test_a_crash_in_the_middle_of_a_queue(private_device, kc, runtime):
+    """A kernel that crashes its context while runs are queued behind it:
+    its handle fails with DeviceLost, every later submit fails or is
+    skipped with that cause, nothing waits forever, and the device goes on
+    for a fresh worker."""
+    with simpler.ChipWorker("onboard", runtime) as w:
+        fill = w.register(fill_callable(kc))
+        crash = w.register(scalar_callable(kc, CRASH))
+        outs = [np.zeros(64, np.float32) for _ in range(4)]
+        w.max_inflight = 8
+        before = [w.submit(fill, simpler.TaskArgs(out, 3)) for out in outs[:2]]
+        crashed = w.submit(crash, [8, 0])
+        after = []
+        for out in outs[2:]:
+            try:
+                after.append(w.submit(fill, simpler.TaskArgs(out, 5)))
+            except simpler.DeviceLost:      # the crash came first: no run is queued on a lost worker
+                pass
+        for h in before:
+            assert h.exception(timeout=60) is None
+        assert isinstance(crashed.exception(timeout=60), simpler.DeviceLost)
+        for h in after:
+            e = h.exception(timeout=60)
+            assert isinstance(e, (simpler.RunSkipped, simpler.DeviceLost)), e
+            if isinstance(e, simpler.RunSkipped):
+                assert isinstance(e.__cause__, simpler.DeviceLost)
+        for out in outs[:2]:
+            np.testing.assert_array_equal(out, 3)
+        assert not w.usable
+    with simpler.ChipWorker("onboard", runtime) as fresh:
+        assert_fill_works(fresh, kc)
