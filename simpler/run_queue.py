@@ -93,6 +93,7 @@ class RunQueue:
         self._inflight = 0              # slots taken: queued, running, or a synchronous run()
         self._thread: threading.Thread | None = None
         self._exit = False              # drain() asks an idle thread to end now
+        self._closed = False            # the worker is finalizing: no more runs
         self._helped_at = -1.0          # when a caller last executed a run or waited for one
         self._seq = 0
         self.max_inflight = max_inflight
@@ -105,6 +106,8 @@ class RunQueue:
         and back."""
         while True:
             with self._cond:
+                if self._closed:
+                    raise InvalidState("the ChipWorker is being finalized: no more runs")
                 if self._inflight < self.max_inflight:
                     self._inflight += 1
                     return
@@ -130,6 +133,8 @@ class RunQueue:
     # -- handles ---------------------------------------------------------
     def push(self, handle: RunHandle) -> None:
         with self._cond:
+            if self._closed:
+                raise InvalidState("the ChipWorker is being finalized: no more runs")
             self._seq += 1
             handle.seq = self._seq
             self._queued.append(handle)
@@ -250,6 +255,13 @@ class RunQueue:
             h.cancel()
             self._drop(h)
 
+    def close(self) -> None:
+        """Refuse runs from now on (a finalize is under way); drain() then
+        waits for the ones already queued."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
     def drain(self, cancel: bool = False) -> None:
         """Wait until nothing is in flight, and for the queue's thread to
         end (so a drained worker holds no thread); with cancel, cancel what
@@ -301,5 +313,10 @@ def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeba
         queue.give_slot()
         raise
     handle = RunHandle(queue, out[0], keep, writeback, what)
-    queue.push(handle)
+    try:
+        queue.push(handle)
+    except BaseException:           # refused: the prepared run gives back what it staged
+        lib.simpler_run_free(out[0])
+        queue.give_slot()
+        raise
     return handle

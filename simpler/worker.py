@@ -227,6 +227,7 @@ class ChipWorker:
         cancelled, their handles raise CancelledError). Idempotent; calls
         racing with it from other threads fail with InvalidState."""
         if self._dev is not None and self._queue is not None:
+            self._queue.close()     # a submit racing with this one from another thread is refused
             self._queue.drain(cancel=cancel)
         dev, self._dev = self._dev, None
         if dev is not None:
@@ -438,8 +439,8 @@ class ChipWorker:
         return graph._live_number(self)
 
     def _replay(self, graph: Graph, args: "TaskArgs | Iterable[Arg]", wait: bool) -> "RunHandle | None":
-        dev = self._d()
         gid = self._live_graph(graph)
+        dev = self._d()
         cid, c_args, n, _cfg, keep, writeback = self._run_args(graph.callable_id, args, None, {})
         what = f"replay of graph {gid}"
         if wait and self._queue.idle_slot():
@@ -477,7 +478,9 @@ class ChipWorker:
 
     @max_inflight.setter
     def max_inflight(self, value: int) -> None:
-        value = _checked_int("max_inflight", value, 8, minimum=1)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 8:
+            raise InvalidArgument(f"max_inflight must be an int in 1..8, not {value!r}")
+        value = int(value)
         check(lib.simpler_device_set_max_inflight(self._d(), value), "max_inflight")
         self._queue.max_inflight = value
 

@@ -309,6 +309,8 @@ static void run_end(simpler_device *dev, simpler_run_handle *r)
         dev->ops->gm_free(dev->pdev, r->run.trace_addr);
     r->run.trace_addr = 0;
     dev->block_busy[r->slot] = 0;
+    if (r->slot >= dev->max_inflight)   /* max_inflight was lowered: this slot's block is not kept */
+        run_block_free(dev->ops, dev->pdev, &dev->blocks[r->slot]);
     dev->inflight--;
     r->callable->runs--;
     if (r->graph)
@@ -357,6 +359,11 @@ int simpler_device_set_max_inflight(simpler_device *dev, uint32_t max_inflight)
     if (rc)
         return rc;
     dev->max_inflight = max_inflight;   /* fewer than in flight now: new runs wait until they are fewer */
+    /* Only slots below it are used from now on: the blocks of the others
+     * go (those in use, when their run ends). */
+    for (uint32_t i = max_inflight; i < HOST_MAX_INFLIGHT; i++)
+        if (!dev->block_busy[i])
+            run_block_free(dev->ops, dev->pdev, &dev->blocks[i]);
     return worker_leave(dev, SIMPLER_OK);
 }
 

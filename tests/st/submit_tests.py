@@ -217,7 +217,7 @@ def test_unregister_and_finalize_wait_for_runs_in_flight(own_worker, kernel_comp
 
 def test_max_inflight_is_checked(chip_worker):
     assert chip_worker.max_inflight == 2
-    for bad in (0, 9, -1, "2"):
+    for bad in (0, 9, -1, "2", True, 2.0):
         with pytest.raises(simpler.InvalidArgument):
             chip_worker.max_inflight = bad
     chip_worker.max_inflight = 1
@@ -258,3 +258,47 @@ def test_ctrl_c_while_runs_are_queued(own_worker, kernel_compiler, simpler_platf
     out = np.zeros(8, F32)
     w.run(add, [a, a, out, 1])
     np.testing.assert_array_equal(out, 2 * a)
+
+
+def test_lowering_max_inflight_gives_back_the_run_blocks(own_worker, kernel_compiler):
+    w = own_worker
+    spin = w.register(scenes.callable_(kernel_compiler, "blocks"))
+    w.max_inflight = 4
+    hs = [w.submit(spin, [1, 20000]) for _ in range(4)]
+    w.wait()
+    assert all(h.exception() is None for h in hs)
+    four = w.stats["run_block_bytes"]
+    w.max_inflight = 1
+    one = w.stats["run_block_bytes"]
+    assert one < four and one <= four // 2
+    w.run(spin, [1, 10])
+    assert w.stats["run_block_bytes"] == one
+
+
+def test_finalize_racing_with_submits_from_another_thread(simpler_platform, simpler_runtime, kernel_compiler):
+    """Every submit either raises (the worker is finalizing or finalized)
+    or gives a handle that is done when finalize() returns; no thread is
+    left."""
+    w = simpler.ChipWorker(simpler_platform, simpler_runtime)
+    add = w.register(scenes.callable_(kernel_compiler, "vector_add"))
+    a = np.ones(64, F32)
+    handles, refused = [], []
+
+    def submitter():
+        for _ in range(3000):
+            try:
+                handles.append(w.submit(add, [a, a, np.zeros(64, F32), 1]))
+            except simpler.InvalidState as e:
+                refused.append(e)
+                return
+
+    t = threading.Thread(target=submitter)
+    t.start()
+    wait_for(lambda: len(handles) > 20)
+    w.finalize()
+    finalized_with = [h for h in handles if not h.done()]
+    t.join()
+    assert not finalized_with
+    assert all(h.exception() is None for h in handles)
+    assert refused or len(handles) == 3000
+    assert wait_for(lambda: simpler_threads() == 0)
