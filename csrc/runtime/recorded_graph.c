@@ -150,11 +150,19 @@ int recorded_graph_check(const recorded_graph *g, const runtime_run *run)
                                 "%s (%s); record the graph again for it", i, simpler_dtype_name(now->dtype), ns,
                                 simpler_dtype_name(was->dtype), ws);
         }
-        for (uint32_t j = 0; j < i; j++)
+        for (uint32_t j = 0; j < i; j++) {
             if (was->addr == g->tensors[j].addr && now->addr != a->tensors[j].addr)
                 return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "tensor arguments %u and %u were one tensor when "
                                     "recorded: the graph cannot tell them apart; pass one tensor for both or "
                                     "record again", j, i);
+            /* The other way round the graph would lack the edges between
+             * their tasks (device tensors start at their allocation, so
+             * two overlap only when they are one). */
+            if (was->addr != g->tensors[j].addr && now->addr == a->tensors[j].addr)
+                return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "tensor arguments %u and %u were two tensors when "
+                                    "recorded and are one now: the graph has no dependencies between their "
+                                    "tasks; record it again with them as one", j, i);
+        }
     }
     for (uint32_t k = 0; k < g->num_scalars; k++)
         if (g->scalar_fixed[k] && a->scalars[k] != g->scalars[k])

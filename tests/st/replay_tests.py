@@ -105,6 +105,8 @@ def test_replay_with_other_arrays_and_device_tensors(chip_worker, scene, golden)
             c = RNG.standard_normal(256).astype(F32)
             graph.run([c, ta, out, 1])
             golden(out, c + 3 * a)
+            with pytest.raises(simpler.InvalidArgument, match="were two tensors when recorded"):
+                graph.run([ta, b, ta, 1])       # recorded apart: one now would lose the edges
 
 
 def test_a_replay_checks_shapes_dtypes_and_counts(chip_worker, scene):
