@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._native import check, ffi, lib
-from .errors import InvalidState
+from .errors import InvalidState, OutOfMemory
 
 # The queue's thread ends after this long with nothing to run.
 _IDLE_EXIT_S = 0.5
@@ -177,6 +177,16 @@ class RunQueue:
                         continue                    # a caller may have taken it meanwhile
             self._step()
 
+    def wait_oldest(self) -> bool:
+        """Wait until the oldest run in flight is done; False if none is."""
+        with self._cond:
+            oldest = self._running or (self._queued[0] if self._queued else None)
+        if oldest is None:
+            return False
+        self.help_until(oldest)
+        concurrent.futures.wait([oldest])
+        return True
+
     def help_until(self, handle: RunHandle) -> None:
         """Execute runs on this thread, in order, until handle is done or
         another thread executes: a caller about to wait for handle runs
@@ -304,14 +314,23 @@ class RunQueue:
 
 def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeback: list,
              what: str) -> RunHandle:
-    """Prepare a run in a slot (taken here) and queue its handle."""
-    queue.take_slot()
+    """Prepare a run in a slot (taken here) and queue its handle. A run
+    that does not fit in GM while others are in flight waits for the
+    oldest of them to end (it gives back its run block and staging) and
+    tries again; with none in flight, OutOfMemory is the answer."""
     out = ffi.new("simpler_run_handle **")
-    try:
-        check(prepare(out), what)
-    except BaseException:
-        queue.give_slot()
-        raise
+    while True:
+        queue.take_slot()
+        try:
+            check(prepare(out), what)
+            break
+        except OutOfMemory:
+            queue.give_slot()
+            if not queue.wait_oldest():
+                raise
+        except BaseException:
+            queue.give_slot()
+            raise
     handle = RunHandle(queue, out[0], keep, writeback, what)
     try:
         queue.push(handle)

@@ -302,3 +302,19 @@ def test_finalize_racing_with_submits_from_another_thread(simpler_platform, simp
     assert all(h.exception() is None for h in handles)
     assert refused or len(handles) == 3000
     assert wait_for(lambda: simpler_threads() == 0)
+
+
+def test_a_run_that_does_not_fit_waits_for_the_runs_in_flight(simpler_platform, kernel_compiler):
+    """tensormap_and_ringbuffer's run blocks (its rings) are ~75 MB: in a
+    300 MiB quota at most three fit with room to spare. Eight submits in a
+    row wait for blocks rather than fail; alone, one that cannot fit is
+    OutOfMemory."""
+    with simpler.ChipWorker(simpler_platform, "tensormap_and_ringbuffer", gm_capacity=300 << 20) as w:
+        spin = w.register(scenes.callable_(kernel_compiler, "blocks"))
+        w.max_inflight = 8
+        hs = [w.submit(spin, [1, 20000]) for _ in range(8)]
+        w.wait()
+        assert all(h.exception() is None for h in hs)
+        with pytest.raises(simpler.OutOfMemory):
+            w.submit(spin, [1, 10], heap_ring_size=400 << 20)
+        w.run(spin, [1, 10])
