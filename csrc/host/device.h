@@ -107,10 +107,12 @@ typedef int (*run_keep_fn)(simpler_device *dev, host_callable *c, struct recorde
                            const simpler_run_config *config, uint32_t *id);
 /* Prepare a run of c, the lock held: a replay of graph g when g is not
  * NULL, a recording when keep is not NULL (keep takes its graph once it
- * ran; its id is run_recorded_id). */
+ * ran; run_execute_free gives its id). */
 int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simpler_arg *args, uint32_t num_args,
                 const simpler_run_config *config, run_keep_fn keep, struct simpler_run_handle **out);
-uint32_t run_recorded_id(const struct simpler_run_handle *r);
+/* Execute r and free it, its error kept; a recording's graph id in
+ * *recorded_id (if not NULL) when it succeeded. */
+int run_execute_free(struct simpler_run_handle *r, uint32_t *recorded_id);
 /* Release the graphs of callable c (NULL: all); none has runs in flight
  * (they count as runs of c). */
 void worker_graphs_release(simpler_device *dev, host_callable *c);

@@ -80,13 +80,7 @@ int simpler_graph_record(simpler_device *dev, uint32_t callable_id, const simple
     rc = worker_leave(dev, run_prepare(dev, c, NULL, args, num_args, config, graph_add, &r));
     if (rc)
         return rc;
-    rc = simpler_run_execute(r);
-    if (!rc)
-        *graph_id = run_recorded_id(r);
-    simpler_error_hold(rc);
-    simpler_run_free(r);
-    simpler_error_release(rc);
-    return rc;
+    return run_execute_free(r, graph_id);
 }
 
 int simpler_graph_prepare(simpler_device *dev, uint32_t graph_id, const simpler_arg *args, uint32_t num_args,
@@ -110,11 +104,7 @@ int simpler_graph_run(simpler_device *dev, uint32_t graph_id, const simpler_arg 
     int rc = simpler_graph_prepare(dev, graph_id, args, num_args, &r);
     if (rc)
         return rc;
-    rc = simpler_run_execute(r);
-    simpler_error_hold(rc);
-    simpler_run_free(r);
-    simpler_error_release(rc);
-    return rc;
+    return run_execute_free(r, NULL);
 }
 
 int simpler_graph_release(simpler_device *dev, uint32_t graph_id)

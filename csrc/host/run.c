@@ -589,14 +589,16 @@ int simpler_run(simpler_device *dev, uint32_t callable_id, const simpler_arg *ar
     int rc = simpler_run_prepare(dev, callable_id, args, num_args, config, &r);
     if (rc)
         return rc;
-    rc = simpler_run_execute(r);
+    return run_execute_free(r, NULL);
+}
+
+int run_execute_free(simpler_run_handle *r, uint32_t *recorded_id)
+{
+    int rc = simpler_run_execute(r);
+    if (!rc && recorded_id)
+        *recorded_id = r->recorded_id;
     simpler_error_hold(rc);
     simpler_run_free(r);
     simpler_error_release(rc);
     return rc;
-}
-
-uint32_t run_recorded_id(const simpler_run_handle *r)
-{
-    return r->recorded_id;
 }

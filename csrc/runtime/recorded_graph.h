@@ -67,7 +67,8 @@ void recorded_graph_free(const platform_ops *ops, platform_dev *pdev, recorded_g
 /* Check a replay's arguments (run->args) against the recording; the
  * message names the argument. */
 int recorded_graph_check(const recorded_graph *g, const runtime_run *run);
-/* Stage a replay in env->block (as runtime_ops.stage) and finish it. */
+/* Stage a replay in env->block (as runtime_ops.stage; its arguments
+ * passed recorded_graph_check) and finish it. */
 int recorded_graph_stage(const runtime_env *env, recorded_graph *g, const runtime_run *run,
                          runtime_launch *launch, runtime_result *result);
 int recorded_graph_finish(const runtime_env *env, const recorded_graph *g, runtime_launch *launch, int launch_rc,

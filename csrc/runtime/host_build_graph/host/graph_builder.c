@@ -535,8 +535,6 @@ static void probe_scalar(const runtime_env *env, const runtime_run *run, const u
                          uint32_t num_made, recorded_graph *g, uint32_t k)
 {
     const uint8_t *image = g->image;
-    const struct { uint32_t num_tasks; uint64_t num_edges; } base_counts = {g->num_tasks, g->num_edges},
-                                                            *base = &base_counts;
     uint64_t *scalars = malloc(CALLABLE_MAX_ARGS * sizeof *scalars);
     builder *p = NULL;
     uint8_t *pimg = NULL;
@@ -549,10 +547,10 @@ static void probe_scalar(const runtime_env *env, const runtime_run *run, const u
     scalars[k]++;
     simpler_error_hold(SIMPLER_OK);
     int rc = orchestrate_run(env, run, scalars, 1, &ignored, &p);
-    if (!rc && p->num_tasks == base->num_tasks && p->num_edges == base->num_edges && p->num_tasks)
+    if (!rc && p->num_tasks == g->num_tasks && p->num_edges == g->num_edges && p->num_tasks)
         rc = build_image(p, &pimg, &psize);
     simpler_error_release(SIMPLER_OK);
-    if (rc || !p || p->num_tasks != base->num_tasks || p->num_edges != base->num_edges)
+    if (rc || !p || p->num_tasks != g->num_tasks || p->num_edges != g->num_edges)
         goto out;
     if (!p->num_tasks) {
         fixed = 0;
