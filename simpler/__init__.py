@@ -5,8 +5,15 @@
         reg = w.register(simpler.ChipCallable.build(orch_so, [kernel], ["in", "in", "out"]))
         reg.run(simpler.TaskArgs(a, b, out))
 """
+import logging as _logging
+
+# Long compiles and the onboard device's start say what they do at INFO
+# on this logger; silent unless the application configures logging.
+_logging.getLogger("simpler").addHandler(_logging.NullHandler())
+
 from .callable import ArgSpec, ChipCallable, CoreCallable, CoreType, Tag
 from .compiler import CompileError, KernelCompiler
+from .failure import FailureReport, TaskInfo, TensorInfo
 from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArgument, InvalidCallable,
                      InvalidState, NotRegistered, OrchestrationError, OutOfMemory, PlatformError,
                      SimplerError, Timeout, Unsupported)
@@ -22,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "device",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
-    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
+    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "FailureReport", "TaskInfo", "TensorInfo", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
     "Timeout", "Trace", "Unsupported",

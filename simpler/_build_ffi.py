@@ -43,7 +43,9 @@ HOST_SOURCES = [
     "csrc/host/device_entry.c",
     "csrc/host/run.c",
     "csrc/host/graph.c",
+    "csrc/host/failure_report.c",
     "platform/chip/chip.c",
+    "platform/chip/failure_report.c",
     "platform/chip/kernel_set.c",
     "platform/sim/sim.c",
     "platform/onboard/paths.c",
@@ -74,7 +76,8 @@ DEVICE_PROGRAMS = {
         "platform/onboard/device/main.c", "platform/onboard/device/server.c",
         "platform/onboard/device/context.c", "platform/onboard/device/context_link.c",
         "platform/onboard/wire.c", "platform/onboard/paths.c",
-        "platform/chip/chip.c", "platform/chip/kernel_set.c", "csrc/callable/callable.c",
+        "platform/chip/chip.c", "platform/chip/failure_report.c", "platform/chip/kernel_set.c",
+        "csrc/callable/callable.c",
         "csrc/common/error.c", "csrc/common/gm_heap.c", "csrc/common/so_load.c", "csrc/common/elf_check.c", "csrc/common/addr_map.c",
         "csrc/common/array.c",
     ],
@@ -105,7 +108,8 @@ def cdef_source() -> str:
 
 
 ffibuilder = FFI()
-# The Python poll (worker.py): runs check for signals through it.
+# The Python poll (_native.py): runs check for signals and move their
+# progress bars through it.
 ffibuilder.cdef(cdef_source() + '\nextern "Python" int simpler_py_poll(void *);\n')
 ffibuilder.set_source(
     "simpler._simpler_c",

@@ -23,6 +23,9 @@ def last_error() -> str:
 # poll, is kept here, the C side cancels what it waits for and returns
 # SIMPLER_E_INTERRUPTED, and check() raises the kept exception.
 _interrupts = threading.local()
+# The progress bar of the run this thread executes (progress.py), moved
+# from the same poll.
+watched = threading.local()
 
 
 def _poll_raised(exc_type, exc_value, traceback) -> int:
@@ -32,6 +35,12 @@ def _poll_raised(exc_type, exc_value, traceback) -> int:
 
 @ffi.def_extern(error=1, onerror=_poll_raised)
 def simpler_py_poll(ctx) -> int:
+    progress = getattr(watched, "current", None)
+    if progress is not None:
+        try:
+            progress.poll()
+        except Exception:   # a failing bar is dropped; only an interrupt stops the run
+            watched.current = None
     return 0
 
 

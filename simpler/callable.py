@@ -169,6 +169,7 @@ class ChipCallable:
         self._blob = bytes(blob)
         self._signature: list[ArgSpec] | None = None
         self._summary = None
+        self._kernels: dict[int, CoreCallable] = {}
 
     @classmethod
     def build(cls, orchestration: Binary, kernels: Iterable[CoreCallable],
@@ -199,6 +200,7 @@ class ChipCallable:
         callable_ = cls(bytes(blob))
         callable_.validate()
         callable_._signature = specs
+        callable_._kernels = {k.func_id: k for k in kernels}
         return callable_
 
     @classmethod
@@ -208,6 +210,12 @@ class ChipCallable:
 
     def to_bytes(self) -> bytes:
         return self._blob
+
+    @property
+    def kernels(self) -> dict[int, CoreCallable]:
+        """The CoreCallables it was built from, by func_id (empty for
+        from_bytes: a blob keeps no Python objects)."""
+        return dict(self._kernels)
 
     def validate(self) -> None:
         """Raise InvalidCallable with the parser's message if the blob is malformed."""

@@ -212,12 +212,13 @@ class Graph(_Handle):
     ``release()`` it, or use it as a context manager; unregistering its
     callable releases it too. ``int(graph)`` is its id on the worker."""
 
-    __slots__ = ("_callable_id", "_info")
+    __slots__ = ("_callable_id", "_info", "_settings")
 
     def __init__(self, worker: _Owner, graph_id: int, callable_id: int, info: dict[str, int]) -> None:
         super().__init__(worker, graph_id)
         self._callable_id = callable_id
         self._info = info
+        self._settings = None       # the recording's CallConfig, for its replays
 
     @property
     def id(self) -> int:

@@ -14,12 +14,15 @@ import collections
 import concurrent.futures
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._native import check, ffi, lib
 from .errors import InvalidState, OutOfMemory
+
+if TYPE_CHECKING:
+    from .failure import RunWatch
 
 # The queue's thread ends after this long with nothing to run.
 _IDLE_EXIT_S = 0.5
@@ -42,13 +45,14 @@ class RunHandle(concurrent.futures.Future):
     also awaitable (``await handle``). Its result is None; outputs are in
     the caller's arrays once it is done, not before."""
 
-    def __init__(self, queue: "RunQueue", crun, keep: list, writeback: list, what: str) -> None:
+    def __init__(self, queue: "RunQueue", crun, keep: list, writeback: list, watch: "RunWatch") -> None:
         super().__init__()
         self._queue = queue
         self._crun = crun               # simpler_run_handle *, freed once it ran or was dropped
         self._keep = keep               # the arrays and C arguments the run reads and writes
         self._writeback = writeback
-        self._what = what
+        self._watch = watch             # its progress bar, and its report if it fails
+        self._what = watch.what
         self.seq = 0
 
     def result(self, timeout: float | None = None) -> Any:
@@ -237,7 +241,8 @@ class RunQueue:
     @staticmethod
     def _execute(handle: RunHandle) -> BaseException | None:
         try:
-            check(lib.simpler_run_execute(handle._crun), handle._what)
+            with handle._watch.executing():
+                check(lib.simpler_run_execute(handle._crun), handle._what)
             for dst, src in handle._writeback:
                 np.copyto(dst, src)
         except BaseException as e:     # KeyboardInterrupt included: the run was stopped
@@ -249,7 +254,7 @@ class RunQueue:
         crun, handle._crun = handle._crun, None
         if crun is not None:
             lib.simpler_run_free(crun)
-            handle._keep = handle._writeback = None
+            handle._keep = handle._writeback = handle._watch = None
             self.give_slot()
 
     def interrupt(self) -> None:
@@ -313,7 +318,7 @@ class RunQueue:
 
 
 def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeback: list,
-             what: str) -> RunHandle:
+             watch: "RunWatch") -> RunHandle:
     """Prepare a run in a slot (taken here) and queue its handle. A run
     that does not fit in GM while others are in flight waits for the
     oldest of them to end (it gives back its run block and staging) and
@@ -322,7 +327,8 @@ def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeba
     while True:
         queue.take_slot()
         try:
-            check(prepare(out), what)
+            with watch.failing():       # a host orchestration fails here
+                check(prepare(out), watch.what)
             break
         except OutOfMemory:
             queue.give_slot()
@@ -331,7 +337,7 @@ def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeba
         except BaseException:
             queue.give_slot()
             raise
-    handle = RunHandle(queue, out[0], keep, writeback, what)
+    handle = RunHandle(queue, out[0], keep, writeback, watch)
     try:
         queue.push(handle)
     except BaseException:           # refused: the prepared run gives back what it staged

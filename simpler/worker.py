@@ -5,6 +5,7 @@ import contextlib
 import functools
 import itertools
 import operator
+import os
 import struct
 import weakref
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from ._native import check, ffi, lib
 from .callable import ChipCallable
 from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
+from .failure import RunWatch, dump_dir_setting
+from .progress import check_setting as progress_setting, interactive, watch as progress_watch
 from .device_tensor import DeviceTensor, _checked_int
 from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunQueue, prepared
@@ -66,13 +69,24 @@ class CallConfig:
     # Record a trace (ChipWorker.last_trace): True for up to 200,000 events,
     # or a number of events. Off by default, and free when off.
     trace: bool | int = False
+    # A tqdm progress bar for runs longer than about a second: None shows
+    # it where output is interactive (a terminal, a notebook), True
+    # wherever tqdm is installed, False never.
+    progress: bool | None = None
+    # A failed run writes its report and tensors into a new directory
+    # here (None: $SIMPLER_DUMP_DIR, if set).
+    dump_dir: "str | os.PathLike | None" = None
 
     def _to_c(self):
         cfg = ffi.new("simpler_run_config *")
         for name, v in self.__dict__.items():  # the fields, without dataclasses.fields()'s cost per run
             if v is None:
                 continue
-            if name == "trace":
+            if name == "progress":      # Python's alone (worker._watch)
+                progress_setting(v)
+            elif name == "dump_dir":
+                dump_dir_setting(v)
+            elif name == "trace":
                 cfg.trace_events = (200_000 if v is True else 0 if v is False
                                     else _checked_int("trace", v, 26, minimum=1))
             elif name == "scheduler_timeout":
@@ -318,8 +332,9 @@ class ChipWorker:
         return dict(self._callables)
 
     # -- runs ------------------------------------------------------------
-    def _run_args(self, callable_id, args, config, config_kw):
-        """The C arguments of a run: (callable id, simpler_arg[], count, config, keep, writeback)."""
+    def _run_args(self, callable_id, args, config, config_kw, what=None, watch_config=None):
+        """The C arguments of a run: (callable id, simpler_arg[], count,
+        config, keep, writeback, RunWatch or None)."""
         # The common case first, without a check it does not need: a
         # registered int id, a list or tuple of arguments, no settings.
         if type(callable_id) is not int or callable_id not in self._callables:
@@ -369,7 +384,17 @@ class ChipWorker:
                                       f"or a DeviceTensor, not {type(a).__name__}")
             written = spec is not None and spec.direction in ("out", "inout", "nodep")
             self._fill_arg(c_args[i], i, a, written, keep, writeback, spec)
-        return callable_id, c_args, n, cfg, keep, writeback
+        what = what or f"run(callable_id={callable_id})"
+        watch = self._watch(what, registered, items, specs, watch_config or config)
+        return callable_id, c_args, n, cfg, keep, writeback, watch
+
+    def _watch(self, what: str, callable_: "ChipCallable | None", items, specs, config) -> RunWatch:
+        """What the run shows as it executes (a progress bar) and leaves if it fails (a report, a dump)."""
+        progress = config.progress if config is not None else None
+        dump_dir = dump_dir_setting(config.dump_dir if config is not None else None)
+        watch = RunWatch(self, what, callable_, items, specs, progress_watch(self._handle, progress, what), dump_dir)
+        watch.config = config
+        return watch
 
     def run(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
             config: CallConfig | None = None, **config_kw: Any) -> None:
@@ -377,13 +402,14 @@ class ChipWorker:
         Outputs are written back into the "out"/"inout" arrays. Keyword
         arguments override CallConfig fields."""
         dev = self._d()
-        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
+        cid, c_args, n, cfg, keep, writeback, watch = self._run_args(callable_id, args, config, config_kw)
         if not self._queue.idle_slot():     # runs are in flight: this one goes behind them
-            self._submit(dev, cid, c_args, n, cfg, keep, writeback).result()
+            self._submit(dev, cid, c_args, n, cfg, keep, writeback, watch).result()
             return
         # Nothing in flight: run on this thread (no handoff; Ctrl-C reaches it directly).
         try:
-            check(lib.simpler_run(dev, cid, c_args, n, cfg), f"run(callable_id={cid})")
+            with watch.executing():
+                check(lib.simpler_run(dev, cid, c_args, n, cfg), watch.what)
         finally:
             self._queue.give_slot()
         for dst, src in writeback:
@@ -399,12 +425,12 @@ class ChipWorker:
         flight. A failed run fails its handle with the exception run()
         raises; the runs queued behind it then fail with RunSkipped."""
         dev = self._d()
-        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
-        return self._submit(dev, cid, c_args, n, cfg, keep, writeback)
+        cid, c_args, n, cfg, keep, writeback, watch = self._run_args(callable_id, args, config, config_kw)
+        return self._submit(dev, cid, c_args, n, cfg, keep, writeback, watch)
 
-    def _submit(self, dev, cid, c_args, n, cfg, keep, writeback) -> RunHandle:
+    def _submit(self, dev, cid, c_args, n, cfg, keep, writeback, watch: RunWatch) -> RunHandle:
         return prepared(self._queue, lambda out: lib.simpler_run_prepare(dev, cid, c_args, n, cfg, out), keep,
-                        writeback, f"run(callable_id={cid})")
+                        writeback, watch)
 
     # -- recorded graphs -------------------------------------------------
     def record(self, callable_id: "Registration | int", args: "TaskArgs | Iterable[Arg]" = (),
@@ -415,17 +441,20 @@ class ChipWorker:
         without running the orchestration or deriving a dependency. The
         replays use this run's settings."""
         dev = self._d()
-        cid, c_args, n, cfg, keep, writeback = self._run_args(callable_id, args, config, config_kw)
+        cid, c_args, n, cfg, keep, writeback, watch = self._run_args(callable_id, args, config, config_kw,
+                                                                    f"record(callable_id={int(callable_id)})")
         out = ffi.new("uint32_t *")
         self._queue.take_slot()     # the device orders it behind the runs in flight
         try:
-            check(lib.simpler_graph_record(dev, cid, c_args, n, cfg, out), f"record(callable_id={cid})")
+            with watch.executing():
+                check(lib.simpler_graph_record(dev, cid, c_args, n, cfg, out), watch.what)
         finally:
             self._queue.give_slot()
         for dst, src in writeback:
             np.copyto(dst, src)
         gid = int(out[0])
         graph = self._graphs[gid] = Graph(self, gid, cid, self._graph_info(gid))
+        graph._settings = watch.config     # its replays' progress and dump settings
         return graph
 
     def _graph_info(self, graph: "Graph | int") -> dict[str, int]:
@@ -441,18 +470,19 @@ class ChipWorker:
     def _replay(self, graph: Graph, args: "TaskArgs | Iterable[Arg]", wait: bool) -> "RunHandle | None":
         gid = self._live_graph(graph)
         dev = self._d()
-        cid, c_args, n, _cfg, keep, writeback = self._run_args(graph.callable_id, args, None, {})
-        what = f"replay of graph {gid}"
+        cid, c_args, n, _cfg, keep, writeback, watch = self._run_args(
+            graph.callable_id, args, None, {}, f"replay of graph {gid}", graph._settings)
         if wait and self._queue.idle_slot():
             try:
-                check(lib.simpler_graph_run(dev, gid, c_args, n), what)
+                with watch.executing():
+                    check(lib.simpler_graph_run(dev, gid, c_args, n), watch.what)
             finally:
                 self._queue.give_slot()
             for dst, src in writeback:
                 np.copyto(dst, src)
             return None
         handle = prepared(self._queue, lambda out: lib.simpler_graph_prepare(dev, gid, c_args, n, out), keep,
-                          writeback, what)
+                          writeback, watch)
         if wait:
             handle.result()
             return None

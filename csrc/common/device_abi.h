@@ -111,6 +111,7 @@ typedef struct simpler_launch_params {
     uint32_t reserved;
     uint64_t image_addr;            /* the runtime's graph image or run block in GM */
     uint64_t trace_addr;            /* a simpler_trace in GM, or 0: no tracing */
+    uint64_t failure_addr;          /* a simpler_failure_report in GM the platform fills if the launch fails, or 0 */
 } simpler_launch_params;
 
 typedef struct simpler_launch {
@@ -126,7 +127,10 @@ typedef struct simpler_launch {
     _Atomic uint32_t abort;
     _Atomic uint64_t tasks_completed;
     _Atomic uint64_t blocks_completed;  /* progress, for the watchdogs */
-    _Atomic uint64_t heartbeat;         /* other progress (tasks submitted on the device) */
+    /* Tasks the launch knows of: host_build_graph's whole graph, stored as
+     * its schedulers start; tensormap_and_ringbuffer's, counted as its
+     * orchestrator publishes them (progress for the watchdogs too). */
+    _Atomic uint64_t tasks_submitted;
     char message[SIMPLER_LAUNCH_MESSAGE_MAX];
 } simpler_launch;
 

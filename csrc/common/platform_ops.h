@@ -41,11 +41,21 @@ typedef struct platform_counters {
     uint64_t device_context_pid;
 } platform_counters;
 
+/* A launch's progress as its waiter last saw it, for
+ * simpler_device_progress on any thread: the platform stores the launch's
+ * tasks finished and known so far while it waits (sim before each poll;
+ * onboard as the device's progress messages come, about once a second). */
+typedef struct platform_progress {
+    _Atomic uint64_t tasks_done;
+    _Atomic uint64_t tasks_submitted;
+} platform_progress;
+
 /* What a launch's waiter checks between slices of its wait (simpler.h's
  * simpler_poll_fn and its context); fn NULL: nothing. */
 typedef struct platform_poll {
     simpler_poll_fn fn;
     void *ctx;
+    platform_progress *progress;    /* NULL: nobody watches */
     /* Poll once right after the launch starts, before any slice: the
      * fault platform cancels a launch this way the moment it is running. */
     int at_once;

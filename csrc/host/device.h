@@ -76,6 +76,12 @@ struct simpler_device {
     pthread_cond_t changed;         /* a run began or ended executing, or left the queue */
     void *runtime_cache;            /* the runtime's host memory kept from run to run */
     platform_poll poll;             /* what waits check between slices (simpler_device_set_poll) */
+    /* The executing launch's counts as the platform last stored them,
+     * then the run's final ones (simpler_device_progress reads them
+     * without the lock, from any thread). */
+    platform_progress progress;
+    simpler_failure_report *failure;        /* the host copy of the last failed launch's report */
+    int failure_found;              /* the last failed launch left a report */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
     uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
     int32_t owner_pid;
@@ -113,6 +119,9 @@ int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simp
 /* Execute r and free it, its error kept; a recording's graph id in
  * *recorded_id (if not NULL) when it succeeded. */
 int run_execute_free(struct simpler_run_handle *r, uint32_t *recorded_id);
+/* After a launch (failure_report.c): if it failed, take the report the
+ * platform left in its block's tail. */
+void failure_collect(simpler_device *dev, const simpler_launch_params *params, int launch_rc);
 /* Release the graphs of callable c (NULL: all); none has runs in flight
  * (they count as runs of c). */
 void worker_graphs_release(simpler_device *dev, host_callable *c);

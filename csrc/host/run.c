@@ -382,6 +382,7 @@ int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simp
                 const simpler_run_config *config, run_keep_fn keep, simpler_run_handle **out)
 {
     dev->runs++;
+    dev->failure_found = 0;     /* a report is of the last run that failed, never an older one */
     const callable_info *info = c->buffer->info;
     if (num_args != info->num_args)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "callable %u takes %u arguments, got %u", c->id,
@@ -398,7 +399,7 @@ int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simp
     if (!r)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "preparing a run: out of host memory");
     *r = (simpler_run_handle){.dev = dev, .callable = c, .graph = g, .slot = slot, .num_args = num_args};
-    r->poll = (platform_poll){.fn = run_poll, .ctx = r};
+    r->poll = (platform_poll){.fn = run_poll, .ctx = r, .progress = &dev->progress};
     r->run.callable = &c->view;
     r->run.record = keep != NULL;
     r->keep = keep;
@@ -542,6 +543,11 @@ int simpler_run_execute(simpler_run_handle *r)
         /* The platform says whether the next run may be staged meanwhile. */
         int concurrent = dev->ops->concurrent_launch;
         dev->executing = 1;
+        /* A host-built graph's tasks are all known now; a device
+         * orchestration's come as it submits them. */
+        atomic_store(&dev->progress.tasks_done, 0);
+        atomic_store(&dev->progress.tasks_submitted, r->result.tasks_submitted);
+        r->launch.params.failure_addr = run_block_report(&dev->blocks[r->slot]);
         if (concurrent)
             pthread_mutex_unlock(&dev->lock);
         launch_rc = dev->ops->launch(dev->pdev, &r->launch.params, &r->poll);
@@ -551,8 +557,15 @@ int simpler_run_execute(simpler_run_handle *r)
             simpler_error_release(launch_rc);
         }
         dev->executing = 0;
+        failure_collect(dev, &r->launch.params, launch_rc);
     }
+    if (!launch_rc && r->launch.launch == 0)
+        dev->failure_found = 0;
     rc = run_complete(dev, r, launch_rc);
+    if (!rc) {      /* what the run did in the end (a failed run keeps what was last seen) */
+        atomic_store(&dev->progress.tasks_submitted, r->result.tasks_submitted);
+        atomic_store(&dev->progress.tasks_done, r->result.tasks_completed);
+    }
     simpler_error_hold(rc);
     run_end(dev, r);
     simpler_error_release(rc);

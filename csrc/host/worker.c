@@ -127,6 +127,9 @@ int simpler_device_finalize(simpler_device *dev)
     free(dev->last_trace);
     dev->last_trace = NULL;
     dev->last_trace_size = 0;
+    free(dev->failure);
+    dev->failure = NULL;
+    dev->failure_found = 0;
     if (dev->runtime_cache)
         dev->runtime->drop_cache(dev->runtime_cache);
     dev->runtime_cache = NULL;
@@ -155,6 +158,21 @@ int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx)
         return rc;
     dev->poll = (platform_poll){.fn = fn, .ctx = ctx};
     return worker_leave(dev, SIMPLER_OK);
+}
+
+int simpler_device_progress(simpler_device *dev, uint64_t *tasks_done, uint64_t *tasks_submitted)
+{
+    /* No lock: the launch waits with it held on platforms that launch
+     * alone, and this is called from the poll of that very wait. */
+    if (!dev || !tasks_done || !tasks_submitted)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_device_progress: %s is NULL",
+                            !dev ? "dev" : !tasks_done ? "tasks_done" : "tasks_submitted");
+    *tasks_submitted = atomic_load_explicit(&dev->progress.tasks_submitted, memory_order_relaxed);
+    *tasks_done = atomic_load_explicit(&dev->progress.tasks_done, memory_order_relaxed);
+    /* Stored as two words: never show more done than known. */
+    if (*tasks_done > *tasks_submitted)
+        *tasks_submitted = *tasks_done;
+    return SIMPLER_OK;
 }
 
 int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)

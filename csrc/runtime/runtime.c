@@ -38,6 +38,7 @@ void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b)
 int run_block_reserve(const runtime_env *env, uint64_t size, run_block **out)
 {
     run_block *b = env->block;
+    size += RUN_BLOCK_REPORT_BYTES;     /* the tail a failed launch's report goes to */
     if (b->addr && b->size < size)
         run_block_free(env->ops, env->pdev, b);
     if (!b->addr) {

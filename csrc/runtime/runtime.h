@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "callable/callable.h"
+#include "common/gm_heap.h"
 #include "common/platform_ops.h"
 #include "simpler/orch.h"
 #include "simpler/simpler.h"
@@ -32,6 +33,17 @@ typedef struct run_block {
 } run_block;
 
 #define RUN_BLOCK_KEEP (256ull << 20)
+
+/* Every run block ends in the GM a failed launch's report is written to
+ * (simpler_failure_report, platform/chip/failure_report.c), past what the
+ * runtime asked for: one per run in flight, kept with its block. */
+#define RUN_BLOCK_REPORT_BYTES \
+    ((sizeof(simpler_failure_report) + SIMPLER_GM_ALIGN - 1) & ~(uint64_t)(SIMPLER_GM_ALIGN - 1))
+
+static inline uint64_t run_block_report(const run_block *b)
+{
+    return b->addr && b->size >= RUN_BLOCK_REPORT_BYTES ? b->addr + b->size - RUN_BLOCK_REPORT_BYTES : 0;
+}
 
 typedef struct runtime_env {
     const platform_ops *ops;

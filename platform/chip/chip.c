@@ -16,6 +16,7 @@
 
 #include "chip/kernel_set.h"
 #include "common/error.h"
+#include "simpler/simpler.h"
 
 /* A failed run's cores get this long to finish before they are stopped. */
 #define CHIP_CORE_GRACE_NS 200000000ull
@@ -320,7 +321,11 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
     atomic_store(&L->tasks_completed, 0);
     atomic_store(&L->blocks_completed, 0);
     L->message[0] = '\0';
-    atomic_store(&L->heartbeat, 0);
+    atomic_store(&L->tasks_submitted, 0);
+    for (uint32_t i = 0; i < cores; i++)
+        c->launch_seq[i] = atomic_load(&c->mailboxes[i].door.seq);
+    if (p->failure_addr)    /* an earlier failure's report is not this launch's */
+        ((simpler_failure_report *)(uintptr_t)p->failure_addr)->magic = 0;
     atomic_store(&c->running, threads);
     for (uint32_t t = 0; t < threads; t++) {
         place_aicpu(c, t, t < L->p.aicpu_thread_num);
@@ -347,7 +352,7 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
             break;
         }
         now = simpler_now_ns();
-        uint64_t done = atomic_load(&L->blocks_completed) + atomic_load(&L->heartbeat);
+        uint64_t done = atomic_load(&L->blocks_completed) + atomic_load(&L->tasks_submitted);
         if (done != seen_done) {
             seen_done = done;
             deadline = now + limit;
@@ -360,6 +365,9 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
             next_report = now + CHIP_POLL_NS;
         }
         if (now >= next_poll) {
+            if (w->counts)
+                w->counts(w->arg, atomic_load_explicit(&L->tasks_completed, memory_order_relaxed),
+                          atomic_load_explicit(&L->tasks_submitted, memory_order_relaxed));
             if (w->poll(w->arg)) {
                 cancel_launch(L, SIMPLER_E_INTERRUPTED, "the run was interrupted");
                 next_poll = UINT64_MAX; /* now wait for the threads to stop */
@@ -374,6 +382,7 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
         }
         if (now >= deadline && atomic_load(&L->status) == SIMPLER_E_INTERRUPTED) {
             simpler_event_cancel(&c->done);
+            chip_failure_report(c, SIMPLER_E_INTERRUPTED);
             atomic_store(&c->lost, 1);
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
                                 "%s: the run was interrupted, but its AICPU threads did not stop (an "
@@ -382,6 +391,7 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
         }
         if (now >= deadline) {
             simpler_event_cancel(&c->done);
+            chip_failure_report(c, SIMPLER_E_DEVICE_LOST);
             atomic_store(&L->abort, 1);
             atomic_store(&c->lost, 1);
             return simpler_fail(SIMPLER_E_DEVICE_LOST,
@@ -397,6 +407,7 @@ int chip_launch(chip *c, simpler_aicpu_main_fn aicpu_main, const simpler_launch_
     int status = atomic_load(&L->status);
     if (status == SIMPLER_OK)
         return SIMPLER_OK;
+    chip_failure_report(c, status);
     simpler_fail(status, "%s", L->message);
     rc = recover_cores(c, cores);
     return rc ? rc : simpler_fail(status, "%s", L->message);

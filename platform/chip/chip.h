@@ -42,6 +42,8 @@ typedef struct chip_waiter {
     void (*progress)(void *arg, int progressed);
     /* About every CHIP_CANCEL_POLL_NS: non-zero cancels the launch. */
     int (*poll)(void *arg);
+    /* Before each poll: the launch's tasks finished and known so far. */
+    void (*counts)(void *arg, uint64_t tasks_done, uint64_t tasks_submitted);
     void *arg;
     int poll_at_once;               /* and once as soon as the launch is started */
 } chip_waiter;
@@ -62,6 +64,7 @@ struct chip {
     _Atomic uint32_t stopping;
 
     simpler_launch launch;
+    uint32_t launch_seq[SIMPLER_MAX_CORES]; /* each core's door.seq as the launch began */
     _Atomic uint32_t running;       /* AICPU threads still in the launch */
     simpler_event done;
 
@@ -101,6 +104,11 @@ int chip_on_device_thread(void);
  * kernel now, "; "-separated, for a report written as the process dies:
  * no lock, no allocation. */
 void chip_running_report(const chip *c, char *out, size_t size);
+
+/* Fill the launch's failure report (its params' failure_addr, if set)
+ * from the mailboxes (failure_report.c): before the cores are reset, or
+ * from a dying process's signal handler (no lock, no allocation). */
+void chip_failure_report(const chip *c, int status);
 
 /* "SIGSEGV (invalid memory access)" and the like, for the crash line of a
  * process that runs a chip. Async-signal-safe. */

@@ -149,7 +149,7 @@ static int faulty_launch(platform_dev *d, const simpler_launch_params *p, const 
         return d->inner->launch(d->dev, p, poll);
     /* Started for real, then cancelled: a launch that finished before the
      * cancel reached it fails its wait all the same. */
-    platform_poll stop = {stop_now, NULL, 1};
+    platform_poll stop = {.fn = stop_now, .at_once = 1};
     int rc = d->inner->launch(d->dev, p, &stop);
     if (rc == SIMPLER_OK || rc == SIMPLER_E_INTERRUPTED)
         return simpler_fail(SIMPLER_E_TIMEOUT, "injected fault: the wait for a started launch failed and the "

@@ -273,6 +273,15 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
         if (w)
             return lose(d, what, w);
         if (h.type == ONB_PROGRESS && h.seq == seq) {
+            onb_progress p;
+            if (poll && poll->progress && h.size >= sizeof p) {
+                memcpy(&p, payload, sizeof p);
+                if (p.has_counts) {
+                    atomic_store_explicit(&poll->progress->tasks_done, p.tasks_completed, memory_order_relaxed);
+                    atomic_store_explicit(&poll->progress->tasks_submitted, p.tasks_submitted,
+                                          memory_order_relaxed);
+                }
+            }
             free(payload);
             continue;
         }
@@ -590,10 +599,9 @@ static uint64_t drv_gm_size_of(platform_dev *d, uint64_t addr)
 
 /* The host mapping of [addr, addr + size), which must lie inside one of
  * this process's allocations. */
-static int gm_host(platform_dev *d, uint64_t addr, uint64_t size, const char *what, uint8_t **out)
+/* Where [addr, +size) of this process's GM is in its mapping. */
+static int gm_mapped(platform_dev *d, uint64_t addr, uint64_t size, const char *what, uint8_t **out)
 {
-    if (d->lost)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
     uint32_t i = alloc_index(d, addr + 1);      /* first allocation starting after addr */
     if (i == 0 || addr + size < addr || addr + size > d->allocs[i - 1].addr + d->allocs[i - 1].size)
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT,
@@ -601,6 +609,13 @@ static int gm_host(platform_dev *d, uint64_t addr, uint64_t size, const char *wh
                             addr, size);
     *out = d->gm_map + (addr - d->gm_base);
     return SIMPLER_OK;
+}
+
+static int gm_host(platform_dev *d, uint64_t addr, uint64_t size, const char *what, uint8_t **out)
+{
+    if (d->lost)
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
+    return gm_mapped(d, addr, size, what, out);
 }
 
 static int drv_copy_to_device(platform_dev *d, uint64_t dst, const void *src, uint64_t size)
@@ -615,7 +630,10 @@ static int drv_copy_to_device(platform_dev *d, uint64_t dst, const void *src, ui
 static int drv_copy_from_device(platform_dev *d, void *dst, uint64_t src, uint64_t size)
 {
     uint8_t *p;
-    int rc = gm_host(d, src, size, "copy from device", &p);
+    /* A lost device's GM stays mapped here, so what it left there (a
+     * failed launch's report) can still be read; the worker refuses the
+     * user's own calls on a lost device. */
+    int rc = d->gm_map ? gm_mapped(d, src, size, "copy from device", &p) : gm_host(d, src, size, "copy from device", &p);
     if (!rc && size)
         memcpy(dst, p, size);
     return rc;

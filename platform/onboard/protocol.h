@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/device_abi.h"
+#include "simpler/simpler.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
 #define ONB_VERSION 4u
@@ -119,8 +120,24 @@ typedef struct onb_launch {
     uint64_t executor;          /* the registered AICore executor for the cores */
 } onb_launch;
 
+/* Whether a launch's failure report lies inside its image's block (of
+ * image_size bytes): it is that block's tail (run_block_report). */
+static inline int onb_report_fits(const simpler_launch_params *p, uint64_t image_size)
+{
+    uint64_t at = p->failure_addr - p->image_addr;
+    return p->failure_addr >= p->image_addr && at <= image_size &&
+           image_size - at >= sizeof(simpler_failure_report);
+}
+
+/* A heartbeat: from the device context while its launch progresses (with
+ * the launch's counts, has_counts 1), or from the server while the
+ * launch waits for the chip (has_counts 0). */
 typedef struct onb_progress {
     uint64_t blocks_completed;
+    uint64_t tasks_completed;
+    uint64_t tasks_submitted;
+    uint32_t has_counts;
+    uint32_t reserved;
 } onb_progress;
 
 typedef struct onb_counters {

@@ -274,9 +274,24 @@ static int sim_callable_load(platform_dev *d, const void *blob, uint64_t size, u
     return SIMPLER_OK;
 }
 
+static int sim_poll(void *arg)
+{
+    const platform_poll *p = arg;
+    return p->fn(p->ctx);
+}
+
+static void sim_counts(void *arg, uint64_t tasks_done, uint64_t tasks_submitted)
+{
+    const platform_poll *p = arg;
+    atomic_store_explicit(&p->progress->tasks_done, tasks_done, memory_order_relaxed);
+    atomic_store_explicit(&p->progress->tasks_submitted, tasks_submitted, memory_order_relaxed);
+}
+
 static int sim_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
-    chip_waiter w = {.poll = poll ? poll->fn : NULL, .arg = poll ? poll->ctx : NULL, .poll_at_once = poll && poll->at_once};
+    chip_waiter w = {.poll = poll && poll->fn ? sim_poll : NULL,
+                     .counts = poll && poll->progress ? sim_counts : NULL,
+                     .arg = (void *)poll, .poll_at_once = poll && poll->at_once};
     int slot = in_flight_begin(&d->chip);
     int rc = chip_launch(&d->chip, d->aicpu_main, p, SIM_OP_MARGIN_NS, &w);
     if (slot >= 0)

@@ -176,6 +176,14 @@ void simpler_device_destroy(simpler_device *dev);
 /* The poll for this context's waits (NULL: none, the default). */
 int simpler_device_set_poll(simpler_device *dev, simpler_poll_fn fn, void *ctx);
 int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out);
+/* The executing run's tasks finished and submitted so far (a host-built
+ * graph's are all submitted as it starts; a device orchestration's grow
+ * as it submits), as the platform last saw them: sim before each poll,
+ * onboard from the device's progress messages (about once a second).
+ * Once the run is done, its final counts; before the first, 0 and 0. It
+ * reads two counters and takes no lock: call it from the poll, or from
+ * any thread while the context is not destroyed. */
+int simpler_device_progress(simpler_device *dev, uint64_t *tasks_done, uint64_t *tasks_submitted);
 int simpler_committed_memory(simpler_device *dev, uint64_t *bytes_out);
 
 int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out);
@@ -329,6 +337,65 @@ int simpler_device_max_inflight(simpler_device *dev, uint32_t *out);
  * is lost. */
 int simpler_device_inject_fault(simpler_device *dev, uint32_t kinds, uint64_t nth);
 int simpler_device_fault_counts(simpler_device *dev, simpler_fault_counts *out);
+
+/*
+ * What the cores held when a run failed in its launch (a timeout, an
+ * error of a device orchestration, an interrupt, a crashing kernel on
+ * onboard): the tasks running in a kernel, the tasks posted to a core
+ * behind them with the producers they wait for, and the last few each
+ * core finished, as the schedulers had handed them out. Tasks a
+ * scheduler had not yet handed to a core are not in it. Bounded: at most
+ * SIMPLER_REPORT_MAX_TASKS tasks, each with its first
+ * SIMPLER_REPORT_TENSORS tensors and SIMPLER_REPORT_SCALARS scalars (its
+ * counts say how many it has).
+ */
+#define SIMPLER_REPORT_MAGIC 0x53464c52u   /* "RLFS": the report was written */
+#define SIMPLER_REPORT_MAX_TASKS 32
+#define SIMPLER_REPORT_TENSORS 4
+#define SIMPLER_REPORT_SCALARS 8
+#define SIMPLER_REPORT_WAITS 4
+#define SIMPLER_REPORT_RECENT 4             /* finished tasks per core, at most */
+#define SIMPLER_REPORT_NAME 64
+
+typedef enum simpler_report_state {
+    SIMPLER_REPORT_RUNNING = 1,     /* in its kernel */
+    SIMPLER_REPORT_POSTED = 2,      /* handed to a core, not started */
+    SIMPLER_REPORT_FINISHED = 3
+} simpler_report_state;
+
+typedef struct simpler_report_task {
+    uint64_t task_id;
+    uint64_t waits_for[SIMPLER_REPORT_WAITS];   /* unfinished producers on other cores (task ids) */
+    uint64_t scalars[SIMPLER_REPORT_SCALARS];
+    simpler_tensor tensors[SIMPLER_REPORT_TENSORS];
+    uint32_t state;                 /* simpler_report_state */
+    uint32_t core;
+    uint32_t func_id;
+    uint32_t block_idx;
+    uint32_t block_num;
+    uint32_t num_tensors;           /* the task's; the first SIMPLER_REPORT_TENSORS are above */
+    uint32_t num_scalars;
+    uint32_t num_waits;
+    uint32_t seq;                   /* its place on its core: a core runs its tasks in seq order */
+    uint32_t reserved;
+    char kernel[SIMPLER_REPORT_NAME];   /* its kernel's name, "" if unknown */
+} simpler_report_task;
+
+typedef struct simpler_failure_report {
+    uint32_t magic;                 /* SIMPLER_REPORT_MAGIC once written */
+    int32_t status;                 /* the launch's error */
+    uint32_t num_tasks;
+    uint32_t tasks_left_out;        /* that did not fit */
+    uint64_t tasks_completed;
+    uint64_t tasks_submitted;
+    simpler_report_task tasks[SIMPLER_REPORT_MAX_TASKS];
+} simpler_failure_report;
+
+/* The report of the last run that failed in its launch; *found 0 when the
+ * last failed run failed before it launched (its arguments, a host
+ * orchestration) or no run failed. Readable after the failure that lost
+ * the device, too. */
+int simpler_last_failure(simpler_device *dev, simpler_failure_report *out, int32_t *found);
 
 /* The trace of the last run that asked for one (its layout:
  * simpler/trace.h): copied into buf if size suffices; *size_out is its

@@ -369,7 +369,10 @@ static void send_progress(void *arg, int progressed)
 {
     ctx *c = arg;
     if (progressed) {
-        onb_progress p = {0};
+        simpler_launch *L = &c->chip.launch;
+        onb_progress p = {.blocks_completed = atomic_load(&L->blocks_completed),
+                          .tasks_completed = atomic_load(&L->tasks_completed),
+                          .tasks_submitted = atomic_load(&L->tasks_submitted), .has_counts = 1};
         onb_send(DEVCTX_FD_LINK, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
     }
 }
@@ -401,6 +404,13 @@ static int do_launch(ctx *c, const onb_launch *in)
     int rc = mapped(c, p->image_addr, 64, "launch image");
     if (!rc && p->trace_addr)
         rc = mapped(c, p->trace_addr, sizeof(simpler_trace), "launch trace");
+    /* The failure report is the image block's tail (run_block_report);
+     * the server checked that, and the context trusts nothing it did not
+     * map. */
+    addr_entry *image = rc ? NULL : addr_map_get(&c->mapped, p->image_addr);
+    if (image && p->failure_addr && !onb_report_fits(p, image->size))
+        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch failure report: 0x%" PRIx64 " is not inside the "
+                          "launch image's block", p->failure_addr);
     simpler_aicpu_main_fn aicpu = NULL;
     if (!rc)
         rc = runtime_get(c, in->aicpu_fingerprint, &aicpu);
@@ -475,6 +485,8 @@ static int answer(uint16_t type, uint32_t seq, int rc, ctx_reply *r)
 static void on_fatal(int sig)
 {
     char what[512], line[768];
+    if (atomic_load(&g_ctx.chip.running))   /* the host reads it from GM */
+        chip_failure_report(&g_ctx.chip, SIMPLER_E_DEVICE_LOST);
     chip_running_report(&g_ctx.chip, what, sizeof what);
     int n = snprintf(line, sizeof line, "%s (pid %d) died of %s%s%s\n", g_ctx.name, (int)getpid(),
                      chip_signal_name(sig), what[0] ? "; " : "", what);

@@ -75,7 +75,7 @@ static void begin_launch(const simpler_launch_params *p, uint32_t *seq_before)
     atomic_store(&launch.abort, 0);
     atomic_store(&launch.tasks_completed, 0);
     atomic_store(&launch.blocks_completed, 0);
-    atomic_store(&launch.heartbeat, 0);
+    atomic_store(&launch.tasks_submitted, 0);
     launch.message[0] = '\0';
     for (uint32_t c = 0; c < NUM_CORES; c++)
         seq_before[c] = atomic_load(&mailboxes[c].door.seq);

@@ -173,6 +173,7 @@ static int hbg_schedule(simpler_launch *L, uint32_t thread_idx)
     s.fanout = (const uint32_t *)(s.base + s.hdr->fanout_off);
     s.queue[0] = (_Atomic uint32_t *)(s.base + s.hdr->queue_off[0]);
     s.queue[1] = (_Atomic uint32_t *)(s.base + s.hdr->queue_off[1]);
+    atomic_store_explicit(&L->tasks_submitted, s.hdr->num_tasks, memory_order_relaxed);   /* for progress */
     return sched_loop(L, thread_idx, &hbg_ops, &s);
 }
 

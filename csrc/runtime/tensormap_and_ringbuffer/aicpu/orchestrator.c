@@ -536,7 +536,7 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
 
     /* Publish: from here schedulers may run it. */
     atomic_fetch_add(&o->c.run->submitted, 1);
-    atomic_fetch_add_explicit(&o->c.launch->heartbeat, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&o->c.launch->tasks_submitted, 1, memory_order_relaxed);
     o->seq++;
     /* release: a scheduler that sees 0 sees the whole task and its waits */
     atomic_fetch_sub_explicit(&t->unposted, 1, memory_order_release);

@@ -1,0 +1,145 @@
+"""Progress bars for long runs, through tqdm where it is installed.
+
+A run that lasts more than about a second shows tasks finished of tasks
+submitted, with a rate. Nothing is counted per task: the C side calls the
+Python poll about every 50 ms while a run waits (simpler_device_set_poll),
+and the poll reads the device's two counters (simpler_device_progress)
+once the run has lasted a second. The bar is on where output is
+interactive (a terminal on stderr, where tqdm writes, or a notebook),
+off otherwise, with tqdm missing, or with ``CallConfig(progress=False)``;
+``progress=True`` shows it wherever tqdm is importable.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import sys
+import time
+from typing import Any, Iterator
+
+from ._native import ffi, lib, watched
+
+log = logging.getLogger("simpler")
+
+# A run shorter than this shows no bar at all.
+SHOW_AFTER_S = 1.0
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    try:
+        ip = get() if get else None
+    except Exception:       # an IPython half torn down
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def interactive() -> bool:
+    """Whether a bar would be seen: a notebook, or stderr on a terminal."""
+    if _in_notebook():
+        return True
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):    # replaced or closed
+        return False
+
+
+def _bar_class() -> Any:
+    """tqdm's bar class (the notebook widget in a notebook), None without tqdm."""
+    try:
+        tqdm = importlib.import_module("tqdm")
+    except ImportError:
+        return None
+    if _in_notebook():
+        try:
+            return importlib.import_module("tqdm.notebook").tqdm
+        except Exception:   # no ipywidgets: the text bar works in a notebook too
+            pass
+    return getattr(tqdm, "tqdm", None)
+
+
+def check_setting(value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        from .errors import InvalidArgument
+        raise InvalidArgument(f"progress must be True, False or None (automatic), not {value!r}")
+
+
+class RunProgress:
+    """The bar of one run, made once the run has lasted SHOW_AFTER_S."""
+
+    def __init__(self, dev: Any, what: str, bar_class: Any) -> None:
+        self._dev = dev
+        self._what = what
+        self._bar_class = bar_class
+        self._bar: Any = None
+        self._start = time.monotonic()
+        self._counts = ffi.new("uint64_t[2]")
+
+    def __repr__(self) -> str:
+        return f"<RunProgress {self._what} {'shown' if self._bar is not None else 'not shown'}>"
+
+    def _read(self) -> tuple[int, int]:
+        c = self._counts
+        if lib.simpler_device_progress(self._dev, c, c + 1):
+            return 0, 0
+        return int(c[0]), int(c[1])
+
+    def poll(self) -> None:
+        """From the run's poll: show or move the bar."""
+        if self._bar is None and time.monotonic() - self._start < SHOW_AFTER_S:
+            return
+        done, submitted = self._read()
+        if self._bar is None:
+            if not submitted:       # onboard: not heard from the device yet
+                return
+            self._bar = self._bar_class(total=submitted, unit="task", desc=self._what, leave=True)
+        self._show(done, submitted)
+
+    def _show(self, done: int, submitted: int) -> None:
+        bar = self._bar
+        if submitted != bar.total:  # a device orchestration is still submitting
+            bar.total = submitted
+            bar.refresh()
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    def close(self, succeeded: bool) -> None:
+        if self._bar is None:
+            return
+        try:
+            if succeeded:       # the final counts: every task done
+                self._show(*self._read())
+        finally:
+            self._bar.close()
+            self._bar = None
+
+
+def watch(dev: Any, setting: "bool | None", what: str) -> "RunProgress | None":
+    """A RunProgress for a run with this setting, or None when no bar is wanted."""
+    if setting is False or (setting is None and not interactive()):
+        return None
+    cls = _bar_class()
+    return RunProgress(dev, what, cls) if cls is not None else None
+
+
+@contextlib.contextmanager
+def showing(progress: "RunProgress | None") -> Iterator[None]:
+    """While a run executes on this thread: its poll moves the bar."""
+    if progress is None:
+        yield
+        return
+    progress._start = time.monotonic()
+    previous = getattr(watched, "current", None)
+    watched.current = progress
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        watched.current = previous
+        try:
+            progress.close(succeeded)
+        except Exception as e:  # a broken bar never fails the run
+            log.debug("progress bar: %s", e)
