@@ -16,16 +16,20 @@ and loads the same in any process.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Sequence, Union
 
 from . import _cflags, _native
 from .errors import SimplerError
+
+log = logging.getLogger("simpler")
 
 PathLike = Union[str, os.PathLike]
 
@@ -157,6 +161,7 @@ class KernelCompiler:
         if data is None and target.is_file():
             data = target.read_bytes()
         if data is not None:
+            log.debug("%s: compiled already (%s)", name, target)
             with self._lock:
                 self.hits += 1
         else:
@@ -175,9 +180,13 @@ class KernelCompiler:
         try:
             # A file is compiled by name so diagnostics point into it.
             src = [str(path)] if path else ["-x", "c", "-"]
+            log.info("compiling %s with %s", name, self.cc)
+            start = time.monotonic()
             self._run([self.cc, *self.cflags, *flags, *src, *LINK_LIBS, "-o", tmp], source, name, "compiling")
             data = Path(tmp).read_bytes()
             os.replace(tmp, target)  # atomic: concurrent compilers all write whole files
+            log.info("compiled %s in %.2f s: %d bytes, cached as %s", name, time.monotonic() - start, len(data),
+                     target)
             return data
         finally:
             if os.path.exists(tmp):

@@ -7,11 +7,15 @@ start|status|stop``.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from ._native import check, ffi, lib
 from .errors import InvalidArgument
 from .device_tensor import _checked_int
+
+log = logging.getLogger("simpler")
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,14 @@ def start(device_id: int = 0, *, gm_capacity: int | None = None, idle_timeout: f
     cap = 0 if gm_capacity is None else _checked_int("gm_capacity", gm_capacity, 64, minimum=1)
     if idle_timeout is not None and not (isinstance(idle_timeout, (int, float)) and idle_timeout > 0):
         raise InvalidArgument(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+    log.info("starting simpler-device %d", device_id)
+    started = time.monotonic()
     rc = lib.simpler_onboard_start(device_id, cap, float(idle_timeout or 0))
     if rc == lib.SIMPLER_E_EXISTS:
+        log.info("simpler-device %d runs already", device_id)
         return False
     check(rc, f"starting simpler-device {device_id}")
+    log.info("simpler-device %d started in %.2f s", device_id, time.monotonic() - started)
     return True
 
 

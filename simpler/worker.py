@@ -4,9 +4,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import logging
 import operator
 import os
 import struct
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence, Union
@@ -23,6 +25,8 @@ from .device_tensor import DeviceTensor, _checked_int
 from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunQueue, prepared
 from .trace import Trace
+
+log = logging.getLogger("simpler")
 
 PLATFORMS = ("sim", "onboard")   # and "faulty:<platform>", for tests (ChipWorker.inject_fault)
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
@@ -207,7 +211,13 @@ class ChipWorker:
         opts = ffi.new("simpler_device_options *")
         if gm_capacity is not None:
             opts.gm_capacity = gm_capacity
+        onboard = platform.split(":")[-1] == "onboard"
+        if onboard:     # the device process, and this worker's context in it, may start now: seconds
+            log.info("connecting to simpler-device %d (started if it is not running)", device_id)
+            started = time.monotonic()
         rc = lib.simpler_device_init(dev, platform.encode(), runtime.encode(), int(device_id), opts)
+        if onboard and not rc:
+            log.info("simpler-device %d ready in %.2f s", device_id, time.monotonic() - started)
         if rc:
             try:
                 check(rc, f"ChipWorker(platform={platform!r}, runtime={runtime!r}, device_id={device_id})")
