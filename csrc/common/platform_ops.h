@@ -56,6 +56,10 @@ typedef struct platform_poll {
     simpler_poll_fn fn;
     void *ctx;
     platform_progress *progress;    /* NULL: nobody watches */
+    /* A failed launch's report goes to params.failure_addr in GM; a
+     * platform whose GM may be gone before the host reads it (onboard,
+     * a context that died) copies it here instead, magic set. NULL: none. */
+    simpler_failure_report *failure;
     /* Poll once right after the launch starts, before any slice: the
      * fault platform cancels a launch this way the moment it is running. */
     int at_once;

@@ -81,6 +81,7 @@ struct simpler_device {
      * without the lock, from any thread). */
     platform_progress progress;
     simpler_failure_report *failure;        /* the host copy of the last failed launch's report */
+    simpler_failure_report *launch_report;  /* where the executing launch's platform may copy it */
     int failure_found;              /* the last failed launch left a report */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
     uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
@@ -119,8 +120,10 @@ int run_prepare(simpler_device *dev, host_callable *c, host_graph *g, const simp
 /* Execute r and free it, its error kept; a recording's graph id in
  * *recorded_id (if not NULL) when it succeeded. */
 int run_execute_free(struct simpler_run_handle *r, uint32_t *recorded_id);
-/* After a launch (failure_report.c): if it failed, take the report the
- * platform left in its block's tail. */
+/* Failure reports (failure_report.c): before a launch, where its report
+ * goes (its block's tail, and a host copy a platform may fill instead);
+ * after it, if it failed, take the report. */
+void failure_arm(simpler_device *dev, platform_poll *poll, simpler_launch_params *params, run_block *block);
 void failure_collect(simpler_device *dev, const simpler_launch_params *params, int launch_rc);
 /* Release the graphs of callable c (NULL: all); none has runs in flight
  * (they count as runs of c). */

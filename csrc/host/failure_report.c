@@ -1,14 +1,26 @@
 /*
  * Failure reports: the platform fills the tail of a run's block
  * (run_block_report) when its launch fails (platform/chip/failure_report.c,
- * which also clears it as a launch starts); the host takes a copy only then,
- * and simpler_last_failure gives the last one.
+ * which also clears it as a launch starts), or, where that memory may be
+ * gone by the time the host reads it (onboard, a context that died), copies
+ * it into the launch's poll.failure. The host takes it only after a failed
+ * launch; simpler_last_failure gives the last one.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "host/device.h"
+
+void failure_arm(simpler_device *dev, platform_poll *poll, simpler_launch_params *params, run_block *block)
+{
+    params->failure_addr = run_block_report(block);
+    if (!dev->launch_report)        /* without it only the GM copy is read */
+        dev->launch_report = malloc(sizeof *dev->launch_report);
+    poll->failure = dev->launch_report;
+    if (poll->failure)
+        poll->failure->magic = 0;
+}
 
 void failure_collect(simpler_device *dev, const simpler_launch_params *params, int launch_rc)
 {
@@ -17,14 +29,20 @@ void failure_collect(simpler_device *dev, const simpler_launch_params *params, i
         return;
     if (!dev->failure && !(dev->failure = malloc(sizeof *dev->failure)))
         return;
-    simpler_error_hold(launch_rc);
-    int rc = dev->ops->copy_from_device(dev->pdev, dev->failure, params->failure_addr, sizeof *dev->failure);
-    if (!rc && dev->failure->magic == SIMPLER_REPORT_MAGIC) {
-        dev->failure_found = 1;
-        if (dev->failure->num_tasks > SIMPLER_REPORT_MAX_TASKS)
-            dev->failure->num_tasks = SIMPLER_REPORT_MAX_TASKS;
+    simpler_failure_report *r = dev->failure;
+    if (dev->launch_report && dev->launch_report->magic == SIMPLER_REPORT_MAGIC) {
+        memcpy(r, dev->launch_report, sizeof *r);
+    } else {
+        simpler_error_hold(launch_rc);
+        if (dev->ops->copy_from_device(dev->pdev, r, params->failure_addr, sizeof *r))
+            r->magic = 0;
+        simpler_error_release(launch_rc);
     }
-    simpler_error_release(launch_rc);
+    if (r->magic != SIMPLER_REPORT_MAGIC)
+        return;
+    dev->failure_found = 1;
+    if (r->num_tasks > SIMPLER_REPORT_MAX_TASKS)
+        r->num_tasks = SIMPLER_REPORT_MAX_TASKS;
 }
 
 int simpler_last_failure(simpler_device *dev, simpler_failure_report *out, int32_t *found)

@@ -547,7 +547,7 @@ int simpler_run_execute(simpler_run_handle *r)
          * orchestration's come as it submits them. */
         atomic_store(&dev->progress.tasks_done, 0);
         atomic_store(&dev->progress.tasks_submitted, r->result.tasks_submitted);
-        r->launch.params.failure_addr = run_block_report(&dev->blocks[r->slot]);
+        failure_arm(dev, &r->poll, &r->launch.params, &dev->blocks[r->slot]);
         if (concurrent)
             pthread_mutex_unlock(&dev->lock);
         launch_rc = dev->ops->launch(dev->pdev, &r->launch.params, &r->poll);

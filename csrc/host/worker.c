@@ -129,6 +129,8 @@ int simpler_device_finalize(simpler_device *dev)
     dev->last_trace_size = 0;
     free(dev->failure);
     dev->failure = NULL;
+    free(dev->launch_report);
+    dev->launch_report = NULL;
     dev->failure_found = 0;
     if (dev->runtime_cache)
         dev->runtime->drop_cache(dev->runtime_cache);

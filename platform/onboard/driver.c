@@ -299,6 +299,11 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
         uint32_t body_size = h.size - (uint32_t)sizeof r;
         int rc = SIMPLER_OK;
         if (r.status != SIMPLER_OK) {
+            if (r.reserved && r.reserved <= body_size) {    /* the message, then a failed launch's report */
+                if (poll && poll->failure && body_size - r.reserved == sizeof *poll->failure)
+                    memcpy(poll->failure, body + r.reserved, sizeof *poll->failure);
+                body_size = r.reserved;
+            }
             rc = simpler_fail(r.status, "%.*s", (int)body_size, (const char *)body);
             if (r.status == SIMPLER_E_DEVICE_LOST)
                 d->lost = 1;

@@ -59,6 +59,8 @@ typedef struct onb_header {
 
 typedef struct onb_reply {
     int32_t status;             /* SIMPLER_OK or a simpler_error */
+    /* A failed launch that lost its context: the message's length, and a
+     * simpler_failure_report follows it. 0: the whole body is the message. */
     uint32_t reserved;
 } onb_reply;
 

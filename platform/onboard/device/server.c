@@ -391,6 +391,51 @@ static int do_release(devsrv *s, dev_client *c, const onb_header *h, const onb_h
     return forward(s, c, h, in, DEV_CONTEXT_WAIT_NS, 0, r);
 }
 
+/* A launch that lost its context: the client is closed after this reply
+ * and its GM freed (a large block's pages punched), so the failure report
+ * the chip left in GM goes into the reply, after the message (onb_reply's
+ * reserved is the message's length then). */
+static int reply_with_report(const simpler_launch_params *p, int status, const char *msg, uint32_t msg_len,
+                             dev_reply *r)
+{
+    const simpler_failure_report *report = (const simpler_failure_report *)(uintptr_t)p->failure_addr;
+    if (!p->failure_addr || report->magic != SIMPLER_REPORT_MAGIC)
+        return 0;
+    uint8_t *out = malloc(sizeof(onb_reply) + msg_len + sizeof *report);
+    if (!out)
+        return 0;
+    onb_reply head = {status, msg_len};
+    memcpy(out, &head, sizeof head);
+    memcpy(out + sizeof head, msg, msg_len);
+    memcpy(out + sizeof head + msg_len, report, sizeof *report);
+    free(r->owned);
+    r->data = r->owned = out;
+    r->size = (uint32_t)(sizeof head + msg_len + sizeof *report);
+    r->raw = 1;
+    return 1;
+}
+
+static int lost_with_report(const simpler_launch_params *p, int rc, dev_reply *r)
+{
+    const char *msg = simpler_last_error();
+    return rc == SIMPLER_E_DEVICE_LOST && reply_with_report(p, rc, msg, (uint32_t)strlen(msg), r) ? SIMPLER_OK : rc;
+}
+
+static int raw_lost_with_report(const simpler_launch_params *p, dev_reply *r)
+{
+    onb_reply head;
+    memcpy(&head, r->data, sizeof head);
+    if (head.status == SIMPLER_E_DEVICE_LOST && !head.reserved) {
+        uint8_t *old = r->owned;
+        r->owned = NULL;
+        if (!reply_with_report(p, head.status, (const char *)old + sizeof head, r->size - (uint32_t)sizeof head, r))
+            r->owned = old;
+        else
+            free(old);
+    }
+    return SIMPLER_OK;
+}
+
 /* Launches of different contexts take turns on the chip, as on a device
  * with one set of cores. The context gets the op deadline and a margin
  * to answer; it sends a heartbeat while work progresses. */
@@ -414,7 +459,7 @@ static int launch(devsrv *s, dev_client *c, const onb_header *h, const onb_launc
     pthread_mutex_unlock(&s->lock);
     rc = forward(s, c, h, in, silence, 1, r);
     pthread_mutex_unlock(&s->chip_lock);
-    return rc;
+    return rc ? lost_with_report(p, rc, r) : r->raw ? raw_lost_with_report(p, r) : rc;
 }
 
 /* ------------------------------------------------------------------ */
