@@ -102,7 +102,7 @@ def test_out_of_order_and_malformed_requests_get_errors(device):
     assert_error(c.call(EXECUTOR_REGISTER, GM.pack(addr, 4096)), E_INVALID_CALLABLE, "AICore executor")
     assert_error(c.call(CALLABLE_LOAD, LOAD.pack(addr, 4096, 0, 0)), E_INVALID_CALLABLE, "")
     # a launch naming no registered executor (its image is the client's)
-    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, addr, 0, 1, 12345)
+    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, addr, 0, 0, 1, 12345)
     assert_error(c.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
     install = BINARY.pack(1, 3) + b"abc"
     assert_error(c.call(BINARY_INSTALL, install), E_INVALID_ARGUMENT, "do not have fingerprint")
