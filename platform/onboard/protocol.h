@@ -26,7 +26,8 @@
 #include "simpler/simpler.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-#define ONB_VERSION 4u
+/* 5: a launch carries failure_addr, a heartbeat its counts, a lost launch's reply its report */
+#define ONB_VERSION 5u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 
