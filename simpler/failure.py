@@ -135,7 +135,7 @@ class FailureReport:
                 f"{len(self.waiting)} waiting, {len(self.finished)} finished>")
 
     def __str__(self) -> str:
-        out = [f"{self.error} in {self.run} ({self.platform}, {self.runtime}): {self.message}"]
+        out = [f"{self.error} in {self.run} ({self.platform}, {self.runtime})", f"  {self.message}"]
         if self.from_device:
             out.append(f"tasks: {self.tasks_completed} of {self.tasks_submitted} submitted finished")
         else:

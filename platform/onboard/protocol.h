@@ -123,14 +123,10 @@ typedef struct onb_launch {
     uint64_t executor;          /* the registered AICore executor for the cores */
 } onb_launch;
 
-/* Whether a launch's failure report lies inside its image's block (of
- * image_size bytes): it is that block's tail (run_block_report). */
-static inline int onb_report_fits(const simpler_launch_params *p, uint64_t image_size)
-{
-    uint64_t at = p->failure_addr - p->image_addr;
-    return p->failure_addr >= p->image_addr && at <= image_size &&
-           image_size - at >= sizeof(simpler_failure_report);
-}
+/* SIMPLER_OK if a launch's failure report lies inside its image's block
+ * (of image_size bytes), as that block's tail does (run_block_report);
+ * else SIMPLER_E_INVALID_ARGUMENT with the message set (wire.c). */
+int onb_report_check(const simpler_launch_params *p, uint64_t image_size);
 
 /* A heartbeat: from the device context while its launch progresses (with
  * the launch's counts, has_counts 1), or from the server while the

@@ -1,6 +1,7 @@
 #include "onboard/wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/wait.h"
 
 int onb_send(int fd, uint16_t type, uint32_t seq, const void *a, uint32_t na, const void *b, uint32_t nb,
@@ -255,4 +257,13 @@ size_t onb_read_text(int fd, char *buf, size_t size)
             n += (size_t)r;
     buf[n] = '\0';
     return n;
+}
+
+int onb_report_check(const simpler_launch_params *p, uint64_t image_size)
+{
+    uint64_t at = p->failure_addr - p->image_addr;
+    if (p->failure_addr >= p->image_addr && at <= image_size && image_size - at >= sizeof(simpler_failure_report))
+        return SIMPLER_OK;
+    return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch failure report: 0x%" PRIx64 " is not inside the launch "
+                        "image's block", p->failure_addr);
 }

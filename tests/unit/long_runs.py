@@ -3,23 +3,14 @@ independent spinning tasks, and a chain with a kernel that never returns
 in the middle."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import simpler
 
-# Busy for scalar 0 microseconds (by the clock).
-TICK = """
-#define _POSIX_C_SOURCE 200809L
-#include <time.h>
-#include <simpler/kernel.h>
-SIMPLER_KERNEL(kernel) {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < (long)args->scalars[0]);
-}
-"""
+# Busy for scalar 0 microseconds (by the clock): the scene kernel.
+TICK = Path(__file__).resolve().parent.parent / "st" / "scenes" / "kernels" / "spin_us.c"
 # scalar 0 tasks of TICK, scalar 1 microseconds each.
 ORCH_TICKS = """
 #include <simpler/orch.h>
@@ -70,7 +61,7 @@ STUCK_SHAPE = (4, 8)
 
 
 def ticks_callable(kc: simpler.KernelCompiler) -> simpler.ChipCallable:
-    tick = simpler.CoreCallable(0, "aiv", kc.compile_source(TICK, name="tick.c"), [], num_scalars=1, name="tick")
+    tick = simpler.CoreCallable(0, "aiv", kc.compile(TICK), [], num_scalars=1, name="tick")
     return simpler.ChipCallable.build(kc.compile_source(ORCH_TICKS, name="ticks.c"), [tick], ["scalar", "scalar"])
 
 

@@ -445,11 +445,8 @@ static int launch(devsrv *s, dev_client *c, const onb_header *h, const onb_launc
     int rc = owned(c, p->image_addr, 64, "launch image");
     if (!rc && p->trace_addr)
         rc = owned(c, p->trace_addr, sizeof(simpler_trace), "launch trace");
-    /* The failure report is the image block's tail (run_block_report). */
-    addr_entry *image = rc ? NULL : addr_map_get(&c->allocs, p->image_addr);
-    if (image && p->failure_addr && !onb_report_fits(p, image->size))
-        rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch failure report: 0x%" PRIx64 " is not inside the "
-                          "launch image's block", p->failure_addr);
+    if (!rc && p->failure_addr)
+        rc = onb_report_check(p, addr_map_get(&c->allocs, p->image_addr)->size);
     if (rc)
         return rc;
     uint64_t silence = (uint64_t)p->scheduler_timeout_ms * 1000000ull + DEV_OP_MARGIN_NS + DEV_CONTEXT_MARGIN_NS;
