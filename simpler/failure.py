@@ -8,14 +8,13 @@ kernels' names and tags come from Python, which knows what it passed.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from ._native import ffi, lib
 from .device_tensor import DeviceTensor
 from .dtypes import numpy_dtype
 from .errors import DeviceLost, InvalidArgument, OrchestrationError, Timeout
-from .progress import RunProgress, showing
+from .progress import RunProgress, begin_showing, end_showing
 
 log = logging.getLogger("simpler")
 
@@ -198,27 +197,36 @@ class RunWatch:
         self.progress = progress
         self.dump_dir = dump_dir
         self._worker = worker
-        self._kernels = callable_.kernels if callable_ is not None else {}
+        self._callable = callable_
         self._specs = specs
         # The arguments as passed: copies when they are to be dumped (a
         # submitted run's arrays may be reused before it fails).
-        self._items = [np.array(a, copy=True) if dump_dir and isinstance(a, np.ndarray) else a for a in items]
+        self._items = ([np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in items] if dump_dir
+                       else items)
+        self._previous: Any = None
 
     def __repr__(self) -> str:
         return f"<RunWatch {self.what} progress={self.progress is not None} dump_dir={self.dump_dir!r}>"
 
-    @contextlib.contextmanager
-    def executing(self) -> Iterator[None]:
-        with showing(self.progress), self.failing():
-            yield
+    # ``with watch:`` around the C call that executes the run: its bar
+    # moves meanwhile, and its exception gets the report. A class, not a
+    # generator: this is on every run's path.
+    def __enter__(self) -> "RunWatch":
+        if self.progress is not None:
+            self._previous = begin_showing(self.progress)
+        return self
 
-    @contextlib.contextmanager
-    def failing(self) -> Iterator[None]:
-        try:
-            yield
-        except REPORTED as e:
-            self.attach(e)
-            raise
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.progress is not None:
+            end_showing(self.progress, self._previous, exc_type is None)
+        if exc is not None and isinstance(exc, REPORTED):
+            self.attach(exc)
+        return False
+
+    def failed(self, exc: BaseException) -> None:
+        """A failure outside the execution (a host orchestration's, in prepare)."""
+        if isinstance(exc, REPORTED):
+            self.attach(exc)
 
     def attach(self, exc: BaseException) -> None:
         """Give exc its report (and write the dump); never raises."""
@@ -245,8 +253,9 @@ class RunWatch:
             report.tasks_completed = int(raw.tasks_completed)
             report.tasks_submitted = int(raw.tasks_submitted)
             report.tasks_left_out = int(raw.tasks_left_out)
+            kernels = self._callable.kernels if self._callable is not None else {}
             for i in range(min(int(raw.num_tasks), lib.SIMPLER_REPORT_MAX_TASKS)):
-                task = _task(raw.tasks[i], self._kernels)
+                task = _task(raw.tasks[i], kernels)
                 {"running": report.running, "waiting": report.waiting}.get(task.state, report.finished).append(task)
             report.finished.sort(key=lambda t: t.task_id, reverse=True)
         return report

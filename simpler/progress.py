@@ -11,12 +11,11 @@ off otherwise, with tqdm missing, or with ``CallConfig(progress=False)``;
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from ._native import ffi, lib, watched
 
@@ -36,21 +35,35 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
+_tty: tuple[Any, bool] = (None, False)   # (the stderr last asked, whether it is a terminal)
+
+
 def interactive() -> bool:
     """Whether a bar would be seen: a notebook, or stderr on a terminal."""
+    global _tty
     if _in_notebook():
         return True
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):    # replaced or closed
-        return False
+    err = sys.stderr
+    if err is not _tty[0]:      # asked once per stream: this is on every run's path
+        try:
+            _tty = (err, err is not None and err.isatty())
+        except (AttributeError, ValueError):    # replaced or closed
+            _tty = (err, False)
+    return _tty[1]
+
+
+_tqdm_missing = False     # looked for once: a failed import searches the whole path each time
 
 
 def _bar_class() -> Any:
     """tqdm's bar class (the notebook widget in a notebook), None without tqdm."""
+    global _tqdm_missing
+    if _tqdm_missing and "tqdm" not in sys.modules:
+        return None
     try:
         tqdm = importlib.import_module("tqdm")
     except ImportError:
+        _tqdm_missing = "tqdm" not in sys.modules
         return None
     if _in_notebook():
         try:
@@ -124,22 +137,18 @@ def watch(dev: Any, setting: "bool | None", what: str) -> "RunProgress | None":
     return RunProgress(dev, what, cls) if cls is not None else None
 
 
-@contextlib.contextmanager
-def showing(progress: "RunProgress | None") -> Iterator[None]:
-    """While a run executes on this thread: its poll moves the bar."""
-    if progress is None:
-        yield
-        return
+def begin_showing(progress: RunProgress) -> "RunProgress | None":
+    """The run executes on this thread from now: its poll moves the bar.
+    Returns what was shown before, for end_showing."""
     progress._start = time.monotonic()
     previous = getattr(watched, "current", None)
     watched.current = progress
-    succeeded = False
+    return previous
+
+
+def end_showing(progress: RunProgress, previous: "RunProgress | None", succeeded: bool) -> None:
+    watched.current = previous
     try:
-        yield
-        succeeded = True
-    finally:
-        watched.current = previous
-        try:
-            progress.close(succeeded)
-        except Exception as e:  # a broken bar never fails the run
-            log.debug("progress bar: %s", e)
+        progress.close(succeeded)
+    except Exception as e:  # a broken bar never fails the run
+        log.debug("progress bar: %s", e)

@@ -241,7 +241,7 @@ class RunQueue:
     @staticmethod
     def _execute(handle: RunHandle) -> BaseException | None:
         try:
-            with handle._watch.executing():
+            with handle._watch:
                 check(lib.simpler_run_execute(handle._crun), handle._what)
             for dst, src in handle._writeback:
                 np.copyto(dst, src)
@@ -327,15 +327,15 @@ def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeba
     while True:
         queue.take_slot()
         try:
-            with watch.failing():       # a host orchestration fails here
-                check(prepare(out), watch.what)
+            check(prepare(out), watch.what)
             break
         except OutOfMemory:
             queue.give_slot()
             if not queue.wait_oldest():
                 raise
-        except BaseException:
+        except BaseException as e:
             queue.give_slot()
+            watch.failed(e)             # a host orchestration fails here
             raise
     handle = RunHandle(queue, out[0], keep, writeback, watch)
     try:

@@ -20,7 +20,7 @@ from .callable import ChipCallable
 from .dtypes import dtype_code
 from .errors import DeviceLost, InvalidArgument, InvalidState
 from .failure import RunWatch, dump_dir_setting
-from .progress import check_setting as progress_setting, interactive, watch as progress_watch
+from .progress import check_setting as progress_setting, watch as progress_watch
 from .device_tensor import DeviceTensor, _checked_int
 from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunQueue, prepared
@@ -418,7 +418,7 @@ class ChipWorker:
             return
         # Nothing in flight: run on this thread (no handoff; Ctrl-C reaches it directly).
         try:
-            with watch.executing():
+            with watch:
                 check(lib.simpler_run(dev, cid, c_args, n, cfg), watch.what)
         finally:
             self._queue.give_slot()
@@ -456,7 +456,7 @@ class ChipWorker:
         out = ffi.new("uint32_t *")
         self._queue.take_slot()     # the device orders it behind the runs in flight
         try:
-            with watch.executing():
+            with watch:
                 check(lib.simpler_graph_record(dev, cid, c_args, n, cfg, out), watch.what)
         finally:
             self._queue.give_slot()
@@ -484,7 +484,7 @@ class ChipWorker:
             graph.callable_id, args, None, {}, f"replay of graph {gid}", graph._settings)
         if wait and self._queue.idle_slot():
             try:
-                with watch.executing():
+                with watch:
                     check(lib.simpler_graph_run(dev, gid, c_args, n), watch.what)
             finally:
                 self._queue.give_slot()
