@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "device",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
-    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "FailureReport", "TaskInfo", "TensorInfo", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
+    "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "FailureReport", "TaskInfo", "TensorInfo",
+    "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
     "Timeout", "Trace", "Unsupported",

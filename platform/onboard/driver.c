@@ -638,7 +638,8 @@ static int drv_copy_from_device(platform_dev *d, void *dst, uint64_t src, uint64
     /* A lost device's GM stays mapped here, so what it left there (a
      * failed launch's report) can still be read; the worker refuses the
      * user's own calls on a lost device. */
-    int rc = d->gm_map ? gm_mapped(d, src, size, "copy from device", &p) : gm_host(d, src, size, "copy from device", &p);
+    int rc = d->gm_map ? gm_mapped(d, src, size, "copy from device", &p)
+                       : gm_host(d, src, size, "copy from device", &p);
     if (!rc && size)
         memcpy(dst, p, size);
     return rc;
