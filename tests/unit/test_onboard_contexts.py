@@ -119,6 +119,47 @@ def test_a_freed_block_is_out_of_reach(private_device, kc):
         assert_fill_works(b, kc)
 
 
+def test_a_block_freed_before_its_context_looked_is_out_of_reach(private_device, kc):
+    """A block allocated and freed between two launches is taken back from
+    the context's map ring before the context maps it: the context never
+    sees it, and it goes straight to the next client."""
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        with a.registered(peek_callable(kc)) as cid:
+            out = np.zeros(4, np.float32)
+            mine, _ = filled_buffer(a, 0x40000000)      # 2.0f
+            a.run(cid, simpler.TaskArgs(out, mine))
+            addr, data = filled_buffer(a, 0x40400000)   # never launched with
+            a.free(addr)
+            held = []
+            assert wait_until(lambda: held.append(int(b.malloc(data.nbytes))) or held[-1] == addr)
+            for other in held[:-1]:
+                b.free(other)
+            b.copy_to(addr, np.full(1024, 0x40A00000, np.uint32))
+            with pytest.raises(simpler.DeviceLost, match="died of SIGSEGV"):
+                a.run(cid, simpler.TaskArgs(out, addr))
+            np.testing.assert_array_equal(out, 2.0)
+
+
+def test_thousands_of_blocks_between_launches_are_all_mapped(private_device, kc):
+    """More blocks than the map ring holds, allocated between two launches:
+    the ones past its end are announced by message, and a launch right
+    after reaches every one of them."""
+    with simpler.ChipWorker("onboard") as a:
+        with a.registered(peek_callable(kc)) as cid:
+            out = np.zeros(4, np.float32)
+            first, _ = filled_buffer(a, 0)
+            a.run(cid, simpler.TaskArgs(out, first))    # the run block is allocated here
+            live = a.stats["live_allocations"]
+            blocks = [int(a.malloc(4096)) for _ in range(5000)]
+            for i in (0, 4095, 4096, 4999):
+                a.copy_to(blocks[i], np.full(1024, np.float32(i + 1).view(np.uint32), np.uint32))
+                a.run(cid, simpler.TaskArgs(out, blocks[i]))
+                np.testing.assert_array_equal(out, i + 1)
+            for addr in blocks:
+                a.free(addr)
+            assert a.stats["live_allocations"] == live
+
+
 LONG_RUN = textwrap.dedent("""
     import json, sys
     import numpy as np
