@@ -89,12 +89,20 @@ typedef struct onb_alloc {
     uint64_t addr, size;
 } onb_alloc;
 
+/*
+ * A launch runs on its own link, so the other operations may go on
+ * meanwhile from another thread (concurrent_launch): the worker still
+ * calls them one at a time, and a launch's thread touches only the link,
+ * its own sequence numbers, lost, and (when the link breaks) the
+ * connection, under fd_lock as every request does.
+ */
 struct platform_dev {
     int32_t device_id;
     char dir[4096];
     int fd;
-    uint32_t seq;
-    int lost;
+    pthread_mutex_t fd_lock;        /* one request at a time on the connection */
+    uint32_t seq, link_seq;
+    _Atomic int lost;
     uint32_t device_pid;
     pid_t peer_pid;                 /* the process listening, by SO_PEERCRED */
     onb_watch watch;                /* on it: its death ends any wait at once */
@@ -269,11 +277,12 @@ static int wait_for_device(int fd, const onb_watch *watch, uint64_t wait_ns, con
 /* One request and its reply on fd (the connection, or the launch link),
  * its peer watched by watch. A wire failure is left to the caller
  * (*wire); a reply out of turn loses the device. */
-static int exchange(platform_dev *d, int fd, const onb_watch *watch, uint16_t type, const char *what, const void *a,
-                    uint32_t na, const void *b, uint32_t nb, void *out, uint32_t out_size, void **out_heap,
-                    uint32_t *heap_size, uint64_t wait_ns, int *fd_out, const platform_poll *poll, int *wire)
+static int exchange(platform_dev *d, int fd, uint32_t *seqs, const onb_watch *watch, uint16_t type, const char *what,
+                    const void *a, uint32_t na, const void *b, uint32_t nb, void *out, uint32_t out_size,
+                    void **out_heap, uint32_t *heap_size, uint64_t wait_ns, int *fd_out, const platform_poll *poll,
+                    int *wire)
 {
-    uint32_t seq = ++d->seq;
+    uint32_t seq = ++*seqs;
     int w = onb_send(fd, type, seq, a, na, b, nb, -1), cancelled = 0;
     *wire = w;
     if (w)
@@ -333,9 +342,13 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
 {
     if (d->lost)
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
-    int wire, rc = exchange(d, d->fd, &d->watch, type, what, a, na, b, nb, out, out_size, out_heap, heap_size,
-                            wait_ns, fd_out, poll, &wire);
-    return wire ? lose(d, what, wire) : rc;
+    pthread_mutex_lock(&d->fd_lock);
+    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, type, what, a, na, b, nb, out, out_size, out_heap,
+                            heap_size, wait_ns, fd_out, poll, &wire);
+    if (wire)
+        rc = lose(d, what, wire);
+    pthread_mutex_unlock(&d->fd_lock);
+    return rc;
 }
 
 #define REQUEST(d, type, what, in, out) \
@@ -785,8 +798,8 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
      * answer. It sends a heartbeat while work progresses (or it waits for
      * its turn on the chip), and each one restarts the wait. */
     uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_CONTEXT_MARGIN_NS;
-    int wire, rc = exchange(d, d->link, &d->link_watch, ONB_LAUNCH, "a launch", &in, sizeof in, NULL, 0, NULL, 0,
-                            NULL, NULL, wait, NULL, poll, &wire);
+    int wire, rc = exchange(d, d->link, &d->link_seq, &d->link_watch, ONB_LAUNCH, "a launch", &in, sizeof in, NULL,
+                            0, NULL, 0, NULL, NULL, wait, NULL, poll, &wire);
     if (wire)
         return context_gone(d, wire == ONB_WIRE_TIMED_OUT);
     return rc;
@@ -813,6 +826,7 @@ static void drv_close(platform_dev *d)
     if (d->gm_map)
         munmap(d->gm_map, d->gm_capacity);
     onb_watch_close(&d->watch);
+    pthread_mutex_destroy(&d->fd_lock);
     free(d->allocs);
     free(d);
 }
@@ -826,6 +840,7 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "onboard: out of host memory");
     d->device_id = device_id;
     d->fd = d->link = -1;
+    pthread_mutex_init(&d->fd_lock, NULL);
     int gm_fd = -1, rc = onb_dir(d->dir, sizeof d->dir);
     onb_hello_result hello;
     if (!rc)
@@ -908,7 +923,7 @@ static int onboard_device_status(const char *lib_dir, int32_t device_id, simpler
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
     memset(out, 0, sizeof *out);
-    platform_dev d = {.device_id = device_id, .fd = -1};
+    platform_dev d = {.device_id = device_id, .fd = -1, .link = -1, .fd_lock = PTHREAD_MUTEX_INITIALIZER};
     int gm_fd = -1, rc = onb_dir(d.dir, sizeof d.dir);
     onb_hello_result hello;
     if (!rc && (rc = attach(&d, 0, 0, &hello, &gm_fd)) == SIMPLER_E_NOT_FOUND)
@@ -937,7 +952,7 @@ static int onboard_device_status(const char *lib_dir, int32_t device_id, simpler
 static int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
-    platform_dev d = {.device_id = device_id, .fd = -1};
+    platform_dev d = {.device_id = device_id, .fd = -1, .link = -1, .fd_lock = PTHREAD_MUTEX_INITIALIZER};
     int gm_fd = -1, rc = onb_dir(d.dir, sizeof d.dir);
     onb_hello_result hello;
     if (!rc)
@@ -982,6 +997,7 @@ const platform_ops simpler_platform_onboard = {
     .callable_load = drv_callable_load,
     .callable_release = drv_callable_release,
     .launch = drv_launch,
+    .concurrent_launch = 1,
     .is_lost = drv_is_lost,
     .counters = drv_counters,
     .service_start = onboard_device_start,

@@ -41,6 +41,9 @@
 #define CTX_OP_MARGIN_NS 5000000000ull
 /* After a reply the next request usually follows at once. */
 #define CTX_SPIN_NS 50000ull
+/* While it waits for its turn, a context says it is busy for this long
+ * at a time (it renews it each second). */
+#define CTX_TURN_BUSY_NS 2000000000ull
 /* A CANCEL that has begun to arrive is read whole within this. */
 #define CTX_CANCEL_READ_NS 1000000000ull
 
@@ -422,6 +425,16 @@ static int link_cancels(void *arg)
     return 1;
 }
 
+/* Say how long the launch being served may keep this context from the
+ * server's requests (context.h); 0: not at all. Only a launch of the
+ * host's link counts: the server knows of its own. */
+static void set_busy(ctx *c, uint64_t for_ns)
+{
+    if (c->req_fd == c->host_fd || !for_ns)
+        atomic_store_explicit(&c->ring->busy_until_ns, for_ns ? simpler_now_ns() + for_ns : 0,
+                              memory_order_relaxed);
+}
+
 /* Take the device's turn on the chip, which another context's launch may
  * hold for long: the host hears a heartbeat each second meanwhile (so it
  * does not take a busy device for a hung one), and may cancel. */
@@ -440,6 +453,7 @@ static int turn_take(ctx *c)
         }
         if (e != ETIMEDOUT && e != EINTR)
             return simpler_fail(SIMPLER_E_SYSTEM, "launch: the chip's turns: %s", strerror(e));
+        set_busy(c, CTX_TURN_BUSY_NS);
         send_progress(c, 1);
         if (link_cancels(c))
             return simpler_fail(SIMPLER_E_INTERRUPTED, "launch: cancelled while waiting for the chip");
@@ -461,14 +475,16 @@ static int do_launch(ctx *c, const onb_launch *in)
         rc = runtime_get(c, in->aicpu_fingerprint, &aicpu);
     if (!rc)
         rc = chip_set_executor(&c->chip, e->main);
-    if (!rc)
-        rc = turn_take(c);
+    if (!rc && (rc = turn_take(c)))
+        set_busy(c, 0);
     if (rc)
         return rc;
     atomic_fetch_add(&c->turns->launches, 1);
+    set_busy(c, (uint64_t)p->scheduler_timeout_ms * 1000000ull + CTX_OP_MARGIN_NS + CTX_TURN_BUSY_NS);
     rc = chip_launch(&c->chip, aicpu, p, CTX_OP_MARGIN_NS,
                      &(chip_waiter){.progress = send_progress, .poll = link_cancels, .arg = c});
     pthread_mutex_unlock(&c->turns->chip);
+    set_busy(c, 0);
     return rc;
 }
 

@@ -97,6 +97,11 @@ typedef struct devctx_entry {
 typedef struct devctx_ring {
     _Atomic uint64_t head;      /* entries posted; the server's */
     _Atomic uint64_t tail;      /* entries taken in; the context's */
+    /* While the context runs (or waits its turn for) a launch of its
+     * host's, the CLOCK_MONOTONIC time it may take until, else 0: a
+     * request the server forwards meanwhile waits that long, not as for a
+     * hung context. */
+    _Atomic uint64_t busy_until_ns;
     devctx_entry entries[DEVCTX_RING_ENTRIES];
 } devctx_ring;
 
@@ -167,14 +172,16 @@ int devctx_wait_client(devctx_link *k, int client_fd, uint64_t spin_ns);
  * Forward a client's request (h, payload) and relay what the context
  * sends until its reply, which is handed back (*reply: malloc'd payload,
  * starting with the onb_reply). Meanwhile the context's PROGRESS goes to
- * client_fd and the client's CANCEL to the context; anything else from
- * the client (or its closing) cancels too and sets *client_broke.
- * silence_ns bounds the time the context may say nothing. A context that
- * dies, closes or stays silent is lost: SIMPLER_E_DEVICE_LOST saying how
- * (its crash line when it left one), and it is ended.
+ * client_fd (each second a heartbeat of our own while the context is busy
+ * with a launch of the link's), and, when watch_client, the client's
+ * CANCEL to the context; anything else from the client (or its closing)
+ * cancels too and sets *client_broke. silence_ns bounds the time the
+ * context may say nothing (beyond its busy time). A context that dies,
+ * closes or stays silent is lost: SIMPLER_E_DEVICE_LOST saying how (its
+ * crash line when it left one), and it is ended.
  */
-int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const void *payload, uint64_t silence_ns,
-                   void **reply, uint32_t *reply_size, int *client_broke);
+int devctx_forward(devctx_link *k, int client_fd, int watch_client, const onb_header *h, const void *payload,
+                   uint64_t silence_ns, void **reply, uint32_t *reply_size, int *client_broke);
 
 /* The host says its launch link broke (hung 0) or went silent (hung 1):
  * end the context (at once when hung) and return SIMPLER_E_DEVICE_LOST

@@ -31,6 +31,9 @@ extern char **environ;
 #define CTX_MAP_NS 5000000000ull
 /* A message the context has begun to send is read whole within this. */
 #define CTX_READ_NS 1000000000ull
+/* How often a forwarded request's wait looks whether the context is
+ * busy, and tells the host it still waits. */
+#define CTX_HEARTBEAT_NS 1000000000ull
 /* A context whose link closed gets this long to exit by itself. */
 #define CTX_EXIT_GRACE_NS 1000000000ull
 /* After a request the reply usually follows at once. */
@@ -532,8 +535,14 @@ static const char *request_name(uint16_t type)
     }
 }
 
-int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const void *payload, uint64_t silence_ns,
-                   void **reply, uint32_t *reply_size, int *client_broke)
+/* The context is busy with a launch of its host's (context.h). */
+static int busy(const devctx_link *k, uint64_t now)
+{
+    return k->ring && atomic_load_explicit(&k->ring->busy_until_ns, memory_order_relaxed) > now;
+}
+
+int devctx_forward(devctx_link *k, int client_fd, int watch_client, const onb_header *h, const void *payload,
+                   uint64_t silence_ns, void **reply, uint32_t *reply_size, int *client_broke)
 {
     const char *what = request_name(h->type);
     *reply = NULL;
@@ -552,7 +561,18 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
      * from the chip's threads). */
     uint64_t now = simpler_now_ns(), deadline = now + silence_ns, spin_until = now + CTX_SPIN_NS;
     for (;;) {
-        int ready = wait_either(k, *client_broke ? -1 : client_fd, deadline, spin_until);
+        /* Each second: is the context busy with its host's launch? */
+        uint64_t until = deadline - now > CTX_HEARTBEAT_NS ? now + CTX_HEARTBEAT_NS : deadline;
+        int ready = wait_either(k, watch_client && !*client_broke ? client_fd : -1, until, spin_until);
+        now = simpler_now_ns();
+        if (ready == 0 && busy(k, now)) {
+            deadline = now + silence_ns;
+            if (!*client_broke)
+                onb_send(client_fd, ONB_PROGRESS, h->seq, &(onb_progress){0}, sizeof(onb_progress), NULL, 0, -1);
+            continue;
+        }
+        if (ready == 0 && now < deadline)
+            continue;
         if (ready == 0)
             return lost(k, what, ONB_WIRE_TIMED_OUT);
         if (ready == 4)

@@ -332,7 +332,7 @@ static int forward(devsrv *s, dev_client *c, const onb_header *h, const void *p,
     void *reply;
     uint32_t size;
     int broke = 0;
-    rc = devctx_forward(&c->ctx, watch_client ? c->fd : -1, h, p, silence_ns, &reply, &size, &broke);
+    rc = devctx_forward(&c->ctx, c->fd, watch_client, h, p, silence_ns, &reply, &size, &broke);
     if (broke)
         c->close_after_reply = 1;
     if (rc) {
