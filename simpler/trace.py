@@ -246,13 +246,14 @@ class Trace:
         def track(pid: int, tid: int, name: str) -> None:
             if (pid, tid) not in named:
                 named.add((pid, tid))
-                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
+                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "ts": 0,
+                               "args": {"name": name}})
 
         def us(ns: int) -> float:
             return (ns - t0) / 1000.0
 
-        events.append({"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "AICore"}})
-        events.append({"ph": "M", "name": "process_name", "pid": 2, "tid": 0, "args": {"name": "AICPU"}})
+        events.append({"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "ts": 0, "args": {"name": "AICore"}})
+        events.append({"ph": "M", "name": "process_name", "pid": 2, "tid": 0, "ts": 0, "args": {"name": "AICPU"}})
         for e in self.events:
             kind = KINDS.get(int(e["kind"]), "event")
             start, end = int(e["start_ns"]), int(e["end_ns"])
