@@ -133,12 +133,15 @@ class TraceSummary:
         return (f"critical path: {len(self.critical_path)} tasks, {_fmt_ns(self.critical_path_ns)} of "
                 f"{_fmt_ns(self.wall_ns)} wall ({share:.0%}), {_fmt_ns(self.critical_busy_ns)} of it running")
 
+    def _busy_text(self) -> str:
+        return ", ".join(f"{_core_name(c)} {f:.0%}" for c, f in sorted(self.cores.items()))
+
     def __str__(self) -> str:
         rows = [self._HEAD] + self._rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEAD))]
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                  for r in rows]
-        busy = ", ".join(f"{c}: {f:.0%}" for c, f in sorted(self.cores.items()))
+        busy = self._busy_text()
         return "\n".join(lines + [f"core busy: {busy or '-'}", self._path_head(),
                                   f"  {self._path_text() or '-'}"])
 
@@ -147,7 +150,7 @@ class TraceSummary:
         head = "".join(f"<th>{h}</th>" for h in self._HEAD)
         body = "".join("<tr>" + "".join(cell("left" if i == 0 else "right", html.escape(c))
                                         for i, c in enumerate(r)) + "</tr>" for r in self._rows())
-        busy = ", ".join(f"{c}: {f:.0%}" for c, f in sorted(self.cores.items()))
+        busy = self._busy_text()
         return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                 f"<p>core busy: {html.escape(busy or '-')}<br>{html.escape(self._path_head())}<br>"
                 f"<code>{html.escape(self._path_text() or '-')}</code></p>")

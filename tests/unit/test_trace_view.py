@@ -93,6 +93,7 @@ def test_summary_per_kernel_per_core_and_the_critical_path(trace):
     text = str(s)
     assert re.search(r"gemm\s+2\s+2\s+1.5 us", text) and "0 gemm -> 1 func 6 -> 3 func 6" in text
     assert "critical path: 3 tasks, 2.6 us of 2.6 us wall (100%)" in text
+    assert "core busy: core 0 (AIC) 58%, core 1 (AIV) 38%, core 2 (AIV) 31%" in text
     assert "<table>" in s._repr_html_() and "gemm" in s._repr_html_()
 
 
