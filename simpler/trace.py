@@ -59,6 +59,10 @@ def _colour(name: str) -> str:
     return f"hsl({h % 360},{55 + (h >> 9) % 25}%,{48 + (h >> 17) % 14}%)"
 
 
+def _blocks(n) -> str:
+    return f"{int(n)} block{'s' if n != 1 else ''}"
+
+
 def _fmt_ns(ns: float) -> str:
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if abs(ns) >= scale:
@@ -115,6 +119,7 @@ class TraceSummary:
     critical_path_names: tuple[str, ...]
     critical_path_ns: int       # the path's first start to its last end
     critical_busy_ns: int       # of which its tasks ran (the rest: waiting to be scheduled)
+    dropped_edges: int = 0      # edges the full buffer did not keep: the path may stop short
 
     def _rows(self) -> list[tuple[str, ...]]:
         return [(k.name, str(k.count), str(k.blocks), _fmt_ns(k.total_ns), _fmt_ns(k.mean_ns), _fmt_ns(k.p50_ns),
@@ -131,7 +136,9 @@ class TraceSummary:
     def _path_head(self) -> str:
         share = self.critical_path_ns / self.wall_ns if self.wall_ns else 0.0
         return (f"critical path: {len(self.critical_path)} tasks, {_fmt_ns(self.critical_path_ns)} of "
-                f"{_fmt_ns(self.wall_ns)} wall ({share:.0%}), {_fmt_ns(self.critical_busy_ns)} of it running")
+                f"{_fmt_ns(self.wall_ns)} wall ({share:.0%}), {_fmt_ns(self.critical_busy_ns)} of it running"
+                + (f" ({self.dropped_edges} edges dropped: it may stop short; trace=<more events> keeps them)"
+                   if self.dropped_edges else ""))
 
     def _busy_text(self) -> str:
         return ", ".join(f"{_core_name(c)} {f:.0%}" for c, f in sorted(self.cores.items()))
@@ -257,21 +264,21 @@ class Trace:
 
         events.append({"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "ts": 0, "args": {"name": "AICore"}})
         events.append({"ph": "M", "name": "process_name", "pid": 2, "tid": 0, "ts": 0, "args": {"name": "AICPU"}})
-        for e in self.events:
-            kind = KINDS.get(int(e["kind"]), "event")
-            start, end = int(e["start_ns"]), int(e["end_ns"])
-            where = int(e["where"]) + 1  # tids from 1: some viewers treat tid 0 specially
+        ev = self.events
+        columns = (ev[f].tolist() for f in ("kind", "start_ns", "end_ns", "where", "task", "func_id", "block"))
+        for code, start, end, where, task, func_id, block in zip(*columns):   # Python ints: 10x numpy's scalars
+            kind = KINDS.get(code, "event")
+            where += 1  # tids from 1: some viewers treat tid 0 specially
             if kind == "block":
                 track(1, where, _core_name(where - 1))
                 events.append({"ph": "X", "pid": 1, "tid": where, "ts": us(start), "dur": max(end - start, 0) / 1e3,
-                               "name": self.kernel_name(e["func_id"]), "cat": "block",
-                               "args": {"task": int(e["task"]), "func_id": int(e["func_id"]),
-                                        "block": int(e["block"]), "core": where - 1}})
+                               "name": self.kernel_name(func_id), "cat": "block",
+                               "args": {"task": task, "func_id": func_id, "block": block, "core": where - 1}})
             else:
                 track(2, where, f"AICPU thread {where - 1}")
                 events.append({"ph": "X", "pid": 2, "tid": where, "ts": us(start), "dur": max(end - start, 0) / 1e3,
                                "name": kind, "cat": kind,
-                               "args": {"tasks_submitted": int(e["task"])} if kind != "sleep" else {}})
+                               "args": {"tasks_submitted": task} if kind != "sleep" else {}})
         events += self._flows(us)
         return {"traceEvents": events, "displayTimeUnit": "ns",
                 "otherData": {"platform": self.platform, "callable_id": self.callable_id,
@@ -285,15 +292,15 @@ class Trace:
         starting or ending at the same microsecond. Perfetto draws the
         arrow from the source span's end to the target span's start."""
         t, b = self._task_table(), self.blocks
+        mid = ((b["start_ns"] + b["end_ns"]) // 2).tolist()     # monotonic ns: far from overflowing
+        tid = (b["where"].astype(np.int64) + 1).tolist()
+        p, c = self._traced_edges()
         flows = []
-        for i, (p, c) in enumerate(zip(*self._traced_edges())):
-            for ph, row in (("s", t.last[p]), ("f", t.first[c])):
-                mid = (int(b["start_ns"][row]) + int(b["end_ns"][row])) // 2
-                ev = {"ph": ph, "id": i, "name": "dependency", "cat": "dependency", "pid": 1,
-                      "tid": int(b["where"][row]) + 1, "ts": us(mid)}
-                if ph == "f":
-                    ev["bp"] = "e"
-                flows.append(ev)
+        for i, (src, dst) in enumerate(zip(t.last[p].tolist(), t.first[c].tolist())):
+            flows.append({"ph": "s", "id": i, "name": "dependency", "cat": "dependency", "pid": 1,
+                          "tid": tid[src], "ts": us(mid[src])})
+            flows.append({"ph": "f", "bp": "e", "id": i, "name": "dependency", "cat": "dependency", "pid": 1,
+                          "tid": tid[dst], "ts": us(mid[dst])})
         return flows
 
     def save_chrome(self, path: str | os.PathLike) -> None:
@@ -331,7 +338,7 @@ class Trace:
         task started (the one it waited on), to a task that waited on none."""
         t, b = self._task_table(), self.blocks
         if len(b) == 0:
-            return TraceSummary(0, (), {}, (), (), 0, 0)
+            return TraceSummary(0, (), {}, (), (), 0, 0, self.dropped_edges)
         wall = int(b["end_ns"].max()) - int(b["start_ns"].min())
         dur = t.end_ns - t.start_ns
         kernels = []
@@ -346,7 +353,8 @@ class Trace:
         path = self._critical_path()
         return TraceSummary(wall, tuple(kernels), cores, tuple(int(t.ids[r]) for r in path),
                             tuple(self.kernel_name(t.func_id[r]) for r in path),
-                            int(t.end_ns[path[-1]] - t.start_ns[path[0]]), int(dur[path].sum()))
+                            int(t.end_ns[path[-1]] - t.start_ns[path[0]]), int(dur[path].sum()),
+                            self.dropped_edges)
 
     def _critical_path(self) -> list[int]:
         t = self._task_table()
@@ -378,27 +386,52 @@ class Trace:
                      f"{_core_name(int(e['where']))}, {_fmt_ns(int(e['end_ns']) - int(e['start_ns']))}")
                     for e in b], ""
         # Too many: merge neighbours on a lane that run the same kernel and
-        # are closer than a gap that doubles until they fit.
-        wall = max(int(b["end_ns"].max()) - int(b["start_ns"].min()), 1)
-        gap = wall / 2000
+        # are closer than a gap (a core runs one block at a time, so a
+        # block's neighbour on its lane is the one before), the gap doubling
+        # up to about a pixel of a 1,000-pixel picture.
+        lane, start, end, fid = (b[f].astype(np.int64) for f in ("where", "start_ns", "end_ns", "func_id"))
+        t0 = int(start.min())
+        wall = max(int(end.max()) - t0, 1)
+        gap = wall / 16000
         while True:
-            merged: list[list] = []
-            for e in b:
-                lane, s, en, name = int(e["where"]), int(e["start_ns"]), int(e["end_ns"]), self.kernel_name(e["func_id"])
-                m = merged[-1] if merged else None
-                if m is not None and m[0] == lane and m[3] == name and s - m[2] <= gap:
-                    m[2], m[4] = max(m[2], en), m[4] + 1
-                else:
-                    merged.append([lane, s, en, name, 1])
-            if len(merged) <= max_rects or gap >= wall:
+            new = np.ones(len(b), bool)
+            new[1:] = (lane[1:] != lane[:-1]) | (fid[1:] != fid[:-1]) | (start[1:] - end[:-1] > gap)
+            heads = np.flatnonzero(new)
+            if len(heads) <= max_rects or gap >= wall / 1000:
                 break
             gap *= 2
-        note = f"{len(b)} blocks merged into {len(merged)} rectangles (same kernel, gaps under {_fmt_ns(gap)})"
-        if len(merged) > max_rects:
-            step = -(-len(merged) // max_rects)
-            merged = merged[::step]
-            note += f", every {step}th drawn"
-        return [(m[0], m[1], m[2], m[3], f"{m[3]}: {m[4]} blocks, {_fmt_ns(m[2] - m[1])}") for m in merged], note
+        if len(heads) <= max_rects:
+            counts = np.diff(np.append(heads, len(b)))
+            return ([(int(lane[h]), int(start[h]), int(e), self.kernel_name(fid[h]),
+                      f"{self.kernel_name(fid[h])}: {_blocks(n)}, {_fmt_ns(int(e) - int(start[h]))}")
+                     for h, e, n in zip(heads, np.maximum.reduceat(end, heads), counts)],
+                    f"{len(b)} blocks merged into {len(heads)} rectangles (same kernel, gaps under {_fmt_ns(gap)})")
+        # Kernels interleave too finely: one rectangle per lane and time
+        # bin, coloured by the kernel that ran most of it.
+        lanes = np.unique(lane)
+        bins = max_rects // len(lanes)
+        if bins == 0:
+            raise InvalidArgument(f"max_rects {max_rects} is fewer than the {len(lanes)} cores to draw")
+        key = np.searchsorted(lanes, lane) * bins + np.minimum((start - t0) * bins // wall, bins - 1)
+        keys, inverse = np.unique(key, return_inverse=True)
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        heads = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+        lo = np.minimum.reduceat(start[order], heads)
+        hi = np.maximum.reduceat(end[order], heads)
+        counts = np.diff(np.append(heads, len(b)))
+        # time per (bin, kernel): the kernel with the most of it names the bin
+        funcs, f_idx = np.unique(fid, return_inverse=True)
+        busy = np.zeros((len(keys), len(funcs)))
+        np.add.at(busy, (inverse, f_idx), (end - start).clip(0))
+        top = busy.argmax(axis=1)
+        share = busy.max(axis=1) / np.maximum(busy.sum(axis=1), 1)
+        rects = []
+        for i in range(len(keys)):
+            name = self.kernel_name(funcs[top[i]])
+            rects.append((int(lane[order[heads[i]]]), int(lo[i]), int(hi[i]), name,
+                          f"{_blocks(counts[i])}, {_fmt_ns(int(hi[i]) - int(lo[i]))}: mostly {name} ({share[i]:.0%})"))
+        return rects, f"{len(b)} blocks binned into {len(rects)} rectangles, each coloured by its busiest kernel"
 
     def to_svg(self, width: int = 960, max_rects: int = MAX_RECTS) -> str:
         """The blocks as an SVG swimlane: one lane per core, a rectangle
@@ -471,6 +504,7 @@ class Trace:
                     bars = [((int(x) - t0) / 1e3, (int(y) - int(x)) / 1e3) for x, y in zip(s["start_ns"], s["end_ns"])]
                     ax.broken_barh(bars, (row - 0.4, 0.8), color=colour, label=name)
         ax.set_yticks(list(lanes.values()), [_core_name(c) for c in lanes])
+        ax.invert_yaxis()       # core 0 on top, as in the SVG
         ax.set_xlabel("time (us)")
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))

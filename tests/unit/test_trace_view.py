@@ -97,6 +97,12 @@ def test_summary_per_kernel_per_core_and_the_critical_path(trace):
     assert "<table>" in s._repr_html_() and "gemm" in s._repr_html_()
 
 
+def test_summary_says_when_edges_were_dropped():
+    s = simpler.Trace(trace_bytes(EVENTS, EDGES, dropped=(0, 7)), names=NAMES).summary()
+    assert s.dropped_edges == 7 and "7 edges dropped: it may stop short" in str(s)
+    assert "dropped" not in str(simpler.Trace(trace_bytes(EVENTS, EDGES)).summary())
+
+
 def test_summary_of_a_trace_without_blocks():
     s = simpler.Trace(trace_bytes([(0, 0, 5, SLEEP, 0, 0, 0)], [])).summary()
     assert (s.wall_ns, s.kernels, s.critical_path) == (0, (), ())
@@ -121,12 +127,25 @@ def test_the_swimlane_has_a_rectangle_per_block_coloured_per_kernel(trace):
 
 
 def test_a_big_trace_is_drawn_with_at_most_max_rects_and_says_so():
-    events = [(i, 100 * i, 100 * i + 90, B, i % 4, i % 3, 0) for i in range(20_000)]
+    # Runs of one kernel per core: neighbours merge, each rectangle names its kernel.
+    events = [(i, 100 * i, 100 * i + 90, B, i % 4, i // 5000, 0) for i in range(20_000)]
     svg = simpler.Trace(trace_bytes(events, [])).to_svg()
     assert len(titles(svg)) <= MAX_RECTS and "20000 blocks merged into" in svg
-    assert {t.split(":")[0] for t in titles(svg)} == {"func 0", "func 1", "func 2"}
-    small = simpler.Trace(trace_bytes(EVENTS, EDGES)).to_svg(max_rects=2)
-    assert len(titles(small)) <= 2 and "blocks merged into" in small
+    assert {t.split(":")[0] for t in titles(svg)} == {"func 0", "func 1", "func 2", "func 3"}
+    assert sum(int(re.search(r": (\d+) blocks", t).group(1)) for t in titles(svg)) == 20_000
+    # Kernels alternating block by block: binned, each bin coloured by the kernel that ran most of it.
+    events = [(i, 100 * i, 100 * i + (90 if i % 3 else 30), B, i % 4, i % 3, 0) for i in range(20_000)]
+    svg = simpler.Trace(trace_bytes(events, [])).to_svg()
+    assert len(titles(svg)) <= MAX_RECTS and "20000 blocks binned into" in svg
+    assert sum(int(re.match(r"(\d+) blocks", t).group(1)) for t in titles(svg)) == 20_000
+    assert all(re.search(r"mostly func [12] \(\d+%\)", t) for t in titles(svg))   # func 0's blocks are short
+    small = simpler.Trace(trace_bytes(EVENTS, EDGES)).to_svg(max_rects=4)
+    assert len(titles(small)) <= 4 and "5 blocks merged into 4 rectangles" in small
+    assert "func 5: 2 blocks, 1.5 us" in titles(small)     # tasks 0 and 2, back to back on core 0
+    small = simpler.Trace(trace_bytes(EVENTS, EDGES)).to_svg(max_rects=3)
+    assert len(titles(small)) == 3 and "binned" in small and "1 block, 800 ns: mostly func 6 (100%)" in titles(small)
+    with pytest.raises(simpler.InvalidArgument, match="fewer than the 3 cores"):
+        simpler.Trace(trace_bytes(EVENTS, EDGES)).to_svg(max_rects=2)
 
 
 def test_pictures_check_their_arguments(trace):
