@@ -119,7 +119,7 @@ def main() -> None:
                         add(runtime, f"{pattern}, orchestration submit", n, len(t), submit, "ns/task")
                         add(runtime, f"{pattern}, tasks per second", n, len(t), n / min(t), "tasks/s")
             n = 100_000
-            off, on = trace_cost(w, cid, [PATTERNS["independent"], n], max(2, 20 // q))
+            off, on = trace_cost(w, cid, [PATTERNS["independent"], n], max(5, 20 // q))
             add(runtime, "independent, per task, untraced", n, len(off), min(off) / n * 1e9, "ns/task")
             add(runtime, "independent, per task, traced (trace=True)", n, len(on), min(on) / n * 1e9, "ns/task")
             add(runtime, "independent, traced / untraced", n, len(on), min(on) / min(off), "x")
