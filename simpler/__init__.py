@@ -13,7 +13,7 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
 from . import device
 from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunSkipped
-from .trace import Trace
+from .trace import KernelStats, Trace, TraceSummary
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
 
@@ -25,5 +25,5 @@ __all__ = [
     "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
-    "Timeout", "Trace", "Unsupported",
+    "KernelStats", "Timeout", "Trace", "TraceSummary", "Unsupported",
 ]

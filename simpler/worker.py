@@ -595,7 +595,10 @@ class ChipWorker:
             return None
         buf = ffi.new("char[]", size[0])
         check(lib.simpler_last_trace(self._d(), buf, size[0], size))
-        return Trace(ffi.buffer(buf, size[0])[:], self.platform)
+        # Spans go by kernel name: the trace says which callable ran, its
+        # blob names the kernels (a callable unregistered since: func ids).
+        ran = self._callables.get(int(ffi.cast("simpler_trace *", buf).callable_id))
+        return Trace(ffi.buffer(buf, size[0])[:], self.platform, ran.kernel_names if ran is not None else None)
 
     @property
     def committed_memory(self) -> int:
