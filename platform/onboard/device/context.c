@@ -435,6 +435,20 @@ static void set_busy(ctx *c, uint64_t for_ns)
                               memory_order_relaxed);
 }
 
+/* The context in its turn is hung past its deadline: kill it (the turn
+ * then comes to a waiter as EOWNERDEAD; the device reaps the context and
+ * tells its host). */
+static void end_hung_holder(ctx *c)
+{
+    pid_t holder = atomic_load(&c->turns->holder_pid);
+    uint64_t until = atomic_load(&c->turns->holder_until_ns);
+    if (holder > 0 && holder != getpid() && simpler_now_ns() > until + DEVCTX_HUNG_MARGIN_NS) {
+        fprintf(stderr, "%s (pid %d): the context in its turn on the chip (pid %d) is hung; ending it\n", c->name,
+                (int)getpid(), (int)holder);
+        kill(holder, SIGKILL);
+    }
+}
+
 /* Take the device's turn on the chip, which another context's launch may
  * hold for long: the host hears a heartbeat each second meanwhile (so it
  * does not take a busy device for a hung one), and may cancel. */
@@ -455,6 +469,7 @@ static int turn_take(ctx *c)
             return simpler_fail(SIMPLER_E_SYSTEM, "launch: the chip's turns: %s", strerror(e));
         set_busy(c, CTX_TURN_BUSY_NS);
         send_progress(c, 1);
+        end_hung_holder(c);
         if (link_cancels(c))
             return simpler_fail(SIMPLER_E_INTERRUPTED, "launch: cancelled while waiting for the chip");
     }
@@ -480,9 +495,13 @@ static int do_launch(ctx *c, const onb_launch *in)
     if (rc)
         return rc;
     atomic_fetch_add(&c->turns->launches, 1);
-    set_busy(c, (uint64_t)p->scheduler_timeout_ms * 1000000ull + CTX_OP_MARGIN_NS + CTX_TURN_BUSY_NS);
+    uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + CTX_OP_MARGIN_NS + CTX_TURN_BUSY_NS;
+    set_busy(c, limit);
+    atomic_store(&c->turns->holder_until_ns, simpler_now_ns() + limit);
+    atomic_store(&c->turns->holder_pid, (int32_t)getpid());
     rc = chip_launch(&c->chip, aicpu, p, CTX_OP_MARGIN_NS,
                      &(chip_waiter){.progress = send_progress, .poll = link_cancels, .arg = c});
+    atomic_store(&c->turns->holder_pid, 0);
     pthread_mutex_unlock(&c->turns->chip);
     set_busy(c, 0);
     return rc;

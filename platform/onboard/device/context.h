@@ -80,7 +80,16 @@ enum devctx_type {
 typedef struct devctx_turns {
     pthread_mutex_t chip;       /* robust and process-shared */
     _Atomic uint64_t launches;  /* every context's */
+    /* The context in its turn, and the CLOCK_MONOTONIC time its launch
+     * must have ended by (its op deadline and a margin). One still in its
+     * turn DEVCTX_HUNG_MARGIN_NS after that is hung: a context waiting
+     * for the chip kills it, so that a hung context whose host does not
+     * end it (a host stopped, or slow to notice) cannot keep the chip. */
+    _Atomic int32_t holder_pid;
+    _Atomic uint64_t holder_until_ns;
 } devctx_turns;
+
+#define DEVCTX_HUNG_MARGIN_NS 2500000000ull
 
 /* A map ring entry's state. */
 enum { DEVCTX_ENTRY_CANCELLED = 0, DEVCTX_ENTRY_POSTED = 1, DEVCTX_ENTRY_TAKEN = 2 };
