@@ -78,4 +78,7 @@ def test_kernel_playground_notebook(simpler_platform, tmp_path):
     assert "check: out == a + b" in text(run) and "array([10., 11., 12.," in text(run), run.outputs
     assert "check: out == a * b" in text(edited) and "array([  0.,  10.,  20.," in text(edited), edited.outputs
     assert re.search(r"<Trace 1 tasks in 2 blocks on \d cores", text(traced)), traced.outputs
+    # and the notebook draws it: an inline swimlane with the kernel's name
+    html = "".join(o.get("data", {}).get("text/html", "") for o in traced.outputs)
+    assert "<svg" in html and "playground" in html, traced.outputs
     assert not list(cwd.iterdir()) and not list(tmp.iterdir())

@@ -5,8 +5,10 @@ fails only that client, and clients that come and go leave nothing behind
 in the device (processes, threads, descriptors, GM)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -393,3 +395,41 @@ def test_the_quota_bounds_the_pages_a_client_holds(private_device):
             for _ in range(1 << 14):
                 held.append(w.malloc(64))
         assert len(held) <= (1 << 20) // 4096
+
+
+HOLD_THE_CHIP = textwrap.dedent("""
+    import sys
+    import simpler
+    sys.path.insert(0, sys.argv[1])
+    from onboard_helpers import SPIN, scalar_callable
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(simpler.KernelCompiler(), SPIN))
+        print(w.stats["device_context_pid"], flush=True)
+        sys.stdin.readline()
+        w.run(cid, [600_000_000, 0], scheduler_timeout=1.0)   # stopped in it, with its context
+""")
+
+
+def test_a_hung_context_whose_host_is_stopped_does_not_keep_the_chip(private_device, kc):
+    """A context hung in its turn on the chip, whose host is stopped too
+    (so nobody asks the device to end it): once it is past its launch's
+    deadline and the margin, a context waiting for the chip ends it, and
+    the waiting run completes."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_CHIP, str(HERE)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        context = int(holder.stdout.readline())
+        with simpler.ChipWorker("onboard") as w, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            launches = simpler.device.status(0).launches
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+            # its launch has taken the chip (the count moves as a turn is taken)
+            assert wait_until(lambda: simpler.device.status(0).launches > launches)
+            os.kill(holder.pid, signal.SIGSTOP)
+            os.kill(context, signal.SIGSTOP)
+            # waits out the holder's deadline (1 + 5 + 2 + 2.5 s), not for ever
+            pool.submit(assert_fill_works, w, kc).result(timeout=90)
+            assert wait_until(lambda: not alive(context))
+    finally:
+        holder.kill()
+        holder.wait()
