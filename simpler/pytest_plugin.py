@@ -111,7 +111,8 @@ def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:
 def _runtime_is_ours(metafunc: pytest.Metafunc) -> bool:
     """Whether simpler_runtime is this plugin's fixture for this test, not
     one a conftest, module or class defines (which picks the runtime)."""
-    defs = metafunc._arg2fixturedefs.get("simpler_runtime")  # pytest's own record of which fixture applies
+    # pytest's own record of the fixtures that apply, innermost last
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("simpler_runtime")
     return not defs or defs[-1].func.__module__ == __name__
 
 

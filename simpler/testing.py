@@ -24,7 +24,7 @@ from .callable import ChipCallable
 from .device_tensor import DeviceTensor
 from .errors import InvalidArgument, SimplerError
 from .handles import Registration
-from .worker import CallConfig, ChipWorker, TaskArgs
+from .worker import CallConfig, ChipWorker, TaskArgs, _foreign_array
 
 # (rtol, atol) by dtype kind and size: loose enough for reassociated float
 # sums, tight enough to catch a wrong element.
@@ -109,10 +109,11 @@ def _snapshot(a: Any) -> Any:
         return a.copy()
     if isinstance(a, (DeviceTensor, int, float, np.generic)):
         return a
-    try:
-        return np.array(a, copy=True)      # another library's tensor (DLPack, array interface, buffer)
-    except Exception:   # not an array: the run refuses it and says why
+    try:    # another library's tensor (DLPack, array interface, buffer), as the run reads it
+        view = _foreign_array(0, a, None)
+    except InvalidArgument:   # the run refuses it and says why
         return a
+    return view.copy() if isinstance(view, np.ndarray) else a
 
 
 @dataclass
@@ -131,9 +132,9 @@ class Scene:
     callable: a ChipCallable (registered for the run, then unregistered)
     or a Registration of that worker. outputs: the indices of the arguments
     to compare; default the signature's "out" and "inout" tensors.
-    Tolerances: assert_golden's per dtype, or per_dtype's
-    ``{np.float16: (rtol, atol)}``; rtol or atol given apply to every
-    output. config and run()'s keywords are the run's settings.
+    Tolerances: assert_golden's per dtype, replaced per dtype by
+    ``tolerances={np.float16: (rtol, atol)}``; rtol or atol given apply to
+    every output. config and run()'s keywords are the run's settings.
     """
 
     callable: "ChipCallable | Registration"
@@ -166,8 +167,15 @@ class Scene:
         _check_tolerances(self.tolerances)
         if self.config is not None and not isinstance(self.config, CallConfig):
             raise InvalidArgument(f"config must be a CallConfig, not {type(self.config).__name__}")
-        if self.name is None:
-            self.name = getattr(self.make_inputs, "__name__", "scene")
+        if self.name is not None and not isinstance(self.name, str):
+            raise InvalidArgument(f"a scene's name is a str, not {type(self.name).__name__}")
+        if self.name is None:   # the inputs' function names the scene, unless it is a lambda
+            name = getattr(self.make_inputs, "__name__", "")
+            self.name = "" if name == "<lambda>" else name
+
+    @property
+    def _what(self) -> str:
+        return f"scene {self.name}" if self.name else "the scene"
 
     @property
     def chip_callable(self) -> ChipCallable:
@@ -177,12 +185,12 @@ class Scene:
         if self.outputs is not None:
             bad = [i for i in self.outputs if not 0 <= i < n]
             if bad:
-                raise InvalidArgument(f"scene {self.name}: outputs {bad} are not among its {n} arguments")
+                raise InvalidArgument(f"{self._what}: outputs {bad} are not among its {n} arguments")
             return self.outputs
         found = tuple(i for i, spec in enumerate(self.chip_callable.signature[:n])
                       if spec.direction in ("out", "inout"))
         if not found:
-            raise InvalidArgument(f"scene {self.name}: its signature has no out or inout tensor; "
+            raise InvalidArgument(f"{self._what}: its signature has no out or inout tensor; "
                                   f"say which arguments to compare (outputs=[...])")
         return found
 
@@ -198,14 +206,14 @@ class Scene:
         else:
             expected = [expected]
         if len(expected) != len(outputs):
-            raise InvalidArgument(f"scene {self.name}: golden() gave {len(expected)} result(s) for "
+            raise InvalidArgument(f"{self._what}: golden() gave {len(expected)} result(s) for "
                                   f"{len(outputs)} output(s) (arguments {list(outputs)})")
         with contextlib.ExitStack() as stack:
             reg = self.callable
             if isinstance(reg, ChipCallable):
                 reg = stack.enter_context(worker.registered(reg))
             worker.run(reg, args, self.config, **config_kw)
-        where = f"scene {self.name} on {worker.platform}/{worker.runtime}"
+        where = f"scene {self.name + ' ' if self.name else ''}on {worker.platform}/{worker.runtime}"
         results = []
         for i, want in zip(outputs, expected):
             got = self._read(worker, args[i])
@@ -219,7 +227,9 @@ class Scene:
     def _read(worker: ChipWorker, a: Any) -> np.ndarray:
         if isinstance(a, DeviceTensor):
             return worker.copy_from(a.addr, np.empty(a.shape, a.dtype))
-        return np.asarray(a)
+        if isinstance(a, np.ndarray):
+            return a
+        return np.asarray(_foreign_array(0, a, None))   # the exporter's memory, the run's output in it
 
 
 def run_scene(worker: ChipWorker, callable_: "ChipCallable | Registration", make_inputs: Callable[[], Any],
@@ -286,23 +296,23 @@ def stop_devices(directory: "str | os.PathLike[str]") -> None:
             _wait_gone(pid, 5.0)
 
 
+def _setenv(values: Mapping[str, "str | None"]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextlib.contextmanager
 def _environ(**values: "str | None") -> Iterator[None]:
     """Set (or, for None, unset) environment variables for a block."""
     old = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _setenv(values)
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _setenv(old)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ HBG, TMR = simpler.RUNTIMES
 
 # In-process runs re-import other plugins each time: the ones this machine
 # may have besides simpler's, which the generated suites do not use, stay out.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio")
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:benchmark")
 
 
 def run(pytester: pytest.Pytester, *args: str):

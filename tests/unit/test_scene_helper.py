@@ -63,6 +63,8 @@ def test_a_wrong_golden_names_where_and_the_first_index(chip_worker, add):
     assert msg.startswith(f"scene adder on {chip_worker.platform}/{chip_worker.runtime}: output argument 2: "
                           f"2 of 300 elements differ")
     assert "first at (41,)" in msg
+    with pytest.raises(AssertionError, match=f"^scene on {chip_worker.platform}/"):   # a lambda names nothing
+        run_scene(chip_worker, add, lambda: two_inputs(), golden)
 
 
 def test_tolerances_per_dtype_and_overall(chip_worker, add):
@@ -89,6 +91,31 @@ def test_outputs_are_chosen_and_counted(chip_worker, add):
         run_scene(chip_worker, add, two_inputs, lambda *args: args[0], outputs=[9])
 
 
+def test_other_libraries_tensors_are_read_as_the_run_reads_them(chip_worker, add):
+    class DLPackOnly:
+        def __init__(self, a):
+            self._a = a
+
+        def __dlpack__(self, **kw):
+            return self._a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self._a.__dlpack_device__()
+
+    a = np.arange(32, dtype=F32)
+    out = bytearray(a.nbytes)
+    seen = []
+
+    def golden(x, y, o, n):
+        seen.append((x, o))
+        return x + y
+
+    [got] = run_scene(chip_worker, add, lambda: [DLPackOnly(a), a, memoryview(out).cast("f"), 1], golden)
+    assert isinstance(seen[0][0], np.ndarray) and seen[0][0].dtype == F32     # not an object array
+    np.testing.assert_array_equal(np.frombuffer(out, F32), 2 * a)
+    assert np.shares_memory(got, np.frombuffer(out, F32))
+
+
 def test_device_tensor_outputs_are_read_back(chip_worker, add):
     a = np.arange(16, dtype=F32)
     buf = chip_worker.malloc(a.nbytes)
@@ -111,6 +138,7 @@ def test_device_tensor_outputs_are_read_back(chip_worker, add):
     ({"config": {"block_dim": 2}}, "config must be a CallConfig, not dict"),
     ({"make_inputs": lambda: 5}, "make_inputs\\(\\) must return the run's arguments .* not int"),
     ({"worker": "sim"}, "a scene runs on a ChipWorker, not str"),
+    ({"name": 3}, "a scene's name is a str, not int"),
 ])
 def test_bad_arguments_are_invalid_argument(chip_worker, add, kwargs, message):
     args = {"worker": chip_worker, "callable_": add, "make_inputs": two_inputs,
