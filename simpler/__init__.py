@@ -16,11 +16,12 @@ from .run_queue import RunHandle, RunSkipped
 from .trace import KernelStats, Trace, TraceSummary
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
+from . import testing
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "device",
+    "device", "testing",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
     "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
