@@ -1,6 +1,7 @@
 """Runtime benchmarks: per-task cost of no-op graphs on both runtimes, the
-orchestration's submit cost, the fixed cost of a run() from Python, and
-the memory of a million-task stream. Prints a table and writes JSON; no
+orchestration's submit cost, the fixed cost of a run() from Python, the
+cost of tracing (the same graph traced and not, in one run), and the
+memory of a million-task stream. Prints a table and writes JSON; no
 pass/fail.
 
     python bench/runtime_bench.py [--quick] [--json PATH]
@@ -53,6 +54,20 @@ def time_runs(worker, cid, args, repeats: int, **cfg) -> tuple[list[float], floa
     return times, (min(submit) if submit else 0.0)
 
 
+def trace_cost(worker, cid, args, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall times of the same graph untraced and traced, runs alternating
+    so that both see the same machine."""
+    worker.run(cid, args)
+    worker.run(cid, args, trace=True)  # warm
+    off, on = [], []
+    for _ in range(repeats):
+        for times, traced in ((off, False), (on, True)):
+            t0 = time.perf_counter()
+            worker.run(cid, args, trace=traced)
+            times.append(time.perf_counter() - t0)
+    return off, on
+
+
 def stream_peak_rss(tasks: int) -> int:
     """Peak resident size (KiB) of a fresh process streaming `tasks` tasks.
     VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the
@@ -103,6 +118,11 @@ def main() -> None:
                     if n == 100_000:
                         add(runtime, f"{pattern}, orchestration submit", n, len(t), submit, "ns/task")
                         add(runtime, f"{pattern}, tasks per second", n, len(t), n / min(t), "tasks/s")
+            n = 100_000
+            off, on = trace_cost(w, cid, [PATTERNS["independent"], n], max(5, 20 // q))
+            add(runtime, "independent, per task, untraced", n, len(off), min(off) / n * 1e9, "ns/task")
+            add(runtime, "independent, per task, traced (trace=True)", n, len(on), min(on) / n * 1e9, "ns/task")
+            add(runtime, "independent, traced / untraced", n, len(on), min(on) / min(off), "x")
             w.unregister(cid)
             rows_cid = w.register(build_rows(compiler))
             for n in (1000, 100_000, 1_000_000):
@@ -120,7 +140,7 @@ def main() -> None:
     print(f"simpler runtime bench on {opts.platform} ({os.cpu_count()} cores, {platform.machine()})")
     print(f"{'runtime':<{wr}}  {'what':<{ww}}  {'tasks':>9}  {'runs':>6}  {'value':>12}")
     for runtime, what, n, runs, value, unit in rows:
-        print(f"{runtime:<{wr}}  {what:<{ww}}  {n:>9}  {runs:>6}  {value:>12.1f} {unit}")
+        print(f"{runtime:<{wr}}  {what:<{ww}}  {n:>9}  {runs:>6}  {value:>12.{2 if unit == 'x' else 1}f} {unit}")
     Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.json).write_text(json.dumps(
         [dict(zip(("runtime", "what", "tasks", "runs", "value", "unit"), r)) for r in rows], indent=1))

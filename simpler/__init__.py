@@ -20,18 +20,19 @@ from .errors import (AlreadyRegistered, CapacityExceeded, DeviceLost, InvalidArg
 from . import device
 from .handles import DeviceBuffer, Graph, Registration
 from .run_queue import RunHandle, RunSkipped
-from .trace import Trace
+from .trace import KernelStats, Trace, TraceSummary
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
+from . import testing
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "device",
+    "device", "testing",
     "AlreadyRegistered", "ArgSpec", "CallConfig", "CapacityExceeded", "ChipCallable", "ChipWorker",
     "CompileError", "CoreCallable", "CoreType", "DeviceBuffer", "FailureReport", "TaskInfo", "TensorInfo",
     "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
-    "Timeout", "Trace", "Unsupported",
+    "KernelStats", "Timeout", "Trace", "TraceSummary", "Unsupported",
 ]

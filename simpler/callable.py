@@ -170,6 +170,7 @@ class ChipCallable:
         self._signature: list[ArgSpec] | None = None
         self._summary = None
         self._kernels: dict[int, CoreCallable] = {}
+        self._kernel_names: dict[int, str] | None = None
 
     @classmethod
     def build(cls, orchestration: Binary, kernels: Iterable[CoreCallable],
@@ -243,6 +244,19 @@ class ChipCallable:
     @property
     def num_kernels(self) -> int:
         return int(self._inspect()[0].num_kernels)
+
+    @property
+    def kernel_names(self) -> dict[int, str]:
+        """{func_id: name} of the blob's kernels (a kernel's name defaults to
+        its entry symbol), as a trace names its spans."""
+        if self._kernel_names is None:
+            n = self.num_kernels
+            infos = ffi.new("simpler_callable_kernel_info[]", max(n, 1))
+            count = ffi.new("uint32_t *")
+            _native.check(lib.simpler_callable_kernels(self._blob, len(self._blob), infos, n, count))
+            self._kernel_names = {int(infos[i].func_id): ffi.string(infos[i].name).decode()
+                                  for i in range(min(n, count[0]))}
+        return dict(self._kernel_names)
 
     def __len__(self) -> int:
         return len(self._blob)

@@ -3,18 +3,29 @@
 Options:
   --platform NAME   run device tests on this platform (repeatable); default:
                     every platform available on this machine
+  --runtime NAME    run device tests on this runtime (repeatable); default:
+                    both runtimes
   --device N        device id (default 0)
 
+Tests that use chip_worker, private_chip_worker or simpler_runtime are
+parametrized over the selected platforms and runtimes, as their ids show
+(test_x[sim-host_build_graph]), except where a conftest, module or class
+defines simpler_runtime itself (the runtime it returns), the test
+parametrizes it itself, or @pytest.mark.simpler_runtime("...") restricts
+it to some runtimes.
+
 Fixtures:
-  chip_worker       a ChipWorker for (platform, runtime, device), shared by
-                    all tests of this process (an xdist worker) and
-                    finalized at the end of the session
-  simpler_platform  the platform of this test instance (tests using a
-                    worker are parametrized over the selected platforms)
-  simpler_runtime   "host_build_graph" unless a conftest or
-                    @pytest.mark.simpler_runtime("...") says otherwise
-  kernel_compiler   a session-wide KernelCompiler
-  golden            simpler.testing.assert_golden
+  chip_worker          a ChipWorker for (platform, runtime, device), shared
+                       by all tests of this process (an xdist worker) and
+                       finalized at the end of the session
+  private_chip_worker  a ChipWorker on a device of its own (onboard: in a
+                       device directory of its own), for tests that crash
+                       or hang it; stopped and removed at teardown
+  simpler_platform     the platform of this test instance
+  simpler_runtime      the runtime of this test instance
+  simpler_device       --device
+  kernel_compiler      a session-wide KernelCompiler
+  golden               simpler.testing.assert_golden
 """
 from __future__ import annotations
 
@@ -26,7 +37,7 @@ import pytest
 from . import testing
 from .compiler import KernelCompiler
 from .errors import SimplerError, Unsupported
-from .worker import PLATFORMS, ChipWorker
+from .worker import PLATFORMS, RUNTIMES, ChipWorker
 
 
 def platform_available(platform: str) -> tuple[bool, str]:
@@ -52,12 +63,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("simpler")
     group.addoption("--platform", action="append", choices=PLATFORMS, dest="simpler_platforms",
                     help="platform to run device tests on (repeatable; default: all available)")
+    group.addoption("--runtime", action="append", choices=RUNTIMES, dest="simpler_runtimes",
+                    help="runtime to run device tests on (repeatable; default: all)")
     group.addoption("--device", type=int, default=0, dest="simpler_device",
                     help="device id for device tests (default 0)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "simpler_runtime(name): run this test on the given runtime")
+    config.addinivalue_line("markers", "simpler_runtime(name, ...): run this test only on these runtimes")
+    # The device directory the shared workers use, whatever a test sets
+    # SIMPLER_DEVICE_DIR to while it runs (private_chip_worker does).
+    config._simpler_device_dir = os.environ.get("SIMPLER_DEVICE_DIR")  # type: ignore[attr-defined]
     requested = config.getoption("simpler_platforms")
     if requested:  # asked for by name: say at once if one is missing
         for p in requested:
@@ -77,16 +93,75 @@ def selected_platforms(config: pytest.Config) -> list[str]:
     return selected
 
 
+def selected_runtimes(config: pytest.Config) -> list[str]:
+    """The runtimes device tests run on: --runtime's, else all."""
+    return list(dict.fromkeys(config.getoption("simpler_runtimes") or RUNTIMES))
+
+
+def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def _runtime_is_ours(metafunc: pytest.Metafunc) -> bool:
+    """Whether simpler_runtime is this plugin's fixture for this test, not
+    one a conftest, module or class defines (which picks the runtime)."""
+    # pytest's own record of the fixtures that apply, innermost last
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("simpler_runtime")
+    return not defs or defs[-1].func.__module__ == __name__
+
+
+def _runtime_params(metafunc: pytest.Metafunc) -> list:
+    selected = selected_runtimes(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("simpler_runtime")
+    if marker is None:
+        return selected
+    wanted = list(marker.args)
+    unknown = [r for r in wanted if r not in RUNTIMES]
+    if not wanted or unknown:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: @pytest.mark.simpler_runtime takes runtime "
+                                f"names ({', '.join(RUNTIMES)}), not {wanted!r}")
+    chosen = [r for r in wanted if r in selected]
+    if chosen:
+        return chosen
+    # None of the test's runtimes is selected: one instance, skipped with why.
+    return [pytest.param(wanted[0], marks=pytest.mark.skip(
+        reason=f"runs on {', '.join(wanted)}; --runtime selects {', '.join(selected)}"))]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "simpler_platform" in metafunc.fixturenames:
+    if "simpler_platform" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "simpler_platform"):
         metafunc.parametrize("simpler_platform", selected_platforms(metafunc.config), scope="session")
+    if ("simpler_runtime" in metafunc.fixturenames and not _parametrized_by_test(metafunc, "simpler_runtime")
+            and _runtime_is_ours(metafunc)):
+        metafunc.parametrize("simpler_runtime", _runtime_params(metafunc), scope="session")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """A runtime a conftest picks that --runtime does not select: the test
+    is skipped (pytest tests/st --runtime tensormap_and_ringbuffer runs
+    that suite's half only)."""
+    value = yield
+    if fixturedef.argname == "simpler_runtime" and isinstance(value, str):
+        selected = selected_runtimes(request.config)
+        if value not in selected:
+            pytest.skip(f"runtime {value}; --runtime selects {', '.join(selected)}")
+    return value
 
 
 class WorkerPool:
-    """One ChipWorker per (platform, runtime, device), made on first use."""
+    """One ChipWorker per (platform, runtime, device), made on first use,
+    in the session's device directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, device_dir: str | None = None) -> None:
         self._workers: dict[tuple[str, str, int], ChipWorker] = {}
+        self._device_dir = device_dir
 
     def get(self, platform: str, runtime: str, device_id: int) -> ChipWorker:
         key = (platform, runtime, device_id)
@@ -94,7 +169,8 @@ class WorkerPool:
         if worker is None or not worker.usable:
             if worker is not None:
                 worker.finalize()
-            worker = ChipWorker(platform=platform, runtime=runtime, device_id=device_id)
+            with testing._environ(SIMPLER_DEVICE_DIR=self._device_dir):
+                worker = ChipWorker(platform=platform, runtime=runtime, device_id=device_id)
             self._workers[key] = worker
         return worker
 
@@ -105,16 +181,17 @@ class WorkerPool:
 
 
 @pytest.fixture(scope="session")
-def simpler_worker_pool():
-    pool = WorkerPool()
+def simpler_worker_pool(pytestconfig: pytest.Config):
+    pool = WorkerPool(getattr(pytestconfig, "_simpler_device_dir", os.environ.get("SIMPLER_DEVICE_DIR")))
     yield pool
     pool.close()
 
 
 @pytest.fixture
 def simpler_runtime(request: pytest.FixtureRequest) -> str:
+    # Reached only where the test was not parametrized (getfixturevalue).
     marker = request.node.get_closest_marker("simpler_runtime")
-    return marker.args[0] if marker else "host_build_graph"
+    return marker.args[0] if marker else selected_runtimes(request.config)[0]
 
 
 @pytest.fixture
@@ -129,6 +206,27 @@ def chip_worker(simpler_worker_pool: WorkerPool, simpler_platform: str, simpler_
     yield worker
     if worker.usable:   # the next test gets a worker with nothing in flight and no run thread
         worker.wait()
+
+
+@pytest.fixture
+def private_chip_worker(simpler_platform: str, simpler_runtime: str, simpler_device: int) -> ChipWorker:
+    """A ChipWorker no other test shares. On onboard it is on a device of
+    its own, in a fresh device directory that SIMPLER_DEVICE_DIR names for
+    the test's duration (so workers the test makes, simpler.device calls
+    and `python -m simpler device` reach that device too); at teardown the
+    worker is finalized, the device stopped (killed if hung) and the
+    directory removed. On sim a worker is a chip of its own already."""
+    if simpler_platform.rsplit(":", 1)[-1] != "onboard":
+        worker = ChipWorker(platform=simpler_platform, runtime=simpler_runtime, device_id=simpler_device)
+        yield worker
+        worker.finalize(cancel=True)
+        return
+    with testing.private_device_dir():
+        worker = ChipWorker(platform=simpler_platform, runtime=simpler_runtime, device_id=simpler_device)
+        try:
+            yield worker
+        finally:
+            worker.finalize(cancel=True)
 
 
 @pytest.fixture(scope="session")

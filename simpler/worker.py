@@ -37,10 +37,14 @@ Arg = Union[np.ndarray, DeviceTensor, int, float, np.generic]
 
 class TaskArgs:
     """The arguments of a run, in signature order: numpy arrays or
-    DeviceTensors for tensors, Python or numpy numbers for scalars.
+    DeviceTensors for tensors, Python or numpy numbers for scalars. Where an
+    array goes, so does another library's tensor: anything exporting
+    __dlpack__ (a torch CPU tensor), __array_interface__ or the buffer
+    protocol (bytearray, array.array, memoryview).
 
     Input arrays are copied to the device; "out" and "inout" arrays are
-    written back in place when the run succeeds.
+    written back in place (into the exporter's own memory) when the run
+    succeeds.
     """
 
     def __init__(self, *args: Arg) -> None:
@@ -53,7 +57,10 @@ class TaskArgs:
         def show(a: Arg) -> str:
             if isinstance(a, np.ndarray):
                 return f"array{a.shape}:{a.dtype}"
-            return repr(a)
+            if isinstance(a, (DeviceTensor, int, float, np.generic)):
+                return repr(a)
+            shape = getattr(a, "shape", None)   # another library's tensor: its kind, not its elements
+            return f"{type(a).__name__}{tuple(shape) if shape is not None else ''}"
         return f"TaskArgs({', '.join(show(a) for a in self.args)})"
 
 
@@ -174,6 +181,37 @@ def _convert_scalar(value: Any, dtype: "np.dtype | str") -> int:
             raise InvalidArgument(f"{value!r} is out of range for {dtype}")
         raw = converted.tobytes()
     return int.from_bytes(raw.ljust(8, b"\0"), "little")
+
+
+_NUMBERS = (int, float, complex, np.generic)   # scalars (numpy's export the buffer protocol too)
+_TENSOR_KINDS = ("pass a numpy array or a DeviceTensor (or an object exporting __dlpack__, "
+                 "__array_interface__ or the buffer protocol)")
+
+
+def _foreign_array(i: int, a: Any, spec: Any) -> "np.ndarray | Any":
+    """A numpy view of another library's tensor (a torch CPU tensor, an
+    array-interface object, a bytearray...), sharing its memory, so outputs
+    written into the view land in the original; a that exports none of
+    DLPack, the array interface or the buffer protocol as it is (a scalar,
+    or the InvalidArgument naming its type where a tensor is expected)."""
+    try:
+        if hasattr(a, "__dlpack__"):
+            return np.from_dlpack(a)
+        if hasattr(a, "__array_interface__") or hasattr(a, "__array_struct__"):
+            return np.asarray(a)
+        try:
+            view = memoryview(a)
+        except TypeError:
+            if spec is not None and not spec.is_scalar:
+                raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): {_TENSOR_KINDS}, "
+                                      f"not {type(a).__name__}") from None
+            return a
+        return np.asarray(view)
+    except InvalidArgument:
+        raise
+    except Exception as e:  # the exporter's refusal (a GPU tensor, one that needs grad, a format numpy lacks)
+        raise InvalidArgument(f"argument {i}: a {type(a).__module__}.{type(a).__qualname__} cannot be "
+                              f"read as a host array: {e}") from None
 
 
 class ChipWorker:
@@ -383,15 +421,15 @@ class ChipWorker:
             spec = specs[i] if i < len(specs) else None
             if type(a) is int and (spec is None or spec.dtype is None) and -(1 << 63) <= a <= _U64:
                 if spec is not None and not spec.is_scalar:
-                    raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
-                                          f"or a DeviceTensor, not int")
+                    raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): {_TENSOR_KINDS}, "
+                                          f"not int")
                 c = c_args[i]
                 c.kind = _ARG_SCALAR
                 c.scalar = a & _U64
                 continue
-            if spec is not None and not spec.is_scalar and not isinstance(a, (np.ndarray, DeviceTensor)):
-                raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): pass a numpy array "
-                                      f"or a DeviceTensor, not {type(a).__name__}")
+            if spec is not None and not spec.is_scalar and isinstance(a, _NUMBERS):
+                raise InvalidArgument(f"argument {i} is a tensor ({spec.direction!r}): {_TENSOR_KINDS}, "
+                                      f"not {type(a).__name__}")
             written = spec is not None and spec.direction in ("out", "inout", "nodep")
             self._fill_arg(c_args[i], i, a, written, keep, writeback, spec)
         what = what or f"run(callable_id={callable_id})"
@@ -535,9 +573,13 @@ class ChipWorker:
             ChipWorker._fill_tensor(c.tensor, i, a.shape, a.dtype)
             c.tensor.addr = _checked_int("device tensor address", a.addr, 64)
             return
+        given = a
+        if not isinstance(a, np.ndarray) and not isinstance(a, _NUMBERS):
+            a = _foreign_array(i, a, spec)   # another library's tensor: a numpy view of its memory
         if isinstance(a, np.ndarray):
             if written and not a.flags.writeable:
-                raise InvalidArgument(f"argument {i} is an output, but its array is read-only")
+                what = "array" if given is a else f"{type(given).__name__}'s memory"
+                raise InvalidArgument(f"argument {i} is an output, but its {what} is read-only")
             arr = a
             if not (a.flags.c_contiguous and a.flags.aligned):
                 # The C side sees a contiguous copy; outputs are copied back.
@@ -635,7 +677,10 @@ class ChipWorker:
             return None
         buf = ffi.new("char[]", size[0])
         check(lib.simpler_last_trace(self._d(), buf, size[0], size))
-        return Trace(ffi.buffer(buf, size[0])[:], self.platform)
+        # Spans go by kernel name: the trace says which callable ran, its
+        # blob names the kernels (a callable unregistered since: func ids).
+        ran = self._callables.get(int(ffi.cast("simpler_trace *", buf).callable_id))
+        return Trace(ffi.buffer(buf, size[0])[:], self.platform, ran.kernel_names if ran is not None else None)
 
     @property
     def committed_memory(self) -> int:

@@ -266,3 +266,24 @@ int simpler_callable_inspect(const void *blob, uint64_t size, simpler_callable_s
     callable_info_free(info);
     return SIMPLER_OK;
 }
+
+int simpler_callable_kernels(const void *blob, uint64_t size, simpler_callable_kernel_info *out,
+                             uint32_t max_kernels, uint32_t *count_out)
+{
+    if (!count_out || (max_kernels && !out))
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "simpler_callable_kernels: %s is NULL",
+                            count_out ? "out" : "count_out");
+    callable_info *info;
+    int rc = callable_parse(blob, size, &info);
+    if (rc)
+        return rc;
+    *count_out = info->num_kernels;
+    for (uint32_t i = 0; i < info->num_kernels && i < max_kernels; i++) {
+        const callable_kernel *k = &info->kernels[i];
+        out[i] = (simpler_callable_kernel_info){.func_id = k->func_id, .core_type = k->core_type};
+        /* C callers may build a kernel without a name: it goes by its entry then */
+        snprintf(out[i].name, sizeof out[i].name, "%s", k->name[0] ? k->name : k->entry);
+    }
+    callable_info_free(info);
+    return SIMPLER_OK;
+}

@@ -60,14 +60,17 @@ static int so_check(int fd, uint64_t size, const char *what)
     return SIMPLER_OK;
 }
 
-/* Move *fd to a number whose /proc/self/fd path names no loaded object
+/* Move *fd to a number whose /proc/<pid>/fd path names no loaded object
  * and give that path. On failure *fd is closed. A new memfd is a new
  * inode, so only the path could match an old object, and no other thread
- * can load an object under this path while we hold the descriptor. */
+ * can load an object under this path while we hold the descriptor. The
+ * path names our pid, not "self": a debugger reads the object's symbols
+ * through the path the loader recorded, and /proc/self there would be the
+ * debugger's own descriptor (gdb blocked reading its own pipe). */
 static int so_fresh_path(int *fd, char *path, size_t path_size, const char *what)
 {
     for (;;) {
-        snprintf(path, path_size, "/proc/self/fd/%d", *fd);
+        snprintf(path, path_size, "/proc/%ld/fd/%d", (long)getpid(), *fd);
         void *old = dlopen(path, RTLD_NOLOAD | RTLD_LAZY);
         if (!old)
             return SIMPLER_OK;

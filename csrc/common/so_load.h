@@ -1,7 +1,8 @@
 /*
  * Loading a shared object from bytes in memory. The bytes go into an
  * anonymous memory file (memfd), sealed against change, checked by
- * elf_check and opened through /proc/self/fd/N; the descriptor is closed
+ * elf_check and opened through /proc/<pid>/fd/N (a path a debugger can
+ * open too); the descriptor is closed
  * right after and the mapping keeps the contents alive. Nothing is ever
  * written to a directory, so a process that dies mid-load leaves no file.
  *

@@ -40,6 +40,8 @@ static inline uint64_t simpler_trace_bytes(uint32_t max_events, uint32_t max_edg
     return 64 + (uint64_t)max_events * sizeof(simpler_trace_event) + (uint64_t)max_edges * sizeof(simpler_trace_edge);
 }
 
+_Static_assert(sizeof(simpler_trace) <= 64, "the trace header must fit before events_off");
+
 static inline void simpler_trace_init(simpler_trace *t, uint32_t max_events, uint32_t max_edges)
 {
     t->magic = SIMPLER_TRACE_MAGIC;
@@ -49,6 +51,8 @@ static inline void simpler_trace_init(simpler_trace *t, uint32_t max_events, uin
     atomic_init(&t->num_edges, 0);
     atomic_init(&t->dropped_events, 0);
     atomic_init(&t->dropped_edges, 0);
+    t->callable_id = 0;
+    t->reserved = 0;
     t->events_off = 64;
     t->edges_off = 64 + (uint64_t)max_events * sizeof(simpler_trace_event);
 }

@@ -161,7 +161,7 @@ static int trace_begin(simpler_device *dev, const simpler_run_config *cfg, uint6
  * release its GM. Sizes come from the host's own request, not from what
  * device code may have scribbled in the header. A trace that cannot be
  * read back fails the run: it was asked for, and is not silently missing. */
-static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
+static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity, uint32_t callable_id)
 {
     if (!addr)
         return SIMPLER_OK;
@@ -184,6 +184,7 @@ static int trace_end(simpler_device *dev, uint64_t addr, uint32_t capacity)
             atomic_store(&copy->num_edges, edges);
             atomic_store(&copy->dropped_events, atomic_load(&hdr.dropped_events));
             atomic_store(&copy->dropped_edges, atomic_load(&hdr.dropped_edges));
+            copy->callable_id = callable_id;
             if (events)
                 rc = dev->ops->copy_from_device(dev->pdev, (uint8_t *)copy + copy->events_off,
                                                 addr + fresh.events_off, ev_bytes);
@@ -508,7 +509,7 @@ static int run_complete(simpler_device *dev, simpler_run_handle *r, int rc)
         dev->last_trace = NULL;
         dev->last_trace_size = 0;
         simpler_error_hold(rc);
-        int trace_rc = trace_end(dev, r->run.trace_addr, r->run.config.trace_events);
+        int trace_rc = trace_end(dev, r->run.trace_addr, r->run.config.trace_events, r->callable->id);
         simpler_error_release(rc);
         r->run.trace_addr = 0;      /* trace_end freed it */
         rc = rc ? rc : trace_rc;

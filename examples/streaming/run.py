@@ -7,7 +7,7 @@ import numpy as np
 
 import simpler
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:

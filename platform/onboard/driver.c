@@ -37,18 +37,30 @@
 
 extern char **environ;
 
-/* Beyond the device's own op deadline, how long the host waits without
- * hearing from the device before it calls the device hung. */
-#define ONB_HOST_MARGIN_NS 5000000000ull
 #define ONB_OP_MARGIN_NS 5000000000ull      /* the device's (server.c) */
-/* Requests other than launches: the device answers at once, or sends
- * heartbeats while it waits for the chip. */
-#define ONB_REQUEST_WAIT_NS 30000000000ull
+/* Beyond the op deadline, how long a context may say nothing during a
+ * launch before the host calls it hung (the device's margin, server.c). */
+#define ONB_CONTEXT_MARGIN_NS 2500000000ull
+/* A context that stops reading its launch link must not block a send for
+ * ever (as the device's own sends to it, context.h). */
+#define ONB_LINK_SEND_LIMIT_S 5
+/* Requests other than launches: the device answers at once. */
+#define ONB_REQUEST_WAIT_NS request_wait_ns()
 #define ONB_SPIN_NS 50000ull
 #define ONB_START_WAIT_NS 10000000000ull
 /* A device closes connections only as it exits: how long its last words
  * (the crash report) may take to follow. */
 #define ONB_EXIT_GRACE_NS 2000000000ull
+
+/* 30 s; SIMPLER_ONBOARD_REQUEST_WAIT_S (seconds) shortens it, for tests
+ * of a hung device. Read at each request: tests set it in a process that
+ * has made requests already. */
+static uint64_t request_wait_ns(void)
+{
+    const char *env = getenv("SIMPLER_ONBOARD_REQUEST_WAIT_S");
+    double s = env ? strtod(env, NULL) : 0.0;
+    return s > 0.0 && s < 30.0 ? (uint64_t)(s * 1e9) : 30000000000ull;
+}
 
 /* A binary this process sends the device, read once. */
 typedef struct onb_file {
@@ -77,12 +89,20 @@ typedef struct onb_alloc {
     uint64_t addr, size;
 } onb_alloc;
 
+/*
+ * A launch runs on its own link, so the other operations may go on
+ * meanwhile from another thread (concurrent_launch): the worker still
+ * calls them one at a time, and a launch's thread touches only the link,
+ * its own sequence numbers, lost, and (when the link breaks) the
+ * connection, under fd_lock as every request does.
+ */
 struct platform_dev {
     int32_t device_id;
     char dir[4096];
     int fd;
-    uint32_t seq;
-    int lost;
+    pthread_mutex_t fd_lock;        /* one request at a time on the connection */
+    uint32_t seq, link_seq;
+    _Atomic int lost;
     uint32_t device_pid;
     pid_t peer_pid;                 /* the process listening, by SO_PEERCRED */
     onb_watch watch;                /* on it: its death ends any wait at once */
@@ -93,6 +113,8 @@ struct platform_dev {
     uint32_t num_allocs, cap_allocs;
     uint64_t executor, executor_gm;
     uint64_t executor_registrations;
+    int link;                       /* the launch link, straight to this process's device context */
+    onb_watch link_watch;           /* on the context: its death ends a launch's wait at once */
 };
 
 /* ------------------------------------------------------------------ */
@@ -220,13 +242,13 @@ static int lose(platform_dev *d, const char *what, int wire)
  * every PLATFORM_POLL_NS on the way; the first time it says stop, the
  * device is asked to cancel request seq (it answers the request itself).
  */
-static int wait_for_device(platform_dev *d, uint64_t wait_ns, const platform_poll *poll, uint32_t seq,
-                           int *cancelled)
+static int wait_for_device(int fd, const onb_watch *watch, uint64_t wait_ns, const platform_poll *poll,
+                           uint32_t seq, int *cancelled)
 {
     uint64_t deadline = simpler_now_ns() + wait_ns;
     if (poll->at_once && poll->fn(poll->ctx)) {
         *cancelled = 1;
-        int w = onb_send(d->fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
+        int w = onb_send(fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
         if (w)
             return w;
     }
@@ -235,43 +257,46 @@ static int wait_for_device(platform_dev *d, uint64_t wait_ns, const platform_pol
         if (now >= deadline)
             return ONB_WIRE_TIMED_OUT;
         uint64_t slice = deadline - now < PLATFORM_POLL_NS ? deadline - now : PLATFORM_POLL_NS;
-        struct pollfd p = {d->fd, POLLIN, 0};
+        struct pollfd p = {fd, POLLIN, 0};
         int r = poll_fd(&p, slice);
         if (r > 0)
             return ONB_WIRE_OK;
         if (r < 0)
             return ONB_WIRE_ERROR;
-        if (onb_watch_gone(&d->watch))     /* dead, though its socket is held open */
+        if (onb_watch_gone(watch))     /* dead, though its socket is held open */
             return ONB_WIRE_PEER_GONE;
         if (!*cancelled && poll->fn(poll->ctx)) {
             *cancelled = 1;
-            int w = onb_send(d->fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
+            int w = onb_send(fd, ONB_CANCEL, seq, NULL, 0, NULL, 0, -1);
             if (w)
                 return w;
         }
     }
 }
 
-static int request(platform_dev *d, uint16_t type, const char *what, const void *a, uint32_t na, const void *b,
-                   uint32_t nb, void *out, uint32_t out_size, void **out_heap, uint32_t *heap_size,
-                   uint64_t wait_ns, int *fd_out, const platform_poll *poll)
+/* One request and its reply on fd (the connection, or the launch link),
+ * its peer watched by watch. A wire failure is left to the caller
+ * (*wire); a reply out of turn loses the device. */
+static int exchange(platform_dev *d, int fd, uint32_t *seqs, const onb_watch *watch, uint16_t type, const char *what,
+                    const void *a, uint32_t na, const void *b, uint32_t nb, void *out, uint32_t out_size,
+                    void **out_heap, uint32_t *heap_size, uint64_t wait_ns, int *fd_out, const platform_poll *poll,
+                    int *wire)
 {
-    if (d->lost)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
-    uint32_t seq = ++d->seq;
-    int w = onb_send(d->fd, type, seq, a, na, b, nb, -1), cancelled = 0;
+    uint32_t seq = ++*seqs;
+    int w = onb_send(fd, type, seq, a, na, b, nb, -1), cancelled = 0;
+    *wire = w;
     if (w)
-        return lose(d, what, w);
+        return SIMPLER_E_DEVICE_LOST;
     for (;;) {
         onb_header h;
         void *payload;
         /* A short request's reply is spun for; a polled wait is sliced
          * until the reply starts, then read whole. */
-        if (poll && poll->fn && (w = wait_for_device(d, wait_ns, poll, seq, &cancelled)))
-            return lose(d, what, w);
-        w = onb_recv_watched(d->fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS, &d->watch);
+        if (poll && poll->fn && (w = wait_for_device(fd, watch, wait_ns, poll, seq, &cancelled)))
+            return *wire = w, SIMPLER_E_DEVICE_LOST;
+        w = onb_recv_watched(fd, &h, &payload, fd_out, (int64_t)wait_ns, ONB_SPIN_NS, watch);
         if (w)
-            return lose(d, what, w);
+            return *wire = w, SIMPLER_E_DEVICE_LOST;
         if (h.type == ONB_PROGRESS && h.seq == seq) {
             onb_progress p;
             if (poll && poll->progress && h.size >= sizeof p) {
@@ -323,6 +348,21 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
         free(payload);
         return rc;
     }
+}
+
+static int request(platform_dev *d, uint16_t type, const char *what, const void *a, uint32_t na, const void *b,
+                   uint32_t nb, void *out, uint32_t out_size, void **out_heap, uint32_t *heap_size,
+                   uint64_t wait_ns, int *fd_out, const platform_poll *poll)
+{
+    if (d->lost)
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
+    pthread_mutex_lock(&d->fd_lock);
+    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, type, what, a, na, b, nb, out, out_size, out_heap,
+                            heap_size, wait_ns, fd_out, poll, &wire);
+    if (wire)
+        rc = lose(d, what, wire);
+    pthread_mutex_unlock(&d->fd_lock);
+    return rc;
 }
 
 #define REQUEST(d, type, what, in, out) \
@@ -727,14 +767,74 @@ static void drv_callable_release(platform_dev *d, void *handle)
                 ONB_REQUEST_WAIT_NS, NULL, NULL);
 }
 
+static void close_link(platform_dev *d)
+{
+    if (d->link >= 0)
+        close(d->link);
+    d->link = -1;
+    onb_watch_close(&d->link_watch);
+}
+
+/* The launch link, from the device (its context is started by then). */
+static int open_link(platform_dev *d)
+{
+    onb_launch_link_result res;
+    int fd = -1;
+    int rc = request(d, ONB_LAUNCH_LINK, "LAUNCH_LINK", NULL, 0, NULL, 0, &res, sizeof res, NULL, NULL,
+                     ONB_REQUEST_WAIT_NS, &fd, NULL);
+    if (!rc && fd < 0) {
+        d->lost = 1;
+        rc = simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d sent no launch link", d->device_id);
+    }
+    if (rc) {
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    struct timeval limit = {ONB_LINK_SEND_LIMIT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    d->link = fd;
+    onb_watch_open(&d->link_watch, (pid_t)res.context_pid);
+    return SIMPLER_OK;
+}
+
+/* The launch link broke (the context died, or closed it) or went silent
+ * (hung): the device ends the context and says how it ended, and this
+ * worker is lost. */
+static int context_gone(platform_dev *d, int hung)
+{
+    close_link(d);
+    onb_context_end in = {(uint32_t)hung, 0};
+    int rc = request(d, ONB_CONTEXT_END, "a launch", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL,
+                     ONB_REQUEST_WAIT_NS, NULL, NULL);
+    d->lost = 1;
+    return rc ? rc : simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d: the device context of this host "
+                                  "process ended during a launch", d->device_id);
+}
+
 static int drv_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
+    if (d->lost || d->link < 0)
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
     onb_launch in = {*p, g_aicpu.fingerprint, d->executor};
-    /* Timeouts in order: the scheduler's watchdog, then the device's op
-     * deadline ONB_OP_MARGIN_NS later, then this wait. The device sends
-     * a heartbeat while work progresses, and each one restarts it. */
-    uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_HOST_MARGIN_NS;
-    return request(d, ONB_LAUNCH, "a launch", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL, wait, NULL, poll);
+    /* Timeouts in order: the scheduler's watchdog, then the context's op
+     * deadline ONB_OP_MARGIN_NS later, then this wait for the context to
+     * answer. It sends a heartbeat while work progresses (or it waits for
+     * its turn on the chip), and each one restarts the wait. */
+    uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_CONTEXT_MARGIN_NS;
+    int wire, rc = exchange(d, d->link, &d->link_seq, &d->link_watch, ONB_LAUNCH, "a launch", &in, sizeof in, NULL,
+                            0, NULL, 0, NULL, NULL, wait, NULL, poll, &wire);
+    if (wire) {
+        /* The context died (a crashing kernel): the failure report it left
+         * is in GM until the device frees this client's blocks, which it
+         * does once it answers CONTEXT_END. */
+        uint8_t *report;
+        if (poll && poll->failure && p->failure_addr &&
+            !gm_mapped(d, p->failure_addr, sizeof *poll->failure, "failure report", &report))
+            memcpy(poll->failure, report, sizeof *poll->failure);
+        return context_gone(d, wire == ONB_WIRE_TIMED_OUT);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -752,11 +852,13 @@ static void drv_close(platform_dev *d)
     if (d->executor_gm && !d->lost)
         drv_gm_free(d, d->executor_gm);
     /* Closing the connection frees anything else this process held. */
+    close_link(d);
     if (d->fd >= 0)
         close(d->fd);
     if (d->gm_map)
         munmap(d->gm_map, d->gm_capacity);
     onb_watch_close(&d->watch);
+    pthread_mutex_destroy(&d->fd_lock);
     free(d->allocs);
     free(d);
 }
@@ -769,7 +871,8 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
     if (!d)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "onboard: out of host memory");
     d->device_id = device_id;
-    d->fd = -1;
+    d->fd = d->link = -1;
+    pthread_mutex_init(&d->fd_lock, NULL);
     int gm_fd = -1, rc = onb_dir(d->dir, sizeof d->dir);
     onb_hello_result hello;
     if (!rc)
@@ -792,8 +895,8 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
         close(gm_fd);
     if (!rc)
         onb_watch_open(&d->watch, d->peer_pid);
-    if (!rc && !(rc = deploy_aicpu(d)))
-        rc = register_executor(d);
+    if (!rc && !(rc = deploy_aicpu(d)) && !(rc = register_executor(d)))
+        rc = open_link(d);
     if (rc) {
         drv_close(d);
         return rc;
@@ -852,7 +955,7 @@ static int onboard_device_status(const char *lib_dir, int32_t device_id, simpler
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
     memset(out, 0, sizeof *out);
-    platform_dev d = {.device_id = device_id, .fd = -1};
+    platform_dev d = {.device_id = device_id, .fd = -1, .link = -1, .fd_lock = PTHREAD_MUTEX_INITIALIZER};
     int gm_fd = -1, rc = onb_dir(d.dir, sizeof d.dir);
     onb_hello_result hello;
     if (!rc && (rc = attach(&d, 0, 0, &hello, &gm_fd)) == SIMPLER_E_NOT_FOUND)
@@ -881,7 +984,7 @@ static int onboard_device_status(const char *lib_dir, int32_t device_id, simpler
 static int onboard_device_stop(const char *lib_dir, int32_t device_id, int force)
 {
     snprintf(g_lib_dir, sizeof g_lib_dir, "%s", lib_dir);
-    platform_dev d = {.device_id = device_id, .fd = -1};
+    platform_dev d = {.device_id = device_id, .fd = -1, .link = -1, .fd_lock = PTHREAD_MUTEX_INITIALIZER};
     int gm_fd = -1, rc = onb_dir(d.dir, sizeof d.dir);
     onb_hello_result hello;
     if (!rc)
@@ -926,6 +1029,7 @@ const platform_ops simpler_platform_onboard = {
     .callable_load = drv_callable_load,
     .callable_release = drv_callable_release,
     .launch = drv_launch,
+    .concurrent_launch = 1,
     .is_lost = drv_is_lost,
     .counters = drv_counters,
     .service_start = onboard_device_start,

@@ -14,6 +14,14 @@
  * GM addresses on the wire are the device's; the host never dereferences
  * them, it only translates them to offsets into the segment.
  *
+ * Launches go over a link of their own, straight to the client's device
+ * context (device/context.h): LAUNCH_LINK hands the host its end
+ * (SCM_RIGHTS). On it the host sends LAUNCH and CANCEL, and the context
+ * answers as the device would on the connection (PROGRESS, then the
+ * reply); everything else stays on the connection. A link that breaks or
+ * goes silent ends the context: the host says so with CONTEXT_END on the
+ * connection, whose reply (always DEVICE_LOST) says how the context ended.
+ *
  * All integers are in the host's byte order (both ends share a machine).
  * A version change means any change to these structs or their meaning.
  */
@@ -26,8 +34,8 @@
 #include "simpler/simpler.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-/* 5: a launch carries failure_addr, a heartbeat its counts, a lost launch's reply its report */
-#define ONB_VERSION 5u
+/* 6: a launch carries failure_addr, a heartbeat its counts, a lost launch's reply its report */
+#define ONB_VERSION 6u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 
@@ -45,6 +53,8 @@ enum onb_type {
     ONB_COUNTERS = 11,
     ONB_SHUTDOWN = 12,
     ONB_CANCEL = 13,            /* while this host's launch runs: stop it (the launch's reply answers) */
+    ONB_LAUNCH_LINK = 14,       /* the launch link's host end, once per connection */
+    ONB_CONTEXT_END = 15,       /* the launch link broke or went silent: end the context, say how it ended */
     ONB_TYPE_END,
     ONB_PROGRESS = 0x4000,      /* device -> host while a launch runs */
     ONB_REPLY = 0x8000
@@ -128,9 +138,18 @@ typedef struct onb_launch {
  * else SIMPLER_E_INVALID_ARGUMENT with the message set (wire.c). */
 int onb_report_check(const simpler_launch_params *p, uint64_t image_size);
 
+typedef struct onb_launch_link_result {
+    uint64_t context_pid;       /* watched by the host while it waits on the link */
+} onb_launch_link_result;
+
+typedef struct onb_context_end {
+    uint32_t hung;              /* 1: it said nothing for too long (kill it); 0: the link closed */
+    uint32_t reserved;
+} onb_context_end;
+
 /* A heartbeat: from the device context while its launch progresses (with
- * the launch's counts, has_counts 1), or from the server while the
- * launch waits for the chip (has_counts 0). */
+ * the launch's counts, has_counts 1), or while the launch waits for its
+ * turn on the chip (has_counts 0). */
 typedef struct onb_progress {
     uint64_t blocks_completed;
     uint64_t tasks_completed;

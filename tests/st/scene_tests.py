@@ -10,28 +10,27 @@ import pytest
 
 import scenes
 import simpler
+from simpler.testing import run_scene
 
 F32 = np.float32
 RNG = np.random.default_rng(1234)
 
 
-def test_vector_add(chip_worker, scene, golden):
-    cid = scene("vector_add")
-    a = RNG.standard_normal(1000).astype(F32)
-    b = RNG.standard_normal(1000).astype(F32)
-    out = np.zeros_like(a)
-    chip_worker.run(cid, simpler.TaskArgs(a, b, out, 1))
-    golden(out, a + b)
+def vector_add_inputs(n: int, blocks: int):
+    def make():
+        a = RNG.standard_normal(n).astype(F32)
+        b = RNG.standard_normal(n).astype(F32)
+        return [a, b, np.full_like(a, np.nan), blocks]
+    return make
 
 
-def test_vector_add_multiblock(chip_worker, scene, golden):
+def test_vector_add(chip_worker, scene):
+    run_scene(chip_worker, scene("vector_add"), vector_add_inputs(1000, 1), lambda a, b, out, blocks: a + b)
+
+
+def test_vector_add_multiblock(chip_worker, scene):
     """One task over 7 blocks: every block must run once with its index."""
-    cid = scene("vector_add")
-    a = RNG.standard_normal(10007).astype(F32)
-    b = RNG.standard_normal(10007).astype(F32)
-    out = np.full_like(a, np.nan)
-    chip_worker.run(cid, simpler.TaskArgs(a, b, out, 7))
-    golden(out, a + b)
+    run_scene(chip_worker, scene("vector_add"), vector_add_inputs(10007, 7), lambda a, b, out, blocks: a + b)
 
 
 def test_vector_add_2d_noncontiguous_inputs(chip_worker, scene, golden):
@@ -57,15 +56,12 @@ def test_fused_expression(chip_worker, scene, golden):
     run_fused(chip_worker, scene("fused"), golden)
 
 
-def test_matmul_diamond(chip_worker, scene, golden):
-    cid = scene("matmul_diamond")
-    A = RNG.standard_normal((48, 32)).astype(F32)
-    W1 = RNG.standard_normal((32, 40)).astype(F32)
-    W2 = RNG.standard_normal((32, 40)).astype(F32)
-    W3 = RNG.standard_normal((40, 24)).astype(F32)
-    out = np.zeros((48, 24), F32)
-    chip_worker.run(cid, simpler.TaskArgs(A, W1, W2, W3, out))
-    golden(out, (A @ W1 + A @ W2) @ W3, rtol=1e-4, atol=1e-3)
+def test_matmul_diamond(chip_worker, scene):
+    def inputs():
+        shapes = [(48, 32), (32, 40), (32, 40), (40, 24)]
+        return [RNG.standard_normal(s).astype(F32) for s in shapes] + [np.zeros((48, 24), F32)]
+    run_scene(chip_worker, scene("matmul_diamond"), inputs, lambda A, W1, W2, W3, out: (A @ W1 + A @ W2) @ W3,
+              rtol=1e-4, atol=1e-3)
 
 
 def test_fanout_fanin_both_core_types(chip_worker, scene, golden):

@@ -225,13 +225,10 @@ def test_max_inflight_is_checked(chip_worker):
     chip_worker.max_inflight = 2
 
 
-def test_ctrl_c_while_runs_are_queued(own_worker, kernel_compiler, simpler_platform):
+def test_ctrl_c_while_runs_are_queued(own_worker, kernel_compiler):
     """SIGINT while result() waits: the executing run stops, the queued ones
     are cancelled, nothing is left held, and the worker runs on."""
     import signal
-    if simpler_platform == "onboard":
-        pytest.skip("on onboard a launch holds the device (no concurrent_launch yet): the submits behind "
-                    "it wait in prepare until it ends, so no run is queued while one executes")
     w = own_worker
     spin = w.register(scenes.callable_(kernel_compiler, "blocks"))
     add = w.register(scenes.callable_(kernel_compiler, "vector_add"))
@@ -318,3 +315,62 @@ def test_a_run_that_does_not_fit_waits_for_the_runs_in_flight(simpler_platform, 
         with pytest.raises(simpler.OutOfMemory):
             w.submit(spin, [1, 10], heap_ring_size=400 << 20)
         w.run(spin, [1, 10])
+
+
+# Sets word 2 of the block at scalar 0, waits (up to 20 s) until word 0
+# is set, then writes 1 to word 1 (2 when it gave up).
+WAIT_FOR_FLAG = """
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <time.h>
+#include <simpler/kernel.h>
+SIMPLER_KERNEL(kernel) {
+    volatile uint32_t *flag = (volatile uint32_t *)(uintptr_t)args->scalars[0];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    flag[2] = 1;
+    while (!flag[0]) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > 20) {
+            flag[1] = 2;
+            return;
+        }
+    }
+    flag[1] = 1;
+}
+"""
+ORCH_TWO_SCALARS = """
+#include <simpler/orch.h>
+SIMPLER_ORCHESTRATION(orchestrate) {
+    return simpler_submit(api, o, 0, SIMPLER_CORE_AIV, NULL, NULL, 0, args->scalars, 2, NULL);
+}
+"""
+
+
+def test_the_next_run_is_staged_and_the_worker_usable_while_one_executes(own_worker, kernel_compiler):
+    """While run N executes, run N+1's submit() stages it and returns, and
+    the worker's other calls (a copy, a malloc) go on: here run N cannot
+    end before the copy that sets its flag, which comes after the next
+    submit returned (on every platform, onboard too: its launches go on a
+    link of their own)."""
+    w = own_worker
+    k = simpler.CoreCallable(0, "aiv", kernel_compiler.compile_source(WAIT_FOR_FLAG), [], num_scalars=2)
+    waiter = w.register(simpler.ChipCallable.build(kernel_compiler.compile_source(ORCH_TWO_SCALARS), [k],
+                                                   ["scalar", "scalar"]))
+    add = w.register(scenes.callable_(kernel_compiler, "vector_add"))
+    flag = w.malloc(4096)
+    words = lambda: w.copy_from(int(flag), np.empty(3, np.uint32))
+    w.copy_to(int(flag), np.zeros(3, np.uint32))
+    first = w.submit(waiter, [int(flag), 0], simpler.CallConfig(scheduler_timeout=60.0))
+    assert wait_for(lambda: words()[2] == 1, 30.0)     # it executes
+    a, b, out = np.ones(8, F32), np.full(8, 2, F32), np.zeros(8, F32)
+    second = w.submit(add, [a, b, out, 8])
+    assert not first.done()
+    scratch = w.malloc(64)
+    w.copy_to(int(flag), np.ones(1, np.uint32))
+    first.result()
+    second.result()
+    np.testing.assert_array_equal(out, 3)
+    np.testing.assert_array_equal(words(), [1, 1, 1])
+    w.free(scratch)
+    w.free(flag)

@@ -1,11 +1,19 @@
-"""Fixtures of the unit tests: a private onboard device directory (for
-tests that crash, hang or stop their device) and a module's compiler."""
+"""Fixtures of the unit tests: the runtime of chip_worker, a private
+onboard device directory (for tests that crash, hang or stop their device)
+and a module's compiler."""
 from __future__ import annotations
 
 import pytest
 
 import simpler
 from onboard_helpers import PrivateDevice
+
+
+@pytest.fixture
+def simpler_runtime() -> str:
+    """The unit tests test the host side, which both runtimes share: they
+    run on one (the runtime suites in tests/st run on each)."""
+    return "host_build_graph"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import simpler
 from simpler._native import ffi, lib
 from simpler.dtypes import dtype_code, numpy_dtype
 from simpler.errors import err_name, error_for
+from trace_records import trace_bytes
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "st"))
 import scenes  # noqa: E402
@@ -86,38 +87,16 @@ def test_trace_records_are_laid_out_as_in_c():
                      lib.SIMPLER_TRACE_ORCHESTRATE: "orchestrate", lib.SIMPLER_TRACE_WAIT: "wait"}
 
 
-def _trace_bytes(events, edges, *, dropped=(0, 0)):
-    """A trace buffer laid out through the C declarations: header, events, edges."""
-    hdr_size, ev_size, ed_size = (ffi.sizeof(t) for t in ("simpler_trace", "simpler_trace_event",
-                                                          "simpler_trace_edge"))
-    raw = bytearray(hdr_size + len(events) * ev_size + len(edges) * ed_size)
-    hdr = ffi.from_buffer("simpler_trace *", raw, require_writable=True)
-    hdr.magic = lib.SIMPLER_TRACE_MAGIC
-    hdr.max_events = hdr.num_events = len(events)
-    hdr.max_edges = hdr.num_edges = len(edges)
-    hdr.dropped_events, hdr.dropped_edges = dropped
-    hdr.events_off = hdr_size
-    hdr.edges_off = hdr_size + len(events) * ev_size
-    ev = ffi.cast("simpler_trace_event *", ffi.from_buffer(raw, require_writable=True) + hdr.events_off)
-    for i, (task, start, end, kind, where, func, block) in enumerate(events):
-        ev[i].task, ev[i].start_ns, ev[i].end_ns = task, start, end
-        ev[i].kind, ev[i].where, ev[i].func_id, ev[i].block = kind, where, func, block
-    ed = ffi.cast("simpler_trace_edge *", ffi.from_buffer(raw, require_writable=True) + hdr.edges_off)
-    for i, (p, c) in enumerate(edges):
-        ed[i].producer, ed[i].consumer = p, c
-    return bytes(raw)
-
-
 def test_trace_reads_what_c_lays_out():
     events = [(7, 100, 250, lib.SIMPLER_TRACE_BLOCK, 2, 5, 0), (8, 300, 400, lib.SIMPLER_TRACE_BLOCK, 4, 6, 1),
               (0, 50, 500, lib.SIMPLER_TRACE_SLEEP, 1, 0, 0), (2**64 - 1, 1, 2, lib.SIMPLER_TRACE_WAIT, 0, 0, 0)]
-    t = simpler.Trace(_trace_bytes(events, [(7, 8), (1, 2**63)], dropped=(3, 9)))
+    t = simpler.Trace(trace_bytes(events, [(7, 8), (1, 2**63)], dropped=(3, 9)))
     assert [tuple(int(x) for x in e) for e in t.events] == events
     assert [(int(p), int(c)) for p, c in t.edges] == [(7, 8), (1, 2**63)]
     assert (t.dropped_events, t.dropped_edges) == (3, 9)
     assert list(t.blocks["task"]) == [7, 8] and list(t.blocks["where"]) == [2, 4]
     names = {e["name"] for e in t.to_chrome()["traceEvents"] if e["ph"] == "X"}
-    assert names == {"task 7 (func 5)", "task 8 (func 6)", "sleep", "wait"}
+    assert names == {"func 5", "func 6", "sleep", "wait"}   # no kernel names given: func ids
 
 
 _NUM_EVENTS = ffi.offsetof("simpler_trace", "num_events")
@@ -130,7 +109,7 @@ _NUM_EVENTS = ffi.offsetof("simpler_trace", "num_events")
     (lambda b: b[:-8], "edges .* do not fit"),                                              # cut short
 ])
 def test_a_damaged_trace_is_refused(damage, message):
-    raw = _trace_bytes([(1, 2, 3, 0, 0, 0, 0)], [(1, 2)])
+    raw = trace_bytes([(1, 2, 3, 0, 0, 0, 0)], [(1, 2)])
     with pytest.raises(ValueError, match=message):
         simpler.Trace(damage(raw))
 

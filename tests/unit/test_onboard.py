@@ -95,20 +95,22 @@ def test_hung_context_is_killed_and_the_device_goes_on(private_device, kc):
         assert_fill_works(fresh, kc)
 
 
-def test_hung_device_process_is_the_host_waits_timeout(private_device, kc):
+def test_hung_device_process_is_the_host_waits_timeout(private_device, kc, monkeypatch):
+    """Launches go straight to the worker's context: a hung device process
+    does not stop them. The next request of the device itself waits out
+    the host's wait, and the host kills the hung device."""
+    monkeypatch.setenv("SIMPLER_ONBOARD_REQUEST_WAIT_S", "1.5")
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, SPIN))
         pid = w.stats["device_pid"]
-        stopper = subprocess.Popen([sys.executable, "-c",
-                                    f"import os, signal, time; time.sleep(0.3); os.kill({pid}, signal.SIGSTOP)"])
+        w.run(cid, [1000, 0])       # its run block is allocated once, here
+        os.kill(pid, signal.SIGSTOP)
         try:
+            w.run(cid, [1000, 0])
             with pytest.raises(simpler.DeviceLost, match="host wait timeout.*was killed"):
-                # The device would answer after 1 s (its watchdog) plus the grace
-                # for the core: the stop at ~0.35 s lands well inside, even when
-                # the stopper's interpreter starts slowly on a loaded machine.
-                w.run(cid, [2_000_000, 0], scheduler_timeout=1.0)
+                w.malloc(64)
+            assert not w.usable
         finally:
-            stopper.wait()
             if alive(pid):
                 os.kill(pid, signal.SIGCONT)
     assert wait_until(lambda: not alive(pid))

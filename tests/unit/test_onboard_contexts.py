@@ -5,8 +5,10 @@ fails only that client, and clients that come and go leave nothing behind
 in the device (processes, threads, descriptors, GM)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -117,6 +119,47 @@ def test_a_freed_block_is_out_of_reach(private_device, kc):
             np.testing.assert_array_equal(out, 2.0)     # nothing of B's came back
         np.testing.assert_array_equal(b.copy_from(addr, np.empty(1024, np.uint32)), 0x40A00000)
         assert_fill_works(b, kc)
+
+
+def test_a_block_freed_before_its_context_looked_is_out_of_reach(private_device, kc):
+    """A block allocated and freed between two launches is taken back from
+    the context's map ring before the context maps it: the context never
+    sees it, and it goes straight to the next client."""
+    with simpler.ChipWorker("onboard") as a, simpler.ChipWorker("onboard") as b:
+        with a.registered(peek_callable(kc)) as cid:
+            out = np.zeros(4, np.float32)
+            mine, _ = filled_buffer(a, 0x40000000)      # 2.0f
+            a.run(cid, simpler.TaskArgs(out, mine))
+            addr, data = filled_buffer(a, 0x40400000)   # never launched with
+            a.free(addr)
+            held = []
+            assert wait_until(lambda: held.append(int(b.malloc(data.nbytes))) or held[-1] == addr)
+            for other in held[:-1]:
+                b.free(other)
+            b.copy_to(addr, np.full(1024, 0x40A00000, np.uint32))
+            with pytest.raises(simpler.DeviceLost, match="died of SIGSEGV"):
+                a.run(cid, simpler.TaskArgs(out, addr))
+            np.testing.assert_array_equal(out, 2.0)
+
+
+def test_thousands_of_blocks_between_launches_are_all_mapped(private_device, kc):
+    """More blocks than the map ring holds, allocated between two launches:
+    the ones past its end are announced by message, and a launch right
+    after reaches every one of them."""
+    with simpler.ChipWorker("onboard") as a:
+        with a.registered(peek_callable(kc)) as cid:
+            out = np.zeros(4, np.float32)
+            first, _ = filled_buffer(a, 0)
+            a.run(cid, simpler.TaskArgs(out, first))    # the run block is allocated here
+            live = a.stats["live_allocations"]
+            blocks = [int(a.malloc(4096)) for _ in range(5000)]
+            for i in (0, 4095, 4096, 4999):
+                a.copy_to(blocks[i], np.full(1024, np.float32(i + 1).view(np.uint32), np.uint32))
+                a.run(cid, simpler.TaskArgs(out, blocks[i]))
+                np.testing.assert_array_equal(out, i + 1)
+            for addr in blocks:
+                a.free(addr)
+            assert a.stats["live_allocations"] == live
 
 
 LONG_RUN = textwrap.dedent("""
@@ -352,3 +395,41 @@ def test_the_quota_bounds_the_pages_a_client_holds(private_device):
             for _ in range(1 << 14):
                 held.append(w.malloc(64))
         assert len(held) <= (1 << 20) // 4096
+
+
+HOLD_THE_CHIP = textwrap.dedent("""
+    import sys
+    import simpler
+    sys.path.insert(0, sys.argv[1])
+    from onboard_helpers import SPIN, scalar_callable
+    with simpler.ChipWorker("onboard") as w:
+        cid = w.register(scalar_callable(simpler.KernelCompiler(), SPIN))
+        print(w.stats["device_context_pid"], flush=True)
+        sys.stdin.readline()
+        w.run(cid, [600_000_000, 0], scheduler_timeout=1.0)   # stopped in it, with its context
+""")
+
+
+def test_a_hung_context_whose_host_is_stopped_does_not_keep_the_chip(private_device, kc):
+    """A context hung in its turn on the chip, whose host is stopped too
+    (so nobody asks the device to end it): once it is past its launch's
+    deadline and the margin, a context waiting for the chip ends it, and
+    the waiting run completes."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_CHIP, str(HERE)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        context = int(holder.stdout.readline())
+        with simpler.ChipWorker("onboard") as w, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            launches = simpler.device.status(0).launches
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+            # its launch has taken the chip (the count moves as a turn is taken)
+            assert wait_until(lambda: simpler.device.status(0).launches > launches)
+            os.kill(holder.pid, signal.SIGSTOP)
+            os.kill(context, signal.SIGSTOP)
+            # waits out the holder's deadline (1 + 5 + 2 + 2.5 s), not for ever
+            pool.submit(assert_fill_works, w, kc).result(timeout=90)
+            assert wait_until(lambda: not alive(context))
+    finally:
+        holder.kill()
+        holder.wait()

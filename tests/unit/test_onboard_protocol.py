@@ -11,7 +11,7 @@ import pytest
 
 import simpler
 from simpler._native import lib
-from onboard_helpers import PrivateDevice, alive
+from onboard_helpers import PrivateDevice, alive, wait_until
 import protocol_layout as P
 
 # The layouts and codes come from C: protocol.h (parsed) and the public
@@ -48,11 +48,15 @@ class Client:
         self.sock.sendall(HEADER.pack(magic, version, mtype, self.seq, len(payload) if size is None else size)
                           + payload)
 
-    def recv(self) -> tuple[int, int, bytes]:
-        """(reply type, status, body) of the next message."""
+    def recv(self, keep_fds: list | None = None) -> tuple[int, int, bytes]:
+        """(reply type, status, body) of the next message; descriptors that
+        came with it go to keep_fds, or are closed."""
         msg, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, 4)
         for fd in fds:
-            os.close(fd)
+            if keep_fds is None:
+                os.close(fd)
+            else:
+                keep_fds.append(fd)
         if not msg:
             raise ConnectionError("closed")
         magic, _, mtype, seq, size = HEADER.unpack(msg)
@@ -128,6 +132,38 @@ def test_unframeable_stream_is_answered_and_closed(device):
     assert alive(pid) and simpler.device.status(0).pid == pid
     with simpler.ChipWorker("onboard") as w:
         assert w.stats["device_pid"] == pid
+
+
+def test_the_launch_link_is_handed_over_once_and_takes_only_launches(device):
+    c = Client(device)
+    c.hello()
+    LINK, END = P.ONB_LAUNCH_LINK, P.ONB_CONTEXT_END
+    assert_error(c.call(END, P.layout("onb_context_end").pack(0, 0)), E_STATE, "has no device context")
+    assert_error(c.call(LINK, b"x"), E_INVALID_ARGUMENT, "payload of 1 bytes")
+    fds: list[int] = []
+    c.send(LINK)
+    rtype, status, body = c.recv(keep_fds=fds)
+    assert rtype == LINK | REPLY and status == 0 and len(fds) == 1, (status, body)
+    (context_pid,) = P.layout("onb_launch_link_result").unpack(body)
+    assert alive(context_pid)
+    assert_error(c.call(LINK), E_STATE, "handed over already")
+    assert_error(c.call(END, P.layout("onb_context_end").pack(2, 0)), E_INVALID_ARGUMENT, "hung is 0 or 1")
+    # on the link, the context answers a launch as the device would, and
+    # refuses anything else without dropping the link
+    link = Client.__new__(Client)
+    link.sock, link.seq = socket.socket(fileno=fds[0]), 100
+    link.sock.settimeout(10)
+    assert_error(link.call(COUNTERS), E_INVALID_ARGUMENT, "is not a LAUNCH")
+    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, 0x1000, 0, 1, 12345)
+    assert_error(link.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
+    # a host whose link broke says so: the context is ended, and the
+    # reply says how; the connection closes after it
+    link.sock.close()
+    status, body = c.call(END, P.layout("onb_context_end").pack(0, 0))
+    assert status == lib.SIMPLER_E_DEVICE_LOST and b"ended during a launch" in body, body
+    assert wait_until(lambda: not alive(context_pid))
+    with pytest.raises(ConnectionError):
+        c.recv()
 
 
 def test_a_dead_clients_memory_is_freed(device):

@@ -45,3 +45,40 @@ def test_crash_while_loading_leaves_no_file(private_device, tmp_path):
     with simpler.ChipWorker("onboard", runtime="host_build_graph") as w:   # a fresh context works
         assert w.stats["device_pid"] == pid and w.stats["device_context_pid"] not in (0, context)
         assert_fill_works(w, kc)
+
+
+def _loaded_object_names() -> list[str]:
+    """The path the dynamic loader recorded for each loaded object (what a
+    debugger reads symbols through), from dl_iterate_phdr."""
+    import ctypes
+
+    class Info(ctypes.Structure):
+        _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p)]
+
+    names: list[str] = []
+    callback_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_void_p)
+
+    def collect(info, size, data):
+        names.append((info.contents.name or b"").decode())
+        return 0
+
+    libc = ctypes.CDLL(None)
+    libc.dl_iterate_phdr(callback_t(collect), None)
+    return names
+
+
+def test_objects_load_under_a_path_a_debugger_can_open():
+    """A kernel's recorded path names this process's pid, not /proc/self:
+    gdb opens that path itself to read the kernel's symbols, and through
+    /proc/self it read its own descriptor (it hung on its own pipe)."""
+    import os
+    kc = simpler.KernelCompiler()
+    k = simpler.CoreCallable(0, "aiv", kc.compile_source("#include <simpler/kernel.h>\n"
+                                                          "SIMPLER_KERNEL(kernel) { (void)args; }"), [])
+    c = simpler.ChipCallable.build(kc.compile_source(ORCH), [k], [])
+    with simpler.ChipWorker("sim", runtime="host_build_graph") as w:
+        before = set(_loaded_object_names())
+        with w.registered(c):
+            new = [n for n in _loaded_object_names() if n not in before]
+    assert new, "registering loaded no object on sim"
+    assert all(n.startswith(f"/proc/{os.getpid()}/fd/") for n in new), new

@@ -259,6 +259,16 @@ int simpler_callable_validate(const void *blob, uint64_t size);
  * min(num_args, max_args) signature entries in args (NULL if max_args is 0). */
 int simpler_callable_inspect(const void *blob, uint64_t size, simpler_callable_summary *out,
                              simpler_callable_arg *args, uint32_t max_args);
+/* A kernel of a blob as simpler_callable_kernels reports it. */
+typedef struct simpler_callable_kernel_info {
+    uint32_t func_id;
+    uint32_t core_type;             /* simpler_core_type */
+    char name[SIMPLER_CALLABLE_MAX_NAME + 1];   /* its name, or its entry when it has none */
+} simpler_callable_kernel_info;
+/* Validate a blob and describe its first min(num_kernels, max_kernels)
+ * kernels in out, in the blob's order (*count_out: how many it holds). */
+int simpler_callable_kernels(const void *blob, uint64_t size, simpler_callable_kernel_info *out,
+                             uint32_t max_kernels, uint32_t *count_out);
 int simpler_callable_register(simpler_device *dev, uint32_t callable_id,
                               const void *blob, uint64_t size);
 int simpler_callable_unregister(simpler_device *dev, uint32_t callable_id);

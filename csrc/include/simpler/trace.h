@@ -6,7 +6,7 @@
  * start, end), scheduler threads their sleeps, the orchestrator its run and
  * its waits, and the runtime the graph's edges. It is one buffer: this
  * header, then max_events events at events_off, then max_edges edges at
- * edges_off (offsets from the buffer's start). While a run records, the
+ * edges_off (offsets from the buffer's start; the header fits in 64 bytes). While a run records, the
  * counters are bumped atomically and records past the end are counted as
  * dropped; the copy simpler_last_trace gives is compacted to what was
  * recorded (num_events <= max_events, num_edges <= max_edges).
@@ -54,6 +54,9 @@ typedef struct simpler_trace {
     _Atomic uint32_t dropped_edges;
     uint64_t events_off;
     uint64_t edges_off;
+    uint32_t callable_id;           /* the callable that ran (set by the host when it reads the trace back),
+                                     * so a viewer can name its kernels */
+    uint32_t reserved;
 } simpler_trace;
 
 #endif

@@ -3,11 +3,13 @@
  *
  *   simpler-device --context --device-id N --gm-base ADDR --gm-capacity BYTES --store DIR
  *
- * exec'd by the server with its link on fd 3, a last-words pipe on fd 4
- * and the GM memfd on fd 5. It answers the requests the server forwards
- * (executors, callables, launches, its counters) and MAP/UNMAP, one at a
- * time, and exits when its link closes. What it can touch of GM is only
- * what the server told it to map.
+ * exec'd by the server with its link on fd 3, a last-words pipe on fd 4,
+ * the GM memfd on fd 5, its end of its host's launch link on fd 6, its
+ * map ring on fd 7 and the device's turns on fd 8. It answers the
+ * requests the server forwards (executors, callables, its counters,
+ * UNMAP), and its host's launches, one at a time, taking in the map ring
+ * before each; it exits when the server's link closes. What it can touch
+ * of GM is only what the server told it to map.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chip/chip.h"
@@ -29,6 +32,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/so_load.h"
+#include "common/wait.h"
 #include "onboard/device/context.h"
 
 /* How long the chip waits beyond the scheduler watchdog before the op
@@ -37,6 +41,9 @@
 #define CTX_OP_MARGIN_NS 5000000000ull
 /* After a reply the next request usually follows at once. */
 #define CTX_SPIN_NS 50000ull
+/* While it waits for its turn, a context says it is busy for this long
+ * at a time (it renews it each second). */
+#define CTX_TURN_BUSY_NS 2000000000ull
 /* A CANCEL that has begun to arrive is read whole within this. */
 #define CTX_CANCEL_READ_NS 1000000000ull
 
@@ -76,6 +83,10 @@ typedef struct ctx {
     uint64_t cap_callables, cap_executors;
     ctx_runtime *runtimes;
     uint64_t next_id, loaded_objects, executor_registrations, executor_loads;
+    devctx_ring *ring;              /* the blocks the server announces */
+    devctx_turns *turns;            /* the device's turns on the chip */
+    int host_fd;                    /* the launch link, -1 once its host closed it */
+    int req_fd;                     /* where the request being answered came from */
     uint32_t seq;                   /* of the request being answered */
     int close_after_reply;          /* the link broke during a launch */
 } ctx;
@@ -176,6 +187,29 @@ static int do_map(ctx *c, const onb_gm *in)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device context: out of host memory");
     }
     return SIMPLER_OK;
+}
+
+static void die_saying(const char *why);
+
+/* Map every block the server has posted since the last look. A block
+ * that cannot be mapped ends the context (its kernels would fault). */
+static void take_ring(ctx *c)
+{
+    devctx_ring *r = c->ring;
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (head - tail > DEVCTX_RING_ENTRIES)
+        die_saying("its map ring is corrupt");
+    for (; tail != head; tail++) {
+        devctx_entry *e = &r->entries[tail % DEVCTX_RING_ENTRIES];
+        uint32_t posted = DEVCTX_ENTRY_POSTED;
+        if (!atomic_compare_exchange_strong(&e->state, &posted, DEVCTX_ENTRY_TAKEN))
+            continue;           /* freed before we looked */
+        onb_gm in = {e->addr, e->size};
+        if (do_map(c, &in))
+            die_saying(simpler_last_error());
+    }
+    atomic_store_explicit(&r->tail, head, memory_order_release);
 }
 
 static int do_unmap(ctx *c, const onb_gm *in)
@@ -365,16 +399,23 @@ static int runtime_get(ctx *c, uint64_t fp, simpler_aicpu_main_fn *out)
 /* ------------------------------------------------------------------ */
 /* launches */
 
+/* A heartbeat; with_counts: the running launch's counts (not while it
+ * still waits for its turn: the chip's are the last launch's then). */
+static void send_heartbeat(ctx *c, int with_counts)
+{
+    simpler_launch *L = &c->chip.launch;
+    onb_progress p = {0};
+    if (with_counts)
+        p = (onb_progress){.blocks_completed = atomic_load(&L->blocks_completed),
+                           .tasks_completed = atomic_load(&L->tasks_completed),
+                           .tasks_submitted = atomic_load(&L->tasks_submitted), .has_counts = 1};
+    onb_send(c->req_fd, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
+}
+
 static void send_progress(void *arg, int progressed)
 {
-    ctx *c = arg;
-    if (progressed) {
-        simpler_launch *L = &c->chip.launch;
-        onb_progress p = {.blocks_completed = atomic_load(&L->blocks_completed),
-                          .tasks_completed = atomic_load(&L->tasks_completed),
-                          .tasks_submitted = atomic_load(&L->tasks_submitted), .has_counts = 1};
-        onb_send(DEVCTX_FD_LINK, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
-    }
+    if (progressed)
+        send_heartbeat(arg, 1);
 }
 
 /* While a launch runs only CANCEL may come; anything else, or a closed
@@ -382,16 +423,66 @@ static void send_progress(void *arg, int progressed)
 static int link_cancels(void *arg)
 {
     ctx *c = arg;
-    struct pollfd p = {DEVCTX_FD_LINK, POLLIN, 0};
+    struct pollfd p = {c->req_fd, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0)
         return 0;
     onb_header h;
     void *payload;
-    int w = onb_recv(DEVCTX_FD_LINK, &h, &payload, NULL, (int64_t)CTX_CANCEL_READ_NS, 0);
+    int w = onb_recv(c->req_fd, &h, &payload, NULL, (int64_t)CTX_CANCEL_READ_NS, 0);
     free(payload);
     if (w != ONB_WIRE_OK || h.type != ONB_CANCEL || h.seq != c->seq)
         c->close_after_reply = 1;
     return 1;
+}
+
+/* Say how long the launch being served may keep this context from the
+ * server's requests (context.h); 0: not at all. Only a launch of the
+ * host's link counts: the server knows of its own. */
+static void set_busy(ctx *c, uint64_t for_ns)
+{
+    if (c->req_fd == c->host_fd || !for_ns)
+        atomic_store_explicit(&c->ring->busy_until_ns, for_ns ? simpler_now_ns() + for_ns : 0,
+                              memory_order_relaxed);
+}
+
+/* The context in its turn is hung past its deadline: kill it (the turn
+ * then comes to a waiter as EOWNERDEAD; the device reaps the context and
+ * tells its host). */
+static void end_hung_holder(ctx *c)
+{
+    pid_t holder = atomic_load(&c->turns->holder_pid);
+    uint64_t until = atomic_load(&c->turns->holder_until_ns);
+    if (holder > 0 && holder != getpid() && simpler_now_ns() > until + DEVCTX_HUNG_MARGIN_NS) {
+        fprintf(stderr, "%s (pid %d): the context in its turn on the chip (pid %d) is hung; ending it\n", c->name,
+                (int)getpid(), (int)holder);
+        kill(holder, SIGKILL);
+    }
+}
+
+/* Take the device's turn on the chip, which another context's launch may
+ * hold for long: the host hears a heartbeat each second meanwhile (so it
+ * does not take a busy device for a hung one), and may cancel. */
+static int turn_take(ctx *c)
+{
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        int e = pthread_mutex_timedlock(&c->turns->chip, &ts);
+        if (e == 0)
+            return SIMPLER_OK;
+        if (e == EOWNERDEAD) {      /* its holder died in its turn: the chip is ours, and consistent */
+            pthread_mutex_consistent(&c->turns->chip);
+            return SIMPLER_OK;
+        }
+        if (e != ETIMEDOUT && e != EINTR)
+            return simpler_fail(SIMPLER_E_SYSTEM, "launch: the chip's turns: %s", strerror(e));
+        set_busy(c, CTX_TURN_BUSY_NS);
+        send_heartbeat(c, 0);
+        end_hung_holder(c);
+        if (link_cancels(c))
+            return simpler_fail(SIMPLER_E_INTERRUPTED, "launch: cancelled while waiting for the chip");
+    }
 }
 
 static int do_launch(ctx *c, const onb_launch *in)
@@ -411,9 +502,20 @@ static int do_launch(ctx *c, const onb_launch *in)
         rc = runtime_get(c, in->aicpu_fingerprint, &aicpu);
     if (!rc)
         rc = chip_set_executor(&c->chip, e->main);
-    if (!rc)
-        rc = chip_launch(&c->chip, aicpu, p, CTX_OP_MARGIN_NS,
-                         &(chip_waiter){.progress = send_progress, .poll = link_cancels, .arg = c});
+    if (!rc && (rc = turn_take(c)))
+        set_busy(c, 0);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&c->turns->launches, 1);
+    uint64_t limit = (uint64_t)p->scheduler_timeout_ms * 1000000ull + CTX_OP_MARGIN_NS + CTX_TURN_BUSY_NS;
+    set_busy(c, limit);
+    atomic_store(&c->turns->holder_until_ns, simpler_now_ns() + limit);
+    atomic_store(&c->turns->holder_pid, (int32_t)getpid());
+    rc = chip_launch(&c->chip, aicpu, p, CTX_OP_MARGIN_NS,
+                     &(chip_waiter){.progress = send_progress, .poll = link_cancels, .arg = c});
+    atomic_store(&c->turns->holder_pid, 0);
+    pthread_mutex_unlock(&c->turns->chip);
+    set_busy(c, 0);
     return rc;
 }
 
@@ -466,8 +568,9 @@ static int answer(uint16_t type, uint32_t seq, int rc, ctx_reply *r)
 {
     onb_reply head = {rc, 0};
     const char *msg = simpler_last_error();
-    int w = rc == SIMPLER_OK ? onb_send(DEVCTX_FD_LINK, type, seq, &head, sizeof head, r->data, r->size, -1)
-                             : onb_send(DEVCTX_FD_LINK, type, seq, &head, sizeof head, msg, (uint32_t)strlen(msg), -1);
+    int fd = g_ctx.req_fd;
+    int w = rc == SIMPLER_OK ? onb_send(fd, type, seq, &head, sizeof head, r->data, r->size, -1)
+                             : onb_send(fd, type, seq, &head, sizeof head, msg, (uint32_t)strlen(msg), -1);
     free(r->owned);
     return w;
 }
@@ -500,9 +603,8 @@ static void on_fatal(int sig)
  * process may call nothing that is not async-signal-safe. */
 static void forget_in_child(void)
 {
-    close(DEVCTX_FD_LINK);
-    close(DEVCTX_FD_WORDS);
-    close(DEVCTX_FD_GM);
+    for (int fd = DEVCTX_FD_LINK; fd <= DEVCTX_FD_LAST; fd++)
+        close(fd);
     if (g_ctx.gm)
         reserve(g_ctx.gm, g_ctx.gm_capacity, MAP_FIXED);
 }
@@ -563,6 +665,14 @@ static int setup(ctx *c, int argc, char **argv)
         return simpler_fail(SIMPLER_E_SYSTEM, "device context: cannot reserve GM at 0x%" PRIx64 " (+%" PRIu64 "): %s",
                             base, c->gm_capacity, errno ? strerror(errno) : "the address is taken");
     c->gm = want;
+    void *ring = mmap(NULL, sizeof *c->ring, PROT_READ | PROT_WRITE, MAP_SHARED, DEVCTX_FD_RING, 0);
+    void *turns = mmap(NULL, sizeof *c->turns, PROT_READ | PROT_WRITE, MAP_SHARED, DEVCTX_FD_TURNS, 0);
+    if (ring == MAP_FAILED || turns == MAP_FAILED)
+        return simpler_fail(SIMPLER_E_SYSTEM, "device context: cannot map its ring and turns: %s", strerror(errno));
+    c->ring = ring;
+    c->turns = turns;
+    c->host_fd = DEVCTX_FD_HOST;
+    c->req_fd = DEVCTX_FD_LINK;
     pthread_atfork(NULL, NULL, forget_in_child);
     return chip_init(&c->chip, c->name);
 }
@@ -583,14 +693,43 @@ static int finish(ctx *c)
     _exit(0);
 }
 
+static void close_host_link(ctx *c)
+{
+    if (c->host_fd >= 0)
+        close(c->host_fd);
+    c->host_fd = -1;
+}
+
+/* The link the next request comes on: the server's first (what it sent
+ * comes before anything its host sent after hearing back), then the
+ * host's; -1 once the server's link has closed. Spun for spin_ns. */
+static int next_request(ctx *c, uint64_t spin_ns)
+{
+    uint64_t spin_until = simpler_now_ns() + spin_ns;
+    for (;;) {
+        struct pollfd p[2] = {{DEVCTX_FD_LINK, POLLIN, 0}, {c->host_fd, POLLIN, 0}};
+        int r = poll(p, 2, simpler_now_ns() < spin_until ? 0 : -1);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            continue;
+        if (p[0].revents)
+            return DEVCTX_FD_LINK;
+        if (p[1].revents & POLLIN)
+            return c->host_fd;
+        if (p[1].revents)
+            close_host_link(c);
+    }
+}
+
 int devctx_main(int argc, char **argv)
 {
     /* Nothing of the server's but the three descriptors it gave. */
-    close_range(DEVCTX_FD_GM + 1, ~0u, 0);
+    close_range(DEVCTX_FD_LAST + 1, ~0u, 0);
     /* The spawn's dup2 cleared close-on-exec on the three: set it again, so
      * a program a kernel starts (system, popen) inherits neither the link
      * nor the GM memfd. */
-    for (int fd = DEVCTX_FD_LINK; fd <= DEVCTX_FD_GM; fd++)
+    for (int fd = DEVCTX_FD_LINK; fd <= DEVCTX_FD_LAST; fd++)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
     /* A server that dies (killed as hung) takes its contexts with it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -605,36 +744,52 @@ int devctx_main(int argc, char **argv)
     if (onb_send(DEVCTX_FD_LINK, DEVCTX_READY, 0, &ready, sizeof ready, msg, (uint32_t)strlen(msg), -1) || rc)
         _exit(1);
     /* After a request the next one usually follows at once: it is spun
-     * for. Not after a MAP or UNMAP: nobody waits for those, and on a
-     * machine of few CPUs a third spinning process (beside the host and
-     * the server, which do wait) would take the CPU from the ones that
-     * must answer (measured: malloc + free 38 us without, 220 us with). */
+     * for. Not after an UNMAP: nobody waits for those, and on a machine
+     * of few CPUs a third spinning process (beside the host and the
+     * server, which do wait) would take the CPU from the ones that must
+     * answer (measured: malloc + free 38 us without, 220 us with). */
     uint64_t spin = CTX_SPIN_NS;
     for (;;) {
         onb_header h;
         void *payload;
-        if (onb_recv(DEVCTX_FD_LINK, &h, &payload, NULL, -1, spin) != ONB_WIRE_OK)
+        int from = next_request(c, spin);
+        if (from < 0)
             return finish(c);
+        if (onb_recv(from, &h, &payload, NULL, (int64_t)CTX_CANCEL_READ_NS, 0) != ONB_WIRE_OK) {
+            if (from == DEVCTX_FD_LINK)
+                return finish(c);
+            close_host_link(c);     /* its host is gone or broke it: the server ends us soon */
+            continue;
+        }
         spin = h.type == DEVCTX_MAP || h.type == DEVCTX_UNMAP ? 0 : CTX_SPIN_NS;
         if (h.type == ONB_CANCEL) {     /* for a launch that has already ended */
             free(payload);
             continue;
         }
+        take_ring(c);
         ctx_reply r = {0};
         c->seq = h.seq;
+        c->req_fd = from;
         simpler_clear_error();
-        rc = dispatch(c, &h, payload, &r);
+        /* The host may only launch; the rest is the server's to ask. */
+        rc = from == c->host_fd && h.type != ONB_LAUNCH
+                 ? simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch link: message type %u is not a LAUNCH", h.type)
+                 : dispatch(c, &h, payload, &r);
         free(payload);
         if (h.type == DEVCTX_MAP) {     /* not answered: one that fails ends the context */
             if (rc)
                 die_saying(simpler_last_error());
             continue;
         }
-        if (answer((uint16_t)(h.type | ONB_REPLY), h.seq, rc, &r) != ONB_WIRE_OK || c->close_after_reply)
-            return finish(c);
-        /* A lost chip is reset by ending the process: the server sees the
+        int w = answer((uint16_t)(h.type | ONB_REPLY), h.seq, rc, &r);
+        /* A lost chip is reset by ending the process: the host sees the
          * reply, then the exit. */
         if (chip_is_lost(&c->chip))
             _exit(1);
+        if (from == DEVCTX_FD_LINK && (w != ONB_WIRE_OK || c->close_after_reply))
+            return finish(c);
+        if (from == c->host_fd && (w != ONB_WIRE_OK || c->close_after_reply))
+            close_host_link(c);
+        c->close_after_reply = 0;
     }
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -30,6 +31,9 @@ extern char **environ;
 #define CTX_MAP_NS 5000000000ull
 /* A message the context has begun to send is read whole within this. */
 #define CTX_READ_NS 1000000000ull
+/* How often a forwarded request's wait looks whether the context is
+ * busy, and tells the host it still waits. */
+#define CTX_HEARTBEAT_NS 1000000000ull
 /* A context whose link closed gets this long to exit by itself. */
 #define CTX_EXIT_GRACE_NS 1000000000ull
 /* After a request the reply usually follows at once. */
@@ -56,6 +60,9 @@ static int end_process(devctx_link *k, uint64_t grace_ns)
     if (k->fd >= 0)
         close(k->fd);
     k->fd = -1;
+    if (k->host_end >= 0)
+        close(k->host_end);
+    k->host_end = -1;
     if (grace_ns)
         onb_watch_wait(&k->watch, grace_ns);
     kill(-k->pid, SIGKILL);
@@ -80,6 +87,9 @@ static int end_process(devctx_link *k, uint64_t grace_ns)
 void devctx_end(devctx_link *k)
 {
     end_process(k, CTX_EXIT_GRACE_NS);
+    if (k->ring)
+        munmap(k->ring, sizeof *k->ring);
+    k->ring = NULL;
     if (k->words >= 0)
         close(k->words);
     k->words = -1;
@@ -112,6 +122,8 @@ static void last_words(devctx_link *k, char *out, size_t size)
     out[strcspn(out, "\n")] = '\0';
 }
 
+static int lost_error(const devctx_link *k, const char *what);
+
 /* The context is gone or must go: end it and say how it ended. */
 static int lost(devctx_link *k, const char *what, int wire)
 {
@@ -131,23 +143,43 @@ static int lost(devctx_link *k, const char *what, int wire)
     else
         snprintf(how, sizeof how, "it exited (status %d) without answering (did a kernel call exit(), or close "
                  "the context's descriptors?)", status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    k->lost_pid = pid;
+    snprintf(k->lost_how, sizeof k->lost_how, "%s", how);
+    return lost_error(k, what);
+}
+
+static int lost_error(const devctx_link *k, const char *what)
+{
     return simpler_fail(SIMPLER_E_DEVICE_LOST,
                         "the device context of this host process (pid %d) ended during %s: %s; the device "
-                        "goes on, create a new worker", (int)pid, what, how);
+                        "goes on, create a new worker", (int)k->lost_pid, what, k->lost_how);
+}
+
+int devctx_end_for_host(devctx_link *k, int hung)
+{
+    if (k->pid > 0)
+        return lost(k, "a launch", hung ? ONB_WIRE_TIMED_OUT : ONB_WIRE_CLOSED);
+    if (k->lost_how[0])         /* seen to end already, between requests */
+        return lost_error(k, "a launch");
+    return simpler_fail(SIMPLER_E_DEVICE_LOST, "the device context of this host process is gone; create a new "
+                        "worker");
 }
 
 /* ------------------------------------------------------------------ */
 /* starting */
 
-/* A descriptor numbered 10 or more: the spawn's dup2 onto 3, 4 and 5
- * must not overwrite a source it has still to copy, and a dup2 onto the
- * same number would leave close-on-exec set. */
+/* A descriptor numbered 10 or more: the spawn's dup2 onto 3..8 must not
+ * overwrite a source it has still to copy, and a dup2 onto the same
+ * number would leave close-on-exec set. */
 static int high_fd(int fd)
 {
     return fcntl(fd, F_DUPFD_CLOEXEC, 10);
 }
 
-static int spawn(devctx_link *k, const devctx_config *cfg, int link_fd, int words_fd)
+#define CTX_NUM_FDS (DEVCTX_FD_LAST - DEVCTX_FD_LINK + 1)
+
+/* fds[i] becomes descriptor DEVCTX_FD_LINK + i of the context. */
+static int spawn(devctx_link *k, const devctx_config *cfg, const int fds[CTX_NUM_FDS])
 {
     char id[16], base[32], cap[32];
     snprintf(id, sizeof id, "%d", (int)cfg->device_id);
@@ -155,17 +187,16 @@ static int spawn(devctx_link *k, const devctx_config *cfg, int link_fd, int word
     snprintf(cap, sizeof cap, "%" PRIu64, cfg->gm_capacity);
     char *argv[] = {"simpler-device", "--context", "--device-id", id, "--gm-base", base, "--gm-capacity", cap,
                     "--store", (char *)cfg->store, NULL};
-    int gm = high_fd(cfg->gm_fd), lk = high_fd(link_fd), wd = high_fd(words_fd);
-    int rc = SIMPLER_OK;
-    if (gm < 0 || lk < 0 || wd < 0) {
-        rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot start a context: %s", strerror(errno));
-    } else {
+    int high[CTX_NUM_FDS], rc = SIMPLER_OK;
+    for (int i = 0; i < CTX_NUM_FDS; i++)
+        if ((high[i] = high_fd(fds[i])) < 0 && !rc)
+            rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot start a context: %s", strerror(errno));
+    if (!rc) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, lk, DEVCTX_FD_LINK);
-        posix_spawn_file_actions_adddup2(&fa, wd, DEVCTX_FD_WORDS);
-        posix_spawn_file_actions_adddup2(&fa, gm, DEVCTX_FD_GM);
+        for (int i = 0; i < CTX_NUM_FDS; i++)
+            posix_spawn_file_actions_adddup2(&fa, high[i], DEVCTX_FD_LINK + i);
         posix_spawnattr_init(&attr);
         sigset_t none;
         sigemptyset(&none);
@@ -180,40 +211,95 @@ static int spawn(devctx_link *k, const devctx_config *cfg, int link_fd, int word
             rc = simpler_fail(SIMPLER_E_SYSTEM, "device: cannot start a context (%s): %s", cfg->exe, strerror(e));
         }
     }
-    if (gm >= 0)
-        close(gm);
-    if (lk >= 0)
-        close(lk);
-    if (wd >= 0)
-        close(wd);
+    for (int i = 0; i < CTX_NUM_FDS; i++)
+        if (high[i] >= 0)
+            close(high[i]);
     return rc;
+}
+
+/* A shared-memory file of size bytes, mapped read-write. */
+static int shared_file(const char *name, uint64_t size, int *fd, void **map)
+{
+    *fd = memfd_create(name, MFD_CLOEXEC);
+    if (*fd < 0 || ftruncate(*fd, (off_t)size) != 0 ||
+        (*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
+        int e = errno;
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        *map = NULL;
+        return simpler_fail(SIMPLER_E_SYSTEM, "device: %s: %s", name, strerror(e));
+    }
+    return SIMPLER_OK;
+}
+
+int devctx_turns_create(int *fd, devctx_turns **out)
+{
+    void *map;
+    int rc = shared_file("simpler-turns", sizeof **out, fd, &map);
+    if (rc)
+        return rc;
+    devctx_turns *t = map;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    /* A context that dies holding the chip (a crash, a kill as hung)
+     * hands it to the next, which sees EOWNERDEAD. */
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int e = pthread_mutex_init(&t->chip, &a);
+    pthread_mutexattr_destroy(&a);
+    if (e) {
+        devctx_turns_destroy(*fd, t);
+        *fd = -1;
+        return simpler_fail(SIMPLER_E_SYSTEM, "device: the chip's turns: %s", strerror(e));
+    }
+    *out = t;
+    return SIMPLER_OK;
+}
+
+void devctx_turns_destroy(int fd, devctx_turns *t)
+{
+    if (t)
+        munmap(t, sizeof *t);
+    if (fd >= 0)
+        close(fd);
 }
 
 int devctx_start(devctx_link *k, const devctx_config *cfg)
 {
     k->pid = 0;
-    k->fd = k->words = -1;
+    k->fd = k->words = k->host_end = -1;
+    k->lost_how[0] = '\0';
     if (!cfg->exe)
         return simpler_fail(SIMPLER_E_UNSUPPORTED, "device: this server runs no device contexts");
-    int sv[2], pw[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return simpler_fail(SIMPLER_E_SYSTEM, "device: socketpair: %s", strerror(errno));
-    if (pipe2(pw, O_CLOEXEC | O_NONBLOCK) != 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return simpler_fail(SIMPLER_E_SYSTEM, "device: pipe: %s", strerror(errno));
+    int sv[2] = {-1, -1}, hv[2] = {-1, -1}, pw[2] = {-1, -1}, ring_fd = -1, rc = SIMPLER_OK;
+    void *ring = NULL;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hv) != 0)
+        rc = simpler_fail(SIMPLER_E_SYSTEM, "device: socketpair: %s", strerror(errno));
+    else if (pipe2(pw, O_CLOEXEC | O_NONBLOCK) != 0)
+        rc = simpler_fail(SIMPLER_E_SYSTEM, "device: pipe: %s", strerror(errno));
+    else
+        rc = shared_file("simpler-map-ring", sizeof *k->ring, &ring_fd, &ring);
+    if (!rc) {
+        k->ring = ring;
+        int fds[CTX_NUM_FDS] = {sv[1], pw[1], cfg->gm_fd, hv[1], ring_fd, cfg->turns_fd};
+        rc = spawn(k, cfg, fds);
     }
-    int rc = spawn(k, cfg, sv[1], pw[1]);
-    close(sv[1]);
-    close(pw[1]);
+    int theirs[] = {sv[1], hv[1], pw[1], ring_fd};
+    for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
+        if (theirs[i] >= 0)
+            close(theirs[i]);
     k->fd = sv[0];
+    k->host_end = hv[0];
     k->words = pw[0];
     /* A context that stops reading its link (stopped, or stuck with the
-     * link full) must not block the client's thread for ever, nor, inside
-     * a launch, the chip's turns: a send that cannot finish in this time
-     * fails, and the context is ended as lost. */
+     * link full) must not block the client's thread for ever: a send that
+     * cannot finish in this time fails, and the context is ended as
+     * lost. */
     struct timeval send_limit = {DEVCTX_SEND_LIMIT_S, 0};
-    setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
+    if (k->fd >= 0)
+        setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
     if (rc) {
         devctx_end(k);
         return rc;
@@ -283,44 +369,76 @@ int devctx_flush(devctx_link *k)
  * back soon in a busy loop. */
 #define CTX_BATCH 64
 
-static int queue_op(devctx_link *k, uint16_t type, uint64_t addr, uint64_t size)
+static int queue_unmap(devctx_link *k, uint64_t addr, uint64_t size)
 {
-    int rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, (devctx_range){addr, size, type});
+    devctx_range r = {addr, size, DEVCTX_UNMAP};
+    int rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, r);
     if (rc) {
         if ((rc = devctx_flush(k)) == SIMPLER_OK)       /* room by sending what is queued */
-            rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, (devctx_range){addr, size, type});
+            rc = push_range(&k->queued, &k->num_queued, &k->cap_queued, r);
         if (rc) {
-            rc = lost(k, "a GM map", ONB_WIRE_ERROR);
-            if (type == DEVCTX_UNMAP)
-                k->release(k->release_arg, addr, size);
+            rc = lost(k, "a GM unmap", ONB_WIRE_ERROR);
+            k->release(k->release_arg, addr, size);
             return rc;
         }
     }
     return k->num_queued >= CTX_BATCH ? devctx_flush(k) : SIMPLER_OK;
 }
 
+/* Post a block in the ring: 0, or -1 when the ring is full. The entry is
+ * written before head moves past it (release), so a context that sees
+ * the new head (acquire) sees the entry. */
+static int ring_post(devctx_ring *r, uint64_t addr, uint64_t size)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (head - atomic_load_explicit(&r->tail, memory_order_acquire) >= DEVCTX_RING_ENTRIES)
+        return -1;
+    devctx_entry *e = &r->entries[head % DEVCTX_RING_ENTRIES];
+    e->addr = addr;
+    e->size = size;
+    atomic_store_explicit(&e->state, DEVCTX_ENTRY_POSTED, memory_order_relaxed);
+    atomic_store_explicit(&r->head, head + 1, memory_order_release);
+    return 0;
+}
+
+/* Take a block's entry back if the context has not taken it: 1 if so.
+ * The newest entry of addr is the block's own (an older one was of a
+ * block freed before); entries the context has passed are not looked at,
+ * and a race with the context taking it is settled by the swap. */
+static int ring_cancel(devctx_ring *r, uint64_t addr)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    for (uint64_t i = head; i-- > tail;) {
+        devctx_entry *e = &r->entries[i % DEVCTX_RING_ENTRIES];
+        if (e->addr != addr)
+            continue;
+        uint32_t posted = DEVCTX_ENTRY_POSTED;
+        return atomic_compare_exchange_strong(&e->state, &posted, DEVCTX_ENTRY_CANCELLED);
+    }
+    return 0;
+}
+
 int devctx_map(devctx_link *k, uint64_t addr, uint64_t size)
 {
     if (k->pid <= 0)
         return SIMPLER_OK;      /* a context started later is told of the block then */
-    return queue_op(k, DEVCTX_MAP, addr, size);
+    if (ring_post(k->ring, addr, size) == 0)
+        return SIMPLER_OK;
+    /* The ring is full (thousands of blocks since the context last woke):
+     * a MAP, sent at once, as a launch on the launch link may follow. */
+    onb_gm in = {addr, size};
+    int w = onb_send(k->fd, DEVCTX_MAP, ++k->seq, &in, sizeof in, NULL, 0, -1);
+    return w ? lost(k, "a GM map", w) : SIMPLER_OK;
 }
 
 int devctx_unmap(devctx_link *k, uint64_t addr, uint64_t size)
 {
-    if (k->pid <= 0) {
-        k->release(k->release_arg, addr, size);
+    if (k->pid <= 0 || ring_cancel(k->ring, addr)) {
+        k->release(k->release_arg, addr, size);     /* the context never saw it */
         return SIMPLER_OK;
     }
-    /* Mapped and freed between two batches: the context never saw it. */
-    for (uint32_t i = k->num_queued; i-- > 0;)
-        if (k->queued[i].type == DEVCTX_MAP && k->queued[i].addr == addr) {
-            memmove(&k->queued[i], &k->queued[i + 1], (k->num_queued - i - 1) * sizeof *k->queued);
-            k->num_queued--;
-            k->release(k->release_arg, addr, size);
-            return SIMPLER_OK;
-        }
-    return queue_op(k, DEVCTX_UNMAP, addr, size);
+    return queue_unmap(k, addr, size);
 }
 
 /* An UNMAP acknowledged: its range (the oldest) goes back. One the
@@ -417,8 +535,14 @@ static const char *request_name(uint16_t type)
     }
 }
 
-int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const void *payload, uint64_t silence_ns,
-                   void **reply, uint32_t *reply_size, int *client_broke)
+/* The context is busy with a launch of its host's (context.h). */
+static int busy(const devctx_link *k, uint64_t now)
+{
+    return k->ring && atomic_load_explicit(&k->ring->busy_until_ns, memory_order_relaxed) > now;
+}
+
+int devctx_forward(devctx_link *k, int client_fd, int watch_client, const onb_header *h, const void *payload,
+                   uint64_t silence_ns, void **reply, uint32_t *reply_size, int *client_broke)
 {
     const char *what = request_name(h->type);
     *reply = NULL;
@@ -437,7 +561,18 @@ int devctx_forward(devctx_link *k, int client_fd, const onb_header *h, const voi
      * from the chip's threads). */
     uint64_t now = simpler_now_ns(), deadline = now + silence_ns, spin_until = now + CTX_SPIN_NS;
     for (;;) {
-        int ready = wait_either(k, *client_broke ? -1 : client_fd, deadline, spin_until);
+        /* Each second: is the context busy with its host's launch? */
+        uint64_t until = deadline - now > CTX_HEARTBEAT_NS ? now + CTX_HEARTBEAT_NS : deadline;
+        int ready = wait_either(k, watch_client && !*client_broke ? client_fd : -1, until, spin_until);
+        now = simpler_now_ns();
+        if (ready == 0 && busy(k, now)) {
+            deadline = now + silence_ns;
+            if (!*client_broke)
+                onb_send(client_fd, ONB_PROGRESS, h->seq, &(onb_progress){0}, sizeof(onb_progress), NULL, 0, -1);
+            continue;
+        }
+        if (ready == 0 && now < deadline)
+            continue;
         if (ready == 0)
             return lost(k, what, ONB_WIRE_TIMED_OUT);
         if (ready == 4)

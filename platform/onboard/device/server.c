@@ -9,8 +9,9 @@
  *
  * Device code runs in each client's context (context.h), not here: this
  * process keeps the socket, the binary store, GM and its accounting, and
- * forwards the rest. Locks: chip_lock (one launch at a time, device-wide)
- * is taken before lock (the counters); never the other way.
+ * forwards the rest; launches go to the context straight from the host
+ * (LAUNCH_LINK), and contexts take their turns on the chip themselves
+ * (devctx_turns).
  */
 #include "onboard/device/server.h"
 
@@ -68,9 +69,10 @@ struct devsrv {
 
     const char *context_exe;
 
-    pthread_mutex_t chip_lock;      /* the turns on the chip */
+    int turns_fd;
+    devctx_turns *turns;            /* the turns on the chip, shared with every context */
     pthread_mutex_t lock;
-    uint64_t binary_uploads, binary_installs, launches;
+    uint64_t binary_uploads, binary_installs;
 
     _Atomic uint32_t clients;
     _Atomic uint64_t contexts_started;
@@ -100,6 +102,7 @@ typedef struct dev_reply {
     void *data;
     uint32_t size;
     int pass_fd;
+    int close_pass_fd;              /* pass_fd is handed over: closed after sending */
     int raw;                        /* data is a whole reply payload (a context's) */
     void *owned;                    /* freed after sending */
 } dev_reply;
@@ -284,27 +287,6 @@ static int do_binary_install(devsrv *s, const onb_binary *in, uint32_t n, dev_re
 /* ------------------------------------------------------------------ */
 /* the client's device context */
 
-static void send_progress(dev_client *c)
-{
-    onb_progress p = {0};
-    onb_send(c->fd, ONB_PROGRESS, c->seq, &p, sizeof p, NULL, 0, -1);
-}
-
-/* Take the chip, which another client's launch may hold for long: the
- * waiting client hears a heartbeat each second, so its host does not take
- * a busy device for a hung one. */
-static void chip_lock_wait(devsrv *s, dev_client *c)
-{
-    for (;;) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        if (pthread_mutex_timedlock(&s->chip_lock, &ts) == 0)
-            return;
-        send_progress(c);
-    }
-}
-
 /* The client's context, started on the first request that needs one:
  * hosts that only ask after the device (status, stop) never cost one.
  * It is told of the blocks the client allocated before it existed. */
@@ -315,7 +297,7 @@ static int context_get(devsrv *s, dev_client *c)
     if (c->ctx_lost)
         return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s", c->ctx_lost_why[0] ? c->ctx_lost_why
                             : "the device context of this host process was lost; create a new worker");
-    devctx_config cfg = {s->context_exe, s->device_id, s->store, s->gm_fd, (uint64_t)(uintptr_t)s->gm,
+    devctx_config cfg = {s->context_exe, s->device_id, s->store, s->gm_fd, s->turns_fd, (uint64_t)(uintptr_t)s->gm,
                          s->gm_capacity};
     int rc = devctx_start(&c->ctx, &cfg);
     for (uint64_t i = 0; !rc && i < c->allocs.cap; i++)
@@ -350,7 +332,7 @@ static int forward(devsrv *s, dev_client *c, const onb_header *h, const void *p,
     void *reply;
     uint32_t size;
     int broke = 0;
-    rc = devctx_forward(&c->ctx, watch_client ? c->fd : -1, h, p, silence_ns, &reply, &size, &broke);
+    rc = devctx_forward(&c->ctx, c->fd, watch_client, h, p, silence_ns, &reply, &size, &broke);
     if (broke)
         c->close_after_reply = 1;
     if (rc) {
@@ -436,9 +418,10 @@ static int raw_lost_with_report(const simpler_launch_params *p, dev_reply *r)
     return SIMPLER_OK;
 }
 
-/* Launches of different contexts take turns on the chip, as on a device
- * with one set of cores. The context gets the op deadline and a margin
- * to answer; it sends a heartbeat while work progresses. */
+/* A launch sent on the connection rather than the launch link: relayed
+ * (the context takes its turn on the chip itself). It gets the op
+ * deadline and a margin to answer; it sends a heartbeat while work
+ * progresses or it waits for its turn. */
 static int launch(devsrv *s, dev_client *c, const onb_header *h, const onb_launch *in, dev_reply *r)
 {
     const simpler_launch_params *p = &in->params;
@@ -450,13 +433,42 @@ static int launch(devsrv *s, dev_client *c, const onb_header *h, const onb_launc
     if (rc)
         return rc;
     uint64_t silence = (uint64_t)p->scheduler_timeout_ms * 1000000ull + DEV_OP_MARGIN_NS + DEV_CONTEXT_MARGIN_NS;
-    chip_lock_wait(s, c);
-    pthread_mutex_lock(&s->lock);
-    s->launches++;
-    pthread_mutex_unlock(&s->lock);
     rc = forward(s, c, h, in, silence, 1, r);
-    pthread_mutex_unlock(&s->chip_lock);
     return rc ? lost_with_report(p, rc, r) : r->raw ? raw_lost_with_report(p, r) : rc;
+}
+
+/* The host's end of the launch link, once: from then on its launches go
+ * to its context directly. */
+static int do_launch_link(devsrv *s, dev_client *c, dev_reply *r)
+{
+    int rc = context_get(s, c);
+    if (rc) {
+        if (rc == SIMPLER_E_DEVICE_LOST)
+            c->close_after_reply = 1;
+        return rc;
+    }
+    if (c->ctx.host_end < 0)
+        return simpler_fail(SIMPLER_E_STATE, "LAUNCH_LINK: this connection's launch link was handed over already");
+    onb_launch_link_result *o = reply_struct(r, sizeof *o);
+    o->context_pid = (uint64_t)c->ctx.pid;
+    r->pass_fd = c->ctx.host_end;
+    r->close_pass_fd = 1;
+    c->ctx.host_end = -1;
+    return SIMPLER_OK;
+}
+
+/* The host's launch link broke or went silent: the context is ended (a
+ * silent one at once), and the reply says how it ended. */
+static int do_context_end(dev_client *c, const onb_context_end *in)
+{
+    if (in->hung > 1)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "CONTEXT_END: hung is 0 or 1, not %u", in->hung);
+    int rc = c->ctx.pid > 0 || c->ctx_lost || c->ctx.lost_how[0]
+                 ? devctx_end_for_host(&c->ctx, (int)in->hung)
+                 : simpler_fail(SIMPLER_E_STATE, "CONTEXT_END: this connection has no device context");
+    if (rc == SIMPLER_E_DEVICE_LOST)
+        context_lost(c);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -511,8 +523,8 @@ static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply 
     pthread_mutex_lock(&s->lock);
     o->binary_uploads = s->binary_uploads;
     o->binary_installs = s->binary_installs;
-    o->launches = s->launches;
     pthread_mutex_unlock(&s->lock);
+    o->launches = atomic_load(&s->turns->launches);
     o->device_pid = (uint64_t)getpid();
     o->context_pid = (uint64_t)(c->ctx.pid > 0 ? c->ctx.pid : 0);
     o->uptime_ms = (simpler_now_ns() - s->start_ns) / 1000000ull;
@@ -537,6 +549,7 @@ static const char *type_name(uint16_t t)
         [ONB_EXECUTOR_REGISTER] = "EXECUTOR_REGISTER", [ONB_EXECUTOR_RELEASE] = "EXECUTOR_RELEASE",
         [ONB_CALLABLE_LOAD] = "CALLABLE_LOAD", [ONB_CALLABLE_RELEASE] = "CALLABLE_RELEASE",
         [ONB_LAUNCH] = "LAUNCH", [ONB_COUNTERS] = "COUNTERS", [ONB_SHUTDOWN] = "SHUTDOWN",
+        [ONB_LAUNCH_LINK] = "LAUNCH_LINK", [ONB_CONTEXT_END] = "CONTEXT_END",
     };
     return t < ONB_TYPE_END && names[t] ? names[t] : NULL;
 }
@@ -553,8 +566,9 @@ static uint32_t request_size(uint16_t t)
     case ONB_BINARY_QUERY: return sizeof(onb_binary);
     case ONB_EXECUTOR_RELEASE: case ONB_CALLABLE_RELEASE: return sizeof(onb_handle);
     case ONB_LAUNCH: return sizeof(onb_launch);
-    case ONB_COUNTERS: return 0;
+    case ONB_COUNTERS: case ONB_LAUNCH_LINK: return 0;
     case ONB_SHUTDOWN: return sizeof(onb_shutdown);
+    case ONB_CONTEXT_END: return sizeof(onb_context_end);
     default: return 0;
     }
 }
@@ -592,6 +606,8 @@ static int dispatch(devsrv *s, dev_client *c, const onb_header *h, const void *p
     case ONB_LAUNCH: return launch(s, c, h, p, r);
     case ONB_COUNTERS: return do_counters(s, c, h, r);
     case ONB_SHUTDOWN: return do_shutdown(s, c, p);
+    case ONB_LAUNCH_LINK: return do_launch_link(s, c, r);
+    case ONB_CONTEXT_END: return do_context_end(c, p);
     }
     return SIMPLER_E_INVALID_ARGUMENT;      /* not reached: type_name knows every type */
 }
@@ -607,6 +623,8 @@ static int answer(dev_client *c, const onb_header *h, int rc, dev_reply *r)
                            r->pass_fd)
                 : onb_send(c->fd, (uint16_t)(h->type | ONB_REPLY), h->seq, &head, sizeof head, msg,
                            (uint32_t)strlen(msg), -1);
+    if (r->close_pass_fd && r->pass_fd >= 0)
+        close(r->pass_fd);
     free(r->owned);
     return w;
 }
@@ -626,7 +644,8 @@ void devsrv_admit(devsrv *s) { atomic_fetch_add(&s->clients, 1); }
 
 void devsrv_serve(devsrv *s, int fd)
 {
-    dev_client c = {.fd = fd, .ctx = {.fd = -1, .words = -1, .release = gm_return, .release_arg = s}};
+    dev_client c = {.fd = fd, .ctx = {.fd = -1, .words = -1, .host_end = -1, .release = gm_return,
+                                      .release_arg = s}};
     for (;;) {
         onb_header h;
         void *payload;
@@ -699,10 +718,11 @@ int devsrv_create(const devsrv_config *cfg, devsrv **out)
     s->start_ns = simpler_now_ns();
     s->instance = s->start_ns ^ ((uint64_t)getpid() << 40);
     s->gm_capacity = (cfg->gm_capacity + 4095) & ~4095ull;
-    s->gm_fd = -1;
+    s->gm_fd = s->turns_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->chip_lock, NULL);
     int rc = onb_store_dir(s->store, sizeof s->store, s->dir);
+    if (!rc)
+        rc = devctx_turns_create(&s->turns_fd, &s->turns);
     if (rc)
         goto fail;
     char name[64];
@@ -736,8 +756,8 @@ void devsrv_destroy(devsrv *s)
         munmap(s->gm, s->gm_capacity);
     if (s->gm_fd >= 0)
         close(s->gm_fd);
+    devctx_turns_destroy(s->turns_fd, s->turns);
     pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->chip_lock);
     free(s);
 }
 
