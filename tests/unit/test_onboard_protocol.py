@@ -154,7 +154,7 @@ def test_the_launch_link_is_handed_over_once_and_takes_only_launches(device):
     link.sock, link.seq = socket.socket(fileno=fds[0]), 100
     link.sock.settimeout(10)
     assert_error(link.call(COUNTERS), E_INVALID_ARGUMENT, "is not a LAUNCH")
-    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, 0x1000, 0, 1, 12345)
+    launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, 0x1000, 0, 0, 1, 12345)
     assert_error(link.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
     # a host whose link broke says so: the context is ended, and the
     # reply says how; the connection closes after it
