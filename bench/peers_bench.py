@@ -32,21 +32,22 @@ BIN = HERE / "results" / "bin"
 PATTERN_IDS = {"stencil": 0, "independent": 1, "chain": 2, "fan": 3}
 
 
-def build_peers() -> dict[str, Path]:
-    """Compile the peer programs that this machine can build."""
+def build_peers(omp: str = "omp_patterns.c", tbb: str = "tbb_patterns.cpp", suffix: str = "") -> dict[str, Path]:
+    """Compile the peer programs (sources in bench/peers/, binaries named
+    after the peer plus suffix) that this machine can build."""
     BIN.mkdir(parents=True, exist_ok=True)
     inc = ["-I", str(HERE / "peers")]
     recipes = {
-        "omp-gcc": (["gcc", "-O2", "-fopenmp", *inc, str(HERE / "peers" / "omp_patterns.c")], None),
-        "omp-llvm": (["clang", "-O2", "-fopenmp=libomp", *inc, str(HERE / "peers" / "omp_patterns.c")], "clang"),
-        "tbb": (["g++", "-O2", "-std=c++17", *inc, str(HERE / "peers" / "tbb_patterns.cpp"), "-ltbb"], None),
+        "omp-gcc": (["gcc", "-O2", "-fopenmp", *inc, str(HERE / "peers" / omp)], None),
+        "omp-llvm": (["clang", "-O2", "-fopenmp=libomp", *inc, str(HERE / "peers" / omp)], "clang"),
+        "tbb": (["g++", "-O2", "-std=c++17", *inc, str(HERE / "peers" / tbb), "-ltbb"], None),
     }
     built = {}
     for name, (cmd, needs) in recipes.items():
         if needs and not shutil.which(needs):
             print(f"  {name}: skipped ({needs} not installed; run bench/setup.sh)")
             continue
-        out = BIN / name
+        out = BIN / f"{name}{suffix}"
         r = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True)
         if r.returncode:
             print(f"  {name}: not built ({r.stderr.strip().splitlines()[-1] if r.stderr else 'error'}; "
