@@ -86,13 +86,18 @@ def best_of(fn, repeats: int) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    ap.add_argument("--json", default=str(HERE / "results" / "peers_bench.json"))
+def bench_options(doc: str, json_name: str, quick_help: str) -> tuple[argparse.Namespace, int, int]:
+    """The command line of a peers bench (--quick, --json), the host's
+    cores and how many repeats to take the best of."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--json", default=str(HERE / "results" / json_name))
     opts = ap.parse_args()
-    cores = os.cpu_count() or 1
-    repeats = 1 if opts.quick else 3
+    return opts, os.cpu_count() or 1, 1 if opts.quick else 3
+
+
+def main() -> None:
+    opts, cores, repeats = bench_options(__doc__, "peers_bench.json", "fewer sizes and repeats")
     sizes = (1_000, 100_000) if opts.quick else (1_000, 100_000, 1_000_000)
 
     print("building peers:")

@@ -24,11 +24,12 @@ with the same rounds (one thread, no runtime, measured in this run) for
 every task, divided by wall time x cores. The sweep starts at ~100 us
 tasks (reported as "efficiency at large tasks") and shrinks the kernel by
 sqrt(2) until efficiency falls below 50%; METG(50%) is the smallest task
-granularity (wall time x cores / tasks) still at or above it.
+granularity (wall time x cores / tasks) still at or above it ("n/a": below
+50% already at ~100 us). The runners take turns at each kernel size, so
+the machine's other load falls on all of them alike.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import simpler
-from peers_bench import HERE, best_of, build_peers, peer_time
+from peers_bench import HERE, bench_options, build_peers, peer_time
 
 # The order of enum tb_pattern in bench/peers/taskbench.h.
 PATTERNS = ("stencil_1d", "nearest_3", "nearest_5", "spread", "fft", "tree", "all_to_all")
@@ -113,31 +114,49 @@ def peer_timer(exe: Path):
 
 
 class SerialKernel:
-    """Seconds per call of the kernel on one thread, per rounds value."""
+    """Seconds per call of the kernel on one thread, per rounds value: the
+    fastest of many ~2 ms samples, which on a loaded machine is the one that
+    ran undisturbed."""
 
-    def __init__(self, exe: Path, repeats: int) -> None:
-        self.exe, self.repeats, self.cache = exe, repeats, {}
-        self.ns_per_round = peer_time(exe, "serial", 1, 1, 1 << 22) / (1 << 22) * 1e9
+    SAMPLES = 25
+
+    def __init__(self, exe: Path) -> None:
+        self.exe, self.cache = exe, {}
+        self.ns_per_round = peer_time(exe, "serial", 1, self.SAMPLES, 1 << 20) / (1 << 20) * 1e9
 
     def __call__(self, rounds: int) -> float:
         if rounds not in self.cache:
-            calls = max(1, int(20e-3 / (rounds * self.ns_per_round * 1e-9)))  # ~20 ms
-            self.cache[rounds] = best_of(lambda: peer_time(self.exe, "serial", calls, 1, rounds), self.repeats) / calls
+            calls = max(1, int(2e-3 / (rounds * self.ns_per_round * 1e-9)))
+            self.cache[rounds] = peer_time(self.exe, "serial", calls, self.SAMPLES, rounds) / calls
         return self.cache[rounds]
 
 
-def sweep(timer, pattern: str, width: int, steps: int, rounds_list: list[int], serial: SerialKernel, cores: int,
-          repeats: int) -> dict:
-    tasks, points, metg = num_tasks(pattern, width, steps), [], None
+def sweep(timers: dict, pattern: str, width: int, steps: int, rounds_list: list[int], serial: SerialKernel,
+          cores: int, repeats: int) -> dict[str, dict]:
+    """Every runner down the same kernel sizes, taking turns at each size
+    (and each repeat) so that they share what the machine's other load does
+    to the figures; a runner drops out below 50% efficiency."""
+    tasks = num_tasks(pattern, width, steps)
+    rows = {n: {"metg_us": None, "points": []} for n in timers}
+    active = list(timers)
     for rounds in rounds_list:
-        wall = best_of(lambda: timer(pattern, width, steps, rounds), repeats)
-        efficiency = tasks * serial(rounds) / (wall * cores)
-        granularity_us = wall * cores / tasks * 1e6
-        points.append({"rounds": rounds, "granularity_us": granularity_us, "efficiency": efficiency})
-        if efficiency < 0.5:
+        if not active:
             break
-        metg = granularity_us
-    return {"metg_us": metg, "efficiency_large": points[0]["efficiency"], "points": points}
+        wall = dict.fromkeys(active, math.inf)
+        for _ in range(repeats):
+            for n in active:
+                wall[n] = min(wall[n], timers[n](pattern, width, steps, rounds))
+        for n in list(active):
+            efficiency = tasks * serial(rounds) / (wall[n] * cores)
+            granularity_us = wall[n] * cores / tasks * 1e6
+            rows[n]["points"].append({"rounds": rounds, "granularity_us": granularity_us, "efficiency": efficiency})
+            if efficiency < 0.5:
+                active.remove(n)
+            else:
+                rows[n]["metg_us"] = granularity_us
+    for row in rows.values():
+        row["efficiency_large"] = row["points"][0]["efficiency"]
+    return rows
 
 
 def fmt(v: float | None, spec: str) -> str:
@@ -145,22 +164,16 @@ def fmt(v: float | None, spec: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer steps, one repeat")
-    ap.add_argument("--json", default=str(HERE / "results" / "taskbench.json"))
-    opts = ap.parse_args()
-    cores = os.cpu_count() or 1
-    repeats = 1 if opts.quick else 3
-    # Task Bench's 1,000 steps at width 2; as many tasks at width 8 would take
-    # too long here, so the same wall time per sweep point.
-    steps = {2: 250, 8: 64} if opts.quick else {2: 1000, 8: 250}
+    opts, cores, repeats = bench_options(__doc__, "taskbench.json", "fewer steps, one repeat")
+    # Task Bench's 1,000 steps (fewer with --quick) at either width.
+    steps = dict.fromkeys(WIDTHS, 250 if opts.quick else 1000)
 
     print("building peers:")
     peers = build_peers("omp_taskbench.c", "tbb_taskbench.cpp", "-taskbench")
     if "omp-gcc" not in peers:
         print("taskbench: needs omp-gcc for the serial kernel time", file=sys.stderr)
         return 1
-    serial = SerialKernel(peers["omp-gcc"], repeats)
+    serial = SerialKernel(peers["omp-gcc"])
     large = max(1, round(LARGE_TASK_S / (serial.ns_per_round * 1e-9)))
     rounds_list = sorted({max(1, int(large / math.sqrt(2) ** k)) for k in range(40)}, reverse=True)
     compiler = simpler.KernelCompiler()
@@ -176,8 +189,7 @@ def main() -> int:
     try:
         for width in WIDTHS:
             for pattern in PATTERNS:
-                row = {n: sweep(timers[n], pattern, width, steps[width], rounds_list, serial, cores, repeats)
-                       for n in names}
+                row = sweep(timers, pattern, width, steps[width], rounds_list, serial, cores, repeats)
                 results["patterns"][f"{pattern} w{width}"] = row
                 print(f"  {pattern:<11} width {width}: " + ", ".join(f"{n} {fmt(row[n]['metg_us'], '.2f')}"
                                                                      for n in names), flush=True)
@@ -194,8 +206,8 @@ def main() -> int:
         return best(mine) / best(theirs) if mine and theirs else None
 
     head = f"{'pattern':<17}" + "".join(f"{n:>13}" for n in names) + f"{'ratio':>8}"
-    print(f"\nMETG(50%), us (lower is better), {cores} cores, steps {steps[2]} at width 2 and {steps[8]} at width 8;"
-          f" ratio = best simpler / best peer")
+    print(f"\nMETG(50%), us (lower is better), {cores} cores, {steps[WIDTHS[0]]} steps;"
+          " ratio = best simpler / best peer")
     print(head)
     for key, row in results["patterns"].items():
         r = ratio(row, "metg_us", min)
