@@ -23,9 +23,10 @@ Efficiency as Task Bench computes it: the serial time of the same kernel
 with the same rounds (one thread, no runtime, measured in this run) for
 every task, divided by wall time x cores. The sweep starts at ~100 us
 tasks (reported as "efficiency at large tasks") and shrinks the kernel by
-sqrt(2) until efficiency falls below 50%; METG(50%) is the smallest task
-granularity (wall time x cores / tasks) still at or above it ("n/a": below
-50% already at ~100 us). The runners take turns at each kernel size, so
+sqrt(2) until efficiency falls below 50% (twice in a row, so that one dip
+from the machine's other load does not end it); METG(50%) is the smallest
+task granularity (wall time x cores / tasks) measured at or above 50%
+("n/a": none was). The runners take turns at each kernel size, so
 the machine's other load falls on all of them alike.
 """
 from __future__ import annotations
@@ -135,10 +136,11 @@ def sweep(timers: dict, pattern: str, width: int, steps: int, rounds_list: list[
           cores: int, repeats: int) -> dict[str, dict]:
     """Every runner down the same kernel sizes, taking turns at each size
     (and each repeat) so that they share what the machine's other load does
-    to the figures; a runner drops out below 50% efficiency."""
+    to the figures; a runner drops out after two sizes in a row below 50%
+    efficiency (one dip from that load does not end its sweep)."""
     tasks = num_tasks(pattern, width, steps)
     rows = {n: {"metg_us": None, "points": []} for n in timers}
-    active = list(timers)
+    active, misses = list(timers), dict.fromkeys(timers, 0)
     for rounds in rounds_list:
         if not active:
             break
@@ -150,10 +152,13 @@ def sweep(timers: dict, pattern: str, width: int, steps: int, rounds_list: list[
             efficiency = tasks * serial(rounds) / (wall[n] * cores)
             granularity_us = wall[n] * cores / tasks * 1e6
             rows[n]["points"].append({"rounds": rounds, "granularity_us": granularity_us, "efficiency": efficiency})
-            if efficiency < 0.5:
-                active.remove(n)
+            if efficiency >= 0.5:
+                misses[n] = 0
+                rows[n]["metg_us"] = min(granularity_us, rows[n]["metg_us"] or math.inf)
             else:
-                rows[n]["metg_us"] = granularity_us
+                misses[n] += 1
+                if misses[n] == 2:
+                    active.remove(n)
     for row in rows.values():
         row["efficiency_large"] = row["points"][0]["efficiency"]
     return rows
