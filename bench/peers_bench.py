@@ -32,21 +32,22 @@ BIN = HERE / "results" / "bin"
 PATTERN_IDS = {"stencil": 0, "independent": 1, "chain": 2, "fan": 3}
 
 
-def build_peers() -> dict[str, Path]:
-    """Compile the peer programs that this machine can build."""
+def build_peers(omp: str = "omp_patterns.c", tbb: str = "tbb_patterns.cpp", suffix: str = "") -> dict[str, Path]:
+    """Compile the peer programs (sources in bench/peers/, binaries named
+    after the peer plus suffix) that this machine can build."""
     BIN.mkdir(parents=True, exist_ok=True)
     inc = ["-I", str(HERE / "peers")]
     recipes = {
-        "omp-gcc": (["gcc", "-O2", "-fopenmp", *inc, str(HERE / "peers" / "omp_patterns.c")], None),
-        "omp-llvm": (["clang", "-O2", "-fopenmp=libomp", *inc, str(HERE / "peers" / "omp_patterns.c")], "clang"),
-        "tbb": (["g++", "-O2", "-std=c++17", *inc, str(HERE / "peers" / "tbb_patterns.cpp"), "-ltbb"], None),
+        "omp-gcc": (["gcc", "-O2", "-fopenmp", *inc, str(HERE / "peers" / omp)], None),
+        "omp-llvm": (["clang", "-O2", "-fopenmp=libomp", *inc, str(HERE / "peers" / omp)], "clang"),
+        "tbb": (["g++", "-O2", "-std=c++17", *inc, str(HERE / "peers" / tbb), "-ltbb"], None),
     }
     built = {}
     for name, (cmd, needs) in recipes.items():
         if needs and not shutil.which(needs):
             print(f"  {name}: skipped ({needs} not installed; run bench/setup.sh)")
             continue
-        out = BIN / name
+        out = BIN / f"{name}{suffix}"
         r = subprocess.run([*cmd, "-o", str(out)], capture_output=True, text=True)
         if r.returncode:
             print(f"  {name}: not built ({r.stderr.strip().splitlines()[-1] if r.stderr else 'error'}; "
@@ -85,13 +86,18 @@ def best_of(fn, repeats: int) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    ap.add_argument("--json", default=str(HERE / "results" / "peers_bench.json"))
+def bench_options(doc: str, json_name: str, quick_help: str) -> tuple[argparse.Namespace, int, int]:
+    """The command line of a peers bench (--quick, --json), the host's
+    cores and how many repeats to take the best of."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--json", default=str(HERE / "results" / json_name))
     opts = ap.parse_args()
-    cores = os.cpu_count() or 1
-    repeats = 1 if opts.quick else 3
+    return opts, os.cpu_count() or 1, 1 if opts.quick else 3
+
+
+def main() -> None:
+    opts, cores, repeats = bench_options(__doc__, "peers_bench.json", "fewer sizes and repeats")
     sizes = (1_000, 100_000) if opts.quick else (1_000, 100_000, 1_000_000)
 
     print("building peers:")
