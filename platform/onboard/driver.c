@@ -805,11 +805,28 @@ static int context_gone(platform_dev *d, int hung)
 {
     close_link(d);
     onb_context_end in = {(uint32_t)hung, 0};
-    int rc = request(d, ONB_CONTEXT_END, "a launch", &in, sizeof in, NULL, 0, NULL, 0, NULL, NULL,
-                     ONB_REQUEST_WAIT_NS, NULL, NULL);
+    /* Not request(): the worker may be lost already (the context said so
+     * in its reply), and the device must still hear it. */
+    pthread_mutex_lock(&d->fd_lock);
+    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, ONB_CONTEXT_END, "a launch", &in, sizeof in, NULL, 0, NULL,
+                            0, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL, &wire);
+    if (wire)
+        rc = lose(d, "a launch", wire);
+    pthread_mutex_unlock(&d->fd_lock);
     d->lost = 1;
     return rc ? rc : simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d: the device context of this host "
                                   "process ended during a launch", d->device_id);
+}
+
+/* A lost context's failure report is in GM until the device frees this
+ * client's blocks, which it does once it answers CONTEXT_END: copied out
+ * first. */
+static void keep_failure_report(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
+{
+    uint8_t *report;
+    if (poll && poll->failure && p->failure_addr &&
+        !gm_mapped(d, p->failure_addr, sizeof *poll->failure, "failure report", &report))
+        memcpy(poll->failure, report, sizeof *poll->failure);
 }
 
 static int drv_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
@@ -824,15 +841,18 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
     uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_CONTEXT_MARGIN_NS;
     int wire, rc = exchange(d, d->link, &d->link_seq, &d->link_watch, ONB_LAUNCH, "a launch", &in, sizeof in, NULL,
                             0, NULL, 0, NULL, NULL, wait, NULL, poll, &wire);
-    if (wire) {
-        /* The context died (a crashing kernel): the failure report it left
-         * is in GM until the device frees this client's blocks, which it
-         * does once it answers CONTEXT_END. */
-        uint8_t *report;
-        if (poll && poll->failure && p->failure_addr &&
-            !gm_mapped(d, p->failure_addr, sizeof *poll->failure, "failure report", &report))
-            memcpy(poll->failure, report, sizeof *poll->failure);
+    if (wire) {         /* the context died (a crashing kernel) or hung */
+        keep_failure_report(d, p, poll);
         return context_gone(d, wire == ONB_WIRE_TIMED_OUT);
+    }
+    if (rc == SIMPLER_E_DEVICE_LOST) {
+        /* The context lost its chip and ends itself after this reply: the
+         * device ends and reaps it now, and frees this worker's GM, before
+         * the worker reports the loss. The context's message stands. */
+        keep_failure_report(d, p, poll);
+        simpler_error_hold(rc);
+        context_gone(d, 0);
+        simpler_error_release(rc);
     }
     return rc;
 }

@@ -5,9 +5,12 @@ before; with a dump directory it is written there with the run's arrays
 as .npy files, and nothing is written when the run succeeds."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import sys
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -16,8 +19,6 @@ import simpler
 from long_runs import STUCK_SHAPE, stuck_callable
 from onboard_helpers import CRASH, scalar_callable
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "st"))
-from interrupt_tests import sigint_after  # noqa: E402
 
 RUNTIMES = ("host_build_graph", "tensormap_and_ringbuffer")
 ROW = STUCK_SHAPE[1]    # elements per row: the stalled task's view starts 2 rows in
@@ -108,10 +109,38 @@ def test_no_dump_when_the_run_succeeds(simpler_platform, kc, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@contextlib.contextmanager
+def sigint_once_running(w: simpler.ChipWorker, tasks_done: int):
+    """SIGINT this process, as Ctrl-C does, once the worker's running launch
+    has finished tasks_done tasks (read as the progress bar reads them), so
+    the interrupt finds the stalled task on its core however slowly the
+    launch started."""
+    from simpler._native import ffi, lib
+    counts = ffi.new("uint64_t[2]")
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if lib.simpler_device_progress(w._d(), counts, counts + 1) == 0 and counts[0] >= tasks_done:
+                break
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        yield
+    finally:
+        t.join()
+        signal.signal(signal.SIGINT, old)
+
+
 def test_an_interrupt_reports_the_stuck_task(stuck):
     w, cid = stuck
     with pytest.raises(KeyboardInterrupt) as info:
-        with sigint_after(0.5):
+        with sigint_once_running(w, 1):     # the first bump finished: the stall runs
             w.run(cid, [inputs(), 7], scheduler_timeout=60)
     assert_names_the_stalled_task(info.value.report)
     assert w.usable
