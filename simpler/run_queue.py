@@ -89,8 +89,9 @@ class RunQueue:
     its own. At most max_inflight runs are prepared and not yet done."""
 
     def __init__(self, max_inflight: int) -> None:
-        lock = threading.RLock()
+        lock = self._lock = threading.RLock()
         self._cond = threading.Condition(lock)   # callers wait on it (slots, drain)
+        self._cond_waiters = 0          # how many: a slot given back with none waiting notifies no one
         self._wake = threading.Condition(lock)   # the queue's thread waits on it
         self._queued: collections.deque[RunHandle] = collections.deque()
         self._running: RunHandle | None = None
@@ -117,18 +118,29 @@ class RunQueue:
                     return
                 if self._running is not None or not self._queued:
                     self._helped_at = time.monotonic()
-                    self._cond.wait()
+                    self._wait_cond()
                     continue
             self._step()
 
+    def _wait_cond(self) -> None:
+        self._cond_waiters += 1
+        try:
+            self._cond.wait()
+        finally:
+            self._cond_waiters -= 1
+
+    # give_slot and idle_slot are on every run()'s path: the lock itself
+    # (not the Condition's Python-level enter), and no notify with nobody
+    # waiting.
     def give_slot(self) -> None:
-        with self._cond:
+        with self._lock:
             self._inflight -= 1
-            self._cond.notify_all()
+            if self._cond_waiters:
+                self._cond.notify_all()
 
     def idle_slot(self) -> bool:
         """Take a slot if nothing is in flight (a run() may then run on its caller's thread)."""
-        with self._cond:
+        with self._lock:
             if self._inflight:
                 return False
             self._inflight = 1
@@ -300,7 +312,7 @@ class RunQueue:
                     break
                 can_help = self._running is None and bool(self._queued)
                 if not can_help:
-                    self._cond.wait()
+                    self._wait_cond()
                     continue
             self._step()
         with self._cond:
