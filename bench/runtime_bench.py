@@ -9,6 +9,9 @@ pass/fail.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import platform
@@ -54,18 +57,18 @@ def time_runs(worker, cid, args, repeats: int, **cfg) -> tuple[list[float], floa
     return times, (min(submit) if submit else 0.0)
 
 
-def trace_cost(worker, cid, args, repeats: int) -> tuple[list[float], list[float]]:
-    """Wall times of the same graph untraced and traced, runs alternating
-    so that both see the same machine."""
-    worker.run(cid, args)
-    worker.run(cid, args, trace=True)  # warm
+def setting_cost(worker, cid, args, repeats: int, setting: str) -> tuple[list[float], list[float]]:
+    """Wall times of the same graph with a run setting off and on (trace,
+    or progress: a tqdm bar, its output swallowed), runs alternating so
+    that both see the same machine."""
     off, on = [], []
-    for _ in range(repeats):
-        for times, traced in ((off, False), (on, True)):
-            t0 = time.perf_counter()
-            worker.run(cid, args, trace=traced)
-            times.append(time.perf_counter() - t0)
-    return off, on
+    for _ in range(repeats + 1):        # the first pair warms
+        for times, value in ((off, False), (on, True)):
+            with contextlib.redirect_stderr(io.StringIO()):
+                t0 = time.perf_counter()
+                worker.run(cid, args, **{setting: value})
+                times.append(time.perf_counter() - t0)
+    return off[1:], on[1:]
 
 
 def stream_peak_rss(tasks: int) -> int:
@@ -119,10 +122,17 @@ def main() -> None:
                         add(runtime, f"{pattern}, orchestration submit", n, len(t), submit, "ns/task")
                         add(runtime, f"{pattern}, tasks per second", n, len(t), n / min(t), "tasks/s")
             n = 100_000
-            off, on = trace_cost(w, cid, [PATTERNS["independent"], n], max(5, 20 // q))
+            off, on = setting_cost(w, cid, [PATTERNS["independent"], n], max(5, 20 // q), "trace")
             add(runtime, "independent, per task, untraced", n, len(off), min(off) / n * 1e9, "ns/task")
             add(runtime, "independent, per task, traced (trace=True)", n, len(on), min(on) / n * 1e9, "ns/task")
             add(runtime, "independent, traced / untraced", n, len(on), min(on) / min(off), "x")
+            # A bar shows only for runs over a second: a graph that long.
+            n = 2_000_000
+            bar = "a tqdm bar" if importlib.util.find_spec("tqdm") else "no tqdm: no bar"
+            off, on = setting_cost(w, cid, [PATTERNS["chain"], n], 3, "progress")
+            add(runtime, "chain, per task, progress=False", n, len(off), min(off) / n * 1e9, "ns/task")
+            add(runtime, f"chain, per task, progress=True ({bar})", n, len(on), min(on) / n * 1e9, "ns/task")
+            add(runtime, "chain, progress on / off", n, len(on), min(on) / min(off), "x")
             w.unregister(cid)
             rows_cid = w.register(build_rows(compiler))
             for n in (1000, 100_000, 1_000_000):
