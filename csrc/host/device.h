@@ -84,6 +84,7 @@ struct simpler_device {
     simpler_failure_report *launch_report;  /* where the executing launch's platform may copy it */
     int failure_found;              /* the last failed launch left a report */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
+    char lost_why[700];             /* the error that lost the device, said by every call after */
     uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
     int32_t owner_pid;
 };

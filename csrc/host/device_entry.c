@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "host/device.h"
@@ -41,10 +42,13 @@ int worker_enter(simpler_device *dev, const char *what)
                             dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
     }
     if (dev->host_lost || dev->ops->is_lost(dev->pdev)) {
+        int rc = dev->lost_why[0]
+                     ? simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: device %d was lost after an earlier failure (%s); "
+                                    "finalize this worker and create a new one", what, dev->device_id, dev->lost_why)
+                     : simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: device %d was lost after an earlier failure; "
+                                    "finalize this worker and create a new one", what, dev->device_id);
         pthread_mutex_unlock(&dev->lock);
-        return simpler_fail(SIMPLER_E_DEVICE_LOST,
-                            "%s: device %d was lost after an earlier failure; finalize this worker and create "
-                            "a new one", what, dev->device_id);
+        return rc;
     }
     simpler_clear_error();
     return SIMPLER_OK;
@@ -52,6 +56,9 @@ int worker_enter(simpler_device *dev, const char *what)
 
 int worker_leave(simpler_device *dev, int rc)
 {
+    /* The first loss is the cause every later call names. */
+    if (rc == SIMPLER_E_DEVICE_LOST && !dev->lost_why[0])
+        snprintf(dev->lost_why, sizeof dev->lost_why, "%s", simpler_last_error());
     pthread_mutex_unlock(&dev->lock);
     return rc;
 }

@@ -187,8 +187,8 @@ int recorded_graph_stage(const runtime_env *env, recorded_graph *g, const runtim
     }
     run_block *rb;
     if ((rc = run_block_reserve(env, g->image_size, &rb)))
-        return simpler_fail_prefix(rc, "recorded graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
-                                   g->num_tasks, g->image_size);
+        return simpler_fail_prefix(rc, "recorded graph of %u tasks (%" PRIu64 "-byte image) %s",
+                                   g->num_tasks, g->image_size, run_block_failure(rc));
     memset(rb->layout, 0, sizeof rb->layout);   /* what a runtime kept there is gone */
     rc = env->ops->copy_to_device(env->pdev, rb->addr, g->scratch, g->image_size);
     if (!rc && run->trace_addr)

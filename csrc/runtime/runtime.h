@@ -151,6 +151,12 @@ const runtime_ops *runtime_find(const char *name);
 
 /* The run block, at least size bytes (whole GM units). */
 int run_block_reserve(const runtime_env *env, uint64_t size, run_block **out);
+/* What a failed run_block_reserve says of the run: only OutOfMemory means
+ * it does not fit (a lost device, say, is its own cause). */
+static inline const char *run_block_failure(int rc)
+{
+    return rc == SIMPLER_E_OUT_OF_MEMORY ? "does not fit in GM" : "could not be given its GM";
+}
 /* After the run that used it: keep it, unless it is too large to hold. */
 void run_block_done(const runtime_env *env);
 void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b);

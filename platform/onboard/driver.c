@@ -113,6 +113,7 @@ struct platform_dev {
     uint32_t num_allocs, cap_allocs;
     uint64_t executor, executor_gm;
     uint64_t executor_registrations;
+    char lost_why[600];             /* the error that lost it, for every call after (under fd_lock) */
     int link;                       /* the launch link, straight to this process's device context */
     onb_watch link_watch;           /* on the context: its death ends a launch's wait at once */
 };
@@ -350,17 +351,39 @@ static int exchange(platform_dev *d, int fd, uint32_t *seqs, const onb_watch *wa
     }
 }
 
+/* Every call after the loss says what lost it: the first error is the
+ * cause (a free that timed out before the allocation that then failed). */
+static int was_lost(platform_dev *d)
+{
+    pthread_mutex_lock(&d->fd_lock);
+    int rc = d->lost_why[0] ? simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost (%s); create a new "
+                                           "worker", d->device_id, d->lost_why)
+                            : simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker",
+                                           d->device_id);
+    pthread_mutex_unlock(&d->fd_lock);
+    return rc;
+}
+
+/* Under fd_lock, with the error that lost it set. */
+static void note_loss(platform_dev *d)
+{
+    if (d->lost && !d->lost_why[0])
+        snprintf(d->lost_why, sizeof d->lost_why, "%s", simpler_last_error());
+}
+
 static int request(platform_dev *d, uint16_t type, const char *what, const void *a, uint32_t na, const void *b,
                    uint32_t nb, void *out, uint32_t out_size, void **out_heap, uint32_t *heap_size,
                    uint64_t wait_ns, int *fd_out, const platform_poll *poll)
 {
     if (d->lost)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
+        return was_lost(d);
     pthread_mutex_lock(&d->fd_lock);
     int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, type, what, a, na, b, nb, out, out_size, out_heap,
                             heap_size, wait_ns, fd_out, poll, &wire);
     if (wire)
         rc = lose(d, what, wire);
+    if (rc)
+        note_loss(d);
     pthread_mutex_unlock(&d->fd_lock);
     return rc;
 }
@@ -659,7 +682,7 @@ static int gm_mapped(platform_dev *d, uint64_t addr, uint64_t size, const char *
 static int gm_host(platform_dev *d, uint64_t addr, uint64_t size, const char *what, uint8_t **out)
 {
     if (d->lost)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
+        return was_lost(d);
     return gm_mapped(d, addr, size, what, out);
 }
 
@@ -812,10 +835,13 @@ static int context_gone(platform_dev *d, int hung)
                             0, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL, &wire);
     if (wire)
         rc = lose(d, "a launch", wire);
-    pthread_mutex_unlock(&d->fd_lock);
+    if (!rc)
+        rc = simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d: the device context of this host process ended "
+                          "during a launch", d->device_id);
     d->lost = 1;
-    return rc ? rc : simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d: the device context of this host "
-                                  "process ended during a launch", d->device_id);
+    note_loss(d);
+    pthread_mutex_unlock(&d->fd_lock);
+    return rc;
 }
 
 /* A lost context's failure report is in GM until the device frees this
@@ -832,7 +858,7 @@ static void keep_failure_report(platform_dev *d, const simpler_launch_params *p,
 static int drv_launch(platform_dev *d, const simpler_launch_params *p, const platform_poll *poll)
 {
     if (d->lost || d->link < 0)
-        return simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler-device %d was lost; create a new worker", d->device_id);
+        return was_lost(d);
     onb_launch in = {*p, g_aicpu.fingerprint, d->executor};
     /* Timeouts in order: the scheduler's watchdog, then the context's op
      * deadline ONB_OP_MARGIN_NS later, then this wait for the context to
@@ -850,6 +876,9 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
          * device ends and reaps it now, and frees this worker's GM, before
          * the worker reports the loss. The context's message stands. */
         keep_failure_report(d, p, poll);
+        pthread_mutex_lock(&d->fd_lock);
+        note_loss(d);               /* the context's own message is the cause */
+        pthread_mutex_unlock(&d->fd_lock);
         simpler_error_hold(rc);
         context_gone(d, 0);
         simpler_error_release(rc);

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import simpler
+from long_runs import ticks_callable
 from onboard_helpers import (CRASH, SPIN, alive, assert_fill_works, children, contexts, fill_callable,
                              only_context, scalar_callable, wait_until)
 
@@ -103,11 +104,17 @@ def test_hung_device_process_is_the_host_waits_timeout(private_device, kc, monke
     with simpler.ChipWorker("onboard") as w:
         cid = w.register(scalar_callable(kc, SPIN))
         pid = w.stats["device_pid"]
+        big = w.register(ticks_callable(kc))
         w.run(cid, [1000, 0])       # its run block is allocated once, here
         os.kill(pid, signal.SIGSTOP)
         try:
             w.run(cid, [1000, 0])
-            with pytest.raises(simpler.DeviceLost, match="host wait timeout.*was killed"):
+            # A graph that needs a larger run block asks the device: its
+            # error says what lost the device, not that the graph does not fit.
+            with pytest.raises(simpler.DeviceLost, match="host wait timeout.*was killed") as lost:
+                w.run(big, [3000, 0])
+            assert "does not fit" not in str(lost.value), lost.value
+            with pytest.raises(simpler.DeviceLost, match="was lost after an earlier failure .*host wait timeout"):
                 w.malloc(64)
             assert not w.usable
         finally:

@@ -400,8 +400,8 @@ static int upload_image(builder *b, runtime_launch *launch)
     run_block *rb;
     rc = run_block_reserve(env, size, &rb);
     if (rc)
-        return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) does not fit in GM",
-                                   b->num_tasks, size);
+        return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) %s",
+                                   b->num_tasks, size, run_block_failure(rc));
     rc = env->ops->copy_to_device(env->pdev, rb->addr, img, size);
     if (!rc && b->run.trace_addr) {
         uint64_t *pairs = edge_pairs(b);
