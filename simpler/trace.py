@@ -53,6 +53,14 @@ def _core_name(core: int) -> str:
     return f"core {core} ({'AIC' if core % 3 == 0 else 'AIV'})"   # a cluster: one AIC, then two AIV
 
 
+def _writing(path: Any):
+    """A file opened to write a trace into. Only a path: open() takes an
+    int as a file descriptor, which it would write into and close."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InvalidArgument(f"path must be a file path (str or os.PathLike), not {path!r}")
+    return open(path, "w")
+
+
 def _colour(name: str) -> str:
     """A colour per kernel name, the same in every run and process."""
     h = zlib.crc32(name.encode())
@@ -209,6 +217,8 @@ class Trace:
 
     def kernel_name(self, func_id: int) -> str:
         """The name of the kernel with this func id, as spans are named."""
+        if not isinstance(func_id, (int, np.integer)) or isinstance(func_id, bool):
+            raise InvalidArgument(f"func_id must be an int, not {func_id!r}")
         return self.names.get(int(func_id), f"func {int(func_id)}")
 
     def __repr__(self) -> str:
@@ -304,7 +314,7 @@ class Trace:
         return flows
 
     def save_chrome(self, path: str | os.PathLike) -> None:
-        with open(path, "w") as f:
+        with _writing(path) as f:
             json.dump(self.to_chrome(), f)
 
     # -- graphs ------------------------------------------------------------
@@ -315,7 +325,7 @@ class Trace:
     def save_dot(self, path: str | os.PathLike) -> None:
         """The dependency graph in Graphviz DOT: a node per task (labelled
         with its id and kernel), an edge per dependency the runtime recorded."""
-        with open(path, "w") as f:
+        with _writing(path) as f:
             f.write("digraph simpler {\n  node [shape=box];\n")
             for task, _, name in self._task_names():
                 label = name.replace("\\", "\\\\").replace('"', '\\"')
@@ -326,7 +336,7 @@ class Trace:
 
     def save_graph_json(self, path: str | os.PathLike) -> None:
         """The dependency graph as JSON: {"tasks": [{id, func_id, name}], "edges": [[producer, consumer]]}."""
-        with open(path, "w") as f:
+        with _writing(path) as f:
             json.dump({"tasks": [{"id": t, "func_id": fn, "name": n} for t, fn, n in self._task_names()],
                        "edges": [[int(p), int(c)] for p, c in self.edges]}, f)
 

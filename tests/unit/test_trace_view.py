@@ -4,6 +4,7 @@ picture, on a small trace made by hand whose answers are known."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -156,6 +157,24 @@ def test_pictures_check_their_arguments(trace):
         simpler.Trace(trace_bytes(EVENTS, EDGES), names={"gemm": 5})
     with pytest.raises(simpler.InvalidArgument, match="not int"):
         simpler.Trace(12)
+
+
+def test_writers_take_only_paths_and_kernel_name_only_ints(trace, tmp_path):
+    # open() would take an int as a file descriptor: write into it and close it.
+    r, w = os.pipe()
+    try:
+        for save in (trace.save_chrome, trace.save_dot, trace.save_graph_json):
+            for bad in (w, None, b"", ""):
+                with pytest.raises(simpler.InvalidArgument, match="must be a file path"):
+                    save(bad)
+        os.fstat(w)                                          # still open
+    finally:
+        os.close(r)
+        os.close(w)
+    for bad in ("5", None, 1.5, True):
+        with pytest.raises(simpler.InvalidArgument, match="func_id must be an int"):
+            trace.kernel_name(bad)
+    assert trace.kernel_name(5) == "gemm"
 
 
 def test_plot_without_matplotlib_says_what_to_install(trace, monkeypatch):
