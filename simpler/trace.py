@@ -188,6 +188,9 @@ class Trace:
                 isinstance(k, (int, np.integer)) and not isinstance(k, bool) and isinstance(v, str)
                 for k, v in names.items()):
             raise InvalidArgument(f"names maps func ids (int) to kernel names (str), not {names!r}")
+        for v in names.values():
+            if not v.isprintable():     # a control character cannot be in the SVG's XML at all
+                raise InvalidArgument(f"kernel name {v!r} holds a control character")
         raw = bytes(raw)
         if len(raw) < ffi.sizeof("simpler_trace"):
             raise InvalidArgument(f"not a simpler trace ({len(raw)} bytes is shorter than its header)")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -155,6 +156,10 @@ def test_pictures_check_their_arguments(trace):
             trace.to_svg(**bad)
     with pytest.raises(simpler.InvalidArgument, match="names maps func ids"):
         simpler.Trace(trace_bytes(EVENTS, EDGES), names={"gemm": 5})
+    with pytest.raises(simpler.InvalidArgument, match="control character"):
+        simpler.Trace(trace_bytes(EVENTS, EDGES), names={5: "ge\x01mm"})
+    # Any printable name is drawn into well-formed XML.
+    ET.fromstring(simpler.Trace(trace_bytes(EVENTS, EDGES), names={5: "<g&\"'>加"}).to_svg())
     with pytest.raises(simpler.InvalidArgument, match="not int"):
         simpler.Trace(12)
 
