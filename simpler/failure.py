@@ -260,7 +260,9 @@ class RunWatch:
 
     def report(self, exc: BaseException) -> FailureReport:
         w = self._worker
-        report = FailureReport(type(exc).__name__, str(exc), self.what, w.platform, w.runtime,
+        # A KeyboardInterrupt carries no message: say what it did to the run.
+        message = str(exc) or ("interrupted (SIGINT) while it ran" if isinstance(exc, KeyboardInterrupt) else "")
+        report = FailureReport(type(exc).__name__, message, self.what, w.platform, w.runtime,
                                arguments=self._arguments())
         raw, found = ffi.new("simpler_failure_report *"), ffi.new("int32_t *")
         dev = w._handle

@@ -67,9 +67,14 @@ def _bar_class() -> Any:
         return None
     if _in_notebook():
         try:
-            return importlib.import_module("tqdm.notebook").tqdm
-        except Exception:   # no ipywidgets: the text bar works in a notebook too
-            pass
+            notebook = importlib.import_module("tqdm.notebook")
+        except Exception:
+            notebook = None
+        # Without ipywidgets tqdm.notebook imports but its bar raises when
+        # made (and its __del__ prints a traceback): the text bar works in
+        # a notebook too.
+        if notebook is not None and getattr(notebook, "IProgress", None) is not None:
+            return notebook.tqdm
     return getattr(tqdm, "tqdm", None)
 
 

@@ -29,6 +29,7 @@ Fixtures:
 """
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -59,13 +60,25 @@ def platform_available(platform: str) -> tuple[bool, str]:
     return True, ""
 
 
+def _device_id(text: str) -> int:
+    """--device's value: a usage error when it is no device id, rather
+    than every device test failing on it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a device id is an integer >= 0, not {text!r}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("simpler")
     group.addoption("--platform", action="append", choices=PLATFORMS, dest="simpler_platforms",
                     help="platform to run device tests on (repeatable; default: all available)")
     group.addoption("--runtime", action="append", choices=RUNTIMES, dest="simpler_runtimes",
                     help="runtime to run device tests on (repeatable; default: all)")
-    group.addoption("--device", type=int, default=0, dest="simpler_device",
+    group.addoption("--device", type=_device_id, default=0, dest="simpler_device",
                     help="device id for device tests (default 0)")
 
 

@@ -53,6 +53,14 @@ def _core_name(core: int) -> str:
     return f"core {core} ({'AIC' if core % 3 == 0 else 'AIV'})"   # a cluster: one AIC, then two AIV
 
 
+def _writing(path: Any):
+    """A file opened to write a trace into. Only a path: open() takes an
+    int as a file descriptor, which it would write into and close."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InvalidArgument(f"path must be a file path (str or os.PathLike), not {path!r}")
+    return open(path, "w")
+
+
 def _colour(name: str) -> str:
     """A colour per kernel name, the same in every run and process."""
     h = zlib.crc32(name.encode())
@@ -180,6 +188,9 @@ class Trace:
                 isinstance(k, (int, np.integer)) and not isinstance(k, bool) and isinstance(v, str)
                 for k, v in names.items()):
             raise InvalidArgument(f"names maps func ids (int) to kernel names (str), not {names!r}")
+        for v in names.values():
+            if not v.isprintable():     # a control character cannot be in the SVG's XML at all
+                raise InvalidArgument(f"kernel name {v!r} holds a control character")
         raw = bytes(raw)
         if len(raw) < ffi.sizeof("simpler_trace"):
             raise InvalidArgument(f"not a simpler trace ({len(raw)} bytes is shorter than its header)")
@@ -209,6 +220,8 @@ class Trace:
 
     def kernel_name(self, func_id: int) -> str:
         """The name of the kernel with this func id, as spans are named."""
+        if not isinstance(func_id, (int, np.integer)) or isinstance(func_id, bool):
+            raise InvalidArgument(f"func_id must be an int, not {func_id!r}")
         return self.names.get(int(func_id), f"func {int(func_id)}")
 
     def __repr__(self) -> str:
@@ -304,7 +317,7 @@ class Trace:
         return flows
 
     def save_chrome(self, path: str | os.PathLike) -> None:
-        with open(path, "w") as f:
+        with _writing(path) as f:
             json.dump(self.to_chrome(), f)
 
     # -- graphs ------------------------------------------------------------
@@ -315,7 +328,7 @@ class Trace:
     def save_dot(self, path: str | os.PathLike) -> None:
         """The dependency graph in Graphviz DOT: a node per task (labelled
         with its id and kernel), an edge per dependency the runtime recorded."""
-        with open(path, "w") as f:
+        with _writing(path) as f:
             f.write("digraph simpler {\n  node [shape=box];\n")
             for task, _, name in self._task_names():
                 label = name.replace("\\", "\\\\").replace('"', '\\"')
@@ -326,7 +339,7 @@ class Trace:
 
     def save_graph_json(self, path: str | os.PathLike) -> None:
         """The dependency graph as JSON: {"tasks": [{id, func_id, name}], "edges": [[producer, consumer]]}."""
-        with open(path, "w") as f:
+        with _writing(path) as f:
             json.dump({"tasks": [{"id": t, "func_id": fn, "name": n} for t, fn, n in self._task_names()],
                        "edges": [[int(p), int(c)] for p, c in self.edges]}, f)
 

@@ -143,6 +143,8 @@ def test_an_interrupt_reports_the_stuck_task(stuck):
         with sigint_once_running(w, 1):     # the first bump finished: the stall runs
             w.run(cid, [inputs(), 7], scheduler_timeout=60)
     assert_names_the_stalled_task(info.value.report)
+    assert info.value.report.message == "interrupted (SIGINT) while it ran"   # not an empty line
+    assert "\n  interrupted (SIGINT) while it ran\n" in str(info.value.report)
     assert w.usable
 
 

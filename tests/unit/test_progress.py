@@ -133,6 +133,18 @@ def test_a_failing_bar_never_fails_the_run(monkeypatch, ticks):
     assert w.stats["last_run_tasks"] == TASKS
 
 
+@pytest.mark.parametrize("widgets", [True, False])
+def test_a_notebook_without_ipywidgets_gets_the_text_bar(fake_tqdm, monkeypatch, widgets):
+    class WidgetBar(FakeBar):
+        pass
+
+    notebook = types.ModuleType("tqdm.notebook")   # as tqdm.notebook is without ipywidgets: IProgress None
+    notebook.tqdm, notebook.IProgress = WidgetBar, (object if widgets else None)
+    monkeypatch.setitem(sys.modules, "tqdm.notebook", notebook)
+    monkeypatch.setattr(progress, "_in_notebook", lambda: True)
+    assert progress._bar_class() is (WidgetBar if widgets else FakeBar)
+
+
 @pytest.mark.parametrize("value", [1, "yes", 0.5])
 def test_progress_must_be_a_bool_or_none(value):
     with simpler.ChipWorker("sim") as w, pytest.raises(simpler.InvalidArgument, match="progress must be"):

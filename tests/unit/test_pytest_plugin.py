@@ -59,6 +59,14 @@ def test_an_unknown_runtime_is_a_usage_error(pytester):
     assert "invalid choice: 'magic'" in result.stderr.str()
 
 
+@pytest.mark.parametrize("device", ["-1", "x", "1.5"])
+def test_a_device_that_is_no_device_id_is_a_usage_error(pytester, device):
+    pytester.makepyfile(RUNTIME_ONLY.format(runtimes=simpler.RUNTIMES))
+    result = pytester.runpytest(*QUIET, f"--device={device}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"a device id is an integer >= 0, not '{device}'" in result.stderr.str()
+
+
 def test_the_marker_restricts_a_test_to_its_runtimes(pytester):
     pytester.makepyfile(f"""
         import pytest

@@ -4,8 +4,10 @@ picture, on a small trace made by hand whose answers are known."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -154,8 +156,30 @@ def test_pictures_check_their_arguments(trace):
             trace.to_svg(**bad)
     with pytest.raises(simpler.InvalidArgument, match="names maps func ids"):
         simpler.Trace(trace_bytes(EVENTS, EDGES), names={"gemm": 5})
+    with pytest.raises(simpler.InvalidArgument, match="control character"):
+        simpler.Trace(trace_bytes(EVENTS, EDGES), names={5: "ge\x01mm"})
+    # Any printable name is drawn into well-formed XML.
+    ET.fromstring(simpler.Trace(trace_bytes(EVENTS, EDGES), names={5: "<g&\"'>加"}).to_svg())
     with pytest.raises(simpler.InvalidArgument, match="not int"):
         simpler.Trace(12)
+
+
+def test_writers_take_only_paths_and_kernel_name_only_ints(trace, tmp_path):
+    # open() would take an int as a file descriptor: write into it and close it.
+    r, w = os.pipe()
+    try:
+        for save in (trace.save_chrome, trace.save_dot, trace.save_graph_json):
+            for bad in (w, None, b"", ""):
+                with pytest.raises(simpler.InvalidArgument, match="must be a file path"):
+                    save(bad)
+        os.fstat(w)                                          # still open
+    finally:
+        os.close(r)
+        os.close(w)
+    for bad in ("5", None, 1.5, True):
+        with pytest.raises(simpler.InvalidArgument, match="func_id must be an int"):
+            trace.kernel_name(bad)
+    assert trace.kernel_name(5) == "gemm"
 
 
 def test_plot_without_matplotlib_says_what_to_install(trace, monkeypatch):
