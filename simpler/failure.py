@@ -249,13 +249,13 @@ class RunWatch:
         try:
             report = self.report(exc)
         except Exception as e:      # a report that cannot be made never hides the failure
-            log.warning("simpler: no failure report for %s: %s", self.what, e)
+            log.warning("no failure report for %s: %s", self.what, e)
             return
         if self.dump_dir:
             try:
                 report.dump_dir = str(self._dump(report))
             except OSError as e:
-                log.warning("simpler: could not write the failure dump into %s: %s", self.dump_dir, e)
+                log.warning("could not write the failure dump into %s: %s", self.dump_dir, e)
         exc.report = report
 
     def report(self, exc: BaseException) -> FailureReport:
