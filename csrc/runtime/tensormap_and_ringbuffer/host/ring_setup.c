@@ -160,7 +160,7 @@ static int tmr_stage(const runtime_env *env, const runtime_run *run, runtime_lau
 
     run_block *rb;
     if ((rc = run_block_reserve(env, off, &rb)))
-        return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: the run's block of rings (%" PRIu64 " bytes) %s",
+        return simpler_fail_prefix(rc, "tensormap_and_ringbuffer: the run's rings (%" PRIu64 " bytes), a run block that %s",
                                    off, run_block_failure(rc));
     uint64_t block = rb->addr;
     hdr.callable_addr = s->record;
