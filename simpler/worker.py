@@ -110,6 +110,22 @@ class CallConfig:
         return cfg
 
 
+def _checked_init(init):
+    """CallConfig's own __init__, with a setting it does not have (or one
+    too many) an InvalidArgument naming its fields, as run(**settings) has."""
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        try:
+            init(self, *args, **kw)
+        except TypeError as e:
+            raise InvalidArgument(f"CallConfig: {e} (its fields: {', '.join(CallConfig.__dataclass_fields__)})") \
+                from None
+    return __init__
+
+
+CallConfig.__init__ = _checked_init(CallConfig.__init__)
+
+
 @functools.cache
 def _default_config():
     """The C defaults, built once: the C side only reads them."""

@@ -106,6 +106,8 @@ def test_bad_worker_call_arguments_are_simpler_errors(kc):
             (lambda: w.run(1.9, simpler.TaskArgs(a, out, 1)), "callable_id must be an integer"),
             (lambda: w.run(cid, simpler.TaskArgs(a, out, 1), bogus=3), "unknown run setting"),
             (lambda: w.run(cid, simpler.TaskArgs(a, out, 1), config="fast"), "config must be a CallConfig"),
+            (lambda: simpler.CallConfig(bogus=3), "unexpected keyword argument 'bogus'.*its fields: block_dim"),
+            (lambda: simpler.CallConfig(*range(12)), "positional arguments"),
             (lambda: w.run(cid, 5), "args must be"),
             (lambda: w.malloc(1.5), "malloc size must be an integer"),
             (lambda: w.malloc("64"), "malloc size must be an integer"),
