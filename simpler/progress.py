@@ -113,7 +113,18 @@ class RunProgress:
             if not submitted:       # onboard: not heard from the device yet
                 return
             self._bar = self._bar_class(total=submitted, unit="task", desc=self._what, leave=True)
+            self._backdate()
         self._show(done, submitted)
+
+    def _backdate(self) -> None:
+        """The bar shows once the run has lasted a second, but the run's
+        time and rate count from its start: tqdm's clock is moved back by
+        that much (else the tasks of the first second read as done in no
+        time, and the rate starts far too high)."""
+        bar, ran = self._bar, time.monotonic() - self._start
+        for clock in ("start_t", "last_print_t"):
+            if isinstance(getattr(bar, clock, None), (int, float)):
+                setattr(bar, clock, getattr(bar, clock) - ran)
 
     def _show(self, done: int, submitted: int) -> None:
         bar = self._bar

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 import types
 
 import pytest
@@ -27,6 +28,7 @@ class FakeBar:
 
     def __init__(self, total=None, unit="it", desc=None, leave=True, **kw) -> None:
         self.total, self.unit, self.desc, self.n = total, unit, desc, 0
+        self.made_at = self.start_t = self.last_print_t = time.time()     # tqdm's clocks
         self.shown: list[tuple[int, int]] = []
         self.closed = False
         FakeBar.made.append(self)
@@ -72,6 +74,11 @@ def test_a_long_run_shows_its_progress(fake_tqdm, ticks):
     w.run(cid, [TASKS, TASK_US], block_dim=1, progress=True)
     assert_counted_to_the_end(fake_tqdm.made)
     assert "callable_id" in fake_tqdm.made[0].desc
+    # the bar is made once the run has lasted SHOW_AFTER_S, and counts its
+    # time (and rate) from the run's start, not from then
+    bar = fake_tqdm.made[0]
+    assert bar.made_at - bar.start_t >= simpler.progress.SHOW_AFTER_S
+    assert bar.made_at - bar.last_print_t >= simpler.progress.SHOW_AFTER_S
 
 
 def test_a_submitted_run_shows_its_progress(fake_tqdm, ticks):
