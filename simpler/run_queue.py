@@ -93,6 +93,11 @@ class RunQueue:
         self._cond = threading.Condition(lock)   # callers wait on it (slots, drain)
         self._cond_waiters = 0          # how many: a slot given back with none waiting notifies no one
         self._wake = threading.Condition(lock)   # the queue's thread waits on it
+        # Held from a run's prepare (which places it in the device's queue)
+        # to its push here: two threads submitting at once would otherwise
+        # queue their runs in opposite orders, and the head of this queue
+        # would wait for its device turn behind a run queued after it.
+        self.ordering = threading.Lock()
         self._queued: collections.deque[RunHandle] = collections.deque()
         self._running: RunHandle | None = None
         self._inflight = 0              # slots taken: queued, running, or a synchronous run()
@@ -338,22 +343,24 @@ def prepared(queue: RunQueue, prepare: Callable[[Any], int], keep: list, writeba
     out = ffi.new("simpler_run_handle **")
     while True:
         queue.take_slot()
-        try:
-            check(prepare(out), watch.what)
-            break
-        except OutOfMemory:
-            queue.give_slot()
-            if not queue.wait_oldest():
+        with queue.ordering:
+            try:
+                check(prepare(out), watch.what)
+            except OutOfMemory as e:
+                queue.give_slot()
+                no_room = e
+            except BaseException as e:
+                queue.give_slot()
+                watch.failed(e)             # a host orchestration fails here
                 raise
-        except BaseException as e:
-            queue.give_slot()
-            watch.failed(e)             # a host orchestration fails here
-            raise
-    handle = RunHandle(queue, out[0], keep, writeback, watch)
-    try:
-        queue.push(handle)
-    except BaseException:           # refused: the prepared run gives back what it staged
-        lib.simpler_run_free(out[0])
-        queue.give_slot()
-        raise
-    return handle
+            else:
+                handle = RunHandle(queue, out[0], keep, writeback, watch)
+                try:
+                    queue.push(handle)
+                except BaseException:       # refused: the prepared run gives back what it staged
+                    lib.simpler_run_free(out[0])
+                    queue.give_slot()
+                    raise
+                return handle
+        if not queue.wait_oldest():         # outside the lock: other submitters go on meanwhile
+            raise no_room

@@ -374,3 +374,33 @@ def test_the_next_run_is_staged_and_the_worker_usable_while_one_executes(own_wor
     np.testing.assert_array_equal(words(), [1, 1, 1])
     w.free(scratch)
     w.free(flag)
+
+
+def test_runs_submitted_from_two_threads_at_once_all_complete(own_worker, kernel_compiler):
+    """Two threads submit to one worker at once: the device's queue and the
+    worker's must agree on the order (each run is placed in both in one
+    step), or a run waits for its turn behind one queued after it, for
+    ever."""
+    add = own_worker.register(scenes.callable_(kernel_compiler, "vector_add"))
+    a = np.ones(64, F32)
+    handles: list[list] = [[], []]
+
+    def submitter(mine):
+        for _ in range(300):
+            out = np.zeros(64, F32)
+            mine.append((own_worker.submit(add, [a, a, out, 1]), out))
+
+    threads = [threading.Thread(target=submitter, args=(h,)) for h in handles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    everything = [h for mine in handles for h, _ in mine]
+    done, stuck = concurrent.futures.wait(everything, timeout=60)
+    if stuck:       # free the one waiting at the head of the device's queue, so the worker can end
+        own_worker._queue.interrupt()
+    assert not stuck and not any(t.is_alive() for t in threads)
+    for mine in handles:
+        for h, out in mine:
+            assert h.exception() is None
+            np.testing.assert_array_equal(out, 2)
