@@ -113,6 +113,9 @@ typedef struct platform_ops {
     /* Non-zero once the device cannot be used any more (a stuck core, a
      * scheduler that did not stop): every later call but close fails. */
     int (*is_lost)(platform_dev *dev);
+    /* What lost it, when the platform saw it first (NULL or "": unknown);
+     * may be NULL. The worker names it in every later call. */
+    const char *(*lost_why)(platform_dev *dev);
     void (*counters)(platform_dev *dev, platform_counters *out);
 
     /* Optional (NULL: the platform has none; the API says UNSUPPORTED). */

@@ -42,6 +42,11 @@ int worker_enter(simpler_device *dev, const char *what)
                             dev->state == DEVICE_CREATED ? "not initialised" : "finalized");
     }
     if (dev->host_lost || dev->ops->is_lost(dev->pdev)) {
+        /* A loss the worker did not see (a stats request found the
+         * context dead): the platform's own account of it. */
+        const char *why = dev->ops->lost_why ? dev->ops->lost_why(dev->pdev) : NULL;
+        if (!dev->lost_why[0] && why && why[0])
+            snprintf(dev->lost_why, sizeof dev->lost_why, "%s", why);
         int rc = dev->lost_why[0]
                      ? simpler_fail(SIMPLER_E_DEVICE_LOST, "%s: device %d was lost after an earlier failure (%s); "
                                     "finalize this worker and create a new one", what, dev->device_id, dev->lost_why)

@@ -187,6 +187,12 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     worker_quiesce(dev);
     platform_counters pc = {0};
     dev->ops->counters(dev->pdev, &pc);
+    if (dev->ops->is_lost(dev->pdev)) {     /* the counters' request found the device (context) gone */
+        const char *why = dev->ops->lost_why ? dev->ops->lost_why(dev->pdev) : NULL;
+        return worker_leave(dev, simpler_fail(SIMPLER_E_DEVICE_LOST, "simpler_device_stats_get: device %d was "
+                                              "lost%s%s", dev->device_id, why && why[0] ? ": " : "",
+                                              why ? why : ""));
+    }
     memset(out, 0, sizeof *out);
     out->gm_capacity = pc.gm_capacity;
     out->committed_bytes = pc.committed_bytes;

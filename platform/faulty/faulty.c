@@ -159,6 +159,11 @@ static int faulty_launch(platform_dev *d, const simpler_launch_params *p, const 
 
 static int faulty_is_lost(platform_dev *d) { return d->lost || d->inner->is_lost(d->dev); }
 
+static const char *faulty_lost_why(platform_dev *d)
+{
+    return d->inner->lost_why ? d->inner->lost_why(d->dev) : "";
+}
+
 static void faulty_counters(platform_dev *d, platform_counters *out) { d->inner->counters(d->dev, out); }
 
 static int faulty_fault_arm(platform_dev *d, uint32_t kinds, uint64_t nth)
@@ -193,6 +198,7 @@ const platform_ops simpler_platform_faulty = {
     .callable_release = faulty_callable_release,
     .launch = faulty_launch,
     .is_lost = faulty_is_lost,
+    .lost_why = faulty_lost_why,
     .counters = faulty_counters,
     .fault_arm = faulty_fault_arm,
     .fault_counts = faulty_fault_counts,

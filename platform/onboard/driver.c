@@ -956,6 +956,9 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
 
 static int drv_is_lost(platform_dev *d) { return d->lost; }
 
+/* Read once lost, when lost_why no longer changes. */
+static const char *drv_lost_why(platform_dev *d) { return d->lost ? d->lost_why : ""; }
+
 static void drv_counters(platform_dev *d, platform_counters *out)
 {
     onb_counters c;
@@ -1080,6 +1083,7 @@ const platform_ops simpler_platform_onboard = {
     .launch = drv_launch,
     .concurrent_launch = 1,
     .is_lost = drv_is_lost,
+    .lost_why = drv_lost_why,
     .counters = drv_counters,
     .service_start = onboard_device_start,
     .service_status = onboard_device_status,

@@ -290,6 +290,21 @@ def test_a_context_dying_between_requests_is_reaped_at_once(private_device, kc):
     assert alive(pid)
 
 
+def test_a_context_killed_between_runs_is_named_by_every_later_call(private_device, kc):
+    """The first request that finds the context gone (here, stats) loses the
+    worker, and every later call says what ended the context."""
+    with simpler.ChipWorker("onboard") as w:
+        pid, context = w.stats["device_pid"], w.stats["device_context_pid"]
+        os.kill(context, signal.SIGKILL)
+        assert wait_until(lambda: not alive(context) and children(pid) == [])   # the device reaped it
+        with pytest.raises(simpler.DeviceLost, match="killed by signal 9"):
+            w.stats
+        assert not w.usable
+        with pytest.raises(simpler.DeviceLost, match=r"lost after an earlier failure \(.*killed by signal 9"):
+            w.malloc(64)
+    assert alive(pid)
+
+
 HOLDER = textwrap.dedent("""
     import sys, time, simpler
     w = simpler.ChipWorker("onboard")

@@ -496,6 +496,11 @@ static int do_hello(devsrv *s, dev_client *c, const onb_hello *in, dev_reply *r)
 static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply *r)
 {
     onb_counters ctx = {0};
+    if (c->ctx_lost) {      /* it died between requests: the worker is lost, as its next run would say */
+        c->close_after_reply = 1;
+        return simpler_fail(SIMPLER_E_DEVICE_LOST, "%s", c->ctx_lost_why[0] ? c->ctx_lost_why
+                            : "the device context of this host process was lost; create a new worker");
+    }
     if (c->ctx.pid > 0) {
         dev_reply fwd = {0};
         int rc = forward(s, c, h, NULL, DEV_CONTEXT_WAIT_NS, 0, &fwd);
