@@ -24,12 +24,21 @@ BOUND_S = 20.0
 
 
 @contextlib.contextmanager
-def sigint_after(seconds: float):
-    """Send this process SIGINT, as Ctrl-C does, from a thread."""
+def sigint_after(seconds: float, once=None):
+    """Send this process SIGINT, as Ctrl-C does, from a thread: seconds
+    after once() first holds (polled, up to a minute), or after seconds."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach only the main thread")
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+
+    def later():
+        deadline = time.monotonic() + 60
+        while once is not None and not once() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=later)
     timer.start()
     try:
         yield

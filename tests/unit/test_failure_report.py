@@ -5,17 +5,16 @@ before; with a dump directory it is written there with the run's arrays
 as .npy files, and nothing is written when the run succeeds."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import threading
-import time
+import sys
 
 import numpy as np
 import pytest
 
 import simpler
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "st"))
+from interrupt_tests import sigint_after  # noqa: E402
 from long_runs import STUCK_SHAPE, stuck_callable
 from onboard_helpers import CRASH, scalar_callable
 
@@ -109,38 +108,20 @@ def test_no_dump_when_the_run_succeeds(simpler_platform, kc, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@contextlib.contextmanager
-def sigint_once_running(w: simpler.ChipWorker, tasks_done: int):
-    """SIGINT this process, as Ctrl-C does, once the worker's running launch
-    has finished tasks_done tasks (read as the progress bar reads them), so
-    the interrupt finds the stalled task on its core however slowly the
-    launch started."""
+def tasks_done(w: simpler.ChipWorker, n: int) -> bool:
+    """Whether the worker's running launch has finished n tasks (read as the
+    progress bar reads them)."""
     from simpler._native import ffi, lib
     counts = ffi.new("uint64_t[2]")
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def watch():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if lib.simpler_device_progress(w._d(), counts, counts + 1) == 0 and counts[0] >= tasks_done:
-                break
-            time.sleep(0.02)
-        time.sleep(0.1)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        yield
-    finally:
-        t.join()
-        signal.signal(signal.SIGINT, old)
+    return lib.simpler_device_progress(w._d(), counts, counts + 1) == 0 and counts[0] >= n
 
 
 def test_an_interrupt_reports_the_stuck_task(stuck):
     w, cid = stuck
     with pytest.raises(KeyboardInterrupt) as info:
-        with sigint_once_running(w, 1):     # the first bump finished: the stall runs
+        # once the first bump finished, so the interrupt finds the stall
+        # on its core however slowly the launch started
+        with sigint_after(0.1, once=lambda: tasks_done(w, 1)):
             w.run(cid, [inputs(), 7], scheduler_timeout=60)
     assert_names_the_stalled_task(info.value.report)
     assert info.value.report.message == "interrupted (SIGINT) while it ran"   # not an empty line
