@@ -154,6 +154,10 @@ def test_the_launch_link_is_handed_over_once_and_takes_only_launches(device):
     link.sock, link.seq = socket.socket(fileno=fds[0]), 100
     link.sock.settimeout(10)
     assert_error(link.call(COUNTERS), E_INVALID_ARGUMENT, "is not a LAUNCH")
+    # the device's own messages to a context (DEVCTX_MAP, context.h) are not
+    # the host's to send: refused, and the context goes on
+    assert_error(link.call(0x101, GM.pack(0x1000, 4096)), E_INVALID_ARGUMENT, "is not a LAUNCH")
+    assert alive(context_pid)
     launch = P.layout("onb_launch").pack(1, 1, 1, 1000, 0, 0, 0x1000, 0, 0, 1, 12345)
     assert_error(link.call(LAUNCH, launch), E_NOT_FOUND, "executor 12345 is not registered")
     # a host whose link broke says so: the context is ended, and the

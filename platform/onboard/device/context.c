@@ -724,11 +724,11 @@ static int next_request(ctx *c, uint64_t spin_ns)
 
 int devctx_main(int argc, char **argv)
 {
-    /* Nothing of the server's but the three descriptors it gave. */
+    /* Nothing of the server's but the descriptors it gave (3..8). */
     close_range(DEVCTX_FD_LAST + 1, ~0u, 0);
-    /* The spawn's dup2 cleared close-on-exec on the three: set it again, so
-     * a program a kernel starts (system, popen) inherits neither the link
-     * nor the GM memfd. */
+    /* The spawn's dup2 cleared close-on-exec on them: set it again, so a
+     * program a kernel starts (system, popen) inherits neither a link nor
+     * the GM memfd. */
     for (int fd = DEVCTX_FD_LINK; fd <= DEVCTX_FD_LAST; fd++)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
     /* A server that dies (killed as hung) takes its contexts with it. */
@@ -776,7 +776,7 @@ int devctx_main(int argc, char **argv)
                  ? simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch link: message type %u is not a LAUNCH", h.type)
                  : dispatch(c, &h, payload, &r);
         free(payload);
-        if (h.type == DEVCTX_MAP) {     /* not answered: one that fails ends the context */
+        if (h.type == DEVCTX_MAP && from == DEVCTX_FD_LINK) {   /* not answered: one that fails ends the context */
             if (rc)
                 die_saying(simpler_last_error());
             continue;
