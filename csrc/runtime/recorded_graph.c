@@ -185,23 +185,9 @@ int recorded_graph_stage(const runtime_env *env, recorded_graph *g, const runtim
         uint64_t v = p->kind == GRAPH_PATCH_TENSOR ? run->args.tensors[p->index].addr : run->args.scalars[p->index];
         memcpy(g->scratch + p->off, &v, sizeof v);
     }
-    run_block *rb;
-    if ((rc = run_block_reserve(env, g->image_size, &rb)))
-        return simpler_fail_prefix(rc, "recorded graph of %u tasks (%" PRIu64 "-byte image) %s",
-                                   g->num_tasks, g->image_size, run_block_failure(rc));
-    memset(rb->layout, 0, sizeof rb->layout);   /* what a runtime kept there is gone */
-    rc = env->ops->copy_to_device(env->pdev, rb->addr, g->scratch, g->image_size);
-    if (!rc && run->trace_addr)
-        rc = runtime_trace_edges(env, run->trace_addr, g->edge_pairs, g->num_edges);
-    if (rc) {
-        simpler_error_hold(rc);
-        run_block_done(env);
-        simpler_error_release(rc);
+    if ((rc = runtime_stage_image(env, g->scratch, g->image_size, "recorded graph", g->num_tasks, &run->config,
+                                  run->trace_addr, g->edge_pairs, g->num_edges, launch)))
         return rc;
-    }
-    launch->launch = 1;
-    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, &run->config, rb->addr,
-                                           run->trace_addr, 0);
     result->tasks_submitted = g->num_tasks;
     return SIMPLER_OK;
 }

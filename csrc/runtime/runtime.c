@@ -1,6 +1,7 @@
 /* The runtimes by name, and what they share: the run block and trace edges. */
 #include "runtime/runtime.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,30 @@ void run_block_done(const runtime_env *env)
 {
     if (env->block->size > RUN_BLOCK_KEEP)
         run_block_free(env->ops, env->pdev, env->block);
+}
+
+int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size, const char *what,
+                        uint32_t num_tasks, const simpler_run_config *cfg, uint64_t trace_addr,
+                        const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch)
+{
+    run_block *rb;
+    int rc = run_block_reserve(env, size, &rb);
+    if (rc)
+        return simpler_fail_prefix(rc, "%s of %u tasks (%" PRIu64 "-byte image) %s", what, num_tasks, size,
+                                   run_block_failure(rc));
+    memset(rb->layout, 0, sizeof rb->layout);   /* what another runtime kept there is gone */
+    rc = env->ops->copy_to_device(env->pdev, rb->addr, image, size);
+    if (!rc && trace_addr)
+        rc = runtime_trace_edges(env, trace_addr, pairs, num_edges);
+    if (rc) {
+        simpler_error_hold(rc);
+        run_block_done(env);
+        simpler_error_release(rc);
+        return rc;
+    }
+    launch->launch = 1;
+    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, cfg, rb->addr, trace_addr, 0);
+    return SIMPLER_OK;
 }
 
 int runtime_trace_edges(const runtime_env *env, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)

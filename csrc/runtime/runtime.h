@@ -165,6 +165,15 @@ void run_block_free(const platform_ops *ops, platform_dev *pdev, run_block *b);
  * for runtimes that know them before launch. */
 int runtime_trace_edges(const runtime_env *env, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges);
 
+/* Stage a host-built graph image (host_build_graph's, or a recorded
+ * graph's) for its launch: into the run block, with its edges into the
+ * run's trace when it has one (pairs: num_edges task index pairs), and
+ * the launch's parameters set. what ("graph", "recorded graph") and
+ * num_tasks name it in a failure; the block is given back on one. */
+int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size, const char *what,
+                        uint32_t num_tasks, const simpler_run_config *cfg, uint64_t trace_addr,
+                        const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch);
+
 extern const runtime_ops runtime_host_build_graph;
 extern const runtime_ops runtime_tensormap_and_ringbuffer;
 

@@ -875,11 +875,11 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
         /* The context lost its chip and ends itself after this reply: the
          * device ends and reaps it now, and frees this worker's GM, before
          * the worker reports the loss. The context's message stands. */
-        keep_failure_report(d, p, poll);
         pthread_mutex_lock(&d->fd_lock);
         note_loss(d);               /* the context's own message is the cause */
         pthread_mutex_unlock(&d->fd_lock);
-        simpler_error_hold(rc);
+        simpler_error_hold(rc);     /* neither the report's copy nor CONTEXT_END may replace it */
+        keep_failure_report(d, p, poll);
         context_gone(d, 0);
         simpler_error_release(rc);
     }

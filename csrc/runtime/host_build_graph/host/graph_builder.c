@@ -397,27 +397,14 @@ static int upload_image(builder *b, runtime_launch *launch)
     if (rc)
         return rc;
     const runtime_env *env = &b->env;
-    run_block *rb;
-    rc = run_block_reserve(env, size, &rb);
+    uint64_t *pairs = NULL;     /* the edges, only for a trace */
+    if (b->run.trace_addr && !(pairs = edge_pairs(b)))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
+    rc = runtime_stage_image(env, img, size, "graph", b->num_tasks, &b->run.config, b->run.trace_addr, pairs,
+                             b->num_edges, launch);
+    free(pairs);
     if (rc)
-        return simpler_fail_prefix(rc, "graph of %u tasks (%" PRIu64 "-byte image) %s",
-                                   b->num_tasks, size, run_block_failure(rc));
-    rc = env->ops->copy_to_device(env->pdev, rb->addr, img, size);
-    if (!rc && b->run.trace_addr) {
-        uint64_t *pairs = edge_pairs(b);
-        rc = pairs ? runtime_trace_edges(env, b->run.trace_addr, pairs, b->num_edges)
-                   : simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
-        free(pairs);
-    }
-    if (rc) {
-        simpler_error_hold(rc);
-        run_block_done(env);
-        simpler_error_release(rc);
         return rc;
-    }
-    launch->launch = 1;
-    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, &b->run.config, rb->addr,
-                                           b->run.trace_addr, 0);
     launch->own[0] = b->num_tasks;
     /* The tensors the orchestration made live until the run is done. */
     launch->gm_held = b->outputs;
