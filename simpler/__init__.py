@@ -23,6 +23,8 @@ from .run_queue import RunHandle, RunSkipped
 from .trace import KernelStats, Trace, TraceSummary
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
+from .host_graph import NodeHandle
+from .multi_chip import ChipTensor, Worker, WorkerRegistration
 from . import testing
 
 __version__ = "0.1.0"
@@ -35,4 +37,5 @@ __all__ = [
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
     "KernelStats", "Timeout", "Trace", "TraceSummary", "Unsupported",
+    "ChipTensor", "NodeHandle", "Worker", "WorkerRegistration",
 ]

@@ -327,8 +327,12 @@ class Worker:
         kw = config_kw or {}
 
         def start(node) -> None:
-            h = chip.submit(cid, items, config, **kw)
-            h.add_done_callback(lambda f: graph.finish(node, _outcome(f)))
+            try:
+                h = chip.submit(cid, items, config, **kw)
+            except SimplerError as e:
+                graph.finish(node, _on_chip(e, device))
+            else:
+                h.add_done_callback(lambda f: graph.finish(node, _on_chip(_outcome(f), device)))
 
         return graph.add(what, device, reads, writes, start)
 
@@ -432,9 +436,8 @@ class Worker:
         failed = [h for h in graph.take_failures() if not h.cancelled()]
         if failed:
             first = failed[0].exception(0)
-            if len(failed) > 1:
-                raise type(first)(f"{first} (and {len(failed) - 1} more nodes failed)") from first \
-                    if isinstance(first, SimplerError) else first
+            if len(failed) > 1 and isinstance(first, SimplerError):
+                raise type(first)(f"{first} (and {len(failed) - 1} more nodes failed)") from first
             raise first
 
     def interrupt(self) -> None:
@@ -455,6 +458,14 @@ class Worker:
     def edges(self) -> int:
         """Host-level dependency edges derived so far."""
         return self._g().edges
+
+
+def _on_chip(e: BaseException | None, device: int) -> BaseException | None:
+    """e, its message naming the chip (a chip's own errors name the run, not the device)."""
+    if isinstance(e, SimplerError) and not e.message.startswith("chip "):
+        e.message = f"chip {device}: {e.message}"
+        e.args = (e.message,)
+    return e
 
 
 def _outcome(f: concurrent.futures.Future) -> BaseException | None:

@@ -6,6 +6,8 @@ Options:
   --runtime NAME    run device tests on this runtime (repeatable); default:
                     both runtimes
   --device N        device id (default 0)
+  --devices LIST    the devices of multi-chip tests: a count ("4": 0-3), a
+                    range ("0-3") or a list ("0,2,5"); default 0-3
 
 Tests that use chip_worker, private_chip_worker or simpler_runtime are
 parametrized over the selected platforms and runtimes, as their ids show
@@ -24,6 +26,10 @@ Fixtures:
   simpler_platform     the platform of this test instance
   simpler_runtime      the runtime of this test instance
   simpler_device       --device
+  simpler_devices      --devices, as a list of device ids
+  simpler_worker       a simpler.Worker over --devices for (platform,
+                       runtime), shared by the tests of this process like
+                       chip_worker; each test gets it with nothing pending
   kernel_compiler      a session-wide KernelCompiler
   golden               simpler.testing.assert_golden
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -72,6 +79,29 @@ def _device_id(text: str) -> int:
     return value
 
 
+def parse_devices(text: str) -> list[int]:
+    """--devices' value: "4" (devices 0-3), "0-3" or "0,2,5"."""
+    ids: list[int] = []
+    try:
+        if "," not in text and "-" not in text:
+            count = int(text)
+            if not 1 <= count <= 64:
+                raise ValueError
+            return list(range(count))
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            first, last = int(lo), int(hi) if hi else int(lo)
+            if first < 0 or last < first:
+                raise ValueError
+            ids.extend(range(first, last + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--devices takes a count (4), a range (0-3) or a list (0,2,5), "
+                                         f"not {text!r}") from None
+    if len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError(f"--devices {text!r} names a device twice")
+    return ids
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("simpler")
     group.addoption("--platform", action="append", choices=PLATFORMS, dest="simpler_platforms",
@@ -80,6 +110,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="runtime to run device tests on (repeatable; default: all)")
     group.addoption("--device", type=_device_id, default=0, dest="simpler_device",
                     help="device id for device tests (default 0)")
+    group.addoption("--devices", type=parse_devices, default=[0, 1, 2, 3], dest="simpler_devices",
+                    help="devices of multi-chip tests: a count, a range (0-3) or a list (0,2,5); default 0-3")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -174,6 +206,7 @@ class WorkerPool:
 
     def __init__(self, device_dir: str | None = None) -> None:
         self._workers: dict[tuple[str, str, int], ChipWorker] = {}
+        self._multi: dict[tuple[str, str, tuple[int, ...]], Any] = {}
         self._device_dir = device_dir
 
     def get(self, platform: str, runtime: str, device_id: int) -> ChipWorker:
@@ -187,10 +220,23 @@ class WorkerPool:
             self._workers[key] = worker
         return worker
 
+    def get_multi(self, platform: str, runtime: str, devices: list[int]) -> "Worker":
+        from .multi_chip import Worker
+        key = (platform, runtime, tuple(devices))
+        worker = self._multi.get(key)
+        if worker is None or not all(c.usable for c in worker.chips.values()):
+            if worker is not None:
+                worker.finalize()
+            with testing._environ(SIMPLER_DEVICE_DIR=self._device_dir):
+                worker = Worker(platform, runtime, devices)
+            self._multi[key] = worker
+        return worker
+
     def close(self) -> None:
-        for worker in self._workers.values():
+        for worker in [*self._workers.values(), *self._multi.values()]:
             worker.finalize()
         self._workers.clear()
+        self._multi.clear()
 
 
 @pytest.fixture(scope="session")
@@ -219,6 +265,27 @@ def chip_worker(simpler_worker_pool: WorkerPool, simpler_platform: str, simpler_
     yield worker
     if worker.usable:   # the next test gets a worker with nothing in flight and no run thread
         worker.wait()
+
+
+@pytest.fixture
+def simpler_devices(request: pytest.FixtureRequest) -> list[int]:
+    return list(request.config.getoption("simpler_devices"))
+
+
+@pytest.fixture
+def simpler_worker(simpler_worker_pool: WorkerPool, simpler_platform: str, simpler_runtime: str,
+                   simpler_devices: list[int]):
+    """A simpler.Worker over --devices. xdist workers share the devices as
+    they share chip_worker's: on sim every Worker's chips are its own; on
+    onboard each is a client of the device processes, whose memory is
+    its own and whose launches take turns on the chip."""
+    worker = simpler_worker_pool.get_multi(simpler_platform, simpler_runtime, simpler_devices)
+    yield worker
+    if not worker.closed:
+        try:
+            worker.wait()
+        except SimplerError:
+            pass        # the test saw (or ignored) its own failures; the next test starts clean
 
 
 @pytest.fixture
