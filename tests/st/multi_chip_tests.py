@@ -176,7 +176,7 @@ def test_a_random_program_equals_its_serial_replay(mc, seed):
     if not hasattr(simpler.ChipWorker, "copy_peer"):
         pytest.skip("TEMPORARY: chip-to-chip copies land with the peer-memory change")
     devices = list(w.devices)
-    ops = _random_program(seed, devices, 60)
+    ops = _random_program(seed, devices, 150)
     rng = np.random.default_rng(seed)
     init = [rng.integers(0, 50, 256).astype(np.float32) for _ in range(3)]
     init_t = {d: rng.integers(0, 50, 32).astype(np.float32) for d in devices}
