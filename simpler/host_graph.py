@@ -28,6 +28,7 @@ what waited for it there, under one lock and without blocking, so no two
 chips ever wait on each other's threads."""
 from __future__ import annotations
 
+import bisect
 import collections
 import concurrent.futures
 import threading
@@ -122,6 +123,61 @@ class _Access:
         self.node, self.region, self.write = node, region, write
 
 
+class _Space:
+    """The recorded accesses of one address space, sorted by start, so
+    that finding the ones overlapping a region looks only at those that
+    start less than the longest one's length before it (a few, where
+    buffers are of like sizes) instead of every access pending."""
+
+    __slots__ = ("starts", "items", "longest")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.items: list[_Access] = []
+        self.longest = 0
+
+    def _span(self, lo: int, hi: int) -> tuple[int, int]:
+        return bisect.bisect_left(self.starts, lo - self.longest + 1), bisect.bisect_left(self.starts, hi)
+
+    def overlapping(self, region: Region) -> list[_Access]:
+        i, j = self._span(region.lo, region.hi)
+        return [a for a in self.items[i:j] if a.region.hi > region.lo]
+
+    def add(self, acc: _Access) -> None:
+        r = acc.region
+        k = bisect.bisect_right(self.starts, r.lo)
+        self.starts.insert(k, r.lo)
+        self.items.insert(k, acc)
+        if r.hi - r.lo > self.longest:
+            self.longest = r.hi - r.lo
+
+    def drop_covered(self, region: Region) -> None:
+        """Forget the accesses inside region."""
+        i = bisect.bisect_left(self.starts, region.lo)
+        j = bisect.bisect_left(self.starts, region.hi)
+        keep = [a for a in self.items[i:j] if a.region.hi > region.hi]
+        if len(keep) != j - i:
+            self.items[i:j] = keep
+            self.starts[i:j] = [a.region.lo for a in keep]
+
+    def remove(self, node: "_Node", region: Region, write: bool) -> None:
+        k = bisect.bisect_left(self.starts, region.lo)
+        while k < len(self.starts) and self.starts[k] == region.lo:
+            a = self.items[k]
+            if a.node is node and a.write == write and a.region == region:
+                del self.starts[k]
+                del self.items[k]
+                return
+            k += 1
+
+    def drop_failed_inside(self, region: Region) -> None:
+        i = bisect.bisect_left(self.starts, region.lo)
+        j = bisect.bisect_left(self.starts, region.hi)
+        keep = [a for a in self.items[i:j] if a.node.error is None or a.region.hi > region.hi]
+        self.items[i:j] = keep
+        self.starts[i:j] = [a.region.lo for a in keep]
+
+
 def _skipped(node: _Node, cause_node: _Node) -> BaseException:
     cause = cause_node.error
     why = (f"{node.handle.what} was not run: it reads what {cause_node.handle.what} writes, "
@@ -139,7 +195,7 @@ class HostGraph:
         self._idle = threading.Condition(self._lock)
         # Accesses of nodes not yet finished, and failed writes (which
         # fail their later readers), per address space.
-        self._accesses: dict[int, list[_Access]] = collections.defaultdict(list)
+        self._accesses: dict[int, _Space] = collections.defaultdict(_Space)
         self._pending = 0                   # nodes added and not finished
         self._failures: list[NodeHandle] = []  # since the last take_failures()
         self._closed = False
@@ -164,8 +220,8 @@ class HostGraph:
             failed_dep = None
             deps: dict[int, tuple[_Node, bool]] = {}
             for region, write in [*((r, False) for r in reads), *((w, True) for w in writes)]:
-                for acc in self._accesses[region.space]:
-                    if acc.node is node or not (acc.write or write) or not acc.region.overlaps(region):
+                for acc in self._accesses[region.space].overlapping(region):
+                    if acc.node is node or not (acc.write or write):
                         continue
                     data = acc.write and not write
                     if acc.node.error is not None:      # a failed write
@@ -201,12 +257,12 @@ class HostGraph:
         orders behind them. A node failed at once keeps only its writes,
         as failed writes."""
         for w in node.writes:
-            lst = self._accesses[w.space]
-            lst[:] = [a for a in lst if not w.covers(a.region)]
-            lst.append(_Access(node, w, True))
+            space = self._accesses[w.space]
+            space.drop_covered(w)
+            space.add(_Access(node, w, True))
         if not poison:
             for r in node.reads:
-                self._accesses[r.space].append(_Access(node, r, False))
+                self._accesses[r.space].add(_Access(node, r, False))
 
     def _feeder(self, device: int | None) -> "_Feeder":
         return self._host_feeder if device is None else self._feeders[device]
@@ -257,15 +313,16 @@ class HostGraph:
     def _forget(self, node: _Node, keep_writes: bool) -> None:
         """Drop a finished node's accesses (under the lock); a failed
         node's writes stay, to fail the nodes that read them later."""
-        for space in {r.space for r in node.reads + node.writes}:
-            lst = self._accesses[space]
-            lst[:] = [a for a in lst if a.node is not node or (keep_writes and a.write)]
+        for r in node.reads:
+            self._accesses[r.space].remove(node, r, False)
+        if not keep_writes:
+            for w in node.writes:
+                self._accesses[w.space].remove(node, w, True)
 
     def forget_space(self, region: Region) -> None:
         """A tensor was freed: failed writes inside it fail no one any more."""
         with self._lock:
-            lst = self._accesses[region.space]
-            lst[:] = [a for a in lst if a.node.error is None or not region.covers(a.region)]
+            self._accesses[region.space].drop_failed_inside(region)
 
     # -- waiting --------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:

@@ -328,3 +328,30 @@ def _is_zombie_child(pid: int) -> bool:
     except OSError:
         return False
     return fields[0] == "Z" and int(fields[1]) == os.getpid()
+
+
+def _example(name: str):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "examples" / "multi_chip" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"multi_chip_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_four_chip_pipeline_of_1000_micro_batches_gives_the_serial_answer(simpler_worker, kernel_compiler):
+    w = simpler_worker
+    if len(w.devices) < 4:
+        pytest.skip(f"the pipeline has 4 stages; --devices gives {len(w.devices)} chips")
+    if not hasattr(simpler.ChipWorker, "copy_peer"):
+        pytest.skip("TEMPORARY: chip-to-chip copies land with the peer-memory change")
+    pipeline = _example("pipeline")
+    rng = np.random.default_rng(7)
+    batches = [rng.standard_normal(64, dtype=np.float32) for _ in range(1000)]
+    edges = w.edges
+    with w.register(pipeline.affine_callable(kernel_compiler)) as reg:
+        results = pipeline.run_pipeline(w, reg, batches)
+    for m, (x, y) in enumerate(zip(batches, results)):
+        np.testing.assert_array_equal(y, pipeline.serial(x), err_msg=f"micro-batch {m}")
+    assert w.edges > edges
