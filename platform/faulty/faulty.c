@@ -8,7 +8,8 @@
  *
  * What each kind fails with (simpler.h says the same to users):
  *   GM_ALLOC       OUT_OF_MEMORY: the heap said no
- *   COPY           SYSTEM: the transfer failed, nothing or part was copied
+ *   COPY           SYSTEM: the transfer (or a peer copy) failed, nothing or
+ *                  part was copied
  *   CALLABLE_LOAD  INVALID_CALLABLE: the device could not load the kernels
  *   LAUNCH         DEVICE_LOST: the launch was refused; the context is
  *                  lost from then on, as a device that failed to start work

@@ -139,7 +139,7 @@ typedef struct simpler_onboard_info {
  * platform, which wraps any other and forwards every operation). Armed
  * with kinds and nth, it fails the nth operation of those kinds from then
  * on, once, with a real error code and a message saying it was injected:
- * GM_ALLOC OUT_OF_MEMORY; COPY (either direction) SYSTEM; CALLABLE_LOAD
+ * GM_ALLOC OUT_OF_MEMORY; COPY (either direction, or a peer copy) SYSTEM; CALLABLE_LOAD
  * INVALID_CALLABLE; LAUNCH (the launch does not start) DEVICE_LOST, and
  * the context is lost; WAIT (the launch starts, is cancelled through the
  * poll, and its wait fails) TIMEOUT, the context stays usable. */
