@@ -43,6 +43,7 @@ HOST_SOURCES = [
     "csrc/host/device_entry.c",
     "csrc/host/run.c",
     "csrc/host/graph.c",
+    "csrc/host/peer.c",
     "csrc/host/failure_report.c",
     "platform/chip/chip.c",
     "platform/chip/failure_report.c",

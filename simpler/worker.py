@@ -676,6 +676,42 @@ class ChipWorker:
         check(lib.simpler_gm_copy_from_device(self._d(), buf, addr, nbytes), "copy_from")
         return ffi.buffer(buf, nbytes)[:]
 
+    # -- peer memory (another ChipWorker of this process, same platform) --
+    def _peer(self, worker: "ChipWorker", what: str) -> Any:
+        if not isinstance(worker, ChipWorker):
+            raise InvalidArgument(f"{what} must be a ChipWorker, not {type(worker).__name__}")
+        return worker._d()
+
+    def copy_peer(self, dst: "DeviceBuffer | int", src_worker: "ChipWorker", src: "DeviceBuffer | int",
+                  nbytes: int) -> None:
+        """Copy nbytes from src_worker's device memory at src to this
+        worker's at dst, GM to GM (no bounce through Python memory).
+        src_worker may be this worker: overlapping ranges copy as memmove."""
+        peer = self._peer(src_worker, "src_worker")
+        dst, src = self._address(dst, "dst"), src_worker._address(src, "src")
+        nbytes = _checked_int("nbytes", nbytes, 64)
+        check(lib.simpler_gm_copy_peer(self._d(), dst, peer, src, nbytes),
+              f"copy_peer(0x{dst:x}, device {src_worker.device_id}'s 0x{src:x}, {nbytes})")
+
+    def open_window(self, peer_worker: "ChipWorker", addr: "DeviceBuffer | int", nbytes: int) -> int:
+        """Make nbytes of peer_worker's device memory at addr readable and
+        writable by this worker's kernels; returns the address they use
+        (pass it as a scalar). The memory cannot be freed until the window
+        is closed (close_window, or finalizing either worker)."""
+        peer = self._peer(peer_worker, "peer_worker")
+        addr = peer_worker._address(addr)
+        nbytes = _checked_int("nbytes", nbytes, 64, minimum=1)
+        out = ffi.new("uint64_t *")
+        check(lib.simpler_peer_window_open(self._d(), peer, addr, nbytes, out),
+              f"open_window(device {peer_worker.device_id}'s 0x{addr:x}, {nbytes})")
+        return int(out[0])
+
+    def close_window(self, addr: int) -> None:
+        """Close a window open_window returned; this worker's kernels must
+        not touch it after."""
+        addr = _checked_int("window address", addr, 64)
+        check(lib.simpler_peer_window_close(self._d(), addr), f"close_window(0x{addr:x})")
+
     # -- counters --------------------------------------------------------
     @property
     def stats(self) -> dict[str, int]:

@@ -39,6 +39,7 @@ typedef struct platform_counters {
     uint64_t aicpu_uploads;
     uint64_t executor_registrations;
     uint64_t device_context_pid;
+    uint64_t peer_windows;                  /* windows mapped for this device's kernels (peer_map) */
 } platform_counters;
 
 /* A launch's progress as its waiter last saw it, for
@@ -124,6 +125,16 @@ typedef struct platform_ops {
     int (*service_start)(const char *lib_dir, int32_t device_id, uint64_t gm_capacity, double idle_s);
     int (*service_status)(const char *lib_dir, int32_t device_id, simpler_onboard_info *out);
     int (*service_stop)(const char *lib_dir, int32_t device_id, int force);
+    /* Peer memory (simpler_gm_copy_peer, simpler_peer_window_*). peer is
+     * a device of the same platform (the worker checks), whose caller
+     * holds its lock too. gm_host_view: where this process can touch
+     * [addr, +size), which must lie inside one live allocation. peer_map:
+     * make [peer_addr, +size) of peer's GM (likewise inside one
+     * allocation) reachable by dev's kernels at *addr_out; peer_unmap
+     * takes it away again (no launch of dev runs meanwhile). */
+    int (*gm_host_view)(platform_dev *dev, uint64_t addr, uint64_t size, void **out);
+    int (*peer_map)(platform_dev *dev, platform_dev *peer, uint64_t peer_addr, uint64_t size, uint64_t *addr_out);
+    int (*peer_unmap)(platform_dev *dev, uint64_t addr);
     /* Fault injection (the faulty platform): fail the nth operation of the
      * kinds (SIMPLER_FAULT_*) from now on; nth 0 disarms. */
     int (*fault_arm)(platform_dev *dev, uint32_t kinds, uint64_t nth);

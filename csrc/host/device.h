@@ -45,6 +45,7 @@ struct simpler_device {
     enum device_state state;
     int32_t device_id;
     const platform_ops *ops;
+    char platform[64];              /* the name it was opened by ("faulty:sim"): peers must share it */
     platform_dev *pdev;
     const runtime_ops *runtime;
     host_callable **callables;
@@ -85,6 +86,7 @@ struct simpler_device {
     int failure_found;              /* the last failed launch left a report */
     int host_lost;                  /* a host orchestration would not stop: it may run in a callable */
     char lost_why[700];             /* the error that lost the device, said by every call after */
+    int peer_closing;               /* finalizing: no new windows on or by it (under the window table's lock) */
     uint64_t forks;                 /* forks before it was initialised: it belongs to that process */
     int32_t owner_pid;
 };
@@ -126,6 +128,16 @@ int run_execute_free(struct simpler_run_handle *r, uint32_t *recorded_id);
  * after it, if it failed, take the report. */
 void failure_arm(simpler_device *dev, platform_poll *poll, simpler_launch_params *params, run_block *block);
 void failure_collect(simpler_device *dev, const simpler_launch_params *params, int launch_rc);
+/* Peer windows (peer.c): the table of every window of the process,
+ * under one lock taken after any device's lock. */
+/* SIMPLER_E_STATE if another device holds a window on dev's allocation at
+ * addr (dev's lock held). */
+int peer_check_free(simpler_device *dev, uint64_t addr);
+/* Windows dev holds open (dev's lock held). */
+uint64_t peer_windows_held(simpler_device *dev);
+/* At finalize, before dev's lock is taken: close the windows dev opened
+ * and those others hold on it, and refuse new ones. */
+void peer_close_all(simpler_device *dev);
 /* Release the graphs of callable c (NULL: all); none has runs in flight
  * (they count as runs of c). */
 void worker_graphs_release(simpler_device *dev, host_callable *c);

@@ -76,6 +76,7 @@ int simpler_device_init(simpler_device *dev, const char *platform, const char *r
         rc = dev->ops->open(platform, device_id, options, dir, &dev->pdev);
     if (!rc) {
         dev->device_id = device_id;
+        snprintf(dev->platform, sizeof dev->platform, "%s", platform);
         dev->forks = worker_forks_so_far();
         dev->owner_pid = getpid();
         dev->state = DEVICE_READY;
@@ -106,6 +107,7 @@ int simpler_device_finalize(simpler_device *dev)
         dev->state = DEVICE_FINALIZED;
         return SIMPLER_OK;
     }
+    peer_close_all(dev);    /* before our lock: it takes other devices' locks */
     pthread_mutex_lock(&dev->lock);
     if (dev->state == DEVICE_READY) {
         worker_quiesce(dev);
@@ -229,6 +231,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->aicpu_uploads = pc.aicpu_uploads;
     out->executor_registrations = pc.executor_registrations;
     out->device_context_pid = pc.device_context_pid;
+    out->peer_windows = peer_windows_held(dev);
+    out->device_peer_windows = pc.peer_windows;
     return worker_leave(dev, SIMPLER_OK);
 }
 
@@ -257,7 +261,7 @@ int simpler_gm_free(simpler_device *dev, uint64_t addr)
     int rc = worker_enter(dev, "simpler_gm_free");
     if (rc)
         return rc;
-    if ((rc = worker_check_user_range(dev, addr, 1, "simpler_gm_free")))
+    if ((rc = worker_check_user_range(dev, addr, 1, "simpler_gm_free")) || (rc = peer_check_free(dev, addr)))
         return worker_leave(dev, rc);
     return worker_leave(dev, dev->ops->gm_free(dev->pdev, addr));
 }

@@ -8,7 +8,8 @@
  *
  * What each kind fails with (simpler.h says the same to users):
  *   GM_ALLOC       OUT_OF_MEMORY: the heap said no
- *   COPY           SYSTEM: the transfer failed, nothing or part was copied
+ *   COPY           SYSTEM: the transfer (or a peer copy) failed, nothing or
+ *                  part was copied
  *   CALLABLE_LOAD  INVALID_CALLABLE: the device could not load the kernels
  *   LAUNCH         DEVICE_LOST: the launch was refused; the context is
  *                  lost from then on, as a device that failed to start work
@@ -119,6 +120,33 @@ static int faulty_copy_from_device(platform_dev *d, void *dst, uint64_t src, uin
     return d->inner->copy_from_device(d->dev, dst, src, size);
 }
 
+/* The host's view is where a peer copy reads or writes: a COPY fault. */
+static int faulty_gm_host_view(platform_dev *d, uint64_t addr, uint64_t size, void **out)
+{
+    uint64_t n;
+    if (!d->inner->gm_host_view)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "faulty:%s: no peer copies", d->inner->name);
+    if (hit(d, SIMPLER_FAULT_COPY, &n))
+        return simpler_fail(SIMPLER_E_SYSTEM, "injected fault: peer copy of %" PRIu64 " bytes at 0x%" PRIx64
+                            " (armed operation %" PRIu64 ")", size, addr, n);
+    return d->inner->gm_host_view(d->dev, addr, size, out);
+}
+
+/* peer is a faulty device too (the worker checks the platforms match):
+ * the inner platform gets its inner device. */
+static int faulty_peer_map(platform_dev *d, platform_dev *peer, uint64_t peer_addr, uint64_t size,
+                           uint64_t *addr_out)
+{
+    if (!d->inner->peer_map)
+        return simpler_fail(SIMPLER_E_UNSUPPORTED, "faulty:%s: no peer windows", d->inner->name);
+    return d->inner->peer_map(d->dev, peer->dev, peer_addr, size, addr_out);
+}
+
+static int faulty_peer_unmap(platform_dev *d, uint64_t addr)
+{
+    return d->inner->peer_unmap ? d->inner->peer_unmap(d->dev, addr) : SIMPLER_OK;
+}
+
 static int faulty_callable_load(platform_dev *d, const void *blob, uint64_t size, uint64_t gm_addr, uint32_t flags,
                                 platform_kernel *kernels, uint64_t *orchestration_out, void **handle_out)
 {
@@ -194,6 +222,9 @@ const platform_ops simpler_platform_faulty = {
     .gm_size_of = faulty_gm_size_of,
     .copy_to_device = faulty_copy_to_device,
     .copy_from_device = faulty_copy_from_device,
+    .gm_host_view = faulty_gm_host_view,
+    .peer_map = faulty_peer_map,
+    .peer_unmap = faulty_peer_unmap,
     .callable_load = faulty_callable_load,
     .callable_release = faulty_callable_release,
     .launch = faulty_launch,

@@ -108,6 +108,7 @@ struct platform_dev {
     onb_watch watch;                /* on it: its death ends any wait at once */
     uint64_t instance;
     uint8_t *gm_map;
+    int gm_fd;                      /* the segment's memfd, kept for the peer windows other devices open on it */
     uint64_t gm_base, gm_capacity;
     onb_alloc *allocs;              /* this process's GM, sorted by address */
     uint32_t num_allocs, cap_allocs;
@@ -276,15 +277,16 @@ static int wait_for_device(int fd, const onb_watch *watch, uint64_t wait_ns, con
 }
 
 /* One request and its reply on fd (the connection, or the launch link),
- * its peer watched by watch. A wire failure is left to the caller
- * (*wire); a reply out of turn loses the device. */
+ * its peer watched by watch; pass_fd >= 0 goes with the request. A wire
+ * failure is left to the caller (*wire); a reply out of turn loses the
+ * device. */
 static int exchange(platform_dev *d, int fd, uint32_t *seqs, const onb_watch *watch, uint16_t type, const char *what,
-                    const void *a, uint32_t na, const void *b, uint32_t nb, void *out, uint32_t out_size,
+                    const void *a, uint32_t na, const void *b, uint32_t nb, int pass_fd, void *out, uint32_t out_size,
                     void **out_heap, uint32_t *heap_size, uint64_t wait_ns, int *fd_out, const platform_poll *poll,
                     int *wire)
 {
     uint32_t seq = ++*seqs;
-    int w = onb_send(fd, type, seq, a, na, b, nb, -1), cancelled = 0;
+    int w = onb_send(fd, type, seq, a, na, b, nb, pass_fd), cancelled = 0;
     *wire = w;
     if (w)
         return SIMPLER_E_DEVICE_LOST;
@@ -378,7 +380,7 @@ static int request(platform_dev *d, uint16_t type, const char *what, const void 
     if (d->lost)
         return was_lost(d);
     pthread_mutex_lock(&d->fd_lock);
-    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, type, what, a, na, b, nb, out, out_size, out_heap,
+    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, type, what, a, na, b, nb, -1, out, out_size, out_heap,
                             heap_size, wait_ns, fd_out, poll, &wire);
     if (wire)
         rc = lose(d, what, wire);
@@ -831,7 +833,7 @@ static int context_gone(platform_dev *d, int hung)
     /* Not request(): the worker may be lost already (the context said so
      * in its reply), and the device must still hear it. */
     pthread_mutex_lock(&d->fd_lock);
-    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, ONB_CONTEXT_END, "a launch", &in, sizeof in, NULL, 0, NULL,
+    int wire, rc = exchange(d, d->fd, &d->seq, &d->watch, ONB_CONTEXT_END, "a launch", &in, sizeof in, NULL, 0, -1, NULL,
                             0, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL, &wire);
     if (wire)
         rc = lose(d, "a launch", wire);
@@ -866,7 +868,7 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
      * its turn on the chip), and each one restarts the wait. */
     uint64_t wait = (uint64_t)p->scheduler_timeout_ms * 1000000ull + ONB_OP_MARGIN_NS + ONB_CONTEXT_MARGIN_NS;
     int wire, rc = exchange(d, d->link, &d->link_seq, &d->link_watch, ONB_LAUNCH, "a launch", &in, sizeof in, NULL,
-                            0, NULL, 0, NULL, NULL, wait, NULL, poll, &wire);
+                            0, -1, NULL, 0, NULL, NULL, wait, NULL, poll, &wire);
     if (wire) {         /* the context died (a crashing kernel) or hung */
         keep_failure_report(d, p, poll);
         return context_gone(d, wire == ONB_WIRE_TIMED_OUT);
@@ -884,6 +886,64 @@ static int drv_launch(platform_dev *d, const simpler_launch_params *p, const pla
         simpler_error_release(rc);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* peer memory */
+
+/* Both devices' segments are mapped here: a peer copy is a memcpy
+ * between the two mappings. */
+static int drv_gm_host_view(platform_dev *d, uint64_t addr, uint64_t size, void **out)
+{
+    uint8_t *p;
+    int rc = gm_host(d, addr, size, "peer copy", &p);
+    if (!rc)
+        *out = p;
+    return rc;
+}
+
+/* One request on the launch link (no launch runs: the worker waits for
+ * it first). A link that breaks ends the context as a launch's would. */
+static int link_request(platform_dev *d, uint16_t type, const char *what, const void *in, uint32_t in_size,
+                        int pass_fd, void *out, uint32_t out_size)
+{
+    if (d->lost || d->link < 0)
+        return was_lost(d);
+    int wire, rc = exchange(d, d->link, &d->link_seq, &d->link_watch, type, what, in, in_size, NULL, 0, pass_fd,
+                            out, out_size, NULL, NULL, ONB_REQUEST_WAIT_NS, NULL, NULL, &wire);
+    if (wire)
+        return context_gone(d, wire == ONB_WIRE_TIMED_OUT);
+    if (rc == SIMPLER_E_DEVICE_LOST) {
+        pthread_mutex_lock(&d->fd_lock);
+        note_loss(d);
+        pthread_mutex_unlock(&d->fd_lock);
+    }
+    return rc;
+}
+
+/* The peer's segment goes to this device's context, which maps the range
+ * for its kernels: the kernels of another device process reach it at the
+ * address the context answers. */
+static int drv_peer_map(platform_dev *d, platform_dev *peer, uint64_t peer_addr, uint64_t size, uint64_t *addr_out)
+{
+    uint8_t *p;
+    int rc = gm_host(peer, peer_addr, size, "peer window", &p);
+    if (rc)
+        return rc;
+    if (peer->gm_fd < 0)
+        return simpler_fail(SIMPLER_E_STATE, "simpler-device %d's GM segment is not open here", peer->device_id);
+    onb_peer_map in = {peer_addr - peer->gm_base, size};
+    onb_peer_window out;
+    if ((rc = link_request(d, ONB_PEER_MAP, "PEER_MAP", &in, sizeof in, peer->gm_fd, &out, sizeof out)))
+        return rc;
+    *addr_out = out.addr;
+    return SIMPLER_OK;
+}
+
+static int drv_peer_unmap(platform_dev *d, uint64_t addr)
+{
+    onb_peer_window in = {addr};
+    return link_request(d, ONB_PEER_UNMAP, "PEER_UNMAP", &in, sizeof in, -1, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -906,6 +966,8 @@ static void drv_close(platform_dev *d)
         close(d->fd);
     if (d->gm_map)
         munmap(d->gm_map, d->gm_capacity);
+    if (d->gm_fd >= 0)
+        close(d->gm_fd);
     onb_watch_close(&d->watch);
     pthread_mutex_destroy(&d->fd_lock);
     free(d->allocs);
@@ -920,7 +982,7 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
     if (!d)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "onboard: out of host memory");
     d->device_id = device_id;
-    d->fd = d->link = -1;
+    d->fd = d->link = d->gm_fd = -1;
     pthread_mutex_init(&d->fd_lock, NULL);
     int gm_fd = -1, rc = onb_dir(d->dir, sizeof d->dir);
     onb_hello_result hello;
@@ -940,7 +1002,9 @@ static int drv_open(const char *name, int32_t device_id, const simpler_device_op
             }
         }
     }
-    if (gm_fd >= 0)
+    if (!rc)
+        d->gm_fd = gm_fd;
+    else if (gm_fd >= 0)
         close(gm_fd);
     if (!rc)
         onb_watch_open(&d->watch, d->peer_pid);
@@ -977,6 +1041,7 @@ static void drv_counters(platform_dev *d, platform_counters *out)
         out->device_binary_installs = c.binary_installs;
         out->device_executor_loads = c.executor_loads;
         out->device_context_pid = c.context_pid;
+        out->peer_windows = c.peer_windows;
     }
     out->aicpu_uploads = atomic_load(&g_aicpu_uploads);
     out->executor_registrations = d->executor_registrations;
@@ -1078,6 +1143,9 @@ const platform_ops simpler_platform_onboard = {
     .gm_size_of = drv_gm_size_of,
     .copy_to_device = drv_copy_to_device,
     .copy_from_device = drv_copy_from_device,
+    .gm_host_view = drv_gm_host_view,
+    .peer_map = drv_peer_map,
+    .peer_unmap = drv_peer_unmap,
     .callable_load = drv_callable_load,
     .callable_release = drv_callable_release,
     .launch = drv_launch,

@@ -18,7 +18,8 @@
  * context (device/context.h): LAUNCH_LINK hands the host its end
  * (SCM_RIGHTS). On it the host sends LAUNCH and CANCEL, and the context
  * answers as the device would on the connection (PROGRESS, then the
- * reply); everything else stays on the connection. A link that breaks or
+ * reply), and PEER_MAP and PEER_UNMAP; everything else stays on the
+ * connection. A link that breaks or
  * goes silent ends the context: the host says so with CONTEXT_END on the
  * connection, whose reply (always DEVICE_LOST) says how the context ended.
  *
@@ -34,8 +35,9 @@
 #include "simpler/simpler.h"
 
 #define ONB_MAGIC 0x4c504d53u           /* "SMPL" */
-/* 6: a launch carries failure_addr, a heartbeat its counts, a lost launch's reply its report */
-#define ONB_VERSION 6u
+/* 6: a launch carries failure_addr, a heartbeat its counts, a lost launch's reply its report;
+ * 7: PEER_MAP and PEER_UNMAP on the launch link, counters' peer_windows */
+#define ONB_VERSION 7u
 #define ONB_MAX_PAYLOAD (64u << 20)     /* the largest binary a host may install */
 #define ONB_MAX_KERNELS 4096u
 
@@ -55,6 +57,8 @@ enum onb_type {
     ONB_CANCEL = 13,            /* while this host's launch runs: stop it (the launch's reply answers) */
     ONB_LAUNCH_LINK = 14,       /* the launch link's host end, once per connection */
     ONB_CONTEXT_END = 15,       /* the launch link broke or went silent: end the context, say how it ended */
+    ONB_PEER_MAP = 16,          /* launch link only: map another device's GM for this context's kernels */
+    ONB_PEER_UNMAP = 17,        /* launch link only: unmap such a window */
     ONB_TYPE_END,
     ONB_PROGRESS = 0x4000,      /* device -> host while a launch runs */
     ONB_REPLY = 0x8000
@@ -142,6 +146,20 @@ typedef struct onb_launch_link_result {
     uint64_t context_pid;       /* watched by the host while it waits on the link */
 } onb_launch_link_result;
 
+/* PEER_MAP: [offset, offset + size) of the GM segment of another device
+ * (its memfd travels with the message, SCM_RIGHTS, as the host got it at
+ * that device's HELLO), mapped by the context at an address of its own
+ * choosing outside its GM range; the reply is an onb_peer_window, the
+ * address of offset there. PEER_UNMAP takes that onb_peer_window back. */
+typedef struct onb_peer_map {
+    uint64_t offset;
+    uint64_t size;
+} onb_peer_map;
+
+typedef struct onb_peer_window {
+    uint64_t addr;
+} onb_peer_window;
+
 typedef struct onb_context_end {
     uint32_t hung;              /* 1: it said nothing for too long (kill it); 0: the link closed */
     uint32_t reserved;
@@ -179,6 +197,7 @@ typedef struct onb_counters {
     uint64_t device_pid;
     uint64_t uptime_ms;
     uint64_t context_pid;       /* this client's device context, 0: none (yet) */
+    uint64_t peer_windows;      /* windows its context has mapped (PEER_MAP) */
 } onb_counters;
 
 typedef struct onb_shutdown {

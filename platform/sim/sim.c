@@ -43,6 +43,7 @@ struct platform_dev {
     int chip_live;
 
     _Atomic uint64_t loaded_objects;
+    _Atomic uint64_t peer_windows;
 };
 
 
@@ -246,6 +247,33 @@ static int sim_copy_from_device(platform_dev *d, void *dst, uint64_t src, uint64
     return rc;
 }
 
+/* GM is this process's memory, at its own addresses: the host sees it
+ * there, and so do every chip's kernels (all threads of this process). */
+static int sim_gm_host_view(platform_dev *d, uint64_t addr, uint64_t size, void **out)
+{
+    int rc = sim_gm_check(d, addr, size, "peer copy");
+    if (!rc)
+        *out = (void *)(uintptr_t)addr;
+    return rc;
+}
+
+static int sim_peer_map(platform_dev *d, platform_dev *peer, uint64_t peer_addr, uint64_t size, uint64_t *addr_out)
+{
+    int rc = sim_gm_check(peer, peer_addr, size, "peer window");
+    if (!rc) {
+        *addr_out = peer_addr;
+        atomic_fetch_add(&d->peer_windows, 1);
+    }
+    return rc;
+}
+
+static int sim_peer_unmap(platform_dev *d, uint64_t addr)
+{
+    (void)addr;
+    atomic_fetch_sub(&d->peer_windows, 1);
+    return SIMPLER_OK;
+}
+
 static void sim_callable_release(platform_dev *d, void *handle)
 {
     kernel_set *k = handle;
@@ -311,6 +339,7 @@ static void sim_counters(platform_dev *d, platform_counters *out)
     out->core_threads = d->chip.num_core_threads;
     out->aicpu_threads = d->chip.num_aicpu_threads;
     out->core_resets = d->chip.core_resets;
+    out->peer_windows = atomic_load(&d->peer_windows);
 }
 
 const platform_ops simpler_platform_sim = {
@@ -322,6 +351,9 @@ const platform_ops simpler_platform_sim = {
     .gm_size_of = sim_gm_size_of,
     .copy_to_device = sim_copy_to_device,
     .copy_from_device = sim_copy_from_device,
+    .gm_host_view = sim_gm_host_view,
+    .peer_map = sim_peer_map,
+    .peer_unmap = sim_peer_unmap,
     .callable_load = sim_callable_load,
     .callable_release = sim_callable_release,
     .launch = sim_launch,

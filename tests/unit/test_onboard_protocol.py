@@ -43,10 +43,13 @@ class Client:
         self.seq = 0
 
     def send(self, mtype: int, payload: bytes = b"", *, version: int = VERSION, magic: int = MAGIC,
-             size: int | None = None) -> None:
+             size: int | None = None, fds: list[int] = ()) -> None:
         self.seq += 1
-        self.sock.sendall(HEADER.pack(magic, version, mtype, self.seq, len(payload) if size is None else size)
-                          + payload)
+        data = HEADER.pack(magic, version, mtype, self.seq, len(payload) if size is None else size) + payload
+        if fds:
+            assert socket.send_fds(self.sock, [data], list(fds)) == len(data)
+        else:
+            self.sock.sendall(data)
 
     def recv(self, keep_fds: list | None = None) -> tuple[int, int, bytes]:
         """(reply type, status, body) of the next message; descriptors that
@@ -168,6 +171,49 @@ def test_the_launch_link_is_handed_over_once_and_takes_only_launches(device):
     assert wait_until(lambda: not alive(context_pid))
     with pytest.raises(ConnectionError):
         c.recv()
+
+
+def test_peer_windows_go_on_the_launch_link_with_a_segment(device):
+    c = Client(device)
+    fds: list[int] = []
+    c.send(HELLO, HELLO_IN.pack(0, 0, os.getpid(), 0))
+    rtype, status, body = c.recv(keep_fds=fds)
+    assert status == 0 and len(fds) == 1
+    gm_fd = fds.pop()
+    PEER_MAP, PEER_UNMAP = P.ONB_PEER_MAP, P.ONB_PEER_UNMAP
+    MAP, WINDOW, COUNTS = P.layout("onb_peer_map"), P.layout("onb_peer_window"), P.layout("onb_counters")
+    try:
+        assert_error(c.call(PEER_MAP, MAP.pack(0, 4096)), E_INVALID_ARGUMENT, "PEER_MAP goes on the launch link")
+        c.send(P.ONB_LAUNCH_LINK)
+        _, status, _ = c.recv(keep_fds=fds)
+        assert status == 0 and len(fds) == 1
+        link = Client.__new__(Client)
+        link.sock, link.seq = socket.socket(fileno=fds.pop()), 100
+        link.sock.settimeout(10)
+
+        def windows() -> int:
+            status, body = c.call(COUNTERS)
+            assert status == 0
+            return COUNTS.unpack(body)[-1]  # peer_windows, the last field
+
+        assert_error(link.call(PEER_MAP, MAP.pack(0, 4096)), E_INVALID_ARGUMENT, "without the peer's GM descriptor")
+        size = os.fstat(gm_fd).st_size
+        link.send(PEER_MAP, MAP.pack(size - 4096, 8192), fds=[gm_fd])
+        rtype, status, body = link.recv()
+        assert status == E_INVALID_ARGUMENT and b"not inside the peer's GM segment" in body, body
+        link.send(PEER_MAP, MAP.pack(4196, 4000), fds=[gm_fd])
+        rtype, status, body = link.recv()
+        assert rtype == PEER_MAP | REPLY and status == 0, body
+        (addr,) = WINDOW.unpack(body)
+        assert addr % 4096 == 100 and windows() == 1
+        assert link.call(PEER_UNMAP, WINDOW.pack(addr)) == (0, b"")
+        assert_error(link.call(PEER_UNMAP, WINDOW.pack(addr)), E_NOT_FOUND, "is not a peer window")
+        assert windows() == 0
+        link.sock.close()
+    finally:
+        os.close(gm_fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def test_a_dead_clients_memory_is_freed(device):

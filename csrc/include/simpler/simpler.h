@@ -118,6 +118,9 @@ typedef struct simpler_device_stats {
     uint64_t aicpu_uploads;            /* AICPU runtime uploads by this host process */
     uint64_t executor_registrations;   /* AICore executor registrations by this context */
     uint64_t device_context_pid;       /* the process running this worker's kernels (its device context), 0: none yet */
+    /* peer memory (simpler_peer_window_open) */
+    uint64_t peer_windows;             /* windows this device holds open onto other devices' GM */
+    uint64_t device_peer_windows;      /* of which the platform has mapped for its kernels (onboard: its context's) */
 } simpler_device_stats;
 
 /* A device process as `python -m simpler device status` shows it. */
@@ -136,7 +139,7 @@ typedef struct simpler_onboard_info {
  * platform, which wraps any other and forwards every operation). Armed
  * with kinds and nth, it fails the nth operation of those kinds from then
  * on, once, with a real error code and a message saying it was injected:
- * GM_ALLOC OUT_OF_MEMORY; COPY (either direction) SYSTEM; CALLABLE_LOAD
+ * GM_ALLOC OUT_OF_MEMORY; COPY (either direction, or a peer copy) SYSTEM; CALLABLE_LOAD
  * INVALID_CALLABLE; LAUNCH (the launch does not start) DEVICE_LOST, and
  * the context is lost; WAIT (the launch starts, is cancelled through the
  * poll, and its wait fails) TIMEOUT, the context stays usable. */
@@ -190,6 +193,28 @@ int simpler_gm_alloc(simpler_device *dev, uint64_t size, uint64_t *addr_out);
 int simpler_gm_free(simpler_device *dev, uint64_t addr);
 int simpler_gm_copy_to_device(simpler_device *dev, uint64_t dst, const void *src, uint64_t size);
 int simpler_gm_copy_from_device(simpler_device *dev, void *dst, uint64_t src, uint64_t size);
+
+/*
+ * Peer memory: between devices of this process open on the same platform
+ * (else SIMPLER_E_UNSUPPORTED naming both platforms). Each range lies
+ * inside one live allocation of its device (else
+ * SIMPLER_E_INVALID_ARGUMENT naming the device and the range); a lost
+ * device is SIMPLER_E_DEVICE_LOST.
+ */
+/* Copy GM to GM directly (no staging buffer); dst == src with
+ * overlapping ranges copies as memmove does. */
+int simpler_gm_copy_peer(simpler_device *dst, uint64_t dst_addr, simpler_device *src, uint64_t src_addr,
+                         uint64_t size);
+/* Make size bytes of peer's GM at peer_addr readable and writable by
+ * dev's kernels; *addr_out is the address they use (pass it as a scalar).
+ * It waits for dev's executing run. While the window is open the
+ * allocation cannot be freed (simpler_gm_free: SIMPLER_E_STATE naming
+ * dev); finalizing either device closes it. */
+int simpler_peer_window_open(simpler_device *dev, simpler_device *peer, uint64_t peer_addr, uint64_t size,
+                             uint64_t *addr_out);
+/* Close a window dev opened (addr: its *addr_out); SIMPLER_E_NOT_FOUND if
+ * dev has none there. dev's kernels must not touch it after. */
+int simpler_peer_window_close(simpler_device *dev, uint64_t addr);
 
 /*
  * ChipCallable blobs. A blob holds the orchestration shared object, its

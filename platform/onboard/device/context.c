@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,7 @@ typedef struct ctx {
     uint8_t *gm;
     uint64_t gm_capacity;
     addr_map mapped;                /* the client's blocks: address -> size */
+    addr_map windows;               /* other devices' GM mapped for the kernels: address -> length, tag its mapping */
     chip chip;
     ctx_held *callables, *executors;
     uint32_t num_callables, num_executors;
@@ -229,6 +231,47 @@ static int copy_out(uint64_t addr, uint64_t size, void **out)
     if (!(*out = malloc(size ? size : 1)))
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device context: out of host memory");
     memcpy(*out, (void *)(uintptr_t)addr, size);
+    return SIMPLER_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* peer windows */
+
+/* Another device's GM segment (fd, its memfd) at [offset, +size), mapped
+ * where the kernel chooses: not in the GM range, which stays this
+ * client's own blocks. The mapping keeps the segment alive; fd is the
+ * caller's to close. */
+static int do_peer_map(ctx *c, const onb_peer_map *in, int fd, ctx_reply *r)
+{
+    if (fd < 0)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "PEER_MAP came without the peer's GM descriptor");
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return simpler_fail(SIMPLER_E_SYSTEM, "PEER_MAP: fstat: %s", strerror(errno));
+    if (!in->size || in->offset > (uint64_t)st.st_size || in->size > (uint64_t)st.st_size - in->offset)
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "PEER_MAP: [0x%" PRIx64 ", +%" PRIu64 ") is not inside the "
+                            "peer's GM segment of %" PRIu64 " bytes", in->offset, in->size, (uint64_t)st.st_size);
+    uint64_t lo = in->offset & ~4095ull, len = ((in->offset + in->size + 4095) & ~4095ull) - lo;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)lo);
+    if (m == MAP_FAILED)
+        return simpler_fail(SIMPLER_E_SYSTEM, "PEER_MAP of %" PRIu64 " bytes: %s", len, strerror(errno));
+    uint64_t addr = (uint64_t)(uintptr_t)m + (in->offset - lo);
+    if (addr_map_put(&c->windows, addr, len, (uint64_t)(uintptr_t)m, 0) != 0) {
+        munmap(m, len);
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "device context: out of host memory");
+    }
+    ((onb_peer_window *)reply_struct(r, sizeof(onb_peer_window)))->addr = addr;
+    return SIMPLER_OK;
+}
+
+static int do_peer_unmap(ctx *c, const onb_peer_window *in)
+{
+    addr_entry *e = addr_map_get(&c->windows, in->addr);
+    if (!e)
+        return simpler_fail(SIMPLER_E_NOT_FOUND, "PEER_UNMAP: 0x%" PRIx64 " is not a peer window of this context",
+                            in->addr);
+    munmap((void *)(uintptr_t)e->tag, e->size);
+    addr_map_remove(&c->windows, in->addr);
     return SIMPLER_OK;
 }
 
@@ -530,6 +573,7 @@ static int do_counters(ctx *c, ctx_reply *r)
     o->executor_registrations = c->executor_registrations;
     o->executor_loads = c->executor_loads;
     o->device_pid = (uint64_t)getpid();
+    o->peer_windows = c->windows.live;
     return SIMPLER_OK;
 }
 
@@ -542,11 +586,13 @@ static int size_ok(uint16_t t, uint32_t n)
     case ONB_CALLABLE_LOAD: return n == sizeof(onb_callable_load);
     case ONB_LAUNCH: return n == sizeof(onb_launch);
     case ONB_COUNTERS: return n == 0;
+    case ONB_PEER_MAP: return n == sizeof(onb_peer_map);
+    case ONB_PEER_UNMAP: return n == sizeof(onb_peer_window);
     default: return 0;
     }
 }
 
-static int dispatch(ctx *c, const onb_header *h, const void *p, ctx_reply *r)
+static int dispatch(ctx *c, const onb_header *h, const void *p, int fd, ctx_reply *r)
 {
     if (!size_ok(h->type, h->size))
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "device context: message type %u with %u bytes", h->type,
@@ -560,6 +606,8 @@ static int dispatch(ctx *c, const onb_header *h, const void *p, ctx_reply *r)
     case ONB_CALLABLE_RELEASE: return do_callable_release(c, p);
     case ONB_LAUNCH: return do_launch(c, p);
     case ONB_COUNTERS: return do_counters(c, r);
+    case ONB_PEER_MAP: return do_peer_map(c, p, fd, r);
+    case ONB_PEER_UNMAP: return do_peer_unmap(c, p);
     }
     return SIMPLER_E_INVALID_ARGUMENT;      /* not reached: size_ok knows every type */
 }
@@ -607,6 +655,9 @@ static void forget_in_child(void)
         close(fd);
     if (g_ctx.gm)
         reserve(g_ctx.gm, g_ctx.gm_capacity, MAP_FIXED);
+    for (uint64_t i = 0; i < g_ctx.windows.cap; i++)     /* other devices' GM: not the child's either */
+        if (g_ctx.windows.slots[i].state == 1)
+            munmap((void *)(uintptr_t)g_ctx.windows.slots[i].tag, g_ctx.windows.slots[i].size);
 }
 
 /* A block the client was given cannot be mapped: its kernels would
@@ -752,10 +803,12 @@ int devctx_main(int argc, char **argv)
     for (;;) {
         onb_header h;
         void *payload;
+        int fd = -1;        /* a descriptor with the message: only a PEER_MAP's is kept (then closed) */
         int from = next_request(c, spin);
         if (from < 0)
             return finish(c);
-        if (onb_recv(from, &h, &payload, NULL, (int64_t)CTX_CANCEL_READ_NS, 0) != ONB_WIRE_OK) {
+        if (onb_recv(from, &h, &payload, from == c->host_fd ? &fd : NULL, (int64_t)CTX_CANCEL_READ_NS, 0) !=
+            ONB_WIRE_OK) {
             if (from == DEVCTX_FD_LINK)
                 return finish(c);
             close_host_link(c);     /* its host is gone or broke it: the server ends us soon */
@@ -763,6 +816,8 @@ int devctx_main(int argc, char **argv)
         }
         spin = h.type == DEVCTX_MAP || h.type == DEVCTX_UNMAP ? 0 : CTX_SPIN_NS;
         if (h.type == ONB_CANCEL) {     /* for a launch that has already ended */
+            if (fd >= 0)
+                close(fd);
             free(payload);
             continue;
         }
@@ -771,10 +826,18 @@ int devctx_main(int argc, char **argv)
         c->seq = h.seq;
         c->req_fd = from;
         simpler_clear_error();
-        /* The host may only launch; the rest is the server's to ask. */
-        rc = from == c->host_fd && h.type != ONB_LAUNCH
-                 ? simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch link: message type %u is not a LAUNCH", h.type)
-                 : dispatch(c, &h, payload, &r);
+        /* The host may only launch and map its other devices' GM; the rest
+         * is the server's to ask. */
+        int hosts = h.type == ONB_LAUNCH || h.type == ONB_PEER_MAP || h.type == ONB_PEER_UNMAP;
+        if (from == c->host_fd && !hosts)
+            rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "launch link: message type %u is not a LAUNCH, PEER_MAP "
+                              "or PEER_UNMAP", h.type);
+        else if (from != c->host_fd && hosts && h.type != ONB_LAUNCH)
+            rc = simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "message type %u is the host's, on its launch link", h.type);
+        else
+            rc = dispatch(c, &h, payload, fd, &r);
+        if (fd >= 0)
+            close(fd);
         free(payload);
         if (h.type == DEVCTX_MAP && from == DEVCTX_FD_LINK) {   /* not answered: one that fails ends the context */
             if (rc)

@@ -532,6 +532,7 @@ static int do_counters(devsrv *s, dev_client *c, const onb_header *h, dev_reply 
     o->launches = atomic_load(&s->turns->launches);
     o->device_pid = (uint64_t)getpid();
     o->context_pid = (uint64_t)(c->ctx.pid > 0 ? c->ctx.pid : 0);
+    o->peer_windows = ctx.peer_windows;
     o->uptime_ms = (simpler_now_ns() - s->start_ns) / 1000000ull;
     return SIMPLER_OK;
 }
@@ -555,6 +556,7 @@ static const char *type_name(uint16_t t)
         [ONB_CALLABLE_LOAD] = "CALLABLE_LOAD", [ONB_CALLABLE_RELEASE] = "CALLABLE_RELEASE",
         [ONB_LAUNCH] = "LAUNCH", [ONB_COUNTERS] = "COUNTERS", [ONB_SHUTDOWN] = "SHUTDOWN",
         [ONB_LAUNCH_LINK] = "LAUNCH_LINK", [ONB_CONTEXT_END] = "CONTEXT_END",
+        [ONB_PEER_MAP] = "PEER_MAP", [ONB_PEER_UNMAP] = "PEER_UNMAP",
     };
     return t < ONB_TYPE_END && names[t] ? names[t] : NULL;
 }
@@ -574,6 +576,8 @@ static uint32_t request_size(uint16_t t)
     case ONB_COUNTERS: case ONB_LAUNCH_LINK: return 0;
     case ONB_SHUTDOWN: return sizeof(onb_shutdown);
     case ONB_CONTEXT_END: return sizeof(onb_context_end);
+    case ONB_PEER_MAP: return sizeof(onb_peer_map);
+    case ONB_PEER_UNMAP: return sizeof(onb_peer_window);
     default: return 0;
     }
 }
@@ -613,6 +617,8 @@ static int dispatch(devsrv *s, dev_client *c, const onb_header *h, const void *p
     case ONB_SHUTDOWN: return do_shutdown(s, c, p);
     case ONB_LAUNCH_LINK: return do_launch_link(s, c, r);
     case ONB_CONTEXT_END: return do_context_end(c, p);
+    case ONB_PEER_MAP: case ONB_PEER_UNMAP:
+        return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "%s goes on the launch link, to the device context", name);
     }
     return SIMPLER_E_INVALID_ARGUMENT;      /* not reached: type_name knows every type */
 }
