@@ -98,8 +98,6 @@ def test_bad_submissions_are_typed_errors(mc):
 
 def test_copies_between_chips_and_the_host_are_nodes(mc):
     w, regs = mc
-    if not hasattr(simpler.ChipWorker, "copy_peer"):
-        pytest.skip("TEMPORARY: chip-to-chip copies land with the peer-memory change")
     d0, d1 = w.devices[:2]
     n = 1000
     a = np.random.default_rng(1).integers(0, 100, n).astype(np.float32)
@@ -173,8 +171,6 @@ def _play(ops, host, tensors, run, copy):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_random_program_equals_its_serial_replay(mc, seed):
     w, regs = mc
-    if not hasattr(simpler.ChipWorker, "copy_peer"):
-        pytest.skip("TEMPORARY: chip-to-chip copies land with the peer-memory change")
     devices = list(w.devices)
     ops = _random_program(seed, devices, 150)
     rng = np.random.default_rng(seed)
@@ -344,8 +340,6 @@ def test_a_four_chip_pipeline_of_1000_micro_batches_gives_the_serial_answer(simp
     w = simpler_worker
     if len(w.devices) < 4:
         pytest.skip(f"the pipeline has 4 stages; --devices gives {len(w.devices)} chips")
-    if not hasattr(simpler.ChipWorker, "copy_peer"):
-        pytest.skip("TEMPORARY: chip-to-chip copies land with the peer-memory change")
     pipeline = _example("pipeline")
     rng = np.random.default_rng(7)
     batches = [rng.standard_normal(64, dtype=np.float32) for _ in range(1000)]
