@@ -293,9 +293,9 @@ def all_to_all(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: Sequen
     _check_devices(worker)
     n = len(ins)
     count = _numel(ins[0])
-    _sized(outs, ins, "all_to_all", count, "the inputs' elements")
     if count % n:
         raise InvalidArgument(f"all_to_all: {count} elements do not split into {n} equal blocks, one per chip")
+    _sized(outs, ins, "all_to_all", count, "the inputs' elements")
     m = count // n
     steps = _Steps(worker, f"all_to_all({n} chips, {ins[0].dtype}{list(ins[0].shape)})")
     for i, d in enumerate(worker.devices):
