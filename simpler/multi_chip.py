@@ -347,6 +347,8 @@ class Worker:
             addr = self._windows.get(key)
         if addr is None:
             chip = self.chips[device]
+            if not hasattr(chip, "open_window") and self.platform.rsplit(":", 1)[-1] == "sim":
+                return tensor.addr      # until open_window lands: sim chips share this process's memory
             addr = chip.open_window(self.chips[tensor.device], tensor.buffer, tensor.nbytes)
             with self._lock:
                 self._windows[key] = addr
@@ -458,6 +460,35 @@ class Worker:
     def edges(self) -> int:
         """Host-level dependency edges derived so far."""
         return self._g().edges
+
+    # -- collectives (simpler/collectives.py) -------------------------------
+    # One ChipTensor per chip, in device order, of one shape and dtype;
+    # each returns a handle done when every chip's steps are.
+    def allreduce(self, tensors: Sequence[ChipTensor], op: str = "sum") -> NodeHandle:
+        """Every tensor becomes the elementwise op (sum, prod, max, min) of all, in place."""
+        from . import collectives
+        return collectives.allreduce(self, tensors, op)
+
+    def reduce_scatter(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor],
+                       op: str = "sum") -> NodeHandle:
+        """outputs[i] = the op of every input's i-th of n equal blocks."""
+        from . import collectives
+        return collectives.reduce_scatter(self, outputs, inputs, op)
+
+    def allgather(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
+        """Every outputs[i] = the inputs one after the other."""
+        from . import collectives
+        return collectives.allgather(self, outputs, inputs)
+
+    def broadcast(self, tensors: Sequence[ChipTensor], root: int) -> NodeHandle:
+        """Every tensor becomes a copy of chip root's."""
+        from . import collectives
+        return collectives.broadcast(self, tensors, root)
+
+    def all_to_all(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
+        """outputs[i]'s j-th of n blocks = inputs[j]'s i-th."""
+        from . import collectives
+        return collectives.all_to_all(self, outputs, inputs)
 
 
 def _on_chip(e: BaseException | None, device: int) -> BaseException | None:
