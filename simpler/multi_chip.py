@@ -10,7 +10,7 @@ import numpy as np
 
 from .callable import ChipCallable
 from .device_tensor import DeviceTensor, _checked_int
-from .errors import InvalidArgument, InvalidState, SimplerError
+from .errors import DeviceLost, InvalidArgument, InvalidState, SimplerError
 from .handles import DeviceBuffer, Registration
 from .host_graph import HOST, HostGraph, NodeHandle, Region, array_region
 from .worker import CallConfig, ChipWorker, TaskArgs
@@ -347,8 +347,6 @@ class Worker:
             addr = self._windows.get(key)
         if addr is None:
             chip = self.chips[device]
-            if not hasattr(chip, "open_window") and self.platform.rsplit(":", 1)[-1] == "sim":
-                return tensor.addr      # until open_window lands: sim chips share this process's memory
             addr = chip.open_window(self.chips[tensor.device], tensor.buffer, tensor.nbytes)
             with self._lock:
                 self._windows[key] = addr
@@ -361,7 +359,10 @@ class Worker:
                     if tensor is None or (k[1] == tensor.device and k[2] == tensor.addr)]
             closing = [(k[0], self._windows.pop(k)) for k in keys]
         for device, addr in closing:
-            self.chips[device].close_window(addr)
+            try:
+                self.chips[device].close_window(addr)
+            except DeviceLost:
+                pass        # the window went with its chip (or the peer's): nothing is left to close
 
     def run(self, device: int, callable_: "WorkerRegistration | Registration",
             args: "TaskArgs | Iterable[Any]" = (), config: CallConfig | None = None, **config_kw: Any) -> None:

@@ -349,3 +349,42 @@ def test_a_four_chip_pipeline_of_1000_micro_batches_gives_the_serial_answer(simp
     for m, (x, y) in enumerate(zip(batches, results)):
         np.testing.assert_array_equal(y, pipeline.serial(x), err_msg=f"micro-batch {m}")
     assert w.edges > edges
+
+
+def test_a_chip_lost_mid_collective_fails_it_and_its_readers_only(simpler_platform, simpler_runtime,
+                                                                  kernel_compiler):
+    """A 4-chip allreduce of 16 MiB a chip loses chip 1 (onboard: its device
+    process is killed; sim: a launch fault on chip 1): the collective and
+    the run reading its result fail with DeviceLost, nothing waits
+    forever, and chip 0 still runs."""
+    import signal
+    from simpler import testing
+    n = 4 << 20
+    with testing.private_device_dir():
+        platform = simpler_platform if simpler_platform == "onboard" else "faulty:" + simpler_platform
+        with simpler.Worker(platform, simpler_runtime, devices=4) as w:
+            reg = w.register(scenes.callable_(kernel_compiler, "vector_add"))
+            arrays = [np.full(n, d, dtype=np.float32) for d in range(4)]
+            ts = [w.malloc(d, (n,), np.float32) for d in range(4)]
+            for t, a in zip(ts, arrays):
+                w.copy(t, a)
+            w.wait()
+            if simpler_platform == "onboard":
+                pid = w.chips[1].stats["device_pid"]
+                h = w.allreduce(ts)
+                os.kill(pid, signal.SIGKILL)
+            else:
+                w.chips[1].inject_fault(1, "launch")
+                h = w.allreduce(ts)
+            out = np.zeros(16, np.float32)
+            later = w.submit(0, reg, [arrays[0][:16], arrays[0][:16], out, 1])
+            with pytest.raises(simpler.DeviceLost):
+                h.result(timeout=120)
+            with pytest.raises(simpler.DeviceLost):
+                w.wait()
+            assert not w.chips[1].usable
+            later.result(timeout=60)            # chip 0's own run, reading nothing the collective writes
+            np.testing.assert_array_equal(out, 2 * arrays[0][:16])
+            more = np.zeros(16, np.float32)
+            w.run(0, reg, [arrays[0][:16], arrays[0][:16], more, 1])
+            np.testing.assert_array_equal(more, 2 * arrays[0][:16])
