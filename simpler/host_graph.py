@@ -258,7 +258,8 @@ class HostGraph:
         as failed writes."""
         for w in node.writes:
             space = self._accesses[w.space]
-            space.drop_covered(w)
+            if not poison:      # a write that never runs orders nothing: what it covers stays
+                space.drop_covered(w)
             space.add(_Access(node, w, True))
         if not poison:
             for r in node.reads:
