@@ -5,6 +5,7 @@ memory of a million-task stream. Prints a table and writes JSON; no
 pass/fail.
 
     python bench/runtime_bench.py [--quick] [--json PATH]
+    python bench/runtime_bench.py --only rows --sizes 1e3,1e4,1e5,1e6   # one pattern
 """
 from __future__ import annotations
 
@@ -90,13 +91,32 @@ print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
     return int(out.stdout.split()[-1])
 
 
+def only_pattern(w, compiler, pattern: str, sizes: list[int], q: int, add) -> None:
+    """One pattern's per-task cost (wall, best of the runs) and its
+    orchestration's own time per task, at each size."""
+    rows = pattern == "rows"
+    cid = w.register(build_rows(compiler) if rows else build(compiler))
+    what = "row updates on one buffer (tracked deps)" if rows else pattern
+    for n in sizes:
+        args = [np.zeros((n, 4), np.float32), 1] if rows else [PATTERNS[pattern], n]
+        t, submit = time_runs(w, cid, args, max(3 if rows else 1, (200_000 // n) // q))
+        add(w.runtime, f"{what}, per task", n, len(t), min(t) / n * 1e9, "ns/task")
+        if rows:
+            add(w.runtime, f"{what}, orchestration submit", n, len(t), submit, "ns/task")
+    w.unregister(cid)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--json", default=str(HERE / "results" / "runtime_bench.json"))
     ap.add_argument("--platform", default="sim")
+    ap.add_argument("--only", choices=(*PATTERNS.keys() - {"empty"}, "rows"),
+                    help="only this pattern's per-task rows (rows: the row updates), both runtimes")
+    ap.add_argument("--sizes", default="1e3,1e5,1e6", help="task counts of the per-task rows (default 1e3,1e5,1e6)")
     opts = ap.parse_args()
     q = 10 if opts.quick else 1
+    sizes = [int(float(s)) for s in opts.sizes.split(",")]
 
     compiler = simpler.KernelCompiler()
     rows = []
@@ -106,6 +126,9 @@ def main() -> None:
 
     for runtime in RUNTIMES:
         with simpler.ChipWorker(opts.platform, runtime) as w:
+            if opts.only:
+                only_pattern(w, compiler, opts.only, sizes, q, add)
+                continue
             cid = w.register(build(compiler))
             t, _ = time_runs(w, cid, [0, 0], 20000 // q)
             add(runtime, "empty run() from Python", 0, len(t), statistics.median(t) * 1e6, "us/run")
@@ -114,7 +137,7 @@ def main() -> None:
             t, _ = time_runs(w, cid, [1, 1000], 1000 // q)
             add(runtime, "1,000 runs of 1,000 independent tasks", 1000, len(t), len(t) * 1000 / sum(t), "tasks/s")
             for pattern in ("independent", "chain", "fan"):
-                for n in (1000, 100_000, 1_000_000):
+                for n in sizes:
                     reps = max(1, (200_000 // n) // q)
                     t, submit = time_runs(w, cid, [PATTERNS[pattern], n], reps)
                     add(runtime, f"{pattern}, per task", n, len(t), min(t) / n * 1e9, "ns/task")
@@ -134,14 +157,8 @@ def main() -> None:
             add(runtime, f"chain, per task, progress=True ({bar})", n, len(on), min(on) / n * 1e9, "ns/task")
             add(runtime, "chain, progress on / off", n, len(on), min(on) / min(off), "x")
             w.unregister(cid)
-            rows_cid = w.register(build_rows(compiler))
-            for n in (1000, 100_000, 1_000_000):
-                X = np.zeros((n, 4), np.float32)
-                t, submit = time_runs(w, rows_cid, [X, 1], max(1, (200_000 // n) // q))
-                add(runtime, "row updates on one buffer (tracked deps), per task", n, len(t), min(t) / n * 1e9,
-                    "ns/task")
-            w.unregister(rows_cid)
-    for n in (100_000, 1_000_000):
+            only_pattern(w, compiler, "rows", sizes, q, add)
+    for n in () if opts.only else (100_000, 1_000_000):
         add("tensormap_and_ringbuffer", "stream through 256-slot rings: peak RSS", n, 1, stream_peak_rss(n) / 1024,
             "MiB")
 

@@ -207,6 +207,8 @@ int simpler_device_stats_get(simpler_device *dev, simpler_device_stats *out)
     out->orchestration_loads = dev->orchestration_loads;
     for (uint32_t i = 0; i < HOST_MAX_INFLIGHT; i++)
         out->run_block_bytes += dev->blocks[i].size;
+    if (dev->runtime_cache && dev->runtime->cache_bytes)
+        out->host_cache_bytes = dev->runtime->cache_bytes(dev->runtime_cache);
     out->callable_buffers = dev->num_buffers;
     out->callable_uploads = dev->callable_uploads;
     out->last_run_tasks = dev->last_run.tasks_submitted;

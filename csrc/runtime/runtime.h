@@ -126,6 +126,8 @@ typedef struct runtime_ops {
                   runtime_result *result);
     /* Free *env->cache (NULL: the runtime keeps none). */
     void (*drop_cache)(void *cache);
+    /* Host bytes the cache holds (NULL: the runtime keeps none). */
+    uint64_t (*cache_bytes)(const void *cache);
 } runtime_ops;
 
 /* The launch parameters of a run of the given kind on its image (or run

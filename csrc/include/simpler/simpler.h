@@ -108,6 +108,7 @@ typedef struct simpler_device_stats {
     uint64_t last_run_peak_regions;    /* live tensor-map regions */
     uint64_t last_run_ring_waits;      /* times the orchestrator waited for ring space */
     uint64_t run_block_bytes;      /* of committed_bytes, GM kept from one run for the next (freed at finalize) */
+    uint64_t host_cache_bytes;     /* host memory the runtime keeps from one run for the next (freed at finalize) */
     uint64_t recorded_graphs;      /* graphs recorded and not released */
     /* onboard only (0 on sim) */
     uint64_t device_pid;               /* the simpler-device process */

@@ -9,7 +9,12 @@
  * walks that level's entries when they are fewer than those cells. Any
  * entry sharing a byte with the query shares a cell with it, so nothing is
  * missed, and the work per access stays flat however many regions are
- * live when accesses are local (tiles, rows, slices).
+ * live when accesses are local (tiles, rows, slices). A cell's entries are
+ * a list threaded through the entries themselves (one link per cell an
+ * entry touches), so adding a region allocates nothing once the pool and
+ * the table have grown: a runtime that resets one tracker from run to run
+ * (dep_tracker_reset) keeps its memory warm, and a million disjoint rows
+ * cost no more per access than a thousand.
  *
  * A write retires what it overwrites: an entry it covers goes, an entry it
  * overlaps in part is trimmed to the pieces outside the write (same
@@ -43,6 +48,7 @@ typedef struct dep_entry {
     uint32_t bucket;
     uint32_t level;
     uint32_t prev, next;        /* in the bucket's list for its level */
+    uint32_t cell_next[2];      /* in the lists of its first and last cell (links, below) */
     uint32_t seen;              /* query stamp, so one query visits it once */
     uint32_t live;
 } dep_entry;
@@ -54,21 +60,28 @@ typedef struct dep_bucket {
     uint32_t count[NUM_LEVELS];
 } dep_bucket;
 
-/* A grid cell: (bucket, level, index) -> the entries that touch it. A
- * cell that empties is deleted, so memory follows the live regions. */
+/* A grid cell: (bucket, level, index) -> the entries that touch it, as a
+ * list of links: entry id << 1 | 0 through its cell_next[0] (its first
+ * cell), | 1 through cell_next[1] (its last, when that is another). A
+ * cell that empties is deleted, so the table follows the live regions. */
 #define CELL_TOMB UINT64_MAX
 typedef struct dep_cell {
     uint64_t key;               /* bucket << 8 | level; 0 = empty slot, CELL_TOMB = deleted */
     uint64_t index;
-    uint32_t n;
-    uint64_t cap;
-    uint32_t *ids;
+    uint32_t head;              /* first link, NONE: none (only while being deleted) */
 } dep_cell;
+
+/* Entry ids must leave a bit for the link's slot. */
+#define MAX_ENTRIES (UINT32_MAX >> 1)
+
+static uint32_t *link_next(dep_entry *entries, uint32_t link) { return &entries[link >> 1].cell_next[link & 1]; }
 
 struct dep_tracker {
     dep_entry *entries;
     uint32_t num_entries, free_head;
+    uint32_t num_init;          /* slots whose readers arrays are set (kept over a reset) */
     uint64_t cap_entries;
+    uint64_t reader_bytes;      /* held by all readers arrays */
     dep_bucket *buckets;
     uint32_t num_buckets;
     uint64_t cap_buckets;
@@ -77,7 +90,7 @@ struct dep_tracker {
     uint64_t cap_free_buckets;
     addr_map bucket_of;         /* base -> bucket index (tag) */
     dep_cell *cells;            /* open addressing with deletion */
-    uint64_t cell_cap, cells_used, cells_live;
+    uint64_t cell_cap, cells_used, cells_live, cells_peak;
     uint32_t stamp;
     uint64_t live;
     uint64_t visits;
@@ -86,12 +99,14 @@ struct dep_tracker {
     uint32_t sweep_cursor;
 };
 
+#define MIN_CELLS 64 /* the table grows; a small start keeps a small run's create and destroy cheap */
+
 int dep_tracker_create(dep_tracker **out)
 {
     dep_tracker *t = calloc(1, sizeof *t);
     if (t) {
         t->free_head = NONE;
-        t->cell_cap = 64; /* grows; a small start keeps a small run's create and destroy cheap */
+        t->cell_cap = MIN_CELLS;
         t->cells = calloc(t->cell_cap, sizeof *t->cells);
     }
     if (!t || !t->cells) {
@@ -102,22 +117,78 @@ int dep_tracker_create(dep_tracker **out)
     return SIMPLER_OK;
 }
 
+/* The entry pool and every readers array in it. */
+static void free_entries(dep_tracker *t)
+{
+    for (uint32_t i = 0; i < t->num_init; i++)
+        free(t->entries[i].readers);
+    free(t->entries);
+    t->entries = NULL;
+    t->cap_entries = 0;
+    t->num_entries = t->num_init = 0;
+    t->reader_bytes = 0;
+}
+
 void dep_tracker_destroy(dep_tracker *t)
 {
     if (!t)
         return;
-    for (uint32_t i = 0; i < t->num_entries; i++)
-        free(t->entries[i].readers);
-    for (uint64_t i = 0; i < t->cell_cap; i++)
-        if (t->cells[i].ids)
-            free(t->cells[i].ids);
-    free(t->entries);
+    free_entries(t);
     free(t->buckets);
     free(t->free_buckets);
     addr_map_free(&t->bucket_of);
     free(t->cells);
     free(t->scratch);
     free(t);
+}
+
+/* A pool or table more than this many times what the last use needed is
+ * given back at a reset: memory follows the recent runs, not the largest
+ * one ever. */
+#define SHRINK_FACTOR 8
+
+void dep_tracker_reset(dep_tracker *t)
+{
+    /* The pool's slots [0, num_entries) were all in use at some point;
+     * that is the last use's high-water mark. */
+    if (t->cap_entries > 1024 && (uint64_t)t->num_entries * SHRINK_FACTOR < t->cap_entries)
+        free_entries(t);
+    t->num_entries = 0;
+    t->free_head = NONE;
+    t->live = 0;
+    t->sweep_cursor = 0;
+
+    uint64_t cap = t->cell_cap;
+    if (cap > MIN_CELLS && t->cells_peak * 4 * SHRINK_FACTOR < cap) {
+        cap = MIN_CELLS;
+        while ((t->cells_peak + 1) * 4 > cap)
+            cap *= 2;
+    }
+    dep_cell *cells = cap < t->cell_cap ? calloc(cap, sizeof *cells) : NULL;
+    if (cells) {
+        free(t->cells);
+        t->cells = cells;
+        t->cell_cap = cap;
+    } else if (t->cells_used) { /* the same size, or no memory for a smaller one */
+        memset(t->cells, 0, t->cell_cap * sizeof *t->cells);
+    }
+    t->cells_used = t->cells_live = t->cells_peak = 0;
+
+    /* One bucket per base: few, so they are simply dropped. */
+    free(t->buckets);
+    free(t->free_buckets);
+    addr_map_free(&t->bucket_of);
+    t->buckets = NULL;
+    t->free_buckets = NULL;
+    t->num_buckets = t->num_free_buckets = 0;
+    t->cap_buckets = t->cap_free_buckets = 0;
+}
+
+uint64_t dep_tracker_bytes(const dep_tracker *t)
+{
+    return sizeof *t + t->cap_entries * sizeof *t->entries + t->reader_bytes + t->cell_cap * sizeof *t->cells +
+           t->cap_buckets * sizeof *t->buckets + t->cap_free_buckets * sizeof *t->free_buckets +
+           t->bucket_of.cap * sizeof(addr_entry) + t->scratch_cap * sizeof *t->scratch;
 }
 
 uint64_t dep_tracker_live_regions(const dep_tracker *t) { return t->live; }
@@ -208,7 +279,8 @@ static int cell_rehash(dep_tracker *t)
     return 0;
 }
 
-static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
+/* Put link (an entry's slot) at the head of cell (key, index)'s list. */
+static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t link)
 {
     if ((t->cells_used + 1) * 2 > t->cell_cap && cell_rehash(t))
         return -1;
@@ -217,28 +289,29 @@ static int cell_add(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
         c = at;
         if (c->key == 0)
             t->cells_used++;
-        *c = (dep_cell){key, index, 0, 0, NULL};
-        t->cells_live++;
+        *c = (dep_cell){key, index, NONE};
+        if (++t->cells_live > t->cells_peak)
+            t->cells_peak = t->cells_live;
     }
-    if (array_reserve(&c->ids, &c->cap, c->n + 1, sizeof *c->ids))
-        return -1;
-    c->ids[c->n++] = id;
+    *link_next(t->entries, link) = c->head;
+    c->head = link;
     return 0;
 }
 
-static void cell_remove(dep_tracker *t, uint64_t key, uint64_t index, uint32_t id)
+static void cell_remove(dep_tracker *t, uint64_t key, uint64_t index, uint32_t link)
 {
     dep_cell *c = cell_find(t, key, index);
-    for (uint32_t i = 0; c && i < c->n; i++)
-        if (c->ids[i] == id) {
-            c->ids[i] = c->ids[--c->n];
-            if (c->n == 0) { /* delete the cell and its memory */
-                free(c->ids);
-                *c = (dep_cell){CELL_TOMB, 0, 0, 0, NULL};
-                t->cells_live--;
-            }
-            return;
+    if (!c)
+        return;
+    for (uint32_t *at = &c->head; *at != NONE; at = link_next(t->entries, *at))
+        if (*at == link) {
+            *at = *link_next(t->entries, link);
+            break;
         }
+    if (c->head == NONE) { /* delete the cell */
+        *c = (dep_cell){CELL_TOMB, 0, 0};
+        t->cells_live--;
+    }
 }
 
 /* ---- entries ------------------------------------------------------------ */
@@ -259,11 +332,15 @@ static uint32_t add_entry(dep_tracker *t, uint32_t bucket, const dep_region *r, 
         id = t->free_head;
         t->free_head = t->entries[id].next;
     } else {
-        if (array_reserve(&t->entries, &t->cap_entries, t->num_entries + 1, sizeof *t->entries))
+        if (t->num_entries >= MAX_ENTRIES ||
+            array_reserve(&t->entries, &t->cap_entries, t->num_entries + 1, sizeof *t->entries))
             return NONE;
         id = t->num_entries++;
-        t->entries[id].readers = NULL;
-        t->entries[id].cap_readers = 0;
+        if (id >= t->num_init) { /* a slot below num_init keeps its readers array from before a reset */
+            t->entries[id].readers = NULL;
+            t->entries[id].cap_readers = 0;
+            t->num_init = id + 1;
+        }
     }
     dep_entry *e = &t->entries[id];
     uint32_t *readers = e->readers;
@@ -280,8 +357,8 @@ static uint32_t add_entry(dep_tracker *t, uint32_t bucket, const dep_region *r, 
 
     uint64_t key = cell_key(bucket, e->level);
     uint64_t c0 = r->lo >> e->level, c1 = (r->hi - 1) >> e->level;
-    if (cell_add(t, key, c0, id) || (c1 != c0 && cell_add(t, key, c1, id))) {
-        cell_remove(t, key, c0, id);
+    if (cell_add(t, key, c0, id << 1) || (c1 != c0 && cell_add(t, key, c1, id << 1 | 1))) {
+        cell_remove(t, key, c0, id << 1);
         e->live = 0;
         e->next = t->free_head;
         t->free_head = id;
@@ -305,9 +382,9 @@ static void remove_entry(dep_tracker *t, uint32_t id)
     dep_bucket *b = &t->buckets[e->bucket];
     uint64_t key = cell_key(e->bucket, e->level);
     uint64_t c0 = e->region.lo >> e->level, c1 = (e->region.hi - 1) >> e->level;
-    cell_remove(t, key, c0, id);
+    cell_remove(t, key, c0, id << 1);
     if (c1 != c0)
-        cell_remove(t, key, c1, id);
+        cell_remove(t, key, c1, id << 1 | 1);
     if (e->prev != NONE)
         t->entries[e->prev].next = e->next;
     else
@@ -323,13 +400,24 @@ static void remove_entry(dep_tracker *t, uint32_t id)
     t->live--;
 }
 
-static int add_reader(dep_entry *e, uint32_t task)
+/* Room for need readers in e, counted in the tracker's bytes. */
+static int reserve_readers(dep_tracker *t, dep_entry *e, uint64_t need)
+{
+    uint64_t before = e->cap_readers;
+    if (array_reserve(&e->readers, &e->cap_readers, need, sizeof *e->readers))
+        return -1;
+    t->reader_bytes += (e->cap_readers - before) * sizeof *e->readers;
+    return 0;
+}
+
+static int add_reader(dep_tracker *t, dep_entry *e, uint32_t task)
 {
     if (e->num_readers && e->readers[e->num_readers - 1] == task)
         return 0;
-    return array_reserve(&e->readers, &e->cap_readers, e->num_readers + 1, sizeof *e->readers)
-               ? -1
-               : (e->readers[e->num_readers++] = task, 0);
+    if (reserve_readers(t, e, e->num_readers + 1ull))
+        return -1;
+    e->readers[e->num_readers++] = task;
+    return 0;
 }
 
 /* ---- reclaiming ------------------------------------------------------------ */
@@ -460,8 +548,9 @@ static void scan(query *q, uint32_t bucket)
         uint64_t key = cell_key(bucket, l);
         for (uint64_t c = c0; c <= c1 && !q->failed; c++) {
             dep_cell *cell = cell_find(t, key, c);
-            for (uint32_t i = 0; cell && i < cell->n && !q->failed; i++)
-                visit(q, cell->ids[i]);
+            for (uint32_t link = cell ? cell->head : NONE; link != NONE && !q->failed;
+                 link = *link_next(t->entries, link))
+                visit(q, link >> 1);
         }
     }
 }
@@ -481,7 +570,7 @@ static int trim_entry(dep_tracker *t, uint32_t id, const dep_region *w)
         if (p == NONE)
             return -1;
         dep_entry *e = &t->entries[id], *pe = &t->entries[p]; /* add_entry may have moved the pool */
-        if (array_reserve(&pe->readers, &pe->cap_readers, e->num_readers, sizeof *pe->readers))
+        if (reserve_readers(t, pe, e->num_readers))
             return -1;
         if (e->num_readers)
             memcpy(pe->readers, e->readers, e->num_readers * sizeof *pe->readers);
@@ -509,7 +598,7 @@ int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int r
         /* A read: remember the reader for later writers. */
         if (q.same == NONE && (q.same = add_entry(t, bucket, r, DEP_NO_TASK)) == NONE)
             return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
-        if (add_reader(&t->entries[q.same], task))
+        if (add_reader(t, &t->entries[q.same], task))
             return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "dependency tracker: out of host memory");
         return SIMPLER_OK;
     }

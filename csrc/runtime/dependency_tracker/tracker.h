@@ -29,6 +29,15 @@ typedef int (*dep_emit_fn)(void *ctx, uint32_t producer);
 int dep_tracker_create(dep_tracker **out);
 void dep_tracker_destroy(dep_tracker *t);
 
+/* Forget every region, as a new tracker would, but keep the memory for
+ * the next use (a runtime's next run), so that a run of the size of the
+ * last allocates and faults in nothing. A pool or table far larger than
+ * the last use needed is given back first. */
+void dep_tracker_reset(dep_tracker *t);
+
+/* Host memory the tracker holds. */
+uint64_t dep_tracker_bytes(const dep_tracker *t);
+
 /* Record that task reads and/or writes region r, reporting predecessors. */
 int dep_tracker_access(dep_tracker *t, uint32_t task, const dep_region *r, int reads, int writes,
                        dep_emit_fn emit, void *ctx);

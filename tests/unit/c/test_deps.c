@@ -756,6 +756,81 @@ static void test_tracker_flat_cost(void)
     dep_tracker_destroy(t);
 }
 
+/* Many disjoint in-place updates of one buffer, as an orchestration
+ * updating a matrix row by row makes them (rows of 3 floats, so that rows
+ * share and straddle grid cells), then accesses overlapping many rows:
+ * each finds exactly the last writers of the rows it touches, through
+ * cells several rows are listed in. Then a reset: nothing from before it
+ * is found again, a use of the same size keeps the memory, and a reset
+ * after a much smaller use gives most of it back. */
+static int rows_round(dep_tracker *t)
+{
+    enum { ROWS = 20000, COLS = 3 };
+    int ok = 1;
+    for (int64_t r = 0; r < ROWS && ok; r++) {
+        dep_region row = tile(COLS, r, 0, 1, COLS);
+        preds p = track(t, (uint32_t)r, &row, RW);
+        ok = CHECKF(p.n == 0, "row %lld: %u predecessors on the first pass", (long long)r, p.n);
+    }
+    for (int64_t r = 0; r < ROWS && ok; r++) {
+        dep_region row = tile(COLS, r, 0, 1, COLS);
+        preds p = track(t, (uint32_t)(ROWS + r), &row, RW);
+        ok = CHECKF(EXACTLY(p, (uint32_t)r), "row %lld: %u predecessors on the second pass", (long long)r, p.n);
+    }
+    CHECK(dep_tracker_live_regions(t) == ROWS);
+    /* A band of 300 rows waits for each of their writers. */
+    dep_region band = tile(COLS, 5000, 0, 300, COLS);
+    preds p = track(t, 2 * ROWS, &band, RD);
+    int all = p.n == 300;
+    for (uint32_t i = 0; i < 300 && all; i++)
+        all = has(&p, ROWS + 5000 + i);
+    CHECKF(all, "a read of 300 rows found %u of their writers", p.n);
+    /* The middle column of rows 100..109 (trims those rows), then whole
+     * rows 100..109: their writers, the column's writer, and the band
+     * reader is not among them (other rows). */
+    dep_region column = tile(COLS, 100, 1, 10, 1);
+    p = track(t, 2 * ROWS + 1, &column, WR);
+    all = p.n == 10;
+    for (uint32_t i = 0; i < 10 && all; i++)
+        all = has(&p, ROWS + 100 + i);
+    CHECKF(all, "a write of one column of 10 rows found %u predecessors", p.n);
+    dep_region rows = tile(COLS, 100, 0, 10, COLS);
+    p = track(t, 2 * ROWS + 2, &rows, WR);
+    all = p.n == 11 && has(&p, 2 * ROWS + 1);
+    for (uint32_t i = 0; i < 10 && all; i++)
+        all = has(&p, ROWS + 100 + i);
+    CHECKF(all, "a write of 10 trimmed rows found %u predecessors", p.n);
+    return ok;
+}
+
+static void test_tracker_rows_and_reset(void)
+{
+    dep_tracker *t = NULL;
+    if (!CHECK(dep_tracker_create(&t) == SIMPLER_OK))
+        return;
+    rows_round(t);
+    uint64_t bytes = dep_tracker_bytes(t);
+    dep_tracker_reset(t);
+    CHECK(dep_tracker_live_regions(t) == 0);
+    CHECKF(dep_tracker_bytes(t) * 10 > bytes * 9, "a reset gave back memory (%llu of %llu bytes kept)",
+           (unsigned long long)dep_tracker_bytes(t), (unsigned long long)bytes);
+    rows_round(t); /* finds nothing from before the reset on its first pass */
+    CHECKF(dep_tracker_bytes(t) == bytes, "a use of the same size after a reset grew the tracker to %llu bytes "
+           "(from %llu)", (unsigned long long)dep_tracker_bytes(t), (unsigned long long)bytes);
+    dep_tracker_reset(t);
+    for (uint32_t i = 0; i < 10; i++) {
+        dep_region row = tile(4, i, 0, 1, 4);
+        track(t, i, &row, WR);
+    }
+    dep_tracker_reset(t);
+    CHECKF(dep_tracker_bytes(t) * 8 < bytes, "%llu bytes kept after a small use (%llu after a large one)",
+           (unsigned long long)dep_tracker_bytes(t), (unsigned long long)bytes);
+    dep_region row = tile(4, 3, 0, 1, 4);
+    preds p = track(t, 100, &row, RD);
+    CHECKF(p.n == 0, "a read after a reset found %u predecessors", p.n);
+    dep_tracker_destroy(t);
+}
+
 static int live_below(void *ctx, uint32_t task) { return task >= *(uint32_t *)ctx; }
 
 /* Sweeping drops finished tasks' entries; forgetting a base drops all of
@@ -1293,6 +1368,7 @@ int main(void)
     test_tracker_inout_chain();
     test_tracker_abort_and_bases();
     test_tracker_flat_cost();
+    test_tracker_rows_and_reset();
     test_tracker_sweep_and_forget();
     test_brute_force_tracker();
     test_subtract();

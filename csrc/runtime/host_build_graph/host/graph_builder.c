@@ -38,9 +38,9 @@ typedef struct edge {
 } edge;
 
 /* The builder's arrays and the image's host staging buffer: kept on the
- * device from one run for the next (the runtime's cache, under the run
- * block's limit), so that a run of the size of the last faults in no
- * fresh pages. Contents are the last run's; only the capacities count. */
+ * device from one run for the next (the runtime's cache), so that a run of
+ * the size of the last faults in no fresh pages. Contents are the last
+ * run's; only the capacities count. */
 typedef struct hbg_arrays {
     build_task *tasks;
     uint64_t cap_tasks;
@@ -54,8 +54,32 @@ typedef struct hbg_arrays {
 
 typedef struct hbg_cache {
     hbg_arrays mem;
+    dep_tracker *tracker;       /* emptied for the next run (dep_tracker_reset), its memory kept */
     hbg_orch_thread *thread;    /* the orchestration's (orchestration_thread.h) */
 } hbg_cache;
+
+/* An array more than this many times what the last run used (and over
+ * KEEP_MIN bytes) is freed rather than kept: what the worker holds
+ * follows its recent runs, so a small run after a huge one gives the
+ * memory back (the tracker does the same, dep_tracker_reset). */
+#define KEEP_FACTOR 8
+#define KEEP_MIN (1ull << 20)
+
+static void keep_or_free(void *p, uint64_t *cap, uint64_t used, size_t elem)
+{
+    if (*cap * elem <= KEEP_MIN || *cap <= used * KEEP_FACTOR)
+        return;
+    void *old;
+    memcpy(&old, p, sizeof old);    /* p is a T **, as for array_reserve */
+    free(old);
+    memset(p, 0, sizeof old);
+    *cap = 0;
+}
+
+static uint64_t arrays_bytes(const hbg_arrays *m)
+{
+    return m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
+}
 
 /* A run's builder. It holds its own copies of the environment and the
  * run: an orchestration that cannot be stopped keeps the builder, and
@@ -68,6 +92,7 @@ typedef struct builder {
     uint32_t num_tasks;
     uint64_t num_edges;
     uint64_t args_size;
+    uint64_t image_size;        /* of the last build_image */
     addr_map extents;           /* bases the run knows: arguments and OUTPUTs, with sizes */
     uint64_t *outputs;          /* GM the runtime allocated for OUTPUT tensors */
     uint32_t num_outputs;
@@ -290,6 +315,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
                             "-byte image", total);
     uint8_t *img = b->mem.image;
+    b->image_size = total;
     memset(img, 0, tasks_off);
     memset(img + q0, 0, args_off - q0); /* both ready queues: a 0 cell is not yet published */
     hbg_header *h = (hbg_header *)img;
@@ -346,16 +372,21 @@ static void builder_release(builder *b)
 {
     for (uint32_t i = 0; i < b->num_outputs; i++)
         b->env.ops->gm_free(b->env.pdev, b->outputs[i]);
-    dep_tracker_destroy(b->tracker);
     addr_map_free(&b->extents);
     free(b->outputs);
 
     hbg_arrays *m = &b->mem;
-    uint64_t bytes = m->cap_tasks * sizeof *m->tasks + m->cap_edges * sizeof *m->edges + m->args_cap + m->image_cap;
     hbg_cache *k = *b->env.cache;
-    if (bytes <= RUN_BLOCK_KEEP && k && !b->probe) {
+    if (k && !b->probe) {
+        keep_or_free(&m->tasks, &m->cap_tasks, b->num_tasks, sizeof *m->tasks);
+        keep_or_free(&m->edges, &m->cap_edges, b->num_edges, sizeof *m->edges);
+        keep_or_free(&m->args, &m->args_cap, b->args_size, 1);
+        keep_or_free(&m->image, &m->image_cap, b->image_size, 1);
         k->mem = *m;
+        dep_tracker_reset(b->tracker);
+        k->tracker = b->tracker;
     } else {
+        dep_tracker_destroy(b->tracker);
         free(m->tasks);
         free(m->edges);
         free(m->args);
@@ -368,11 +399,18 @@ static void hbg_drop_cache(void *cache)
 {
     hbg_cache *k = cache;
     hbg_orch_thread_free(k->thread);
+    dep_tracker_destroy(k->tracker);
     free(k->mem.tasks);
     free(k->mem.edges);
     free(k->mem.args);
     free(k->mem.image);
     free(k);
+}
+
+static uint64_t hbg_cache_bytes(const void *cache)
+{
+    const hbg_cache *k = cache;
+    return sizeof *k + arrays_bytes(&k->mem) + (k->tracker ? dep_tracker_bytes(k->tracker) : 0);
 }
 
 /* The edges as task index pairs (malloc'd), or NULL out of memory. */
@@ -442,13 +480,16 @@ static int orchestrate_run(const runtime_env *env, const runtime_run *run, const
     memcpy(b->scalars, scalars, run->args.num_scalars * sizeof *b->scalars);
     b->run.args.tensors = b->tensors;
     b->run.args.scalars = b->scalars;
-    int rc = dep_tracker_create(&b->tracker);
-    if (rc) {
+    int rc = SIMPLER_OK;
+    if (!probe && k->tracker) { /* the last run's memory, taken until builder_release */
+        b->tracker = k->tracker;
+        k->tracker = NULL;
+    } else if ((rc = dep_tracker_create(&b->tracker))) {
         free(b);
         return rc;
     }
     if (!probe) {
-        b->mem = k->mem; /* the last run's memory, taken until builder_release */
+        b->mem = k->mem;
         k->mem = (hbg_arrays){0};
     }
     const callable_info *info = run->callable->info;
@@ -764,4 +805,5 @@ const runtime_ops runtime_host_build_graph = {
     .stage = hbg_stage,
     .finish = hbg_finish,
     .drop_cache = hbg_drop_cache,
+    .cache_bytes = hbg_cache_bytes,
 };
