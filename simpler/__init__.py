@@ -23,6 +23,7 @@ from .run_queue import RunHandle, RunSkipped
 from .trace import KernelStats, Trace, TraceSummary
 from .device_tensor import DeviceTensor
 from .worker import PLATFORMS, RUNTIMES, CallConfig, ChipWorker, TaskArgs
+from .multi_chip import ChipTensor, Worker
 from . import testing
 
 __version__ = "0.1.0"
@@ -34,5 +35,5 @@ __all__ = [
     "Graph", "DeviceLost", "DeviceTensor", "InvalidArgument",
     "InvalidCallable", "InvalidState", "KernelCompiler", "NotRegistered", "OrchestrationError",
     "OutOfMemory", "PLATFORMS", "PlatformError", "RUNTIMES", "Registration", "RunHandle", "RunSkipped", "SimplerError", "Tag", "TaskArgs",
-    "KernelStats", "Timeout", "Trace", "TraceSummary", "Unsupported",
+    "KernelStats", "Timeout", "Trace", "TraceSummary", "Unsupported", "ChipTensor", "Worker",
 ]
