@@ -133,9 +133,14 @@ class Worker:
             raise
         self._graph = HostGraph(ids)
         self.comm = None
+        self.mpi = None     # simpler.mpi.MpiContext with comm=: rank, size, every rank's devices
         if comm is not None:
             from .mpi import attach
-            attach(self, comm)
+            try:
+                attach(self, comm)
+            except BaseException:
+                self.finalize()
+                raise
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> "Worker":
@@ -165,6 +170,9 @@ class Worker:
                 self._close_windows()
         for chip in self.chips.values():
             chip.finalize(cancel=cancel)
+        mpi, self.mpi = self.mpi, None
+        if mpi is not None:
+            mpi.close()
 
     @property
     def closed(self) -> bool:
