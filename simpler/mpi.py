@@ -425,11 +425,12 @@ def _wait_request(comm: Any, req: Any, timeout: float, what: str) -> None:
 def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str = "sum",
                      timeout: float | None = None) -> "NodeHandle":
     """Allreduce over every chip of every rank of a Worker with comm=, as
-    nodes of its graph: each local chip's tensor to the host, a reduction
-    of them in the Worker's device order, the cross-rank allreduce (a host
-    node), and the result back to every local chip. Every element of the
-    result is op over the job's chips in (rank, device) order. Returns a
-    handle done when every tensor holds the result."""
+    nodes of its graph: the on-chip allreduce over the local chips
+    (combined in device order), chip 0's result to the host, the
+    cross-rank allreduce of those (a host node, combined in rank order),
+    and the result back to every local chip. Deterministic: the same on
+    every chip of every rank, run to run. Returns a handle done when every
+    tensor holds the result."""
     from .multi_chip import ChipTensor
 
     ctx = getattr(worker, "mpi", None)
@@ -453,17 +454,17 @@ def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str 
     if first.dtype.kind not in "biufc":
         raise InvalidArgument(f"allreduce needs a numeric dtype, not {first.dtype}")
     order = [by_device[d] for d in worker.devices]
-    staged = [np.empty(first.shape, first.dtype) for _ in order]
-    for host, t in zip(staged, order):
-        worker.copy(host, t)
+    # Within the host, on the chips: the on-chip allreduce (vector-core
+    # steps reading the peers through windows), combined in device order.
+    if len(order) > 1:
+        from . import collectives
+        collectives.allreduce(worker, order, op)
     result = np.empty(first.shape, first.dtype)
+    worker.copy(result, order[0])
     comm = ctx.private
 
-    def reduce_and_exchange(node) -> None:
+    def exchange(node) -> None:
         try:
-            np.copyto(result, staged[0])
-            for s in staged[1:]:
-                ufunc(result, s, out=result)
             cross_rank_allreduce(comm, result, op, timeout)
         except BaseException as e:
             graph.finish(node, e)
@@ -472,8 +473,7 @@ def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str 
 
     from .host_graph import array_region
     graph.add(f"allreduce({op}) across {ctx.size} ranks, {result.nbytes} bytes", None,
-              [array_region(s) for s in staged], [array_region(result), array_region(ctx.token)],
-              reduce_and_exchange)
+              [array_region(result)], [array_region(result), array_region(ctx.token)], exchange)
     for t in order:
         worker.copy(t, result)
     # A node that reads every tensor: done (or failed) once every copy back is.

@@ -474,7 +474,12 @@ class Worker:
     # One ChipTensor per chip, in device order, of one shape and dtype;
     # each returns a handle done when every chip's steps are.
     def allreduce(self, tensors: Sequence[ChipTensor], op: str = "sum") -> NodeHandle:
-        """Every tensor becomes the elementwise op (sum, prod, max, min) of all, in place."""
+        """Every tensor becomes the elementwise op (sum, prod, max, min) of all, in place.
+        With comm=, of every chip of every rank (within the host on the
+        chips, between hosts over MPI)."""
+        if self.mpi is not None:
+            from .mpi import worker_allreduce
+            return worker_allreduce(self, tensors, op)
         from . import collectives
         return collectives.allreduce(self, tensors, op)
 

@@ -4,14 +4,15 @@
 
 Each rank drives its own chips 0 and 1 (a Worker with comm=); chip d of
 rank r starts with the values 10 * r + d + [0, 1, 2, ...]. The allreduce
-leaves on every chip of every rank the sum over all four chips, reduced
-in (rank, chip) order, so it is the same to the bit everywhere.
+leaves on every chip of every rank the sum over all four chips: first
+on each rank's chips (vector-core steps reading each other's GM through
+windows), then across the ranks over MPI, in a fixed order, so it is the
+same to the bit everywhere.
 """
 import numpy as np
 from mpi4py import MPI
 
 import simpler
-from simpler.mpi import worker_allreduce
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -21,7 +22,7 @@ with simpler.Worker(platform="sim", devices=[0, 1], comm=comm) as w:
     tensors = [w.malloc(d, (N,), np.float32) for d in w.devices]
     for d, t in zip(w.devices, tensors):
         w.copy(t, np.arange(N, dtype=np.float32) + 10 * rank + d)
-    worker_allreduce(w, tensors, "sum").result()     # copies, host reduce, MPI, copies back: one graph
+    w.allreduce(tensors, "sum").result()     # on the chips, then over MPI, then back: one graph
 
     out = [np.empty(N, np.float32) for _ in tensors]
     for o, t in zip(out, tensors):
