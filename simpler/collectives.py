@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,10 +28,11 @@ from .callable import ChipCallable, CoreCallable
 from .device_tensor import DeviceTensor
 from .dtypes import dtype_code
 from .errors import InvalidArgument, InvalidState
+from .chip_tensor import ChipTensor
 from .host_graph import NodeHandle, Region
 
-if TYPE_CHECKING:
-    from .multi_chip import ChipTensor, Worker, WorkerRegistration
+# Worker and WorkerRegistration (simpler/multi_chip.py) are only named in
+# annotations: multi_chip calls down into this module, never the reverse.
 
 KERNELS = Path(__file__).resolve().parent / "collective_kernels"
 
@@ -119,7 +120,6 @@ class CollectiveHandle(NodeHandle):
 def _tensors(worker: "Worker", tensors: Any, what: str) -> "list[ChipTensor]":
     """tensors as one ChipTensor per chip of worker, in device order, all
     of one shape and dtype, or InvalidArgument saying which is wrong."""
-    from .multi_chip import ChipTensor
     worker._g()
     if isinstance(tensors, ChipTensor) or not isinstance(tensors, Sequence):
         raise InvalidArgument(f"{what} must be a list of ChipTensors, one per chip {list(worker.devices)}, "

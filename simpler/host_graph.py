@@ -54,9 +54,6 @@ class Region:
     def overlaps(self, other: "Region") -> bool:
         return self.space == other.space and self.lo < other.hi and other.lo < self.hi
 
-    def covers(self, other: "Region") -> bool:
-        return self.space == other.space and self.lo <= other.lo and other.hi <= self.hi
-
     def __repr__(self) -> str:
         where = "host" if self.space == HOST else f"chip {self.space}"
         return f"Region({where}, 0x{self.lo:x}..0x{self.hi:x})"
@@ -151,11 +148,12 @@ class _Space:
         if r.hi - r.lo > self.longest:
             self.longest = r.hi - r.lo
 
-    def drop_covered(self, region: Region) -> None:
-        """Forget the accesses inside region."""
+    def drop_inside(self, region: Region, failed_only: bool = False) -> None:
+        """Forget the accesses inside region (with failed_only: the failed writes)."""
         i = bisect.bisect_left(self.starts, region.lo)
         j = bisect.bisect_left(self.starts, region.hi)
-        keep = [a for a in self.items[i:j] if a.region.hi > region.hi]
+        keep = [a for a in self.items[i:j]
+                if a.region.hi > region.hi or (failed_only and a.node.error is None)]
         if len(keep) != j - i:
             self.items[i:j] = keep
             self.starts[i:j] = [a.region.lo for a in keep]
@@ -169,13 +167,6 @@ class _Space:
                 del self.items[k]
                 return
             k += 1
-
-    def drop_failed_inside(self, region: Region) -> None:
-        i = bisect.bisect_left(self.starts, region.lo)
-        j = bisect.bisect_left(self.starts, region.hi)
-        keep = [a for a in self.items[i:j] if a.node.error is None or a.region.hi > region.hi]
-        self.items[i:j] = keep
-        self.starts[i:j] = [a.region.lo for a in keep]
 
 
 def _skipped(node: _Node, cause_node: _Node) -> BaseException:
@@ -259,7 +250,7 @@ class HostGraph:
         for w in node.writes:
             space = self._accesses[w.space]
             if not poison:      # a write that never runs orders nothing: what it covers stays
-                space.drop_covered(w)
+                space.drop_inside(w)
             space.add(_Access(node, w, True))
         if not poison:
             for r in node.reads:
@@ -323,7 +314,7 @@ class HostGraph:
     def forget_space(self, region: Region) -> None:
         """A tensor was freed: failed writes inside it fail no one any more."""
         with self._lock:
-            self._accesses[region.space].drop_failed_inside(region)
+            self._accesses[region.space].drop_inside(region, failed_only=True)
 
     # -- waiting --------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:

@@ -38,15 +38,17 @@ import concurrent.futures
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InvalidArgument, InvalidState, SimplerError, Timeout, Unsupported
+from .chip_tensor import ChipTensor
+from .errors import InvalidArgument, InvalidState, Timeout, Unsupported
+from .host_graph import NodeHandle, array_region
+from .run_queue import RunSkipped
 
-if TYPE_CHECKING:   # pragma: no cover
-    from .host_graph import NodeHandle
-    from .multi_chip import ChipTensor, Worker
+# Worker (simpler/multi_chip.py) is only named in annotations: multi_chip
+# calls down into this module, never the reverse.
 
 OPS = {"sum": np.add, "max": np.maximum, "min": np.minimum, "prod": np.multiply}
 DEFAULT_TIMEOUT_S = 60.0
@@ -431,14 +433,13 @@ def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str 
     and the result back to every local chip. Deterministic: the same on
     every chip of every rank, run to run. Returns a handle done when every
     tensor holds the result."""
-    from .multi_chip import ChipTensor
 
     ctx = getattr(worker, "mpi", None)
     if ctx is None:
         raise InvalidState(f"{worker!r} has no communicator: create it with Worker(..., comm=)")
     graph = worker._g()
     _check_comm(ctx.private, "the Worker's communicator")
-    ufunc = _op(op)
+    _op(op)     # InvalidArgument for an op there is none of
     timeout = _timeout(timeout)
     tensors = list(tensors)
     if not all(isinstance(t, ChipTensor) for t in tensors):
@@ -471,7 +472,6 @@ def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str 
         else:
             graph.finish(node, None)
 
-    from .host_graph import array_region
     graph.add(f"allreduce({op}) across {ctx.size} ranks, {result.nbytes} bytes", None,
               [array_region(result)], [array_region(result), array_region(ctx.token)], exchange)
     for t in order:
@@ -486,8 +486,6 @@ def _root_cause_handle(joined: "NodeHandle", what: str) -> "NodeHandle":
     """A handle that ends as joined does, but fails with the error that
     started a chain of skipped nodes (the Timeout of the cross-rank step,
     not "copy ... was not run")."""
-    from .host_graph import NodeHandle
-    from .run_queue import RunSkipped
 
     handle = NodeHandle(what, None)
     handle.set_running_or_notify_cancel()

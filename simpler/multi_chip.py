@@ -8,40 +8,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import collectives, mpi
 from .callable import ChipCallable
 from .device_tensor import DeviceTensor, _checked_int
 from .errors import DeviceLost, InvalidArgument, InvalidState, SimplerError
-from .handles import DeviceBuffer, Registration
-from .host_graph import HOST, HostGraph, NodeHandle, Region, array_region
+from .handles import Registration
+from .chip_tensor import ChipTensor
+from .host_graph import HostGraph, NodeHandle, Region, array_region
 from .worker import CallConfig, ChipWorker, TaskArgs
-
-
-class ChipTensor(DeviceTensor):
-    """A device tensor of one chip of a Worker (Worker.malloc): its GM,
-    its device id, and the buffer it owns (Worker.free frees it)."""
-
-    device: int
-    buffer: DeviceBuffer
-
-    def __init__(self, buffer: DeviceBuffer, device: int, shape: Sequence[int], dtype: Any) -> None:
-        super().__init__(buffer.addr, shape, dtype)
-        object.__setattr__(self, "device", device)
-        object.__setattr__(self, "buffer", buffer)
-
-    @property
-    def region(self) -> Region:
-        return Region(self.device, self.addr, self.addr + self.nbytes)
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ChipTensor) and other.device == self.device and other.addr == self.addr
-                and other.shape == self.shape and other.dtype == self.dtype)
-
-    def __hash__(self) -> int:
-        return hash((self.device, self.addr, self.shape, self.dtype.str))
-
-    def __repr__(self) -> str:
-        state = " freed" if self.buffer.freed else ""
-        return f"ChipTensor(chip {self.device}, 0x{self.addr:x}, shape={self.shape}, dtype={self.dtype}{state})"
 
 
 class WorkerRegistration:
@@ -135,9 +109,8 @@ class Worker:
         self.comm = None
         self.mpi = None     # simpler.mpi.MpiContext with comm=: rank, size, every rank's devices
         if comm is not None:
-            from .mpi import attach
             try:
-                attach(self, comm)
+                mpi.attach(self, comm)
             except BaseException:
                 self.finalize()
                 raise
@@ -315,8 +288,7 @@ class Worker:
         once. It starts when the earlier nodes it depends on are done
         (until then its input arrays must stay as they are: they are
         staged when it starts); outputs are in place once it is done."""
-        graph = self._g()
-        chip = self._chip(device)
+        self._chip(device)      # InvalidArgument for a device not of this Worker
         device = int(device)
         cid, callable_obj = self._registration(device, callable_)
         items = list(args.args if isinstance(args, TaskArgs) else args)
@@ -478,30 +450,24 @@ class Worker:
         With comm=, of every chip of every rank (within the host on the
         chips, between hosts over MPI)."""
         if self.mpi is not None:
-            from .mpi import worker_allreduce
-            return worker_allreduce(self, tensors, op)
-        from . import collectives
+            return mpi.worker_allreduce(self, tensors, op)
         return collectives.allreduce(self, tensors, op)
 
     def reduce_scatter(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor],
                        op: str = "sum") -> NodeHandle:
         """outputs[i] = the op of every input's i-th of n equal blocks."""
-        from . import collectives
         return collectives.reduce_scatter(self, outputs, inputs, op)
 
     def allgather(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
         """Every outputs[i] = the inputs one after the other."""
-        from . import collectives
         return collectives.allgather(self, outputs, inputs)
 
     def broadcast(self, tensors: Sequence[ChipTensor], root: int) -> NodeHandle:
         """Every tensor becomes a copy of chip root's."""
-        from . import collectives
         return collectives.broadcast(self, tensors, root)
 
     def all_to_all(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
         """outputs[i]'s j-th of n blocks = inputs[j]'s i-th."""
-        from . import collectives
         return collectives.all_to_all(self, outputs, inputs)
 
 
