@@ -186,31 +186,43 @@ def _blocks(nbytes: int) -> int:
 
 # -- steps -----------------------------------------------------------------
 class _Steps:
-    """The steps of one collective on one Worker."""
+    """The steps of one collective on one Worker. Steps are only queued
+    by add(); handle() opens every window first and submits after, so a
+    chip lost before the collective raises DeviceLost with nothing
+    submitted, and one lost during it (its first step failing) cannot
+    make the rest of the submission fail half way."""
 
     def __init__(self, worker: "Worker", what: str) -> None:
         self.worker = worker
         self.what = what
         self.cid = {d: r.id for d, r in _registration(worker).chips.items()}
-        self.handles: list[NodeHandle] = []
+        self.queued: list[tuple[int, "ChipTensor", list[Any], list[tuple[int, "ChipTensor", int]],
+                                list[Region], list[Region]]] = []
 
-    def addr(self, device: int, t: "ChipTensor", elem: int = 0) -> int:
-        """Where chip device's kernels reach element elem of t."""
-        return self.worker._window(device, t) + elem * t.dtype.itemsize
+    def addr(self, device: int, t: "ChipTensor", elem: int = 0) -> tuple[int, "ChipTensor", int]:
+        """Where chip device's kernels reach element elem of t (resolved
+        to an address, through a window onto t's chip, by handle())."""
+        return (device, t, elem)
 
     def add(self, device: int, own: "ChipTensor", mode: int, op: int, count: int, dst_off: int,
-            srcs: list[int], skip: int, reads: list[Region], writes: list[Region]) -> None:
+            srcs: list[tuple[int, "ChipTensor", int]], skip: int, reads: list[Region],
+            writes: list[Region]) -> None:
         """A step on chip device writing count elements of own from dst_off."""
         if count == 0 or not writes:
             return
-        flat = DeviceTensor(own.addr, (_numel(own),), own.dtype)
-        scalars = [mode, op, _blocks(count * own.dtype.itemsize), count, dst_off, len(srcs), skip,
-                   *srcs, *[0] * (_MAX_SRC - len(srcs))]
-        self.handles.append(self.worker._submit_run(f"{self.what} step on chip {device}", device,
-                                                    self.cid[device], [flat, *scalars], reads, writes))
+        head = [mode, op, _blocks(count * own.dtype.itemsize), count, dst_off, len(srcs), skip]
+        self.queued.append((device, own, head, srcs, reads, writes))
 
     def handle(self) -> CollectiveHandle:
-        return CollectiveHandle(self.what, self.handles)
+        window = self.worker._window
+        resolved = [[window(d, t) + elem * t.dtype.itemsize for d, t, elem in step[3]] for step in self.queued]
+        handles = []
+        for (device, own, head, _, reads, writes), srcs in zip(self.queued, resolved):
+            flat = DeviceTensor(own.addr, (_numel(own),), own.dtype)
+            scalars = [*head, *srcs, *[0] * (_MAX_SRC - len(srcs))]
+            handles.append(self.worker._submit_run(f"{self.what} step on chip {device}", device,
+                                                   self.cid[device], [flat, *scalars], reads, writes))
+        return CollectiveHandle(self.what, handles)
 
 
 def _part(t: "ChipTensor", lo: int, hi: int) -> Region:

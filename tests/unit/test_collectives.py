@@ -177,6 +177,48 @@ def test_collective_then_run_order(workers, simpler_runtime):
     _free(w, ts)
 
 
+def test_a_chip_lost_by_its_first_step_fails_the_collective_not_the_call(simpler_runtime, monkeypatch):
+    """Every window is opened before any step is submitted: with each step
+    run to its end as it is submitted (the slowest submission there can
+    be), chip 1's first step losing chip 1 fails the collective's handle
+    with DeviceLost, and allreduce() itself returns (it used to raise
+    DeviceLost half way, opening a window onto chip 1's tensor for chip
+    2's step, with chips 0 and 1's steps already queued)."""
+    with Worker("faulty:sim", simpler_runtime, 4) as w:
+        ts = _upload(w, [np.full(64, d, np.float32) for d in range(4)])
+        w.wait()
+        submit = w._submit_run
+
+        def at_once(*args, **kw):
+            h = submit(*args, **kw)
+            try:
+                h.result(30)
+            except simpler.SimplerError:
+                pass
+            return h
+
+        monkeypatch.setattr(w, "_submit_run", at_once)
+        w.chips[1].inject_fault(1, "launch")
+        h = w.allreduce(ts)
+        with pytest.raises(simpler.DeviceLost, match="chip 1"):
+            h.result(30)
+        with pytest.raises(simpler.DeviceLost):
+            w.wait()
+        monkeypatch.undo()
+        # chip 1 is gone; a later collective fails likewise; chip 0's tensor,
+        # poisoned by the failed collective until written again, is written
+        # and read back
+        with pytest.raises(simpler.DeviceLost, match="chip 1"):
+            w.allreduce(ts).result(30)
+        with pytest.raises(simpler.DeviceLost):
+            w.wait()
+        fresh, got = np.arange(64, dtype=np.float32), np.empty(64, np.float32)
+        w.copy(ts[0], fresh)
+        w.copy(got, ts[0])
+        w.wait()
+        np.testing.assert_array_equal(got, fresh)
+
+
 @pytest.mark.parametrize("chips", [1, 2, 3, 4])
 def test_allgather(workers, simpler_runtime, chips):
     w = workers(simpler_runtime, chips)
