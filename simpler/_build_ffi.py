@@ -37,6 +37,7 @@ HOST_SOURCES = [
     "csrc/runtime/recorded_graph.c",
     "csrc/runtime/host_build_graph/host/graph_builder.c",
     "csrc/runtime/host_build_graph/host/orchestration_thread.c",
+    "csrc/runtime/host_build_graph/host/graph_stream.c",
     "csrc/runtime/tensormap_and_ringbuffer/host/ring_setup.c",
     "csrc/host/callable_buffer.c",
     "csrc/host/worker.c",
@@ -61,6 +62,7 @@ DEVICE_LIBS = {
     "libsimpler_aicpu.so": [
         "csrc/aicpu/aicpu_main.c", "csrc/aicpu/launch_status.c", "csrc/aicpu/dispatch_loop.c",
         "csrc/runtime/host_build_graph/aicpu/graph_scheduler.c",
+        "csrc/runtime/host_build_graph/aicpu/stream_scheduler.c",
         "csrc/runtime/tensormap_and_ringbuffer/aicpu/scheduler.c",
         "csrc/runtime/tensormap_and_ringbuffer/aicpu/orchestrator.c",
         # shared with the host library: each program gets its own copy

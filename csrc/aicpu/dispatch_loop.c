@@ -391,7 +391,8 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
             simpler_event_cancel(me);
             continue;
         }
-        simpler_event_sleep(me, seq, SCHED_SLEEP_NS);
+        uint64_t sleep_ns = ops->idle_ns ? ops->idle_ns(rt) : 0;
+        simpler_event_sleep(me, seq, sleep_ns ? sleep_ns : SCHED_SLEEP_NS);
         if (L->trace)
             simpler_trace_record(L->trace, SIMPLER_TRACE_SLEEP, thread_idx, 0, 0, 0, now, simpler_now_ns());
     }

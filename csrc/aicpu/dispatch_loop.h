@@ -97,6 +97,10 @@ typedef struct sched_ops {
     int (*in_flight)(void *rt);
     /* "N of M tasks done" for the timeout message. */
     void (*summary)(void *rt, char *buf, size_t len);
+    /* How long an idle thread may sleep now, at most (0: the loop's
+     * default); NULL: always the default. For work that comes with
+     * nothing to wake the threads (a graph the host still streams). */
+    uint64_t (*idle_ns)(void *rt);
 } sched_ops;
 
 /* Run the loop until ops->done or an abort; returns the launch status. */

@@ -37,7 +37,8 @@ static inline uint32_t simpler_core_type_of(uint32_t core) { return core % 3 == 
 
 typedef enum simpler_runtime_kind {
     SIMPLER_RUNTIME_HOST_BUILD_GRAPH = 1,
-    SIMPLER_RUNTIME_TMR = 2             /* a tensormap_and_ringbuffer run */
+    SIMPLER_RUNTIME_TMR = 2,            /* a tensormap_and_ringbuffer run */
+    SIMPLER_RUNTIME_HBG_STREAM = 3      /* a host_build_graph run on a streamed image */
 } simpler_runtime_kind;
 
 /* Slots per mailbox: the task a core runs and the ones queued behind it.

@@ -110,6 +110,13 @@ typedef struct platform_ops {
      * while a launch waits (the next run is staged meanwhile). Zero: a
      * launch has the device to itself. */
     int concurrent_launch;
+    /* Non-zero: gm_alloc, gm_free and gm_host_view may be called from any
+     * thread at any time, also during another operation (a host-built
+     * graph streams its segments from its orchestration's thread while
+     * the worker goes on). sim: its heap is locked and GM is this
+     * process's memory. onboard: not (one request at a time, by the
+     * worker), so its host-built graphs are built whole. */
+    int concurrent_gm;
 
     /* Non-zero once the device cannot be used any more (a stuck core, a
      * scheduler that did not stop): every later call but close fails. */

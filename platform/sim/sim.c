@@ -358,6 +358,7 @@ const platform_ops simpler_platform_sim = {
     .callable_release = sim_callable_release,
     .launch = sim_launch,
     .concurrent_launch = 1,
+    .concurrent_gm = 1,
     .is_lost = sim_is_lost,
     .counters = sim_counters,
 };

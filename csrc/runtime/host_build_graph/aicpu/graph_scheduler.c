@@ -160,7 +160,7 @@ static void summary(void *rt, char *buf, size_t len)
              s->hdr->num_tasks);
 }
 
-static const sched_ops hbg_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
+static const sched_ops hbg_ops = {take, posted, follow, finish, ready, done, in_flight, summary, NULL};
 
 /* Schedule the image on this thread's share of the cores until every task
  * finished or the launch aborted. */

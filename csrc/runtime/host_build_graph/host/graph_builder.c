@@ -14,7 +14,9 @@
 #include "common/error.h"
 #include "runtime/dependency_tracker/tracker.h"
 #include "runtime/host_build_graph/graph_image.h"
+#include "runtime/host_build_graph/host/build_task.h"
 #include "runtime/host_build_graph/host/graph_builder.h"
+#include "runtime/host_build_graph/host/graph_stream.h"
 #include "runtime/host_build_graph/host/orchestration_thread.h"
 #include "runtime/recorded_graph.h"
 #include "runtime/runtime.h"
@@ -22,20 +24,6 @@
 #include "runtime/task_check.h"
 
 #define HBG_MAX_BLOCKS 4096
-
-typedef struct build_task {
-    uint64_t kernel_addr;
-    uint64_t args_off;          /* into the args buffer: tensors, then scalars */
-    uint32_t func_id, core_type, block_num;
-    uint32_t num_tensors, num_scalars;
-    uint32_t fanin;
-    uint32_t fanout_count;
-    uint32_t stamp;             /* last consumer an edge was added for, + 1 */
-} build_task;
-
-typedef struct edge {
-    uint32_t producer, consumer;
-} edge;
 
 /* The builder's arrays and the image's host staging buffer: kept on the
  * device from one run for the next (the runtime's cache), so that a run of
@@ -102,6 +90,13 @@ typedef struct builder {
     int scope_depth;
     int failed;                 /* first error code; the message is in the thread's error */
     int probe;                  /* a recording's probe: its memory is its own, not the cache's */
+    /* Streaming (graph_stream.h): may_stream when the run may; stream once
+     * the first segment is published, and streaming tells the stage's
+     * wait so (the launch goes on while the orchestration does). */
+    int may_stream;
+    hbg_stream_host *stream;
+    _Atomic uint32_t streaming;
+    uint64_t started_ns;        /* when the orchestration started */
     /* The run's arguments (last: only the part in use is written). */
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS];
@@ -173,6 +168,47 @@ static int prepare_tensor(builder *b, const task_kernel *k, uint32_t i, simpler_
     return 0;
 }
 
+/* A segment's worth of tasks is submitted: publish it, the first one
+ * starting the stream (and the stage's wait returns, so that the launch
+ * can start). A stream that cannot start leaves the graph to be built
+ * whole; a segment that cannot be published fails the run. */
+static int stream_segment(builder *b)
+{
+    int rc;
+    if (!b->stream) {
+        simpler_error_hold(SIMPLER_OK);
+        rc = hbg_stream_open(&b->env, b->run.config.max_tasks, &b->stream);
+        simpler_error_release(SIMPLER_OK);
+        if (rc) {
+            b->may_stream = 0;
+            return SIMPLER_OK;
+        }
+    }
+    rc = hbg_stream_publish(b->stream, b->mem.tasks, b->num_tasks, b->mem.edges, b->num_edges, b->mem.args,
+                            b->args_size);
+    if (rc)
+        return first_failure_keep(&b->failed, rc);
+    if (!atomic_load_explicit(&b->streaming, memory_order_relaxed)) {
+        atomic_store(&b->streaming, 1);
+        hbg_orch_thread_nudge((*(hbg_cache **)b->env.cache)->thread);
+    }
+    return SIMPLER_OK;
+}
+
+/* After a streamed orchestration returned (orc its result): publish the
+ * rest and seal the graph, or tell the schedulers it failed. */
+static void stream_end(builder *b, int orc)
+{
+    int rc = b->failed || orc || b->scope_depth;
+    if (!rc && (rc = hbg_stream_publish(b->stream, b->mem.tasks, b->num_tasks, b->mem.edges, b->num_edges,
+                                        b->mem.args, b->args_size)))
+        first_failure_keep(&b->failed, rc);
+    if (rc)
+        hbg_stream_fail(b->stream);
+    else
+        hbg_stream_seal(b->stream);
+}
+
 static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
 {
     builder *b = (builder *)o;
@@ -233,6 +269,8 @@ static int submit_task(simpler_orch *o, simpler_task *task, simpler_task_id *id_
     b->num_tasks++;
     if (id_out)
         *id_out = id;
+    if (b->may_stream && (b->num_tasks & (HBG_STREAM_SEG_TASKS - 1)) == 0)
+        return stream_segment(b);
     return SIMPLER_OK;
 }
 
@@ -370,6 +408,7 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
 
 static void builder_release(builder *b)
 {
+    hbg_stream_free(b->stream);
     for (uint32_t i = 0; i < b->num_outputs; i++)
         b->env.ops->gm_free(b->env.pdev, b->outputs[i]);
     addr_map_free(&b->extents);
@@ -456,7 +495,39 @@ static int upload_image(builder *b, runtime_launch *launch)
 static int orchestrate(void *arg)
 {
     builder *b = arg;
-    return b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
+    int orc = b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
+    if (b->stream) {
+        int entered = hbg_orch_enter();
+        stream_end(b, orc);
+        hbg_orch_leave(entered);
+    }
+    return orc;
+}
+
+/* The run's outcome once its orchestration returned (rc how the wait for
+ * it ended, orc what it returned). */
+static int judge(builder *b, int rc, int orc)
+{
+    const char *entry = b->run.callable->info->orch_entry;
+    if (rc)
+        return simpler_fail_prefix(rc, "orchestration '%s'", entry);
+    if (b->failed)
+        return simpler_fail_prefix(b->failed, "orchestration '%s'", entry);
+    if (orc)
+        return simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", entry, orc);
+    if (b->scope_depth)
+        return simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open", entry,
+                            b->scope_depth);
+    return SIMPLER_OK;
+}
+
+/* An orchestration that would not stop: its thread runs on in the
+ * builder, which is never freed, and fails every call it still makes. */
+static int orchestration_lost(builder *b, runtime_result *result)
+{
+    __atomic_store_n(&b->failed, SIMPLER_E_DEVICE_LOST, __ATOMIC_SEQ_CST);
+    result->host_lost = 1;
+    return simpler_fail_prefix(SIMPLER_E_DEVICE_LOST, "orchestration '%s'", b->run.callable->info->orch_entry);
 }
 
 /* Run the orchestration into a new builder for run (with scalars, the
@@ -500,30 +571,26 @@ static int orchestrate_run(const runtime_env *env, const runtime_run *run, const
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
         i++;
     }
+    /* A run's graph streams (graph_stream.h) where the platform lets the
+     * orchestration's thread make GM, unless the run needs it whole
+     * first: a recording keeps the image, a trace names the edges
+     * before the launch. */
+    b->may_stream = !probe && !run->record && !run->trace_addr && env->ops->concurrent_gm &&
+                    env->ops->gm_host_view;
     if (!rc) {
-        const char *entry = info->orch_entry;
-        uint64_t t0 = simpler_now_ns();
+        b->started_ns = simpler_now_ns();
         int orc = 0;
         rc = hbg_orch_thread_run(&k->thread, orchestrate, b, run->config.scheduler_timeout_ms * 1000000ull,
-                                 env->poll, &orc);
-        result->orchestration_ns = simpler_now_ns() - t0;
+                                 env->poll, &b->streaming, &orc);
+        result->orchestration_ns = simpler_now_ns() - b->started_ns;
         result->tasks_submitted = b->num_tasks;
-        if (rc == SIMPLER_E_DEVICE_LOST) {
-            /* Its thread runs on in it: the builder is never freed, and
-             * it fails every call the orchestration still makes. */
-            __atomic_store_n(&b->failed, SIMPLER_E_DEVICE_LOST, __ATOMIC_SEQ_CST);
-            result->host_lost = 1;
-            return simpler_fail_prefix(rc, "orchestration '%s'", entry);
+        if (rc == HBG_ORCH_RUNNING || (rc == SIMPLER_OK && b->stream)) {
+            *out = b;   /* streaming: hbg_finish waits for the rest */
+            return SIMPLER_OK;
         }
-        if (rc)
-            rc = simpler_fail_prefix(rc, "orchestration '%s'", entry);
-        else if (b->failed)
-            rc = simpler_fail_prefix(b->failed, "orchestration '%s'", entry);
-        else if (orc)
-            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned %d", entry, orc);
-        else if (b->scope_depth)
-            rc = simpler_fail(SIMPLER_E_ORCHESTRATION, "orchestration '%s' returned with %d scope(s) open", entry,
-                              b->scope_depth);
+        if (rc == SIMPLER_E_DEVICE_LOST)
+            return orchestration_lost(b, result);
+        rc = judge(b, rc, orc);
     }
     if (rc) {
         simpler_error_hold(rc);
@@ -671,6 +738,14 @@ static int hbg_stage(const runtime_env *env, const runtime_run *run, runtime_lau
     int rc = orchestrate_run(env, run, run->args.scalars, 0, result, &b);
     if (rc)
         return rc;
+    if (b->stream) {
+        /* The orchestration goes on, adding to the launch's graph. */
+        launch->launch = 1;
+        launch->params = runtime_launch_params(SIMPLER_RUNTIME_HBG_STREAM, &run->config, hbg_stream_addr(b->stream),
+                                               0, 0);
+        launch->own[1] = (uint64_t)(uintptr_t)b;
+        return SIMPLER_OK;
+    }
     if (b->num_tasks)
         rc = upload_image(b, launch);
     if (!rc && run->record)
@@ -784,10 +859,47 @@ void hbg_probe_scalars(const runtime_env *env, const runtime_run *run, uint64_t 
     hbg_drop_cache(cache);
 }
 
+/* After a streamed graph's launch: the orchestration's end and outcome.
+ * A launch that failed for its own reasons (a fault, a timeout, an
+ * interrupt) stops the orchestration, and its failure is the run's; one
+ * the host failed (hbg_stream_fail) fails with the orchestration's. */
+static int finish_stream(const runtime_env *env, builder *b, int launch_rc, runtime_result *result)
+{
+    hbg_cache *k = *env->cache;
+    int host_failed = hbg_stream_failed(b->stream), orc = 0, rc;
+    uint64_t timeout_ns = launch_rc && !host_failed ? 0 : b->run.config.scheduler_timeout_ms * 1000000ull;
+    simpler_error_hold(launch_rc);
+    if (!k->thread) /* a cancelled job left no thread: its wait saw it */
+        rc = SIMPLER_E_INTERRUPTED;
+    else
+        rc = hbg_orch_thread_wait(&k->thread, timeout_ns, env->poll, NULL, &orc);
+    simpler_error_release(launch_rc);
+    result->orchestration_ns = simpler_now_ns() - b->started_ns;
+    result->tasks_submitted = b->num_tasks;
+    if (rc == SIMPLER_E_DEVICE_LOST) {
+        simpler_error_hold(launch_rc);
+        orchestration_lost(b, result);
+        simpler_error_release(launch_rc);
+        return launch_rc ? launch_rc : SIMPLER_E_DEVICE_LOST;
+    }
+    if (!launch_rc || host_failed) {
+        launch_rc = judge(b, rc, orc);
+        if (!launch_rc)
+            result->tasks_completed = b->num_tasks;
+    }
+    simpler_error_hold(launch_rc);
+    builder_release(b);
+    run_block_done(env);
+    simpler_error_release(launch_rc);
+    return launch_rc;
+}
+
 static int hbg_finish(const runtime_env *env, const runtime_run *run, runtime_launch *launch, int launch_rc,
                       runtime_result *result)
 {
     (void)run;
+    if (launch->own[1])
+        return finish_stream(env, (builder *)(uintptr_t)launch->own[1], launch_rc, result);
     if (!launch_rc)
         result->tasks_completed = launch->own[0];
     for (uint32_t i = 0; i < launch->num_gm_held; i++)

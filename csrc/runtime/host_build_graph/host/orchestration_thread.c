@@ -14,7 +14,8 @@
 struct hbg_orch_thread {
     pthread_t thread;
     simpler_event go;               /* seq counts jobs posted */
-    simpler_event done;             /* seq counts jobs finished */
+    simpler_event done;             /* signalled when a job finishes, or nudges its waiter */
+    _Atomic uint32_t finished;      /* the job posted last has finished */
     _Atomic uint32_t stopping;
     hbg_orch_job job;
     void *arg;
@@ -52,6 +53,7 @@ static void *orch_main(void *arg)
         pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
         t->result = r;
         snprintf(t->message, sizeof t->message, "%s", simpler_last_error());
+        atomic_store_explicit(&t->finished, 1, memory_order_release);
         simpler_event_signal(&t->done);
     }
 }
@@ -72,28 +74,26 @@ static int start(hbg_orch_thread **out)
     return SIMPLER_OK;
 }
 
-int hbg_orch_thread_run(hbg_orch_thread **tp, hbg_orch_job job, void *arg, uint64_t timeout_ns,
-                        const platform_poll *poll, int *result)
+/* The job is over, or its waiter was asked to return early. */
+static int wait_over(hbg_orch_thread *t, _Atomic uint32_t *early)
 {
-    int rc;
-    if (!*tp && (rc = start(tp)))
-        return rc;
-    hbg_orch_thread *t = *tp;
-    uint32_t want = atomic_load(&t->done.seq) + 1;
-    t->job = job;
-    t->arg = arg;
-    simpler_event_signal(&t->go);
+    return atomic_load_explicit(&t->finished, memory_order_acquire) || (early && atomic_load(early));
+}
 
+int hbg_orch_thread_wait(hbg_orch_thread **tp, uint64_t timeout_ns, const platform_poll *poll,
+                         _Atomic uint32_t *early, int *result)
+{
+    hbg_orch_thread *t = *tp;
     int polled = poll && poll->fn;
     uint64_t now = simpler_now_ns(), deadline = now + timeout_ns;
     uint64_t next_poll = polled ? now + PLATFORM_POLL_NS : UINT64_MAX;
     simpler_backoff backoff = {0};
-    while (atomic_load_explicit(&t->done.seq, memory_order_acquire) != want && !simpler_backoff_step(&backoff))
+    while (!wait_over(t, early) && !simpler_backoff_step(&backoff))
         ;
     int stop = SIMPLER_OK;
     for (;;) {
         uint32_t seq = simpler_event_prepare(&t->done);
-        if (seq == want) {
+        if (wait_over(t, early)) {
             simpler_event_cancel(&t->done);
             break;
         }
@@ -112,9 +112,11 @@ int hbg_orch_thread_run(hbg_orch_thread **tp, hbg_orch_job job, void *arg, uint6
         uint64_t until = deadline < next_poll ? deadline : next_poll;
         simpler_event_sleep(&t->done, seq, until - now);
     }
-    if (stop && atomic_load(&t->done.seq) == want)
+    if (stop && atomic_load_explicit(&t->finished, memory_order_acquire))
         stop = SIMPLER_OK;      /* it finished as we gave up on it */
     if (!stop) {
+        if (!atomic_load_explicit(&t->finished, memory_order_acquire))
+            return HBG_ORCH_RUNNING;
         *result = t->result;
         simpler_fail(SIMPLER_OK, "%s", t->message);
         return SIMPLER_OK;
@@ -131,9 +133,27 @@ int hbg_orch_thread_run(hbg_orch_thread **tp, hbg_orch_job job, void *arg, uint6
     free(t);
     if (stop == SIMPLER_E_INTERRUPTED)
         return simpler_fail(stop, "the orchestration was interrupted");
+    if (!timeout_ns)
+        return simpler_fail(stop, "the orchestration was stopped");
     return simpler_fail(stop, "the orchestration ran for more than %.3g s (the scheduler timeout) and was stopped",
                         (double)timeout_ns / 1e9);
 }
+
+int hbg_orch_thread_run(hbg_orch_thread **tp, hbg_orch_job job, void *arg, uint64_t timeout_ns,
+                        const platform_poll *poll, _Atomic uint32_t *early, int *result)
+{
+    int rc;
+    if (!*tp && (rc = start(tp)))
+        return rc;
+    hbg_orch_thread *t = *tp;
+    t->job = job;
+    t->arg = arg;
+    atomic_store_explicit(&t->finished, 0, memory_order_relaxed); /* published by go's signal */
+    simpler_event_signal(&t->go);
+    return hbg_orch_thread_wait(tp, timeout_ns, poll, early, result);
+}
+
+void hbg_orch_thread_nudge(hbg_orch_thread *t) { simpler_event_signal(&t->done); }
 
 void hbg_orch_thread_free(hbg_orch_thread *t)
 {

@@ -19,6 +19,7 @@
 #ifndef SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
 #define SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/platform_ops.h"
@@ -27,6 +28,10 @@ typedef struct hbg_orch_thread hbg_orch_thread;
 
 typedef int (*hbg_orch_job)(void *arg);
 
+/* hbg_orch_thread_run's or _wait's: the job goes on (the waiter was
+ * asked to return early); wait for it later. */
+#define HBG_ORCH_RUNNING 1
+
 /*
  * Run job(arg) on *t's thread (started when *t is NULL) and wait for it,
  * calling poll every PLATFORM_POLL_NS. Returns SIMPLER_OK with the job's
@@ -34,10 +39,21 @@ typedef int (*hbg_orch_job)(void *arg);
  * after stopping the job, SIMPLER_E_INTERRUPTED (the poll asked) or
  * SIMPLER_E_TIMEOUT (it ran past timeout_ns) and a fresh thread next time;
  * or SIMPLER_E_DEVICE_LOST when the job would not stop: its thread is then
- * left running, and arg must stay valid for ever.
+ * left running, and arg must stay valid for ever. With early (may be
+ * NULL), the job may ask its waiter to return before it ends: it sets
+ * *early and calls hbg_orch_thread_nudge; the wait then returns
+ * HBG_ORCH_RUNNING.
  */
 int hbg_orch_thread_run(hbg_orch_thread **t, hbg_orch_job job, void *arg, uint64_t timeout_ns,
-                        const platform_poll *poll, int *result);
+                        const platform_poll *poll, _Atomic uint32_t *early, int *result);
+
+/* Wait again for a job hbg_orch_thread_run left running, as it does
+ * (early may be NULL). timeout_ns 0 stops it at once unless it is over. */
+int hbg_orch_thread_wait(hbg_orch_thread **t, uint64_t timeout_ns, const platform_poll *poll,
+                         _Atomic uint32_t *early, int *result);
+
+/* From the job: wake its waiter to look at *early. */
+void hbg_orch_thread_nudge(hbg_orch_thread *t);
 
 /* Stop an idle thread and free it. */
 void hbg_orch_thread_free(hbg_orch_thread *t);

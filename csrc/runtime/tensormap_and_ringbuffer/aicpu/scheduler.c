@@ -240,7 +240,7 @@ static void summary(void *rt, char *buf, size_t len)
              atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
 }
 
-static const sched_ops tmr_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
+static const sched_ops tmr_ops = {take, posted, follow, finish, ready, done, in_flight, summary, NULL};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {
