@@ -35,6 +35,18 @@
  * So each task is queued exactly once, after its last producer finished.
  * The release CAS publishes the consumer's task entry with its node, and a
  * scheduler's acquire swap sees both.
+ *
+ * Followers (dispatch_loop.c) ride on the same word. A consumer may
+ * follow once every producer is posted and it knows where: its unposted
+ * count starts at its edges + 1 like pending, and each edge is taken off
+ * it once. A scheduler posting a producer stores where (posted_at) and
+ * sets HBG_STREAM_POSTED in its fanout word; the nodes on the list at that
+ * moment are its to note (the consumer's waits) and count off, and the
+ * host, whose CAS then sees POSTED, notes and counts off the edges it adds
+ * later itself. An edge to a CLOSED producer needs no wait: the host
+ * counts it off. The host takes the unposted guard off last, after the
+ * pending guard, so a consumer is claimed as a follower only with its
+ * edges all added.
  */
 #ifndef SIMPLER_HBG_STREAM_IMAGE_H
 #define SIMPLER_HBG_STREAM_IMAGE_H
@@ -46,6 +58,12 @@
 
 /* In a fanout word: the producer finished; no edge may be added. */
 #define HBG_STREAM_CLOSED 1ull
+/* In a fanout word: the producer was posted to a core (posted_at). */
+#define HBG_STREAM_POSTED 2ull
+#define HBG_STREAM_FLAGS 15ull     /* edge nodes are 16-byte aligned */
+
+/* A follower's waits, as a whole image's (graph_image.h). */
+#define HBG_STREAM_WAITS 4
 
 typedef struct hbg_stream_header {
     uint64_t magic;
@@ -81,6 +99,10 @@ typedef struct hbg_stream_task {
     _Atomic uint32_t pending;   /* producers not yet finished, + 1 until published */
     _Atomic uint32_t next_block; /* blocks claimed by schedulers (may pass block_num) */
     _Atomic uint32_t blocks_done;
+    _Atomic uint32_t unposted;  /* producers not yet posted, + 1 until published */
+    _Atomic uint32_t num_waits; /* entries written to waits (may pass HBG_STREAM_WAITS) */
+    uint64_t posted_at;         /* where this task was posted, once HBG_STREAM_POSTED is set */
+    uint64_t waits[HBG_STREAM_WAITS]; /* where the posted producers went: core << 32 | seq */
 } hbg_stream_task;
 
 typedef struct hbg_stream_edge {
@@ -110,12 +132,20 @@ static inline int hbg_stream_add_edge(hbg_stream_task *producer, hbg_stream_edge
     uint64_t head = atomic_load_explicit(&producer->fanout, memory_order_acquire);
     do {
         if (head & HBG_STREAM_CLOSED) {
-            atomic_fetch_sub_explicit(&consumer->pending, 1, memory_order_relaxed); /* the guard holds it above 0 */
+            /* the guards hold both above 0 */
+            atomic_fetch_sub_explicit(&consumer->pending, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&consumer->unposted, 1, memory_order_relaxed);
             return 0;
         }
-        node->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&producer->fanout, &head, node_addr, memory_order_release,
-                                                    memory_order_acquire));
+        node->next = head & ~HBG_STREAM_FLAGS;
+    } while (!atomic_compare_exchange_weak_explicit(&producer->fanout, &head, node_addr | (head & HBG_STREAM_POSTED),
+                                                    memory_order_acq_rel, memory_order_acquire));
+    if (head & HBG_STREAM_POSTED) { /* posted before this edge: the host notes where */
+        uint32_t w = atomic_fetch_add_explicit(&consumer->num_waits, 1, memory_order_relaxed);
+        if (w < HBG_STREAM_WAITS)
+            consumer->waits[w] = producer->posted_at;
+        atomic_fetch_sub_explicit(&consumer->unposted, 1, memory_order_release);
+    }
     return 1;
 }
 
@@ -123,14 +153,25 @@ static inline int hbg_stream_add_edge(hbg_stream_task *producer, hbg_stream_edge
  * added. Returns 1 when it is ready: the caller queues it. */
 static inline int hbg_stream_release(hbg_stream_task *t)
 {
-    return atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1;
+    int ready = atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1;
+    atomic_fetch_sub_explicit(&t->unposted, 1, memory_order_release);
+    return ready;
 }
 
 /* A scheduler's half: close a finished producer's list and return its
  * first node's address (0: no successors). */
 static inline uint64_t hbg_stream_close(hbg_stream_task *t)
 {
-    return atomic_exchange_explicit(&t->fanout, HBG_STREAM_CLOSED, memory_order_acq_rel);
+    return atomic_exchange_explicit(&t->fanout, HBG_STREAM_CLOSED, memory_order_acq_rel) & ~HBG_STREAM_FLAGS;
+}
+
+/* A scheduler's half of a post: mark t posted at (core << 32 | seq) and
+ * return its list as it was then (flags off), whose consumers the caller
+ * notes and counts off (the host does the later ones). */
+static inline uint64_t hbg_stream_mark_posted(hbg_stream_task *t, uint64_t at)
+{
+    t->posted_at = at;
+    return atomic_fetch_or_explicit(&t->fanout, HBG_STREAM_POSTED, memory_order_acq_rel) & ~HBG_STREAM_FLAGS;
 }
 
 /* A consumer on a closed list: 1 when this was its last producer, so it

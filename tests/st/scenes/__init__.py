@@ -51,6 +51,7 @@ SIGNATURES = {
     "all_to_all": [("in", F32), ("out", F32), "scalar", "scalar"],
     "scaled": [("in", F32), ("out", F32), "scalar", "scalar"],
     "random_dag": [("inout", F32), "scalar", "scalar"],
+    "late_edges": [("inout", F32), ("inout", F32), "scalar", "scalar", "scalar", "scalar", "scalar"],
 }
 
 

@@ -3,12 +3,11 @@
  * the shared dispatch loop, started on the graph's first segment while
  * the host is still adding the rest.
  *
- * Unlike a whole image's, a task's successors are not all known when it
- * is posted, so no task is followed (sched_ops.follow): every task goes
- * through a ready queue, queued by whoever takes its pending count to 0,
- * a scheduler finishing its last producer or the host publishing it. The
- * launch is over once the host sealed the graph and every task it holds
- * finished.
+ * A task is queued by whoever takes its pending count to 0: a scheduler
+ * finishing its last producer or the host publishing it; or it is
+ * followed (dispatch_loop.c), once all its producers are posted, which the
+ * host and the schedulers count together (stream_image.h). The launch is
+ * over once the host sealed the graph and every task it holds finished.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "aicpu/aicpu_runtime.h"
 #include "aicpu/dispatch_loop.h"
 #include "aicpu/launch_status.h"
+#include "runtime/host_build_graph/graph_image.h"
 #include "runtime/host_build_graph/stream_image.h"
 #include "simpler/simpler.h"
 
@@ -107,14 +107,58 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
+_Static_assert(HBG_STREAM_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot");
+
+static const hbg_stream_edge *node_at(uint64_t at) { return (const hbg_stream_edge *)(uintptr_t)at; }
+
+/* Tell the task's successors so far where it went (sched_ops.posted); the
+ * host tells the later ones. A wide fan-out is better spread over the
+ * cores by the ready queues: its successors are left uncounted, never to
+ * follow, as in graph_scheduler.c. */
+static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
+{
+    hbg_stream *s = rt;
+    uint64_t at = sched_pack(core, seq), first = hbg_stream_mark_posted(task_at(s, task), at), n = 0;
+    for (uint64_t e = first; e && n <= SCHED_FOLLOW_SCAN; e = node_at(e)->next)
+        n++;
+    if (n > SCHED_FOLLOW_SCAN)
+        return;
+    for (uint64_t e = first; e; e = node_at(e)->next) {
+        hbg_stream_task *f = task_at(s, node_at(e)->consumer);
+        sched_note_wait(&f->num_waits, f->waits, HBG_STREAM_WAITS, at);
+        /* release: whoever sees unposted 0 sees every producer's entry */
+        atomic_fetch_sub_explicit(&f->unposted, 1, memory_order_release);
+    }
+}
+
+static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
+{
+    hbg_stream *s = rt;
+    uint64_t e = atomic_load_explicit(&task_at(s, task)->fanout, memory_order_acquire);
+    if (e & HBG_STREAM_CLOSED)
+        return 0;
+    e &= ~HBG_STREAM_FLAGS;
+    for (uint32_t i = 0; e && i < SCHED_FOLLOW_SCAN; e = node_at(e)->next, i++) {
+        uint32_t c = node_at(e)->consumer;
+        hbg_stream_task *f = task_at(s, c);
+        if (f->block_num != 1 || atomic_load_explicit(&f->unposted, memory_order_acquire) != 0)
+            continue;
+        fill(f, c, 0, out);
+        if (sched_claim(place, f->core_type, &f->pending, HBG_FOLLOWED,
+                        atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, HBG_STREAM_WAITS, out))
+            return 1;
+    }
+    return 0;
+}
+
 static void finish(void *rt, uint64_t task)
 {
     hbg_stream *s = rt;
     hbg_stream_task *t = task_at(s, task);
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
         return;
-    for (uint64_t at = hbg_stream_close(t); at; at = ((const hbg_stream_edge *)(uintptr_t)at)->next) {
-        uint32_t c = ((const hbg_stream_edge *)(uintptr_t)at)->consumer;
+    for (uint64_t e = hbg_stream_close(t); e; e = node_at(e)->next) {
+        uint32_t c = node_at(e)->consumer;
         hbg_stream_task *f = task_at(s, c);
         if (hbg_stream_producer_done(f))
             push_ready(s, c, f->core_type);
@@ -175,7 +219,7 @@ static uint64_t idle_ns(void *rt)
 }
 
 static const sched_ops stream_ops = {
-    .take = take, .finish = finish, .ready = ready, .done = done, .in_flight = in_flight, .summary = summary,
+    .take = take, .posted = posted, .follow = follow, .finish = finish, .ready = ready, .done = done, .in_flight = in_flight, .summary = summary,
     .idle_ns = idle_ns,
 };
 

@@ -867,13 +867,13 @@ static int finish_stream(const runtime_env *env, builder *b, int launch_rc, runt
 {
     hbg_cache *k = *env->cache;
     int host_failed = hbg_stream_failed(b->stream), orc = 0, rc;
-    uint64_t timeout_ns = launch_rc && !host_failed ? 0 : b->run.config.scheduler_timeout_ms * 1000000ull;
-    simpler_error_hold(launch_rc);
-    if (!k->thread) /* a cancelled job left no thread: its wait saw it */
-        rc = SIMPLER_E_INTERRUPTED;
-    else
-        rc = hbg_orch_thread_wait(&k->thread, timeout_ns, env->poll, NULL, &orc);
-    simpler_error_release(launch_rc);
+    int launch_failed = launch_rc && !host_failed; /* its message stands, the wait's does not */
+    uint64_t timeout_ns = launch_failed ? 0 : b->run.config.scheduler_timeout_ms * 1000000ull;
+    if (launch_failed)
+        simpler_error_hold(launch_rc);
+    rc = hbg_orch_thread_wait(&k->thread, timeout_ns, env->poll, NULL, &orc);
+    if (launch_failed)
+        simpler_error_release(launch_rc);
     result->orchestration_ns = simpler_now_ns() - b->started_ns;
     result->tasks_submitted = b->num_tasks;
     if (rc == SIMPLER_E_DEVICE_LOST) {
@@ -882,7 +882,7 @@ static int finish_stream(const runtime_env *env, builder *b, int launch_rc, runt
         simpler_error_release(launch_rc);
         return launch_rc ? launch_rc : SIMPLER_E_DEVICE_LOST;
     }
-    if (!launch_rc || host_failed) {
+    if (!launch_failed) {
         launch_rc = judge(b, rc, orc);
         if (!launch_rc)
             result->tasks_completed = b->num_tasks;

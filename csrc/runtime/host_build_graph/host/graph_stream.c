@@ -119,6 +119,7 @@ int hbg_stream_publish(hbg_stream_host *s, const build_task *tasks, uint32_t num
         t->core_type = bt->core_type;
         t->block_num = bt->block_num;
         atomic_init(&t->pending, bt->fanin + 1); /* + 1: the guard, off once its edges are added */
+        atomic_init(&t->unposted, bt->fanin + 1);
     }
     atomic_store_explicit(&s->dir[k], addr, memory_order_release);
     hbg_stream_edge *node = (hbg_stream_edge *)(seg + edges_off);
