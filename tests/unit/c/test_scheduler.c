@@ -35,6 +35,7 @@
 #include "check.h"
 #include "common/device_abi.h"
 #include "runtime/host_build_graph/graph_image.h"
+#include "runtime/host_build_graph/stream_image.h"
 #include "simpler/kernel.h"
 #include "simpler/simpler.h"
 
@@ -335,23 +336,18 @@ static int launch_image(uint8_t *img, uint32_t threads, uint32_t block_dim, uint
     return status;
 }
 
-/* The checks every successful run of every graph gets. */
-static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t block_dim, int status)
+/* What every successful launch of a graph, whole or streamed, shows: the
+ * status, and every block of every task ran exactly once, after its
+ * predecessors (work_kernel checks), its data flowing. */
+static void check_ran(const graph *g, uint32_t threads, uint32_t block_dim, int status)
 {
-    uint32_t fails = (uint32_t)check_failed;
-    hbg_header *h = (hbg_header *)img;
-    hbg_task *tasks = (hbg_task *)(img + h->tasks_off);
-
     CHECKF(status == SIMPLER_OK, "threads %u block_dim %u: status %d: %s", threads, block_dim, status,
            launch.message);
     CHECKF(launch.message[0] == '\0', "message on success: %s", launch.message);
     CHECKF(atomic_load(&launch.tasks_completed) == g->n, "tasks_completed %llu of %u",
            (unsigned long long)atomic_load(&launch.tasks_completed), g->n);
     CHECKF(atomic_load(&kernel_errors) == 0, "%u kernel errors", atomic_load(&kernel_errors));
-
-    /* Every block of every task ran exactly once, and its data flowed. */
-    uint32_t bad_runs = 0, bad_done = 0, bad_state = 0, bad_depth = 0;
-    uint8_t *followed = calloc(g->n, 1);
+    uint32_t bad_runs = 0, bad_done = 0, bad_depth = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         for (uint32_t b = 0; b < MAX_BLOCKS; b++) {
             uint32_t r = atomic_load_explicit(&block_runs[i * MAX_BLOCKS + b], memory_order_relaxed);
@@ -360,11 +356,6 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
         }
         if (atomic_load_explicit(&blocks_done[i], memory_order_relaxed) != g->blocks[i])
             bad_done++;
-        uint32_t pending = atomic_load(&tasks[i].pending);
-        followed[i] = (pending & HBG_FOLLOWED) != 0;
-        if ((pending & ~HBG_FOLLOWED) != 0 || atomic_load(&tasks[i].blocks_done) != g->blocks[i] ||
-            (followed[i] && g->blocks[i] != 1))
-            bad_state++;
         uint32_t want = 0;
         for (uint32_t e = g->pred_start[i]; e < g->pred_start[i + 1]; e++) {
             uint32_t p = g->preds[e];
@@ -377,8 +368,40 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
     }
     CHECKF(bad_runs == 0, "%u task blocks ran a wrong number of times", bad_runs);
     CHECKF(bad_done == 0, "%u tasks with a wrong number of finished blocks", bad_done);
-    CHECKF(bad_state == 0, "%u tasks with pending != 0 or blocks_done != block_num in the image", bad_state);
     CHECKF(bad_depth == 0, "%u task blocks computed a wrong depth", bad_depth);
+}
+
+/* The cores are all back to idle, and acked what they ran. */
+static void check_cores_idle(void)
+{
+    uint32_t busy = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        uint32_t seq = atomic_load(&mb->door.seq);
+        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
+            busy++;
+    }
+    CHECKF(busy == 0, "%u cores not idle after a successful launch", busy);
+}
+
+/* The checks every successful run of every whole graph gets. */
+static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t block_dim, int status)
+{
+    uint32_t fails = (uint32_t)check_failed;
+    hbg_header *h = (hbg_header *)img;
+    hbg_task *tasks = (hbg_task *)(img + h->tasks_off);
+    check_ran(g, threads, block_dim, status);
+
+    uint32_t bad_state = 0;
+    uint8_t *followed = calloc(g->n, 1);
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint32_t pending = atomic_load(&tasks[i].pending);
+        followed[i] = (pending & HBG_FOLLOWED) != 0;
+        if ((pending & ~HBG_FOLLOWED) != 0 || atomic_load(&tasks[i].blocks_done) != g->blocks[i] ||
+            (followed[i] && g->blocks[i] != 1))
+            bad_state++;
+    }
+    CHECKF(bad_state == 0, "%u tasks with pending != 0 or blocks_done != block_num in the image", bad_state);
 
     /* Each ready queue saw each task of its type exactly once, but for the
      * followers, which went straight to a core. */
@@ -409,16 +432,7 @@ static int check_run(const graph *g, uint8_t *img, uint32_t threads, uint32_t bl
         last_cross_followed += cross;
     }
     free(followed);
-
-    /* The cores are all back to idle, and acked what they ran. */
-    uint32_t busy = 0;
-    for (uint32_t c = 0; c < NUM_CORES; c++) {
-        simpler_mailbox *mb = &mailboxes[c];
-        uint32_t seq = atomic_load(&mb->door.seq);
-        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
-            busy++;
-    }
-    CHECKF(busy == 0, "%u cores not idle after a successful launch", busy);
+    check_cores_idle();
     return (uint32_t)check_failed == fails;
 }
 
@@ -621,6 +635,209 @@ static void case_watchdog(uint32_t threads, uint32_t block_dim)
     fflush(stdout);
 }
 
+/* ---- streamed images (stream_image.h) ---------------------------------- */
+
+/* 32 tasks per segment: the graphs above stream in many segments. */
+#define STREAM_SHIFT 5
+#define STREAM_SEG (1u << STREAM_SHIFT)
+#define STREAM_MAX_SEGS (MAX_TASKS / STREAM_SEG + 1)
+
+enum { STREAM_EAGER, STREAM_LATE, STREAM_FAIL, STREAM_STALL };
+
+/* The host of a streamed launch: publishes g a segment at a time with the
+ * protocol's own functions while the AICPU threads run. STREAM_LATE waits
+ * before each segment until every task published has finished, so that
+ * its edges meet finished producers; STREAM_FAIL gives up after two
+ * segments, STREAM_STALL stops adding after two (the watchdog's case). */
+typedef struct stream_host {
+    const graph *g;
+    int mode;
+    uint8_t *img;               /* the header and its directory */
+    hbg_stream_header *hdr;
+    _Atomic uint64_t *dir;
+    uint8_t *seg[STREAM_MAX_SEGS];
+    uint32_t num_segs;
+    uint32_t timeouts;          /* waits of STREAM_LATE that gave up */
+} stream_host;
+
+static hbg_stream_task *stream_task(stream_host *s, uint32_t i)
+{
+    return (hbg_stream_task *)s->seg[i >> STREAM_SHIFT] + (i & (STREAM_SEG - 1));
+}
+
+static void stream_push(stream_host *s, uint32_t i)
+{
+    uint32_t type = s->g->type[i];
+    uint64_t pos = atomic_fetch_add(&s->hdr->queue_tail[type], 1);
+    _Atomic uint32_t *q = (_Atomic uint32_t *)(s->seg[pos >> STREAM_SHIFT] + hbg_stream_queue_off(STREAM_SHIFT, type));
+    atomic_store(&q[pos & (STREAM_SEG - 1)], i + 1);
+}
+
+static void stream_publish(stream_host *s, uint32_t from, uint32_t to)
+{
+    const graph *g = s->g;
+    uint32_t k = s->num_segs, ne = g->pred_start[to] - g->pred_start[from];
+    uint64_t edges_off = hbg_stream_edges_off(STREAM_SHIFT);
+    uint64_t args_off = align64(edges_off + ne * sizeof(hbg_stream_edge));
+    uint64_t args_size = 0;
+    for (uint32_t i = from; i < to; i++)
+        args_size += (3ull + g->pred_start[i + 1] - g->pred_start[i]) * sizeof(uint64_t);
+    uint8_t *seg = aligned_alloc(64, align64(args_off + args_size));
+    if (!seg) {
+        perror("stream_publish");
+        exit(2);
+    }
+    memset(seg, 0, args_off);
+    s->seg[k] = seg;
+    s->num_segs++;
+    uint64_t arg_pos = args_off;
+    for (uint32_t i = from; i < to; i++) {
+        hbg_stream_task *t = (hbg_stream_task *)seg + (i - from);
+        uint32_t npred = g->pred_start[i + 1] - g->pred_start[i];
+        uint64_t *sc = (uint64_t *)(seg + arg_pos);
+        sc[0] = i;
+        sc[1] = g->type[i];
+        sc[2] = npred;
+        for (uint32_t p = 0; p < npred; p++)
+            sc[3 + p] = g->preds[g->pred_start[i] + p];
+        t->kernel_addr = (uint64_t)(uintptr_t)g->fn[i];
+        t->tensors_addr = t->scalars_addr = (uint64_t)(uintptr_t)sc;
+        t->num_scalars = 3 + npred;
+        t->func_id = g->func[i];
+        t->core_type = g->type[i];
+        t->block_num = g->blocks[i];
+        atomic_init(&t->pending, npred + 1);
+        atomic_init(&t->unposted, npred + 1);
+        arg_pos += t->num_scalars * sizeof(uint64_t);
+    }
+    atomic_store_explicit(&s->dir[k], (uint64_t)(uintptr_t)seg, memory_order_release);
+    hbg_stream_edge *node = (hbg_stream_edge *)(seg + edges_off);
+    for (uint32_t c = from; c < to; c++)
+        for (uint32_t e = g->pred_start[c]; e < g->pred_start[c + 1]; e++, node++) {
+            node->consumer = c;
+            hbg_stream_add_edge(stream_task(s, g->preds[e]), node, (uint64_t)(uintptr_t)node, stream_task(s, c));
+        }
+    for (uint32_t i = from; i < to; i++)
+        if (hbg_stream_release(stream_task(s, i)))
+            stream_push(s, i);
+    atomic_store(&s->hdr->published, to);
+}
+
+static void *stream_host_main(void *arg)
+{
+    stream_host *s = arg;
+    const graph *g = s->g;
+    for (uint32_t from = 0, k = 0; from < g->n; from += STREAM_SEG, k++) {
+        if (k == 2 && s->mode == STREAM_FAIL) {
+            atomic_store(&s->hdr->failed, 1);
+            return NULL;
+        }
+        if (k == 2 && s->mode == STREAM_STALL)
+            return NULL;
+        if (s->mode == STREAM_LATE) {
+            uint64_t deadline = simpler_now_ns() + 10000000000ull;
+            while (atomic_load(&launch.tasks_completed) < from && simpler_now_ns() < deadline)
+                sched_yield();
+            s->timeouts += atomic_load(&launch.tasks_completed) < from;
+        } else if (k % 4 == 1) {
+            sched_yield(); /* let the schedulers run ahead, now and then */
+        }
+        stream_publish(s, from, from + STREAM_SEG < g->n ? from + STREAM_SEG : g->n);
+    }
+    atomic_store(&s->hdr->sealed, 1);
+    return NULL;
+}
+
+static int run_streamed(const char *name, graph *g, uint32_t threads, uint32_t block_dim, int mode)
+{
+    uint32_t fails = (uint32_t)check_failed;
+    stream_host s = {.g = g, .mode = mode};
+    uint64_t dir_off = align64(sizeof(hbg_stream_header));
+    s.img = aligned_alloc(64, align64(dir_off + STREAM_MAX_SEGS * 8));
+    if (!s.img) {
+        perror("run_streamed");
+        exit(2);
+    }
+    memset(s.img, 0, align64(dir_off + STREAM_MAX_SEGS * 8));
+    s.hdr = (hbg_stream_header *)s.img;
+    s.hdr->magic = HBG_STREAM_MAGIC;
+    s.hdr->seg_shift = STREAM_SHIFT;
+    s.hdr->max_segments = STREAM_MAX_SEGS;
+    s.hdr->dir_off = dir_off;
+    s.dir = (_Atomic uint64_t *)(s.img + dir_off);
+    reset_bookkeeping(g, block_dim);
+
+    uint32_t seq_before[NUM_CORES];
+    begin_launch(&(simpler_launch_params){.runtime = SIMPLER_RUNTIME_HBG_STREAM,
+                                          .block_dim = block_dim,
+                                          .aicpu_thread_num = threads,
+                                          .scheduler_timeout_ms = mode == STREAM_STALL ? WATCHDOG_TIMEOUT_MS
+                                                                                       : NORMAL_TIMEOUT_MS,
+                                          .image_addr = (uint64_t)(uintptr_t)s.img},
+                 seq_before);
+    pthread_t host;
+    if (pthread_create(&host, NULL, stream_host_main, &s)) {
+        perror("pthread_create");
+        exit(2);
+    }
+    int rcs[SIMPLER_MAX_AICPU_THREADS + 1];
+    run_aicpu_threads(threads, rcs, LAUNCH_ALARM_S);
+    pthread_join(host, NULL);
+    int status = atomic_load(&launch.status);
+    for (uint32_t t = 0; t < threads; t++)
+        CHECKF(rcs[t] == status, "thread %u returned %d, launch status %d", t, rcs[t], status);
+
+    if (mode == STREAM_FAIL) {
+        CHECKF(status == SIMPLER_E_ORCHESTRATION, "a failed stream: status %d (%s)", status, launch.message);
+    } else if (mode == STREAM_STALL) {
+        CHECKF(status == SIMPLER_E_TIMEOUT, "a stalled stream: status %d (%s)", status, launch.message);
+        CHECKF(strstr(launch.message, "still adding tasks") != NULL, "stalled stream's message: %s", launch.message);
+    } else {
+        check_ran(g, threads, block_dim, status);
+        CHECKF(s.timeouts == 0, "%u segments waited in vain for the tasks before them", s.timeouts);
+        /* Every task was queued or followed once, and its list closed. */
+        uint32_t bad = 0, followed = 0;
+        for (uint32_t i = 0; i < g->n; i++) {
+            hbg_stream_task *t = stream_task(&s, i);
+            uint32_t pending = atomic_load(&t->pending);
+            followed += (pending & HBG_FOLLOWED) != 0;
+            bad += (pending & ~HBG_FOLLOWED) != 0 || atomic_load(&t->fanout) != HBG_STREAM_CLOSED;
+        }
+        CHECKF(bad == 0, "%u streamed tasks left pending or open", bad);
+        uint64_t queued = atomic_load(&s.hdr->queue_tail[0]) + atomic_load(&s.hdr->queue_tail[1]);
+        CHECKF(queued + followed == g->n, "%llu queued + %u followed of %u tasks", (unsigned long long)queued,
+               followed, g->n);
+        last_followed = followed;
+        check_cores_idle();
+    }
+    int ok = (uint32_t)check_failed == fails;
+    if (!ok)
+        fprintf(stderr, "  ^ in streamed %s (%u tasks, mode %d), aicpu_thread_num %u, block_dim %u\n", name, g->n,
+                mode, threads, block_dim);
+    CHECKF(cores_idle(10000000000ull), "cores still busy 10 s after a streamed launch");
+    for (uint32_t k = 0; k < s.num_segs; k++)
+        free(s.seg[k]);
+    free(s.img);
+    return ok;
+}
+
+/* Each graph streamed, eagerly and late, on a few shapes of the device. */
+static void case_streamed(const char *name, graph *g, int chain)
+{
+    static const uint32_t shapes[][2] = {{1, 1}, {2, 2}, {3, 4}};
+    uint64_t t0 = simpler_now_ns();
+    uint32_t followed = 0;
+    int runs = 0;
+    for (int mode = STREAM_EAGER; mode <= STREAM_LATE; mode++)
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++, runs++)
+            if (run_streamed(name, g, shapes[i][0], shapes[i][1], mode))
+                followed += last_followed;
+    if (chain)
+        CHECKF(followed > 0, "streamed %s: no task was followed", name);
+    printf("streamed %-10s %5u tasks x %d runs: %.2f s\n", name, g->n, runs, (double)(simpler_now_ns() - t0) / 1e9);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     int scale = argc > 1 ? atoi(argv[1]) : 100;
@@ -653,6 +870,26 @@ int main(int argc, char **argv)
 
     for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
         case_watchdog(thread_nums[ti], ti == 2 ? 1 : 2);
+
+    g = make_chain(SCALED(1000));
+    case_streamed("chain", g, 1);
+    graph_free(g);
+    g = make_independent(SCALED(2000));
+    case_streamed("independent", g, 0);
+    graph_free(g);
+    g = make_fan(SCALED(300));
+    case_streamed("fan-out/in", g, 0);
+    graph_free(g);
+    g = make_stencil(SCALED(200), 4);
+    case_streamed("stencil", g, 0);
+    graph_free(g);
+    g = make_multiblock(SCALED(20), 10);
+    case_streamed("multi-block", g, 0);
+    graph_free(g);
+    g = make_independent(8 * STREAM_SEG); /* the host stops after 2 segments of 8 */
+    for (int mode = STREAM_FAIL; mode <= STREAM_STALL; mode++)
+        run_streamed("stopped", g, 2, 2, mode);
+    graph_free(g);
 
     /* A last run after every watchdog case. */
     g = make_chain(SCALED(200));
