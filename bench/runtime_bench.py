@@ -6,6 +6,7 @@ pass/fail.
 
     python bench/runtime_bench.py [--quick] [--json PATH]
     python bench/runtime_bench.py --only rows --sizes 1e3,1e4,1e5,1e6   # one pattern
+    python bench/runtime_bench.py --overlap --sizes 1e3,1e5,1e6   # host_build_graph's build vs execute
 """
 from __future__ import annotations
 
@@ -106,6 +107,39 @@ def only_pattern(w, compiler, pattern: str, sizes: list[int], q: int, add) -> No
     w.unregister(cid)
 
 
+def overlap(w, compiler, sizes: list[int], q: int, add) -> None:
+    """host_build_graph's build (the orchestration's own time), execute (a
+    replay of the same graph recorded: its image launched, nothing built)
+    and the wall of a run, each the best of the runs, and the wall over
+    build + execute: 1 when the two add up, down to max / sum when the
+    scheduler runs the graph while it is built."""
+    cid = w.register(build(compiler))
+    t, _ = time_runs(w, cid, [0, 0], max(1, 20000 // q))
+    add(w.runtime, "empty run() from Python", 0, len(t), min(t) * 1e6, "us/run")
+    for pattern in ("independent", "chain"):
+        for n in sizes:
+            reps = max(3, (300_000 // n) // q)
+            args = [PATTERNS[pattern], n]
+            walls, builds, execs = [], [], []
+            with w.record(cid, args) as graph:
+                graph.run(args)     # warm
+                w.run(cid, args)
+                for _ in range(reps):   # interleaved: both see the same machine
+                    t0 = time.perf_counter()
+                    w.run(cid, args)
+                    walls.append(time.perf_counter() - t0)
+                    builds.append(w.stats["last_run_orchestration_ns"] / 1e9)
+                    t0 = time.perf_counter()
+                    graph.run(args)
+                    execs.append(time.perf_counter() - t0)
+            b, e, wall = min(builds), min(execs), min(walls)
+            add(w.runtime, f"{pattern}, build (orchestration)", n, reps, b * 1e3, "ms")
+            add(w.runtime, f"{pattern}, execute (replay)", n, reps, e * 1e3, "ms")
+            add(w.runtime, f"{pattern}, wall of run()", n, reps, wall * 1e3, "ms")
+            add(w.runtime, f"{pattern}, wall / (build + execute)", n, reps, wall / (b + e), "x")
+    w.unregister(cid)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -114,6 +148,8 @@ def main() -> None:
     ap.add_argument("--only", choices=(*PATTERNS.keys() - {"empty"}, "rows"),
                     help="only this pattern's per-task rows (rows: the row updates), both runtimes")
     ap.add_argument("--sizes", default="1e3,1e5,1e6", help="task counts of the per-task rows (default 1e3,1e5,1e6)")
+    ap.add_argument("--overlap", action="store_true",
+                    help="only host_build_graph's build, execute and wall at each size (independent, chain)")
     opts = ap.parse_args()
     q = 10 if opts.quick else 1
     sizes = [int(float(s)) for s in opts.sizes.split(",")]
@@ -124,8 +160,11 @@ def main() -> None:
     def add(runtime, what, n, runs, value, unit):
         rows.append((runtime, what, n, runs, value, unit))
 
-    for runtime in RUNTIMES:
+    for runtime in ("host_build_graph",) if opts.overlap else RUNTIMES:
         with simpler.ChipWorker(opts.platform, runtime) as w:
+            if opts.overlap:
+                overlap(w, compiler, sizes, q, add)
+                continue
             if opts.only:
                 only_pattern(w, compiler, opts.only, sizes, q, add)
                 continue
@@ -158,7 +197,7 @@ def main() -> None:
             add(runtime, "chain, progress on / off", n, len(on), min(on) / min(off), "x")
             w.unregister(cid)
             only_pattern(w, compiler, "rows", sizes, q, add)
-    for n in () if opts.only else (100_000, 1_000_000):
+    for n in () if opts.only or opts.overlap else (100_000, 1_000_000):
         add("tensormap_and_ringbuffer", "stream through 256-slot rings: peak RSS", n, 1, stream_peak_rss(n) / 1024,
             "MiB")
 

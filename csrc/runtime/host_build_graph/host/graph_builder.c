@@ -97,6 +97,7 @@ typedef struct builder {
     hbg_stream_host *stream;
     _Atomic uint32_t streaming;
     uint64_t started_ns;        /* when the orchestration started */
+    uint64_t ended_ns;          /* and when a streamed one ended */
     /* The run's arguments (last: only the part in use is written). */
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS];
@@ -499,6 +500,7 @@ static int orchestrate(void *arg)
     if (b->stream) {
         int entered = hbg_orch_enter();
         stream_end(b, orc);
+        b->ended_ns = simpler_now_ns();
         hbg_orch_leave(entered);
     }
     return orc;
@@ -874,7 +876,8 @@ static int finish_stream(const runtime_env *env, builder *b, int launch_rc, runt
     rc = hbg_orch_thread_wait(&k->thread, timeout_ns, env->poll, NULL, &orc);
     if (launch_failed)
         simpler_error_release(launch_rc);
-    result->orchestration_ns = simpler_now_ns() - b->started_ns;
+    /* ended_ns: the job's own, read once it is over (rc OK: the wait saw it end) */
+    result->orchestration_ns = (rc == SIMPLER_OK && b->ended_ns ? b->ended_ns : simpler_now_ns()) - b->started_ns;
     result->tasks_submitted = b->num_tasks;
     if (rc == SIMPLER_E_DEVICE_LOST) {
         simpler_error_hold(launch_rc);

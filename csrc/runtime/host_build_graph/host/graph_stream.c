@@ -8,9 +8,20 @@
 #include "runtime/host_build_graph/stream_image.h"
 #include "simpler/simpler.h"
 
+/* The segments are carved from the run block, kept from run to run, past
+ * the header: a stream of the size of the last one faults in no fresh GM
+ * (a segment of its own, gm_alloc'd, cost a run of 1e5 tasks 2-3x the
+ * orchestrator's CPU in page faults). The block is reserved for what the
+ * last stream used, noted in its layout; a stream that outgrows it gets
+ * the rest from gm_alloc, and the next one a block that fits. */
+#define LAYOUT_MARK 0x5354524541ull   /* layout[1]: layout[0] is a stream's need */
+
 struct hbg_stream_host {
     runtime_env env;
     uint64_t header_addr;
+    uint8_t *block_host;        /* the run block where the host writes it */
+    uint64_t block_used, block_size;
+    uint64_t need;              /* bytes of header and segments so far */
     hbg_stream_header *hdr;     /* where the host writes it */
     _Atomic uint64_t *dir;
     uint32_t max_segments;
@@ -18,6 +29,7 @@ struct hbg_stream_host {
     uint32_t published;
     uint64_t edges_published;
     uint64_t *seg_addr;         /* [max_segments]: each segment's GM, as the device sees it */
+    uint8_t *seg_own;           /* [max_segments]: 1 if gm_alloc'd, not carved from the block */
     uint8_t **seg_host;         /* and where the host writes it */
 };
 
@@ -32,30 +44,33 @@ int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, hbg_stream_host 
     if (s) {
         s->seg_addr = calloc(segs ? segs : 1, sizeof *s->seg_addr);
         s->seg_host = calloc(segs ? segs : 1, sizeof *s->seg_host);
+        s->seg_own = calloc(segs ? segs : 1, 1);
     }
-    if (!s || !s->seg_addr || !s->seg_host) {
-        if (s) {
-            free(s->seg_addr);
-            free(s->seg_host);
-        }
-        free(s);
+    if (!s || !s->seg_addr || !s->seg_host || !s->seg_own) {
+        hbg_stream_free(s);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory for a stream");
     }
     s->env = *env;
     s->max_segments = segs;
+    size = (size + 63) & ~63ull;
+    const run_block *last = env->block;
+    uint64_t want = last->layout[1] == LAYOUT_MARK && last->layout[0] > size ? last->layout[0] : size;
     run_block *rb;
     void *view = NULL;
-    int rc = run_block_reserve(env, size, &rb);
+    int rc = run_block_reserve(env, want, &rb);
+    uint64_t usable = rc ? 0 : rb->size - RUN_BLOCK_REPORT_BYTES;
     if (!rc)
-        rc = env->ops->gm_host_view(env->pdev, rb->addr, size, &view);
+        rc = env->ops->gm_host_view(env->pdev, rb->addr, usable, &view);
     if (rc) {
-        free(s->seg_addr);
-        free(s->seg_host);
-        free(s);
+        s->env.ops = NULL;      /* nothing to give back */
+        hbg_stream_free(s);
         return rc;
     }
     memset(rb->layout, 0, sizeof rb->layout); /* what another runtime kept there is gone */
     memset(view, 0, size);
+    s->block_host = view;
+    s->block_used = s->need = size;
+    s->block_size = usable;
     s->header_addr = rb->addr;
     s->hdr = view;
     s->hdr->magic = HBG_STREAM_MAGIC;
@@ -91,15 +106,26 @@ int hbg_stream_publish(hbg_stream_host *s, const build_task *tasks, uint32_t num
     uint64_t edges_off = hbg_stream_edges_off(HBG_STREAM_SEG_SHIFT);
     uint64_t args_off = (edges_off + ne * sizeof(hbg_stream_edge) + 63) & ~63ull, size = args_off + nargs;
     uint64_t addr;
-    void *view;
-    int rc = s->env.ops->gm_alloc(s->env.pdev, size, &addr);
-    if (rc)
-        return simpler_fail_prefix(rc, "host_build_graph: a %" PRIu64 "-byte segment of the streamed graph", size);
-    if ((rc = s->env.ops->gm_host_view(s->env.pdev, addr, size, &view))) {
-        s->env.ops->gm_free(s->env.pdev, addr);
-        return rc;
+    uint8_t *seg;
+    size = (size + 63) & ~63ull;
+    s->need += size;
+    if (s->block_used + size <= s->block_size) {
+        addr = s->header_addr + s->block_used;
+        seg = s->block_host + s->block_used;
+        s->block_used += size;
+    } else {
+        void *view;
+        int rc = s->env.ops->gm_alloc(s->env.pdev, size, &addr);
+        if (rc)
+            return simpler_fail_prefix(rc, "host_build_graph: a %" PRIu64 "-byte segment of the streamed graph",
+                                       size);
+        if ((rc = s->env.ops->gm_host_view(s->env.pdev, addr, size, &view))) {
+            s->env.ops->gm_free(s->env.pdev, addr);
+            return rc;
+        }
+        seg = view;
+        s->seg_own[k] = 1;
     }
-    uint8_t *seg = view;
     s->seg_addr[k] = addr;
     s->seg_host[k] = seg;
     s->num_segments++;
@@ -152,9 +178,15 @@ void hbg_stream_free(hbg_stream_host *s)
 {
     if (!s)
         return;
-    for (uint32_t k = 0; k < s->num_segments; k++)
-        s->env.ops->gm_free(s->env.pdev, s->seg_addr[k]);
+    for (uint32_t k = 0; s->env.ops && k < s->num_segments; k++)
+        if (s->seg_own[k])
+            s->env.ops->gm_free(s->env.pdev, s->seg_addr[k]);
+    if (s->env.ops && s->env.block->addr == s->header_addr) { /* for the next stream's block */
+        s->env.block->layout[0] = s->need;
+        s->env.block->layout[1] = LAYOUT_MARK;
+    }
     free(s->seg_addr);
     free(s->seg_host);
+    free(s->seg_own);
     free(s);
 }
