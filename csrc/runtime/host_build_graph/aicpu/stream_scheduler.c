@@ -31,7 +31,20 @@ typedef struct hbg_stream {
     _Atomic uint64_t *dir;
     uint32_t shift;
     uint32_t seen_published;    /* for the watchdog: a segment published is progress */
+    uint32_t told_published;    /* last stored in the launch's tasks_submitted */
 } hbg_stream;
+
+/* The tasks the launch knows of, for progress and for the chip's own
+ * deadline (which counts them as progress too), once per segment. */
+static uint32_t tell_published(hbg_stream *s)
+{
+    uint32_t p = atomic_load(&s->hdr->published);
+    if (p != s->told_published) {
+        s->told_published = p;
+        atomic_store_explicit(&s->launch->tasks_submitted, p, memory_order_relaxed);
+    }
+    return p;
+}
 
 static hbg_stream_task *task_at(hbg_stream *s, uint64_t i)
 {
@@ -164,6 +177,7 @@ static void finish(void *rt, uint64_t task)
             push_ready(s, c, f->core_type);
     }
     uint64_t done = atomic_fetch_add(&s->launch->tasks_completed, 1) + 1;
+    tell_published(s);
     if (atomic_load(&s->hdr->sealed) && done == atomic_load(&s->hdr->published))
         aicpu_wake_all(s->launch);
 }
@@ -195,8 +209,7 @@ static int done(void *rt)
 static int in_flight(void *rt)
 {
     hbg_stream *s = rt;
-    uint32_t p = atomic_load(&s->hdr->published);
-    atomic_store_explicit(&s->launch->tasks_submitted, p, memory_order_relaxed); /* for progress */
+    uint32_t p = tell_published(s);
     if (p != s->seen_published) {
         s->seen_published = p;
         return 0;

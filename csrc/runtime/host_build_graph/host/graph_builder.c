@@ -44,6 +44,7 @@ typedef struct hbg_cache {
     hbg_arrays mem;
     dep_tracker *tracker;       /* emptied for the next run (dep_tracker_reset), its memory kept */
     hbg_orch_thread *thread;    /* the orchestration's (orchestration_thread.h) */
+    uint64_t stream_need;       /* run block bytes the last streamed graph used (graph_stream.h) */
 } hbg_cache;
 
 /* An array more than this many times what the last run used (and over
@@ -178,7 +179,8 @@ static int stream_segment(builder *b)
     int rc;
     if (!b->stream) {
         simpler_error_hold(SIMPLER_OK);
-        rc = hbg_stream_open(&b->env, b->run.config.max_tasks, &b->stream);
+        rc = hbg_stream_open(&b->env, b->run.config.max_tasks, (*(hbg_cache **)b->env.cache)->stream_need,
+                             &b->stream);
         simpler_error_release(SIMPLER_OK);
         if (rc) {
             b->may_stream = 0;
@@ -409,6 +411,9 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
 
 static void builder_release(builder *b)
 {
+    hbg_cache *kc = *b->env.cache;
+    if (b->stream && kc && !b->probe)
+        kc->stream_need = hbg_stream_need(b->stream);
     hbg_stream_free(b->stream);
     for (uint32_t i = 0; i < b->num_outputs; i++)
         b->env.ops->gm_free(b->env.pdev, b->outputs[i]);

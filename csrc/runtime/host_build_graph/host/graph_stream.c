@@ -12,9 +12,9 @@
  * the header: a stream of the size of the last one faults in no fresh GM
  * (a segment of its own, gm_alloc'd, cost a run of 1e5 tasks 2-3x the
  * orchestrator's CPU in page faults). The block is reserved for what the
- * last stream used, noted in its layout; a stream that outgrows it gets
- * the rest from gm_alloc, and the next one a block that fits. */
-#define LAYOUT_MARK 0x5354524541ull   /* layout[1]: layout[0] is a stream's need */
+ * last stream used (the caller keeps it: other runs of the block forget
+ * its layout); a stream that outgrows it gets the rest from gm_alloc, and
+ * the next one a block that fits. */
 
 struct hbg_stream_host {
     runtime_env env;
@@ -35,7 +35,7 @@ struct hbg_stream_host {
 
 #define SEG_MASK (HBG_STREAM_SEG_TASKS - 1)
 
-int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, hbg_stream_host **out)
+int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, uint64_t expect, hbg_stream_host **out)
 {
     *out = NULL;
     uint32_t segs = (uint32_t)(((uint64_t)max_tasks + SEG_MASK) >> HBG_STREAM_SEG_SHIFT);
@@ -53,8 +53,7 @@ int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, hbg_stream_host 
     s->env = *env;
     s->max_segments = segs;
     size = (size + 63) & ~63ull;
-    const run_block *last = env->block;
-    uint64_t want = last->layout[1] == LAYOUT_MARK && last->layout[0] > size ? last->layout[0] : size;
+    uint64_t want = expect > size ? expect : size;
     run_block *rb;
     void *view = NULL;
     int rc = run_block_reserve(env, want, &rb);
@@ -166,6 +165,8 @@ int hbg_stream_publish(hbg_stream_host *s, const build_task *tasks, uint32_t num
 
 uint32_t hbg_stream_published(const hbg_stream_host *s) { return s->published; }
 
+uint64_t hbg_stream_need(const hbg_stream_host *s) { return s->need; }
+
 void hbg_stream_seal(hbg_stream_host *s) { atomic_store(&s->hdr->sealed, 1); }
 
 void hbg_stream_fail(hbg_stream_host *s) { atomic_store(&s->hdr->failed, 1); }
@@ -181,10 +182,6 @@ void hbg_stream_free(hbg_stream_host *s)
     for (uint32_t k = 0; s->env.ops && k < s->num_segments; k++)
         if (s->seg_own[k])
             s->env.ops->gm_free(s->env.pdev, s->seg_addr[k]);
-    if (s->env.ops && s->env.block->addr == s->header_addr) { /* for the next stream's block */
-        s->env.block->layout[0] = s->need;
-        s->env.block->layout[1] = LAYOUT_MARK;
-    }
     free(s->seg_addr);
     free(s->seg_host);
     free(s->seg_own);

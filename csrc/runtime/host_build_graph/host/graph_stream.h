@@ -22,8 +22,10 @@
 
 typedef struct hbg_stream_host hbg_stream_host;
 
-/* A stream for up to max_tasks tasks, its header in env's run block. */
-int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, hbg_stream_host **out);
+/* A stream for up to max_tasks tasks, its header in env's run block,
+ * reserved for expect bytes of it (what the last stream needed, or 0):
+ * the segments are carved from the block while they fit. */
+int hbg_stream_open(const runtime_env *env, uint32_t max_tasks, uint64_t expect, hbg_stream_host **out);
 
 /* Publish tasks [published, num_tasks) in one segment (a whole one but for
  * the last): their edges are edges[edges_published, num_edges) and their
@@ -33,6 +35,10 @@ int hbg_stream_publish(hbg_stream_host *s, const build_task *tasks, uint32_t num
 
 /* Tasks published so far. */
 uint32_t hbg_stream_published(const hbg_stream_host *s);
+
+/* The run block's bytes the stream would have used whole (for the next
+ * stream's expect). */
+uint64_t hbg_stream_need(const hbg_stream_host *s);
 
 /* The graph is whole: the launch ends when its tasks have finished. */
 void hbg_stream_seal(hbg_stream_host *s);
