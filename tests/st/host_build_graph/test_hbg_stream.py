@@ -128,3 +128,18 @@ def test_a_stalled_stream_times_out_and_an_interrupt_stops_it(chip_worker, scene
     assert time.monotonic() - start < BOUND_S
     assert chip_worker.usable
     assert_still_works(chip_worker, kernel_compiler)
+
+
+def test_streamed_runs_in_flight_together(chip_worker, scene):
+    """Runs submitted back to back: each one's orchestration may still be
+    streaming while the next is prepared, and each keeps its own thread and
+    graph."""
+    dag = scene("random_dag")
+    tasks = 3 * SEGMENT + 11
+    starts = [RNG.standard_normal((24, 8)).astype(F32) for _ in range(4)]
+    arrays = [x.copy() for x in starts]
+    handles = [chip_worker.submit(dag, [x, seed, tasks]) for seed, x in enumerate(arrays)]
+    for h in handles:
+        h.result()
+    for seed, (x0, x) in enumerate(zip(starts, arrays)):
+        np.testing.assert_allclose(x, random_dag_reference(x0, seed, tasks), rtol=1e-6, atol=1e-6)

@@ -99,6 +99,7 @@ typedef struct builder {
     _Atomic uint32_t streaming;
     uint64_t started_ns;        /* when the orchestration started */
     uint64_t ended_ns;          /* and when a streamed one ended */
+    hbg_orch_thread *thread;    /* a streamed orchestration's, taken from the cache until it ends */
     /* The run's arguments (last: only the part in use is written). */
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS];
@@ -193,7 +194,7 @@ static int stream_segment(builder *b)
         return first_failure_keep(&b->failed, rc);
     if (!atomic_load_explicit(&b->streaming, memory_order_relaxed)) {
         atomic_store(&b->streaming, 1);
-        hbg_orch_thread_nudge((*(hbg_cache **)b->env.cache)->thread);
+        hbg_orch_thread_nudge();
     }
     return SIMPLER_OK;
 }
@@ -592,7 +593,11 @@ static int orchestrate_run(const runtime_env *env, const runtime_run *run, const
         result->orchestration_ns = simpler_now_ns() - b->started_ns;
         result->tasks_submitted = b->num_tasks;
         if (rc == HBG_ORCH_RUNNING || (rc == SIMPLER_OK && b->stream)) {
-            *out = b;   /* streaming: hbg_finish waits for the rest */
+            /* Streaming: hbg_finish waits for the rest, on the thread the
+             * run takes along (the next run's orchestration gets another). */
+            b->thread = k->thread;
+            k->thread = NULL;
+            *out = b;
             return SIMPLER_OK;
         }
         if (rc == SIMPLER_E_DEVICE_LOST)
@@ -878,9 +883,14 @@ static int finish_stream(const runtime_env *env, builder *b, int launch_rc, runt
     uint64_t timeout_ns = launch_failed ? 0 : b->run.config.scheduler_timeout_ms * 1000000ull;
     if (launch_failed)
         simpler_error_hold(launch_rc);
-    rc = hbg_orch_thread_wait(&k->thread, timeout_ns, env->poll, NULL, &orc);
+    rc = hbg_orch_thread_wait(&b->thread, timeout_ns, env->poll, NULL, &orc);
     if (launch_failed)
         simpler_error_release(launch_rc);
+    if (b->thread && !k->thread)    /* its thread goes back for the next run (NULL: stopped, or lost) */
+        k->thread = b->thread;
+    else
+        hbg_orch_thread_free(b->thread);
+    b->thread = NULL;
     /* ended_ns: the job's own, read once it is over (rc OK: the wait saw it end) */
     result->orchestration_ns = (rc == SIMPLER_OK && b->ended_ns ? b->ended_ns : simpler_now_ns()) - b->started_ns;
     result->tasks_submitted = b->num_tasks;

@@ -23,9 +23,13 @@ struct hbg_orch_thread {
     char message[SIMPLER_MESSAGE_MAX];
 };
 
+/* The thread a job runs on, for hbg_orch_thread_nudge from inside it. */
+static _Thread_local hbg_orch_thread *current;
+
 static void *orch_main(void *arg)
 {
     hbg_orch_thread *t = arg;
+    current = t;
     uint32_t seen = 0;
     for (;;) {
         /* A cancel that came as the job ended acts here (the caller wakes
@@ -153,7 +157,11 @@ int hbg_orch_thread_run(hbg_orch_thread **tp, hbg_orch_job job, void *arg, uint6
     return hbg_orch_thread_wait(tp, timeout_ns, poll, early, result);
 }
 
-void hbg_orch_thread_nudge(hbg_orch_thread *t) { simpler_event_signal(&t->done); }
+void hbg_orch_thread_nudge(void)
+{
+    if (current)
+        simpler_event_signal(&current->done);
+}
 
 void hbg_orch_thread_free(hbg_orch_thread *t)
 {

@@ -42,7 +42,9 @@ typedef int (*hbg_orch_job)(void *arg);
  * left running, and arg must stay valid for ever. With early (may be
  * NULL), the job may ask its waiter to return before it ends: it sets
  * *early and calls hbg_orch_thread_nudge; the wait then returns
- * HBG_ORCH_RUNNING.
+ * HBG_ORCH_RUNNING, and the job keeps *t's thread until it is waited for
+ * again (a caller that runs other jobs meanwhile takes *t and sets it
+ * NULL, so that they get a thread of their own).
  */
 int hbg_orch_thread_run(hbg_orch_thread **t, hbg_orch_job job, void *arg, uint64_t timeout_ns,
                         const platform_poll *poll, _Atomic uint32_t *early, int *result);
@@ -52,8 +54,8 @@ int hbg_orch_thread_run(hbg_orch_thread **t, hbg_orch_job job, void *arg, uint64
 int hbg_orch_thread_wait(hbg_orch_thread **t, uint64_t timeout_ns, const platform_poll *poll,
                          _Atomic uint32_t *early, int *result);
 
-/* From the job: wake its waiter to look at *early. */
-void hbg_orch_thread_nudge(hbg_orch_thread *t);
+/* From inside a job: wake its waiter to look at *early. */
+void hbg_orch_thread_nudge(void);
 
 /* Stop an idle thread and free it. */
 void hbg_orch_thread_free(hbg_orch_thread *t);
