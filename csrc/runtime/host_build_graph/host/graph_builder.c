@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/addr_map.h"
 #include "common/array.h"
@@ -538,6 +539,37 @@ static int orchestration_lost(builder *b, runtime_result *result)
     return simpler_fail_prefix(SIMPLER_E_DEVICE_LOST, "orchestration '%s'", b->run.callable->info->orch_entry);
 }
 
+/*
+ * Whether a run's graph may stream (graph_stream.h): where the platform
+ * lets the orchestration's thread make GM (concurrent_gm: sim), unless the
+ * run needs it whole first (a recording keeps the image, a trace names the
+ * edges before the launch). SIMPLER_HBG_STREAM=1 streams, =0 never; by
+ * default only with more host CPUs than the launch's threads (its cores
+ * and schedulers), so that the orchestration has one of its own: on sim
+ * the device's threads are host threads, and with fewer CPUs the build
+ * and the execution take turns on them anyway (on 2 CPUs a streamed 1e6
+ * chain cost 10-15% more CPU and wall than built whole, and gained
+ * nothing: docs/performance.md).
+ */
+static int may_stream(const runtime_env *env, const runtime_run *run)
+{
+    if (run->record || run->trace_addr || !env->ops->concurrent_gm || !env->ops->gm_host_view)
+        return 0;
+    const char *v = getenv("SIMPLER_HBG_STREAM");
+    if (v && *v)
+        return strcmp(v, "0") != 0;
+    static _Atomic long host_cpus; /* sysconf reads /sys: once */
+    long cpus = atomic_load_explicit(&host_cpus, memory_order_relaxed);
+    if (!cpus) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store_explicit(&host_cpus, cpus, memory_order_relaxed);
+    }
+    uint32_t cores = run->config.block_dim * SIMPLER_CORES_PER_CLUSTER;
+    uint32_t schedulers = run->config.aicpu_thread_num < run->config.block_dim ? run->config.aicpu_thread_num
+                                                                                : run->config.block_dim;
+    return cpus > (long)(cores + schedulers);
+}
+
 /* Run the orchestration into a new builder for run (with scalars, the
  * run's own or a probe's). On success *out holds it, to release; on
  * failure it is released, unless the orchestration would not stop. */
@@ -579,12 +611,7 @@ static int orchestrate_run(const runtime_env *env, const runtime_run *run, const
             rc = simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
         i++;
     }
-    /* A run's graph streams (graph_stream.h) where the platform lets the
-     * orchestration's thread make GM, unless the run needs it whole
-     * first: a recording keeps the image, a trace names the edges
-     * before the launch. */
-    b->may_stream = !probe && !run->record && !run->trace_addr && env->ops->concurrent_gm &&
-                    env->ops->gm_host_view;
+    b->may_stream = !probe && may_stream(env, run);
     if (!rc) {
         b->started_ns = simpler_now_ns();
         int orc = 0;
