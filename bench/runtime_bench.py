@@ -6,7 +6,7 @@ pass/fail.
 
     python bench/runtime_bench.py [--quick] [--json PATH]
     python bench/runtime_bench.py --only rows --sizes 1e3,1e4,1e5,1e6   # one pattern
-    python bench/runtime_bench.py --overlap --sizes 1e3,1e5,1e6   # host_build_graph's build vs execute
+    python bench/runtime_bench.py --overlap --sizes 1e3,1e5,1e6   # host_build_graph streamed vs whole
 """
 from __future__ import annotations
 
@@ -108,35 +108,46 @@ def only_pattern(w, compiler, pattern: str, sizes: list[int], q: int, add) -> No
 
 
 def overlap(w, compiler, sizes: list[int], q: int, add) -> None:
-    """host_build_graph's build (the orchestration's own time), execute (a
-    replay of the same graph recorded: its image launched, nothing built)
-    and the wall of a run, each the best of the runs, and the wall over
-    build + execute: 1 when the two add up, down to max / sum when the
-    scheduler runs the graph while it is built."""
+    """host_build_graph built whole against streamed (SIMPLER_HBG_STREAM=0
+    and 1, the runs alternating so that both see the same machine): the
+    build (the orchestration's own time), the execute (a replay of the same
+    graph recorded: its image launched, nothing built), the wall of each,
+    best of the runs, and streamed over whole (the floor is max(build,
+    execute) / (build + execute))."""
     cid = w.register(build(compiler))
-    t, _ = time_runs(w, cid, [0, 0], max(1, 20000 // q))
-    add(w.runtime, "empty run() from Python", 0, len(t), min(t) * 1e6, "us/run")
-    for pattern in ("independent", "chain"):
-        for n in sizes:
-            reps = max(3, (300_000 // n) // q)
-            args = [PATTERNS[pattern], n]
-            walls, builds, execs = [], [], []
-            with w.record(cid, args) as graph:
-                graph.run(args)     # warm
-                w.run(cid, args)
-                for _ in range(reps):   # interleaved: both see the same machine
-                    t0 = time.perf_counter()
-                    w.run(cid, args)
-                    walls.append(time.perf_counter() - t0)
-                    builds.append(w.stats["last_run_orchestration_ns"] / 1e9)
-                    t0 = time.perf_counter()
-                    graph.run(args)
-                    execs.append(time.perf_counter() - t0)
-            b, e, wall = min(builds), min(execs), min(walls)
-            add(w.runtime, f"{pattern}, build (orchestration)", n, reps, b * 1e3, "ms")
-            add(w.runtime, f"{pattern}, execute (replay)", n, reps, e * 1e3, "ms")
-            add(w.runtime, f"{pattern}, wall of run()", n, reps, wall * 1e3, "ms")
-            add(w.runtime, f"{pattern}, wall / (build + execute)", n, reps, wall / (b + e), "x")
+    old = os.environ.get("SIMPLER_HBG_STREAM")
+    try:
+        for pattern in ("independent", "chain"):
+            for n in sizes:
+                reps = max(3, (300_000 // n) // q)
+                args = [PATTERNS[pattern], n]
+                wall = {"0": [], "1": []}
+                built = {"0": [], "1": []}
+                execs = []
+                with w.record(cid, args) as graph:
+                    for rep in range(reps + 1):     # the first round warms
+                        for mode in ("0", "1"):
+                            os.environ["SIMPLER_HBG_STREAM"] = mode
+                            t0 = time.perf_counter()
+                            w.run(cid, args)
+                            if rep:
+                                wall[mode].append(time.perf_counter() - t0)
+                                built[mode].append(w.stats["last_run_orchestration_ns"] / 1e9)
+                        t0 = time.perf_counter()
+                        graph.run(args)
+                        if rep:
+                            execs.append(time.perf_counter() - t0)
+                e = min(execs)
+                add(w.runtime, f"{pattern}, execute (replay)", n, reps, e * 1e3, "ms")
+                for mode, what in (("0", "whole"), ("1", "streamed")):
+                    add(w.runtime, f"{pattern}, {what}: build (orchestration)", n, reps, min(built[mode]) * 1e3, "ms")
+                    add(w.runtime, f"{pattern}, {what}: wall of run()", n, reps, min(wall[mode]) * 1e3, "ms")
+                add(w.runtime, f"{pattern}, streamed / whole wall", n, reps, min(wall["1"]) / min(wall["0"]), "x")
+    finally:
+        if old is None:
+            os.environ.pop("SIMPLER_HBG_STREAM", None)
+        else:
+            os.environ["SIMPLER_HBG_STREAM"] = old
     w.unregister(cid)
 
 
@@ -149,7 +160,8 @@ def main() -> None:
                     help="only this pattern's per-task rows (rows: the row updates), both runtimes")
     ap.add_argument("--sizes", default="1e3,1e5,1e6", help="task counts of the per-task rows (default 1e3,1e5,1e6)")
     ap.add_argument("--overlap", action="store_true",
-                    help="only host_build_graph's build, execute and wall at each size (independent, chain)")
+                    help="only host_build_graph built whole against streamed: build, execute, wall "
+                         "(independent, chain)")
     opts = ap.parse_args()
     q = 10 if opts.quick else 1
     sizes = [int(float(s)) for s in opts.sizes.split(",")]

@@ -81,6 +81,19 @@ static void begin_launch(const simpler_launch_params *p, uint32_t *seq_before)
         seq_before[c] = atomic_load(&mailboxes[c].door.seq);
 }
 
+/* Cores that have not finished (and acked) everything posted to them. */
+static uint32_t busy_cores(void)
+{
+    uint32_t busy = 0;
+    for (uint32_t c = 0; c < NUM_CORES; c++) {
+        simpler_mailbox *mb = &mailboxes[c];
+        uint32_t seq = atomic_load(&mb->door.seq);
+        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
+            busy++;
+    }
+    return busy;
+}
+
 /* Run one launch: n AICPU threads calling simpler_aicpu_main on `launch`,
  * each return code into rc[t]; a hang is killed by SIGALRM. */
 typedef struct aicpu_arg {

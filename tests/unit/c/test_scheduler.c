@@ -374,13 +374,7 @@ static void check_ran(const graph *g, uint32_t threads, uint32_t block_dim, int 
 /* The cores are all back to idle, and acked what they ran. */
 static void check_cores_idle(void)
 {
-    uint32_t busy = 0;
-    for (uint32_t c = 0; c < NUM_CORES; c++) {
-        simpler_mailbox *mb = &mailboxes[c];
-        uint32_t seq = atomic_load(&mb->door.seq);
-        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
-            busy++;
-    }
+    uint32_t busy = busy_cores();
     CHECKF(busy == 0, "%u cores not idle after a successful launch", busy);
 }
 

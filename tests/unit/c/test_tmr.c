@@ -54,19 +54,6 @@
 
 #include "device_harness.h"
 
-/* Every core finished (and acked) what was posted to it. */
-static uint32_t busy_cores(void)
-{
-    uint32_t busy = 0;
-    for (uint32_t c = 0; c < NUM_CORES; c++) {
-        simpler_mailbox *mb = &mailboxes[c];
-        uint32_t seq = atomic_load(&mb->door.seq);
-        if (atomic_load(&mb->finished) != seq || atomic_load(&mb->ack) != seq || atomic_load(&mb->in_kernel))
-            busy++;
-    }
-    return busy;
-}
-
 /* Wait until every core finished what was posted to it. */
 static int cores_idle(uint64_t timeout_ns)
 {

@@ -16,6 +16,7 @@
 #include "aicpu/aicpu_runtime.h"
 #include "aicpu/dispatch_loop.h"
 #include "aicpu/launch_status.h"
+#include "runtime/host_build_graph/aicpu/queue_claim.h"
 #include "runtime/host_build_graph/graph_image.h"
 
 typedef struct hbg {
@@ -66,23 +67,10 @@ static int take(void *rt, uint32_t type, sched_post *out)
         if (v == 0)
             return 0; /* being published; the pusher will wake us */
         hbg_task *t = &s->tasks[v - 1];
-        if (t->block_num == 1) {
-            if (!atomic_compare_exchange_weak(head, &h, h + 1))
-                continue;
-            fill(s, v - 1, 0, out);
-            return 1;
-        }
-        /* Several blocks: claim one; whoever claims the last (or finds
-         * them all claimed) moves the head on. head only grows, so a
-         * stale h makes the CAS fail and the claim land past block_num. */
-        uint32_t b = atomic_fetch_add(&t->next_block, 1);
-        if (b + 1 >= t->block_num)
-            atomic_compare_exchange_strong(head, &h, h + 1);
-        if (b >= t->block_num)
+        int64_t b = hbg_claim_block(s->launch, s->thread_idx, head, h, t->block_num, &t->next_block);
+        if (b < 0)
             continue;
-        if (b + 1 < t->block_num)
-            sched_wake_others(s->launch, s->thread_idx); /* more blocks for other idle cores */
-        fill(s, v - 1, b, out);
+        fill(s, v - 1, (uint32_t)b, out);
         return 1;
     }
 }

@@ -15,6 +15,7 @@
 #include "aicpu/aicpu_runtime.h"
 #include "aicpu/dispatch_loop.h"
 #include "aicpu/launch_status.h"
+#include "runtime/host_build_graph/aicpu/queue_claim.h"
 #include "runtime/host_build_graph/graph_image.h"
 #include "runtime/host_build_graph/stream_image.h"
 #include "simpler/simpler.h"
@@ -87,8 +88,7 @@ static void fill(const hbg_stream_task *t, uint32_t task, uint32_t block, sched_
     };
 }
 
-/* Claim the next ready block of this core type, as graph_scheduler.c's
- * take does over a whole image. */
+/* Claim the next ready block of this core type. */
 static int take(void *rt, uint32_t type, sched_post *out)
 {
     hbg_stream *s = rt;
@@ -102,20 +102,10 @@ static int take(void *rt, uint32_t type, sched_post *out)
         if (v == 0)
             return 0; /* being published; the pusher will wake us */
         hbg_stream_task *t = task_at(s, v - 1);
-        if (t->block_num == 1) {
-            if (!atomic_compare_exchange_weak(head, &h, h + 1))
-                continue;
-            fill(t, v - 1, 0, out);
-            return 1;
-        }
-        uint32_t b = atomic_fetch_add(&t->next_block, 1);
-        if (b + 1 >= t->block_num)
-            atomic_compare_exchange_strong(head, &h, h + 1);
-        if (b >= t->block_num)
+        int64_t b = hbg_claim_block(s->launch, s->thread_idx, head, h, t->block_num, &t->next_block);
+        if (b < 0)
             continue;
-        if (b + 1 < t->block_num)
-            sched_wake_others(s->launch, s->thread_idx);
-        fill(t, v - 1, b, out);
+        fill(t, v - 1, (uint32_t)b, out);
         return 1;
     }
 }
