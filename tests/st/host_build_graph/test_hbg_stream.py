@@ -74,8 +74,12 @@ def test_a_random_graph_streamed_equals_a_serial_run(chip_worker, scene, seed):
     tasks = 5 * SEGMENT + 300
     X0 = RNG.standard_normal((48, 16)).astype(F32)
     X = X0.copy()
+    before = chip_worker.stats["tasks_completed"]
     chip_worker.run(dag, [X, seed, tasks])
     np.testing.assert_allclose(X, random_dag_reference(X0, seed, tasks), rtol=1e-6, atol=1e-6)
+    st = chip_worker.stats      # the run's figures, as a graph built whole reports them
+    assert st["last_run_tasks"] == tasks and st["tasks_completed"] == before + tasks
+    assert 0 < st["last_run_orchestration_ns"] < 60e9
 
 
 @pytest.mark.parametrize("steps", [SEGMENT // 8, 3 * SEGMENT // 4])

@@ -100,6 +100,9 @@ int hbg_stream_publish(hbg_stream_host *s, const build_task *tasks, uint32_t num
     uint32_t from = s->published, k = s->num_segments;
     if (from == num_tasks)
         return SIMPLER_OK;
+    if (k >= s->max_segments) /* submit checks max_tasks first: not reached */
+        return simpler_fail(SIMPLER_E_CAPACITY, "host_build_graph: the streamed graph outgrew its %u segments",
+                            s->max_segments);
     uint64_t e0 = s->edges_published, ne = num_edges - e0;
     uint64_t args_start = tasks[from].args_off, nargs = args_end - args_start;
     uint64_t edges_off = hbg_stream_edges_off(HBG_STREAM_SEG_SHIFT);
