@@ -175,6 +175,15 @@ def _skipped(node: _Node, cause_node: _Node) -> BaseException:
            f"which failed ({type(cause).__name__}: {cause})")
     e: BaseException = DeviceLost(why) if isinstance(cause, DeviceLost) else RunSkipped(why)
     e.__cause__ = cause
+    e.not_run = True    # type: ignore[attr-defined]  (root_cause follows it)
+    return e
+
+
+def root_cause(e: BaseException | None) -> BaseException | None:
+    """The failure that started a chain of nodes not run because of it
+    (each one's __cause__ is the one before)."""
+    while e is not None and getattr(e, "not_run", False) and e.__cause__ is not None:
+        e = e.__cause__
     return e
 
 
