@@ -458,6 +458,7 @@ def _agree(comm: Any, failure: BaseException | None, what: str, timeout: float) 
     chip was lost still takes part: then every rank raises the first
     failed rank's error (DeviceLost naming the rank and the chip), instead
     of the others waiting for data that never comes."""
+    _check_comm(comm, "the Worker's communicator")     # broken by an earlier collective since this one was issued?
     n, me = comm.Get_size(), comm.Get_rank()
     records = np.empty((n, _STATUS_BYTES), np.uint8)
     records[me] = _status(failure)
@@ -466,10 +467,12 @@ def _agree(comm: Any, failure: BaseException | None, what: str, timeout: float) 
     for r in range(n):
         if records[r, 0]:
             name, _, message = bytes(records[r, 1:]).rstrip(b"\0").decode("utf-8", "replace").partition("\0")
-            cls = getattr(errors, name, SimplerError)
-            if not (isinstance(cls, type) and issubclass(cls, SimplerError)):
-                cls = SimplerError
-            raise cls(f"{what}: rank {r}: {message}")
+            raise _ERRORS.get(name, SimplerError)(f"{what}: rank {r}: {message}")
+
+
+# The error classes a rank's status can name, by name.
+_ERRORS = {c.__name__: c for c in (*(v for v in vars(errors).values()
+                                     if isinstance(v, type) and issubclass(v, SimplerError)), RunSkipped)}
 
 
 class _AcrossRanks:
@@ -530,14 +533,6 @@ def _failure(h: "NodeHandle") -> BaseException | None:
     return h.exception(0)
 
 
-def _host(shape: Any, dtype: np.dtype) -> np.ndarray:
-    return np.empty(shape, dtype)
-
-
-def _local(worker: "Worker", tensors: Any, what: str) -> "list[ChipTensor]":
-    return collectives._tensors(worker, tensors, what)
-
-
 def _numel(t: "ChipTensor") -> int:
     return int(np.prod(t.shape, dtype=np.int64))
 
@@ -551,12 +546,12 @@ def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str 
     chip of every rank, run to run."""
     plan = _AcrossRanks(worker, f"allreduce({op})", timeout)
     _op(op)     # InvalidArgument for an op there is none of
-    ts = _local(worker, tensors, "allreduce tensors")
+    ts = collectives._tensors(worker, tensors, "allreduce tensors")
     if ts[0].dtype.kind not in "biufc":
         raise InvalidArgument(f"allreduce needs a numeric dtype, not {ts[0].dtype}")
     if len(ts) > 1:
         collectives.allreduce(worker, ts, op)
-    result = _host(ts[0].shape, ts[0].dtype)
+    result = np.empty(ts[0].shape, ts[0].dtype)
     plan.to_host(result, ts[0])
     plan.across([result], lambda comm, timeout: cross_rank_allreduce(comm, result, op, timeout))
     for t in ts:
@@ -575,8 +570,8 @@ def worker_reduce_scatter(worker: "Worker", outputs: Sequence["ChipTensor"], inp
     chips' blocks; back on the chips, each its block."""
     plan = _AcrossRanks(worker, f"reduce_scatter({op})", timeout)
     _op(op)
-    ins = _local(worker, inputs, "reduce_scatter inputs")
-    outs = _local(worker, outputs, "reduce_scatter outputs")
+    ins = collectives._tensors(worker, inputs, "reduce_scatter inputs")
+    outs = collectives._tensors(worker, outputs, "reduce_scatter outputs")
     per_rank = plan.equal_ranks()
     total = len(plan.ctx.chips)
     count = _numel(ins[0])
@@ -586,7 +581,7 @@ def worker_reduce_scatter(worker: "Worker", outputs: Sequence["ChipTensor"], inp
     collectives._sized(outs, ins, plan.what, m, f"1/{total} of the inputs' elements")
     if ins[0].dtype.kind not in "biufc":
         raise InvalidArgument(f"reduce_scatter needs a numeric dtype, not {ins[0].dtype}")
-    local = _host(count, ins[0].dtype)
+    local = np.empty(count, ins[0].dtype)
     share = count // per_rank
     if per_rank > 1:
         scratch = [worker._scratch(d, share, ins[0].dtype) for d in worker.devices]
@@ -595,7 +590,7 @@ def worker_reduce_scatter(worker: "Worker", outputs: Sequence["ChipTensor"], inp
             plan.to_host(local[i * share:(i + 1) * share], t)
     else:
         plan.to_host(local, ins[0])
-    mine = _host(per_rank * m, ins[0].dtype)
+    mine = np.empty(per_rank * m, ins[0].dtype)
     plan.across([local, mine], lambda comm, timeout: cross_rank_reduce_scatter(comm, local, mine, op, timeout))
     for i, t in enumerate(outs):
         worker.copy(t, mine[i * m:(i + 1) * m])
@@ -608,16 +603,16 @@ def worker_allgather(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: 
     global chip order: the local inputs to the host one after the other,
     an allgather of those across ranks, the whole back to every chip."""
     plan = _AcrossRanks(worker, "allgather", timeout)
-    ins = _local(worker, inputs, "allgather inputs")
-    outs = _local(worker, outputs, "allgather outputs")
+    ins = collectives._tensors(worker, inputs, "allgather inputs")
+    outs = collectives._tensors(worker, outputs, "allgather outputs")
     per_rank = plan.equal_ranks()
     total = len(plan.ctx.chips)
     m = _numel(ins[0])
     collectives._sized(outs, ins, plan.what, total * m, f"{total} times the inputs' elements")
-    mine = _host(per_rank * m, ins[0].dtype)
+    mine = np.empty(per_rank * m, ins[0].dtype)
     for i, t in enumerate(ins):
         plan.to_host(mine[i * m:(i + 1) * m], t)
-    every = _host(total * m, ins[0].dtype)
+    every = np.empty(total * m, ins[0].dtype)
     plan.across([mine, every], lambda comm, timeout: cross_rank_allgather(comm, mine, every, timeout))
     for t in outs:
         worker.copy(t, every)
@@ -630,7 +625,7 @@ def worker_broadcast(worker: "Worker", tensors: Sequence["ChipTensor"], root: An
     device). The root rank broadcasts on its chips and sends the root
     chip's tensor to the other ranks, which copy it to theirs."""
     plan = _AcrossRanks(worker, f"broadcast(from {root!r})", timeout)
-    ts = _local(worker, tensors, "broadcast tensors")
+    ts = collectives._tensors(worker, tensors, "broadcast tensors")
     chips = plan.ctx.chips
     if (not isinstance(root, tuple) or len(root) != 2
             or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in root)
@@ -638,7 +633,7 @@ def worker_broadcast(worker: "Worker", tensors: Sequence["ChipTensor"], root: An
         raise InvalidArgument(f"a Worker with comm= broadcasts from a chip of the job as (rank, device), one of "
                               f"{chips}, not {root!r}")
     rank, device = int(root[0]), int(root[1])
-    buf = _host(ts[0].shape, ts[0].dtype)
+    buf = np.empty(ts[0].shape, ts[0].dtype)
     if rank == plan.ctx.rank:
         if len(ts) > 1:
             collectives.broadcast(worker, ts, device)
@@ -657,8 +652,8 @@ def worker_all_to_all(worker: "Worker", outputs: Sequence["ChipTensor"], inputs:
     rearranged there so each rank's blocks are contiguous, an all-to-all
     across ranks, rearranged into each local chip's output."""
     plan = _AcrossRanks(worker, "all_to_all", timeout)
-    ins = _local(worker, inputs, "all_to_all inputs")
-    outs = _local(worker, outputs, "all_to_all outputs")
+    ins = collectives._tensors(worker, inputs, "all_to_all inputs")
+    outs = collectives._tensors(worker, outputs, "all_to_all outputs")
     per_rank = plan.equal_ranks()
     ranks, total = plan.ctx.size, len(plan.ctx.chips)
     count = _numel(ins[0])
@@ -666,10 +661,10 @@ def worker_all_to_all(worker: "Worker", outputs: Sequence["ChipTensor"], inputs:
         raise InvalidArgument(f"{plan.what}: {count} elements do not split into {total} equal blocks, one per chip")
     collectives._sized(outs, ins, plan.what, count, "the inputs' elements")
     m = count // total
-    staged = _host((per_rank, count), ins[0].dtype)
+    staged = np.empty((per_rank, count), ins[0].dtype)
     for i, t in enumerate(ins):
         plan.to_host(staged[i], t)
-    result = _host((per_rank, count), ins[0].dtype)
+    result = np.empty((per_rank, count), ins[0].dtype)
 
     def exchange(comm: Any, timeout: float) -> None:
         # send[r, l, k]: local chip l's block for chip k of rank r
