@@ -324,7 +324,7 @@ class Worker:
             else:
                 h.add_done_callback(lambda f: graph.finish(node, _on_chip(_outcome(f), device)))
 
-        return graph.add(what, device, reads, writes, start)
+        return graph.add(what, device, reads, writes, start, quick=chip._queue.has_free_slot)
 
     def _window(self, device: int, tensor: ChipTensor) -> int:
         """The address at which chip device's kernels reach tensor (on its
