@@ -263,13 +263,20 @@ static int pass(loop *l)
     int retired = 0, progress = 0;
     for (uint32_t i = 0; i < l->num_slots; i++)
         retired |= retire(l, &l->slots[i]);
-    for (uint32_t i = 0; i < l->num_slots; i++) {
-        core_slot *c = &l->slots[i];
-        sched_post p;
-        while (room(c) && may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
-            post(l, c, &p, NULL);
-            progress = 1;
+    /* One queued task per core per round: a core that took all it may
+     * would leave its peers of the type idle once the rest ran out (an
+     * all-to-all of 8 tasks a step ran 6 on one core, 2 on the other). */
+    for (int took = 1; took;) {
+        took = 0;
+        for (uint32_t i = 0; i < l->num_slots; i++) {
+            core_slot *c = &l->slots[i];
+            sched_post p;
+            if (room(c) && may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
+                post(l, c, &p, NULL);
+                took = 1;
+            }
         }
+        progress |= took;
     }
     for (int again = 1; again;) {
         again = 0;
