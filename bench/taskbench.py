@@ -6,6 +6,7 @@ task that finds a wrong input stops the bench with an error and exit 1.
 
     bash bench/setup.sh                  # once: oneTBB, libomp, clang
     python bench/taskbench.py [--quick]
+    python bench/taskbench.py --large-only --pattern stencil_1d --width 2   # efficiency at ~100 us only
 
 The graphs (bench/peers/taskbench.h, one definition for every runtime):
 stencil_1d, nearest (radix 3 and 5), spread, fft, tree and all_to_all, at
@@ -190,7 +191,12 @@ def fmt(v: float | None, spec: str) -> str:
 
 
 def main() -> int:
-    opts, cores, repeats = bench_options(__doc__, "taskbench.json", "fewer steps, one repeat")
+    def more(ap) -> None:
+        ap.add_argument("--pattern", choices=PATTERNS, action="append", help="only these patterns (repeatable)")
+        ap.add_argument("--width", type=int, choices=WIDTHS, action="append", help="only these widths")
+        ap.add_argument("--large-only", action="store_true", help="only the large tasks: no sweep, no METG")
+
+    opts, cores, repeats = bench_options(__doc__, "taskbench.json", "fewer steps, one repeat", more)
     # Task Bench's 1,000 steps (fewer with --quick) at either width.
     steps = dict.fromkeys(WIDTHS, 250 if opts.quick else 1000)
 
@@ -202,7 +208,8 @@ def main() -> int:
     kernel_only = build_kernel_only()
     serial = SerialKernel(peers["omp-gcc"])
     large = max(1, round(LARGE_TASK_S / (serial.ns_per_round * 1e-9)))
-    rounds_list = sorted({max(1, int(large / math.sqrt(2) ** k)) for k in range(40)}, reverse=True)
+    rounds_list = sorted({max(1, int(large / math.sqrt(2) ** k)) for k in range(1 if opts.large_only else 40)},
+                         reverse=True)
     compiler = simpler.KernelCompiler()
     runners = [Simpler(r, compiler) for r in ("host_build_graph", "tensormap_and_ringbuffer")]
     timers = {r.name: r.time for r in runners} | {name: peer_timer(exe) for name, exe in peers.items()}
@@ -214,8 +221,8 @@ def main() -> int:
                      "serial_ns_per_round": serial.ns_per_round, "large_task_rounds": large, "patterns": {}}
     t_start = time.perf_counter()
     try:
-        for width in WIDTHS:
-            for pattern in PATTERNS:
+        for width in opts.width or WIDTHS:
+            for pattern in opts.pattern or PATTERNS:
                 row = sweep(timers, pattern, width, steps[width], rounds_list, serial, cores, repeats,
                             peer_timer(kernel_only) if kernel_only else None)
                 results["patterns"][f"{pattern} w{width}"] = row
