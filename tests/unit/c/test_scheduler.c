@@ -156,15 +156,19 @@ static void spin_kernel(const simpler_kernel_args *args)
 }
 
 /*
- * A core's first task holds it until the scheduler has posted, across the
- * AIV cores, at least GATE_AHEAD tasks behind the running ones (or a
- * second went by), then notes the most any one core had behind its own:
- * how the queued tasks were shared out. Then it is an ordinary task.
+ * A core's first task holds it until every AIV core runs its first and
+ * the scheduler has posted, across them, at least GATE_AHEAD tasks behind
+ * the running ones (or 10 s went by), then notes the most any one core
+ * had behind its own: how the queued tasks were shared out. Then it is
+ * an ordinary task.
  */
 #define GATE_AHEAD 4
 static _Atomic uint32_t gate_passed[NUM_CORES];
 static _Atomic uint32_t gate_most_ahead;
 
+/* Tasks posted behind the running ones over the AIV cores, once every
+ * AIV core runs its first (before, a core's own first one would count as
+ * posted behind); 0 until then. */
 static uint32_t aiv_ahead(uint32_t *most)
 {
     uint32_t sum = 0;
@@ -173,6 +177,8 @@ static uint32_t aiv_ahead(uint32_t *most)
         if (simpler_core_type_of(c) != 1)
             continue;
         simpler_mailbox *mb = &mailboxes[c];
+        if (!atomic_load(&mb->in_kernel))
+            return 0;
         uint32_t ahead = atomic_load(&mb->door.seq) - atomic_load(&mb->ack);
         sum += ahead;
         *most = ahead > *most ? ahead : *most;
@@ -184,7 +190,7 @@ static void gate_kernel(const simpler_kernel_args *args)
 {
     int32_t core = tls_core;
     if (core >= 0 && (uint32_t)core < g_num_cores && !atomic_exchange(&gate_passed[core], 1)) {
-        uint64_t until = simpler_now_ns() + 1000000000ull;
+        uint64_t until = simpler_now_ns() + 10000000000ull;
         uint32_t most;
         while (aiv_ahead(&most) < GATE_AHEAD && simpler_now_ns() < until)
             sched_yield();
@@ -681,6 +687,43 @@ static void case_watchdog(uint32_t threads, uint32_t block_dim)
     fflush(stdout);
 }
 
+/* A task that never finishes in the middle of a run of independent ones,
+ * which the scheduler takes from the ready queue as one run
+ * (sched_ops.take_run): the watchdog still names that task, and no task
+ * runs twice. */
+static void case_stuck_in_a_run(void)
+{
+    enum { N = 33, STUCK = 16 };
+    graph *g = graph_new(0);
+    for (uint32_t i = 0; i < N; i++)
+        graph_add(g, i == STUCK ? spin_kernel : work_kernel, 1, 1, 0, NULL);
+    uint8_t *img = build_image(g);
+    reset_bookkeeping(g, 1);
+    atomic_store(&spin_release, 0);
+    atomic_store(&spin_started, 0);
+    int status = launch_image(img, 1, 1, WATCHDOG_TIMEOUT_MS);
+    CHECKF(status == SIMPLER_E_TIMEOUT, "stuck in a run: status %d (%s)", status, launch.message);
+    char want[64];
+    snprintf(want, sizeof want, "task %d (func %d) on core", STUCK, SPIN_FUNC_ID);
+    CHECKF(strstr(launch.message, want) != NULL, "stuck in a run: the message does not name task %d: %s", STUCK,
+           launch.message);
+    CHECK(atomic_load(&spin_started) == 1);
+    atomic_store(&spin_release, 1);
+    CHECKF(cores_idle(30000000000ull), "cores did not finish after the spinning kernel was released");
+    uint32_t ran = 0, twice = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t r = atomic_load(&block_runs[i * MAX_BLOCKS]);
+        ran += r;
+        twice += r > 1;
+    }
+    CHECKF(twice == 0, "stuck in a run: %u tasks ran more than once", twice);
+    CHECKF(atomic_load(&launch.tasks_completed) <= ran, "stuck in a run: %llu tasks counted complete, %u ran",
+           (unsigned long long)atomic_load(&launch.tasks_completed), ran);
+    free(img);
+    graph_free(g);
+    printf("stuck-in-run   %u tasks: %u ran before the timeout\n", N, ran);
+}
+
 int main(int argc, char **argv)
 {
     int scale = argc > 1 ? atoi(argv[1]) : 100;
@@ -715,6 +758,8 @@ int main(int argc, char **argv)
 
     for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
         case_watchdog(thread_nums[ti], ti == 2 ? 1 : 2);
+
+    case_stuck_in_a_run();
 
     /* A last run after every watchdog case. */
     g = make_chain(SCALED(200));

@@ -169,7 +169,7 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
 
 /* A block finished; the last one completes the task: release its
  * successors, its heap buffers and its dependency nodes. */
-static void finish(void *rt, uint64_t task)
+static int finish(void *rt, uint64_t task)
 {
     tmr_ctx *c = rt;
     uint32_t handle = (uint32_t)task;
@@ -177,7 +177,7 @@ static void finish(void *rt, uint64_t task)
     /* block_num first: once the last block is in, the slot may be reused. */
     uint32_t block_num = t->block_num;
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
-        return;
+        return 0;
     for (uint64_t m = t->heap_mask, i; m; m &= m - 1) {
         i = (uint64_t)__builtin_ctzll(m);
         tmr_heap_header *h = (tmr_heap_header *)(uintptr_t)(t->tensors[i].addr - TMR_HEAP_HEADER);
@@ -206,7 +206,13 @@ static void finish(void *rt, uint64_t task)
             atomic_store_explicit(&c->deps[last].next, old, memory_order_relaxed);
         while (!atomic_compare_exchange_weak(&c->run->dep_free, &old, first));
     }
-    uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, 1) + 1;
+    return 1;
+}
+
+static void completed(void *rt, uint32_t n)
+{
+    tmr_ctx *c = rt;
+    uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, n) + n;
     if (completed >= atomic_load(&c->run->wake_at))
         tmr_wake_orchestrator(c);
     if (atomic_load(&c->run->submit_done) && completed == atomic_load(&c->run->submitted))
@@ -240,7 +246,7 @@ static void summary(void *rt, char *buf, size_t len)
              atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
 }
 
-static const sched_ops tmr_ops = {take, posted, follow, finish, ready, done, in_flight, summary};
+static const sched_ops tmr_ops = {take, NULL, posted, follow, finish, completed, ready, done, in_flight, summary};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {
