@@ -251,8 +251,12 @@ static int take_queued(loop *l, uint32_t type)
     int progress = 0;
     for (;;) {
         int queued = l->ops->ready(l->rt, type);
-        uint32_t n = 0, planned[SIMPLER_MAX_CORES] = {0};
+        uint32_t n = 0, planned[SIMPLER_MAX_CORES];
         core_slot *to[SCHED_TAKE_BATCH];
+        /* Only this thread's slots: zeroing the whole array was a quarter
+         * of the loop's own time on independent tasks. */
+        for (uint32_t i = 0; i < l->num_slots; i++)
+            planned[i] = 0;
         for (int took = 1; took && n < SCHED_TAKE_BATCH;) {
             took = 0;
             for (uint32_t i = 0; i < l->num_slots && n < SCHED_TAKE_BATCH; i++) {
