@@ -521,6 +521,45 @@ static void case_lanes(uint32_t threads, uint32_t block_dim)
     free(buf);
 }
 
+/* ---- independent: many tasks ready at once, taken as runs -------------------- */
+
+#define INDEP_ROWS 512
+static uint32_t indep_rounds;
+
+/* Round r increments every row once: within a round no task depends on
+ * another, so whole runs of them are ready at once and the schedulers take
+ * them as runs (sched_ops.take_run), competing for the queue head. */
+static int orch_independent(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_INOUT};
+    for (uint32_t k = 0; k < indep_rounds * INDEP_ROWS; k++) {
+        simpler_tensor t = simpler_view2d(&args->tensors[0], k % INDEP_ROWS, 0, 1, CHAIN_ELEMS);
+        int rc = k % 7 == 3 ? submit(api, o, F_INC_AIC, SIMPLER_CORE_AIC, &t, tags, 1, NULL, 0)
+                            : submit(api, o, F_INC_AIV, SIMPLER_CORE_AIV, &t, tags, 1, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_independent(uint32_t threads, uint32_t block_dim)
+{
+    float *buf = new_floats(INDEP_ROWS * CHAIN_ELEMS);
+    int64_t shape[2] = {INDEP_ROWS, CHAIN_ELEMS};
+    simpler_tensor t = tensor_of(buf, 2, shape);
+    tmr_run *run = build_run(&t, 1, 1024, 4096, 4096);
+    int status = launch_run("independent", run, orch_independent, threads, block_dim);
+    if (check_ok("independent", run, status, indep_rounds * INDEP_ROWS)) {
+        uint32_t bad = 0;
+        for (uint32_t i = 0; i < INDEP_ROWS * CHAIN_ELEMS; i++)
+            if (buf[i] != (float)indep_rounds && bad++ < 3)
+                fprintf(stderr, "    independent: element %u is %.1f, expected %u\n", i, buf[i], indep_rounds);
+        CHECKF(bad == 0, "independent: %u elements wrong", bad);
+    }
+    free(run);
+    free(buf);
+}
+
 /* ---- stencil: every task waits for its neighbours in the row before -------- */
 
 #define STENCIL_WIDTH 4
@@ -861,6 +900,7 @@ int main(int argc, char **argv)
     chain_len = SCALED(3000);
     stream_iters = SCALED(200);
     lane_len = SCALED(300);
+    indep_rounds = SCALED(6);
     stencil_rows = SCALED(300);
     register_callable();
     start_cores();
@@ -871,6 +911,7 @@ int main(int argc, char **argv)
         run_case("chain", case_chain);
         run_case("tight-chain", case_tight);
         run_case("lanes", case_lanes);
+        run_case("independent", case_independent);
         run_case("stencil", case_stencil);
         run_case("stream", case_stream);
         run_case("war", case_war);
