@@ -7,8 +7,9 @@ counts only what it ran, whoever else shares the CPUs. No pass/fail.
     python bench/thread_cpu.py [--rounds N] [--steps N] [--runs N]
 
 Rows: the core threads (simpler-coreN: the kernels), the scheduler and
-orchestrator threads (simpler-aicpuN), the host thread that waits for
-the run (python) and everything else; columns: CPU ms per second of wall
+orchestrator threads (simpler-aicpuN), host_build_graph's host
+orchestration thread (simpler-orch), the host thread in run() (python)
+and everything else; columns: CPU ms per second of wall
 time, CPU us per task, timeslices (times scheduled in) and voluntary /
 involuntary context switches per task.
 """
@@ -49,8 +50,10 @@ def role(name: str) -> str:
         return "cores (kernels)"
     if name.startswith("simpler-aicpu"):
         return "AICPU (scheduler, orchestrator)"
-    if name == "python" or name.startswith("python"):
-        return "host (python)"
+    if name == "simpler-orch":
+        return "host orchestration (hbg)"
+    if name.startswith("python"):
+        return "host (python, run())"
     return "other"
 
 
