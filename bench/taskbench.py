@@ -256,8 +256,8 @@ def main() -> int:
         row["efficiency_large_ratio"] = r
         print(f"{key:<17}" + "".join(f"{row[n]['efficiency_large']:>13.3f}" for n in names) + f"{fmt(r, '.2f'):>8}")
     if kernel_only:
-        print(f"\nefficiency at large tasks as a ratio to the kernel-only run's (same kernels, one thread per CPU,"
-              f" no runtime; target >= 0.95)")
+        print("\nefficiency at large tasks as a ratio to the kernel-only run's (same kernels, one thread per CPU,"
+              " no runtime; target >= 0.95)")
         print(f"{'pattern':<17}{'kernel-only':>13}" + "".join(f"{n:>13}" for n in simpler_names))
         for key, row in results["patterns"].items():
             ko = row["kernel_only"]
