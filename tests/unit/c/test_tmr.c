@@ -503,22 +503,31 @@ static int orch_lanes(const simpler_orch_api *api, simpler_orch *o, const simple
     return result.rc = 0;
 }
 
-static void case_lanes(uint32_t threads, uint32_t block_dim)
+/* A run of fn over a rows x CHAIN_ELEMS buffer whose tasks each
+ * increment one row, each row times times: every element must end at
+ * times, after rows x times tasks. */
+static void run_increments(const char *name, simpler_orch_fn fn, uint32_t rows, uint32_t times,
+                           uint32_t task_ring, uint32_t threads, uint32_t block_dim)
 {
-    float *buf = new_floats(LANES * CHAIN_ELEMS);
-    int64_t shape[2] = {LANES, CHAIN_ELEMS};
+    float *buf = new_floats(rows * CHAIN_ELEMS);
+    int64_t shape[2] = {rows, CHAIN_ELEMS};
     simpler_tensor t = tensor_of(buf, 2, shape);
-    tmr_run *run = build_run(&t, 1, 16, 1024, 4096);
-    int status = launch_run("lanes", run, orch_lanes, threads, block_dim);
-    if (check_ok("lanes", run, status, lane_len * LANES)) {
+    tmr_run *run = build_run(&t, 1, task_ring, 4 * task_ring > 1024 ? 4 * task_ring : 1024, 4096);
+    int status = launch_run(name, run, fn, threads, block_dim);
+    if (check_ok(name, run, status, rows * times)) {
         uint32_t bad = 0;
-        for (uint32_t i = 0; i < LANES * CHAIN_ELEMS; i++)
-            if (buf[i] != (float)lane_len && bad++ < 3)
-                fprintf(stderr, "    lanes: element %u is %.1f, expected %u\n", i, buf[i], lane_len);
-        CHECKF(bad == 0, "lanes: %u elements wrong", bad);
+        for (uint32_t i = 0; i < rows * CHAIN_ELEMS; i++)
+            if (buf[i] != (float)times && bad++ < 3)
+                fprintf(stderr, "    %s: element %u is %.1f, expected %u\n", name, i, buf[i], times);
+        CHECKF(bad == 0, "%s: %u elements wrong", name, bad);
     }
     free(run);
     free(buf);
+}
+
+static void case_lanes(uint32_t threads, uint32_t block_dim)
+{
+    run_increments("lanes", orch_lanes, LANES, lane_len, 16, threads, block_dim);
 }
 
 /* ---- independent: many tasks ready at once, taken as runs -------------------- */
@@ -544,20 +553,7 @@ static int orch_independent(const simpler_orch_api *api, simpler_orch *o, const 
 
 static void case_independent(uint32_t threads, uint32_t block_dim)
 {
-    float *buf = new_floats(INDEP_ROWS * CHAIN_ELEMS);
-    int64_t shape[2] = {INDEP_ROWS, CHAIN_ELEMS};
-    simpler_tensor t = tensor_of(buf, 2, shape);
-    tmr_run *run = build_run(&t, 1, 1024, 4096, 4096);
-    int status = launch_run("independent", run, orch_independent, threads, block_dim);
-    if (check_ok("independent", run, status, indep_rounds * INDEP_ROWS)) {
-        uint32_t bad = 0;
-        for (uint32_t i = 0; i < INDEP_ROWS * CHAIN_ELEMS; i++)
-            if (buf[i] != (float)indep_rounds && bad++ < 3)
-                fprintf(stderr, "    independent: element %u is %.1f, expected %u\n", i, buf[i], indep_rounds);
-        CHECKF(bad == 0, "independent: %u elements wrong", bad);
-    }
-    free(run);
-    free(buf);
+    run_increments("independent", orch_independent, INDEP_ROWS, indep_rounds, 1024, threads, block_dim);
 }
 
 /* ---- stencil: every task waits for its neighbours in the row before -------- */
