@@ -86,12 +86,15 @@ def best_of(fn, repeats: int) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def bench_options(doc: str, json_name: str, quick_help: str) -> tuple[argparse.Namespace, int, int]:
-    """The command line of a peers bench (--quick, --json), the host's
-    cores and how many repeats to take the best of."""
+def bench_options(doc: str, json_name: str, quick_help: str, more=None) -> tuple[argparse.Namespace, int, int]:
+    """The command line of a peers bench (--quick, --json, and what more
+    adds to the parser), the host's cores and how many repeats to take the
+    best of."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--json", default=str(HERE / "results" / json_name))
+    if more:
+        more(ap)
     opts = ap.parse_args()
     return opts, os.cpu_count() or 1, 1 if opts.quick else 3
 

@@ -6,6 +6,7 @@ task that finds a wrong input stops the bench with an error and exit 1.
 
     bash bench/setup.sh                  # once: oneTBB, libomp, clang
     python bench/taskbench.py [--quick]
+    python bench/taskbench.py --large-only --pattern stencil_1d --width 2   # efficiency at ~100 us only
 
 The graphs (bench/peers/taskbench.h, one definition for every runtime):
 stencil_1d, nearest (radix 3 and 5), spread, fft, tree and all_to_all, at
@@ -22,7 +23,10 @@ the edges a data-aware runtime would derive).
 Efficiency as Task Bench computes it: the serial time of the same kernel
 with the same rounds (one thread, no runtime, measured in this run) for
 every task, divided by wall time x cores. The sweep starts at ~100 us
-tasks (reported as "efficiency at large tasks") and shrinks the kernel by
+tasks (reported as "efficiency at large tasks", also as a ratio to a kernel-only run:
+bench/peers/kernel_only.c, the same kernels on one plain thread per CPU
+and no runtime, its tasks back to back, interleaved with the others at
+that size) and shrinks the kernel by
 sqrt(2) until efficiency falls below 50% (twice in a row, so that one dip
 from the machine's other load does not end it); METG(50%) is the smallest
 task granularity (wall time x cores / tasks) measured at or above 50%
@@ -42,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 import simpler
-from peers_bench import HERE, bench_options, build_peers, peer_time
+from peers_bench import BIN, HERE, bench_options, build_peers, peer_time
 
 # The order of enum tb_pattern in bench/peers/taskbench.h.
 PATTERNS = ("stencil_1d", "nearest_3", "nearest_5", "spread", "fft", "tree", "all_to_all")
@@ -132,20 +136,36 @@ class SerialKernel:
         return self.cache[rounds]
 
 
+def build_kernel_only() -> Path | None:
+    """bench/peers/kernel_only.c, the kernel-only reference (None: no gcc)."""
+    out = BIN / "kernel-only-taskbench"
+    r = subprocess.run(["gcc", "-O2", "-pthread", "-I", str(HERE / "peers"), str(HERE / "peers" / "kernel_only.c"),
+                        "-o", str(out)], capture_output=True, text=True)
+    if r.returncode:
+        print(f"  kernel-only: not built ({r.stderr.strip() or 'error'})")
+        return None
+    return out
+
+
 def sweep(timers: dict, pattern: str, width: int, steps: int, rounds_list: list[int], serial: SerialKernel,
-          cores: int, repeats: int) -> dict[str, dict]:
+          cores: int, repeats: int, reference=None) -> dict[str, dict]:
     """Every runner down the same kernel sizes, taking turns at each size
     (and each repeat) so that they share what the machine's other load does
     to the figures; a runner drops out after two sizes in a row below 50%
-    efficiency (one dip from that load does not end its sweep)."""
+    efficiency (one dip from that load does not end its sweep). The
+    reference timer (kernel-only) takes its turns at the first size only;
+    its efficiency there is the row's "kernel_only"."""
     tasks = num_tasks(pattern, width, steps)
     rows = {n: {"metg_us": None, "points": []} for n in timers}
     active, misses = list(timers), dict.fromkeys(timers, 0)
+    reference_wall = math.inf
     for rounds in rounds_list:
         if not active:
             break
         wall = dict.fromkeys(active, math.inf)
         for _ in range(repeats):
+            if reference and rounds == rounds_list[0]:
+                reference_wall = min(reference_wall, reference(pattern, width, steps, rounds))
             for n in active:
                 wall[n] = min(wall[n], timers[n](pattern, width, steps, rounds))
         for n in list(active):
@@ -161,6 +181,8 @@ def sweep(timers: dict, pattern: str, width: int, steps: int, rounds_list: list[
                     active.remove(n)
     for row in rows.values():
         row["efficiency_large"] = row["points"][0]["efficiency"]
+    if reference:
+        rows["kernel_only"] = tasks * serial(rounds_list[0]) / (reference_wall * cores)
     return rows
 
 
@@ -169,7 +191,12 @@ def fmt(v: float | None, spec: str) -> str:
 
 
 def main() -> int:
-    opts, cores, repeats = bench_options(__doc__, "taskbench.json", "fewer steps, one repeat")
+    def more(ap) -> None:
+        ap.add_argument("--pattern", choices=PATTERNS, action="append", help="only these patterns (repeatable)")
+        ap.add_argument("--width", type=int, choices=WIDTHS, action="append", help="only these widths")
+        ap.add_argument("--large-only", action="store_true", help="only the large tasks: no sweep, no METG")
+
+    opts, cores, repeats = bench_options(__doc__, "taskbench.json", "fewer steps, one repeat", more)
     # Task Bench's 1,000 steps (fewer with --quick) at either width.
     steps = dict.fromkeys(WIDTHS, 250 if opts.quick else 1000)
 
@@ -178,9 +205,11 @@ def main() -> int:
     if "omp-gcc" not in peers:
         print("taskbench: needs omp-gcc for the serial kernel time", file=sys.stderr)
         return 1
+    kernel_only = build_kernel_only()
     serial = SerialKernel(peers["omp-gcc"])
     large = max(1, round(LARGE_TASK_S / (serial.ns_per_round * 1e-9)))
-    rounds_list = sorted({max(1, int(large / math.sqrt(2) ** k)) for k in range(40)}, reverse=True)
+    rounds_list = sorted({max(1, int(large / math.sqrt(2) ** k)) for k in range(1 if opts.large_only else 40)},
+                         reverse=True)
     compiler = simpler.KernelCompiler()
     runners = [Simpler(r, compiler) for r in ("host_build_graph", "tensormap_and_ringbuffer")]
     timers = {r.name: r.time for r in runners} | {name: peer_timer(exe) for name, exe in peers.items()}
@@ -192,9 +221,10 @@ def main() -> int:
                      "serial_ns_per_round": serial.ns_per_round, "large_task_rounds": large, "patterns": {}}
     t_start = time.perf_counter()
     try:
-        for width in WIDTHS:
-            for pattern in PATTERNS:
-                row = sweep(timers, pattern, width, steps[width], rounds_list, serial, cores, repeats)
+        for width in opts.width or WIDTHS:
+            for pattern in opts.pattern or PATTERNS:
+                row = sweep(timers, pattern, width, steps[width], rounds_list, serial, cores, repeats,
+                            peer_timer(kernel_only) if kernel_only else None)
                 results["patterns"][f"{pattern} w{width}"] = row
                 print(f"  {pattern:<11} width {width}: " + ", ".join(f"{n} {fmt(row[n]['metg_us'], '.2f')}"
                                                                      for n in names), flush=True)
@@ -225,6 +255,14 @@ def main() -> int:
         r = ratio(row, "efficiency_large", max)
         row["efficiency_large_ratio"] = r
         print(f"{key:<17}" + "".join(f"{row[n]['efficiency_large']:>13.3f}" for n in names) + f"{fmt(r, '.2f'):>8}")
+    if kernel_only:
+        print("\nefficiency at large tasks as a ratio to the kernel-only run's (same kernels, one thread per CPU,"
+              " no runtime; target >= 0.95)")
+        print(f"{'pattern':<17}{'kernel-only':>13}" + "".join(f"{n:>13}" for n in simpler_names))
+        for key, row in results["patterns"].items():
+            ko = row["kernel_only"]
+            row["kernel_only_ratio"] = {n: row[n]["efficiency_large"] / ko for n in simpler_names}
+            print(f"{key:<17}{ko:>13.3f}" + "".join(f"{row['kernel_only_ratio'][n]:>13.3f}" for n in simpler_names))
     results["machine"]["loadavg_after"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - t_start
     print(f"\n{results['seconds']:.0f} s; load average before {load[0]:.2f}, after "

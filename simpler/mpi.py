@@ -6,6 +6,12 @@ the whole job is (rank, device). simpler brings no transport of its own:
 the cross-rank steps are MPI point-to-point messages on a duplicate of the
 caller's communicator, so they never match the caller's own messages.
 
+A Worker with comm= routes its collectives (allreduce, reduce_scatter,
+allgather, broadcast, all_to_all) to worker_* here: on the rank's chips
+what they can do among themselves, one host node exchanging with the
+other ranks (after the ranks agree that every rank's part is there), and
+copies back to the chips.
+
 Collectives on host buffers (every rank calls them in the same order, with
 the same shapes and dtypes):
 
@@ -42,9 +48,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import collectives, errors
 from .chip_tensor import ChipTensor
-from .errors import InvalidArgument, InvalidState, Timeout, Unsupported
-from .host_graph import NodeHandle, array_region
+from .errors import InvalidArgument, InvalidState, SimplerError, Timeout, Unsupported
+from .host_graph import NodeHandle, array_region, root_cause
 from .run_queue import RunSkipped
 
 # Worker (simpler/multi_chip.py) is only named in annotations: multi_chip
@@ -56,7 +63,7 @@ TIMEOUT_ENV = "SIMPLER_MPI_TIMEOUT_S"
 
 # Each exchange of a collective has its own tag, so a message of one step
 # never matches a receive of the next.
-_TAG_SCATTER, _TAG_GATHER, _TAG_BCAST, _TAG_ALLTOALL, _TAG_ATTACH = 101, 102, 103, 104, 105
+_TAG_SCATTER, _TAG_GATHER, _TAG_BCAST, _TAG_ALLTOALL, _TAG_ATTACH, _TAG_STATUS = 101, 102, 103, 104, 105, 106
 
 
 def _mpi():
@@ -424,62 +431,252 @@ def _wait_request(comm: Any, req: Any, timeout: float, what: str) -> None:
         time.sleep(0.0005)
 
 
+# -- collectives of a Worker over ranks ---------------------------------------------
+#
+# Each is nodes of the Worker's graph: what the local chips can do among
+# themselves runs on the chips (simpler/collectives.py), the rank's part
+# is copied to a host buffer, one host node exchanges it with the other
+# ranks, and the result is copied back to the chips. Global chip order is
+# (rank, device): the ranks' device lists, in rank order.
+
+_STATUS_BYTES = 512     # one rank's status before an exchange: ok, or its failure
+
+
+def _status(failure: BaseException | None) -> np.ndarray:
+    record = np.zeros(_STATUS_BYTES, np.uint8)
+    if failure is not None:
+        name = type(failure).__name__ if isinstance(failure, SimplerError) else "SimplerError"
+        text = f"{name}\0{failure}".encode("utf-8", "replace")[:_STATUS_BYTES - 1]
+        record[0] = 1
+        record[1:1 + len(text)] = np.frombuffer(text, np.uint8)
+    return record
+
+
+def _agree(comm: Any, failure: BaseException | None, what: str, timeout: float) -> None:
+    """Every rank says whether its part of the collective is there (its
+    copies to the host succeeded) before any data moves, so a rank whose
+    chip was lost still takes part: then every rank raises the first
+    failed rank's error (DeviceLost naming the rank and the chip), instead
+    of the others waiting for data that never comes."""
+    _check_comm(comm, "the Worker's communicator")     # broken by an earlier collective since this one was issued?
+    n, me = comm.Get_size(), comm.Get_rank()
+    records = np.empty((n, _STATUS_BYTES), np.uint8)
+    records[me] = _status(failure)
+    _exchange(comm, [(r, records[me]) for r in range(n) if r != me],
+              [(r, records[r]) for r in range(n) if r != me], _TAG_STATUS, timeout, f"{what}, the ranks' status")
+    for r in range(n):
+        if records[r, 0]:
+            name, _, message = bytes(records[r, 1:]).rstrip(b"\0").decode("utf-8", "replace").partition("\0")
+            raise _ERRORS.get(name, SimplerError)(f"{what}: rank {r}: {message}")
+
+
+# The error classes a rank's status can name, by name.
+_ERRORS = {c.__name__: c for c in (*(v for v in vars(errors).values()
+                                     if isinstance(v, type) and issubclass(v, SimplerError)), RunSkipped)}
+
+
+class _AcrossRanks:
+    """One collective of a Worker with comm= as nodes of its graph."""
+
+    def __init__(self, worker: "Worker", what: str, timeout: float | None) -> None:
+        ctx = getattr(worker, "mpi", None)
+        if ctx is None:
+            raise InvalidState(f"{worker!r} has no communicator: create it with Worker(..., comm=)")
+        self.graph = worker._g()
+        _check_comm(ctx.private, "the Worker's communicator")
+        self.worker, self.ctx, self.timeout = worker, ctx, _timeout(timeout)
+        self.what = f"{what} over {len(ctx.chips)} chips of {ctx.size} ranks"
+        self.staged: list[NodeHandle] = []
+
+    def equal_ranks(self) -> int:
+        """Chips per rank, for collectives whose blocks follow the global
+        chip order (reduce_scatter, allgather, all_to_all)."""
+        counts = {len(d) for d in self.ctx.devices_by_rank}
+        if len(counts) != 1:
+            raise InvalidArgument(f"{self.what}: every rank must drive the same number of chips for this "
+                                  f"collective (the ranks drive {[len(d) for d in self.ctx.devices_by_rank]})")
+        return counts.pop()
+
+    def to_host(self, host: np.ndarray, tensor: "ChipTensor") -> None:
+        self.staged.append(self.worker.copy(host, tensor))
+
+    def across(self, writes: Sequence[np.ndarray], exchange: Any) -> None:
+        """The cross-rank node: after the copies to the host (ordered by
+        writing what they wrote: an order, not a data edge, so it runs even
+        when they failed, and says so to the other ranks), exchange()."""
+        graph, comm, staged, what, timeout = self.graph, self.ctx.private, list(self.staged), self.what, self.timeout
+
+        def start(node) -> None:
+            try:
+                failed = next((e for e in (root_cause(_failure(h)) for h in staged) if e is not None), None)
+                _agree(comm, failed, what, timeout)
+                exchange(comm, timeout)
+            except BaseException as e:
+                graph.finish(node, e)
+            else:
+                graph.finish(node, None)
+
+        regions = [array_region(b) for b in writes] + [array_region(self.ctx.token)]
+        graph.add(f"{what}: the exchange between ranks", None, [], regions, start)
+
+    def handle(self, tensors: Sequence["ChipTensor"]) -> "NodeHandle":
+        """A handle done (or failed with the root cause) once every tensor
+        is written: a node reading them all."""
+        graph = self.graph
+        joined = graph.add(self.what, None, [t.region for t in tensors], [], lambda node: graph.finish(node, None))
+        return _root_cause_handle(joined, self.what)
+
+
+def _failure(h: "NodeHandle") -> BaseException | None:
+    if h.cancelled():
+        return RunSkipped(f"{h.what} was cancelled")
+    return h.exception(0)
+
+
+def _numel(t: "ChipTensor") -> int:
+    return int(np.prod(t.shape, dtype=np.int64))
+
+
 def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str = "sum",
                      timeout: float | None = None) -> "NodeHandle":
-    """Allreduce over every chip of every rank of a Worker with comm=, as
-    nodes of its graph: the on-chip allreduce over the local chips
-    (combined in device order), chip 0's result to the host, the
-    cross-rank allreduce of those (a host node, combined in rank order),
-    and the result back to every local chip. Deterministic: the same on
-    every chip of every rank, run to run. Returns a handle done when every
-    tensor holds the result."""
-
-    ctx = getattr(worker, "mpi", None)
-    if ctx is None:
-        raise InvalidState(f"{worker!r} has no communicator: create it with Worker(..., comm=)")
-    graph = worker._g()
-    _check_comm(ctx.private, "the Worker's communicator")
+    """Allreduce over every chip of every rank: the on-chip allreduce over
+    the local chips (combined in device order), chip 0's result to the
+    host, the cross-rank allreduce of those (combined in rank order), and
+    the result back to every local chip. Deterministic: the same on every
+    chip of every rank, run to run."""
+    plan = _AcrossRanks(worker, f"allreduce({op})", timeout)
     _op(op)     # InvalidArgument for an op there is none of
-    timeout = _timeout(timeout)
-    tensors = list(tensors)
-    if not all(isinstance(t, ChipTensor) for t in tensors):
-        raise InvalidArgument("allreduce takes one ChipTensor (Worker.malloc) per chip of the Worker")
-    by_device = {t.device: t for t in tensors}
-    if sorted(by_device) != sorted(worker.devices) or len(tensors) != len(worker.devices):
-        raise InvalidArgument(f"allreduce takes one tensor on each chip {list(worker.devices)}, not on chips "
-                              f"{[t.device for t in tensors]}")
-    first = tensors[0]
-    for t in tensors:
-        if t.shape != first.shape or t.dtype != first.dtype:
-            raise InvalidArgument(f"allreduce tensors must share shape and dtype: {t!r} against {first!r}")
-    if first.dtype.kind not in "biufc":
-        raise InvalidArgument(f"allreduce needs a numeric dtype, not {first.dtype}")
-    order = [by_device[d] for d in worker.devices]
-    # Within the host, on the chips: the on-chip allreduce (vector-core
-    # steps reading the peers through windows), combined in device order.
-    if len(order) > 1:
-        from . import collectives
-        collectives.allreduce(worker, order, op)
-    result = np.empty(first.shape, first.dtype)
-    worker.copy(result, order[0])
-    comm = ctx.private
-
-    def exchange(node) -> None:
-        try:
-            cross_rank_allreduce(comm, result, op, timeout)
-        except BaseException as e:
-            graph.finish(node, e)
-        else:
-            graph.finish(node, None)
-
-    graph.add(f"allreduce({op}) across {ctx.size} ranks, {result.nbytes} bytes", None,
-              [array_region(result)], [array_region(result), array_region(ctx.token)], exchange)
-    for t in order:
+    ts = collectives._tensors(worker, tensors, "allreduce tensors")
+    if ts[0].dtype.kind not in "biufc":
+        raise InvalidArgument(f"allreduce needs a numeric dtype, not {ts[0].dtype}")
+    if len(ts) > 1:
+        collectives.allreduce(worker, ts, op)
+    result = np.empty(ts[0].shape, ts[0].dtype)
+    plan.to_host(result, ts[0])
+    plan.across([result], lambda comm, timeout: cross_rank_allreduce(comm, result, op, timeout))
+    for t in ts:
         worker.copy(t, result)
-    # A node that reads every tensor: done (or failed) once every copy back is.
-    what = f"allreduce({op}) on chips {list(worker.devices)} of {ctx.size} ranks"
-    joined = graph.add(what, None, [t.region for t in order], [], lambda node: graph.finish(node, None))
-    return _root_cause_handle(joined, what)
+    return plan.handle(ts)
+
+
+def worker_reduce_scatter(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: Sequence["ChipTensor"],
+                          op: str = "sum", timeout: float | None = None) -> "NodeHandle":
+    """Chip g of the job (global order) gets, in outputs, op over every
+    chip's inputs block g (inputs of G x M elements, outputs of M, for G
+    chips in all). On the chips, a reduce-scatter over the local chips
+    into scratch (chip l holds the local sum of its share of blocks); on
+    the host, those one after the other are the rank's sum of the whole
+    input; across ranks, a reduce-scatter of those, each rank keeping its
+    chips' blocks; back on the chips, each its block."""
+    plan = _AcrossRanks(worker, f"reduce_scatter({op})", timeout)
+    _op(op)
+    ins = collectives._tensors(worker, inputs, "reduce_scatter inputs")
+    outs = collectives._tensors(worker, outputs, "reduce_scatter outputs")
+    per_rank = plan.equal_ranks()
+    total = len(plan.ctx.chips)
+    count = _numel(ins[0])
+    if count % total:
+        raise InvalidArgument(f"{plan.what}: {count} elements do not split into {total} equal blocks, one per chip")
+    m = count // total
+    collectives._sized(outs, ins, plan.what, m, f"1/{total} of the inputs' elements")
+    if ins[0].dtype.kind not in "biufc":
+        raise InvalidArgument(f"reduce_scatter needs a numeric dtype, not {ins[0].dtype}")
+    local = np.empty(count, ins[0].dtype)
+    share = count // per_rank
+    if per_rank > 1:
+        scratch = [worker._scratch(d, share, ins[0].dtype) for d in worker.devices]
+        collectives.reduce_scatter(worker, scratch, ins, op)
+        for i, t in enumerate(scratch):
+            plan.to_host(local[i * share:(i + 1) * share], t)
+    else:
+        plan.to_host(local, ins[0])
+    mine = np.empty(per_rank * m, ins[0].dtype)
+    plan.across([local, mine], lambda comm, timeout: cross_rank_reduce_scatter(comm, local, mine, op, timeout))
+    for i, t in enumerate(outs):
+        worker.copy(t, mine[i * m:(i + 1) * m])
+    return plan.handle(outs)
+
+
+def worker_allgather(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: Sequence["ChipTensor"],
+                     timeout: float | None = None) -> "NodeHandle":
+    """Every output (G x M elements) = every chip's input (M elements) in
+    global chip order: the local inputs to the host one after the other,
+    an allgather of those across ranks, the whole back to every chip."""
+    plan = _AcrossRanks(worker, "allgather", timeout)
+    ins = collectives._tensors(worker, inputs, "allgather inputs")
+    outs = collectives._tensors(worker, outputs, "allgather outputs")
+    per_rank = plan.equal_ranks()
+    total = len(plan.ctx.chips)
+    m = _numel(ins[0])
+    collectives._sized(outs, ins, plan.what, total * m, f"{total} times the inputs' elements")
+    mine = np.empty(per_rank * m, ins[0].dtype)
+    for i, t in enumerate(ins):
+        plan.to_host(mine[i * m:(i + 1) * m], t)
+    every = np.empty(total * m, ins[0].dtype)
+    plan.across([mine, every], lambda comm, timeout: cross_rank_allgather(comm, mine, every, timeout))
+    for t in outs:
+        worker.copy(t, every)
+    return plan.handle(outs)
+
+
+def worker_broadcast(worker: "Worker", tensors: Sequence["ChipTensor"], root: Any,
+                     timeout: float | None = None) -> "NodeHandle":
+    """Every chip's tensor becomes a copy of chip root's, root = (rank,
+    device). The root rank broadcasts on its chips and sends the root
+    chip's tensor to the other ranks, which copy it to theirs."""
+    plan = _AcrossRanks(worker, f"broadcast(from {root!r})", timeout)
+    ts = collectives._tensors(worker, tensors, "broadcast tensors")
+    chips = plan.ctx.chips
+    if (not isinstance(root, tuple) or len(root) != 2
+            or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in root)
+            or (int(root[0]), int(root[1])) not in chips):
+        raise InvalidArgument(f"a Worker with comm= broadcasts from a chip of the job as (rank, device), one of "
+                              f"{chips}, not {root!r}")
+    rank, device = int(root[0]), int(root[1])
+    buf = np.empty(ts[0].shape, ts[0].dtype)
+    if rank == plan.ctx.rank:
+        if len(ts) > 1:
+            collectives.broadcast(worker, ts, device)
+        plan.to_host(buf, ts[worker.devices.index(device)])
+    plan.across([buf], lambda comm, timeout: cross_rank_broadcast(comm, buf, rank, timeout))
+    if rank != plan.ctx.rank:
+        for t in ts:
+            worker.copy(t, buf)
+    return plan.handle(ts)
+
+
+def worker_all_to_all(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: Sequence["ChipTensor"],
+                      timeout: float | None = None) -> "NodeHandle":
+    """outputs of chip g, block j = inputs of chip j, block g (G blocks of
+    M elements each, global chip order): the local inputs to the host,
+    rearranged there so each rank's blocks are contiguous, an all-to-all
+    across ranks, rearranged into each local chip's output."""
+    plan = _AcrossRanks(worker, "all_to_all", timeout)
+    ins = collectives._tensors(worker, inputs, "all_to_all inputs")
+    outs = collectives._tensors(worker, outputs, "all_to_all outputs")
+    per_rank = plan.equal_ranks()
+    ranks, total = plan.ctx.size, len(plan.ctx.chips)
+    count = _numel(ins[0])
+    if count % total:
+        raise InvalidArgument(f"{plan.what}: {count} elements do not split into {total} equal blocks, one per chip")
+    collectives._sized(outs, ins, plan.what, count, "the inputs' elements")
+    m = count // total
+    staged = np.empty((per_rank, count), ins[0].dtype)
+    for i, t in enumerate(ins):
+        plan.to_host(staged[i], t)
+    result = np.empty((per_rank, count), ins[0].dtype)
+
+    def exchange(comm: Any, timeout: float) -> None:
+        # send[r, l, k]: local chip l's block for chip k of rank r
+        send = np.ascontiguousarray(staged.reshape(per_rank, ranks, per_rank, m).transpose(1, 0, 2, 3))
+        recv = np.empty_like(send)      # recv[s, l, k]: chip l of rank s's block for local chip k
+        cross_rank_all_to_all(comm, send, recv, timeout)
+        result[...] = recv.transpose(2, 0, 1, 3).reshape(per_rank, count)
+
+    plan.across([staged, result], exchange)
+    for i, t in enumerate(outs):
+        worker.copy(t, result[i])
+    return plan.handle(outs)
 
 
 def _root_cause_handle(joined: "NodeHandle", what: str) -> "NodeHandle":
@@ -494,9 +691,7 @@ def _root_cause_handle(joined: "NodeHandle", what: str) -> "NodeHandle":
         if f.cancelled():
             handle.set_exception(concurrent.futures.CancelledError(f"{what} was cancelled"))
             return
-        e = f.exception()
-        while isinstance(e, RunSkipped) and e.__cause__ is not None:
-            e = e.__cause__
+        e = root_cause(f.exception())
         if e is None:
             handle.set_result(None)
         else:

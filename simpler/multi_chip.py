@@ -17,6 +17,9 @@ from .chip_tensor import ChipTensor
 from .host_graph import HostGraph, NodeHandle, Region, array_region
 from .worker import CallConfig, ChipWorker, TaskArgs
 
+# Scratch tensors a Worker keeps per chip for its collectives, at most.
+_SCRATCHES_PER_CHIP = 4
+
 
 class WorkerRegistration:
     """A callable registered on every chip of a Worker; ``chips[d]`` is its
@@ -97,6 +100,7 @@ class Worker:
         self.devices = tuple(ids)
         self._registrations: list[WorkerRegistration] = []
         self._windows: dict[tuple[int, int, int, int], int] = {}   # (chip, peer, addr, nbytes) -> address
+        self._scratches: dict[tuple[int, int, str], ChipTensor] = {}  # (chip, elements, dtype) -> tensor
         self._lock = threading.Lock()
         try:
             for d in ids:
@@ -141,6 +145,12 @@ class Worker:
             finally:
                 graph.close()
                 self._close_windows()
+                for t in self._scratches.values():
+                    try:
+                        t.buffer.free()
+                    except DeviceLost:
+                        pass        # it went with its chip
+                self._scratches.clear()
         for chip in self.chips.values():
             chip.finalize(cancel=cancel)
         mpi, self.mpi = self.mpi, None
@@ -314,7 +324,7 @@ class Worker:
             else:
                 h.add_done_callback(lambda f: graph.finish(node, _on_chip(_outcome(f), device)))
 
-        return graph.add(what, device, reads, writes, start)
+        return graph.add(what, device, reads, writes, start, quick=chip._queue.has_free_slot)
 
     def _window(self, device: int, tensor: ChipTensor) -> int:
         """The address at which chip device's kernels reach tensor (on its
@@ -331,6 +341,20 @@ class Worker:
             with self._lock:
                 self._windows[key] = addr
         return addr
+
+    def _scratch(self, device: int, count: int, dtype: np.dtype) -> ChipTensor:
+        """A tensor of the Worker's own on chip device, for the middle of a
+        collective (reduce_scatter across ranks), kept for the next one of
+        the same size: the graph orders the uses by its region, and
+        finalize() frees it."""
+        key = (device, count, np.dtype(dtype).str)
+        t = self._scratches.get(key)
+        if t is None:
+            mine = [k for k in self._scratches if k[0] == device]
+            if len(mine) >= _SCRATCHES_PER_CHIP:     # a bound on GM kept: the oldest goes
+                self.free(self._scratches.pop(mine[0]))
+            t = self._scratches[key] = self.malloc(device, (count,), dtype)
+        return t
 
     def _close_windows(self, tensor: ChipTensor | None = None) -> None:
         """Close the windows onto tensor (all of them with None)."""
@@ -455,19 +479,31 @@ class Worker:
 
     def reduce_scatter(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor],
                        op: str = "sum") -> NodeHandle:
-        """outputs[i] = the op of every input's i-th of n equal blocks."""
+        """outputs[i] = the op of every input's i-th of n equal blocks.
+        With comm=, n counts every chip of every rank, in (rank, device) order."""
+        if self.mpi is not None:
+            return mpi.worker_reduce_scatter(self, outputs, inputs, op)
         return collectives.reduce_scatter(self, outputs, inputs, op)
 
     def allgather(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
-        """Every outputs[i] = the inputs one after the other."""
+        """Every outputs[i] = the inputs one after the other (with comm=,
+        every rank's, in (rank, device) order)."""
+        if self.mpi is not None:
+            return mpi.worker_allgather(self, outputs, inputs)
         return collectives.allgather(self, outputs, inputs)
 
-    def broadcast(self, tensors: Sequence[ChipTensor], root: int) -> NodeHandle:
-        """Every tensor becomes a copy of chip root's."""
+    def broadcast(self, tensors: Sequence[ChipTensor], root: "int | tuple[int, int]") -> NodeHandle:
+        """Every tensor becomes a copy of chip root's (with comm=, root is
+        (rank, device))."""
+        if self.mpi is not None:
+            return mpi.worker_broadcast(self, tensors, root)
         return collectives.broadcast(self, tensors, root)
 
     def all_to_all(self, outputs: Sequence[ChipTensor], inputs: Sequence[ChipTensor]) -> NodeHandle:
-        """outputs[i]'s j-th of n blocks = inputs[j]'s i-th."""
+        """outputs[i]'s j-th of n blocks = inputs[j]'s i-th (with comm=,
+        over every chip of every rank)."""
+        if self.mpi is not None:
+            return mpi.worker_all_to_all(self, outputs, inputs)
         return collectives.all_to_all(self, outputs, inputs)
 
 

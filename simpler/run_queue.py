@@ -109,6 +109,11 @@ class RunQueue:
         self.max_inflight = max_inflight
 
     # -- slots -----------------------------------------------------------
+    def has_free_slot(self) -> bool:
+        """Whether take_slot() would not wait now (a hint: another thread
+        may take the slot first)."""
+        return self._inflight < self.max_inflight
+
     def take_slot(self) -> None:
         """Wait until fewer than max_inflight runs are in flight, and take
         one. A caller that would wait while no thread executes a run
@@ -162,6 +167,7 @@ class RunQueue:
             self._exit = False
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="simpler-runs", daemon=True)
+                self._thread.simpler_own_thread = True  # type: ignore[attr-defined]  (host_graph._OWN_THREAD)
                 self._thread.start()
             elif time.monotonic() - self._helped_at >= _HELPED_RECENTLY_S:
                 self._wake.notify()

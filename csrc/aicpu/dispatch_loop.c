@@ -217,25 +217,88 @@ static uint32_t finished_of(loop *l, const core_slot *c)
     return atomic_load(&l->launch->mailboxes[c->core].finished);
 }
 
-/* Queued work this core may take now: any if it idles, else only a
- * surplus over the cores of its type, and never more than
- * SCHED_TAKE_AHEAD tasks ahead. */
-static int may_take(loop *l, const core_slot *c)
+/* Whether a core with this many tasks outstanding may take one more of
+ * queued: any if it idles, else only a surplus over the cores of its
+ * type, and never more than SCHED_TAKE_AHEAD tasks ahead. */
+static int may_take_with(loop *l, const core_slot *c, uint32_t outstanding_now, int queued)
 {
-    int queued = l->ops->ready(l->rt, c->type);
-    if (outstanding(c) == 0)
+    if (outstanding_now >= SIMPLER_MAILBOX_SLOTS)
+        return 0;
+    if (outstanding_now == 0)
         return queued > 0;
-    return outstanding(c) < SCHED_TAKE_AHEAD && queued > (int)l->cores_of_type[c->type];
+    return outstanding_now < SCHED_TAKE_AHEAD && queued > (int)l->cores_of_type[c->type];
 }
 
-/* Hand what the core finished to the runtime. */
-static int retire(loop *l, core_slot *c)
+static int may_take(loop *l, const core_slot *c)
+{
+    return may_take_with(l, c, outstanding(c), l->ops->ready(l->rt, c->type));
+}
+
+/* Queued tasks planned, taken and posted at a time, at most. */
+#define SCHED_TAKE_BATCH 16
+
+/*
+ * Hand queued tasks of one type to this thread's cores: one per core per
+ * round, as may_take_with allows (a core that took all it may would leave
+ * its peers of the type idle once the rest ran out: an all-to-all of 8
+ * tasks a step ran 6 on one core, 2 on the other). The rounds are planned
+ * first, against one look at the queue, and the planned tasks are taken
+ * as one run (ops->take_run: one claim for the lot, not one a task), then
+ * posted. Returns whether any was posted.
+ */
+static int take_queued(loop *l, uint32_t type)
 {
     int progress = 0;
-    uint32_t finished = finished_of(l, c);
+    for (;;) {
+        int queued = l->ops->ready(l->rt, type);
+        uint32_t n = 0, planned[SIMPLER_MAX_CORES];
+        core_slot *to[SCHED_TAKE_BATCH];
+        /* Only this thread's slots: zeroing the whole array was a quarter
+         * of the loop's own time on independent tasks. */
+        for (uint32_t i = 0; i < l->num_slots; i++)
+            planned[i] = 0;
+        for (int took = 1; took && n < SCHED_TAKE_BATCH;) {
+            took = 0;
+            for (uint32_t i = 0; i < l->num_slots && n < SCHED_TAKE_BATCH; i++) {
+                core_slot *c = &l->slots[i];
+                if (c->type == type && may_take_with(l, c, outstanding(c) + planned[i], queued)) {
+                    to[n++] = c;
+                    planned[i]++;
+                    queued--;
+                    took = 1;
+                }
+            }
+        }
+        if (!n)
+            return progress;
+        sched_post got[SCHED_TAKE_BATCH];
+        uint32_t k = 0;
+        if (l->ops->take_run)
+            k = (uint32_t)l->ops->take_run(l->rt, type, got, n);
+        else
+            while (k < n && l->ops->take(l->rt, type, &got[k]))
+                k++;
+        for (uint32_t i = 0; i < k; i++)
+            post(l, to[i], &got[i], NULL);
+        progress |= k > 0;
+        /* Fewer than planned: the queue ran short (or holds a task of
+         * several blocks, taken alone); the next pass looks again. */
+        if (k < n)
+            return progress;
+    }
+}
+
+/* Hand what the core finished to the runtime, as one batch. */
+static int retire(loop *l, core_slot *c)
+{
+    uint32_t finished = finished_of(l, c), blocks = 0, tasks = 0;
     /* After an abort, cores drop what is still posted (executor.c):
-     * those tasks did not run, so they are not finished either. */
-    while (c->retired != finished && !atomic_load_explicit(&l->launch->abort, memory_order_relaxed)) {
+     * those tasks did not run, so they are not finished either. A core
+     * drops only after it saw the abort, before it publishes finished,
+     * so one look after reading finished sees every abort that matters. */
+    if (c->retired == finished || atomic_load_explicit(&l->launch->abort, memory_order_relaxed))
+        return 0;
+    while (c->retired != finished) {
         uint32_t seq = c->retired + 1;
         uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
         /* The core ran everything it had: a follower of its last task
@@ -249,11 +312,13 @@ static int retire(loop *l, core_slot *c)
                 c->follow = FOLLOW_NONE;
         }
         c->retired = seq;
-        atomic_fetch_add_explicit(&l->launch->blocks_completed, 1, memory_order_relaxed);
-        l->ops->finish(l->rt, task);
-        progress = 1;
+        blocks++;
+        tasks += l->ops->finish(l->rt, task);
     }
-    return progress;
+    atomic_fetch_add_explicit(&l->launch->blocks_completed, blocks, memory_order_relaxed);
+    if (tasks)
+        l->ops->completed(l->rt, tasks);
+    return 1;
 }
 
 /* One pass over this thread's cores: retire, take queued work, post
@@ -263,14 +328,9 @@ static int pass(loop *l)
     int retired = 0, progress = 0;
     for (uint32_t i = 0; i < l->num_slots; i++)
         retired |= retire(l, &l->slots[i]);
-    for (uint32_t i = 0; i < l->num_slots; i++) {
-        core_slot *c = &l->slots[i];
-        sched_post p;
-        while (room(c) && may_take(l, c) && l->ops->take(l->rt, c->type, &p)) {
-            post(l, c, &p, NULL);
-            progress = 1;
-        }
-    }
+    for (uint32_t type = 0; type < 2; type++)
+        if (l->cores_of_type[type])
+            progress |= take_queued(l, type);
     for (int again = 1; again;) {
         again = 0;
         for (uint32_t i = 0; i < l->num_slots; i++) {

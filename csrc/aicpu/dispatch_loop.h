@@ -77,6 +77,10 @@ int sched_claim(sched_place *place, uint32_t type, _Atomic uint32_t *pending, ui
 typedef struct sched_ops {
     /* Claim the next ready block for a core of this type. */
     int (*take)(void *rt, uint32_t type, sched_post *out);
+    /* Claim up to max ready blocks of this type at once, in queue order,
+     * into out[]; returns how many (0: none ready). NULL: the loop calls
+     * take for each. */
+    int (*take_run)(void *rt, uint32_t type, sched_post *out, uint32_t max);
     /* A whole task was posted to core as seq: a runtime that keeps
      * where producers went (for followers' waits) notes it. NULL: none. */
     void (*posted)(void *rt, uint64_t task, uint32_t core, uint32_t seq);
@@ -87,8 +91,13 @@ typedef struct sched_ops {
      * claimed with sched_claim; out names its producers other than
      * task to wait for. NULL: the runtime never follows. */
     int (*follow)(void *rt, uint64_t task, sched_place *place, sched_post *out);
-    /* A block of task finished (called by the thread that saw it). */
-    void (*finish)(void *rt, uint64_t task);
+    /* A block of task finished (called by the thread that saw it);
+     * returns 1 if that completed the task (its last block). */
+    int (*finish)(void *rt, uint64_t task);
+    /* n tasks completed by the finishes just made: a core's finished
+     * tasks are retired as a batch and counted once (the shared counters
+     * are one atomic add a batch, not a task). */
+    void (*completed)(void *rt, uint32_t n);
     /* How many tasks are queued for this core type (0: none). */
     int (*ready)(void *rt, uint32_t type);
     /* All work is over: stop. */

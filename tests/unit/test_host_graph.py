@@ -153,3 +153,46 @@ def test_a_host_region_is_its_own_space():
     assert not Region(HOST, 0, 10).overlaps(Region(0, 0, 10))
     assert Region(HOST, 0, 10).overlaps(Region(HOST, 9, 20))
     assert not Region(HOST, 0, 10).overlaps(Region(HOST, 10, 20))
+
+
+def test_a_quick_node_ready_at_once_starts_on_the_callers_thread_only_when_that_overtakes_nothing():
+    """quick() true, the node ready, its chip's feeder idle and the caller
+    not one of simpler's threads: start runs on the caller's thread (one
+    hand-off fewer). Otherwise on the feeder: behind a node the feeder
+    holds, when quick() says starting would wait, and when added from a
+    node's completion on a feeder."""
+    graph = HostGraph([0])
+    where: dict[str, str] = {}
+    done = threading.Event()
+
+    def node(name, then=None):
+        def start(n):
+            where[name] = threading.current_thread().name
+            if then is not None:
+                then()
+            graph.finish(n, None)
+        return start
+
+    try:
+        graph.add("inline", 0, [], [X], node("inline"), quick=lambda: True).result(10)
+        graph.add("no slot", 0, [], [X], node("no slot"), quick=lambda: False).result(10)
+        # the feeder busy starting a node: a quick one added meanwhile queues behind it
+        release = threading.Event()
+        graph.add("busy", 0, [], [Y], node("busy", lambda: release.wait(10)))
+        while "busy" not in where:
+            threading.Event().wait(0.001)
+        behind = graph.add("behind", 0, [], [X], node("behind"), quick=lambda: True)
+        release.set()
+        behind.result(10)
+        # added by a completion on the feeder
+        graph.add("from feeder", 0, [], [Y],
+                  node("from feeder", lambda: graph.add("child", 0, [], [X], node("child", done.set),
+                                                        quick=lambda: True)))
+        assert done.wait(10)
+        graph.wait(10)
+    finally:
+        graph.close()
+    main = threading.current_thread().name
+    assert where["inline"] == main
+    assert where["no slot"] != main and where["behind"] != main and where["child"] != main
+    assert where["no slot"].endswith("-feeder") and where["child"].endswith("-feeder")

@@ -490,22 +490,57 @@ static int orch_lanes(const simpler_orch_api *api, simpler_orch *o, const simple
     return result.rc = 0;
 }
 
-static void case_lanes(uint32_t threads, uint32_t block_dim)
+/* A run of fn over a rows x CHAIN_ELEMS buffer whose tasks each
+ * increment one row, each row times times: every element must end at
+ * times, after rows x times tasks. */
+static void run_increments(const char *name, simpler_orch_fn fn, uint32_t rows, uint32_t times,
+                           uint32_t task_ring, uint32_t threads, uint32_t block_dim)
 {
-    float *buf = new_floats(LANES * CHAIN_ELEMS);
-    int64_t shape[2] = {LANES, CHAIN_ELEMS};
+    float *buf = new_floats(rows * CHAIN_ELEMS);
+    int64_t shape[2] = {rows, CHAIN_ELEMS};
     simpler_tensor t = tensor_of(buf, 2, shape);
-    tmr_run *run = build_run(&t, 1, 16, 1024, 4096);
-    int status = launch_run("lanes", run, orch_lanes, threads, block_dim);
-    if (check_ok("lanes", run, status, lane_len * LANES)) {
+    tmr_run *run = build_run(&t, 1, task_ring, 4 * task_ring > 1024 ? 4 * task_ring : 1024, 4096);
+    int status = launch_run(name, run, fn, threads, block_dim);
+    if (check_ok(name, run, status, rows * times)) {
         uint32_t bad = 0;
-        for (uint32_t i = 0; i < LANES * CHAIN_ELEMS; i++)
-            if (buf[i] != (float)lane_len && bad++ < 3)
-                fprintf(stderr, "    lanes: element %u is %.1f, expected %u\n", i, buf[i], lane_len);
-        CHECKF(bad == 0, "lanes: %u elements wrong", bad);
+        for (uint32_t i = 0; i < rows * CHAIN_ELEMS; i++)
+            if (buf[i] != (float)times && bad++ < 3)
+                fprintf(stderr, "    %s: element %u is %.1f, expected %u\n", name, i, buf[i], times);
+        CHECKF(bad == 0, "%s: %u elements wrong", name, bad);
     }
     free(run);
     free(buf);
+}
+
+static void case_lanes(uint32_t threads, uint32_t block_dim)
+{
+    run_increments("lanes", orch_lanes, LANES, lane_len, 16, threads, block_dim);
+}
+
+/* ---- independent: many tasks ready at once, taken as runs -------------------- */
+
+#define INDEP_ROWS 512
+static uint32_t indep_rounds;
+
+/* Round r increments every row once: within a round no task depends on
+ * another, so whole runs of them are ready at once and the schedulers take
+ * them as runs (sched_ops.take_run), competing for the queue head. */
+static int orch_independent(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_INOUT};
+    for (uint32_t k = 0; k < indep_rounds * INDEP_ROWS; k++) {
+        simpler_tensor t = simpler_view2d(&args->tensors[0], k % INDEP_ROWS, 0, 1, CHAIN_ELEMS);
+        int rc = k % 7 == 3 ? submit(api, o, F_INC_AIC, SIMPLER_CORE_AIC, &t, tags, 1, NULL, 0)
+                            : submit(api, o, F_INC_AIV, SIMPLER_CORE_AIV, &t, tags, 1, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_independent(uint32_t threads, uint32_t block_dim)
+{
+    run_increments("independent", orch_independent, INDEP_ROWS, indep_rounds, 1024, threads, block_dim);
 }
 
 /* ---- stencil: every task waits for its neighbours in the row before -------- */
@@ -848,6 +883,7 @@ int main(int argc, char **argv)
     chain_len = SCALED(3000);
     stream_iters = SCALED(200);
     lane_len = SCALED(300);
+    indep_rounds = SCALED(6);
     stencil_rows = SCALED(300);
     register_callable();
     start_cores();
@@ -858,6 +894,7 @@ int main(int argc, char **argv)
         run_case("chain", case_chain);
         run_case("tight-chain", case_tight);
         run_case("lanes", case_lanes);
+        run_case("independent", case_independent);
         run_case("stencil", case_stencil);
         run_case("stream", case_stream);
         run_case("war", case_war);

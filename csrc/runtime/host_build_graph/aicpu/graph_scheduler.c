@@ -75,6 +75,28 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
+/* Claim a run of single-block tasks at the head of the queue with one
+ * move of head (a task of several blocks is taken alone, by take). */
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max)
+{
+    hbg *s = rt;
+    _Atomic uint64_t *head = &s->hdr->queue_head[type];
+    for (;;) {
+        uint64_t h = atomic_load(head), tail = atomic_load(&s->hdr->queue_tail[type]);
+        uint32_t n = 0, v;
+        while (n < max && h + n < tail && (v = atomic_load(&s->queue[type][h + n])) != 0 &&
+               s->tasks[v - 1].block_num == 1)
+            n++;
+        if (n == 0)
+            return take(rt, type, out);
+        if (!atomic_compare_exchange_weak(head, &h, h + n))
+            continue;
+        for (uint32_t i = 0; i < n; i++)
+            fill(s, atomic_load_explicit(&s->queue[type][h + i], memory_order_relaxed) - 1, 0, &out[i]);
+        return (int)n;
+    }
+}
+
 _Static_assert(HBG_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot");
 
 /* Tell task's successors where it went (sched_ops.posted). */
@@ -112,17 +134,23 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
     return 0;
 }
 
-static void finish(void *rt, uint64_t task)
+static int finish(void *rt, uint64_t task)
 {
     hbg *s = rt;
     hbg_task *t = &s->tasks[task];
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
-        return;
+        return 0;
     const uint32_t *succ = s->fanout + t->fanout_start;
     for (uint32_t i = 0; i < t->fanout_count; i++)
         if (atomic_fetch_sub(&s->tasks[succ[i]].pending, 1) == 1)
             push_ready(s, succ[i]);
-    if (atomic_fetch_add(&s->launch->tasks_completed, 1) + 1 == s->hdr->num_tasks)
+    return 1;
+}
+
+static void completed(void *rt, uint32_t n)
+{
+    hbg *s = rt;
+    if (atomic_fetch_add(&s->launch->tasks_completed, n) + n == s->hdr->num_tasks)
         aicpu_wake_all(s->launch);
 }
 
@@ -148,7 +176,8 @@ static void summary(void *rt, char *buf, size_t len)
              s->hdr->num_tasks);
 }
 
-static const sched_ops hbg_ops = {take, posted, follow, finish, ready, done, in_flight, summary, NULL};
+static const sched_ops hbg_ops = {take, take_run, posted, follow, finish, completed, ready, done, in_flight,
+                                   summary, NULL};
 
 /* Schedule the image on this thread's share of the cores until every task
  * finished or the launch aborted. */

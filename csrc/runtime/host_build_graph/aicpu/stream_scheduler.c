@@ -154,19 +154,25 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
     return 0;
 }
 
-static void finish(void *rt, uint64_t task)
+static int finish(void *rt, uint64_t task)
 {
     hbg_stream *s = rt;
     hbg_stream_task *t = task_at(s, task);
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
-        return;
+        return 0;
     for (uint64_t e = hbg_stream_close(t); e; e = node_at(e)->next) {
         uint32_t c = node_at(e)->consumer;
         hbg_stream_task *f = task_at(s, c);
         if (hbg_stream_producer_done(f))
             push_ready(s, c, f->core_type);
     }
-    uint64_t done = atomic_fetch_add(&s->launch->tasks_completed, 1) + 1;
+    return 1;
+}
+
+static void completed(void *rt, uint32_t n)
+{
+    hbg_stream *s = rt;
+    uint64_t done = atomic_fetch_add(&s->launch->tasks_completed, n) + n;
     tell_published(s);
     if (atomic_load(&s->hdr->sealed) && done == atomic_load(&s->hdr->published))
         aicpu_wake_all(s->launch);
@@ -222,8 +228,8 @@ static uint64_t idle_ns(void *rt)
 }
 
 static const sched_ops stream_ops = {
-    .take = take, .posted = posted, .follow = follow, .finish = finish, .ready = ready, .done = done, .in_flight = in_flight, .summary = summary,
-    .idle_ns = idle_ns,
+    .take = take, .posted = posted, .follow = follow, .finish = finish, .completed = completed,
+    .ready = ready, .done = done, .in_flight = in_flight, .summary = summary, .idle_ns = idle_ns,
 };
 
 static int stream_schedule(simpler_launch *L, uint32_t thread_idx)

@@ -120,6 +120,44 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
+/* Claim a run of single-block tasks from the head of the queue: each
+ * through its claim word as take does, then head moved past the lot at
+ * once and their cells freed. Another scheduler may meanwhile see a
+ * claimed task at the head and move the head past it (take's "help move
+ * the head on"); then each position is advanced one by one, its winner
+ * freeing its cell, as take would have. A task of several blocks, or
+ * anything take would look again for, ends the run (and is left to take
+ * when the run is empty). */
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max)
+{
+    tmr_ctx *c = rt;
+    _Atomic uint64_t *head = &c->run->queue_head[type];
+    uint64_t h = atomic_load(head), tail = atomic_load(&c->run->queue_tail[type]);
+    uint32_t n = 0;
+    while (n < max && h + n < tail) {
+        uint64_t v = atomic_load(&c->queue[type][(h + n) & c->qmask]);
+        if ((v & ~0xFFFFFFFFull) != cell_tag(h + n) || (uint32_t)v == 0)
+            break;
+        uint32_t handle = (uint32_t)v - 1;
+        tmr_task *t = tmr_task_of(c, handle);
+        uint64_t old = atomic_load(&t->claim);
+        if (((old >> 48) & 0x3FFFu) != tmr_handle_gen(handle) || (uint32_t)(old >> 32 & 0xFFFFu) != 1 ||
+            (uint32_t)old != 0 || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
+            break;
+        fill(t, handle, 0, &out[n++]);
+    }
+    if (n == 0)
+        return take(rt, type, out);
+    uint64_t expect = h;
+    if (atomic_compare_exchange_strong(head, &expect, h + n)) {
+        for (uint32_t i = 0; i < n; i++)
+            atomic_store(&c->queue[type][(h + i) & c->qmask], cell_tag(h + i + c->qmask + 1));
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            advance(c, type, h + i);
+    }
+    return (int)n;
+}
 
 /* Tell the first consumers in task's fanout where it went
  * (sched_ops.posted); later ones read posted_at when they link. */
@@ -169,7 +207,7 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
 
 /* A block finished; the last one completes the task: release its
  * successors, its heap buffers and its dependency nodes. */
-static void finish(void *rt, uint64_t task)
+static int finish(void *rt, uint64_t task)
 {
     tmr_ctx *c = rt;
     uint32_t handle = (uint32_t)task;
@@ -177,7 +215,7 @@ static void finish(void *rt, uint64_t task)
     /* block_num first: once the last block is in, the slot may be reused. */
     uint32_t block_num = t->block_num;
     if (atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
-        return;
+        return 0;
     for (uint64_t m = t->heap_mask, i; m; m &= m - 1) {
         i = (uint64_t)__builtin_ctzll(m);
         tmr_heap_header *h = (tmr_heap_header *)(uintptr_t)(t->tensors[i].addr - TMR_HEAP_HEADER);
@@ -206,7 +244,13 @@ static void finish(void *rt, uint64_t task)
             atomic_store_explicit(&c->deps[last].next, old, memory_order_relaxed);
         while (!atomic_compare_exchange_weak(&c->run->dep_free, &old, first));
     }
-    uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, 1) + 1;
+    return 1;
+}
+
+static void completed(void *rt, uint32_t n)
+{
+    tmr_ctx *c = rt;
+    uint64_t completed = atomic_fetch_add(&c->launch->tasks_completed, n) + n;
     if (completed >= atomic_load(&c->run->wake_at))
         tmr_wake_orchestrator(c);
     if (atomic_load(&c->run->submit_done) && completed == atomic_load(&c->run->submitted))
@@ -240,7 +284,8 @@ static void summary(void *rt, char *buf, size_t len)
              atomic_load(&c->run->submitted), atomic_load(&c->run->submit_done) ? "" : " (still submitting)");
 }
 
-static const sched_ops tmr_ops = {take, posted, follow, finish, ready, done, in_flight, summary, NULL};
+static const sched_ops tmr_ops = {take, take_run, posted, follow, finish, completed, ready, done, in_flight,
+                                   summary, NULL};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {
