@@ -533,10 +533,6 @@ def _failure(h: "NodeHandle") -> BaseException | None:
     return h.exception(0)
 
 
-def _numel(t: "ChipTensor") -> int:
-    return int(np.prod(t.shape, dtype=np.int64))
-
-
 def worker_allreduce(worker: "Worker", tensors: Sequence["ChipTensor"], op: str = "sum",
                      timeout: float | None = None) -> "NodeHandle":
     """Allreduce over every chip of every rank: the on-chip allreduce over
@@ -574,7 +570,7 @@ def worker_reduce_scatter(worker: "Worker", outputs: Sequence["ChipTensor"], inp
     outs = collectives._tensors(worker, outputs, "reduce_scatter outputs")
     per_rank = plan.equal_ranks()
     total = len(plan.ctx.chips)
-    count = _numel(ins[0])
+    count = collectives._numel(ins[0])
     if count % total:
         raise InvalidArgument(f"{plan.what}: {count} elements do not split into {total} equal blocks, one per chip")
     m = count // total
@@ -607,7 +603,7 @@ def worker_allgather(worker: "Worker", outputs: Sequence["ChipTensor"], inputs: 
     outs = collectives._tensors(worker, outputs, "allgather outputs")
     per_rank = plan.equal_ranks()
     total = len(plan.ctx.chips)
-    m = _numel(ins[0])
+    m = collectives._numel(ins[0])
     collectives._sized(outs, ins, plan.what, total * m, f"{total} times the inputs' elements")
     mine = np.empty(per_rank * m, ins[0].dtype)
     for i, t in enumerate(ins):
@@ -656,7 +652,7 @@ def worker_all_to_all(worker: "Worker", outputs: Sequence["ChipTensor"], inputs:
     outs = collectives._tensors(worker, outputs, "all_to_all outputs")
     per_rank = plan.equal_ranks()
     ranks, total = plan.ctx.size, len(plan.ctx.chips)
-    count = _numel(ins[0])
+    count = collectives._numel(ins[0])
     if count % total:
         raise InvalidArgument(f"{plan.what}: {count} elements do not split into {total} equal blocks, one per chip")
     collectives._sized(outs, ins, plan.what, count, "the inputs' elements")
