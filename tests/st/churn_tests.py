@@ -6,17 +6,35 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 import scenes
 import simpler
+from simpler.run_queue import _IDLE_EXIT_S
 
 F32 = np.float32
 
 
 def process_counters() -> dict[str, int]:
+    # A worker's run-queue thread ends by itself once idle for _IDLE_EXIT_S
+    # (simpler/run_queue.py); one left by an earlier test's submit() would
+    # end in the middle of a count and read as a thread given back. Wait
+    # for those (a thread that does not end is still counted).
+    ended = [t for t in threading.enumerate() if t.name == "simpler-runs"]
+    for t in ended:
+        t.join(timeout=10 * _IDLE_EXIT_S)
+    if ended:   # join returns just before the OS thread is gone: let the count settle
+        deadline, count = time.monotonic() + 1.0, len(os.listdir("/proc/self/task"))
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            now = len(os.listdir("/proc/self/task"))
+            if now == count:
+                break
+            count = now
     tmp = Path(tempfile.gettempdir())
     return {
         "fds": len(os.listdir("/proc/self/fd")),
@@ -35,6 +53,18 @@ def device_counters(worker) -> dict[str, int]:
     if not st.get("device_pid"):
         keys += ["core_threads", "aicpu_threads"]
     return {k: st[k] for k in keys}
+
+
+def test_the_process_counts_do_not_see_a_run_queue_thread_that_ends_by_itself(chip_worker, scene):
+    # replay_tests' record/release churn failed in CI this way: a submit()
+    # just before the baseline left the queue's thread alive, and it ended
+    # while the churn ran.
+    ff = scene("fanout_fanin")
+    x, out = np.ones(64, F32), np.zeros(1, F32)
+    chip_worker.submit(ff, [x, out, 8]).result()
+    before = process_counters()
+    time.sleep(2 * _IDLE_EXIT_S)
+    assert process_counters() == before
 
 
 def test_register_unregister_churn(chip_worker, kernel_compiler):
