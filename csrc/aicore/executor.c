@@ -75,12 +75,60 @@ static void publish_finished(simpler_mailbox *mb, uint32_t seq, simpler_event *n
         simpler_event_signal(notify);
 }
 
-/* Run the task posted as seq: ack, kernel, finished, then a signal if the
- * scheduler sleeps. The store of finished and the load of sleepers are
- * both seq_cst, against the scheduler's sleepers increment and its load of
- * finished (sched_loop.c): one of the two sides sees the other, so no wake
- * is lost and a spinning scheduler costs the core no atomic add. */
-static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, simpler_trace *trace)
+/* Run one kernel: stamp it for the watchdog, run it, trace it. The
+ * caller makes the thread asynchronously cancellable around it. */
+static void run_kernel(simpler_mailbox *mb, uint64_t kernel_addr, uint64_t task_id, uint32_t func_id,
+                       const simpler_kernel_args *args, simpler_trace *trace)
+{
+    simpler_kernel_fn fn = (simpler_kernel_fn)(uintptr_t)kernel_addr;
+    uint64_t started = trace ? simpler_now_ns() : 0;
+    atomic_store_explicit(&mb->func_id, func_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->task_id, task_id, memory_order_relaxed);
+    atomic_store_explicit(&mb->kernel_addr, kernel_addr, memory_order_relaxed);
+    /* release: a watchdog that sees in_kernel also sees func_id and task_id */
+    atomic_store_explicit(&mb->in_kernel, 1, memory_order_release);
+    fn(args);
+    atomic_store_explicit(&mb->in_kernel, 0, memory_order_relaxed);
+    if (trace) {
+        /* not cancelled halfway through an event */
+        int old;
+        pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
+        simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core, task_id, func_id, args->block_idx, started,
+                             simpler_now_ns());
+        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+    }
+}
+
+/* The tasks of a run after its first, in order (device_abi.h). An abort
+ * drops the rest, as it drops what is still posted. */
+static void run_rest(simpler_mailbox *mb, const simpler_slot *slot, _Atomic uint32_t *abort, simpler_trace *trace)
+{
+    const uint8_t *base = (const uint8_t *)(uintptr_t)slot->run_base;
+    const uint8_t *entry = (const uint8_t *)(uintptr_t)slot->run_addr;
+    for (uint32_t i = 1; i < slot->run_count; i++) {
+        if (atomic_load_explicit(abort, memory_order_relaxed))
+            return;
+        const simpler_run_entry *e = (const simpler_run_entry *)(entry + (uint64_t)i * slot->run_stride);
+        simpler_kernel_args args = {
+            .tensors = (const simpler_tensor *)(base + e->tensors_off),
+            .scalars = (const uint64_t *)(base + e->scalars_off),
+            .num_tensors = e->num_tensors,
+            .num_scalars = e->num_scalars,
+            .block_idx = 0,
+            .block_num = 1,
+        };
+        run_kernel(mb, e->kernel_addr, slot->task_id + (uint64_t)i * slot->run_id_step, e->func_id, &args, trace);
+    }
+}
+
+/* Run the task (or run of tasks) posted as seq: ack, kernels, finished,
+ * then a signal if the scheduler sleeps. The store of finished and the
+ * load of sleepers are both seq_cst, against the scheduler's sleepers
+ * increment and its load of finished (sched_loop.c): one of the two sides
+ * sees the other, so no wake is lost and a spinning scheduler costs the
+ * core no atomic add. */
+static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, _Atomic uint32_t *abort,
+                     simpler_trace *trace)
 {
     const simpler_slot *slot = &mb->slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
     simpler_kernel_args args = {
@@ -91,29 +139,30 @@ static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, s
         .block_idx = slot->block_idx,
         .block_num = slot->block_num,
     };
-    simpler_kernel_fn fn = (simpler_kernel_fn)(uintptr_t)slot->kernel_addr;
-    uint64_t task_id = slot->task_id;
-    uint32_t func_id = slot->func_id;
-    uint64_t started = trace ? simpler_now_ns() : 0;
-    atomic_store_explicit(&mb->func_id, func_id, memory_order_relaxed);
-    atomic_store_explicit(&mb->task_id, task_id, memory_order_relaxed);
-    atomic_store_explicit(&mb->kernel_addr, slot->kernel_addr, memory_order_relaxed);
     atomic_store_explicit(&mb->ack, seq, memory_order_release);
-
     /* A kernel that never returns is stopped by the platform with
-     * pthread_cancel; kernels hold no locks, so asynchronous
-     * cancellation is safe inside them and only there. */
-    /* release: a watchdog that sees in_kernel also sees func_id and task_id */
-    atomic_store_explicit(&mb->in_kernel, 1, memory_order_release);
+     * pthread_cancel, and the core restarted. Kernels hold no locks, and
+     * between the kernels of a run this loop holds none either (a few
+     * stores to its own mailbox), so asynchronous cancellation is safe
+     * there too: switched once a slot, not once a kernel (a pair of
+     * switches costs ~45 ns here, more than an empty kernel). */
+    uint32_t timed = slot->run_count;
+    uint64_t started = timed ? simpler_now_ns() : 0;
     int old;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-    fn(&args);
+    run_kernel(mb, slot->kernel_addr, slot->task_id, slot->func_id, &args, trace);
+    if (timed > 1)
+        run_rest(mb, slot, abort, trace);
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
-    atomic_store_explicit(&mb->in_kernel, 0, memory_order_relaxed);
-    if (trace)
-        simpler_trace_record(trace, SIMPLER_TRACE_BLOCK, mb->core, task_id, func_id, args.block_idx, started,
-                             simpler_now_ns());
-
+    if (timed) {
+        /* only this core writes them; finished's store publishes them */
+        uint64_t took = simpler_now_ns() - started;
+        atomic_store_explicit(&mb->timed_ns, atomic_load_explicit(&mb->timed_ns, memory_order_relaxed) + took,
+                              memory_order_relaxed);
+        atomic_store_explicit(&mb->timed_tasks,
+                              atomic_load_explicit(&mb->timed_tasks, memory_order_relaxed) + timed,
+                              memory_order_relaxed);
+    }
     publish_finished(mb, seq, notify);
 }
 
@@ -143,7 +192,7 @@ __attribute__((visibility("default"))) void simpler_aicore_main(simpler_mailbox 
              * run's cores come back idle without running it. */
             if (await_producers(&mb->slots[(done - 1) % SIMPLER_MAILBOX_SLOTS], abort) &&
                 !atomic_load_explicit(abort, memory_order_relaxed))
-                run_slot(mb, done, notify, trace);
+                run_slot(mb, done, notify, abort, trace);
             else {
                 atomic_store_explicit(&mb->ack, done, memory_order_release);
                 publish_finished(mb, done, notify);

@@ -40,6 +40,9 @@ typedef struct core_slot {
     int follow;         /* FOLLOW_*: when to look for followers of last */
     uint64_t last;      /* the runtime's reference of the last task posted */
     uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
+    uint32_t runs[SIMPLER_MAILBOX_SLOTS];  /* tasks in each post: 1, or a run's */
+    uint32_t steps[SIMPLER_MAILBOX_SLOTS]; /* a run's step from one task reference to the next */
+    uint64_t timed_ns, timed_tasks;        /* the mailbox's, as last read */
 } core_slot;
 
 typedef struct loop {
@@ -49,6 +52,9 @@ typedef struct loop {
     uint32_t thread_idx;
     uint32_t num_slots;
     uint32_t cores_of_type[2];  /* in the launch, all threads' */
+    /* A queued task's time on a core of the type, as recently timed
+     * (0: none timed yet): what sizes a run. */
+    uint64_t task_ns[2];
     core_slot slots[SIMPLER_MAX_CORES];
     core_slot *of_core[SIMPLER_MAX_CORES]; /* this thread's, or NULL */
 } loop;
@@ -149,8 +155,9 @@ int sched_claim(sched_place *pl, uint32_t type, _Atomic uint32_t *pending, uint3
 }
 
 /* Write p into c's next slot, with the waits pl chose (NULL: none). The
- * doorbell rings later, once for the batch (ring). */
-static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *pl)
+ * doorbell rings later, once for the batch (ring). The core times a
+ * queued post (timed), for the size of the next runs. */
+static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *pl, int timed)
 {
     simpler_mailbox *mb = &l->launch->mailboxes[c->core];
     uint32_t seq = c->posted + 1;
@@ -164,18 +171,33 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
     slot->block_idx = p->block;
     slot->block_num = p->block_num;
     slot->func_id = p->func_id;
-    slot->num_waits = pl ? pl->num_waits : 0;
-    for (uint32_t i = 0; i < slot->num_waits; i++) {
-        slot->waits[i].mailbox_addr = (uint64_t)(uintptr_t)&l->launch->mailboxes[pl->waits[i].core];
-        slot->waits[i].seq = pl->waits[i].seq;
+    uint32_t run = p->run > 1 ? p->run : 1;
+    slot->run_count = timed || run > 1 ? run : 0;
+    if (run > 1) {
+        /* queued tasks, no waits (the run's fields share their place) */
+        slot->num_waits = 0;
+        slot->run_addr = p->run_addr;
+        slot->run_base = p->run_base;
+        slot->run_stride = p->run_stride;
+        slot->run_id_step = p->run_step;
+    } else {
+        slot->num_waits = pl ? pl->num_waits : 0;
+        for (uint32_t i = 0; i < slot->num_waits; i++) {
+            slot->waits[i].mailbox_addr = (uint64_t)(uintptr_t)&l->launch->mailboxes[pl->waits[i].core];
+            slot->waits[i].seq = pl->waits[i].seq;
+        }
     }
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
+    c->runs[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = run;
+    c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->run_step;
     c->posted = seq;
-    c->last = p->task;
+    c->last = p->task + (uint64_t)(run - 1) * p->run_step;
     c->follow = FOLLOW_NONE;
     if (p->block_num == 1) {
-        if (l->ops->posted)
-            l->ops->posted(l->rt, p->task, c->core, seq);
+        /* A follower of a task in a run waits for the whole run: its
+         * producer is done when the slot is. */
+        for (uint32_t i = 0; l->ops->posted && i < run; i++)
+            l->ops->posted(l->rt, p->task + (uint64_t)i * p->run_step, c->core, seq);
         if (l->ops->follow)
             c->follow = FOLLOW_NOW;
     }
@@ -202,7 +224,7 @@ static int follow_from(loop *l, core_slot *src, uint64_t task, uint32_t seq)
     sched_post p;
     int any = 0;
     while (l->ops->follow(l->rt, task, &pl, &p)) {
-        post(l, pl.chosen, &p, &pl);
+        post(l, pl.chosen, &p, &pl, 0);
         any = 1;
     }
     if (src->last == task)
@@ -217,40 +239,76 @@ static uint32_t finished_of(loop *l, const core_slot *c)
     return atomic_load(&l->launch->mailboxes[c->core].finished);
 }
 
-/* Whether a core with this many tasks outstanding may take one more of
+/* Tasks in one run, at most. At 256 empty tasks a run takes a core a few
+ * microseconds: long enough that the scheduler's post, doorbell and
+ * retire, a few cache-line handoffs, are a small part of it. */
+#define SCHED_RUN_MAX 256
+
+/* A run is sized to keep a core busy about this long, at most: long
+ * enough that a post's handoffs (a few hundred ns) are a small part of
+ * it, short enough that what a run holds back (its tasks' successors,
+ * progress, another core's share) is not held long. Tasks of 200 ms go
+ * one at a time; empty ones SCHED_RUN_MAX at a time. */
+#ifndef SCHED_RUN_TARGET_NS /* the C tests raise it: under a sanitizer every task is slow */
+#define SCHED_RUN_TARGET_NS 20000ull
+#endif
+
+/* How many queued tasks a post may carry as a run: none unless there are
+ * more than two a core of the type, then a share that shrinks with the
+ * queue (as OpenMP's guided schedule does), so that the last runs are
+ * short and no core is left with a long one while the others idle; and
+ * no more than SCHED_RUN_TARGET_NS of tasks as recently timed (one, until
+ * one was). A run delays its tasks' successors until the whole run is
+ * over; with that many tasks ready, the cores have other work meanwhile. */
+static uint32_t run_share(const loop *l, uint32_t type, int queued)
+{
+    uint32_t share = (uint32_t)queued / (2 * l->cores_of_type[type]);
+    if (share < 2 || !l->task_ns[type])
+        return 1;
+    uint64_t fits = SCHED_RUN_TARGET_NS / l->task_ns[type];
+    if (fits < share)
+        share = fits > 1 ? (uint32_t)fits : 1;
+    return share < SCHED_RUN_MAX ? share : SCHED_RUN_MAX;
+}
+
+/* Whether a core with this many posts outstanding may take one more of
  * queued: any if it idles, else only a surplus over the cores of its
- * type, and never more than SCHED_TAKE_AHEAD tasks ahead. */
-static int may_take_with(loop *l, const core_slot *c, uint32_t outstanding_now, int queued)
+ * type, and never more than SCHED_TAKE_AHEAD posts ahead, or one run
+ * ahead of the one it runs (a run is many tasks: one behind the other
+ * keeps the core busy until the scheduler comes back). */
+static int may_take_with(loop *l, const core_slot *c, uint32_t outstanding_now, int queued, uint32_t share)
 {
     if (outstanding_now >= SIMPLER_MAILBOX_SLOTS)
         return 0;
     if (outstanding_now == 0)
         return queued > 0;
+    if (share > 1)
+        return outstanding_now < 2;
     return outstanding_now < SCHED_TAKE_AHEAD && queued > (int)l->cores_of_type[c->type];
 }
 
 static int may_take(loop *l, const core_slot *c)
 {
-    return may_take_with(l, c, outstanding(c), l->ops->ready(l->rt, c->type));
+    int queued = l->ops->ready(l->rt, c->type);
+    return may_take_with(l, c, outstanding(c), queued, l->ops->runs ? run_share(l, c->type, queued) : 1);
 }
 
-/* Queued tasks planned, taken and posted at a time, at most. */
-#define SCHED_TAKE_BATCH 16
-
 /*
- * Hand queued tasks of one type to this thread's cores: one per core per
- * round, as may_take_with allows (a core that took all it may would leave
- * its peers of the type idle once the rest ran out: an all-to-all of 8
- * tasks a step ran 6 on one core, 2 on the other). The rounds are planned
- * first, against one look at the queue, and the planned tasks are taken
- * as one run (ops->take_run: one claim for the lot, not one a task), then
- * posted. Returns whether any was posted.
+ * Hand queued tasks of one type to this thread's cores: one post per core
+ * per round, as may_take_with allows (a core that took all it may would
+ * leave its peers of the type idle once the rest ran out: an all-to-all
+ * of 8 tasks a step ran 6 on one core, 2 on the other). The rounds are
+ * planned first, against one look at the queue, and the planned posts are
+ * taken at once (ops->take_run: one claim for the lot, not one a task),
+ * each a run of up to run_share tasks where the runtime can, then posted.
+ * Returns whether any was posted.
  */
 static int take_queued(loop *l, uint32_t type)
 {
     int progress = 0;
     for (;;) {
         int queued = l->ops->ready(l->rt, type);
+        uint32_t share = l->ops->runs ? run_share(l, type, queued) : 1;
         uint32_t n = 0, planned[SIMPLER_MAX_CORES];
         core_slot *to[SCHED_TAKE_BATCH];
         /* Only this thread's slots: zeroing the whole array was a quarter
@@ -261,10 +319,10 @@ static int take_queued(loop *l, uint32_t type)
             took = 0;
             for (uint32_t i = 0; i < l->num_slots && n < SCHED_TAKE_BATCH; i++) {
                 core_slot *c = &l->slots[i];
-                if (c->type == type && may_take_with(l, c, outstanding(c) + planned[i], queued)) {
+                if (c->type == type && may_take_with(l, c, outstanding(c) + planned[i], queued, share)) {
                     to[n++] = c;
                     planned[i]++;
-                    queued--;
+                    queued -= (int)share;
                     took = 1;
                 }
             }
@@ -274,18 +332,41 @@ static int take_queued(loop *l, uint32_t type)
         sched_post got[SCHED_TAKE_BATCH];
         uint32_t k = 0;
         if (l->ops->take_run)
-            k = (uint32_t)l->ops->take_run(l->rt, type, got, n);
+            k = (uint32_t)l->ops->take_run(l->rt, type, got, n, share);
         else
             while (k < n && l->ops->take(l->rt, type, &got[k]))
                 k++;
+        /* Runs are sized by how long queued tasks take: only a runtime
+         * that makes runs has its cores pay for the clock. */
         for (uint32_t i = 0; i < k; i++)
-            post(l, to[i], &got[i], NULL);
+            post(l, to[i], &got[i], NULL, l->ops->runs);
         progress |= k > 0;
         /* Fewer than planned: the queue ran short (or holds a task of
          * several blocks, taken alone); the next pass looks again. */
         if (k < n)
             return progress;
     }
+}
+
+/* What the core timed of its queued tasks since the last look, into the
+ * type's recent time per task. The core's own clock, not the time to the
+ * retire: on a host with fewer CPUs than threads, a retire can come a
+ * timeslice late. */
+static void note_timing(loop *l, core_slot *c)
+{
+    simpler_mailbox *mb = &l->launch->mailboxes[c->core];
+    uint64_t ns = atomic_load_explicit(&mb->timed_ns, memory_order_relaxed);
+    uint64_t tasks = atomic_load_explicit(&mb->timed_tasks, memory_order_relaxed);
+    if (tasks == c->timed_tasks)
+        return;
+    uint64_t per_task = (ns - c->timed_ns) / (tasks - c->timed_tasks) + 1;
+    c->timed_ns = ns;
+    c->timed_tasks = tasks;
+    /* A core preempted mid-run (more threads than CPUs) times the run
+     * long, never short: the estimate follows a shorter time at once
+     * and a longer one by an eighth a look. */
+    uint64_t *est = &l->task_ns[c->type], grown = *est + *est / 8 + 1;
+    *est = !*est || per_task < grown ? per_task : grown;
 }
 
 /* Hand what the core finished to the runtime, as one batch. */
@@ -301,20 +382,26 @@ static int retire(loop *l, core_slot *c)
     while (c->retired != finished) {
         uint32_t seq = c->retired + 1;
         uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        uint32_t run = c->runs[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        uint64_t step = c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
         /* The core ran everything it had: a follower of its last task
          * goes to it now, before finishing that task would queue the
          * follower for any scheduler to take (and maybe an idle core,
          * which would have to be woken). */
         if (seq == c->posted && c->follow != FOLLOW_NONE) {
-            if (follow_from(l, c, task, seq))
+            uint64_t last = task + (run - 1) * step;
+            if (follow_from(l, c, last, seq))
                 ring(l); /* before finishing its producer: the core may go on at once */
-            if (c->last == task)
+            if (c->last == last)
                 c->follow = FOLLOW_NONE;
         }
         c->retired = seq;
-        blocks++;
-        tasks += l->ops->finish(l->rt, task);
+        blocks += run;
+        for (uint32_t i = 0; i < run; i++)
+            tasks += l->ops->finish(l->rt, task + i * step);
     }
+    if (l->ops->runs)
+        note_timing(l, c);
     atomic_fetch_add_explicit(&l->launch->blocks_completed, blocks, memory_order_relaxed);
     if (tasks)
         l->ops->completed(l->rt, tasks);
@@ -416,6 +503,8 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
         slot->core = c;
         slot->type = simpler_core_type_of(c);
         slot->posted = slot->retired = slot->rung = atomic_load(&mb->door.seq);
+        slot->timed_ns = atomic_load(&mb->timed_ns);
+        slot->timed_tasks = atomic_load(&mb->timed_tasks);
         /* Read by the core after the doorbell of our first post. */
         mb->notify = &L->thread_events[thread_idx];
         mb->trace = L->trace;

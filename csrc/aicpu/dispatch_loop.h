@@ -43,6 +43,13 @@ typedef struct sched_post {
     uint32_t func_id;
     uint64_t task;          /* the runtime's task reference */
     uint64_t task_id;       /* for the watchdog's report */
+    /* A run (device_abi.h): run > 1 single-block tasks with references
+     * task, task + run_step, task + 2 * run_step, ... and ids task_id,
+     * task_id + run_step, ..., whose entries are run_stride bytes apart
+     * from run_addr (the fields above describe the first). 0 or 1: the
+     * one task above. */
+    uint32_t run, run_step;
+    uint64_t run_addr, run_base, run_stride;
     /* A follower's producers to wait for, where they were posted (the
      * loop drops the ones on the follower's own core). */
     uint32_t num_waits;
@@ -59,6 +66,10 @@ typedef struct sched_post {
  * anyway, while a queued task held behind others on one core could have
  * run on another. */
 #define SCHED_TAKE_AHEAD 8
+
+/* Posts of queued tasks planned, taken (sched_ops.take_run) and posted
+ * at a time, at most. */
+#define SCHED_TAKE_BATCH 16
 
 /* The loop's side of a follow: which of this thread's cores a candidate
  * would go to (sched_loop.c). */
@@ -78,9 +89,11 @@ typedef struct sched_ops {
     /* Claim the next ready block for a core of this type. */
     int (*take)(void *rt, uint32_t type, sched_post *out);
     /* Claim up to max ready blocks of this type at once, in queue order,
-     * into out[]; returns how many (0: none ready). NULL: the loop calls
-     * take for each. */
-    int (*take_run)(void *rt, uint32_t type, sched_post *out, uint32_t max);
+     * into out[]; returns how many (0: none ready). A runtime whose task
+     * entries begin with a simpler_run_entry may make each post a run of
+     * up to run_max tasks (out[i].run); one that does not
+     * leaves run 0. NULL: the loop calls take for each. */
+    int (*take_run)(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max);
     /* A whole task was posted to core as seq: a runtime that keeps
      * where producers went (for followers' waits) notes it. NULL: none. */
     void (*posted)(void *rt, uint64_t task, uint32_t core, uint32_t seq);
@@ -110,6 +123,9 @@ typedef struct sched_ops {
      * default); NULL: always the default. For work that comes with
      * nothing to wake the threads (a graph the host still streams). */
     uint64_t (*idle_ns)(void *rt);
+    /* Whether take_run makes runs (its task entries begin with a
+     * simpler_run_entry); 0: every post is one task. */
+    int runs;
 } sched_ops;
 
 /* Run the loop until ops->done or an abort; returns the launch status. */

@@ -61,7 +61,27 @@ typedef struct simpler_wait {
     uint32_t reserved;
 } simpler_wait;
 
-/* One posted task, cache lines of its own. */
+/* One task of a run, as the core reads it: the first fields of the
+ * runtime's own task entry (a runtime keeps its entries in this layout and
+ * asserts it), with the arguments as offsets from the run's base. */
+typedef struct simpler_run_entry {
+    uint64_t kernel_addr;
+    uint64_t tensors_off;           /* simpler_tensor[num_tensors], from run_base */
+    uint64_t scalars_off;           /* uint64_t[num_scalars], from run_base */
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint32_t func_id;
+} simpler_run_entry;
+
+/* One posted task, or a run of them, cache lines of its own.
+ *
+ * A run (run_count > 1) is run_count single-block tasks with no waits,
+ * posted as one: entry i is at run_addr + i * run_stride, its task id is
+ * task_id + i * run_id_step. The core runs them in order and publishes
+ * finished once,
+ * for the slot: one post, one doorbell and one retire for the lot instead
+ * of one each (1e6 independent empty tasks: see docs/performance.md). The
+ * slot's own kernel and argument fields then describe entry 0. */
 typedef struct __attribute__((aligned(64))) simpler_slot {
     uint64_t kernel_addr;
     uint64_t tensors_addr;          /* simpler_tensor[num_tensors] */
@@ -73,8 +93,19 @@ typedef struct __attribute__((aligned(64))) simpler_slot {
     uint32_t block_num;
     uint32_t func_id;
     uint32_t num_waits;
-    simpler_wait waits[SIMPLER_SLOT_WAITS];
+    uint32_t run_count;             /* 0: one task, untimed; 1: one, timed; more: a run (timed) */
+    uint32_t run_id_step;           /* from one task id of a run to the next */
+    union {
+        simpler_wait waits[SIMPLER_SLOT_WAITS];
+        struct {
+            uint64_t run_addr;      /* simpler_run_entry of the run's first task */
+            uint64_t run_base;      /* what the entries' offsets are from */
+            uint64_t run_stride;    /* bytes from one entry to the next */
+        };
+    };
 } simpler_slot;
+
+_Static_assert(sizeof(simpler_slot) == 128, "a slot is two cache lines");
 
 typedef struct __attribute__((aligned(64))) simpler_mailbox {
     /* Written by the owning scheduler before it rings the doorbell: task
@@ -97,6 +128,11 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
      * spent 210-228 ns of CPU a task, 231-309 with all on one line). */
     __attribute__((aligned(64))) _Atomic uint32_t finished;
     _Atomic uint32_t finished_waiters; /* other cores asleep until finished moves */
+    /* Time the core spent on timed slots (run_count > 0: queued tasks),
+     * and their tasks, since it started; published by finished, on its
+     * line: what the scheduler sizes runs by. */
+    _Atomic uint64_t timed_ns;
+    _Atomic uint64_t timed_tasks;
 
     /* Written by the core. The watchdog's report (any AICPU thread, or
      * the device's crash handler) reads func_id and task_id while

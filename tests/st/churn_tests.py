@@ -24,17 +24,18 @@ def process_counters() -> dict[str, int]:
     # (simpler/run_queue.py); one left by an earlier test's submit() would
     # end in the middle of a count and read as a thread given back. Wait
     # for those (a thread that does not end is still counted).
-    ended = [t for t in threading.enumerate() if t.name == "simpler-runs"]
-    for t in ended:
+    for t in [t for t in threading.enumerate() if t.name == "simpler-runs"]:
         t.join(timeout=10 * _IDLE_EXIT_S)
-    if ended:   # join returns just before the OS thread is gone: let the count settle
-        deadline, count = time.monotonic() + 1.0, len(os.listdir("/proc/self/task"))
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
-            now = len(os.listdir("/proc/self/task"))
-            if now == count:
-                break
-            count = now
+    # A join returns just before the OS thread is gone from /proc (a
+    # finalize's 16 joins of chip threads, or the run-queue thread's):
+    # let the count settle. A thread that stays is still counted.
+    deadline, count = time.monotonic() + 1.0, len(os.listdir("/proc/self/task"))
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        now = len(os.listdir("/proc/self/task"))
+        if now == count:
+            break
+        count = now
     tmp = Path(tempfile.gettempdir())
     return {
         "fds": len(os.listdir("/proc/self/fd")),
@@ -81,7 +82,7 @@ def test_register_unregister_churn(chip_worker, kernel_compiler):
         chip_worker.unregister(cid)
 
     assert device_counters(chip_worker) == dev0
-    assert process_counters() == proc0
+    assert (now := process_counters()) == proc0, (now, proc0)
 
 
 def test_run_churn(chip_worker, scene):
@@ -97,7 +98,7 @@ def test_run_churn(chip_worker, scene):
 
     np.testing.assert_allclose(out, (2 * a + 1) * (2 * a + 2) + 2 * a)
     assert device_counters(chip_worker) == dev0
-    assert process_counters() == proc0
+    assert (now := process_counters()) == proc0, (now, proc0)
     assert chip_worker.stats["tasks_completed"] == tasks0 + 5 * 1000
 
 
@@ -133,4 +134,4 @@ def test_finalize_releases_threads_and_memory(simpler_platform, simpler_runtime,
                 assert threads[0] >= 12 and threads[1] >= 3 + orchestrators
             np.testing.assert_array_equal(X, 10)
         assert w.closed
-    assert process_counters() == proc0
+    assert (now := process_counters()) == proc0, (now, proc0)

@@ -200,4 +200,4 @@ def test_record_release_churn_leaves_memory_at_baseline(chip_worker, scene):
     assert held(chip_worker) == st0
     assert chip_worker.stats["live_allocations"] == allocs0
     assert chip_worker.stats["recorded_graphs"] == 0
-    assert process_counters() == proc0
+    assert (now := process_counters()) == proc0, (now, proc0)

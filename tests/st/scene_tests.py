@@ -83,6 +83,27 @@ def test_tiled_matmul_on_views(chip_worker, scene, golden):
     golden(C, A @ B, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("rows", [3, 4000])
+def test_thousands_of_ready_tasks_each_see_their_own_arguments(chip_worker, scene, rows):
+    """Every task ready at once, AIV and AIC alternating, each with its own
+    tensors and scalars: handed out in runs where the scheduler can
+    (host_build_graph reads a run's tasks straight from the image, stepping
+    over the other core type's), each must still run once with its own."""
+    cid = scene("row_values")
+    X = np.full((rows, 4), np.nan, F32)
+    Y = RNG.integers(0, 100, (rows, 6)).astype(F32)
+    S = np.full((rows, 1), np.nan, F32)
+    for _ in range(2):
+        chip_worker.run(cid, simpler.TaskArgs(X, Y, S), trace=True, block_dim=2)
+        np.testing.assert_array_equal(X, np.repeat(np.arange(rows, dtype=F32)[:, None] + 0.5, 4, axis=1))
+        np.testing.assert_array_equal(S[:, 0], Y.sum(axis=1))
+        blocks = chip_worker.last_trace.blocks
+        assert sorted(blocks["task"].tolist()) == sorted(set(blocks["task"].tolist())), "a task ran twice"
+        assert len(blocks) == 2 * rows
+        X[:] = np.nan
+        S[:] = np.nan
+
+
 def test_fifty_thousand_tasks(chip_worker, scene, golden):
     """500 independent INOUT chains of 100 increments: 50,000 tasks."""
     cid = scene("chains")

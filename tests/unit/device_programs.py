@@ -34,11 +34,11 @@ def _show(what: str, proc) -> str:
     return f"{what} exited {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
 
 
-def build(tmp_path: Path, test_source: str, sanitizer: str) -> Path:
+def build(tmp_path: Path, test_source: str, sanitizer: str, defines: tuple[str, ...] = ()) -> Path:
     cc = shutil.which("cc")
     if not cc:
         pytest.skip("no system C compiler (cc)")
-    flags = SANITIZERS[sanitizer][0]
+    flags = [*SANITIZERS[sanitizer][0], *(f"-D{d}" for d in defines)]
     exe = tmp_path / f"{Path(test_source).stem}_{sanitizer}"
     cmd = [cc, *CFLAGS, *flags, str(ROOT / test_source), *(str(ROOT / s) for s in DEVICE_SOURCES), "-o", str(exe)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -46,10 +46,12 @@ def build(tmp_path: Path, test_source: str, sanitizer: str) -> Path:
     return exe
 
 
-def run_checked(tmp_path: Path, test_source: str, sanitizer: str, args: list[str] = ()) -> None:
-    """Build test_source with the device sources under a sanitizer, run it,
-    and fail on a failed check, a non-zero exit or any sanitizer report."""
-    exe = build(tmp_path, test_source, sanitizer)
+def run_checked(tmp_path: Path, test_source: str, sanitizer: str, args: list[str] = (),
+                defines: tuple[str, ...] = ()) -> None:
+    """Build test_source with the device sources under a sanitizer (and
+    these -D defines), run it, and fail on a failed check, a non-zero exit
+    or any sanitizer report."""
+    exe = build(tmp_path, test_source, sanitizer, defines)
     _, env_extra, marker = SANITIZERS[sanitizer]
     try:
         proc = subprocess.run([str(exe), *args], cwd=ROOT, env=dict(os.environ, **env_extra), capture_output=True,

@@ -16,7 +16,10 @@
 #define SIMPLER_HBG_GRAPH_IMAGE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "common/device_abi.h"
 
 #define HBG_IMAGE_MAGIC 0x31474248524c504dull /* "MPLRHBG1" */
 
@@ -46,19 +49,21 @@ typedef struct hbg_header {
 } hbg_header;
 
 typedef struct hbg_task {
+    /* As a simpler_run_entry (device_abi.h), offsets from the image's
+     * start: a core reads a run of tasks straight from the image. */
     uint64_t kernel_addr;
     uint64_t tensors_off;       /* simpler_tensor[num_tensors] */
     uint64_t scalars_off;       /* uint64_t[num_scalars] */
-    uint64_t fanout_start;      /* index into the fanout array */
-    uint32_t fanout_count;
     uint32_t num_tensors;
     uint32_t num_scalars;
     uint32_t func_id;
     uint32_t core_type;
+    uint64_t fanout_start;      /* index into the fanout array */
+    uint32_t fanout_count;
     uint32_t block_num;
     _Atomic uint32_t pending;   /* predecessors not yet finished, | HBG_FOLLOWED */
     _Atomic uint32_t next_block; /* blocks claimed by schedulers (may pass block_num) */
-    _Atomic uint32_t blocks_done;
+    _Atomic uint32_t blocks_done; /* finished blocks of a task of several (one: not counted) */
     /* Predecessors not yet posted to a core. Only a single-block task
      * with at most SCHED_FOLLOW_SCAN successors counts its post here, so
      * 0 means every predecessor is posted and can be waited for: the task
@@ -67,5 +72,15 @@ typedef struct hbg_task {
     _Atomic uint32_t num_waits; /* entries written to waits (may pass HBG_WAITS) */
     uint64_t waits[HBG_WAITS];  /* where those predecessors went: core << 32 | seq */
 } hbg_task;
+
+#define HBG_AS_RUN_ENTRY(field)                                                                              \
+    _Static_assert(offsetof(hbg_task, field) == offsetof(simpler_run_entry, field), "hbg_task is a run entry")
+HBG_AS_RUN_ENTRY(kernel_addr);
+HBG_AS_RUN_ENTRY(tensors_off);
+HBG_AS_RUN_ENTRY(scalars_off);
+HBG_AS_RUN_ENTRY(num_tensors);
+HBG_AS_RUN_ENTRY(num_scalars);
+HBG_AS_RUN_ENTRY(func_id);
+#undef HBG_AS_RUN_ENTRY
 
 #endif

@@ -52,6 +52,7 @@ SIGNATURES = {
     "scaled": [("in", F32), ("out", F32), "scalar", "scalar"],
     "random_dag": [("inout", F32), "scalar", "scalar"],
     "late_edges": [("inout", F32), ("inout", F32), "scalar", "scalar", "scalar", "scalar", "scalar"],
+    "row_values": [("out", F32), ("in", F32), ("out", F32)],
 }
 
 

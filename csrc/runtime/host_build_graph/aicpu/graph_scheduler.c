@@ -75,24 +75,68 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
-/* Claim a run of single-block tasks at the head of the queue with one
- * move of head (a task of several blocks is taken alone, by take). */
-static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max)
+/* Tasks apart in the image, at most, that a run may step over: queued
+ * tasks of one type between tasks of the other (a graph that alternates
+ * AIC and AIV tasks queues every other one). */
+#define HBG_RUN_STEP_MAX 16
+
+/* Whether queue entry v (task index + 1) goes on the post being formed,
+ * a run of count tasks from first stepping by step (set by the second). */
+static int extends(uint32_t v, uint32_t first, uint32_t count, uint32_t *step, uint32_t run_max)
+{
+    if (count >= run_max || v <= first)
+        return 0;
+    if (count == 1) {
+        if (v - first > HBG_RUN_STEP_MAX)
+            return 0;
+        *step = v - first;
+        return 1;
+    }
+    return v == first + count * *step;
+}
+
+/* Claim up to max posts of single-block tasks at the head of the queue
+ * with one move of head (a task of several blocks is taken alone, by
+ * take). Tasks queued one after the other that are also evenly spaced in
+ * the image, up to run_max of them, go as one post: a run the core reads
+ * from the image (a graph's roots are queued in order, and the tasks a
+ * finish makes ready in the order of its fanout). */
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max)
 {
     hbg *s = rt;
     _Atomic uint64_t *head = &s->hdr->queue_head[type];
+    if (max > SCHED_TAKE_BATCH)
+        max = SCHED_TAKE_BATCH;
     for (;;) {
         uint64_t h = atomic_load(head), tail = atomic_load(&s->hdr->queue_tail[type]);
-        uint32_t n = 0, v;
-        while (n < max && h + n < tail && (v = atomic_load(&s->queue[type][h + n])) != 0 &&
-               s->tasks[v - 1].block_num == 1)
-            n++;
+        uint32_t n = 0, m = 0, v;
+        uint32_t first[SCHED_TAKE_BATCH], count[SCHED_TAKE_BATCH], step[SCHED_TAKE_BATCH];
+        while (h + m < tail && (v = atomic_load(&s->queue[type][h + m])) != 0 && s->tasks[v - 1].block_num == 1) {
+            if (!n || !extends(v, first[n - 1], count[n - 1], &step[n - 1], run_max)) {
+                if (n == max)
+                    break;
+                first[n] = v;
+                count[n] = 1;
+                step[n++] = 1;
+            } else {
+                count[n - 1]++;
+            }
+            m++;
+        }
         if (n == 0)
             return take(rt, type, out);
-        if (!atomic_compare_exchange_weak(head, &h, h + n))
+        if (!atomic_compare_exchange_weak(head, &h, h + m))
             continue;
-        for (uint32_t i = 0; i < n; i++)
-            fill(s, atomic_load_explicit(&s->queue[type][h + i], memory_order_relaxed) - 1, 0, &out[i]);
+        for (uint32_t i = 0; i < n; i++) {
+            fill(s, first[i] - 1, 0, &out[i]);
+            if (count[i] > 1) {
+                out[i].run = count[i];
+                out[i].run_step = step[i];
+                out[i].run_addr = (uint64_t)(uintptr_t)&s->tasks[first[i] - 1];
+                out[i].run_base = (uint64_t)(uintptr_t)s->base;
+                out[i].run_stride = (uint64_t)step[i] * sizeof(hbg_task);
+            }
+        }
         return (int)n;
     }
 }
@@ -138,7 +182,9 @@ static int finish(void *rt, uint64_t task)
 {
     hbg *s = rt;
     hbg_task *t = &s->tasks[task];
-    if (atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
+    /* one block: its finish is the task's (no atomic add, a locked
+     * instruction, for every task of a run) */
+    if (t->block_num > 1 && atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
         return 0;
     const uint32_t *succ = s->fanout + t->fanout_start;
     for (uint32_t i = 0; i < t->fanout_count; i++)
@@ -177,7 +223,7 @@ static void summary(void *rt, char *buf, size_t len)
 }
 
 static const sched_ops hbg_ops = {take, take_run, posted, follow, finish, completed, ready, done, in_flight,
-                                   summary, NULL};
+                                   summary, NULL, 1};
 
 /* Schedule the image on this thread's share of the cores until every task
  * finished or the launch aborted. */

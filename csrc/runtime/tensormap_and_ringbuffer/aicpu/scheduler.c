@@ -128,8 +128,9 @@ static int take(void *rt, uint32_t type, sched_post *out)
  * freeing its cell, as take would have. A task of several blocks, or
  * anything take would look again for, ends the run (and is left to take
  * when the run is empty). */
-static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max)
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max)
 {
+    (void)run_max; /* a ring's tasks are not run entries: every post is one task */
     tmr_ctx *c = rt;
     _Atomic uint64_t *head = &c->run->queue_head[type];
     uint64_t h = atomic_load(head), tail = atomic_load(&c->run->queue_tail[type]);
@@ -285,7 +286,7 @@ static void summary(void *rt, char *buf, size_t len)
 }
 
 static const sched_ops tmr_ops = {take, take_run, posted, follow, finish, completed, ready, done, in_flight,
-                                   summary, NULL};
+                                   summary, NULL, 0};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {
