@@ -64,17 +64,11 @@ void run_block_done(const runtime_env *env)
         run_block_free(env->ops, env->pdev, env->block);
 }
 
-int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size, const char *what,
-                        uint32_t num_tasks, const simpler_run_config *cfg, uint64_t trace_addr,
+/* What a staged or in-place image's launch shares once the image is in
+ * the run block; the block is given back on a failure. */
+static int launch_image(const runtime_env *env, int rc, const simpler_run_config *cfg, uint64_t trace_addr,
                         const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch)
 {
-    run_block *rb;
-    int rc = run_block_reserve(env, size, &rb);
-    if (rc)
-        return simpler_fail_prefix(rc, "%s of %u tasks (%" PRIu64 "-byte image) %s", what, num_tasks, size,
-                                   run_block_failure(rc));
-    memset(rb->layout, 0, sizeof rb->layout);   /* what another runtime kept there is gone */
-    rc = env->ops->copy_to_device(env->pdev, rb->addr, image, size);
     if (!rc && trace_addr)
         rc = runtime_trace_edges(env, trace_addr, pairs, num_edges);
     if (rc) {
@@ -84,8 +78,54 @@ int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size
         return rc;
     }
     launch->launch = 1;
-    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, cfg, rb->addr, trace_addr, 0);
+    launch->params = runtime_launch_params(SIMPLER_RUNTIME_HOST_BUILD_GRAPH, cfg, env->block->addr, trace_addr, 0);
     return SIMPLER_OK;
+}
+
+static int reserve_image(const runtime_env *env, uint64_t size, const char *what, uint32_t num_tasks,
+                         run_block **out)
+{
+    int rc = run_block_reserve(env, size, out);
+    if (rc)
+        return simpler_fail_prefix(rc, "%s of %u tasks (%" PRIu64 "-byte image) %s", what, num_tasks, size,
+                                   run_block_failure(rc));
+    memset((*out)->layout, 0, sizeof (*out)->layout);   /* what another runtime kept there is gone */
+    return SIMPLER_OK;
+}
+
+int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size, const char *what,
+                        uint32_t num_tasks, const simpler_run_config *cfg, uint64_t trace_addr,
+                        const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch)
+{
+    run_block *rb;
+    int rc = reserve_image(env, size, what, num_tasks, &rb);
+    if (rc)
+        return rc;
+    rc = env->ops->copy_to_device(env->pdev, rb->addr, image, size);
+    return launch_image(env, rc, cfg, trace_addr, pairs, num_edges, launch);
+}
+
+int runtime_image_in_place(const runtime_env *env, uint64_t size, const char *what, uint32_t num_tasks,
+                           void **view_out)
+{
+    *view_out = NULL;
+    if (!env->ops->gm_host_view)
+        return SIMPLER_OK;
+    run_block *rb;
+    int rc = reserve_image(env, size, what, num_tasks, &rb);
+    if (!rc && (rc = env->ops->gm_host_view(env->pdev, rb->addr, size, view_out))) {
+        *view_out = NULL;
+        simpler_error_hold(rc);
+        run_block_done(env);
+        simpler_error_release(rc);
+    }
+    return rc;
+}
+
+int runtime_launch_in_place(const runtime_env *env, const simpler_run_config *cfg, uint64_t trace_addr,
+                            const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch)
+{
+    return launch_image(env, SIMPLER_OK, cfg, trace_addr, pairs, num_edges, launch);
 }
 
 int runtime_trace_edges(const runtime_env *env, uint64_t trace_addr, const uint64_t *pairs, uint64_t num_edges)

@@ -176,6 +176,21 @@ int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size
                         uint32_t num_tasks, const simpler_run_config *cfg, uint64_t trace_addr,
                         const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch);
 
+/* Where a host-built graph image of size bytes can be written in place,
+ * straight into the run block (*view_out), on a platform whose GM this
+ * process can touch (sim): no staging copy, and no staging buffer to keep.
+ * *view_out is NULL, and nothing reserved, where it cannot; then the
+ * image is built on the host and staged (runtime_stage_image). On a
+ * failure the block is given back. */
+int runtime_image_in_place(const runtime_env *env, uint64_t size, const char *what, uint32_t num_tasks,
+                           void **view_out);
+
+/* The launch of an image written in place: its edges into the run's
+ * trace, and the launch's parameters set (as runtime_stage_image does
+ * after its copy). The block is given back on a failure. */
+int runtime_launch_in_place(const runtime_env *env, const simpler_run_config *cfg, uint64_t trace_addr,
+                            const uint64_t *pairs, uint64_t num_edges, runtime_launch *launch);
+
 extern const runtime_ops runtime_host_build_graph;
 extern const runtime_ops runtime_tensormap_and_ringbuffer;
 

@@ -342,23 +342,31 @@ static const simpler_orch_api hbg_api = {
     .fail = hbg_fail,
 };
 
-/* Lay the graph out as one image (graph_image.h) in the staging buffer:
- * every byte the scheduler reads is written here, as the buffer holds the
- * last run's image. */
-static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
+/* Where each part of the graph's image goes (graph_image.h). */
+typedef struct image_layout {
+    uint64_t tasks_off, fanout_off, queue_off[2], args_off, total;
+} image_layout;
+
+static image_layout layout_of(const builder *b)
 {
+    image_layout L;
     uint64_t n = b->num_tasks;
-    uint64_t tasks_off = (sizeof(hbg_header) + 63) & ~63ull;
-    uint64_t fanout_off = tasks_off + n * sizeof(hbg_task);
-    uint64_t q0 = (fanout_off + b->num_edges * 4 + 63) & ~63ull;
-    uint64_t q1 = q0 + ((n * 4 + 63) & ~63ull);
-    uint64_t args_off = q1 + ((n * 4 + 63) & ~63ull);
-    uint64_t total = args_off + b->args_size;
-    if (array_reserve(&b->mem.image, &b->mem.image_cap, total, 1))
-        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
-                            "-byte image", total);
-    uint8_t *img = b->mem.image;
-    b->image_size = total;
+    L.tasks_off = (sizeof(hbg_header) + 63) & ~63ull;
+    L.fanout_off = L.tasks_off + n * sizeof(hbg_task);
+    L.queue_off[0] = (L.fanout_off + b->num_edges * 4 + 63) & ~63ull;
+    L.queue_off[1] = L.queue_off[0] + ((n * 4 + 63) & ~63ull);
+    L.args_off = L.queue_off[1] + ((n * 4 + 63) & ~63ull);
+    L.total = L.args_off + b->args_size;
+    return L;
+}
+
+/* Lay the graph out as one image at img, the staging buffer or the run
+ * block itself: every byte the scheduler reads is written here, as the
+ * memory holds the last run's image. */
+static void lay_out(builder *b, uint8_t *img, const image_layout *L)
+{
+    uint64_t n = b->num_tasks, tasks_off = L->tasks_off, fanout_off = L->fanout_off, args_off = L->args_off;
+    uint64_t q0 = L->queue_off[0], q1 = L->queue_off[1], total = L->total;
     memset(img, 0, tasks_off);
     memset(img + q0, 0, args_off - q0); /* both ready queues: a 0 cell is not yet published */
     hbg_header *h = (hbg_header *)img;
@@ -406,8 +414,19 @@ static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
     }
     if (b->args_size)
         memcpy(img + args_off, b->mem.args, b->args_size);
-    *image_out = img;
-    *size_out = total;
+}
+
+/* The image in the staging buffer (kept from run to run). */
+static int build_image(builder *b, uint8_t **image_out, uint64_t *size_out)
+{
+    image_layout L = layout_of(b);
+    if (array_reserve(&b->mem.image, &b->mem.image_cap, L.total, 1))
+        return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: no host memory for a %" PRIu64
+                            "-byte image", L.total);
+    b->image_size = L.total;
+    lay_out(b, b->mem.image, &L);
+    *image_out = b->mem.image;
+    *size_out = L.total;
     return SIMPLER_OK;
 }
 
@@ -471,22 +490,35 @@ static uint64_t *edge_pairs(const builder *b)
     return pairs;
 }
 
-/* The image goes to the device's run block, kept from run to run like
- * the staging buffer, so that neither is faulted in again each run. The
- * launch is left to the worker. */
+/* The image goes to the device's run block, kept from run to run, so
+ * that it is not faulted in again each run: written there in place where
+ * this process can touch GM (sim; not for a recording, which keeps the
+ * staged image), else built in the staging buffer, kept likewise, and
+ * copied. The launch is left to the worker. */
 static int upload_image(builder *b, runtime_launch *launch)
 {
-    uint8_t *img = NULL;
-    uint64_t size = 0;
-    int rc = build_image(b, &img, &size);
+    const runtime_env *env = &b->env;
+    image_layout L = layout_of(b);
+    void *view = NULL;
+    int rc = b->run.record ? SIMPLER_OK : runtime_image_in_place(env, L.total, "graph", b->num_tasks, &view);
     if (rc)
         return rc;
-    const runtime_env *env = &b->env;
     uint64_t *pairs = NULL;     /* the edges, only for a trace */
-    if (b->run.trace_addr && !(pairs = edge_pairs(b)))
+    if (b->run.trace_addr && !(pairs = edge_pairs(b))) {
+        if (view)
+            run_block_done(env);
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "trace: out of host memory");
-    rc = runtime_stage_image(env, img, size, "graph", b->num_tasks, &b->run.config, b->run.trace_addr, pairs,
-                             b->num_edges, launch);
+    }
+    if (view) {
+        lay_out(b, view, &L);
+        rc = runtime_launch_in_place(env, &b->run.config, b->run.trace_addr, pairs, b->num_edges, launch);
+    } else {
+        uint8_t *img = NULL;
+        uint64_t size = 0;
+        if (!(rc = build_image(b, &img, &size)))
+            rc = runtime_stage_image(env, img, size, "graph", b->num_tasks, &b->run.config, b->run.trace_addr,
+                                     pairs, b->num_edges, launch);
+    }
     free(pairs);
     if (rc)
         return rc;
