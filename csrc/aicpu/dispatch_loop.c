@@ -179,7 +179,7 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
         slot->run_addr = p->run_addr;
         slot->run_base = p->run_base;
         slot->run_stride = p->run_stride;
-        slot->run_id_step = p->run_step;
+        slot->run_id_step = p->run_id_step;
     } else {
         slot->num_waits = pl ? pl->num_waits : 0;
         for (uint32_t i = 0; i < slot->num_waits; i++) {

@@ -45,10 +45,10 @@ typedef struct sched_post {
     uint64_t task_id;       /* for the watchdog's report */
     /* A run (device_abi.h): run > 1 single-block tasks with references
      * task, task + run_step, task + 2 * run_step, ... and ids task_id,
-     * task_id + run_step, ..., whose entries are run_stride bytes apart
-     * from run_addr (the fields above describe the first). 0 or 1: the
-     * one task above. */
-    uint32_t run, run_step;
+     * task_id + run_id_step, ..., whose entries are run_stride bytes
+     * apart from run_addr (the fields above describe the first). 0 or 1:
+     * the one task above. */
+    uint32_t run, run_step, run_id_step;
     uint64_t run_addr, run_base, run_stride;
     /* A follower's producers to wait for, where they were posted (the
      * loop drops the ones on the follower's own core). */

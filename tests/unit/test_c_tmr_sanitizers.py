@@ -28,4 +28,7 @@ ARGS = {"thread": ["100", "3"], "address": ["100", "1"]}
 
 @pytest.mark.parametrize("sanitizer", ["thread", "address"])
 def test_tmr_under_sanitizer(tmp_path, sanitizer):
-    run_checked(tmp_path, "tests/unit/c/test_tmr.c", sanitizer, ARGS[sanitizer])
+    # runs of queued tasks are sized to ~20 us of kernels; under a sanitizer
+    # every task is slower than that would batch (test_c_scheduler_tsan.py)
+    run_checked(tmp_path, "tests/unit/c/test_tmr.c", sanitizer, ARGS[sanitizer],
+                defines=("SCHED_RUN_TARGET_NS=2000000ull",))

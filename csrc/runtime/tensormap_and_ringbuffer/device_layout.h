@@ -66,6 +66,17 @@ static inline int tmr_input_tensor(const tmr_callable *c, uint32_t i)
 /* A task slot. id is the task's sequence number + 1 (0: never used); the
  * slot is reused only after the task completed and its scope ended. */
 typedef struct tmr_task {
+    /* As a simpler_run_entry (device_abi.h), with absolute addresses (a
+     * run's base is 0): a core reads a run of tasks straight from the
+     * ring. The arguments: in the slot below, or in a heap-ring block of
+     * their own (args_block, its data) for a task with more than fit. */
+    uint64_t kernel_addr;
+    simpler_tensor *tensors;
+    uint64_t *scalars;
+    uint32_t num_tensors;
+    uint32_t num_scalars;
+    uint32_t func_id;
+    uint32_t core_type;
     _Atomic uint64_t seq;
     _Atomic uint32_t lock;          /* guards fanout and completed */
     _Atomic uint32_t completed;
@@ -78,10 +89,6 @@ typedef struct tmr_task {
     uint32_t fanout;                /* first dependency node, TMR_NONE for none */
     uint32_t generation;            /* for task handles */
     uint32_t block_num;
-    uint32_t core_type;
-    uint32_t func_id;
-    uint32_t num_tensors;
-    uint32_t num_scalars;
     uint32_t depth;                 /* scope depth it was submitted at (0: top level) */
     uint64_t heap_mask;             /* tensors whose base is a heap-ring buffer */
     uint64_t scope;                 /* which instance of that depth's scopes */
@@ -96,11 +103,6 @@ typedef struct tmr_task {
     _Atomic uint32_t unposted;
     _Atomic uint32_t num_waits;     /* entries written to waits (may pass TMR_WAITS) */
     uint64_t waits[TMR_WAITS];      /* where its producers went: core << 32 | seq */
-    uint64_t kernel_addr;
-    /* The arguments: in the slot below, or in a heap-ring block of their
-     * own (args_block, its data) for a task with more than fit. */
-    simpler_tensor *tensors;
-    uint64_t *scalars;
     uint64_t args_block;            /* 0, or that block's data address */
     simpler_tensor inline_tensors[TMR_INLINE_TENSORS];
     uint64_t inline_scalars[TMR_INLINE_SCALARS];

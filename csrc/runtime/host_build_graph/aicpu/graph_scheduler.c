@@ -131,7 +131,7 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint
             fill(s, first[i] - 1, 0, &out[i]);
             if (count[i] > 1) {
                 out[i].run = count[i];
-                out[i].run_step = step[i];
+                out[i].run_step = out[i].run_id_step = step[i];
                 out[i].run_addr = (uint64_t)(uintptr_t)&s->tasks[first[i] - 1];
                 out[i].run_base = (uint64_t)(uintptr_t)s->base;
                 out[i].run_stride = (uint64_t)step[i] * sizeof(hbg_task);

@@ -15,6 +15,7 @@
  * blocks are claimed.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -57,6 +58,19 @@ void tmr_push_ready(tmr_ctx *c, uint32_t handle)
     atomic_store(cell, cell_tag(pos) | (handle + 1));
     sched_wake_others(c->launch, c->thread_idx);
 }
+
+/* A core reads a run of tasks straight from the ring (dispatch_loop.h). */
+#define TMR_AS_RUN_ENTRY(field, entry_field)                                                                 \
+    _Static_assert(offsetof(tmr_task, field) == offsetof(simpler_run_entry, entry_field) &&                 \
+                       sizeof(((tmr_task *)0)->field) == sizeof(((simpler_run_entry *)0)->entry_field),     \
+                   "tmr_task is a run entry")
+TMR_AS_RUN_ENTRY(kernel_addr, kernel_addr);
+TMR_AS_RUN_ENTRY(tensors, tensors_off);
+TMR_AS_RUN_ENTRY(scalars, scalars_off);
+TMR_AS_RUN_ENTRY(num_tensors, num_tensors);
+TMR_AS_RUN_ENTRY(num_scalars, num_scalars);
+TMR_AS_RUN_ENTRY(func_id, func_id);
+#undef TMR_AS_RUN_ENTRY
 
 static void fill(tmr_task *t, uint32_t handle, uint32_t block, sched_post *out)
 {
@@ -120,42 +134,98 @@ static int take(void *rt, uint32_t type, sched_post *out)
     }
 }
 
-/* Claim a run of single-block tasks from the head of the queue: each
- * through its claim word as take does, then head moved past the lot at
- * once and their cells freed. Another scheduler may meanwhile see a
- * claimed task at the head and move the head past it (take's "help move
- * the head on"); then each position is advanced one by one, its winner
- * freeing its cell, as take would have. A task of several blocks, or
- * anything take would look again for, ends the run (and is left to take
- * when the run is empty). */
+/* Slots apart in a ring, at most, that a run may step over: queued tasks
+ * of one type between tasks of the other. */
+#define TMR_RUN_STEP_MAX 16
+
+/* A post being formed from queued tasks: a run of count tasks from
+ * handle first, each the next by step in handle and id_step in seq. */
+typedef struct forming {
+    uint32_t first, count, step, id_step;
+    uint64_t first_seq;
+} forming;
+
+/* Whether the task at handle (seq) goes on post f: the next slot of the
+ * same ring, lap and stride, and of the same seq stride, as a core reads
+ * a run straight from the ring (dispatch_loop.h). */
+static int extends(const forming *f, uint32_t handle, uint64_t seq, uint32_t run_max)
+{
+    if (f->count >= run_max || tmr_handle_depth(handle) != tmr_handle_depth(f->first) ||
+        tmr_handle_gen(handle) != tmr_handle_gen(f->first) || tmr_handle_slot(handle) <= tmr_handle_slot(f->first) ||
+        seq <= f->first_seq)
+        return 0;
+    uint32_t slots = tmr_handle_slot(handle) - tmr_handle_slot(f->first);
+    if (f->count == 1)
+        return slots <= TMR_RUN_STEP_MAX && seq - f->first_seq <= UINT32_MAX;
+    return slots == f->count * (f->step >> 14) && seq - f->first_seq == (uint64_t)f->count * f->id_step;
+}
+
+/* Claim up to max posts of single-block tasks from the head of the queue:
+ * each task through its claim word as take does, then head moved past
+ * the lot at once and their cells freed. Tasks queued one after the other
+ * that are also evenly spaced in one lap of a ring go as one post, a run
+ * of up to run_max. Another scheduler may meanwhile see a claimed task
+ * at the head and move the head past it (take's "help move the head
+ * on"); then each position is advanced one by one, its winner freeing
+ * its cell, as take would have. A task of several blocks, or anything
+ * take would look again for, ends the scan (and is left to take when
+ * nothing was claimed). */
 static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max)
 {
-    (void)run_max; /* a ring's tasks are not run entries: every post is one task */
     tmr_ctx *c = rt;
     _Atomic uint64_t *head = &c->run->queue_head[type];
     uint64_t h = atomic_load(head), tail = atomic_load(&c->run->queue_tail[type]);
-    uint32_t n = 0;
-    while (n < max && h + n < tail) {
-        uint64_t v = atomic_load(&c->queue[type][(h + n) & c->qmask]);
-        if ((v & ~0xFFFFFFFFull) != cell_tag(h + n) || (uint32_t)v == 0)
+    uint32_t n = 0, m = 0;
+    forming f[SCHED_TAKE_BATCH];
+    if (max > SCHED_TAKE_BATCH)
+        max = SCHED_TAKE_BATCH;
+    while (h + m < tail) {
+        uint64_t v = atomic_load(&c->queue[type][(h + m) & c->qmask]);
+        if ((v & ~0xFFFFFFFFull) != cell_tag(h + m) || (uint32_t)v == 0)
             break;
         uint32_t handle = (uint32_t)v - 1;
         tmr_task *t = tmr_task_of(c, handle);
         uint64_t old = atomic_load(&t->claim);
         if (((old >> 48) & 0x3FFFu) != tmr_handle_gen(handle) || (uint32_t)(old >> 32 & 0xFFFFu) != 1 ||
-            (uint32_t)old != 0 || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
+            (uint32_t)old != 0)
             break;
-        fill(t, handle, 0, &out[n++]);
+        uint64_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+        int joins = n && extends(&f[n - 1], handle, seq, run_max);
+        if ((!joins && n == max) || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
+            break;
+        if (joins) {
+            forming *p = &f[n - 1];
+            if (p->count == 1) {
+                p->step = handle - p->first;
+                p->id_step = (uint32_t)(seq - p->first_seq);
+            }
+            p->count++;
+        } else {
+            f[n++] = (forming){handle, 1, 0, 0, seq};
+        }
+        m++;
     }
-    if (n == 0)
+    if (m == 0)
         return take(rt, type, out);
     uint64_t expect = h;
-    if (atomic_compare_exchange_strong(head, &expect, h + n)) {
-        for (uint32_t i = 0; i < n; i++)
+    if (atomic_compare_exchange_strong(head, &expect, h + m)) {
+        for (uint32_t i = 0; i < m; i++)
             atomic_store(&c->queue[type][(h + i) & c->qmask], cell_tag(h + i + c->qmask + 1));
     } else {
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < m; i++)
             advance(c, type, h + i);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        tmr_task *t = tmr_task_of(c, f[i].first);
+        fill(t, f[i].first, 0, &out[i]);
+        if (f[i].count > 1) {
+            out[i].run = f[i].count;
+            out[i].run_step = f[i].step;
+            out[i].run_id_step = f[i].id_step;
+            out[i].run_addr = (uint64_t)(uintptr_t)t;
+            out[i].run_base = 0;
+            out[i].run_stride = (uint64_t)(f[i].step >> 14) * sizeof(tmr_task);
+        }
     }
     return (int)n;
 }
@@ -286,7 +356,7 @@ static void summary(void *rt, char *buf, size_t len)
 }
 
 static const sched_ops tmr_ops = {take, take_run, posted, follow, finish, completed, ready, done, in_flight,
-                                   summary, NULL, 0};
+                                   summary, NULL, 1};
 
 int tmr_schedule(simpler_launch *L, uint32_t thread_idx)
 {
