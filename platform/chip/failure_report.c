@@ -29,6 +29,21 @@ static int slot_held(const chip *c, uint32_t core, uint32_t seq)
            posted - seq < SIMPLER_MAILBOX_SLOTS;
 }
 
+/* Which task of core's slot s is meant: for a run (device_abi.h), the
+ * one in its kernel if it runs, else its first (posted) or its last
+ * (finished). */
+static uint32_t entry_of(const chip *c, uint32_t core, const simpler_slot *s, uint32_t state)
+{
+    if (s->run_count < 2)
+        return 0;
+    if (state == SIMPLER_REPORT_FINISHED)
+        return s->run_count - 1;
+    if (state != SIMPLER_REPORT_RUNNING || !s->run_id_step)
+        return 0;
+    uint64_t i = (atomic_load(&c->mailboxes[core].task_id) - s->task_id) / s->run_id_step;
+    return i < s->run_count ? (uint32_t)i : 0;
+}
+
 static void add_task(const chip *c, simpler_failure_report *r, uint32_t core, uint32_t seq, uint32_t state)
 {
     if (r->num_tasks == SIMPLER_REPORT_MAX_TASKS) {
@@ -38,25 +53,38 @@ static void add_task(const chip *c, simpler_failure_report *r, uint32_t core, ui
     simpler_report_task *t = &r->tasks[r->num_tasks++];
     memset(t, 0, sizeof *t);
     const simpler_slot *s = &c->mailboxes[core].slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+    uint32_t k = entry_of(c, core, s, state);
+    uint64_t kernel_addr = s->kernel_addr, tensors_addr = s->tensors_addr, scalars_addr = s->scalars_addr;
     t->task_id = s->task_id;
+    t->func_id = s->func_id;
+    t->num_tensors = s->num_tensors;
+    t->num_scalars = s->num_scalars;
+    if (k) {
+        const simpler_run_entry *e =
+            (const simpler_run_entry *)(uintptr_t)(s->run_addr + (uint64_t)k * s->run_stride);
+        kernel_addr = e->kernel_addr;
+        tensors_addr = s->run_base + e->tensors_off;
+        scalars_addr = s->run_base + e->scalars_off;
+        t->task_id = s->task_id + (uint64_t)k * s->run_id_step;
+        t->func_id = e->func_id;
+        t->num_tensors = e->num_tensors;
+        t->num_scalars = e->num_scalars;
+    }
     t->state = state;
     t->core = core;
     t->seq = seq;
-    t->func_id = s->func_id;
     t->block_idx = s->block_idx;
     t->block_num = s->block_num;
-    t->num_tensors = s->num_tensors;
-    t->num_scalars = s->num_scalars;
-    const simpler_tensor *tensors = (const simpler_tensor *)(uintptr_t)s->tensors_addr;
-    for (uint32_t i = 0; tensors && i < s->num_tensors && i < SIMPLER_REPORT_TENSORS; i++)
+    const simpler_tensor *tensors = (const simpler_tensor *)(uintptr_t)tensors_addr;
+    for (uint32_t i = 0; tensors && i < t->num_tensors && i < SIMPLER_REPORT_TENSORS; i++)
         t->tensors[i] = tensors[i];
-    const uint64_t *scalars = (const uint64_t *)(uintptr_t)s->scalars_addr;
-    for (uint32_t i = 0; scalars && i < s->num_scalars && i < SIMPLER_REPORT_SCALARS; i++)
+    const uint64_t *scalars = (const uint64_t *)(uintptr_t)scalars_addr;
+    for (uint32_t i = 0; scalars && i < t->num_scalars && i < SIMPLER_REPORT_SCALARS; i++)
         t->scalars[i] = scalars[i];
-    const char *name = kernel_set_name(s->kernel_addr);
+    const char *name = kernel_set_name(kernel_addr);
     if (name)
         strncpy(t->kernel, name, sizeof t->kernel - 1);
-    if (state == SIMPLER_REPORT_FINISHED)
+    if (state == SIMPLER_REPORT_FINISHED || s->run_count > 1)
         return;
     /* What it waits for: producers on other cores that have not finished. */
     for (uint32_t w = 0; w < s->num_waits && w < SIMPLER_SLOT_WAITS; w++) {

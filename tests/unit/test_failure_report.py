@@ -164,6 +164,49 @@ def test_a_crashing_kernel_onboard_reports_its_task(private_device, kc, runtime,
         assert not w.usable
 
 
+# Rows of X: row k stalls (its scalar is k), every other row is bumped;
+# all independent, so thousands are ready at once and go to the cores in
+# runs of tasks (dispatch_loop.c), the stalled one most likely inside one.
+ORCH_STALL_AMONG_MANY = """
+#include <simpler/orch.h>
+SIMPLER_ORCHESTRATION(orchestrate) {
+    simpler_tensor *X = &args->tensors[0];
+    uint32_t inout = SIMPLER_INOUT;
+    uint64_t k = args->scalars[0];
+    int rc = 0;
+    for (int64_t r = 0; r < X->shape[0] && !rc; r++) {
+        simpler_tensor row = simpler_view2d(X, r, 0, 1, X->shape[1]);
+        uint64_t s = (uint64_t)r;
+        rc = (uint64_t)r == k ? simpler_submit(api, o, 2, SIMPLER_CORE_AIV, &row, &inout, 1, &s, 1, NULL)
+                              : simpler_submit(api, o, 1, SIMPLER_CORE_AIV, &row, &inout, 1, NULL, 0, NULL);
+    }
+    return rc;
+}
+"""
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_task_stuck_among_thousands_of_ready_ones_is_the_one_reported(simpler_platform, kc, runtime):
+    import long_runs
+    bump = simpler.CoreCallable(1, "aiv", kc.compile_source(long_runs.BUMP, name="bump.c"), ["inout"], name="bump")
+    stall = simpler.CoreCallable(2, "aiv", kc.compile_source(long_runs.STALL, name="stall.c"), ["inout"],
+                                 num_scalars=1, name="stall")
+    chip = simpler.ChipCallable.build(kc.compile_source(ORCH_STALL_AMONG_MANY, name="stall_among.c"), [bump, stall],
+                                      [("inout", np.float32), "scalar"])
+    rows, k = 6000, 4321
+    with simpler.ChipWorker(simpler_platform, runtime) as w:
+        cid = w.register(chip)
+        X = np.zeros((rows, ROW), np.float32)
+        with pytest.raises(simpler.Timeout) as info:
+            w.run(cid, [X, k], scheduler_timeout=0.5)
+        report = info.value.report
+        [task] = [t for t in report.running if t.kernel == "stall"]
+        assert (task.func_id, task.scalars) == (2, [k])
+        assert task.tensors[0].offset == k * ROW
+        assert all(t.kernel == "bump" for t in report.running if t is not task)
+        assert w.usable
+
+
 def test_no_report_for_a_bad_argument(stuck):
     w, cid = stuck
     with pytest.raises(simpler.InvalidArgument) as info:
