@@ -130,7 +130,7 @@ static void run_rest(simpler_mailbox *mb, const simpler_slot *slot, _Atomic uint
 static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, _Atomic uint32_t *abort,
                      simpler_trace *trace)
 {
-    const simpler_slot *slot = &mb->slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+    simpler_slot *slot = &mb->slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
     simpler_kernel_args args = {
         .tensors = (const simpler_tensor *)(uintptr_t)slot->tensors_addr,
         .scalars = (const uint64_t *)(uintptr_t)slot->scalars_addr,
@@ -154,15 +154,8 @@ static void run_slot(simpler_mailbox *mb, uint32_t seq, simpler_event *notify, _
     if (timed > 1)
         run_rest(mb, slot, abort, trace);
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
-    if (timed) {
-        /* only this core writes them; finished's store publishes them */
-        uint64_t took = simpler_now_ns() - started;
-        atomic_store_explicit(&mb->timed_ns, atomic_load_explicit(&mb->timed_ns, memory_order_relaxed) + took,
-                              memory_order_relaxed);
-        atomic_store_explicit(&mb->timed_tasks,
-                              atomic_load_explicit(&mb->timed_tasks, memory_order_relaxed) + timed,
-                              memory_order_relaxed);
-    }
+    if (timed) /* in the slot, which the scheduler reads after finished, before it posts there again */
+        slot->took_ns = simpler_now_ns() - started;
     publish_finished(mb, seq, notify);
 }
 

@@ -42,7 +42,7 @@ typedef struct core_slot {
     uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
     uint32_t runs[SIMPLER_MAILBOX_SLOTS];  /* tasks in each post: 1, or a run's */
     uint32_t steps[SIMPLER_MAILBOX_SLOTS]; /* a run's step from one task reference to the next */
-    uint64_t timed_ns, timed_tasks;        /* the mailbox's, as last read */
+    uint32_t funcs[SIMPLER_MAILBOX_SLOTS]; /* the kernel of a timed post (+1; 0: not timed) */
 } core_slot;
 
 typedef struct loop {
@@ -52,9 +52,10 @@ typedef struct loop {
     uint32_t thread_idx;
     uint32_t num_slots;
     uint32_t cores_of_type[2];  /* in the launch, all threads' */
-    /* A queued task's time on a core of the type, as recently timed
-     * (0: none timed yet): what sizes a run. */
-    uint64_t task_ns[2];
+    /* A queued task's time on a core, by kernel (func_id modulo
+     * SCHED_RUN_FUNCS), as recently timed (0: none timed yet): what
+     * sizes a run (sched_run_max). */
+    uint64_t task_ns[SCHED_RUN_FUNCS];
     core_slot slots[SIMPLER_MAX_CORES];
     core_slot *of_core[SIMPLER_MAX_CORES]; /* this thread's, or NULL */
 } loop;
@@ -190,6 +191,7 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
     c->runs[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = run;
     c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->run_step;
+    c->funcs[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = timed ? p->func_id + 1 : 0;
     c->posted = seq;
     c->last = p->task + (uint64_t)(run - 1) * p->run_step;
     c->follow = FOLLOW_NONE;
@@ -239,36 +241,18 @@ static uint32_t finished_of(loop *l, const core_slot *c)
     return atomic_load(&l->launch->mailboxes[c->core].finished);
 }
 
-/* Tasks in one run, at most. At 256 empty tasks a run takes a core a few
- * microseconds: long enough that the scheduler's post, doorbell and
- * retire, a few cache-line handoffs, are a small part of it. */
-#define SCHED_RUN_MAX 256
-
-/* A run is sized to keep a core busy about this long, at most: long
- * enough that a post's handoffs (a few hundred ns) are a small part of
- * it, short enough that what a run holds back (its tasks' successors,
- * progress, another core's share) is not held long. Tasks of 200 ms go
- * one at a time; empty ones SCHED_RUN_MAX at a time. */
-#ifndef SCHED_RUN_TARGET_NS /* the C tests raise it: under a sanitizer every task is slow */
-#define SCHED_RUN_TARGET_NS 20000ull
-#endif
-
-/* How many queued tasks a post may carry as a run: none unless there are
- * more than two a core of the type, then a share that shrinks with the
- * queue (as OpenMP's guided schedule does), so that the last runs are
- * short and no core is left with a long one while the others idle; and
- * no more than SCHED_RUN_TARGET_NS of tasks as recently timed (one, until
- * one was). A run delays its tasks' successors until the whole run is
- * over; with that many tasks ready, the cores have other work meanwhile. */
+/* How many queued tasks a post may carry as a run, by the queue: none
+ * unless there are more than two a core of the type, then a share that
+ * shrinks with the queue (as OpenMP's guided schedule does), so that the
+ * last runs are short and no core is left with a long one while the
+ * others idle. Each kernel's recent time caps it further
+ * (sched_run_max). A run delays its tasks' successors until the whole
+ * run is over; with that many tasks ready, the cores have other work
+ * meanwhile. */
 static uint32_t run_share(const loop *l, uint32_t type, int queued)
 {
     uint32_t share = (uint32_t)queued / (2 * l->cores_of_type[type]);
-    if (share < 2 || !l->task_ns[type])
-        return 1;
-    uint64_t fits = SCHED_RUN_TARGET_NS / l->task_ns[type];
-    if (fits < share)
-        share = fits > 1 ? (uint32_t)fits : 1;
-    return share < SCHED_RUN_MAX ? share : SCHED_RUN_MAX;
+    return share < 2 ? 1 : share < SCHED_RUN_MAX ? share : SCHED_RUN_MAX;
 }
 
 /* Whether a core with this many posts outstanding may take one more of
@@ -330,9 +314,10 @@ static int take_queued(loop *l, uint32_t type)
         if (!n)
             return progress;
         sched_post got[SCHED_TAKE_BATCH];
+        sched_run_limit lim = {share, l->task_ns};
         uint32_t k = 0;
         if (l->ops->take_run)
-            k = (uint32_t)l->ops->take_run(l->rt, type, got, n, share);
+            k = (uint32_t)l->ops->take_run(l->rt, type, got, n, &lim);
         else
             while (k < n && l->ops->take(l->rt, type, &got[k]))
                 k++;
@@ -348,25 +333,17 @@ static int take_queued(loop *l, uint32_t type)
     }
 }
 
-/* What the core timed of its queued tasks since the last look, into the
- * type's recent time per task. The core's own clock, not the time to the
- * retire: on a host with fewer CPUs than threads, a retire can come a
- * timeslice late. */
-static void note_timing(loop *l, core_slot *c)
+/* A timed post's time on its core, into its kernel's recent time a
+ * task. A core preempted mid-run (more threads than CPUs) times the run
+ * long, never short: the estimate follows a shorter time at once and a
+ * longer one by an eighth a post, unless the post ran well past the
+ * target, which a longer kernel does every time (that is followed at
+ * once: a run sized by a stale, short time must not recur). */
+static void note_time(loop *l, uint32_t func_plus_1, uint64_t took_ns, uint32_t tasks)
 {
-    simpler_mailbox *mb = &l->launch->mailboxes[c->core];
-    uint64_t ns = atomic_load_explicit(&mb->timed_ns, memory_order_relaxed);
-    uint64_t tasks = atomic_load_explicit(&mb->timed_tasks, memory_order_relaxed);
-    if (tasks == c->timed_tasks)
-        return;
-    uint64_t per_task = (ns - c->timed_ns) / (tasks - c->timed_tasks) + 1;
-    c->timed_ns = ns;
-    c->timed_tasks = tasks;
-    /* A core preempted mid-run (more threads than CPUs) times the run
-     * long, never short: the estimate follows a shorter time at once
-     * and a longer one by an eighth a look. */
-    uint64_t *est = &l->task_ns[c->type], grown = *est + *est / 8 + 1;
-    *est = !*est || per_task < grown ? per_task : grown;
+    uint64_t per_task = took_ns / tasks + 1;
+    uint64_t *est = &l->task_ns[(func_plus_1 - 1) % SCHED_RUN_FUNCS], grown = *est + *est / 8 + 1;
+    *est = !*est || per_task < grown || took_ns > 4 * SCHED_RUN_TARGET_NS ? per_task : grown;
 }
 
 /* Hand what the core finished to the runtime, as one batch. */
@@ -395,13 +372,14 @@ static int retire(loop *l, core_slot *c)
             if (c->last == last)
                 c->follow = FOLLOW_NONE;
         }
+        uint32_t func = c->funcs[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        if (func) /* finished (read above) publishes the core's took_ns */
+            note_time(l, func, l->launch->mailboxes[c->core].slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS].took_ns, run);
         c->retired = seq;
         blocks += run;
         for (uint32_t i = 0; i < run; i++)
             tasks += l->ops->finish(l->rt, task + i * step);
     }
-    if (l->ops->runs)
-        note_timing(l, c);
     atomic_fetch_add_explicit(&l->launch->blocks_completed, blocks, memory_order_relaxed);
     if (tasks)
         l->ops->completed(l->rt, tasks);
@@ -503,8 +481,6 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
         slot->core = c;
         slot->type = simpler_core_type_of(c);
         slot->posted = slot->retired = slot->rung = atomic_load(&mb->door.seq);
-        slot->timed_ns = atomic_load(&mb->timed_ns);
-        slot->timed_tasks = atomic_load(&mb->timed_tasks);
         /* Read by the core after the doorbell of our first post. */
         mb->notify = &L->thread_events[thread_idx];
         mb->trace = L->trace;

@@ -71,6 +71,42 @@ typedef struct sched_post {
  * at a time, at most. */
 #define SCHED_TAKE_BATCH 16
 
+/* A run is sized to keep a core busy about this long, at most: long
+ * enough that a post's handoffs (a few hundred ns) are a small part of
+ * it, short enough that what a run holds back (its tasks' successors,
+ * progress, another core's share, the watchdog's sight of progress) is
+ * not held long. Tasks of 200 ms go one at a time; empty ones 256 at a
+ * time. */
+#ifndef SCHED_RUN_TARGET_NS /* the C tests raise it: under a sanitizer every task is slow */
+#define SCHED_RUN_TARGET_NS 20000ull
+#endif
+
+/* Tasks in one run, at most. */
+#define SCHED_RUN_MAX 256
+
+/* Kernels whose time is kept apart (by func_id, modulo this). */
+#define SCHED_RUN_FUNCS 64
+
+/* How long runs of queued tasks may be now (sched_ops.take_run): the
+ * loop's share of the queue, and each kernel's recent time a task on a
+ * core (0: not timed yet). */
+typedef struct sched_run_limit {
+    uint32_t share;
+    const uint64_t *task_ns;    /* [SCHED_RUN_FUNCS] */
+} sched_run_limit;
+
+/* Tasks of kernel func_id one run may carry: the share, and no more than
+ * SCHED_RUN_TARGET_NS of them as last timed; one until one was timed, so
+ * that a kernel's first tasks go alone and are timed. */
+static inline uint32_t sched_run_max(const sched_run_limit *lim, uint32_t func_id)
+{
+    uint64_t ns = lim->task_ns[func_id % SCHED_RUN_FUNCS];
+    if (lim->share < 2 || !ns)
+        return 1;
+    uint64_t fits = SCHED_RUN_TARGET_NS / ns;
+    return fits >= lim->share ? lim->share : fits > 1 ? (uint32_t)fits : 1;
+}
+
 /* The loop's side of a follow: which of this thread's cores a candidate
  * would go to (sched_loop.c). */
 typedef struct sched_place sched_place;
@@ -91,9 +127,10 @@ typedef struct sched_ops {
     /* Claim up to max ready blocks of this type at once, in queue order,
      * into out[]; returns how many (0: none ready). A runtime whose task
      * entries begin with a simpler_run_entry may make each post a run of
-     * up to run_max tasks (out[i].run); one that does not
-     * leaves run 0. NULL: the loop calls take for each. */
-    int (*take_run)(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max);
+     * tasks of one kernel, up to sched_run_max(lim, func_id) of them
+     * (out[i].run); one that does not leaves run 0. NULL: the loop calls
+     * take for each. */
+    int (*take_run)(void *rt, uint32_t type, sched_post *out, uint32_t max, const sched_run_limit *lim);
     /* A whole task was posted to core as seq: a runtime that keeps
      * where producers went (for followers' waits) notes it. NULL: none. */
     void (*posted)(void *rt, uint64_t task, uint32_t core, uint32_t seq);

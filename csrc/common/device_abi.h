@@ -93,14 +93,15 @@ typedef struct __attribute__((aligned(64))) simpler_slot {
     uint32_t block_num;
     uint32_t func_id;
     uint32_t num_waits;
-    uint32_t run_count;             /* 0: one task, untimed; 1: one, timed; more: a run (timed) */
+    uint32_t run_count;             /* 0: one task, untimed; 1: one, timed (took_ns); more: a run (timed) */
     uint32_t run_id_step;           /* from one task id of a run to the next */
     union {
         simpler_wait waits[SIMPLER_SLOT_WAITS];
-        struct {
+        struct {                    /* a timed slot (run_count > 0) has no waits */
             uint64_t run_addr;      /* simpler_run_entry of the run's first task */
             uint64_t run_base;      /* what the entries' offsets are from */
             uint64_t run_stride;    /* bytes from one entry to the next */
+            uint64_t took_ns;       /* written by the core before finished: the slot's time */
         };
     };
 } simpler_slot;
@@ -128,11 +129,6 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
      * spent 210-228 ns of CPU a task, 231-309 with all on one line). */
     __attribute__((aligned(64))) _Atomic uint32_t finished;
     _Atomic uint32_t finished_waiters; /* other cores asleep until finished moves */
-    /* Time the core spent on timed slots (run_count > 0: queued tasks),
-     * and their tasks, since it started; published by finished, on its
-     * line: what the scheduler sizes runs by. */
-    _Atomic uint64_t timed_ns;
-    _Atomic uint64_t timed_tasks;
 
     /* Written by the core. The watchdog's report (any AICPU thread, or
      * the device's crash handler) reads func_id and task_id while

@@ -178,7 +178,8 @@ int runtime_stage_image(const runtime_env *env, const void *image, uint64_t size
 
 /* Where a host-built graph image of size bytes can be written in place,
  * straight into the run block (*view_out), on a platform whose GM this
- * process can touch (sim): no staging copy, and no staging buffer to keep.
+ * process can touch (gm_host_view: sim's heap, onboard's shared mapping):
+ * no staging copy, and no staging buffer to keep.
  * *view_out is NULL, and nothing reserved, where it cannot; then the
  * image is built on the host and staged (runtime_stage_image). On a
  * failure the block is given back. */

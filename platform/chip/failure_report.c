@@ -30,15 +30,12 @@ static int slot_held(const chip *c, uint32_t core, uint32_t seq)
 }
 
 /* Which task of core's slot s is meant: for a run (device_abi.h), the
- * one in its kernel if it runs, else its first (posted) or its last
- * (finished). */
+ * one in its kernel if it runs, else its first, which the slot itself
+ * describes (a finished run's entries may be another task's by now: a
+ * ring slot is reused once its task finished). */
 static uint32_t entry_of(const chip *c, uint32_t core, const simpler_slot *s, uint32_t state)
 {
-    if (s->run_count < 2)
-        return 0;
-    if (state == SIMPLER_REPORT_FINISHED)
-        return s->run_count - 1;
-    if (state != SIMPLER_REPORT_RUNNING || !s->run_id_step)
+    if (s->run_count < 2 || state != SIMPLER_REPORT_RUNNING || !s->run_id_step)
         return 0;
     uint64_t i = (atomic_load(&c->mailboxes[core].task_id) - s->task_id) / s->run_id_step;
     return i < s->run_count ? (uint32_t)i : 0;

@@ -46,6 +46,10 @@
 #define NORMAL_TIMEOUT_MS 60000
 #define WATCHDOG_TIMEOUT_MS 200
 #define SPIN_FUNC_ID 7
+#define SLOW_FUNC_ID 9
+/* A slow task's time: longer than the run target this test is built with
+ * (SCHED_RUN_TARGET_NS, test_c_scheduler_tsan.py), so never batched. */
+#define SLOW_TASK_NS 5000000ull
 /* A hung launch kills the program (SIGALRM) instead of hanging the suite. */
 #define LAUNCH_ALARM_S 120
 
@@ -167,6 +171,23 @@ static void work_kernel(const simpler_kernel_args *args)
     atomic_fetch_add_explicit(&blocks_done[idx], 1, memory_order_relaxed);
 }
 
+/* Tasks of the slow kernel that ran inside a run. */
+static _Atomic uint32_t slow_in_run;
+
+/* An ordinary task that takes SLOW_TASK_NS first. */
+static void slow_kernel(const simpler_kernel_args *args)
+{
+    int32_t core = tls_core;
+    if (core >= 0 && (uint32_t)core < g_num_cores) {
+        simpler_mailbox *mb = &mailboxes[core];
+        if (mb->slots[(atomic_load(&mb->ack) - 1) % SIMPLER_MAILBOX_SLOTS].run_count > 1)
+            atomic_fetch_add(&slow_in_run, 1);
+    }
+    for (uint64_t until = simpler_now_ns() + SLOW_TASK_NS; simpler_now_ns() < until;)
+        sched_yield();
+    work_kernel(args);
+}
+
 /* Never returns until the test lets it. */
 static void spin_kernel(const simpler_kernel_args *args)
 {
@@ -270,7 +291,7 @@ static uint32_t graph_add(graph *g, simpler_kernel_fn fn, uint32_t type, uint32_
     g->fn[i] = fn;
     g->type[i] = type;
     g->blocks[i] = blocks;
-    g->func[i] = fn == spin_kernel ? SPIN_FUNC_ID : 1 + type;
+    g->func[i] = fn == spin_kernel ? SPIN_FUNC_ID : fn == slow_kernel ? SLOW_FUNC_ID : 1 + type;
     g->pred_start[i] = g->num_edges;
     for (uint32_t p = 0; p < npred; p++)
         g->preds[g->num_edges++] = preds[p];
@@ -977,6 +998,26 @@ static void case_stuck_in_a_run(void)
     printf("stuck-in-run   %u tasks: %u ran before the timeout\n", N, ran);
 }
 
+/* Runs are sized by each kernel's own time: after thousands of quick
+ * tasks, a slow kernel's tasks, queued all at once, still go one a post
+ * (one estimate for every kernel sized them by the quick ones', 10 a run
+ * of 5 ms tasks here). */
+static void case_slow_after_quick(void)
+{
+    graph *g = graph_new(0);
+    for (uint32_t i = 0; i < 2000; i++)
+        graph_add(g, work_kernel, 1, 1, 0, NULL);
+    for (uint32_t i = 0; i < 40; i++)
+        graph_add(g, slow_kernel, 1, 1, 0, NULL);
+    atomic_store(&slow_in_run, 0);
+    run_graph("slow-after-quick", g, 1, 1);
+    CHECKF(atomic_load(&ran_inside_run) > 0, "slow after quick: no quick task ran inside a run");
+    CHECKF(atomic_load(&slow_in_run) == 0, "slow after quick: %u slow tasks ran inside runs",
+           atomic_load(&slow_in_run));
+    graph_free(g);
+    printf("slow-after-quick 2040 tasks: %u slow ones in runs\n", atomic_load(&slow_in_run));
+}
+
 int main(int argc, char **argv)
 {
     int scale = argc > 1 ? atoi(argv[1]) : 100;
@@ -1013,6 +1054,7 @@ int main(int argc, char **argv)
         case_watchdog(thread_nums[ti], ti == 2 ? 1 : 2);
 
     case_stuck_in_a_run();
+    case_slow_after_quick();
     g = make_chain(SCALED(1000));
     case_streamed("chain", g, 1);
     graph_free(g);

@@ -81,10 +81,11 @@ static int take(void *rt, uint32_t type, sched_post *out)
 #define HBG_RUN_STEP_MAX 16
 
 /* Whether queue entry v (task index + 1) goes on the post being formed,
- * a run of count tasks from first stepping by step (set by the second). */
-static int extends(uint32_t v, uint32_t first, uint32_t count, uint32_t *step, uint32_t run_max)
+ * a run of count tasks of one kernel from first stepping by step (set by
+ * the second), up to run_max. */
+static int extends(const hbg *s, uint32_t v, uint32_t first, uint32_t count, uint32_t *step, uint32_t run_max)
 {
-    if (count >= run_max || v <= first)
+    if (count >= run_max || v <= first || s->tasks[v - 1].func_id != s->tasks[first - 1].func_id)
         return 0;
     if (count == 1) {
         if (v - first > HBG_RUN_STEP_MAX)
@@ -98,10 +99,11 @@ static int extends(uint32_t v, uint32_t first, uint32_t count, uint32_t *step, u
 /* Claim up to max posts of single-block tasks at the head of the queue
  * with one move of head (a task of several blocks is taken alone, by
  * take). Tasks queued one after the other that are also evenly spaced in
- * the image, up to run_max of them, go as one post: a run the core reads
+ * the image, of one kernel and up to sched_run_max of them, go as one
+ * post: a run the core reads
  * from the image (a graph's roots are queued in order, and the tasks a
  * finish makes ready in the order of its fanout). */
-static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max)
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, const sched_run_limit *lim)
 {
     hbg *s = rt;
     _Atomic uint64_t *head = &s->hdr->queue_head[type];
@@ -110,13 +112,14 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint
     for (;;) {
         uint64_t h = atomic_load(head), tail = atomic_load(&s->hdr->queue_tail[type]);
         uint32_t n = 0, m = 0, v;
-        uint32_t first[SCHED_TAKE_BATCH], count[SCHED_TAKE_BATCH], step[SCHED_TAKE_BATCH];
+        uint32_t first[SCHED_TAKE_BATCH], count[SCHED_TAKE_BATCH], step[SCHED_TAKE_BATCH], most[SCHED_TAKE_BATCH];
         while (h + m < tail && (v = atomic_load(&s->queue[type][h + m])) != 0 && s->tasks[v - 1].block_num == 1) {
-            if (!n || !extends(v, first[n - 1], count[n - 1], &step[n - 1], run_max)) {
+            if (!n || !extends(s, v, first[n - 1], count[n - 1], &step[n - 1], most[n - 1])) {
                 if (n == max)
                     break;
                 first[n] = v;
                 count[n] = 1;
+                most[n] = sched_run_max(lim, s->tasks[v - 1].func_id);
                 step[n++] = 1;
             } else {
                 count[n - 1]++;

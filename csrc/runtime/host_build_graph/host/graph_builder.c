@@ -492,9 +492,9 @@ static uint64_t *edge_pairs(const builder *b)
 
 /* The image goes to the device's run block, kept from run to run, so
  * that it is not faulted in again each run: written there in place where
- * this process can touch GM (sim; not for a recording, which keeps the
- * staged image), else built in the staging buffer, kept likewise, and
- * copied. The launch is left to the worker. */
+ * this process can touch GM (gm_host_view; not for a recording, which
+ * keeps the staged image), else built in the staging buffer, kept
+ * likewise, and copied. The launch is left to the worker. */
 static int upload_image(builder *b, runtime_launch *launch)
 {
     const runtime_env *env = &b->env;

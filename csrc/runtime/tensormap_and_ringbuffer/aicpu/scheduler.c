@@ -141,16 +141,17 @@ static int take(void *rt, uint32_t type, sched_post *out)
 /* A post being formed from queued tasks: a run of count tasks from
  * handle first, each the next by step in handle and id_step in seq. */
 typedef struct forming {
-    uint32_t first, count, step, id_step;
+    uint32_t first, count, step, id_step, most, func_id;
     uint64_t first_seq;
 } forming;
 
-/* Whether the task at handle (seq) goes on post f: the next slot of the
- * same ring, lap and stride, and of the same seq stride, as a core reads
- * a run straight from the ring (dispatch_loop.h). */
-static int extends(const forming *f, uint32_t handle, uint64_t seq, uint32_t run_max)
+/* Whether the task at handle (seq, kernel func_id) goes on post f: of
+ * its kernel, the next slot of the same ring, lap and stride, and of the
+ * same seq stride, as a core reads a run straight from the ring
+ * (dispatch_loop.h); no more than f->most. */
+static int extends(const forming *f, uint32_t handle, uint64_t seq, uint32_t func_id)
 {
-    if (f->count >= run_max || tmr_handle_depth(handle) != tmr_handle_depth(f->first) ||
+    if (f->count >= f->most || func_id != f->func_id || tmr_handle_depth(handle) != tmr_handle_depth(f->first) ||
         tmr_handle_gen(handle) != tmr_handle_gen(f->first) || tmr_handle_slot(handle) <= tmr_handle_slot(f->first) ||
         seq <= f->first_seq)
         return 0;
@@ -164,13 +165,13 @@ static int extends(const forming *f, uint32_t handle, uint64_t seq, uint32_t run
  * each task through its claim word as take does, then head moved past
  * the lot at once and their cells freed. Tasks queued one after the other
  * that are also evenly spaced in one lap of a ring go as one post, a run
- * of up to run_max. Another scheduler may meanwhile see a claimed task
+ * of one kernel's tasks, up to sched_run_max. Another scheduler may meanwhile see a claimed task
  * at the head and move the head past it (take's "help move the head
  * on"); then each position is advanced one by one, its winner freeing
  * its cell, as take would have. A task of several blocks, or anything
  * take would look again for, ends the scan (and is left to take when
  * nothing was claimed). */
-static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint32_t run_max)
+static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, const sched_run_limit *lim)
 {
     tmr_ctx *c = rt;
     _Atomic uint64_t *head = &c->run->queue_head[type];
@@ -190,7 +191,7 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint
             (uint32_t)old != 0)
             break;
         uint64_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
-        int joins = n && extends(&f[n - 1], handle, seq, run_max);
+        int joins = n && extends(&f[n - 1], handle, seq, t->func_id);
         if ((!joins && n == max) || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
             break;
         if (joins) {
@@ -201,7 +202,7 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, uint
             }
             p->count++;
         } else {
-            f[n++] = (forming){handle, 1, 0, 0, seq};
+            f[n++] = (forming){handle, 1, 0, 0, sched_run_max(lim, t->func_id), t->func_id, seq};
         }
         m++;
     }
