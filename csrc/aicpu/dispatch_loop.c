@@ -40,9 +40,10 @@ typedef struct core_slot {
     int follow;         /* FOLLOW_*: when to look for followers of last */
     uint64_t last;      /* the runtime's reference of the last task posted */
     uint64_t tasks[SIMPLER_MAILBOX_SLOTS]; /* posted, by seq like the mailbox */
-    uint32_t runs[SIMPLER_MAILBOX_SLOTS];  /* tasks in each post: 1, or a run's */
-    uint32_t steps[SIMPLER_MAILBOX_SLOTS]; /* a run's step from one task reference to the next */
-    uint32_t funcs[SIMPLER_MAILBOX_SLOTS]; /* the kernel of a timed post (+1; 0: not timed) */
+    /* A run's step from one task reference to the next (its length and
+     * whether it was timed are in the mailbox slot, which stays until
+     * retired). */
+    uint32_t steps[SIMPLER_MAILBOX_SLOTS];
 } core_slot;
 
 typedef struct loop {
@@ -189,9 +190,7 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
         }
     }
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
-    c->runs[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = run;
     c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->run_step;
-    c->funcs[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = timed ? p->func_id + 1 : 0;
     c->posted = seq;
     c->last = p->task + (uint64_t)(run - 1) * p->run_step;
     c->follow = FOLLOW_NONE;
@@ -339,10 +338,10 @@ static int take_queued(loop *l, uint32_t type)
  * longer one by an eighth a post, unless the post ran well past the
  * target, which a longer kernel does every time (that is followed at
  * once: a run sized by a stale, short time must not recur). */
-static void note_time(loop *l, uint32_t func_plus_1, uint64_t took_ns, uint32_t tasks)
+static void note_time(loop *l, uint32_t func_id, uint64_t took_ns, uint32_t tasks)
 {
     uint64_t per_task = took_ns / tasks + 1;
-    uint64_t *est = &l->task_ns[(func_plus_1 - 1) % SCHED_RUN_FUNCS], grown = *est + *est / 8 + 1;
+    uint64_t *est = &l->task_ns[func_id % SCHED_RUN_FUNCS], grown = *est + *est / 8 + 1;
     *est = !*est || per_task < grown || took_ns > 4 * SCHED_RUN_TARGET_NS ? per_task : grown;
 }
 
@@ -359,8 +358,9 @@ static int retire(loop *l, core_slot *c)
     while (c->retired != finished) {
         uint32_t seq = c->retired + 1;
         uint64_t task = c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
-        uint32_t run = c->runs[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
         uint64_t step = c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        const simpler_slot *slot = &l->launch->mailboxes[c->core].slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        uint32_t run = slot->run_count > 1 ? slot->run_count : 1;
         /* The core ran everything it had: a follower of its last task
          * goes to it now, before finishing that task would queue the
          * follower for any scheduler to take (and maybe an idle core,
@@ -372,9 +372,8 @@ static int retire(loop *l, core_slot *c)
             if (c->last == last)
                 c->follow = FOLLOW_NONE;
         }
-        uint32_t func = c->funcs[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
-        if (func) /* finished (read above) publishes the core's took_ns */
-            note_time(l, func, l->launch->mailboxes[c->core].slots[(seq - 1) % SIMPLER_MAILBOX_SLOTS].took_ns, run);
+        if (slot->run_count) /* timed: finished (read above) publishes the core's took_ns */
+            note_time(l, slot->func_id, slot->took_ns, run);
         c->retired = seq;
         blocks += run;
         for (uint32_t i = 0; i < run; i++)

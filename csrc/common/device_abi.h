@@ -20,6 +20,7 @@
 #define SIMPLER_COMMON_DEVICE_ABI_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/trace.h"
@@ -72,6 +73,13 @@ typedef struct simpler_run_entry {
     uint32_t num_scalars;
     uint32_t func_id;
 } simpler_run_entry;
+
+/* A runtime's task entry T keeps field where simpler_run_entry keeps
+ * entry_field, of its size. */
+#define SIMPLER_AS_RUN_ENTRY(T, field, entry_field)                                                          \
+    _Static_assert(offsetof(T, field) == offsetof(simpler_run_entry, entry_field) &&                       \
+                       sizeof(((T *)0)->field) == sizeof(((simpler_run_entry *)0)->entry_field),          \
+                   #T " is a run entry: " #field)
 
 /* One posted task, or a run of them, cache lines of its own.
  *

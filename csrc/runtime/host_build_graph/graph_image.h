@@ -16,7 +16,6 @@
 #define SIMPLER_HBG_GRAPH_IMAGE_H
 
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "common/device_abi.h"
@@ -73,14 +72,11 @@ typedef struct hbg_task {
     uint64_t waits[HBG_WAITS];  /* where those predecessors went: core << 32 | seq */
 } hbg_task;
 
-#define HBG_AS_RUN_ENTRY(field)                                                                              \
-    _Static_assert(offsetof(hbg_task, field) == offsetof(simpler_run_entry, field), "hbg_task is a run entry")
-HBG_AS_RUN_ENTRY(kernel_addr);
-HBG_AS_RUN_ENTRY(tensors_off);
-HBG_AS_RUN_ENTRY(scalars_off);
-HBG_AS_RUN_ENTRY(num_tensors);
-HBG_AS_RUN_ENTRY(num_scalars);
-HBG_AS_RUN_ENTRY(func_id);
-#undef HBG_AS_RUN_ENTRY
+SIMPLER_AS_RUN_ENTRY(hbg_task, kernel_addr, kernel_addr);
+SIMPLER_AS_RUN_ENTRY(hbg_task, tensors_off, tensors_off);
+SIMPLER_AS_RUN_ENTRY(hbg_task, scalars_off, scalars_off);
+SIMPLER_AS_RUN_ENTRY(hbg_task, num_tensors, num_tensors);
+SIMPLER_AS_RUN_ENTRY(hbg_task, num_scalars, num_scalars);
+SIMPLER_AS_RUN_ENTRY(hbg_task, func_id, func_id);
 
 #endif

@@ -15,7 +15,6 @@
  * blocks are claimed.
  */
 #include <inttypes.h>
-#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -60,17 +59,12 @@ void tmr_push_ready(tmr_ctx *c, uint32_t handle)
 }
 
 /* A core reads a run of tasks straight from the ring (dispatch_loop.h). */
-#define TMR_AS_RUN_ENTRY(field, entry_field)                                                                 \
-    _Static_assert(offsetof(tmr_task, field) == offsetof(simpler_run_entry, entry_field) &&                 \
-                       sizeof(((tmr_task *)0)->field) == sizeof(((simpler_run_entry *)0)->entry_field),     \
-                   "tmr_task is a run entry")
-TMR_AS_RUN_ENTRY(kernel_addr, kernel_addr);
-TMR_AS_RUN_ENTRY(tensors, tensors_off);
-TMR_AS_RUN_ENTRY(scalars, scalars_off);
-TMR_AS_RUN_ENTRY(num_tensors, num_tensors);
-TMR_AS_RUN_ENTRY(num_scalars, num_scalars);
-TMR_AS_RUN_ENTRY(func_id, func_id);
-#undef TMR_AS_RUN_ENTRY
+SIMPLER_AS_RUN_ENTRY(tmr_task, kernel_addr, kernel_addr);
+SIMPLER_AS_RUN_ENTRY(tmr_task, tensors, tensors_off);
+SIMPLER_AS_RUN_ENTRY(tmr_task, scalars, scalars_off);
+SIMPLER_AS_RUN_ENTRY(tmr_task, num_tensors, num_tensors);
+SIMPLER_AS_RUN_ENTRY(tmr_task, num_scalars, num_scalars);
+SIMPLER_AS_RUN_ENTRY(tmr_task, func_id, func_id);
 
 static void fill(tmr_task *t, uint32_t handle, uint32_t block, sched_post *out)
 {
