@@ -101,6 +101,7 @@ typedef struct builder {
     uint64_t started_ns;        /* when the orchestration started */
     uint64_t ended_ns;          /* and when a streamed one ended */
     hbg_orch_thread *thread;    /* a streamed orchestration's, taken from the cache until it ends */
+    hbg_orch_thread *on;        /* the thread the orchestration runs on (its calls' hbg_orch_enter) */
     /* The run's arguments (last: only the part in use is written). */
     simpler_tensor tensors[CALLABLE_MAX_ARGS];
     uint64_t scalars[CALLABLE_MAX_ARGS];
@@ -307,29 +308,33 @@ static int fail_run(simpler_orch *o, const char *message)
 /* The orchestration's calls, each out of reach of a cancel (orch_thread.h). */
 static int hbg_submit(simpler_orch *o, simpler_task *task, simpler_task_id *id_out)
 {
-    int entered = hbg_orch_enter(), rc = submit_task(o, task, id_out);
-    hbg_orch_leave(entered);
+    hbg_orch_thread *on = ((builder *)o)->on;
+    int entered = hbg_orch_enter(on), rc = submit_task(o, task, id_out);
+    hbg_orch_leave(on, entered);
     return rc;
 }
 
 static int hbg_scope_begin(simpler_orch *o)
 {
-    int entered = hbg_orch_enter(), rc = scope_begin(o);
-    hbg_orch_leave(entered);
+    hbg_orch_thread *on = ((builder *)o)->on;
+    int entered = hbg_orch_enter(on), rc = scope_begin(o);
+    hbg_orch_leave(on, entered);
     return rc;
 }
 
 static int hbg_scope_end(simpler_orch *o)
 {
-    int entered = hbg_orch_enter(), rc = scope_end(o);
-    hbg_orch_leave(entered);
+    hbg_orch_thread *on = ((builder *)o)->on;
+    int entered = hbg_orch_enter(on), rc = scope_end(o);
+    hbg_orch_leave(on, entered);
     return rc;
 }
 
 static int hbg_fail(simpler_orch *o, const char *message)
 {
-    int entered = hbg_orch_enter(), rc = fail_run(o, message);
-    hbg_orch_leave(entered);
+    hbg_orch_thread *on = ((builder *)o)->on;
+    int entered = hbg_orch_enter(on), rc = fail_run(o, message);
+    hbg_orch_leave(on, entered);
     return rc;
 }
 
@@ -532,15 +537,16 @@ static int upload_image(builder *b, runtime_launch *launch)
 }
 
 /* The job of the orchestration thread. */
-static int orchestrate(void *arg)
+static int orchestrate(hbg_orch_thread *self, void *arg)
 {
     builder *b = arg;
+    b->on = self;
     int orc = b->orch(&hbg_api, (simpler_orch *)b, &b->run.args);
     if (b->stream) {
-        int entered = hbg_orch_enter();
+        int entered = hbg_orch_enter(self);
         stream_end(b, orc);
         b->ended_ns = simpler_now_ns();
-        hbg_orch_leave(entered);
+        hbg_orch_leave(self, entered);
     }
     return orc;
 }

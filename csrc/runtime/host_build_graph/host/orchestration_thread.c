@@ -1,9 +1,12 @@
 #include "runtime/host_build_graph/host/orchestration_thread.h"
 
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/wait.h"
@@ -17,6 +20,11 @@ struct hbg_orch_thread {
     simpler_event done;             /* signalled when a job finishes, or nudges its waiter */
     _Atomic uint32_t finished;      /* the job posted last has finished */
     _Atomic uint32_t stopping;
+    /* The fenced stop (orchestration_thread.h): stop is set once, by the
+     * waiter; in_api is the depth of simpler's calls the job is inside,
+     * written by the job's thread only. */
+    _Atomic uint32_t stop;
+    _Atomic uint32_t in_api;
     hbg_orch_job job;
     void *arg;
     int result;
@@ -53,7 +61,7 @@ static void *orch_main(void *arg)
         simpler_clear_error();
         int old;
         pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-        int r = t->job(t->arg);
+        int r = t->job(t, t->arg);
         pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
         t->result = r;
         snprintf(t->message, sizeof t->message, "%s", simpler_last_error());
@@ -62,8 +70,52 @@ static void *orch_main(void *arg)
     }
 }
 
+/* 1 when this process may use membarrier (private expedited, registered
+ * once): the waiter's membarrier then orders its stop against the job's
+ * in_api, and the job's calls need only keep the compiler from swapping
+ * a store and a load. 0 where the kernel refuses it: both sides fence. */
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+static int fenced;
+
+static void fence_register(void)
+{
+#ifndef HBG_ORCH_NO_FENCE
+    fenced = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+/* The job's side: its store of in_api before its load of stop. */
+static inline void job_fence(void)
+{
+    if (fenced)
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* The waiter's side: a barrier on every thread of the process, after
+ * which the job's thread sees stop and the waiter the job's last in_api.
+ * fenced is set once, before the first job's thread starts. */
+static void waiter_fence(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (fenced && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0); /* not expected once registered; slower, as good */
+}
+
+/* Stop the job running on t: see orchestration_thread.h. */
+static void stop_job(hbg_orch_thread *t)
+{
+    atomic_store_explicit(&t->stop, 1, memory_order_relaxed);
+    waiter_fence();
+    if (atomic_load_explicit(&t->in_api, memory_order_relaxed))
+        return;     /* the call ends the job as it returns (hbg_orch_leave) */
+    pthread_cancel(t->thread);
+}
+
 static int start(hbg_orch_thread **out)
 {
+    pthread_once(&fence_once, fence_register);
     hbg_orch_thread *t = calloc(1, sizeof *t);
     if (!t)
         return simpler_fail(SIMPLER_E_NO_HOST_MEMORY, "host_build_graph: out of host memory");
@@ -126,7 +178,7 @@ int hbg_orch_thread_wait(hbg_orch_thread **tp, uint64_t timeout_ns, const platfo
         return SIMPLER_OK;
     }
 
-    pthread_cancel(t->thread);
+    stop_job(t);
     simpler_event_signal(&t->go);       /* in case it is idle already */
     *tp = NULL;
     if (simpler_join_within(t->thread, ORCH_CANCEL_JOIN_NS) != 0)
@@ -173,18 +225,38 @@ void hbg_orch_thread_free(hbg_orch_thread *t)
     free(t);
 }
 
-int hbg_orch_enter(void)
-{
-    int old;
-    /* Disabled, not deferred: an API call may make system calls that are
-     * cancellation points (onboard's requests), and a cancel there would
-     * leave a request unanswered on the device's connection. */
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    return old;
-}
-
-void hbg_orch_leave(int entered)
+/* The job was stopped while inside simpler's calls, or as one began: end
+ * it here, where simpler's state is whole. */
+static void end_job(hbg_orch_thread *t)
 {
     int ignored;
-    pthread_setcancelstate(entered, &ignored); /* a cancel that waited acts now (the type is asynchronous) */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &ignored);
+    atomic_store_explicit(&t->in_api, 0, memory_order_relaxed);
+    pthread_exit(NULL);
+}
+
+int hbg_orch_enter(hbg_orch_thread *t)
+{
+    /* Only on the job's own thread: a stop cancels no other thread the
+     * orchestration may have started. */
+    if (!t || !pthread_equal(pthread_self(), t->thread))
+        return 0;
+    uint32_t depth = atomic_load_explicit(&t->in_api, memory_order_relaxed);
+    atomic_store_explicit(&t->in_api, depth + 1, memory_order_relaxed);
+    job_fence();
+    if (!depth && atomic_load_explicit(&t->stop, memory_order_relaxed))
+        end_job(t);
+    return 1;
+}
+
+void hbg_orch_leave(hbg_orch_thread *t, int entered)
+{
+    if (!entered)
+        return;
+    atomic_signal_fence(memory_order_seq_cst);   /* the call's own work stays before */
+    uint32_t depth = atomic_load_explicit(&t->in_api, memory_order_relaxed) - 1;
+    atomic_store_explicit(&t->in_api, depth, memory_order_relaxed);
+    job_fence();
+    if (!depth && atomic_load_explicit(&t->stop, memory_order_relaxed))
+        end_job(t);
 }

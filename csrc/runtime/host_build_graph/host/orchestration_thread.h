@@ -9,12 +9,26 @@
  * slices: the device's poll (an interrupt) or the scheduler timeout stops
  * it.
  *
- * Stopping is asynchronous cancellation while user code runs, and disabled
+ * Stopping is asynchronous cancellation while user code runs, and never
  * inside simpler's own calls (hbg_orch_enter/leave around them), so a
  * cancel never lands inside simpler's bookkeeping. A cancel that lands
  * while user code is inside libc (malloc, printf) may leave a libc lock
  * held: that price is paid only on an interrupt or a timeout, where the
  * alternative is a thread that never ends.
+ *
+ * Keeping the cancel out of simpler's calls: pthread_setcancelstate
+ * cannot. glibc 2.36 acts on a cancel that was sent while the thread had
+ * cancellation enabled even if it has disabled it since (the signal is
+ * in flight), and it costs two atomic read-modify-writes a call (about
+ * 40 ns a pair here, most of a submit's cost). So the calls count their
+ * depth in a word of the thread's, and the waiter asks for the stop
+ * first: it sets stop, orders it against that word (Linux's membarrier:
+ * every thread of the process passes a memory barrier, so the calls need
+ * only plain stores; without membarrier both sides fence), and cancels
+ * the job only if it is not inside a call. A call that was inside ends
+ * the job itself as it returns (pthread_exit); a call that begins after
+ * the stop sees it and ends the job before doing anything, so a cancel
+ * still in flight finds nothing half done.
  */
 #ifndef SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
 #define SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
@@ -26,7 +40,8 @@
 
 typedef struct hbg_orch_thread hbg_orch_thread;
 
-typedef int (*hbg_orch_job)(void *arg);
+/* A job, given the thread it runs on (for hbg_orch_enter). */
+typedef int (*hbg_orch_job)(hbg_orch_thread *self, void *arg);
 
 /* hbg_orch_thread_run's or _wait's: the job goes on (the waiter was
  * asked to return early); wait for it later. */
@@ -60,8 +75,9 @@ void hbg_orch_thread_nudge(void);
 /* Stop an idle thread and free it. */
 void hbg_orch_thread_free(hbg_orch_thread *t);
 
-/* Around simpler's code called from a job: a cancel waits until leave. */
-int hbg_orch_enter(void);
-void hbg_orch_leave(int entered);
+/* Around simpler's code called from a job on self (NULL when not called
+ * from one): a stop waits until leave. */
+int hbg_orch_enter(hbg_orch_thread *self);
+void hbg_orch_leave(hbg_orch_thread *self, int entered);
 
 #endif
