@@ -156,6 +156,16 @@ int sched_claim(sched_place *pl, uint32_t type, _Atomic uint32_t *pending, uint3
     return 0;
 }
 
+uint32_t sched_follow_run_max(const sched_place *pl, uint32_t func_id)
+{
+    const loop *l = pl->l;
+    uint64_t ns = l->task_ns[func_id % SCHED_RUN_FUNCS];
+    if (!l->ops->runs || pl->num_waits || !ns)
+        return 1;
+    uint64_t fits = SCHED_RUN_TARGET_NS / ns;
+    return fits >= SCHED_RUN_MAX ? SCHED_RUN_MAX : fits > 1 ? (uint32_t)fits : 1;
+}
+
 /* Write p into c's next slot, with the waits pl chose (NULL: none). The
  * doorbell rings later, once for the batch (ring). The core times a
  * queued post (timed), for the size of the next runs. */

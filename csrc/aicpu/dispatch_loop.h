@@ -121,6 +121,15 @@ typedef struct sched_place sched_place;
 int sched_claim(sched_place *place, uint32_t type, _Atomic uint32_t *pending, uint32_t flag,
                 uint32_t num_waits, const uint64_t *waits, uint32_t max_waits, sched_post *out);
 
+/* After sched_claim took a candidate: how many tasks of kernel func_id
+ * its post may carry as a run of followers, each one's only unfinished
+ * producer the one before it (a chain), so that the core runs them back
+ * to back from one slot. 1 unless the candidate waits on no other core
+ * (a run's slot names no waits), the runtime makes runs, and the kernel
+ * was timed: then as many as fit SCHED_RUN_TARGET_NS, up to
+ * SCHED_RUN_MAX. */
+uint32_t sched_follow_run_max(const sched_place *place, uint32_t func_id);
+
 typedef struct sched_ops {
     /* Claim the next ready block for a core of this type. */
     int (*take)(void *rt, uint32_t type, sched_post *out);
@@ -139,7 +148,9 @@ typedef struct sched_ops {
      * as soon as they are done, with no trip through a ready queue; its
      * last producer's finish then must not queue it. A candidate is
      * claimed with sched_claim; out names its producers other than
-     * task to wait for. NULL: the runtime never follows. */
+     * task to wait for. It may make out a run of followers of up to
+     * sched_follow_run_max tasks, each claimed too. NULL: the runtime
+     * never follows. */
     int (*follow)(void *rt, uint64_t task, sched_place *place, sched_post *out);
     /* A block of task finished (called by the thread that saw it);
      * returns 1 if that completed the task (its last block). */

@@ -544,6 +544,18 @@ static graph *make_chain(uint32_t n)
     return g;
 }
 
+/* A chain of one core type: after its first tasks are timed, its
+ * followers go as runs, each task behind the one before in one slot. */
+static graph *make_chain_of(uint32_t n, uint32_t type)
+{
+    graph *g = graph_new(n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t p = i - 1;
+        graph_add(g, work_kernel, type, 1, i ? 1 : 0, &p);
+    }
+    return g;
+}
+
 static graph *make_independent(uint32_t n)
 {
     graph *g = graph_new(0);
@@ -649,6 +661,15 @@ static void independent_extra(const graph *g)
     CHECKF(ahead <= SCHED_TAKE_AHEAD, "independent: %u posts were behind a running one", ahead);
     CHECKF(atomic_load(&ran_inside_run) > 0, "independent: of %u tasks none ran inside a run (%u in one)", g->n,
            atomic_load(&ran_in_run));
+}
+
+static void chain_extra(const graph *g);
+
+static void chain_runs_extra(const graph *g)
+{
+    chain_extra(g);
+    CHECKF(atomic_load(&ran_inside_run) > 0, "chain of one type: of %u tasks none ran inside a run (%u in one)",
+           g->n, atomic_load(&ran_in_run));
 }
 
 static void chain_extra(const graph *g)
@@ -1029,6 +1050,10 @@ int main(int argc, char **argv)
 
     graph *g = make_chain(SCALED(2000));
     case_graph("chain", g, 1, chain_extra);
+    graph_free(g);
+
+    g = make_chain_of(SCALED(2000), 1);
+    case_graph("chain of one type", g, 1, chain_runs_extra);
     graph_free(g);
 
     g = make_independent(SCALED(5000));

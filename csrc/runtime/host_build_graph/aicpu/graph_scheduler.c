@@ -156,9 +156,53 @@ static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
     const uint32_t *succ = s->fanout + t->fanout_start;
     for (uint32_t i = 0; i < t->fanout_count; i++) {
         hbg_task *f = &s->tasks[succ[i]];
+        /* Followed already (the next task of a run, say): where its
+         * producers went no longer matters, and the flag stays. */
+        if (atomic_load_explicit(&f->pending, memory_order_relaxed) & HBG_FOLLOWED)
+            continue;
         sched_note_wait(&f->num_waits, f->waits, HBG_WAITS, sched_pack(core, seq));
         /* release: whoever sees unposted 0 sees every producer's entry */
         atomic_fetch_sub_explicit(&f->unposted, 1, memory_order_release);
+    }
+}
+
+/* A follower first was claimed: make its post a run of up to most tasks,
+ * each the successor of the one before whose every other producer has
+ * finished (its pending count is 1: that one), claimed in turn, of first's
+ * kernel, evenly spaced in the image (a chain, as submitted). */
+static void follow_run(hbg *s, uint32_t first, uint32_t most, sched_post *out)
+{
+    const hbg_task *f = &s->tasks[first];
+    uint32_t prev = first, count = 1, step = 0;
+    while (count < most) {
+        const hbg_task *p = &s->tasks[prev];
+        if (p->fanout_count > SCHED_FOLLOW_SCAN)
+            break;
+        const uint32_t *succ = s->fanout + p->fanout_start;
+        uint32_t next = 0;
+        for (uint32_t i = 0; i < p->fanout_count && !next; i++) {
+            uint32_t g = succ[i];
+            hbg_task *t = &s->tasks[g];
+            if (g <= prev || (step ? g != prev + step : g - prev > HBG_RUN_STEP_MAX) || t->func_id != f->func_id ||
+                t->core_type != f->core_type || t->block_num != 1)
+                continue;
+            uint32_t one = 1;
+            if (atomic_compare_exchange_strong(&t->pending, &one, 1 | HBG_FOLLOWED))
+                next = g;
+        }
+        if (!next)
+            break;
+        if (!step)
+            step = next - first;
+        prev = next;
+        count++;
+    }
+    if (count > 1) {
+        out->run = count;
+        out->run_step = out->run_id_step = step;
+        out->run_addr = (uint64_t)(uintptr_t)f;
+        out->run_base = (uint64_t)(uintptr_t)s->base;
+        out->run_stride = (uint64_t)step * sizeof(hbg_task);
     }
 }
 
@@ -175,8 +219,12 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
             continue;
         fill(s, succ[i], 0, out);
         if (sched_claim(place, f->core_type, &f->pending, HBG_FOLLOWED,
-                        atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, HBG_WAITS, out))
+                        atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, HBG_WAITS, out)) {
+            uint32_t most = sched_follow_run_max(place, f->func_id);
+            if (most > 1)
+                follow_run(s, succ[i], most, out);
             return 1;
+        }
     }
     return 0;
 }
@@ -190,9 +238,16 @@ static int finish(void *rt, uint64_t task)
     if (t->block_num > 1 && atomic_fetch_add(&t->blocks_done, 1) + 1 < t->block_num)
         return 0;
     const uint32_t *succ = s->fanout + t->fanout_start;
-    for (uint32_t i = 0; i < t->fanout_count; i++)
-        if (atomic_fetch_sub(&s->tasks[succ[i]].pending, 1) == 1)
+    for (uint32_t i = 0; i < t->fanout_count; i++) {
+        _Atomic uint32_t *pending = &s->tasks[succ[i]].pending;
+        /* A followed successor waiting for this task alone (a chain's
+         * next): nothing else changes its count now, so a store does
+         * what a locked subtraction would. */
+        if (atomic_load_explicit(pending, memory_order_relaxed) == (1 | HBG_FOLLOWED))
+            atomic_store_explicit(pending, HBG_FOLLOWED, memory_order_relaxed);
+        else if (atomic_fetch_sub(pending, 1) == 1)
             push_ready(s, succ[i]);
+    }
     return 1;
 }
 

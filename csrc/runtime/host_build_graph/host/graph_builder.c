@@ -386,6 +386,8 @@ static void lay_out(builder *b, uint8_t *img, const image_layout *L)
     hbg_task *tasks = (hbg_task *)(img + tasks_off);
     uint32_t *fanout = (uint32_t *)(img + fanout_off);
     uint64_t pos = 0;
+    uint32_t *queue[2] = {(uint32_t *)(img + q0), (uint32_t *)(img + q1)};
+    uint32_t tail[2] = {0, 0};      /* stored once: an atomic add per root cost a locked op */
     for (uint64_t i = 0; i < n; i++) {
         build_task *bt = &b->mem.tasks[i];
         hbg_task *t = &tasks[i];
@@ -405,13 +407,12 @@ static void lay_out(builder *b, uint8_t *img, const image_layout *L)
         atomic_init(&t->blocks_done, 0);
         atomic_init(&t->unposted, bt->fanin);
         atomic_init(&t->num_waits, 0);
-        if (bt->fanin == 0) {
-            uint32_t *q = (uint32_t *)(img + h->queue_off[bt->core_type]);
-            q[atomic_load(&h->queue_tail[bt->core_type])] = (uint32_t)i + 1;
-            atomic_fetch_add(&h->queue_tail[bt->core_type], 1);
-            h->num_roots++;
-        }
+        if (bt->fanin == 0)
+            queue[bt->core_type][tail[bt->core_type]++] = (uint32_t)i + 1;
     }
+    atomic_store_explicit(&h->queue_tail[0], tail[0], memory_order_relaxed);
+    atomic_store_explicit(&h->queue_tail[1], tail[1], memory_order_relaxed);
+    h->num_roots = tail[0] + tail[1];
     /* Edges were added in consumer order; bucket them by producer. */
     for (uint64_t e = 0; e < b->num_edges; e++) {
         hbg_task *t = &tasks[b->mem.edges[e].producer];
