@@ -60,6 +60,41 @@ static int calling_job(hbg_orch_thread *self, void *arg)
     return 0;
 }
 
+/* Cleanup that calls simpler, as a C++ guard's destructor would, while a
+ * stop unwinds the job. */
+static _Atomic int cleaned_up;
+
+static void cleanup_calls(void *arg)
+{
+    job_state *s = arg;
+    s->call_ns = 1000;
+    one_call(s);
+    atomic_store(&cleaned_up, 1);
+}
+
+static int cleaning_job(hbg_orch_thread *self, void *arg)
+{
+    job_state *s = arg;
+    s->self = self;
+    pthread_cleanup_push(cleanup_calls, s);
+    for (;;)
+        one_call(s);
+    pthread_cleanup_pop(0);
+    return 0;
+}
+
+/* Spins in its own code: a cancel lands there, and its cleanup calls. */
+static int spinning_cleaning_job(hbg_orch_thread *self, void *arg)
+{
+    job_state *s = arg;
+    s->self = self;
+    pthread_cleanup_push(cleanup_calls, s);
+    for (;;)
+        s->sink++;
+    pthread_cleanup_pop(0);
+    return 0;
+}
+
 static int spinning_job(hbg_orch_thread *self, void *arg)
 {
     job_state *s = arg;
@@ -142,6 +177,20 @@ static void case_a_long_call_ends_the_job_as_it_returns(void)
     CHECK(simpler_now_ns() - start >= 200 * MS);
 }
 
+/* A call made while the stop unwinds the job (its cleanup) works and
+ * returns: the job is already ending, and ending it again from inside
+ * its own unwinding aborted the process. */
+static void case_cleanup_may_call_while_the_job_ends(void)
+{
+    job_state s = {.call_ns = 50 * MS}, spin = {0};
+    stopped_by_timeout("cleanup after a call", cleaning_job, &s, 10 * MS);
+    CHECK(atomic_load(&cleaned_up));
+    atomic_store(&cleaned_up, 0);
+    stopped_by_timeout("cleanup after a cancel", spinning_cleaning_job, &spin, 10 * MS);
+    CHECK(atomic_load(&cleaned_up));
+    CHECK(atomic_load(&spin.calls) == 1);
+}
+
 static void case_jobs_outside_calls_are_stopped(void)
 {
     job_state spin = {0}, sleep = {0};
@@ -171,6 +220,7 @@ int main(void)
     case_jobs_that_return();
     case_jobs_outside_calls_are_stopped();
     case_a_long_call_ends_the_job_as_it_returns();
+    case_cleanup_may_call_while_the_job_ends();
     case_stop_never_lands_inside_a_call();
     /* Every stopped thread was joined. */
     int left = threads;

@@ -96,19 +96,22 @@ static inline void job_fence(void)
 /* The waiter's side: a barrier on every thread of the process, after
  * which the job's thread sees stop and the waiter the job's last in_api.
  * fenced is set once, before the first job's thread starts. */
-static void waiter_fence(void)
+static int waiter_fence(void)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (fenced && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0); /* not expected once registered; slower, as good */
+    if (!fenced || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return 1;
+    /* Not expected once registered; slower, as good. */
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0;
 }
 
-/* Stop the job running on t: see orchestration_thread.h. */
+/* Stop the job running on t: see orchestration_thread.h. Without the
+ * barrier no cancel is sent: a cancel could land inside a call. The job
+ * then ends at its next call (or is reported as not stopping). */
 static void stop_job(hbg_orch_thread *t)
 {
     atomic_store_explicit(&t->stop, 1, memory_order_relaxed);
-    waiter_fence();
-    if (atomic_load_explicit(&t->in_api, memory_order_relaxed))
+    if (!waiter_fence() || atomic_load_explicit(&t->in_api, memory_order_relaxed))
         return;     /* the call ends the job as it returns (hbg_orch_leave) */
     pthread_cancel(t->thread);
 }
@@ -226,13 +229,18 @@ void hbg_orch_thread_free(hbg_orch_thread *t)
 }
 
 /* The job was stopped while inside simpler's calls, or as one began: end
- * it here, where simpler's state is whole. */
-static void end_job(hbg_orch_thread *t)
+ * it here, where simpler's state is whole, by cancelling itself. Unless
+ * the thread is ending already: a stop's unwinding runs the job's
+ * cleanup (a C++ guard's destructor, a pthread_cleanup_push handler),
+ * which may call simpler, and there the cancel is ignored (glibc acts
+ * on no cancel once the thread is exiting) and the call goes on. */
+static void end_job(void)
 {
     int ignored;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &ignored);
-    atomic_store_explicit(&t->in_api, 0, memory_order_relaxed);
-    pthread_exit(NULL);
+    pthread_cancel(pthread_self());
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &ignored);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &ignored);
 }
 
 int hbg_orch_enter(hbg_orch_thread *t)
@@ -245,7 +253,7 @@ int hbg_orch_enter(hbg_orch_thread *t)
     atomic_store_explicit(&t->in_api, depth + 1, memory_order_relaxed);
     job_fence();
     if (!depth && atomic_load_explicit(&t->stop, memory_order_relaxed))
-        end_job(t);
+        end_job();
     return 1;
 }
 
@@ -258,5 +266,5 @@ void hbg_orch_leave(hbg_orch_thread *t, int entered)
     atomic_store_explicit(&t->in_api, depth, memory_order_relaxed);
     job_fence();
     if (!depth && atomic_load_explicit(&t->stop, memory_order_relaxed))
-        end_job(t);
+        end_job();
 }

@@ -26,9 +26,10 @@
  * every thread of the process passes a memory barrier, so the calls need
  * only plain stores; without membarrier both sides fence), and cancels
  * the job only if it is not inside a call. A call that was inside ends
- * the job itself as it returns (pthread_exit); a call that begins after
- * the stop sees it and ends the job before doing anything, so a cancel
- * still in flight finds nothing half done.
+ * the job itself as it returns (it cancels itself); a call that begins
+ * after the stop sees it and ends the job before doing anything, so a
+ * cancel still in flight finds nothing half done. A call made by the
+ * job's cleanup as it ends goes on as usual.
  */
 #ifndef SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
 #define SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
