@@ -119,11 +119,18 @@ static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
         pl->refused = 1;
         return 0;
     }
-    /* The producers on other cores, the latest per core. */
+    /* The producers on other cores, the latest per core, but for those
+     * done already: a slot with no waits may carry a run of followers
+     * (sched_follow_run_max), and its core checks none. Acquire: the
+     * producer's writes are then before the post, which the core reads
+     * with acquire, as a wait on its finished would have made them. */
     pl->num_waits = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t w = 0;
-        if (prod[i].core == best->core)
+        if (prod[i].core == best->core ||
+            !simpler_seq_before(atomic_load_explicit(&l->launch->mailboxes[prod[i].core].finished,
+                                                     memory_order_acquire),
+                                prod[i].seq))
             continue;
         while (w < pl->num_waits && pl->waits[w].core != prod[i].core)
             w++;

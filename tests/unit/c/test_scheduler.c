@@ -89,7 +89,7 @@ static uint32_t depth_out[MAX_TASKS * MAX_BLOCKS];
 static _Atomic uint32_t root_ahead;
 /* Tasks that ran as one of a run (a slot of several, device_abi.h), and
  * of those, not as its first. */
-static _Atomic uint32_t ran_in_run, ran_inside_run;
+static _Atomic uint32_t ran_in_run, ran_inside_run, ran_inside_run_on[2]; /* the last by core type */
 static _Atomic uint32_t spin_release;
 static _Atomic uint32_t spin_started;
 
@@ -104,8 +104,10 @@ static void note_run(void)
     const simpler_slot *slot = &mb->slots[(atomic_load(&mb->ack) - 1) % SIMPLER_MAILBOX_SLOTS];
     if (slot->run_count > 1) {
         atomic_fetch_add(&ran_in_run, 1);
-        if (atomic_load_explicit(&mb->task_id, memory_order_relaxed) != slot->task_id)
+        if (atomic_load_explicit(&mb->task_id, memory_order_relaxed) != slot->task_id) {
             atomic_fetch_add(&ran_inside_run, 1);
+            atomic_fetch_add(&ran_inside_run_on[simpler_core_type_of((uint32_t)core)], 1);
+        }
     }
 }
 
@@ -400,6 +402,8 @@ static void reset_bookkeeping(const graph *g, uint32_t block_dim)
     atomic_store(&root_ahead, 0);
     atomic_store(&ran_in_run, 0);
     atomic_store(&ran_inside_run, 0);
+    atomic_store(&ran_inside_run_on[0], 0);
+    atomic_store(&ran_inside_run_on[1], 0);
     atomic_store(&kernel_errors, 0);
     g_num_cores = block_dim * SIMPLER_CORES_PER_CLUSTER;
 }
@@ -554,6 +558,32 @@ static graph *make_chain_of(uint32_t n, uint32_t type)
         graph_add(g, work_kernel, type, 1, i ? 1 : 0, &p);
     }
     return g;
+}
+
+/* A chain of AIV tasks each also after an AIC side task (one per four
+ * chain tasks, submitted first): once its side task finished, a chain
+ * task's only unfinished producer is the one before, and runs form. The
+ * order the test checks is the chain's, after the side tasks. */
+static uint32_t chain_sides;
+
+static graph *make_chain_with_sides(uint32_t n)
+{
+    graph *g = graph_new(2 * n);
+    chain_sides = (n + 3) / 4;
+    for (uint32_t i = 0; i < chain_sides; i++)
+        graph_add(g, work_kernel, 0, 1, 0, NULL);
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t p[2] = {j / 4, chain_sides + j - 1};
+        graph_add(g, work_kernel, 1, 1, j ? 2 : 1, p);
+    }
+    return g;
+}
+
+static void chain_with_sides_extra(const graph *g)
+{
+    /* the chain's, on AIVs: the side tasks are queued AIC roots, runs of their own */
+    CHECKF(atomic_load(&ran_inside_run_on[1]) > 0, "chain with sides: no chain task ran inside a run");
+    CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == g->n - chain_sides + 1);
 }
 
 static graph *make_independent(uint32_t n)
@@ -1054,6 +1084,10 @@ int main(int argc, char **argv)
 
     g = make_chain_of(SCALED(2000), 1);
     case_graph("chain of one type", g, 1, chain_runs_extra);
+    graph_free(g);
+
+    g = make_chain_with_sides(SCALED(2000));
+    case_graph("chain with sides", g, 1, chain_with_sides_extra);
     graph_free(g);
 
     g = make_independent(SCALED(5000));
