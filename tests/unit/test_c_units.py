@@ -30,7 +30,6 @@ PROGRAMS = {
                   "csrc/common/addr_map.c", "csrc/common/array.c"],
     "test_gm_heap": ["csrc/common/gm_heap.c", "csrc/common/addr_map.c", "csrc/common/array.c"],
     "test_orch_thread": ORCH_THREAD,
-    "test_orch_thread:no_fence": ORCH_THREAD + ["-DHBG_ORCH_NO_FENCE"],
 }
 COMMON = ["csrc/common/error.c"]
 # A thread ended by cancellation or pthread_exit unwinds past ASan's view

@@ -2,8 +2,6 @@
  * The host orchestration's thread (orchestration_thread.h): a stop ends a
  * job that spins in its own code, sleeps in libc, or sits inside
  * simpler's calls, and it never lands inside one of simpler's calls.
- * Built twice by test_c_units.py: with membarrier, and with
- * -DHBG_ORCH_NO_FENCE (as where the kernel refuses it: both sides fence).
  */
 #include <dirent.h>
 #include <pthread.h>

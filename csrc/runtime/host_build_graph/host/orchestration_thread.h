@@ -22,10 +22,9 @@
  * in flight), and it costs two atomic read-modify-writes a call (about
  * 40 ns a pair here, most of a submit's cost). So the calls count their
  * depth in a word of the thread's, and the waiter asks for the stop
- * first: it sets stop, orders it against that word (Linux's membarrier:
- * every thread of the process passes a memory barrier, so the calls need
- * only plain stores; without membarrier both sides fence), and cancels
- * the job only if it is not inside a call. A call that was inside ends
+ * first: it sets stop, fences (as each call does between its depth and
+ * its look at stop: one side sees the other), and cancels the job only
+ * if it is not inside a call. A call that was inside ends
  * the job itself as it returns (it cancels itself); a call that begins
  * after the stop sees it and ends the job before doing anything, so a
  * cancel still in flight finds nothing half done. A call made by the
