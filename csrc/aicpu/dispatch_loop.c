@@ -13,19 +13,19 @@
  * A core's mailbox holds SIMPLER_MAILBOX_SLOTS tasks. What goes in beyond
  * the one it runs:
  *   - followers: a successor of a task just posted whose producers are all
- *     posted too (ops->follow). It goes to a core whose last post is one
- *     of its producers (the least loaded of them: a stencil's two
- *     successors spread over its two cores), or else to an idle core, and
- *     the slot names its producers on other cores; the core runs it as
- *     soon as they are done, with no round trip through this loop. A
- *     chain runs back to back on one core; a stencil's cores wait on each
- *     other directly.
+ *     posted too (ops->follow). The loop keeps a plan of when each post
+ *     should be over, counting posts as if each took one time (a
+ *     follower is not timed), and a follower goes to the core that would
+ *     start it first (fits): a chain stays on its core, a wide step
+ *     spreads evenly. The slot names its producers on other cores; the
+ *     core runs it as soon as they are done, with no round trip through
+ *     this loop, so a stencil's cores wait on each other directly.
  *   - queued tasks, ahead of time, only while there are more of them than
  *     cores of the type, so that no task waits behind a long one while a
  *     core idles.
  * Followers of a core's last post are looked for right after the post;
- * again, if one had no core with room, once a core of this thread frees
- * one; and when the core has run everything it was given (a successor
+ * again, if one had no core with room (or only one far ahead), once a
+ * core of this thread retires a post; and when the core has run everything it was given (a successor
  * submitted since may be ready to follow). Not on every pass of the loop:
  * in tensormap_and_ringbuffer a look takes a lock the orchestrator needs.
  */
@@ -44,6 +44,10 @@ typedef struct core_slot {
      * whether it was timed are in the mailbox slot, which stays until
      * retired). */
     uint32_t steps[SIMPLER_MAILBOX_SLOTS];
+    /* When each post should be over, and the last (end), on the loop's
+     * clock of posts (loop.now): where a follower would start. */
+    uint64_t due[SIMPLER_MAILBOX_SLOTS];
+    uint64_t end;
 } core_slot;
 
 typedef struct loop {
@@ -59,6 +63,17 @@ typedef struct loop {
     uint64_t task_ns[SCHED_RUN_FUNCS];
     core_slot slots[SIMPLER_MAX_CORES];
     core_slot *of_core[SIMPLER_MAX_CORES]; /* this thread's, or NULL */
+    /* A clock that counts posts, as if each took one time: the latest
+     * due of a retired post. It places followers (fits). */
+    uint64_t now;
+    /* Posted tasks a follower of which was refused a core (fits), looked
+     * at again once a core retires: the oldest are dropped when full. */
+    uint32_t num_deferred;
+    struct deferred {
+        core_slot *src;
+        uint64_t task;
+        uint32_t seq;
+    } deferred[SCHED_DEFERRED];
 } loop;
 
 struct sched_place {
@@ -69,6 +84,7 @@ struct sched_place {
     core_slot *chosen;
     uint32_t num_waits;         /* the chosen core's waits, one per other core */
     sched_where waits[SIMPLER_SLOT_WAITS];
+    uint64_t start;             /* when the chosen core would start it (loop.now's clock) */
 };
 
 void sched_wake_others(simpler_launch *L, uint32_t except)
@@ -84,6 +100,28 @@ static uint32_t outstanding(const core_slot *c) { return c->posted - c->retired;
 
 static uint32_t room(const core_slot *c) { return SIMPLER_MAILBOX_SLOTS - outstanding(c); }
 
+/* When the post at w should be over, on the loop's clock: as planned,
+ * or later if its core is behind (what it holds up to w, from now). 0
+ * once w is done. Another thread's core by its finished word alone. */
+static uint64_t due_of(const loop *l, sched_where w)
+{
+    const core_slot *c = l->of_core[w.core];
+    uint32_t done = c ? c->retired
+                      : atomic_load_explicit(&l->launch->mailboxes[w.core].finished, memory_order_relaxed);
+    if (!simpler_seq_before(done, w.seq))
+        return 0;
+    uint64_t behind = l->now + (w.seq - done);
+    uint64_t planned = c ? c->due[(w.seq - 1) % SIMPLER_MAILBOX_SLOTS] : 0;
+    return planned > behind ? planned : behind;
+}
+
+/* When a post to c now would start: once c ran what it holds. */
+static uint64_t free_at(const loop *l, const core_slot *c)
+{
+    uint64_t behind = l->now + (c->posted - c->retired);
+    return c->end > behind ? c->end : behind;
+}
+
 /* Whether a candidate follower of this core type, with these waits, has a
  * core to go to now; the choice is kept in pl for the post. */
 static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
@@ -97,24 +135,51 @@ static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
         prod[i] = cand->waits[i];
     prod[n++] = (sched_where){pl->src->core, pl->src_seq};
 
+    /* Each core of the type with room could take it: it would start once
+     * the core ran what it holds and its producers elsewhere are over,
+     * on the loop's clock of posts (a follower is not timed). The
+     * earliest start wins; at a tie, a core whose last post is a
+     * producer (the candidate follows it at once, waiting on nobody: a
+     * chain stays on its core), then the least loaded. Placing only
+     * behind a producer, as before, left Task Bench's stencil of width 8
+     * on two cores with 204 tasks on one and 276 on the other (0.5-0.8 of
+     * the kernel-only run's efficiency); by load alone, balanced, each
+     * core waited a fifth of the run for the other's tasks; by the plan,
+     * both are gone. */
+    uint64_t due[SIMPLER_SLOT_WAITS + 1];
+    for (uint32_t i = 0; i < n; i++)
+        due[i] = due_of(l, prod[i]);
     core_slot *best = NULL;
-    int near = 0;
-    /* A core whose last post is a producer runs the candidate as soon as
-     * that producer is done; no other core could start it sooner. */
-    for (uint32_t i = 0; i < n; i++) {
-        core_slot *c = l->of_core[prod[i].core];
-        if (!c || c->type != type)
+    uint64_t best_start = 0;
+    int best_after = 0, best_gap = 0;
+    for (uint32_t s = 0; s < l->num_slots; s++) {
+        core_slot *c = &l->slots[s];
+        if (c->type != type || !room(c))
             continue;
-        near = 1;
-        if (room(c) && c->posted == prod[i].seq && (!best || outstanding(c) < outstanding(best)))
+        uint64_t free = free_at(l, c), start = free;
+        int after = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (prod[i].core == c->core)
+                after |= c->posted == prod[i].seq;
+            else if (due[i] > start)
+                start = due[i];
+        }
+        /* A gap in a busy core's plan is taken only near now: far ahead
+         * the plan is least sure, and a task placed there holds back
+         * whatever the core gets after it. Refused, the candidate is
+         * looked at again as posts retire (defer). */
+        if (!best || start < best_start ||
+            (start == best_start &&
+             (after > best_after || (after == best_after && outstanding(c) < outstanding(best))))) {
             best = c;
+            best_start = start;
+            best_after = after;
+            best_gap = start > free && outstanding(c) && start > l->now + SCHED_GAP_AHEAD;
+        }
     }
-    /* With no producer on a core of its type here, an idle core takes it
-     * and waits. Not otherwise: a chain that filled its core would hop to
-     * the idle one and back, each core idling while the other runs. */
-    for (uint32_t i = 0; !best && !near && i < l->num_slots; i++)
-        if (l->slots[i].type == type && outstanding(&l->slots[i]) == 0)
-            best = &l->slots[i];
+    if (best_gap)
+        best = NULL;
+    pl->start = best_start;
     if (!best) {
         pl->refused = 1;
         return 0;
@@ -206,6 +271,10 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
             slot->waits[i].seq = pl->waits[i].seq;
         }
     }
+    uint64_t start = free_at(l, c);
+    if (pl && pl->start > start)
+        start = pl->start;
+    c->end = c->due[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = start + 1;
     c->tasks[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->task;
     c->steps[(seq - 1) % SIMPLER_MAILBOX_SLOTS] = p->run_step;
     c->posted = seq;
@@ -234,6 +303,21 @@ static void ring(loop *l)
     }
 }
 
+/* Keep a posted task whose follower was refused, to look again (a core's
+ * last post is looked at again anyway: FOLLOW_BLOCKED). */
+static void defer(loop *l, core_slot *src, uint64_t task, uint32_t seq)
+{
+    for (uint32_t i = 0; i < l->num_deferred; i++)
+        if (l->deferred[i].task == task)
+            return;
+    if (l->num_deferred == SCHED_DEFERRED) {
+        for (uint32_t i = 1; i < SCHED_DEFERRED; i++)
+            l->deferred[i - 1] = l->deferred[i];
+        l->num_deferred--;
+    }
+    l->deferred[l->num_deferred++] = (struct deferred){src, task, seq};
+}
+
 /* Post every follower of task (posted on src as seq) that has a core to
  * go to now. Returns whether any was posted. */
 static int follow_from(loop *l, core_slot *src, uint64_t task, uint32_t seq)
@@ -247,6 +331,28 @@ static int follow_from(loop *l, core_slot *src, uint64_t task, uint32_t seq)
     }
     if (src->last == task)
         src->follow = pl.refused ? FOLLOW_BLOCKED : FOLLOW_AT_RETIRE;
+    else if (pl.refused)
+        defer(l, src, task, seq);
+    return any;
+}
+
+/* Look again at the followers refused a core (a retire moved the clock,
+ * and may have opened one), where their producer is not done yet. An
+ * entry stays while one of them is still refused. */
+static int follow_deferred(loop *l)
+{
+    uint32_t n = l->num_deferred;
+    int any = 0;
+    struct deferred again[SCHED_DEFERRED];
+    for (uint32_t i = 0; i < n; i++)
+        again[i] = l->deferred[i];
+    l->num_deferred = 0;
+    /* Only tasks not retired yet: a finished one's successors are the
+     * ready queues' now, and a runtime may reuse its reference (tmr's
+     * ring). */
+    for (uint32_t i = 0; i < n; i++)
+        if (simpler_seq_before(again[i].src->retired, again[i].seq))
+            any |= follow_from(l, again[i].src, again[i].task, again[i].seq);
     return any;
 }
 
@@ -392,6 +498,9 @@ static int retire(loop *l, core_slot *c)
         if (slot->run_count) /* timed: finished (read above) publishes the core's took_ns */
             note_time(l, slot->func_id, slot->took_ns, run);
         c->retired = seq;
+        uint64_t due = c->due[(seq - 1) % SIMPLER_MAILBOX_SLOTS];
+        if (due > l->now)
+            l->now = due;
         blocks += run;
         for (uint32_t i = 0; i < run; i++)
             tasks += l->ops->finish(l->rt, task + i * step);
@@ -419,6 +528,8 @@ static int pass(loop *l)
             if (c->follow == FOLLOW_NOW || (c->follow == FOLLOW_BLOCKED && retired))
                 again |= follow_from(l, c, c->last, c->posted);
         }
+        if (retired && l->num_deferred)
+            again |= follow_deferred(l);
         progress |= again;
     }
     ring(l);

@@ -61,6 +61,17 @@ typedef struct sched_post {
  * is better spread over the cores by the ready queues. */
 #define SCHED_FOLLOW_SCAN 4
 
+/* Posted tasks whose refused followers the loop looks at again, at most. */
+#define SCHED_DEFERRED 8
+
+/* How far past the loop's clock (in posts) a follower may be placed
+ * behind a gap in a busy core's plan (dispatch_loop.c, fits): 2 kept
+ * Task Bench's tree of width 2 at its old speed (its followers are one
+ * post off the plan each step) while a stencil of width 8 placed far
+ * ahead waited on itself (0.8 of kernel-only's efficiency with no limit,
+ * 0.93 with 2). */
+#define SCHED_GAP_AHEAD 2
+
 /* Queued tasks a core is given, at most, beyond the one it runs: the rest
  * of its mailbox is for followers, which go where their producers are
  * anyway, while a queued task held behind others on one core could have
