@@ -151,7 +151,7 @@ static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
         due[i] = due_of(l, prod[i]);
     core_slot *best = NULL;
     uint64_t best_start = 0;
-    int best_after = 0, best_gap = 0;
+    int best_after = 0;
     for (uint32_t s = 0; s < l->num_slots; s++) {
         core_slot *c = &l->slots[s];
         if (c->type != type || !room(c))
@@ -164,21 +164,21 @@ static int fits(sched_place *pl, uint32_t type, const sched_post *cand)
             else if (due[i] > start)
                 start = due[i];
         }
-        /* A gap in a busy core's plan is taken only near now: far ahead
-         * the plan is least sure, and a task placed there holds back
-         * whatever the core gets after it. Refused, the candidate is
-         * looked at again as posts retire (defer). */
+        /* A gap in a busy core's plan is taken only near the clock: far
+         * ahead the plan is least sure, and a task placed there holds
+         * back whatever the core gets after it. With no other core, the
+         * candidate is refused and looked at again as posts retire
+         * (defer). */
+        if (start > free && outstanding(c) && start > l->now + SCHED_GAP_AHEAD)
+            continue;
         if (!best || start < best_start ||
             (start == best_start &&
              (after > best_after || (after == best_after && outstanding(c) < outstanding(best))))) {
             best = c;
             best_start = start;
             best_after = after;
-            best_gap = start > free && outstanding(c) && start > l->now + SCHED_GAP_AHEAD;
         }
     }
-    if (best_gap)
-        best = NULL;
     pl->start = best_start;
     if (!best) {
         pl->refused = 1;
