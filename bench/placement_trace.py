@@ -22,8 +22,7 @@ import simpler
 
 sys.path.insert(0, str(Path(__file__).parent))
 from taskbench import PATTERNS, Simpler  # noqa: E402
-
-ROUNDS_100US = 59000  # about 100 us of the Task Bench kernel on the development machine
+from thread_cpu import rounds_of_100us  # noqa: E402
 
 
 def main() -> int:
@@ -33,8 +32,9 @@ def main() -> int:
     ap.add_argument("--pattern", choices=PATTERNS, default="stencil_1d")
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=ROUNDS_100US)
+    ap.add_argument("--rounds", type=int, default=0, help="kernel rounds (default: ~100 us)")
     a = ap.parse_args()
+    a.rounds = a.rounds or rounds_of_100us()
     runner = Simpler(a.runtime, simpler.KernelCompiler())
     try:
         runner.time(a.pattern, a.width, a.steps, a.rounds)  # warm

@@ -73,6 +73,17 @@ def measure(runner: Simpler, pattern: str, width: int, steps: int, rounds: int, 
     return per_thread, wall, runs * num_tasks(pattern, width, steps)
 
 
+def rounds_of_100us() -> int:
+    """Kernel rounds that take ~100 us: the kernel's own loop, timed here
+    on one thread."""
+    from peers_bench import BIN, build_peers, peer_time
+    exe = BIN / "omp-gcc-taskbench"
+    if not exe.exists():
+        exe = build_peers("omp_taskbench.c", "tbb_taskbench.cpp", "-taskbench")["omp-gcc"]
+    ns_per_round = peer_time(exe, "serial", 1, 25, 1 << 20) / (1 << 20) * 1e9
+    return max(1, round(100e3 / ns_per_round))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=0, help="kernel rounds (default: ~100 us)")
@@ -84,14 +95,7 @@ def main() -> int:
     ap.add_argument("--runtime", choices=("host_build_graph", "tensormap_and_ringbuffer"), action="append")
     opts = ap.parse_args()
     compiler = simpler.KernelCompiler()
-    rounds = opts.rounds
-    if not rounds:  # ~100 us: the kernel's own loop, timed here on one thread
-        from peers_bench import BIN, build_peers, peer_time
-        exe = BIN / "omp-gcc-taskbench"
-        if not exe.exists():
-            exe = build_peers("omp_taskbench.c", "tbb_taskbench.cpp", "-taskbench")["omp-gcc"]
-        ns_per_round = peer_time(exe, "serial", 1, 25, 1 << 20) / (1 << 20) * 1e9
-        rounds = max(1, round(100e3 / ns_per_round))
+    rounds = opts.rounds or rounds_of_100us()
     for runtime in opts.runtime or ("host_build_graph", "tensormap_and_ringbuffer"):
         runner = Simpler(runtime, compiler)
         try:

@@ -25,8 +25,9 @@
  *     core idles.
  * Followers of a core's last post are looked for right after the post;
  * again, if one had no core with room (or only one far ahead), once a
- * core of this thread retires a post; and when the core has run everything it was given (a successor
- * submitted since may be ready to follow). Not on every pass of the loop:
+ * core of this thread retires a post; and when the core has run
+ * everything it was given (a successor submitted since may be ready to
+ * follow). Not on every pass of the loop:
  * in tensormap_and_ringbuffer a look takes a lock the orchestrator needs.
  */
 enum { FOLLOW_NONE, FOLLOW_AT_RETIRE, FOLLOW_NOW, FOLLOW_BLOCKED };
