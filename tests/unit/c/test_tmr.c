@@ -528,6 +528,32 @@ static void case_lanes(uint32_t threads, uint32_t block_dim)
     run_increments("lanes", orch_lanes, LANES, lane_len, 16, threads, block_dim);
 }
 
+/* ---- chain-runs: followers posted as runs ------------------------------------ */
+
+/* A chain of one kernel on one core type, with the orchestrator free to
+ * run ahead through a ring of 256 slots: the scheduler posts followers
+ * as runs, each task the only successor of the one before, read straight
+ * from the ring (scheduler.c, follow_run); every increment must still
+ * land once, in order. */
+static int orch_one_kernel_chain(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t tags[1] = {SIMPLER_INOUT};
+    for (uint32_t i = 0; i < chain_n; i++) {
+        simpler_tensor t = args->tensors[0];
+        int rc = submit(api, o, F_INC_AIV, SIMPLER_CORE_AIV, &t, tags, 1, NULL, 0);
+        if (rc)
+            return result.rc = rc;
+    }
+    return result.rc = 0;
+}
+
+static void case_chain_runs(uint32_t threads, uint32_t block_dim)
+{
+    atomic_store(&ran_inside_run, 0);
+    run_increments("chain-runs", orch_one_kernel_chain, 1, chain_n = chain_len, 256, threads, block_dim);
+    CHECKF(atomic_load(&ran_inside_run) > 0, "chain-runs: no follower ran inside a run of tasks");
+}
+
 /* ---- independent: many tasks ready at once, taken as runs -------------------- */
 
 #define INDEP_ROWS 512
@@ -907,6 +933,7 @@ int main(int argc, char **argv)
             printf("round %d of %d\n", r + 1, rounds);
         run_case("chain", case_chain);
         run_case("tight-chain", case_tight);
+        run_case("chain-runs", case_chain_runs);
         run_case("lanes", case_lanes);
         run_case("independent", case_independent);
         run_case("stencil", case_stencil);

@@ -155,6 +155,30 @@ static int extends(const forming *f, uint32_t handle, uint64_t seq, uint32_t fun
     return slots == f->count * (f->step >> 14) && seq - f->first_seq == (uint64_t)f->count * f->id_step;
 }
 
+/* Make out (filled for f's first task) the run f formed, if it has more
+ * than one task: the core reads each entry straight from the ring. */
+static void make_run(const tmr_ctx *c, const forming *f, sched_post *out)
+{
+    if (f->count < 2)
+        return;
+    out->run = f->count;
+    out->run_step = f->step;
+    out->run_id_step = f->id_step;
+    out->run_addr = (uint64_t)(uintptr_t)tmr_task_of(c, f->first);
+    out->run_base = 0;
+    out->run_stride = (uint64_t)(f->step >> 14) * sizeof(tmr_task);
+}
+
+/* Add handle (seq) to f, which extends accepted it. */
+static void join(forming *f, uint32_t handle, uint64_t seq)
+{
+    if (f->count == 1) {
+        f->step = handle - f->first;
+        f->id_step = (uint32_t)(seq - f->first_seq);
+    }
+    f->count++;
+}
+
 /* Claim up to max posts of single-block tasks from the head of the queue:
  * each task through its claim word as take does, then head moved past
  * the lot at once and their cells freed. Tasks queued one after the other
@@ -189,12 +213,7 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, cons
         if ((!joins && n == max) || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
             break;
         if (joins) {
-            forming *p = &f[n - 1];
-            if (p->count == 1) {
-                p->step = handle - p->first;
-                p->id_step = (uint32_t)(seq - p->first_seq);
-            }
-            p->count++;
+            join(&f[n - 1], handle, seq);
         } else {
             f[n++] = (forming){handle, 1, 0, 0, sched_run_max(lim, t->func_id), t->func_id, seq};
         }
@@ -211,16 +230,8 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, cons
             advance(c, type, h + i);
     }
     for (uint32_t i = 0; i < n; i++) {
-        tmr_task *t = tmr_task_of(c, f[i].first);
-        fill(t, f[i].first, 0, &out[i]);
-        if (f[i].count > 1) {
-            out[i].run = f[i].count;
-            out[i].run_step = f[i].step;
-            out[i].run_id_step = f[i].id_step;
-            out[i].run_addr = (uint64_t)(uintptr_t)t;
-            out[i].run_base = 0;
-            out[i].run_stride = (uint64_t)(f[i].step >> 14) * sizeof(tmr_task);
-        }
+        fill(tmr_task_of(c, f[i].first), f[i].first, 0, &out[i]);
+        make_run(c, &f[i], &out[i]);
     }
     return (int)n;
 }
@@ -246,6 +257,43 @@ static void posted(void *rt, uint64_t task, uint32_t core, uint32_t seq)
 
 _Static_assert(TMR_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot");
 
+/* A follower first was claimed: make its post a run of up to most tasks
+ * (a chain, as submitted), each one in the fanout of the one before and
+ * waiting for it alone, claimed in turn, laid out in the ring as
+ * take_run's runs are. A successor in prev's fanout counts prev in its
+ * pending, and the orchestrator's hold on it (tmr_submit) is one more
+ * until it is fully written and linked: seen under prev's lock, which
+ * links take, a pending of 1 is prev alone, every other producer
+ * finished, the task's fields published. */
+static void follow_run(tmr_ctx *c, uint32_t first, uint32_t most, sched_post *out)
+{
+    const tmr_task *ft = tmr_task_of(c, first);
+    forming f = {first, 1, 0, 0, most, ft->func_id, atomic_load_explicit(&ft->seq, memory_order_relaxed)};
+    for (uint32_t prev = first, next = first; f.count < most; prev = next) {
+        tmr_task *p = tmr_task_of(c, prev);
+        uint64_t next_seq = 0;
+        tmr_lock(&p->lock);
+        uint32_t n = p->fanout;
+        for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE && next == prev; i++) {
+            uint32_t g = c->deps[n].consumer;
+            tmr_task *t = tmr_task_of(c, g);
+            n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
+            uint64_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+            uint32_t one = 1;
+            if (t->block_num == 1 && t->core_type == ft->core_type && extends(&f, g, seq, t->func_id) &&
+                atomic_compare_exchange_strong(&t->pending, &one, 1 | TMR_FOLLOWED)) {
+                next = g;
+                next_seq = seq;
+            }
+        }
+        tmr_unlock(&p->lock);
+        if (next == prev)
+            break;
+        join(&f, next, next_seq);
+    }
+    make_run(c, &f, out);
+}
+
 /* task is posted to one of this thread's cores and not yet finished (only
  * this thread finishes it), so its fanout list only grows, at the head,
  * under its lock. A consumer in it with unposted 0 is fully submitted and
@@ -255,10 +303,10 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
     tmr_ctx *c = rt;
     tmr_task *t = tmr_task_of(c, (uint32_t)task);
     tmr_lock(&t->lock);
-    uint32_t n = t->fanout;
+    uint32_t n = t->fanout, handle = 0;
     int found = 0;
     for (uint32_t i = 0; i < SCHED_FOLLOW_SCAN && n != TMR_NONE && !found; i++) {
-        uint32_t handle = c->deps[n].consumer;
+        handle = c->deps[n].consumer;
         tmr_task *f = tmr_task_of(c, handle);
         n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
         if (f->block_num != 1 || atomic_load_explicit(&f->unposted, memory_order_acquire) != 0)
@@ -268,6 +316,12 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
                             atomic_load_explicit(&f->num_waits, memory_order_relaxed), f->waits, TMR_WAITS, out);
     }
     tmr_unlock(&t->lock);
+    if (found) {
+        /* after the unlock: follow_run takes the followers' locks */
+        uint32_t most = sched_follow_run_max(place, out->func_id);
+        if (most > 1)
+            follow_run(c, handle, most, out);
+    }
     return found;
 }
 
