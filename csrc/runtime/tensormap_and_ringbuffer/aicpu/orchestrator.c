@@ -504,12 +504,15 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     tmr_task *t = take_slot(o, rd, &slot);
     if (!t)
         return o->failed;
-    atomic_store(&t->seq, id + 1); /* a dependency naming this slot's old task now reads "moved on" */
-    atomic_store(&t->pending, 1); /* held until the task is fully linked */
-    atomic_store(&t->completed, 0);
-    atomic_store(&t->blocks_done, 0);
-    atomic_store(&t->unposted, 1); /* held until the task is fully written */
-    atomic_store(&t->num_waits, 0);
+    /* Relaxed: the slot is reusable (take_slot read that with acquire), so
+     * no other thread touches it again until it is published, through a
+     * producer's lock (link_producer) or the release below. */
+    atomic_store_explicit(&t->seq, id + 1, memory_order_relaxed); /* a dependency naming the old task reads "moved on" */
+    atomic_store_explicit(&t->pending, 1, memory_order_relaxed);  /* held until the task is fully linked */
+    atomic_store_explicit(&t->completed, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->blocks_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->unposted, 1, memory_order_relaxed); /* held until the task is fully written */
+    atomic_store_explicit(&t->num_waits, 0, memory_order_relaxed);
     t->posted_at = 0;
     t->fanout = TMR_NONE;
     t->block_num = task->block_num ? task->block_num : 1;
@@ -522,7 +525,8 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     t->heap_mask = 0;
     t->kernel_addr = kn->addr;
     o->current = tmr_handle(rd, slot, t->generation);
-    atomic_store(&t->claim, (uint64_t)(t->generation & 0xFFFFu) << 48 | (uint64_t)t->block_num << 32);
+    atomic_store_explicit(&t->claim, (uint64_t)(t->generation & 0xFFFFu) << 48 | (uint64_t)t->block_num << 32,
+                          memory_order_relaxed);
 
     for (uint32_t i = 0; i < task->num_deps; i++)
         if (link_explicit(o, id, task->deps[i]))
@@ -535,9 +539,14 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
         capture(o, task);
 
     /* Publish: from here schedulers may run it. */
-    atomic_fetch_add(&o->c.run->submitted, 1);
-    atomic_fetch_add_explicit(&o->c.launch->tasks_submitted, 1, memory_order_relaxed);
+    /* This thread alone writes both counts: stores, not locked adds. The
+     * count is stored before the task can run (the release below), so no
+     * scheduler sees its finish counted and it not. */
     o->seq++;
+    atomic_store_explicit(&o->c.run->submitted, o->seq, memory_order_release);
+    atomic_store_explicit(&o->c.launch->tasks_submitted,
+                          atomic_load_explicit(&o->c.launch->tasks_submitted, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     /* release: a scheduler that sees 0 sees the whole task and its waits */
     atomic_fetch_sub_explicit(&t->unposted, 1, memory_order_release);
     if (atomic_fetch_sub(&t->pending, 1) == 1)
