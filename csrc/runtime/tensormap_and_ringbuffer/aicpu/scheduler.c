@@ -332,9 +332,11 @@ static int finish(void *rt, uint64_t task)
     tmr_ctx *c = rt;
     uint32_t handle = (uint32_t)task;
     tmr_task *t = tmr_task_of(c, handle);
-    /* block_num first: once the last block is in, the slot may be reused. */
+    /* block_num first: once the last block is in, the slot may be reused.
+     * One block: its finish is the task's (no locked add for every task
+     * of a run). */
     uint32_t block_num = t->block_num;
-    if (atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
+    if (block_num > 1 && atomic_fetch_add(&t->blocks_done, 1) + 1 < block_num)
         return 0;
     for (uint64_t m = t->heap_mask, i; m; m &= m - 1) {
         i = (uint64_t)__builtin_ctzll(m);
@@ -354,7 +356,12 @@ static int finish(void *rt, uint64_t task)
     uint32_t last = TMR_NONE;
     for (uint32_t n = first; n != TMR_NONE; n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed)) {
         tmr_task *s = tmr_task_of(c, c->deps[n].consumer);
-        if (atomic_fetch_sub(&s->pending, 1) == 1)
+        /* A followed successor waiting for this task alone (a chain's
+         * next): nothing else changes its count now, so a store does what
+         * a locked subtraction would (release: the slot's reuse reads it). */
+        if (atomic_load_explicit(&s->pending, memory_order_relaxed) == (1 | TMR_FOLLOWED))
+            atomic_store_explicit(&s->pending, TMR_FOLLOWED, memory_order_release);
+        else if (atomic_fetch_sub(&s->pending, 1) == 1)
             tmr_push_ready(c, c->deps[n].consumer);
         last = n;
     }
