@@ -30,6 +30,8 @@ PROGRAMS = {
                   "csrc/common/addr_map.c", "csrc/common/array.c"],
     "test_gm_heap": ["csrc/common/gm_heap.c", "csrc/common/addr_map.c", "csrc/common/array.c"],
     "test_orch_thread": ORCH_THREAD,
+    # every stop of a job inside a call ended by the waiter's second look
+    "test_orch_thread:missed_leave": ORCH_THREAD + ["-DHBG_ORCH_TEST_MISSED_LEAVE"],
 }
 COMMON = ["csrc/common/error.c"]
 # A thread ended by cancellation or pthread_exit unwinds past ASan's view

@@ -102,6 +102,18 @@ static int spinning_job(hbg_orch_thread *self, void *arg)
     return 0;
 }
 
+/* One call, then its own code for ever: nothing of simpler's is called
+ * again to see a stop its call's return missed. */
+static int call_then_spin_job(hbg_orch_thread *self, void *arg)
+{
+    job_state *s = arg;
+    s->self = self;
+    one_call(s);
+    for (;;)
+        s->sink++;
+    return 0;
+}
+
 static int sleeping_job(hbg_orch_thread *self, void *arg)
 {
     (void)self, (void)arg;
@@ -170,9 +182,26 @@ static void case_a_long_call_ends_the_job_as_it_returns(void)
     job_state s = {.call_ns = 200 * MS, .between_ns = 0};
     uint64_t start = simpler_now_ns();
     stopped_by_timeout("long call", calling_job, &s, 20 * MS);
+#ifdef HBG_ORCH_TEST_MISSED_LEAVE
+    /* the leave missed the stop: the waiter's next look ends the job
+     * just after the call returned */
+    CHECKF(atomic_load(&s.calls) <= 1, "the job ended after its first call (%llu calls)",
+           (unsigned long long)atomic_load(&s.calls));
+#else
     CHECKF(atomic_load(&s.calls) == 0, "the job ended in its first call's return (%llu calls)",
            (unsigned long long)atomic_load(&s.calls));
+#endif
     CHECK(simpler_now_ns() - start >= 200 * MS);
+}
+
+/* A stop while the job is inside its only call ends it once the call
+ * returned, whether or not the return saw the stop (the waiter looks
+ * again: with the missed_leave variant it is the waiter that ends it). */
+static void case_a_stop_the_return_missed_still_ends_the_job(void)
+{
+    job_state s = {.call_ns = 50 * MS};
+    stopped_by_timeout("a call, then its own code", call_then_spin_job, &s, 10 * MS);
+    CHECKF(atomic_load(&s.calls) <= 1, "%llu calls", (unsigned long long)atomic_load(&s.calls));
 }
 
 /* A call made while the stop unwinds the job (its cleanup) works and
@@ -218,6 +247,7 @@ int main(void)
     case_jobs_that_return();
     case_jobs_outside_calls_are_stopped();
     case_a_long_call_ends_the_job_as_it_returns();
+    case_a_stop_the_return_missed_still_ends_the_job();
     case_cleanup_may_call_while_the_job_ends();
     case_stop_never_lands_inside_a_call();
     /* Every stopped thread was joined. */

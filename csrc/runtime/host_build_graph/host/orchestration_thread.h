@@ -22,13 +22,15 @@
  * in flight), and it costs two atomic read-modify-writes a call (about
  * 40 ns a pair here, most of a submit's cost). So the calls count their
  * depth in a word of the thread's, and the waiter asks for the stop
- * first: it sets stop, fences (as each call does between its depth and
- * its look at stop: one side sees the other), and cancels the job only
- * if it is not inside a call. A call that was inside ends
- * the job itself as it returns (it cancels itself); a call that begins
- * after the stop sees it and ends the job before doing anything, so a
- * cancel still in flight finds nothing half done. A call made by the
- * job's cleanup as it ends goes on as usual.
+ * first: it sets stop, fences (as each call does between raising its
+ * depth and its look at stop: one side sees the other), and cancels the
+ * job only once it is not inside a call. A call that was inside ends the
+ * job itself as it returns if it sees the stop (it cancels itself); it
+ * does not fence there, so it may miss it, and the waiter looks at the
+ * depth again every ORCH_STOP_LOOK_NS until it can cancel. A call that
+ * begins after the stop sees it and ends the job before doing anything,
+ * so a cancel still in flight finds nothing half done. A call made by
+ * the job's cleanup as it ends goes on as usual.
  */
 #ifndef SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
 #define SIMPLER_RUNTIME_HBG_ORCH_THREAD_H
