@@ -581,8 +581,6 @@ static graph *make_chain_with_sides(uint32_t n)
 
 static void chain_with_sides_extra(const graph *g)
 {
-    /* the chain's, on AIVs: the side tasks are queued AIC roots, runs of their own */
-    CHECKF(atomic_load(&ran_inside_run_on[1]) > 0, "chain with sides: no chain task ran inside a run");
     CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == g->n - chain_sides + 1);
 }
 
@@ -685,19 +683,31 @@ static int run_graph(const char *name, graph *g, uint32_t threads, uint32_t bloc
     return ok;
 }
 
-static void case_graph(const char *name, graph *g, int reps, void (*extra)(const graph *))
+/* What a case checks over all its runs, not each: whether a run formed
+ * depends on timing (a preempted timed task makes the next ones too slow
+ * to run together), so one run of nine without runs is no fault. */
+enum { RUNS_UNCHECKED = -1, RUNS_ON_ANY = 2 };
+
+static void case_graph(const char *name, graph *g, int reps, void (*extra)(const graph *), int runs_on)
 {
     uint64_t t0 = simpler_now_ns();
     int runs = 0;
+    uint32_t inside = 0, in_run = 0;
     for (int r = 0; r < reps; r++)
         for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
             for (size_t bi = 0; bi < sizeof block_dims / sizeof *block_dims; bi++) {
                 int ok = run_graph(name, g, thread_nums[ti], block_dims[bi]);
                 if (ok && extra)
                     extra(g);
+                in_run += atomic_load(&ran_in_run);
+                inside += runs_on == RUNS_ON_ANY || runs_on < 0 ? atomic_load(&ran_inside_run)
+                                                                : atomic_load(&ran_inside_run_on[runs_on]);
                 runs++;
             }
-    printf("%-14s %5u tasks x %d runs: %.2f s\n", name, g->n, runs, (double)(simpler_now_ns() - t0) / 1e9);
+    if (runs_on != RUNS_UNCHECKED)
+        CHECKF(inside > 0, "%s: in %d runs of %u tasks none ran inside a run (%u in one)", name, runs, g->n, in_run);
+    printf("%-14s %5u tasks x %d runs: %.2f s, %u inside runs\n", name, g->n, runs,
+           (double)(simpler_now_ns() - t0) / 1e9, inside);
     fflush(stdout);
 }
 
@@ -709,17 +719,6 @@ static void independent_extra(const graph *g)
 {
     uint32_t ahead = atomic_load(&root_ahead);
     CHECKF(ahead <= SCHED_TAKE_AHEAD, "independent: %u posts were behind a running one", ahead);
-    CHECKF(atomic_load(&ran_inside_run) > 0, "independent: of %u tasks none ran inside a run (%u in one)", g->n,
-           atomic_load(&ran_in_run));
-}
-
-static void chain_extra(const graph *g);
-
-static void chain_runs_extra(const graph *g)
-{
-    chain_extra(g);
-    CHECKF(atomic_load(&ran_inside_run) > 0, "chain of one type: of %u tasks none ran inside a run (%u in one)",
-           g->n, atomic_load(&ran_in_run));
 }
 
 static void chain_extra(const graph *g)
@@ -754,9 +753,6 @@ static void fan_extra(const graph *g)
     CHECK(atomic_load_explicit(&order[0], memory_order_relaxed) == 0);
     CHECK(atomic_load_explicit(&order[g->n - 1], memory_order_relaxed) == g->n - 1);
     CHECK(depth_out[(g->n - 1) * MAX_BLOCKS] == 3);
-    /* The children, queued by the root's finish in order, go as runs;
-     * the join after them all. */
-    CHECKF(atomic_load(&ran_inside_run) > 0, "fan: of %u tasks none ran inside a run", g->n);
 }
 
 /* Queued tasks ahead of time go round the idle cores of the type, one
@@ -1136,36 +1132,38 @@ int main(int argc, char **argv)
     start_cores();
 
     graph *g = make_chain(SCALED(2000));
-    case_graph("chain", g, 1, chain_extra);
+    case_graph("chain", g, 1, chain_extra, RUNS_UNCHECKED);
     graph_free(g);
 
     g = make_chain_of(SCALED(2000), 1);
-    case_graph("chain of one type", g, 1, chain_runs_extra);
+    case_graph("chain of one type", g, 1, chain_extra, RUNS_ON_ANY);
     graph_free(g);
 
     g = make_chain_with_sides(SCALED(2000));
-    case_graph("chain with sides", g, 1, chain_with_sides_extra);
+    /* the chain's runs, on AIVs: the side tasks are queued AIC roots, runs of their own */
+    case_graph("chain with sides", g, 1, chain_with_sides_extra, 1);
     graph_free(g);
 
     g = make_independent(SCALED(5000));
-    case_graph("independent", g, 1, independent_extra);
+    case_graph("independent", g, 1, independent_extra, RUNS_ON_ANY);
     graph_free(g);
 
     case_take_ahead_balance();
 
     g = make_fan(SCALED(500));
-    case_graph("fan-out/in", g, 2, fan_extra);
+    /* the children, queued by the root's finish in order, go as runs */
+    case_graph("fan-out/in", g, 2, fan_extra, RUNS_ON_ANY);
     graph_free(g);
 
     g = make_stencil(SCALED(500), 4);
-    case_graph("stencil", g, 1, stencil_extra);
+    case_graph("stencil", g, 1, stencil_extra, RUNS_UNCHECKED);
     CHECKF(stencil_cross > 0, "stencil: no follower waited for a producer on another core");
     graph_free(g);
 
     case_wide_stencil();
 
     g = make_multiblock(SCALED(20), 10);
-    case_graph("multi-block", g, 1, NULL);
+    case_graph("multi-block", g, 1, NULL, RUNS_UNCHECKED);
     graph_free(g);
 
     for (size_t ti = 0; ti < sizeof thread_nums / sizeof *thread_nums; ti++)
@@ -1195,7 +1193,7 @@ int main(int argc, char **argv)
 
     /* A last run after every watchdog case. */
     g = make_chain(SCALED(200));
-    case_graph("chain-again", g, 1, chain_extra);
+    case_graph("chain-again", g, 1, chain_extra, RUNS_UNCHECKED);
     graph_free(g);
 
     stop_cores();
