@@ -101,7 +101,7 @@ static int stop_job(hbg_orch_thread *t)
     int cancelled = 0;
     uint64_t end = simpler_now_ns() + ORCH_CANCEL_JOIN_NS;
     for (;;) {
-        if (!cancelled && !atomic_load_explicit(&t->in_api, memory_order_relaxed)) {
+        if (!cancelled && !atomic_load_explicit(&t->in_api, memory_order_acquire)) {
             pthread_cancel(t->thread);
             cancelled = 1;
         }
