@@ -547,11 +547,11 @@ static int orch_one_kernel_chain(const simpler_orch_api *api, simpler_orch *o, c
     return result.rc = 0;
 }
 
+/* Whether followers formed runs is checked by run_case over all combos:
+ * on a loaded machine one run may see every follower arrive late. */
 static void case_chain_runs(uint32_t threads, uint32_t block_dim)
 {
-    atomic_store(&ran_inside_run, 0);
     run_increments("chain-runs", orch_one_kernel_chain, 1, chain_n = chain_len, 256, threads, block_dim);
-    CHECKF(atomic_load(&ran_inside_run) > 0, "chain-runs: no follower ran inside a run of tasks");
 }
 
 /* ---- independent: many tasks ready at once, taken as runs -------------------- */
@@ -575,12 +575,11 @@ static int orch_independent(const simpler_orch_api *api, simpler_orch *o, const 
     return result.rc = 0;
 }
 
+/* Consecutive slots of a ring, one lap: posted as runs, read from it;
+ * run_case checks, over all combos, that some task ran inside a run. */
 static void case_independent(uint32_t threads, uint32_t block_dim)
 {
-    atomic_store(&ran_inside_run, 0);
     run_increments("independent", orch_independent, INDEP_ROWS, indep_rounds, 1024, threads, block_dim);
-    /* consecutive slots of a ring, one lap: posted as runs, read from it */
-    CHECKF(atomic_load(&ran_inside_run) > 0, "independent: no task ran inside a run of tasks");
 }
 
 /* ---- stencil: every task waits for its neighbours in the row before -------- */
@@ -899,13 +898,21 @@ typedef void (*case_fn)(uint32_t threads, uint32_t block_dim);
 
 static const char *only; /* run only the cases whose name contains this */
 
-static void run_case(const char *name, case_fn fn)
+enum { RUNS_UNCHECKED, RUNS_FORMED };
+
+/* want_runs: some task of the case, over all its combos, ran inside a run
+ * of tasks (checked once, as any single run may form none under load). */
+static void run_case(const char *name, case_fn fn, int want_runs)
 {
     if (only && !strstr(name, only))
         return;
     uint64_t t0 = simpler_now_ns();
+    atomic_store(&ran_inside_run, 0);
     for (size_t i = 0; i < sizeof combos / sizeof *combos; i++)
         fn(combos[i][0], combos[i][1]);
+    if (want_runs == RUNS_FORMED)
+        CHECKF(atomic_load(&ran_inside_run) > 0, "%s: no task ran inside a run of tasks in %zu runs", name,
+               sizeof combos / sizeof *combos);
     printf("%-12s x %zu runs: %.2f s\n", name, sizeof combos / sizeof *combos,
            (double)(simpler_now_ns() - t0) / 1e9);
     fflush(stdout);
@@ -931,18 +938,18 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++) {
         if (rounds > 1)
             printf("round %d of %d\n", r + 1, rounds);
-        run_case("chain", case_chain);
-        run_case("tight-chain", case_tight);
-        run_case("chain-runs", case_chain_runs);
-        run_case("lanes", case_lanes);
-        run_case("independent", case_independent);
-        run_case("stencil", case_stencil);
-        run_case("stream", case_stream);
-        run_case("war", case_war);
-        run_case("deadlock", case_deadlock);
-        run_case("heap-small", case_heap_small);
+        run_case("chain", case_chain, RUNS_UNCHECKED);
+        run_case("tight-chain", case_tight, RUNS_UNCHECKED);
+        run_case("chain-runs", case_chain_runs, RUNS_FORMED);
+        run_case("lanes", case_lanes, RUNS_UNCHECKED);
+        run_case("independent", case_independent, RUNS_FORMED);
+        run_case("stencil", case_stencil, RUNS_UNCHECKED);
+        run_case("stream", case_stream, RUNS_UNCHECKED);
+        run_case("war", case_war, RUNS_UNCHECKED);
+        run_case("deadlock", case_deadlock, RUNS_UNCHECKED);
+        run_case("heap-small", case_heap_small, RUNS_UNCHECKED);
         /* The cores serve ordinary runs after the failed ones. */
-        run_case("chain-again", case_chain);
+        run_case("chain-again", case_chain, RUNS_UNCHECKED);
     }
 
     stop_cores();
