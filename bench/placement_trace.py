@@ -8,7 +8,10 @@ Prints the wall time per task (two cores: 50 us a task is the floor for
 time split in two, from the trace's blocks and edges: waiting for a
 producer still running elsewhere ("dependency wait": the placement's
 cost), and starting late once every producer and the core's previous
-task were done ("latency": the scheduler's and the wake-ups' cost).
+task were done ("latency": the scheduler's and the wake-ups' cost); the
+late starts by size (many short ones: a cost every task pays; a few long
+ones: a thread waiting for a CPU) and how much of the latency began while
+an AICPU thread slept (the trace's sleep events).
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ import simpler
 sys.path.insert(0, str(Path(__file__).parent))
 from taskbench import PATTERNS, Simpler  # noqa: E402
 from thread_cpu import rounds_of_100us  # noqa: E402
+from simpler.trace import KINDS  # noqa: E402
+
+SLEEP = next(code for code, name in KINDS.items() if name == "sleep")  # an AICPU thread asleep
 
 
 def main() -> int:
@@ -54,14 +60,21 @@ def main() -> int:
         p, c = index.get(int(e["producer"])), index.get(int(e["consumer"]))
         if p is not None and c is not None:
             producers[c].append(p)
+    sleeps = trace.events[trace.events["kind"] == SLEEP]
+    sleep_start, sleep_end = sleeps["start_ns"].astype(np.int64), sleeps["end_ns"].astype(np.int64)
     prev_end: dict[int, int] = {}
     dep_wait = latency = 0
+    late, late_asleep = [], 0
     for k in np.argsort(start):
         c = int(core[k])
         free = prev_end.get(c, int(start[k]))
         ready = max((int(end[p]) for p in producers[k]), default=0)
         dep_wait += max(0, ready - free)
         latency += int(start[k]) - max(free, ready)
+        late.append(int(start[k]) - max(free, ready))
+        t0 = max(free, ready)
+        if ((sleep_start <= t0) & (sleep_end > t0)).any():
+            late_asleep += late[-1]
         prev_end[c] = int(end[k])
     wall = int(end.max() - start.min())
     print(f"{a.runtime} {a.pattern} w{a.width}, {len(b)} tasks of {a.rounds} rounds: "
@@ -71,6 +84,17 @@ def main() -> int:
         print(f"  core {int(c)}: {int(on.sum())} tasks, busy {(end - start)[on].sum() / 1e6:.1f} ms")
     print(f"  idle: dependency wait {dep_wait / 1e6:.1f} ms, latency {latency / 1e6:.1f} ms "
           f"(wall {wall / 1e6:.1f} ms)")
+    # Many short late starts are the scheduler's cost a task; a few long
+    # ones are a thread that lost its CPU for a timeslice.
+    late_ns = np.array(late)
+    edges = [0, 2_000, 10_000, 50_000, 200_000, 1_000_000, None]
+    print("  late starts by size:", ", ".join(
+        f"{lo / 1e3:g}-{hi / 1e3:g} us: {int(((late_ns >= lo) & (late_ns < hi)).sum())} "
+        f"({late_ns[(late_ns >= lo) & (late_ns < hi)].sum() / 1e6:.1f} ms)" if hi else
+        f">= {lo / 1e3:g} us: {int((late_ns >= lo).sum())} ({late_ns[late_ns >= lo].sum() / 1e6:.1f} ms)"
+        for lo, hi in zip(edges, edges[1:])))
+    print(f"  of the latency, {late_asleep / 1e6:.1f} ms began while an AICPU thread slept "
+          f"({len(sleeps)} sleeps, {(sleep_end - sleep_start).sum() / 1e6:.1f} ms)")
     return 0
 
 
