@@ -31,7 +31,10 @@ sqrt(2) until efficiency falls below 50% (twice in a row, so that one dip
 from the machine's other load does not end it); METG(50%) is the smallest
 task granularity (wall time x cores / tasks) measured at or above 50%
 ("n/a": none was). The runners take turns at each kernel size, so
-the machine's other load falls on all of them alike.
+the machine's other load falls on all of them alike. Every runner is
+timed warm: a peer's program runs the graph twice and times the second
+pass (the first starts its threads); simpler's worker runs a small graph
+once, untimed, when the bench starts.
 """
 from __future__ import annotations
 
@@ -94,6 +97,9 @@ class Simpler:
         self.worker = simpler.ChipWorker("sim", runtime)
         self.cid = self.worker.register(callable_)
         self.config = dict(task_ring_size=4096) if runtime == "tensormap_and_ringbuffer" else {}
+        # Untimed, as the peers' programs time their second pass: the
+        # chip's threads start and the kernels load here.
+        self.time(PATTERNS[0], MAX_WIDTH, 2, 0)
 
     def time(self, pattern: str, width: int, steps: int, rounds: int) -> float:
         outputs = np.full((2, width, 2), np.iinfo(np.uint64).max, dtype=np.uint64)  # no stamp yet
