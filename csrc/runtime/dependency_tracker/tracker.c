@@ -342,13 +342,13 @@ static uint32_t add_entry(dep_tracker *t, uint32_t bucket, const dep_region *r, 
             t->num_init = id + 1;
         }
     }
+    /* Every field but the readers array (kept for reuse) set one by one:
+     * a memset of the entry was a rep stos on every submit's tensors. */
     dep_entry *e = &t->entries[id];
-    uint32_t *readers = e->readers;
-    uint64_t cap = e->cap_readers;
-    memset(e, 0, sizeof *e);
-    e->readers = readers;
-    e->cap_readers = cap;
     e->region = *r;
+    e->num_readers = 0;
+    e->prev = e->next = 0;
+    e->cell_next[0] = e->cell_next[1] = 0;
     e->writer = writer;
     e->bucket = bucket;
     e->level = level_of(r);
