@@ -1,0 +1,89 @@
+"""The dependency tracker alone, on a Task Bench stencil_1d's accesses
+(bench/tracker/stencil.c: per task up to three reads and one write of
+1-D views, each region made and looked up as a host orchestration's
+submit does): ns per task, fastest of many runs. With --against REV, the
+tracker's sources at that git revision are built and run in turn with
+this tree's, and the ratio printed. No pass/fail.
+
+    python bench/tracker_bench.py [--against REV] [--steps N] [--repeats N]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "simpler"))
+import _cflags  # noqa: E402  (the one list of compiler flags, loaded without the extension)
+
+SOURCES = ["csrc/runtime/dependency_tracker/tracker.c", "csrc/runtime/dependency_tracker/region.c",
+           "csrc/common/addr_map.c", "csrc/common/array.c", "csrc/common/error.c"]
+
+
+def build(tree: Path, out: Path) -> Path:
+    """The bench program over the tracker sources under tree (this
+    checkout, or a revision's copy), with this checkout's headers beside
+    it for anything the revision lacks."""
+    includes = [f"-I{tree / d}" for d in _cflags.INCLUDE_DIRS] + [f"-I{ROOT / d}" for d in _cflags.INCLUDE_DIRS]
+    cmd = ["gcc", *_cflags.HOST, *includes, str(ROOT / "bench" / "tracker" / "stencil.c"),
+           *(str(tree / s) for s in SOURCES), "-o", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The tracker's sources and the headers they include, as at rev."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", rev, "csrc"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if f.endswith((".c", ".h")):
+            dest = into / f
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{f}"], capture_output=True,
+                                            check=True).stdout)
+    return into
+
+
+def run(exe: Path, width: int, steps: int, repeats: int) -> tuple[float, int]:
+    ns, edges = subprocess.run([str(exe), str(width), str(steps), str(repeats)], capture_output=True, text=True,
+                               check=True).stdout.split()
+    return float(ns), int(edges)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--against", metavar="REV", help="also build the tracker as at this git revision")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3, help="turns each build takes, alternating")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        builds = {"this tree": build(ROOT, tmp / "tracker-this")}
+        if a.against:
+            builds[a.against] = build(checkout(a.against, tmp / "rev"), tmp / "tracker-rev")
+        print(f"dependency tracker, Task Bench stencil_1d accesses, {a.steps} steps; ns per task "
+              f"(fastest of {a.rounds} x {a.repeats} runs)")
+        print(f"{'width':<8}" + "".join(f"{name:>14}" for name in builds) + ("       ratio" if a.against else ""))
+        for width in (2, 8):
+            best: dict[str, float] = {}
+            edges: dict[str, int] = {}
+            for _ in range(a.rounds):
+                for name, exe in builds.items():
+                    ns, edges[name] = run(exe, width, a.steps, a.repeats)
+                    best[name] = min(best.get(name, ns), ns)
+            if len(set(edges.values())) != 1:
+                print(f"  width {width}: the builds found different edges: {edges}")
+                return 1
+            row = f"{width:<8}" + "".join(f"{best[name]:>14.1f}" for name in builds)
+            if a.against:
+                row += f"{best['this tree'] / best[a.against]:>12.2f}"
+            print(row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
