@@ -10,7 +10,7 @@ simpler/peer ratios and writes JSON. No pass/fail.
 Per-task cost: empty tasks (0 rounds) in independent, chain, fan-out /
 fan-in and stencil_1d patterns at 1e3, 1e5 and 1e6 tasks, the fastest of
 30, 10 and 3 runs (the shorter the run, the more of it one interruption
-is).
+is; one each with --quick).
 METG(50%) (Task-Bench): stencil_1d, width = host cores, 1,000 steps; the
 kernel is shrunk by factors of sqrt(2) until efficiency (serial kernel
 time / (wall time x cores)) drops below 50%; METG is the smallest task
@@ -18,7 +18,8 @@ granularity (wall time x cores / tasks) still at or above it.
 Every runner is timed warm, its threads already up: a peer's program runs
 the graph twice and times the second pass (one process a measurement);
 simpler's worker runs each graph once untimed before the best of the
-timed runs.
+timed runs. What stays warmer for simpler: its timed runs follow one
+another in one process, where a peer's second pass is only its second.
 """
 from __future__ import annotations
 
@@ -132,9 +133,9 @@ def main() -> None:
             # A run of 1e3 empty tasks lasts ~100 us, inside one timeslice
             # of whatever else the machine runs: more samples the shorter
             # the run, the same for every runner (30 at 1e3, 10 at 1e5).
-            times = max(repeats, min(30, round(10 * (1e5 / n) ** 0.5)))
+            times = repeats if opts.quick else max(repeats, min(30, round(10 * (1e5 / n) ** 0.5)))
             for name in names:
-                if name in runners:  # a peer's program times its second pass, once its threads are up
+                if name in runners:  # simpler warm too, as each peer's program times its second pass
                     timer(name)(pattern, width, steps, 0)
                 t = best_of(lambda: timer(name)(pattern, width, steps, 0), times)
                 row[name] = t / (width * steps) * 1e9

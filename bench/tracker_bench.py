@@ -23,27 +23,34 @@ SOURCES = ["csrc/runtime/dependency_tracker/tracker.c", "csrc/runtime/dependency
            "csrc/common/addr_map.c", "csrc/common/array.c", "csrc/common/error.c"]
 
 
+class CannotBuild(Exception):
+    """A tree (a revision's, usually) the bench program does not build against."""
+
+
 def build(tree: Path, out: Path) -> Path:
-    """The bench program over the tracker sources under tree (this
-    checkout, or a revision's copy), with this checkout's headers beside
-    it for anything the revision lacks."""
-    includes = [f"-I{tree / d}" for d in _cflags.INCLUDE_DIRS] + [f"-I{ROOT / d}" for d in _cflags.INCLUDE_DIRS]
+    """The bench program over the tracker sources and headers under tree
+    (this checkout, or a revision's copy): its own headers only, so that
+    an old revision is not measured with today's."""
+    missing = [s for s in SOURCES if not (tree / s).exists()]
+    if missing:
+        raise CannotBuild(f"it has no {', '.join(missing)} (the tracker's sources as this bench knows them)")
+    includes = [f"-I{tree / d}" for d in _cflags.INCLUDE_DIRS]
     cmd = ["gcc", *_cflags.HOST, *includes, str(ROOT / "bench" / "tracker" / "stencil.c"),
            *(str(tree / s) for s in SOURCES), "-o", str(out)]
-    subprocess.run(cmd, check=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise CannotBuild("the bench program does not compile against it (it needs dep_tracker_reset, and a "
+                          f"tracker API like this tree's):\n{r.stderr.strip()}")
     return out
 
 
 def checkout(rev: str, into: Path) -> Path:
-    """The tracker's sources and the headers they include, as at rev."""
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", rev, "csrc"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if f.endswith((".c", ".h")):
-            dest = into / f
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{f}"], capture_output=True,
-                                            check=True).stdout)
+    """The tree's csrc/ as at rev."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "csrc"], capture_output=True)
+    if archive.returncode:
+        raise CannotBuild(archive.stderr.decode(errors="replace").strip() or "git archive failed")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
 
 
@@ -57,14 +64,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--against", metavar="REV", help="also build the tracker as at this git revision")
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=200)
-    ap.add_argument("--rounds", type=int, default=3, help="turns each build takes, alternating")
+    ap.add_argument("--repeats", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="turns each build takes, alternating (the machine's speed drifts between turns)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        builds = {"this tree": build(ROOT, tmp / "tracker-this")}
-        if a.against:
-            builds[a.against] = build(checkout(a.against, tmp / "rev"), tmp / "tracker-rev")
+        try:
+            builds = {"this tree": build(ROOT, tmp / "tracker-this")}
+            if a.against:
+                builds[a.against] = build(checkout(a.against, tmp / "rev"), tmp / "tracker-rev")
+        except CannotBuild as e:
+            print(f"tracker_bench: {a.against or 'this tree'}: {e}", file=sys.stderr)
+            return 2
         print(f"dependency tracker, Task Bench stencil_1d accesses, {a.steps} steps; ns per task "
               f"(fastest of {a.rounds} x {a.repeats} runs)")
         print(f"{'width':<8}" + "".join(f"{name:>14}" for name in builds) + ("       ratio" if a.against else ""))
@@ -76,7 +88,9 @@ def main() -> int:
                     ns, edges[name] = run(exe, width, a.steps, a.repeats)
                     best[name] = min(best.get(name, ns), ns)
             if len(set(edges.values())) != 1:
-                print(f"  width {width}: the builds found different edges: {edges}")
+                # a tracker may name one producer more than once, so this
+                # is a difference to look into, not proof of a missed edge
+                print(f"  width {width}: the builds reported different numbers of edges: {edges}")
                 return 1
             row = f"{width:<8}" + "".join(f"{best[name]:>14.1f}" for name in builds)
             if a.against:
