@@ -35,6 +35,10 @@ _NAMED_CODES = {code: name for name, code in _NAMED.items()}
 def dtype_code(dtype) -> int:
     """simpler_dtype for a numpy dtype (or anything np.dtype accepts), or
     the name of one numpy lacks ("bfloat16")."""
+    if isinstance(dtype, np.dtype):     # an array's: every array argument of every run asks
+        code = _CODES.get(dtype)
+        if code is not None:
+            return code
     if isinstance(dtype, int):
         if dtype in _NUMPY or dtype in _NAMED_CODES:
             return dtype
