@@ -122,6 +122,22 @@ def test_device_memory_roundtrip_and_device_tensors(scale_callable):
         assert w.committed_memory - w.stats["run_block_bytes"] == base
 
 
+def test_copies_take_arrays_of_any_dtype_read_only_or_empty():
+    # The pointer comes from the array's bytes (worker._host_pointer),
+    # whatever the dtype: datetime64 has no buffer format of its own.
+    with simpler.ChipWorker() as w:
+        buf = w.malloc(64)
+        days = np.array(["2020-01-01", "2026-12-06"], dtype="datetime64[D]")
+        w.copy_to(buf, days)
+        np.testing.assert_array_equal(w.copy_from(buf, np.zeros(2, np.int64)), days.view(np.int64))
+        frozen = np.arange(4, dtype=np.float32)
+        frozen.flags.writeable = False
+        w.copy_to(buf, frozen)
+        np.testing.assert_array_equal(w.copy_from(buf, np.zeros(4, np.float32)), frozen)
+        w.copy_to(buf, np.zeros(0))
+        w.free(buf)
+
+
 def test_outputs_written_back_into_noncontiguous_arrays(scale_callable):
     with simpler.ChipWorker() as w:
         cid = w.register(scale_callable)
