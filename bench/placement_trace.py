@@ -63,19 +63,19 @@ def main() -> int:
     sleeps = trace.events[trace.events["kind"] == SLEEP]
     sleep_start, sleep_end = sleeps["start_ns"].astype(np.int64), sleeps["end_ns"].astype(np.int64)
     prev_end: dict[int, int] = {}
-    dep_wait = latency = 0
-    late, late_asleep = [], 0
+    dep_wait = late_asleep = 0
+    late: list[int] = []
     for k in np.argsort(start):
         c = int(core[k])
         free = prev_end.get(c, int(start[k]))
         ready = max((int(end[p]) for p in producers[k]), default=0)
+        due = max(free, ready)
         dep_wait += max(0, ready - free)
-        latency += int(start[k]) - max(free, ready)
-        late.append(int(start[k]) - max(free, ready))
-        t0 = max(free, ready)
-        if ((sleep_start <= t0) & (sleep_end > t0)).any():
+        late.append(int(start[k]) - due)
+        if ((sleep_start <= due) & (sleep_end > due)).any():
             late_asleep += late[-1]
         prev_end[c] = int(end[k])
+    latency = sum(late)
     wall = int(end.max() - start.min())
     print(f"{a.runtime} {a.pattern} w{a.width}, {len(b)} tasks of {a.rounds} rounds: "
           f"{wall / len(b) / 1e3:.1f} us a task")
@@ -87,12 +87,13 @@ def main() -> int:
     # Many short late starts are the scheduler's cost a task; a few long
     # ones are a thread that lost its CPU for a timeslice.
     late_ns = np.array(late)
-    edges = [0, 2_000, 10_000, 50_000, 200_000, 1_000_000, None]
-    print("  late starts by size:", ", ".join(
-        f"{lo / 1e3:g}-{hi / 1e3:g} us: {int(((late_ns >= lo) & (late_ns < hi)).sum())} "
-        f"({late_ns[(late_ns >= lo) & (late_ns < hi)].sum() / 1e6:.1f} ms)" if hi else
-        f">= {lo / 1e3:g} us: {int((late_ns >= lo).sum())} ({late_ns[late_ns >= lo].sum() / 1e6:.1f} ms)"
-        for lo, hi in zip(edges, edges[1:])))
+    edges = [0, 2_000, 10_000, 50_000, 200_000, 1_000_000, np.inf]
+    bins = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = late_ns[(late_ns >= lo) & (late_ns < hi)]
+        label = f"{lo / 1e3:g}-{hi / 1e3:g} us" if hi < np.inf else f">= {lo / 1e3:g} us"
+        bins.append(f"{label}: {len(inside)} ({inside.sum() / 1e6:.1f} ms)")
+    print("  late starts by size:", ", ".join(bins))
     print(f"  of the latency, {late_asleep / 1e6:.1f} ms began while an AICPU thread slept "
           f"({len(sleeps)} sleeps, {(sleep_end - sleep_start).sum() / 1e6:.1f} ms)")
     return 0

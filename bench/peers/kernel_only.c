@@ -32,7 +32,12 @@ typedef struct share {
  * are CPUs, gets a CPU again). */
 static pthread_barrier_t start;
 
-static double now_s(void);
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void *run_share(void *arg)
 {
@@ -42,13 +47,6 @@ static void *run_share(void *arg)
     for (long k = 0; k < s->count; k++)
         bench_work(s->rounds, (uint64_t)(s->first + k) + 1);
     return NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int main(int argc, char **argv)

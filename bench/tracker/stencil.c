@@ -61,9 +61,11 @@ int main(int argc, char **argv)
         double t0 = now_s();
         for (long s = 0; s < steps; s++)
             for (long p = 0; p < width; p++, task++) {
-                for (long q = p - 1; s > 0 && q <= p + 1; q++)
-                    if (q >= 0 && q < width && access_point(tr, task, (uint64_t)(((s + 1) % 2) * width + q), 0, &edges))
+                for (long q = p - 1; s > 0 && q <= p + 1; q++) {
+                    uint64_t read = (uint64_t)(((s + 1) % 2) * width + q);
+                    if (q >= 0 && q < width && access_point(tr, task, read, 0, &edges))
                         return fprintf(stderr, "read failed\n"), 1;
+                }
                 if (access_point(tr, task, (uint64_t)((s % 2) * width + p), 1, &edges))
                     return fprintf(stderr, "write failed\n"), 1;
             }

@@ -126,6 +126,7 @@ def test_copies_take_arrays_of_any_dtype_read_only_or_empty():
     # The pointer comes from the array's bytes (worker._host_pointer),
     # whatever the dtype: datetime64 has no buffer format of its own.
     with simpler.ChipWorker() as w:
+        base = w.committed_memory
         buf = w.malloc(64)
         days = np.array(["2020-01-01", "2026-12-06"], dtype="datetime64[D]")
         w.copy_to(buf, days)
@@ -136,6 +137,7 @@ def test_copies_take_arrays_of_any_dtype_read_only_or_empty():
         np.testing.assert_array_equal(w.copy_from(buf, np.zeros(4, np.float32)), frozen)
         w.copy_to(buf, np.zeros(0))
         w.free(buf)
+        assert w.committed_memory == base
 
 
 def test_outputs_written_back_into_noncontiguous_arrays(scale_callable):
