@@ -75,7 +75,10 @@ typedef struct tmr_task {
     uint64_t *scalars;
     uint32_t num_tensors;
     uint32_t num_scalars;
-    uint32_t func_id;
+    /* Atomic, as seq: a scheduler holding a stale queue entry reads it
+     * (take_run's run forming) while the orchestrator may be refilling
+     * the slot; its claim then fails, and the value read goes unused. */
+    _Atomic uint32_t func_id;
     uint32_t core_type;
     _Atomic uint64_t seq;
     _Atomic uint32_t lock;          /* guards fanout and completed */

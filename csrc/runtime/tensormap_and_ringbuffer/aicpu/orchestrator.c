@@ -517,7 +517,7 @@ static int tmr_submit(simpler_orch *so, simpler_task *task, simpler_task_id *id_
     t->fanout = TMR_NONE;
     t->block_num = task->block_num ? task->block_num : 1;
     t->core_type = task->core_type;
-    t->func_id = task->func_id;
+    atomic_store_explicit(&t->func_id, task->func_id, memory_order_relaxed);
     t->num_tensors = task->num_tensors;
     t->num_scalars = task->num_scalars;
     t->depth = o->depth;

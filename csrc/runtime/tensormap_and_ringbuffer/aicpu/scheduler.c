@@ -76,7 +76,7 @@ static void fill(tmr_task *t, uint32_t handle, uint32_t block, sched_post *out)
         .num_scalars = t->num_scalars,
         .block = block,
         .block_num = t->block_num,
-        .func_id = t->func_id,
+        .func_id = atomic_load_explicit(&t->func_id, memory_order_relaxed),
         .task = handle,
         .task_id = atomic_load_explicit(&t->seq, memory_order_relaxed) - 1,
     };
@@ -209,13 +209,14 @@ static int take_run(void *rt, uint32_t type, sched_post *out, uint32_t max, cons
             (uint32_t)old != 0)
             break;
         uint64_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
-        int joins = n && extends(&f[n - 1], handle, seq, t->func_id);
+        uint32_t func_id = atomic_load_explicit(&t->func_id, memory_order_relaxed);
+        int joins = n && extends(&f[n - 1], handle, seq, func_id);
         if ((!joins && n == max) || !atomic_compare_exchange_strong(&t->claim, &old, old + 1))
             break;
         if (joins) {
             join(&f[n - 1], handle, seq);
         } else {
-            f[n++] = (forming){handle, 1, 0, 0, sched_run_max(lim, t->func_id), t->func_id, seq};
+            f[n++] = (forming){handle, 1, 0, 0, sched_run_max(lim, func_id), func_id, seq};
         }
         m++;
     }
@@ -268,7 +269,8 @@ _Static_assert(TMR_WAITS <= SIMPLER_SLOT_WAITS, "a follower's waits fit its slot
 static void follow_run(tmr_ctx *c, uint32_t first, uint32_t most, sched_post *out)
 {
     const tmr_task *ft = tmr_task_of(c, first);
-    forming f = {first, 1, 0, 0, most, ft->func_id, atomic_load_explicit(&ft->seq, memory_order_relaxed)};
+    forming f = {first, 1, 0, 0, most, atomic_load_explicit(&ft->func_id, memory_order_relaxed),
+                 atomic_load_explicit(&ft->seq, memory_order_relaxed)};
     for (uint32_t prev = first, next = first; f.count < most; prev = next) {
         tmr_task *p = tmr_task_of(c, prev);
         uint64_t next_seq = 0;
@@ -279,8 +281,8 @@ static void follow_run(tmr_ctx *c, uint32_t first, uint32_t most, sched_post *ou
             tmr_task *t = tmr_task_of(c, g);
             n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
             uint64_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
-            uint32_t one = 1;
-            if (t->block_num == 1 && t->core_type == ft->core_type && extends(&f, g, seq, t->func_id) &&
+            uint32_t func_id = atomic_load_explicit(&t->func_id, memory_order_relaxed), one = 1;
+            if (t->block_num == 1 && t->core_type == ft->core_type && extends(&f, g, seq, func_id) &&
                 atomic_compare_exchange_strong(&t->pending, &one, 1 | TMR_FOLLOWED)) {
                 next = g;
                 next_seq = seq;
