@@ -1,6 +1,7 @@
 #include "aicpu/dispatch_loop.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -294,16 +295,28 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
 }
 
 /* Ring each core's doorbell once for everything posted since its last
- * ring: one cache-line handoff to a core for a batch of posts. */
+ * ring: one cache-line handoff to a core for a batch of posts. A core
+ * whose thread is pinned to the CPU this thread runs on cannot start its
+ * posts before this thread leaves that CPU, which a thread with work to
+ * do does only when preempted or idle, so it then yields the CPU once.
+ * On 2 CPUs the scheduler shares one with the second AIV (chip.c): that
+ * core's starts were 10-50 us late 800 times in 8,000 empty tasks of
+ * Task Bench's stencil_1d w8, 12.6 ms of a 14.4 ms run, before the yield
+ * (docs/performance.md). */
 static void ring(loop *l)
 {
+    int hand_over = 0;
     for (uint32_t i = 0; i < l->num_slots; i++) {
         core_slot *c = &l->slots[i];
         if (c->rung != c->posted) {
-            simpler_event_signal_n(&l->launch->mailboxes[c->core].door, c->posted - c->rung);
+            simpler_mailbox *mb = &l->launch->mailboxes[c->core];
+            simpler_event_signal_n(&mb->door, c->posted - c->rung);
             c->rung = c->posted;
+            hand_over |= mb->pinned && (int)mb->cpu == sched_getcpu();
         }
     }
+    if (hand_over)
+        sched_yield();
 }
 
 /* Keep a posted task whose follower was refused, to look again (a core's

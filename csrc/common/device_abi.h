@@ -125,6 +125,10 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     simpler_trace *trace;           /* record the block here, if set */
     _Atomic uint32_t *abort;        /* the launch's abort flag: skip what is still posted */
     uint32_t core;                  /* this mailbox's core, set by the platform */
+    /* Set by the platform: the core's thread is pinned to host CPU cpu
+     * (sim and the device process, with more chip threads than CPUs), so
+     * a scheduler on that CPU holds the core off it while it runs. */
+    uint32_t pinned, cpu;
 
     /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */
     __attribute__((aligned(64))) simpler_event door;

@@ -73,7 +73,10 @@ static void pin_core(chip *c, uint32_t i)
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
-    pthread_setaffinity_np(c->cores[i].thread, sizeof one, &one);
+    if (pthread_setaffinity_np(c->cores[i].thread, sizeof one, &one) == 0) {
+        c->mailboxes[i].pinned = 1;
+        c->mailboxes[i].cpu = (uint32_t)cpu;
+    }
 }
 
 /*
