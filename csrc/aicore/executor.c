@@ -10,11 +10,14 @@
 #include "simpler/kernel.h"
 
 /* A core that just finished a task is likely to get the next one soon:
- * back off (pause, then yield) before sleeping on the doorbell. */
+ * back off (pause, then yield) before sleeping on the doorbell; with its
+ * scheduler on the same CPU, yield from the start. */
 static uint32_t wait_doorbell(simpler_mailbox *mb, uint32_t last)
 {
     uint32_t seq;
     simpler_backoff backoff = {0};
+    if (atomic_load_explicit(&mb->scheduler_beside, memory_order_relaxed))
+        simpler_backoff_skip_pauses(&backoff);
     do {
         seq = atomic_load_explicit(&mb->door.seq, memory_order_acquire);
         if (seq != last)

@@ -40,6 +40,7 @@ typedef struct core_slot {
     uint32_t type;
     uint32_t posted;    /* seq of the last task posted */
     uint32_t rung;      /* doorbell value: posts the core has been told of */
+    uint32_t beside;    /* the mailbox's scheduler_beside, as last stored */
     uint32_t retired;   /* finished tasks handed to ops->finish */
     int follow;         /* FOLLOW_*: when to look for followers of last */
     uint64_t last;      /* the runtime's reference of the last task posted */
@@ -298,21 +299,30 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
  * ring: one cache-line handoff to a core for a batch of posts. A core
  * whose thread is pinned to the CPU this thread runs on cannot start its
  * posts before this thread leaves that CPU, which a thread with work to
- * do does only when preempted or idle, so it then yields the CPU once.
+ * do does only when preempted or idle, so it then yields the CPU once,
+ * and tells the core (scheduler_beside) to wait for its next post with
+ * yields from the start, not pauses that keep this thread off the CPU.
  * On 2 CPUs the scheduler shares one with the second AIV (chip.c): that
  * core's starts were 10-50 us late 800 times in 8,000 empty tasks of
  * Task Bench's stencil_1d w8, 12.6 ms of a 14.4 ms run, before the yield
  * (docs/performance.md). */
 static void ring(loop *l)
 {
-    int hand_over = 0;
+    int hand_over = 0, cpu = -1;
     for (uint32_t i = 0; i < l->num_slots; i++) {
         core_slot *c = &l->slots[i];
         if (c->rung != c->posted) {
             simpler_mailbox *mb = &l->launch->mailboxes[c->core];
+            if (mb->pinned && cpu < 0)
+                cpu = sched_getcpu();
+            uint32_t beside = mb->pinned && (int)mb->cpu == cpu;
+            if (beside != c->beside) { /* before the ring, so that the core's next wait sees it */
+                c->beside = beside;
+                atomic_store_explicit(&mb->scheduler_beside, beside, memory_order_relaxed);
+            }
             simpler_event_signal_n(&mb->door, c->posted - c->rung);
             c->rung = c->posted;
-            hand_over |= mb->pinned && (int)mb->cpu == sched_getcpu();
+            hand_over |= beside;
         }
     }
     if (hand_over)
@@ -636,6 +646,7 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
         mb->notify = &L->thread_events[thread_idx];
         mb->trace = L->trace;
         mb->abort = &L->abort;
+        atomic_store_explicit(&mb->scheduler_beside, 0, memory_order_relaxed);
     }
 
     uint64_t timeout_ns = (uint64_t)L->p.scheduler_timeout_ms * 1000000ull;

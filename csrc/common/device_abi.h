@@ -129,6 +129,10 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
      * (sim and the device process, with more chip threads than CPUs), so
      * a scheduler on that CPU holds the core off it while it runs. */
     uint32_t pinned, cpu;
+    /* Set by the scheduler when it rings: it runs on this core's CPU, so
+     * a core waiting for its next post yields at once (pauses would only
+     * hold the scheduler off the CPU it needs to make that post). */
+    _Atomic uint32_t scheduler_beside;
 
     /* The doorbell: seq counts posted tasks; cores sleep on it when idle. */
     __attribute__((aligned(64))) simpler_event door;

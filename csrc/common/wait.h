@@ -71,6 +71,10 @@ typedef struct simpler_backoff {
 
 static inline void simpler_backoff_reset(simpler_backoff *b) { b->rounds = 0; }
 
+/* Start with the yields: for a wait on a thread that shares our CPU,
+ * which cannot make progress while we pause. */
+static inline void simpler_backoff_skip_pauses(simpler_backoff *b) { b->rounds = SIMPLER_BACKOFF_PAUSES; }
+
 /* One idle round; returns 1 when the caller should block. */
 static inline int simpler_backoff_step(simpler_backoff *b)
 {

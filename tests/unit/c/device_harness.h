@@ -7,6 +7,7 @@
 #define SIMPLER_TEST_DEVICE_HARNESS_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,29 @@ static void *core_main(void *arg)
     return NULL;
 }
 
+/* Pin core c's thread as chip.c does (the i-th CPU this process may use,
+ * round the list), and say so in its mailbox, so that the scheduler's
+ * hand-over to a core on its own CPU (dispatch_loop.c, ring) runs here
+ * too. Nothing is pinned with fewer than two CPUs. */
+static void pin_core(uint32_t c)
+{
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2)
+        return;
+    uint32_t pick = c % (uint32_t)CPU_COUNT(&cpus);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &cpus) && !pick--) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (pthread_setaffinity_np(core_threads[c], sizeof one, &one) == 0) {
+                mailboxes[c].pinned = 1;
+                mailboxes[c].cpu = (uint32_t)cpu;
+            }
+            return;
+        }
+}
+
 static void start_cores(void)
 {
     mailboxes = aligned_alloc(64, sizeof(simpler_mailbox) * NUM_CORES);
@@ -50,6 +74,7 @@ static void start_cores(void)
             perror("pthread_create");
             exit(2);
         }
+        pin_core(c);
     }
 }
 
