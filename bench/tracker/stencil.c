@@ -1,7 +1,8 @@
 /* The dependency tracker alone (csrc/runtime/dependency_tracker/), on the
  * accesses a Task Bench stencil_1d makes as bench/orch/taskbench.c tags
  * them: task (t, p) reads points p-1..p+1 of buffer (t+1) % 2 and writes
- * point p of buffer t % 2, each point a 1-D view of two uint64s. Each
+ * point p of buffer t % 2, each point a view {1, 1, 2} of the outputs,
+ * uint64 [2][width][2], as simpler_view makes it there. Each
  * access makes its region (dep_region_init) and asks the tracker, as the
  * host orchestration does for every tensor of a submit.
  *   stencil WIDTH STEPS REPEATS -> prints "ns_per_task edges" (the fastest
@@ -27,16 +28,21 @@ static int count_edge(void *ctx, uint32_t producer)
     return 0;
 }
 
-static int access_point(dep_tracker *tr, uint32_t task, uint64_t point, int writes, uint64_t *edges)
+static int access_point(dep_tracker *tr, uint32_t task, long buffer, long point, long width, int writes,
+                        uint64_t *edges)
 {
     simpler_tensor t;
     memset(&t, 0, sizeof t);
     t.addr = 1u << 20;
     t.dtype = SIMPLER_DTYPE_UINT64;
-    t.ndim = 1;
-    t.shape[0] = 2;
-    t.strides[0] = 1;
-    t.offset = point * 2;
+    t.ndim = 3;
+    t.shape[0] = 1;
+    t.shape[1] = 1;
+    t.shape[2] = 2;
+    t.strides[0] = 2 * width;
+    t.strides[1] = 2;
+    t.strides[2] = 1;
+    t.offset = (uint64_t)(buffer * 2 * width + point * 2);
     dep_region r;
     if (dep_region_init(&r, &t))
         return -1;
@@ -61,12 +67,10 @@ int main(int argc, char **argv)
         double t0 = now_s();
         for (long s = 0; s < steps; s++)
             for (long p = 0; p < width; p++, task++) {
-                for (long q = p - 1; s > 0 && q <= p + 1; q++) {
-                    uint64_t read = (uint64_t)(((s + 1) % 2) * width + q);
-                    if (q >= 0 && q < width && access_point(tr, task, read, 0, &edges))
+                for (long q = p - 1; s > 0 && q <= p + 1; q++)
+                    if (q >= 0 && q < width && access_point(tr, task, (s + 1) % 2, q, width, 0, &edges))
                         return fprintf(stderr, "read failed\n"), 1;
-                }
-                if (access_point(tr, task, (uint64_t)((s % 2) * width + p), 1, &edges))
+                if (access_point(tr, task, s % 2, p, width, 1, &edges))
                     return fprintf(stderr, "write failed\n"), 1;
             }
         double wall = now_s() - t0;

@@ -38,6 +38,22 @@ static int is_dense(const simpler_tensor *t)
     return 1;
 }
 
+/* is_dense's usual case without its sort: the non-trivial dimensions,
+ * innermost first, already are a row-major layout (every stride
+ * positive). 0 says only that this order is not one. */
+static int is_row_major(const simpler_tensor *t)
+{
+    int64_t expect = 1;
+    for (uint32_t d = t->ndim; d-- > 0;) {
+        if (t->shape[d] == 1)
+            continue;
+        if (t->strides[d] != expect)
+            return 0;
+        expect *= t->shape[d];
+    }
+    return 1;
+}
+
 /* Zero what a return below may leave unset, field by field: every
  * orchestration submit makes a region for each of its tensors, and a
  * memset of the whole struct compiled to a rep stos, a third of this
@@ -94,26 +110,31 @@ int dep_region_init(dep_region *r, const simpler_tensor *t)
     uint64_t hi_bytes = ((uint64_t)((int64_t)t->offset + max_off) + 1) * esize;
     if (__builtin_add_overflow(t->addr, lo_bytes, &r->lo) || __builtin_add_overflow(t->addr, hi_bytes, &r->hi))
         return simpler_fail(SIMPLER_E_INVALID_ARGUMENT, "tensor view wraps past the end of the address space");
-    r->dense = is_dense(t);
+    r->dense = is_row_major(t) || is_dense(t);
 
     /* Mixed-radix decomposition of the offset (see region.h). */
     int64_t rem = (int64_t)t->offset;
     for (uint32_t d = 0; d < t->ndim; d++) {
-        if (t->strides[d] <= 0)
+        int64_t stride = t->strides[d];
+        if (stride <= 0)
             return SIMPLER_OK;
-        if (t->strides[d] == 1) { /* the usual innermost dimension: no division */
-            r->start[d] = rem;
-            rem = 0;
-            continue;
+        /* A power of two (the innermost 1, and most strides of a view of
+         * a row-major tensor) shifts and masks instead of dividing. */
+        if ((stride & (stride - 1)) == 0) {
+            r->start[d] = rem >> __builtin_ctzll((uint64_t)stride);
+            rem &= stride - 1;
+        } else {
+            r->start[d] = rem / stride;
+            rem %= stride;
         }
-        r->start[d] = rem / t->strides[d];
-        rem %= t->strides[d];
     }
     r->lane = rem;
-    for (uint32_t d = 1; d < t->ndim; d++) {
-        int64_t span = r->lane;
-        for (uint32_t k = d; k < t->ndim; k++)
-            span += (r->start[k] + r->shape[k] - 1) * r->strides[k];
+    /* Each inner block within one step of the dimension outside it: the
+     * span of dimensions d.. (summed from the innermost out) below the
+     * stride of d - 1. */
+    int64_t span = r->lane;
+    for (uint32_t d = t->ndim - 1; d > 0; d--) {
+        span += (r->start[d] + r->shape[d] - 1) * r->strides[d];
         if (span >= r->strides[d - 1])
             return SIMPLER_OK;
     }
