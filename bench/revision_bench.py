@@ -1,12 +1,15 @@
-"""This tree's runtime against a git revision's, on Task Bench graphs: the
-revision is built in a temporary copy, and the two take turns, each turn a
-fresh process of each, so that the machine's drift (up to 2x here from
-minute to minute) falls on both. Per graph: ms a run of `run()` and of a
-replay of the recorded graph, fastest over the turns, the ratio this tree
-/ the revision, and, for graphs with work in their kernels, the
-efficiency (serial kernel time over two cores' wall time). Outputs are
-checked after every run and replay, as bench/taskbench.py does. No
-pass/fail.
+"""This tree's runtime against a git revision's, on Task Bench graphs.
+
+The revision is built in a temporary copy; this tree is rebuilt in place
+first (`setup.py build_ext --inplace`), so that what is measured is the
+source as it is. The two take turns, each turn a fresh process of each,
+in alternating order (ABBA), so that the machine's drift (up to 2x here
+from minute to minute) falls on both. Per graph: ms a run of `run()` and
+of a replay of the recorded graph, fastest over the turns, the ratio this
+tree / the revision, and, for graphs with work in their kernels, the
+efficiency as bench/taskbench.py computes it (serial kernel time over the
+cores' wall time). Outputs are checked after every run and replay, as
+bench/taskbench.py does. No pass/fail.
 
     python bench/revision_bench.py --against REV [--turns N] [--graph PATTERN:WIDTH:ROUNDS ...]
 """
@@ -71,6 +74,13 @@ def child(graphs: list[str], repeats: int) -> None:
     print(json.dumps(out))
 
 
+def rebuild_this_tree() -> None:
+    r = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=ROOT, capture_output=True,
+                       text=True)
+    if r.returncode:
+        sys.exit(f"revision_bench: this tree does not build:\n{r.stderr.strip()[-2000:]}")
+
+
 def build_revision(rev: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
     if archive.returncode:
@@ -93,13 +103,14 @@ def measure(tree: Path, graphs: list[str], repeats: int) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def serial_ns_per_round() -> float | None:
-    """The kernel's serial speed, as bench/taskbench.py times it (None:
-    no OpenMP gcc build of the Task Bench peer to time it with)."""
+def serial_kernel():
+    """Seconds a call of the kernel takes on one thread, by rounds, as
+    bench/taskbench.py times it (None: no OpenMP gcc build of the Task
+    Bench peer to time it with)."""
     from peers_bench import build_peers
     from taskbench import SerialKernel
     peers = build_peers("omp_taskbench.c", "tbb_taskbench.cpp", "-taskbench")
-    return SerialKernel(peers["omp-gcc"]).ns_per_round if "omp-gcc" in peers else None
+    return SerialKernel(peers["omp-gcc"]) if "omp-gcc" in peers else None
 
 
 def main() -> int:
@@ -117,26 +128,29 @@ def main() -> int:
     if not a.against:
         ap.error("--against REV is needed")
     sys.path.insert(0, str(HERE))
-    ns_round = serial_ns_per_round()
+    rebuild_this_tree()
+    serial = serial_kernel()
+    cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="simpler-rev-") as tmp:
         trees = {a.against: build_revision(a.against, Path(tmp)), "this tree": ROOT}
         best: dict[str, dict[str, dict]] = {name: {} for name in trees}
         for turn in range(a.turns):
-            for name, tree in trees.items():
+            for name in (list(trees) if turn % 2 == 0 else list(trees)[::-1]):
+                tree = trees[name]
                 for key, fig in measure(tree, a.graph, a.repeats).items():
                     b = best[name].setdefault(key, dict(fig))
                     b["run"], b["replay"] = min(b["run"], fig["run"]), min(b["replay"], fig["replay"])
             print(f"  turn {turn + 1} of {a.turns} done", flush=True)
     old, new = best[a.against], best["this tree"]
     print(f"\nms a run of {STEPS} steps, fastest of {a.turns} turns x {a.repeats}; ratio = this tree / {a.against}; "
-          "eff = serial kernel time / (2 cores x wall)")
-    print(f"{'runner graph':34} {'run() rev':>10} {'this':>8} {'ratio':>6}   {'replay rev':>10} {'this':>8} {'ratio':>6}"
-          f"   {'eff rev':>7} {'this':>6}")
+          f"eff = serial kernel time / ({cores} cores x wall)")
+    print(f"{'runner graph':34} {'run() rev':>10} {'this':>8} {'ratio':>6}   "
+          f"{'replay rev':>10} {'this':>8} {'ratio':>6}   {'eff rev':>7} {'this':>6}")
     for key in new:
         o, n = old[key], new[key]
         effs = ""
-        if n["rounds"] and ns_round:
-            work = n["tasks"] * n["rounds"] * ns_round * 1e-9 / 2
+        if n["rounds"] and serial:
+            work = n["tasks"] * serial(n["rounds"]) / cores
             effs = f"   {work / o['run']:7.2f} {work / n['run']:6.2f}"
         print(f"{key:34} {o['run'] * 1e3:10.2f} {n['run'] * 1e3:8.2f} {n['run'] / o['run']:6.2f}   "
               f"{o['replay'] * 1e3:10.2f} {n['replay'] * 1e3:8.2f} {n['replay'] / o['replay']:6.2f}{effs}")

@@ -1,8 +1,9 @@
 """The dependency tracker alone, on a Task Bench stencil_1d's accesses
 (bench/tracker/stencil.c: per task up to three reads and one write of
 3-D views of the outputs, as bench/orch/taskbench.c makes them, each
-region made and looked up as a host orchestration's submit does): ns per task, fastest of many runs. With --against REV, the
-tracker's sources at that git revision are built and run in turn with
+region made and looked up as a host orchestration's submit does): ns per
+task, fastest of many runs. With --against REV, the tracker's sources at
+that git revision are built and run in turn with
 this tree's, and the ratio printed. No pass/fail.
 
     python bench/tracker_bench.py [--against REV] [--steps N] [--repeats N]

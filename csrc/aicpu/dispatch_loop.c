@@ -71,6 +71,7 @@ typedef struct loop {
     /* A clock that counts posts, as if each took one time: the latest
      * due of a retired post. It places followers (fits). */
     uint64_t now;
+    int hand_over;      /* a core on this thread's CPU was rung: yield it the CPU at the end of the pass */
     /* Posted tasks a follower of which was refused a core (fits), looked
      * at again once a core retires: the oldest are dropped when full. */
     uint32_t num_deferred;
@@ -299,16 +300,16 @@ static void post(loop *l, core_slot *c, const sched_post *p, const sched_place *
  * ring: one cache-line handoff to a core for a batch of posts. A core
  * whose thread is pinned to the CPU this thread runs on cannot start its
  * posts before this thread leaves that CPU, which a thread with work to
- * do does only when preempted or idle, so it then yields the CPU once,
- * and tells the core (scheduler_beside) to wait for its next post with
- * yields from the start, not pauses that keep this thread off the CPU.
- * On 2 CPUs the scheduler shares one with the second AIV (chip.c): that
- * core's starts were 10-50 us late 800 times in 8,000 empty tasks of
- * Task Bench's stencil_1d w8, 12.6 ms of a 14.4 ms run, before the yield
- * (docs/performance.md). */
+ * do does only when preempted or idle: so the pass ends with a yield of
+ * the CPU (hand_over), and the core is told (scheduler_beside) to wait
+ * for its next post with yields from the start, not pauses that keep
+ * this thread off the CPU. On 2 CPUs the scheduler shares one with the
+ * second AIV (chip.c): that core's starts were 10-50 us late 800 times
+ * in 8,000 empty tasks of Task Bench's stencil_1d w8, 12.6 ms of a 14.4
+ * ms run, before the yield (docs/performance.md). */
 static void ring(loop *l)
 {
-    int hand_over = 0, cpu = -1;
+    int cpu = -1;
     for (uint32_t i = 0; i < l->num_slots; i++) {
         core_slot *c = &l->slots[i];
         if (c->rung != c->posted) {
@@ -322,11 +323,20 @@ static void ring(loop *l)
             }
             simpler_event_signal_n(&mb->door, c->posted - c->rung);
             c->rung = c->posted;
-            hand_over |= beside;
+            l->hand_over |= beside;
         }
     }
-    if (hand_over)
+}
+
+/* The yield that ring leaves for the end of a pass: not from the middle
+ * of a retire, whose finishes (and the posts they make ready, maybe for
+ * cores on other CPUs) would wait behind that core's kernel. */
+static void hand_over(loop *l)
+{
+    if (l->hand_over) {
+        l->hand_over = 0;
         sched_yield();
+    }
 }
 
 /* Keep a posted task whose follower was refused, to look again (a core's
@@ -559,6 +569,7 @@ static int pass(loop *l)
         progress |= again;
     }
     ring(l);
+    hand_over(l);
     return progress | retired;
 }
 
@@ -626,6 +637,7 @@ int sched_loop(simpler_launch *L, uint32_t thread_idx, const sched_ops *ops, voi
     memset(l, 0, offsetof(loop, slots));
     memset(l->of_core, 0, sizeof l->of_core);
     l->now = 0;
+    l->hand_over = 0;
     l->num_deferred = 0;
     l->launch = L;
     l->ops = ops;

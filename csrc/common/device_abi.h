@@ -126,8 +126,9 @@ typedef struct __attribute__((aligned(64))) simpler_mailbox {
     _Atomic uint32_t *abort;        /* the launch's abort flag: skip what is still posted */
     uint32_t core;                  /* this mailbox's core, set by the platform */
     /* Set by the platform: the core's thread is pinned to host CPU cpu
-     * (sim and the device process, with more chip threads than CPUs), so
-     * a scheduler on that CPU holds the core off it while it runs. */
+     * (sim and the device process, whenever the process may use two CPUs
+     * or more), so a scheduler on that CPU holds the core off it while it
+     * runs. */
     uint32_t pinned, cpu;
     /* Set by the scheduler when it rings: it runs on this core's CPU, so
      * a core waiting for its next post yields at once (pauses would only

@@ -119,7 +119,8 @@ int dep_region_init(dep_region *r, const simpler_tensor *t)
         if (stride <= 0)
             return SIMPLER_OK;
         /* A power of two (the innermost 1, and most strides of a view of
-         * a row-major tensor) shifts and masks instead of dividing. */
+         * a row-major tensor) shifts and masks instead of dividing: the
+         * same, as rem is never negative (the offset, then remainders). */
         if ((stride & (stride - 1)) == 0) {
             r->start[d] = rem >> __builtin_ctzll((uint64_t)stride);
             rem &= stride - 1;

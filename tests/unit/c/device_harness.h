@@ -126,9 +126,19 @@ typedef struct aicpu_arg {
     int rc;
 } aicpu_arg;
 
+/* A CPU to pin every AICPU thread of the next launches to (-1: none),
+ * for a test of what a scheduler does beside a core. */
+static int aicpu_cpu = -1;
+
 static void *aicpu_thread(void *arg)
 {
     aicpu_arg *a = arg;
+    if (aicpu_cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(aicpu_cpu, &one);
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    }
     a->rc = simpler_aicpu_main(&launch, a->idx);
     return NULL;
 }

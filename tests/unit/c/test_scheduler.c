@@ -777,6 +777,31 @@ static void case_take_ahead_balance(void)
     printf("take-ahead     8 tasks: most posted behind one core %u\n", most);
 }
 
+/* A scheduler pinned to the CPU of core 1, the first AIV, which takes a
+ * chain: it marks that core's mailbox as beside it when it rings it
+ * (dispatch_loop.c, ring), so that the core waits for its posts with
+ * yields, not pauses. Run again pinned elsewhere, the mark is gone.
+ * Nothing to check with fewer than two CPUs: cores are not pinned. */
+static void case_scheduler_beside(void)
+{
+    if (!mailboxes[1].pinned || !mailboxes[2].pinned || mailboxes[1].cpu == mailboxes[2].cpu) {
+        printf("beside         skipped: cores 1 and 2 are not pinned to two CPUs\n");
+        return;
+    }
+    graph *g = make_chain_of(50, 1);
+    uint32_t here[2];
+    for (int k = 0; k < 2; k++) {
+        aicpu_cpu = (int)mailboxes[k ? 2 : 1].cpu;
+        run_graph("beside", g, 1, 1);
+        here[k] = atomic_load(&mailboxes[1].scheduler_beside);
+    }
+    aicpu_cpu = -1;
+    CHECKF(here[0] == 1, "beside: a scheduler on core 1's CPU left its mailbox unmarked");
+    CHECKF(here[1] == 0, "beside: core 1's mailbox still marked with the scheduler on another CPU");
+    graph_free(g);
+    printf("beside         50 tasks x 2 runs: marked %u, then %u\n", here[0], here[1]);
+}
+
 /* A stencil 8 wide on one cluster's two AIVs, behind two roots (one on
  * each AIV, four successors each) held until the scheduler has placed all
  * it can ahead. Its followers are placed by when each would start: the
@@ -1149,6 +1174,7 @@ int main(int argc, char **argv)
     graph_free(g);
 
     case_take_ahead_balance();
+    case_scheduler_beside();
 
     g = make_fan(SCALED(500));
     /* the children, queued by the root's finish in order, go as runs */
