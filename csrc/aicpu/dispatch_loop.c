@@ -71,7 +71,7 @@ typedef struct loop {
     /* A clock that counts posts, as if each took one time: the latest
      * due of a retired post. It places followers (fits). */
     uint64_t now;
-    int hand_over;      /* a core on this thread's CPU was rung: yield it the CPU at the end of the pass */
+    int hand_over;      /* a core on this thread's CPU was rung: yield the CPU at the end of the pass */
     /* Posted tasks a follower of which was refused a core (fits), looked
      * at again once a core retires: the oldest are dropped when full. */
     uint32_t num_deferred;
