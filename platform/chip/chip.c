@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chip/core_pinning.h"
 #include "chip/kernel_set.h"
 #include "common/error.h"
 #include "simpler/simpler.h"
@@ -49,35 +50,9 @@ static void name_thread(pthread_t thread, const char *what, uint32_t i)
     pthread_setname_np(thread, name);
 }
 
-/* The CPU core i runs on: the i-th the process may use, round the list,
- * as a core of the device is a processor of its own (left to the kernel's
- * load balancer, the two AIVs of a cluster, which a stencil keeps waiting
- * on each other, could share one CPU and take turns). -1 with fewer than
- * two CPUs: nothing is pinned. */
-static int core_cpu(const chip *c, uint32_t i)
-{
-    if (CPU_COUNT(&c->cpus) < 2)
-        return -1;
-    uint32_t pick = i % (uint32_t)CPU_COUNT(&c->cpus);
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &c->cpus) && !pick--)
-            return cpu;
-    return -1;
-}
+static int core_cpu(const chip *c, uint32_t i) { return chip_core_cpu(&c->cpus, i); }
 
-static void pin_core(chip *c, uint32_t i)
-{
-    int cpu = core_cpu(c, i);
-    if (cpu < 0)
-        return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (pthread_setaffinity_np(c->cores[i].thread, sizeof one, &one) == 0) {
-        c->mailboxes[i].pinned = 1;
-        c->mailboxes[i].cpu = (uint32_t)cpu;
-    }
-}
+static void pin_core(chip *c, uint32_t i) { chip_pin_core(c->cores[i].thread, &c->mailboxes[i], core_cpu(c, i)); }
 
 /*
  * A scheduler thread stays off the CPU of the first AIV of its first

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chip/core_pinning.h"
 #include "common/device_abi.h"
 
 int simpler_aicpu_main(simpler_launch *launch, uint32_t thread_idx);
@@ -37,27 +38,13 @@ static void *core_main(void *arg)
     return NULL;
 }
 
-/* Pin core c's thread as chip.c does (the i-th CPU this process may use,
- * round the list), and say so in its mailbox, so that the scheduler's
- * hand-over to a core on its own CPU (dispatch_loop.c, ring) runs here
- * too. Nothing is pinned with fewer than two CPUs. */
+/* Pin core c's thread as chip.c does, so that the scheduler's hand-over
+ * to a core on its own CPU (dispatch_loop.c, ring) runs here too. */
 static void pin_core(uint32_t c)
 {
     cpu_set_t cpus;
-    if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2)
-        return;
-    uint32_t pick = c % (uint32_t)CPU_COUNT(&cpus);
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &cpus) && !pick--) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            if (pthread_setaffinity_np(core_threads[c], sizeof one, &one) == 0) {
-                mailboxes[c].pinned = 1;
-                mailboxes[c].cpu = (uint32_t)cpu;
-            }
-            return;
-        }
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
+        chip_pin_core(core_threads[c], &mailboxes[c], chip_core_cpu(&cpus, c));
 }
 
 static void start_cores(void)
