@@ -180,6 +180,23 @@ static void next(const simpler_kernel_args *args, uint32_t type)
     *at(&args->tensors[3], 0) = m + 1.0f;
 }
 
+/* Fill t0 (OUTPUT_EXISTING) with scalar[0] (a double) once the
+ * orchestration has opened the gate (fan_gate), or after ten seconds: a
+ * producer still running when all its consumers are submitted. */
+static _Atomic uint32_t fan_gate;
+
+static void hold_aiv(const simpler_kernel_args *args)
+{
+    kernel_enter(args, SIMPLER_CORE_AIV, 1, 1, "hold");
+    uint64_t give_up = simpler_now_ns() + 10000000000ull;
+    while (!atomic_load(&fan_gate) && simpler_now_ns() < give_up)
+        sched_yield();
+    float v = (float)simpler_scalar_f64(args->scalars[0]);
+    const simpler_tensor *t = &args->tensors[0];
+    for (int64_t i = 0, n = simpler_tensor_numel(t); i < n; i++)
+        *at(t, i) = v;
+}
+
 #define PAIR(name)                                                            \
     static void name##_aic(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIC); } \
     static void name##_aiv(const simpler_kernel_args *a) { name(a, SIMPLER_CORE_AIV); }
@@ -194,7 +211,7 @@ PAIR(next)
 enum {
     F_INC_AIC = 3, F_INC_AIV = 5, F_DBL_AIC = 7, F_DBL_AIV = 9, F_ADD1_AIC = 11, F_ADD1_AIV = 13,
     F_SLOW_AIC = 15, F_SLOW_AIV = 17, F_FILL_AIC = 19, F_FILL_AIV = 21, F_NEXT_AIC = 23, F_NEXT_AIV = 25,
-    MAX_FUNC_ID = 27
+    F_HOLD_AIV = 27, MAX_FUNC_ID = 29
 };
 
 static uint64_t scalar_f64(double d)
@@ -206,7 +223,7 @@ static uint64_t scalar_f64(double d)
 
 /* ---- the registration: kernel table, func index, record ------------------ */
 
-static tmr_kernel kernel_table[12];
+static tmr_kernel kernel_table[13];
 static int32_t func_index[MAX_FUNC_ID + 1];
 static tmr_callable callable;
 
@@ -247,6 +264,7 @@ static void register_callable(void)
     add_kernel(9, slow_copy_aiv, F_SLOW_AIV, SIMPLER_CORE_AIV, 2, 1, t_in_outx, "slow_copy_aiv");
     add_kernel(10, next_aic, F_NEXT_AIC, SIMPLER_CORE_AIC, 4, 0, t_in3_outx, "next_aic");
     add_kernel(11, next_aiv, F_NEXT_AIV, SIMPLER_CORE_AIV, 4, 0, t_in3_outx, "next_aiv");
+    add_kernel(12, hold_aiv, F_HOLD_AIV, SIMPLER_CORE_AIV, 1, 1, t_outx, "hold_aiv");
     memset(&callable, 0, sizeof callable);
     snprintf(callable.orch_entry, sizeof callable.orch_entry, "test_orchestration");
     callable.kernels_addr = (uint64_t)(uintptr_t)kernel_table;
@@ -580,6 +598,51 @@ static int orch_independent(const simpler_orch_api *api, simpler_orch *o, const 
 static void case_independent(uint32_t threads, uint32_t block_dim)
 {
     run_increments("independent", orch_independent, INDEP_ROWS, indep_rounds, 1024, threads, block_dim);
+}
+
+/* ---- fan: one producer's many consumers, released at once ------------------ */
+
+#define FAN_WIDTH 256
+
+/* Row 0 is filled with 1 by a producer held until every consumer is
+ * submitted, so its finish releases them all at once; consumer k sets
+ * row k to row 0 + 1. The finish must queue them in the order they were
+ * submitted, as runs form only of tasks queued in ring order
+ * (scheduler.c, reverse_fanout): run_case checks that some ran inside a
+ * run. */
+static int orch_fan(const simpler_orch_api *api, simpler_orch *o, const simpler_orch_args *args)
+{
+    static const uint32_t hold_tags[1] = {SIMPLER_OUTPUT_EXISTING};
+    static const uint32_t add1_tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
+    const simpler_tensor *x = &args->tensors[0];
+    simpler_tensor root = simpler_view2d(x, 0, 0, 1, CHAIN_ELEMS);
+    uint64_t one = scalar_f64(1.0);
+    int rc = submit(api, o, F_HOLD_AIV, SIMPLER_CORE_AIV, &root, hold_tags, 1, &one, 1);
+    for (uint32_t k = 1; k <= FAN_WIDTH && !rc; k++) {
+        simpler_tensor t[2] = {root, simpler_view2d(x, k, 0, 1, CHAIN_ELEMS)};
+        rc = submit(api, o, F_ADD1_AIV, SIMPLER_CORE_AIV, t, add1_tags, 2, NULL, 0);
+    }
+    atomic_store(&fan_gate, 1);
+    return result.rc = rc;
+}
+
+static void case_fan(uint32_t threads, uint32_t block_dim)
+{
+    float *buf = new_floats((FAN_WIDTH + 1) * CHAIN_ELEMS);
+    int64_t shape[2] = {FAN_WIDTH + 1, CHAIN_ELEMS};
+    simpler_tensor t = tensor_of(buf, 2, shape);
+    tmr_run *run = build_run(&t, 1, 512, 2048, 4096);
+    atomic_store(&fan_gate, 0);
+    int status = launch_run("fan", run, orch_fan, threads, block_dim);
+    if (check_ok("fan", run, status, FAN_WIDTH + 1)) {
+        uint32_t bad = 0;
+        for (uint32_t i = 0; i < (FAN_WIDTH + 1) * CHAIN_ELEMS; i++)
+            if (buf[i] != (i < CHAIN_ELEMS ? 1.0f : 2.0f) && bad++ < 3)
+                fprintf(stderr, "    fan: element %u is %.1f\n", i, buf[i]);
+        CHECKF(bad == 0, "fan: %u elements wrong", bad);
+    }
+    free(run);
+    free(buf);
 }
 
 /* ---- stencil: every task waits for its neighbours in the row before -------- */
@@ -946,6 +1009,7 @@ int main(int argc, char **argv)
         run_case("chain-runs", case_chain_runs, RUNS_ON_ANY);
         run_case("lanes", case_lanes, RUNS_UNCHECKED);
         run_case("independent", case_independent, RUNS_ON_ANY);
+        run_case("fan", case_fan, RUNS_ON_ANY);
         run_case("stencil", case_stencil, RUNS_UNCHECKED);
         run_case("stream", case_stream, RUNS_UNCHECKED);
         run_case("war", case_war, RUNS_UNCHECKED);

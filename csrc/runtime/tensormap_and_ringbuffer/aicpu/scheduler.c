@@ -327,6 +327,20 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
     return found;
 }
 
+/* Turn round a list of dependency nodes no other thread reads any more;
+ * returns its new head. */
+static uint32_t reverse_fanout(tmr_ctx *c, uint32_t n)
+{
+    uint32_t prev = TMR_NONE;
+    while (n != TMR_NONE) {
+        uint32_t next = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed);
+        atomic_store_explicit(&c->deps[n].next, prev, memory_order_relaxed);
+        prev = n;
+        n = next;
+    }
+    return prev;
+}
+
 /* A block finished; the last one completes the task: release its
  * successors, its heap buffers and its dependency nodes. */
 static int finish(void *rt, uint64_t task)
@@ -355,6 +369,12 @@ static int finish(void *rt, uint64_t task)
     atomic_store_explicit(&t->completed, 1, memory_order_release);
     tmr_unlock(&t->lock);
 
+    /* The list is this thread's now. Consumers link at its head, so it
+     * runs newest first: turned round, they queue in the order they were
+     * submitted, the order in which take_run makes runs of them (a fan-out
+     * of 1,000 empty tasks queued newest first went a task a post, ~1 us a
+     * task; in order, in runs). */
+    first = reverse_fanout(c, first);
     uint32_t last = TMR_NONE;
     for (uint32_t n = first; n != TMR_NONE; n = atomic_load_explicit(&c->deps[n].next, memory_order_relaxed)) {
         tmr_task *s = tmr_task_of(c, c->deps[n].consumer);
