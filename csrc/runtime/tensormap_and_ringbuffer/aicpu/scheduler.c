@@ -327,9 +327,9 @@ static int follow(void *rt, uint64_t task, sched_place *place, sched_post *out)
     return found;
 }
 
-/* Turn round a list of dependency nodes no other thread reads any more
- * and returns its new head, if it is longer than SCHED_FOLLOW_SCAN (a
- * fan-out); a short one stays as it is. */
+/* A finished task's list of dependency nodes, which no other thread reads
+ * any more, turned round if it is longer than SCHED_FOLLOW_SCAN (a
+ * fan-out; a short one stays as it is): returns its head. */
 static uint32_t reverse_fanout(tmr_ctx *c, uint32_t n)
 {
     uint32_t p = n;
