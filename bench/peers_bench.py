@@ -10,7 +10,8 @@ simpler/peer ratios and writes JSON. No pass/fail.
 Per-task cost: empty tasks (0 rounds) in independent, chain, fan-out /
 fan-in and stencil_1d patterns at 1e3, 1e5 and 1e6 tasks, the fastest of
 30, 10 and 3 runs (the shorter the run, the more of it one interruption
-is; one each with --quick).
+is; one each with --quick), and a run of one empty task (a run's fixed
+cost, which the 1e3 figures carry).
 METG(50%) (Task-Bench): stencil_1d, width = host cores, 1,000 steps; the
 kernel is shrunk by factors of sqrt(2) until efficiency (serial kernel
 time / (wall time x cores)) drops below 50%; METG is the smallest task
@@ -141,6 +142,17 @@ def main() -> None:
                 row[name] = t / (width * steps) * 1e9
             results["per_task_ns"][f"{pattern} {n}"] = row
 
+    # A run's fixed cost, which the 1e3 figures carry on top of their tasks:
+    # one empty task, the fastest of 30. A peer's figure is its program's
+    # second pass over the graph (no process start); simpler's, a whole
+    # run() from Python.
+    results["one_task_us"] = {}
+    for name in names:
+        if name in runners:
+            timer(name)("independent", 1, 1, 0)
+        results["one_task_us"][name] = best_of(lambda: timer(name)("independent", 1, 1, 0), 5 if opts.quick
+                                               else 30) * 1e6
+
     # METG(50%) on stencil_1d.
     serial_ns_per_round = peer_time(peers["omp-gcc"], "serial", 1, 1, 1 << 24) / (1 << 24) * 1e9 \
         if "omp-gcc" in peers else None
@@ -169,6 +181,7 @@ def main() -> None:
         ratio = (min(row[n] for n in simpler_names) / min(row[n] for n in peer_names)) if peer_names else float("nan")
         row["ratio"] = ratio
         print(f"{key:<20}" + "".join(f"{row[n]:>14.0f}" for n in names) + f"{ratio:>8.2f}")
+    print(f"{'one task, us a run':<20}" + "".join(f"{results['one_task_us'][n]:>14.1f}" for n in names))
     print(f"\nMETG(50%) on stencil_1d (us; lower is better), width {cores}, {steps} steps")
     for n in names:
         v = results["metg_us"].get(n)

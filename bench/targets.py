@@ -108,6 +108,17 @@ def main() -> int:
             lo, hi = min(sizes), max(sizes)
             t.add(f"{pattern} ({rt}), {sizes[lo]:.0f} ns at {lo:.0e} -> {sizes[hi]:.0f} at {hi:.0e}, max/min",
                   "<= 1.5", spread, None, None, spread <= 1.5)
+    # what the flatness rows' 1e3 figures carry: a run's fixed cost
+    one = peers.get("one_task_us", {})
+    shares = []
+    for (pattern, rt), sizes in sorted(by_pattern.items()):
+        fixed = one.get(f"simpler-{rt}")
+        if fixed is not None and 1000 in sizes and pattern != "row updates":
+            shares.append(f"{pattern} ({rt}) {fixed * 1e3 / (1000 * sizes[1000]):.0%}")
+    if shares:
+        print("a run's fixed cost (one empty task: " +
+              ", ".join(f"{n} {one[n]:.1f} us" for n in SIMPLER if n in one) +
+              ") as a share of the 1e3 run: " + ", ".join(shares))
     # efficiency at ~100 us tasks against the kernel-only run
     for name in SIMPLER:
         ratios = {k: r["kernel_only_ratio"][name] for k, r in taskbench["patterns"].items()
