@@ -180,21 +180,17 @@ static void next(const simpler_kernel_args *args, uint32_t type)
     *at(&args->tensors[3], 0) = m + 1.0f;
 }
 
-/* Fill t0 (OUTPUT_EXISTING) with scalar[0] (a double) once the
- * orchestration has opened the gate (fan_gate), or after ten seconds: a
- * producer still running when all its consumers are submitted. */
+/* fill, once the orchestration has opened the gate (fan_gate), or after
+ * ten seconds: a producer still running when all its consumers are
+ * submitted. */
 static _Atomic uint32_t fan_gate;
 
 static void hold_aiv(const simpler_kernel_args *args)
 {
-    kernel_enter(args, SIMPLER_CORE_AIV, 1, 1, "hold");
     uint64_t give_up = simpler_now_ns() + 10000000000ull;
     while (!atomic_load(&fan_gate) && simpler_now_ns() < give_up)
         sched_yield();
-    float v = (float)simpler_scalar_f64(args->scalars[0]);
-    const simpler_tensor *t = &args->tensors[0];
-    for (int64_t i = 0, n = simpler_tensor_numel(t); i < n; i++)
-        *at(t, i) = v;
+    fill(args, SIMPLER_CORE_AIV);
 }
 
 #define PAIR(name)                                                            \
@@ -264,7 +260,7 @@ static void register_callable(void)
     add_kernel(9, slow_copy_aiv, F_SLOW_AIV, SIMPLER_CORE_AIV, 2, 1, t_in_outx, "slow_copy_aiv");
     add_kernel(10, next_aic, F_NEXT_AIC, SIMPLER_CORE_AIC, 4, 0, t_in3_outx, "next_aic");
     add_kernel(11, next_aiv, F_NEXT_AIV, SIMPLER_CORE_AIV, 4, 0, t_in3_outx, "next_aiv");
-    add_kernel(12, hold_aiv, F_HOLD_AIV, SIMPLER_CORE_AIV, 1, 1, t_outx, "hold_aiv");
+    add_kernel(12, hold_aiv, F_HOLD_AIV, SIMPLER_CORE_AIV, 1, 2, t_outx, "hold_aiv");
     memset(&callable, 0, sizeof callable);
     snprintf(callable.orch_entry, sizeof callable.orch_entry, "test_orchestration");
     callable.kernels_addr = (uint64_t)(uintptr_t)kernel_table;
@@ -616,8 +612,8 @@ static int orch_fan(const simpler_orch_api *api, simpler_orch *o, const simpler_
     static const uint32_t add1_tags[2] = {SIMPLER_INPUT, SIMPLER_OUTPUT_EXISTING};
     const simpler_tensor *x = &args->tensors[0];
     simpler_tensor root = simpler_view2d(x, 0, 0, 1, CHAIN_ELEMS);
-    uint64_t one = scalar_f64(1.0);
-    int rc = submit(api, o, F_HOLD_AIV, SIMPLER_CORE_AIV, &root, hold_tags, 1, &one, 1);
+    uint64_t sc[2] = {scalar_f64(1.0), 0};
+    int rc = submit(api, o, F_HOLD_AIV, SIMPLER_CORE_AIV, &root, hold_tags, 1, sc, 2);
     for (uint32_t k = 1; k <= FAN_WIDTH && !rc; k++) {
         simpler_tensor t[2] = {root, simpler_view2d(x, k, 0, 1, CHAIN_ELEMS)};
         rc = submit(api, o, F_ADD1_AIV, SIMPLER_CORE_AIV, t, add1_tags, 2, NULL, 0);
